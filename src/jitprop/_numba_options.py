@@ -1,0 +1,18 @@
+"""The one place that decides how kernels are compiled.
+
+Every ``@njit`` in :mod:`jitprop.kernels` takes its options from here, so the
+cache, the fastmath flags and the parallel switch cannot drift apart.
+
+The fastmath flags allow reassociation and contraction (so LLVM can vectorize
+dot products and fuse multiply-adds) but deliberately leave out ``nnan`` and
+``ninf``: NaN and inf keep their meaning, so a diverging run is detected
+instead of silently producing garbage.
+"""
+
+FASTMATH_FLAGS = {"nsz", "arcp", "contract", "afn", "reassoc"}
+
+#: Options of a serial kernel.
+KERNEL = dict(cache=True, nogil=True, fastmath=FASTMATH_FLAGS, error_model="numpy")
+
+#: Options of a kernel that runs ``prange`` loops over threads.
+PARALLEL_KERNEL = dict(KERNEL, parallel=True)

@@ -1,0 +1,58 @@
+"""Weight initialisers, by name.
+
+For a layer with ``fan_in`` inputs and ``fan_out`` outputs:
+
+==================  =====================================================
+name                distribution
+==================  =====================================================
+``glorot_uniform``  U(-l, l), l = sqrt(6 / (fan_in + fan_out))
+``glorot_normal``   N(0, s²), s = sqrt(2 / (fan_in + fan_out))
+``he_uniform``      U(-l, l), l = sqrt(6 / fan_in)
+``he_normal``       N(0, s²), s = sqrt(2 / fan_in)
+``zeros``           0
+==================  =====================================================
+"""
+
+import numpy as np
+
+
+def _glorot_uniform(rng, fan_in, fan_out):
+    limit = np.sqrt(6.0 / (fan_in + fan_out))
+    return rng.uniform(-limit, limit, size=(fan_in, fan_out))
+
+
+def _glorot_normal(rng, fan_in, fan_out):
+    return rng.normal(0.0, np.sqrt(2.0 / (fan_in + fan_out)), size=(fan_in, fan_out))
+
+
+def _he_uniform(rng, fan_in, fan_out):
+    limit = np.sqrt(6.0 / fan_in)
+    return rng.uniform(-limit, limit, size=(fan_in, fan_out))
+
+
+def _he_normal(rng, fan_in, fan_out):
+    return rng.normal(0.0, np.sqrt(2.0 / fan_in), size=(fan_in, fan_out))
+
+
+def _zeros(rng, fan_in, fan_out):
+    return np.zeros((fan_in, fan_out))
+
+
+INITIALIZERS = {
+    "glorot_uniform": _glorot_uniform,
+    "glorot_normal": _glorot_normal,
+    "he_uniform": _he_uniform,
+    "he_normal": _he_normal,
+    "zeros": _zeros,
+}
+
+
+def initial_weights(name, rng, fan_in, fan_out):
+    """Draw a (fan_in, fan_out) float64 matrix from the initialiser ``name``."""
+    try:
+        init = INITIALIZERS[name]
+    except (KeyError, TypeError):
+        raise ValueError(
+            f"Unknown initializer {name!r}; expected one of {', '.join(sorted(INITIALIZERS))}."
+        ) from None
+    return init(rng, fan_in, fan_out)

@@ -1,0 +1,147 @@
+"""One batch: forward, loss, backward, in parallel over tiles of examples.
+
+The batch is cut into tiles of ``ws.tile_rows`` rows. Tile boundaries depend
+on the batch alone, each tile writes its gradient into its own buffer, and
+the buffers are summed in tile order afterwards, so the result is bitwise the
+same whatever the number of threads. A batch of one tile runs serially and
+never starts a parallel region.
+"""
+
+import numpy as np
+from numba import njit, prange
+
+from .._numba_options import KERNEL, PARALLEL_KERNEL
+from .dense import dense_backward, dense_forward
+from .layout import rows
+from .losses import output_loss
+
+#: What :func:`run_batch` computes.
+FORWARD = 0
+LOSS = 1
+GRADIENT = 2
+
+# Parameters summed per parallel iteration of the reduction.
+_REDUCE_CHUNK = 16384
+
+
+@njit(**KERNEL)
+def _run_tile(mode, layout, params, mirror, data, index, scale, ws, tile):
+    r0 = tile * ws.tile_rows
+    r1 = min(index.shape[0], r0 + ws.tile_rows)
+    dense_forward(layout, params, data.inputs, index, ws, r0, r1)
+    if mode == FORWARD:
+        return
+    last = layout.activations.shape[0]
+    out_z = rows(ws, ws.preactivations, layout, last, r0, r1)
+    out_a = rows(ws, ws.activations, layout, last, r0, r1)
+    if mode == GRADIENT:
+        delta = rows(ws, ws.deltas, layout, last, r0, r1)
+    else:
+        delta = rows(ws, ws.deltas, layout, last, 0, 0)
+    loss_sum, correct = output_loss(
+        out_z,
+        out_a,
+        data.targets,
+        data.labels,
+        index[r0:r1],
+        layout.loss,
+        layout.activations[last - 1],
+        layout.alphas[last - 1],
+        scale,
+        delta,
+    )
+    ws.tile_stats[tile, 0] = loss_sum
+    ws.tile_stats[tile, 1] = correct
+    if mode == GRADIENT:
+        dense_backward(layout, params, mirror, ws, r0, r1, ws.tile_gradients[tile])
+
+
+@njit(**PARALLEL_KERNEL)
+def run_batch(mode, layout, params, mirror, data, index, scale, ws, grad, accumulate):
+    """Run the examples ``index`` through the network.
+
+    Parameters
+    ----------
+    mode : int
+        ``FORWARD`` (outputs only), ``LOSS`` or ``GRADIENT``.
+    scale : float
+        1/n for a loss that is a mean over n examples (1/(n·k) over outputs too).
+    grad : ndarray of shape (n_params,)
+        Receives ``scale · Σ ∂loss/∂params`` in ``GRADIENT`` mode; added to
+        it when ``accumulate``.
+
+    Returns
+    -------
+    loss_sum : float
+        Loss summed over the examples (0 in ``FORWARD`` mode).
+    correct : float
+        Correct predictions (see :func:`output_loss`).
+    grad_sq : float
+        Squared norm of ``grad`` after the call (0 unless ``GRADIENT``).
+
+    The outputs stay in the last layer's block of ``ws.activations``.
+    """
+    n_tiles = (index.shape[0] + ws.tile_rows - 1) // ws.tile_rows
+    # One compiled _run_tile serves both paths: the tile index is int64 in
+    # each (prange would make it unsigned).
+    if n_tiles == 1:
+        for tile in range(1):
+            _run_tile(mode, layout, params, mirror, data, index, scale, ws, tile)
+    else:
+        for tile in prange(n_tiles):
+            _run_tile(mode, layout, params, mirror, data, index, scale, ws, np.int64(tile))
+    loss_sum = 0.0
+    correct = 0.0
+    if mode == FORWARD:
+        return loss_sum, correct, 0.0
+    for tile in range(n_tiles):
+        loss_sum += ws.tile_stats[tile, 0]
+        correct += ws.tile_stats[tile, 1]
+    if mode == LOSS:
+        return loss_sum, correct, 0.0
+    return loss_sum, correct, reduce_tiles(ws.tile_gradients, n_tiles, grad, accumulate)
+
+
+@njit(**PARALLEL_KERNEL)
+def reduce_tiles(tile_gradients, n_tiles, grad, accumulate):
+    """``grad (+)= Σ_t tile_gradients[t]`` in tile order; returns ``‖grad‖²``.
+
+    The sum runs in parallel over fixed chunks of parameters; every element is
+    summed in the same order whatever the thread count, and the chunks'
+    squared norms are added in chunk order.
+    """
+    n = grad.shape[0]
+    n_chunks = (n + _REDUCE_CHUNK - 1) // _REDUCE_CHUNK
+    partial = np.zeros(n_chunks)
+    if n_chunks == 1:
+        partial[0] = _reduce_chunk(tile_gradients, n_tiles, grad, accumulate, 0, n)
+    else:
+        for c in prange(n_chunks):
+            lo = c * _REDUCE_CHUNK
+            partial[c] = _reduce_chunk(
+                tile_gradients, n_tiles, grad, accumulate, lo, min(n, lo + _REDUCE_CHUNK)
+            )
+    total = 0.0
+    for c in range(n_chunks):
+        total += partial[c]
+    return total
+
+
+@njit(**KERNEL)
+def _reduce_chunk(tile_gradients, n_tiles, grad, accumulate, lo, hi):
+    out = grad[lo:hi]
+    first = tile_gradients[0, lo:hi]
+    if accumulate:
+        for i in range(out.shape[0]):
+            out[i] += first[i]
+    else:
+        for i in range(out.shape[0]):
+            out[i] = first[i]
+    for t in range(1, n_tiles):
+        g = tile_gradients[t, lo:hi]
+        for i in range(out.shape[0]):
+            out[i] += g[i]
+    sq = 0.0
+    for i in range(out.shape[0]):
+        sq += float(out[i]) * float(out[i])
+    return sq

@@ -1,0 +1,84 @@
+"""Forward and backward passes of a stack of dense layers over a tile of rows.
+
+Both functions work on rows ``r0:r1`` of a batch and touch only those rows of
+the workspace, so tiles can run in parallel. The backward pass writes the
+tile's whole gradient (every layer's ``dWt`` and ``db``) into the buffer it is
+given.
+"""
+
+from numba import njit
+
+from .._numba_options import KERNEL
+from .activations import activate, multiply_by_derivative
+from .layout import bias, columns, mirrored_weights, rows, weights
+from .matmul import matmul_nt, transpose
+
+
+@njit(**KERNEL)
+def dense_forward(layout, params, inputs, index, ws, r0, r1):
+    """Gather inputs ``index[r0:r1]`` and run every layer: ``a = f(a_prev @ W + b)``."""
+    x = rows(ws, ws.activations, layout, 0, r0, r1)
+    for r in range(r1 - r0):
+        source = inputs[index[r0 + r]]
+        target = x[r]
+        for j in range(x.shape[1]):
+            target[j] = source[j]
+    for layer in range(layout.activations.shape[0]):
+        x = rows(ws, ws.activations, layout, layer, r0, r1)
+        z = rows(ws, ws.preactivations, layout, layer + 1, r0, r1)
+        a = rows(ws, ws.activations, layout, layer + 1, r0, r1)
+        matmul_nt(x, weights(layout, params, layer), z, False)
+        b = bias(layout, params, layer)
+        for r in range(z.shape[0]):
+            zr = z[r]
+            for j in range(zr.shape[0]):
+                zr[j] += b[j]
+        activate(z, a, layout.activations[layer], layout.alphas[layer])
+
+
+@njit(**KERNEL)
+def dense_backward(layout, params, mirror, ws, r0, r1, grad):
+    """Back-propagate the output delta of rows ``r0:r1`` and write their gradient.
+
+    ``ws.deltas`` must hold ``∂loss/∂z`` of the output layer for these rows.
+    For each layer, from the last: ``dWt = Dᵀ A`` and ``db = Σ D`` over the
+    rows, then (except for the first layer) ``D_prev = (D W) ⊙ f'(z_prev)``.
+    """
+    for layer in range(layout.activations.shape[0] - 1, -1, -1):
+        fan_in = layout.sizes[layer]
+        fan_out = layout.sizes[layer + 1]
+        d = rows(ws, ws.deltas, layout, layer + 1, r0, r1)
+        d_t = columns(ws, ws.transposed, layout, layer + 1, r0, r1)
+        a_t = columns(ws, ws.transposed, layout, layer, r0, r1)
+        transpose(d, d_t)
+        transpose(rows(ws, ws.activations, layout, layer, r0, r1), a_t)
+        start = layout.weight_offsets[layer]
+        grad_w = grad[start : start + fan_out * fan_in].reshape((fan_out, fan_in))
+        matmul_nt(d_t, a_t, grad_w, False)
+        grad_b = grad[start + fan_out * fan_in : start + fan_out * (fan_in + 1)]
+        for j in range(fan_out):
+            dj = d_t[j]
+            s = grad_b.dtype.type(0)
+            for p in range(dj.shape[0]):
+                s += dj[p]
+            grad_b[j] = s
+        if layer > 0:
+            d_prev = rows(ws, ws.deltas, layout, layer, r0, r1)
+            matmul_nt(d, mirrored_weights(layout, mirror, layer), d_prev, False)
+            multiply_by_derivative(
+                d_prev,
+                rows(ws, ws.preactivations, layout, layer, r0, r1),
+                rows(ws, ws.activations, layout, layer, r0, r1),
+                layout.activations[layer - 1],
+                layout.alphas[layer - 1],
+            )
+
+
+@njit(**KERNEL)
+def refresh_mirror(layout, params, mirror):
+    """Copy ``W = Wtᵀ`` of every layer but the first into the mirror.
+
+    The first layer needs no input gradient, so it has no mirror.
+    """
+    for layer in range(1, layout.activations.shape[0]):
+        transpose(weights(layout, params, layer), mirrored_weights(layout, mirror, layer))

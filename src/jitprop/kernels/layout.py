@@ -1,0 +1,96 @@
+"""How a network and its scratch space are laid out in flat buffers.
+
+A kernel receives the whole network as a few arrays: the parameters in one
+contiguous buffer and a :class:`Layout` that says where each layer lives in
+it. Per-example scratch (activations, pre-activations, deltas, transposed
+tiles) lives in flat buffers with one block per layer; a block holds the rows
+of a whole batch, so the tiles of a batch work on disjoint parts of it and
+need no buffers of their own. Only gradients are per tile.
+
+Layer ``l`` maps ``sizes[l]`` inputs to ``sizes[l + 1]`` outputs. Its weights
+are stored transposed, ``Wt`` of shape (fan_out, fan_in), so that the forward
+product runs over contiguous rows; the bias follows them.
+"""
+
+from typing import NamedTuple
+
+import numpy as np
+from numba import njit
+
+from .._numba_options import KERNEL
+
+
+class Layout(NamedTuple):
+    """Architecture of a network, as arrays a kernel can read."""
+
+    sizes: np.ndarray  # int64 (n_layers + 1,): widths, input first
+    weight_offsets: np.ndarray  # int64 (n_layers,): start of Wt in the parameters
+    mirror_offsets: np.ndarray  # int64 (n_layers,): start of W in the mirror
+    activations: np.ndarray  # int64 (n_layers,): activation codes
+    alphas: np.ndarray  # float64 (n_layers,): slope of leaky_relu, scale of elu
+    loss: int  # loss code
+    loss_over_outputs: bool  # mean over outputs as well as examples
+
+
+class Data(NamedTuple):
+    """The examples a kernel reads rows of, by index."""
+
+    inputs: np.ndarray  # (n, n_inputs)
+    targets: np.ndarray  # (n, n_outputs), or (0, n_outputs) when labels are used
+    labels: np.ndarray  # int64 (n,) class indices, or (0,)
+
+
+class Workspace(NamedTuple):
+    """Scratch buffers for batches of up to ``capacity`` rows."""
+
+    row_offsets: np.ndarray  # int64 (n_layers + 1,): start of each layer's block
+    activations: np.ndarray  # flat; layer 0 holds the gathered inputs
+    preactivations: np.ndarray  # flat; z = x @ W + b
+    deltas: np.ndarray  # flat; ∂loss/∂z
+    transposed: np.ndarray  # flat; tiles of activations and deltas, transposed
+    tile_gradients: np.ndarray  # (max_tiles, n_params)
+    tile_stats: np.ndarray  # float64 (max_tiles, 2): loss sum, correct predictions
+    tile_rows: int  # rows per tile
+
+
+@njit(**KERNEL)
+def weights(layout, params, layer):
+    """``Wt`` of ``layer``: a view of shape (fan_out, fan_in)."""
+    fan_in = layout.sizes[layer]
+    fan_out = layout.sizes[layer + 1]
+    start = layout.weight_offsets[layer]
+    return params[start : start + fan_out * fan_in].reshape((fan_out, fan_in))
+
+
+@njit(**KERNEL)
+def bias(layout, params, layer):
+    """Bias of ``layer``: a view of shape (fan_out,)."""
+    fan_in = layout.sizes[layer]
+    fan_out = layout.sizes[layer + 1]
+    start = layout.weight_offsets[layer] + fan_out * fan_in
+    return params[start : start + fan_out]
+
+
+@njit(**KERNEL)
+def mirrored_weights(layout, mirror, layer):
+    """``W`` of ``layer`` (fan_in, fan_out), as kept in the transposed mirror."""
+    fan_in = layout.sizes[layer]
+    fan_out = layout.sizes[layer + 1]
+    start = layout.mirror_offsets[layer]
+    return mirror[start : start + fan_in * fan_out].reshape((fan_in, fan_out))
+
+
+@njit(**KERNEL)
+def rows(ws, buffer, layout, layer, r0, r1):
+    """Rows ``r0:r1`` of ``layer``'s block of a per-row buffer: (r1 - r0, width)."""
+    width = layout.sizes[layer]
+    start = ws.row_offsets[layer] + r0 * width
+    return buffer[start : start + (r1 - r0) * width].reshape((r1 - r0, width))
+
+
+@njit(**KERNEL)
+def columns(ws, buffer, layout, layer, r0, r1):
+    """The same part of a per-row buffer, shaped (width, r1 - r0) for a transposed tile."""
+    width = layout.sizes[layer]
+    start = ws.row_offsets[layer] + r0 * width
+    return buffer[start : start + (r1 - r0) * width].reshape((width, r1 - r0))
