@@ -94,7 +94,8 @@ def train(net, X, y, epochs, batch_size, optimizer, shuffle, verbose):
         metrics["examples_per_second"] = n / seconds if seconds > 0 else float("inf")
         history.record(epoch, **metrics)
         if verbose:
-            shown = "  ".join(f"{k}={v:.4g}" for k, v in metrics.items() if k != "seconds")
-            print(f"epoch {epoch + 1}/{epochs}  {shown}  ({seconds:.2f} s)", flush=True)
+            shown = "".join(f"  {key} {metrics[key]:.4f}" for key in ("loss", "accuracy") if key in metrics)
+            rate = metrics["examples_per_second"]
+            print(f"epoch {epoch + 1}/{epochs}{shown}  {rate:,.0f} examples/s", flush=True)
     return history
 

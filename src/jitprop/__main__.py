@@ -1,0 +1,7 @@
+"""``python -m jitprop`` runs the ``jitprop`` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())
