@@ -105,6 +105,27 @@ class Network:
             f"dtype={self.dtype.name!r}, seed={self.seed!r})"
         )
 
+    def config(self):
+        """The architecture as JSON-compatible values; :meth:`from_config` rebuilds it."""
+        return {
+            "layers": [layer.config() for layer in self.layers],
+            "input_dim": self.input_dim,
+            "loss": self.loss,
+            "dtype": self.dtype.name,
+            "seed": self.seed,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        """A new network with the architecture :meth:`config` describes (fresh weights)."""
+        return cls(
+            [Dense(**layer) for layer in config["layers"]],
+            config["input_dim"],
+            loss=config["loss"],
+            dtype=config["dtype"],
+            seed=config["seed"],
+        )
+
     def copy(self, dtype=None):
         """A new network with the same architecture and parameters.
 
@@ -113,13 +134,10 @@ class Network:
         dtype : {"float32", "float64"}, optional
             Precision of the copy; default that of this network.
         """
-        twin = Network(
-            [Dense(**layer.config()) for layer in self.layers],
-            self.input_dim,
-            loss=self.loss,
-            dtype=self.dtype if dtype is None else dtype,
-            seed=self.seed,
-        )
+        config = self.config()
+        if dtype is not None:
+            config["dtype"] = dtype
+        twin = Network.from_config(config)
         twin.params[...] = self.params
         twin.rng.bit_generator.state = self.rng.bit_generator.state
         return twin

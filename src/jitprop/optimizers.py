@@ -53,6 +53,10 @@ class Optimizer:
             self.state = np.zeros(shape, dtype=dtype)
             self.step = 0
 
+    def config(self):
+        """The constructor arguments, as JSON-compatible values."""
+        raise NotImplementedError
+
     def kernel_arguments(self):
         """``(code, state, hyper)`` as :func:`~jitprop.kernels.epoch.train_epoch` takes them."""
         return (self.code, self.state, self.hyperparameters())
@@ -99,5 +103,21 @@ class SGD(Optimizer):
     def hyperparameters(self):
         return np.array([self.momentum, float(self.nesterov), self.weight_decay])
 
+    def config(self):
+        return {"lr": self.lr, "momentum": self.momentum, "nesterov": self.nesterov, "weight_decay": self.weight_decay}
+
     def __repr__(self):
         return f"SGD(lr={self.lr}, momentum={self.momentum}, nesterov={self.nesterov})"
+
+
+#: Optimizers by name, as saved in model files.
+OPTIMIZERS = {"SGD": SGD}
+
+
+def optimizer_from_config(name, config):
+    """Rebuild an optimizer from its class name and :meth:`Optimizer.config`."""
+    try:
+        cls = OPTIMIZERS[name]
+    except KeyError:
+        raise ValueError(f"Unknown optimizer {name!r}; expected one of {', '.join(sorted(OPTIMIZERS))}.") from None
+    return cls(**config)
