@@ -90,6 +90,21 @@ def prepare_targets(y, loss, n_outputs, n_examples, dtype):
     return np.ascontiguousarray(y, dtype=dtype), no_labels
 
 
+def sample_weights(sample_weight, n_examples):
+    """Per-example weights as float64 (n,), or an empty array when all are 1."""
+    if sample_weight is None:
+        return np.zeros(0)
+    weights = _as_numeric_array(sample_weight, "sample_weight")
+    if weights.shape != (n_examples,):
+        raise ValueError(f"sample_weight must have shape ({n_examples},), got {weights.shape}.")
+    weights = np.ascontiguousarray(weights, dtype=np.float64)
+    check_finite(weights, "sample_weight")
+    if (weights < 0).any():
+        row = int(np.flatnonzero(weights < 0)[0])
+        raise ValueError(f"sample_weight must be >= 0; row {row} has {weights[row]!r}.")
+    return weights
+
+
 def positive_int(value, name):
     """``value`` as an int, or ``ValueError`` unless it is an integer >= 1."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
@@ -97,10 +112,24 @@ def positive_int(value, name):
     return int(value)
 
 
+def non_negative_int(value, name):
+    """``value`` as an int, or ``ValueError`` unless it is an integer >= 0."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+        raise ValueError(f"{name} must be an integer >= 0, got {value!r}.")
+    return int(value)
+
+
 def positive_float(value, name):
     """``value`` as a float, or ``ValueError`` unless it is finite and > 0."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value) or value <= 0:
         raise ValueError(f"{name} must be a finite number > 0, got {value!r}.")
+    return float(value)
+
+
+def non_negative_float(value, name):
+    """``value`` as a float, or ``ValueError`` unless it is finite and >= 0."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}.")
     return float(value)
 
 

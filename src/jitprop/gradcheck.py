@@ -49,7 +49,6 @@ def gradcheck(net, X, y, step=1e-3):
     _, grads = ref.loss_and_grads(X, y)
     analytic = np.concatenate([np.concatenate([dW.T.ravel(), db]) for dW, db in grads])
     data = ref._data(X, y)
-    scale = ref._scale(data.inputs.shape[0])
     params = ref.params
 
     def derivative(i, h):
@@ -57,7 +56,7 @@ def gradcheck(net, X, y, step=1e-3):
         values = []
         for offset in (2 * h, h, -h, -2 * h):
             params[i] = original + offset
-            values.append(ref._run(LOSS, data)[0] * scale)
+            values.append(ref._run(LOSS, data)[0])
         params[i] = original
         noise = 1.5 * _EPS * max(abs(v) for v in values) / h
         return (-values[0] + 8 * values[1] - 8 * values[2] + values[3]) / (12 * h), noise

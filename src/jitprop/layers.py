@@ -25,6 +25,9 @@ class Dense:
     init : str, optional
         Weight initialiser (see :mod:`jitprop.initializers`). Default: He for
         the ReLU family, Glorot otherwise. Biases start at zero.
+    l2 : float, optional
+        L2 penalty ``l2 · ΣW²`` added to the loss (biases are not penalised).
+        Default: the network's ``l2``.
 
     Attributes
     ----------
@@ -35,28 +38,37 @@ class Dense:
         Biases, likewise.
     """
 
-    def __init__(self, units, activation="identity", *, alpha=None, init=None):
+    def __init__(self, units, activation="identity", *, alpha=None, init=None, l2=None):
         if isinstance(units, bool) or not isinstance(units, numbers.Integral) or units < 1:
             raise ValueError(f"units must be a positive integer, got {units!r}.")
         spec = get_activation(activation)
         if alpha is None:
             alpha = _DEFAULT_ALPHA.get(spec.name, 0.0)
-        if not isinstance(alpha, numbers.Real) or not float(alpha) >= 0.0 or alpha == float("inf"):
-            raise ValueError(f"alpha must be a finite number >= 0, got {alpha!r}.")
+        alpha = _non_negative(alpha, "alpha")
         if init is None:
             init = spec.default_init
         if init not in INITIALIZERS:
             raise ValueError(f"Unknown init {init!r}; expected one of {', '.join(sorted(INITIALIZERS))}.")
+        if l2 is not None:
+            l2 = _non_negative(l2, "l2")
         self.units = int(units)
         self.activation = spec.name
         self.alpha = float(alpha)
         self.init = init
+        self.l2 = l2
         self.W = None
         self.b = None
 
     def config(self):
         """The arguments that rebuild this layer (without its weights)."""
-        return {"units": self.units, "activation": self.activation, "alpha": self.alpha, "init": self.init}
+        return {
+            "type": "dense",
+            "units": self.units,
+            "activation": self.activation,
+            "alpha": self.alpha,
+            "init": self.init,
+            "l2": self.l2,
+        }
 
     def _bind(self, params, offset, fan_in):
         """Make ``W`` and ``b`` views of ``params`` starting at ``offset``.
@@ -73,3 +85,50 @@ class Dense:
     def __repr__(self):
         extra = f", alpha={self.alpha}" if self.activation in _DEFAULT_ALPHA else ""
         return f"Dense({self.units}, activation={self.activation!r}{extra})"
+
+
+class Dropout:
+    """Inverted dropout on the activations of the layer before it (or the inputs, if first).
+
+    In training, each unit is zeroed with probability ``rate`` and the others
+    are scaled by ``1 / (1 - rate)``; in :meth:`~jitprop.Network.predict`,
+    :meth:`~jitprop.Network.evaluate` and ``loss_and_grads`` it does nothing.
+    Masks come from a counter-based generator keyed by (seed, epoch, example,
+    unit), so they do not depend on batches, tiles or threads.
+
+    Parameters
+    ----------
+    rate : float
+        Probability of dropping a unit, in [0, 1).
+    """
+
+    def __init__(self, rate):
+        if isinstance(rate, bool) or not isinstance(rate, numbers.Real) or not 0.0 <= rate < 1.0:
+            raise ValueError(f"Dropout rate must be in [0, 1), got {rate!r}.")
+        self.rate = float(rate)
+
+    def config(self):
+        """The arguments that rebuild this layer."""
+        return {"type": "dropout", "rate": self.rate}
+
+    def __repr__(self):
+        return f"Dropout({self.rate})"
+
+
+def layer_from_config(config):
+    """Rebuild a layer from its :meth:`config` dictionary."""
+    if not isinstance(config, dict):
+        raise TypeError(f"A layer config must be a dict, got {config!r}.")
+    config = dict(config)
+    kind = config.pop("type", "dense")
+    if kind == "dense":
+        return Dense(**config)
+    if kind == "dropout":
+        return Dropout(**config)
+    raise ValueError(f"Unknown layer type {kind!r}; expected 'dense' or 'dropout'.")
+
+
+def _non_negative(value, name):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0.0 <= float(value) < float("inf"):
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}.")
+    return float(value)

@@ -10,7 +10,8 @@ from .initializers import initial_weights
 from .kernels.batch import FORWARD, GRADIENT, LOSS, run_batch
 from .kernels.dense import refresh_mirror
 from .kernels.layout import Data, Layout
-from .layers import Dense
+from .kernels.regularization import add_l2_penalty
+from .layers import Dense, Dropout, layer_from_config
 from .losses import get_loss
 
 _DTYPES = ("float32", "float64")
@@ -25,8 +26,10 @@ class Network:
 
     Parameters
     ----------
-    layers : list of Dense
+    layers : list of Dense and Dropout
         The layers, input side first. Each layer belongs to one network.
+        A ``Dropout`` applies to the outputs of the ``Dense`` layer before it
+        (or to the inputs when it comes first); the last layer is ``Dense``.
     input_dim : int
         Number of input features.
     loss : {"mse", "cross_entropy", "binary_cross_entropy"}, default "mse"
@@ -36,54 +39,68 @@ class Network:
     dtype : {"float32", "float64"}, default "float32"
         Precision of parameters and computation.
     seed : int, optional
-        Seeds weight initialisation and shuffling: the same seed gives the
-        same weights after training, bit for bit, whatever the thread count.
+        Seeds weight initialisation, shuffling and dropout: the same seed gives
+        the same weights after training, bit for bit, whatever the thread count.
+    l2 : float, default 0.0
+        L2 penalty ``l2 · ΣW²`` for every ``Dense`` layer that sets none itself.
 
     Attributes
     ----------
-    layers : list of Dense
-        ``layers[i].W`` (fan_in, fan_out) and ``layers[i].b`` (fan_out,) are
-        writable views into :attr:`params`.
+    layers : list of Dense and Dropout
+        ``layers[i].W`` (fan_in, fan_out) and ``layers[i].b`` (fan_out,) of a
+        ``Dense`` layer are writable views into :attr:`params`.
     params : ndarray of shape (n_params,)
         Every parameter of the network in one buffer.
     optimizer : Optimizer or None
         The optimizer of the last :meth:`fit`.
+    epoch : int
+        Epochs trained so far.
+    rng : numpy.random.Generator
+        Source of initial weights and of the order of examples in each epoch.
     """
 
-    def __init__(self, layers, input_dim, loss="mse", dtype="float32", seed=None):
+    def __init__(self, layers, input_dim, loss="mse", dtype="float32", seed=None, l2=0.0):
         layers = list(layers)
-        if not layers or not all(isinstance(layer, Dense) for layer in layers):
-            raise TypeError(f"layers must be a non-empty list of Dense layers, got {layers!r}.")
+        if not layers or not all(isinstance(layer, (Dense, Dropout)) for layer in layers):
+            raise TypeError(f"layers must be a non-empty list of Dense and Dropout layers, got {layers!r}.")
         self.input_dim = _checks.positive_int(input_dim, "input_dim")
-        self.loss = get_loss(loss).name
+        spec = get_loss(loss)
+        self.loss = spec.name
         self.dtype = _network_dtype(dtype)
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
             raise TypeError(f"seed must be an integer or None, got {seed!r}.")
         self.seed = seed
-        _check_architecture(layers, get_loss(loss))
+        self.l2 = _checks.non_negative_float(l2, "l2")
+        dense, dropout = _check_architecture(layers, spec)
         self.layers = layers
+        self._dense = dense
         self.optimizer = None
-        self.rng = np.random.default_rng(seed)
+        self.epoch = 0
+        self.stop_training = False
+        seeds = np.random.SeedSequence(seed)
+        self._entropy = seeds.entropy  # the seed, or fresh entropy without one
+        self.rng = np.random.default_rng(seeds)
 
-        sizes = np.array([self.input_dim] + [layer.units for layer in layers], dtype=np.int64)
+        sizes = np.array([self.input_dim] + [layer.units for layer in dense], dtype=np.int64)
         per_layer = sizes[1:] * (sizes[:-1] + 1)
         weight_offsets = np.concatenate([[0], np.cumsum(per_layer)[:-1]]).astype(np.int64)
         mirror_sizes = sizes[1:] * sizes[:-1]
         mirror_sizes[0] = 0  # the first layer needs no input gradient
         mirror_offsets = np.concatenate([[0], np.cumsum(mirror_sizes)[:-1]]).astype(np.int64)
-        spec = get_loss(loss)
         self.layout = Layout(
             sizes=sizes,
             weight_offsets=weight_offsets,
             mirror_offsets=mirror_offsets,
-            activations=np.array([get_activation(layer.activation).code for layer in layers], dtype=np.int64),
-            alphas=np.array([layer.alpha for layer in layers], dtype=np.float64),
+            activations=np.array([get_activation(layer.activation).code for layer in dense], dtype=np.int64),
+            alphas=np.array([layer.alpha for layer in dense], dtype=np.float64),
+            dropout=np.array(dropout, dtype=np.float64),
+            l2=np.array([self.l2 if layer.l2 is None else layer.l2 for layer in dense], dtype=np.float64),
             loss=spec.code,
             loss_over_outputs=spec.over_outputs,
         )
         self.params = np.zeros(int(per_layer.sum()), dtype=self.dtype)
         self._mirror = np.zeros(int(mirror_sizes.sum()), dtype=self.dtype)
-        for layer, offset, fan_in in zip(layers, weight_offsets, sizes[:-1]):
+        for layer, offset, fan_in in zip(dense, weight_offsets, sizes[:-1]):
             layer._bind(self.params, int(offset), int(fan_in))
             layer.W[...] = initial_weights(layer.init, self.rng, int(fan_in), layer.units)
             layer.b[...] = 0
@@ -97,12 +114,12 @@ class Network:
     @property
     def n_outputs(self):
         """Width of the output layer."""
-        return self.layers[-1].units
+        return self._dense[-1].units
 
     def __repr__(self):
         return (
             f"Network({self.layers!r}, input_dim={self.input_dim}, loss={self.loss!r}, "
-            f"dtype={self.dtype.name!r}, seed={self.seed!r})"
+            f"dtype={self.dtype.name!r}, seed={self.seed!r}, l2={self.l2!r})"
         )
 
     def config(self):
@@ -113,17 +130,19 @@ class Network:
             "loss": self.loss,
             "dtype": self.dtype.name,
             "seed": self.seed,
+            "l2": self.l2,
         }
 
     @classmethod
     def from_config(cls, config):
         """A new network with the architecture :meth:`config` describes (fresh weights)."""
         return cls(
-            [Dense(**layer) for layer in config["layers"]],
+            [layer_from_config(layer) for layer in config["layers"]],
             config["input_dim"],
             loss=config["loss"],
             dtype=config["dtype"],
             seed=config["seed"],
+            l2=config.get("l2", 0.0),
         )
 
     def copy(self, dtype=None):
@@ -157,13 +176,13 @@ class Network:
             sigmoid outputs), in the network's dtype.
         """
         X = _checks.as_float_matrix(X, self.dtype, "X", self.input_dim)
-        empty = np.zeros((0, self.n_outputs), dtype=self.dtype)
-        data = Data(X, empty, np.zeros(0, dtype=np.int64))
+        no_targets = np.zeros((0, self.n_outputs), dtype=self.dtype)
+        data = Data(X, no_targets, np.zeros(0, dtype=np.int64), np.zeros(0))
         outputs = np.empty((X.shape[0], self.n_outputs), dtype=self.dtype)
         self._run(FORWARD, data, outputs=outputs)
         return outputs
 
-    def evaluate(self, X, y):
+    def evaluate(self, X, y, sample_weight=None):
         """Loss (and accuracy, for classification losses) on ``(X, y)``.
 
         Parameters
@@ -171,73 +190,161 @@ class Network:
         X : array-like of shape (n_samples, input_dim)
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
             As for :meth:`fit`.
+        sample_weight : array-like of shape (n_samples,), optional
+            Weights of the examples in the mean loss.
 
         Returns
         -------
         dict
-            ``{"loss": float}``, plus ``"accuracy"`` for ``cross_entropy``
+            ``{"loss": float}`` — the mean loss plus the L2 penalty, as
+            training minimises it — and ``"accuracy"`` for ``cross_entropy``
             (fraction of examples whose largest output is the target class)
             and ``binary_cross_entropy`` (fraction of outputs on the right
-            side of 0.5).
+            side of 0.5). Dropout is off.
         """
-        data = self._data(X, y)
-        n = data.inputs.shape[0]
-        loss_sum, correct = self._run(LOSS, data)
-        return self._metrics(loss_sum * self._scale(n), correct, n)
+        return self._evaluate(self._data(X, y, sample_weight))
 
-    def loss_and_grads(self, X, y):
+    def loss_and_grads(self, X, y, sample_weight=None):
         """The loss on ``(X, y)`` and its exact gradient.
+
+        The loss is the one :meth:`evaluate` reports: the (weighted) mean over
+        the examples plus the L2 penalty, with dropout off.
 
         Returns
         -------
         loss : float
         grads : list of (dW, db)
-            One pair per layer, with the shapes of ``(W, b)``.
+            One pair per Dense layer, with the shapes of ``(W, b)``.
         """
-        data = self._data(X, y)
+        data = self._data(X, y, sample_weight)
         grad = np.zeros(self.n_params, dtype=self.dtype)
-        loss_sum, _ = self._run(GRADIENT, data, grad=grad)
-        return loss_sum * self._scale(data.inputs.shape[0]), self._unflatten(grad)
+        loss, _ = self._run(GRADIENT, data, grad=grad)
+        return loss, self._unflatten(grad)
 
     # --------------------------------------------------------------- training
-    def fit(self, X, y, epochs=1, batch_size=32, optimizer=None, shuffle=True, verbose=0):
+    def fit(
+        self,
+        X,
+        y,
+        epochs=1,
+        batch_size=32,
+        optimizer=None,
+        shuffle=True,
+        verbose="auto",
+        *,
+        validation_data=None,
+        validation_split=0.0,
+        sample_weight=None,
+        class_weight=None,
+        callbacks=(),
+        initial_epoch=None,
+        clip_norm=None,
+        resume_from=None,
+    ):
         """Train by mini-batch back-propagation.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, input_dim)
+            Any array-like; a C-contiguous float32/float64 array (including a
+            ``np.memmap`` or an ``np.load(..., mmap_mode="r")`` array) is read
+            in place, batch by batch, without a copy.
         y : array-like
             ``cross_entropy``: class indices of shape (n_samples,) or rows of
             probabilities (n_samples, n_outputs). ``binary_cross_entropy``:
             values in [0, 1] of shape (n_samples,) or (n_samples, n_outputs).
             ``mse``: shape (n_samples,) for one output or (n_samples, n_outputs).
         epochs : int, default 1
+            Epochs this call trains.
         batch_size : int, default 32
             Examples per update; the last batch of an epoch may be smaller.
         optimizer : Optimizer, optional
-            Default ``SGD(lr=0.01)``. Its state carries over between calls.
+            Default: the optimizer of the previous call, else ``SGD(lr=0.01)``.
+            Its state (momentum, step count) carries over between calls.
         shuffle : bool, default True
             Visit the examples in a new random order each epoch.
-        verbose : int, default 0
-            1 prints one line per epoch.
+        verbose : {"auto", 0, 1, 2}, default "auto"
+            0 silent; 1 a progress bar per epoch; 2 one line per epoch;
+            "auto" is 1 when standard error is a terminal, else 0.
+        validation_data : tuple (X_val, y_val), optional
+            Evaluated after every epoch (``val_loss``, ``val_accuracy``).
+        validation_split : float, default 0.0
+            Fraction of ``(X, y)`` held out for validation instead, stratified
+            by class for classification losses with class-index targets.
+        sample_weight : array-like of shape (n_samples,), optional
+            Non-negative weight of each example; a batch's loss is the
+            weighted mean.
+        class_weight : dict or "balanced", optional
+            Weight of each class (multiplies ``sample_weight``), for
+            ``cross_entropy`` with class indices or ``binary_cross_entropy``
+            with one output. "balanced" weighs classes by n / (k · count).
+        callbacks : list of Callback, optional
+            See :mod:`jitprop.callbacks` (early stopping, checkpoints, logs).
+        initial_epoch : int, optional
+            Number of the first epoch (default: :attr:`epoch`, the epochs
+            trained so far). It numbers the history and selects the epoch's
+            dropout masks and learning rates.
+        clip_norm : float, optional
+            Scale each batch's gradient down to this global L2 norm if larger.
+        resume_from : str or path, optional
+            A checkpoint written by :class:`jitprop.callbacks.ModelCheckpoint`
+            during an earlier call with the same arguments: weights, optimizer
+            and random state are restored and only the epochs that call had
+            left are trained, ending bitwise where the uninterrupted run would.
 
         Returns
         -------
         History
-            Per-epoch loss (and accuracy for classification losses).
+            Per-epoch training loss and accuracy, validation metrics, learning
+            rate, wall time and examples per second.
+
+        Raises
+        ------
+        DivergenceError
+            If a batch's loss or gradient is not finite; the network keeps the
+            weights from before that batch.
         """
         from .training import train
 
-        return train(self, X, y, epochs, batch_size, optimizer, shuffle, verbose)
+        return train(
+            self,
+            X,
+            y,
+            epochs=epochs,
+            batch_size=batch_size,
+            optimizer=optimizer,
+            shuffle=shuffle,
+            verbose=verbose,
+            validation_data=validation_data,
+            validation_split=validation_split,
+            sample_weight=sample_weight,
+            class_weight=class_weight,
+            callbacks=callbacks,
+            initial_epoch=initial_epoch,
+            clip_norm=clip_norm,
+            resume_from=resume_from,
+        )
+
+    def partial_fit(self, X, y, batch_size=32, optimizer=None, sample_weight=None):
+        """One epoch over ``(X, y)``, continuing from the current state.
+
+        Returns
+        -------
+        History
+        """
+        return self.fit(
+            X, y, epochs=1, batch_size=batch_size, optimizer=optimizer, verbose=0, sample_weight=sample_weight
+        )
 
     # ---------------------------------------------------------------- helpers
-    def _data(self, X, y):
+    def _data(self, X, y, sample_weight=None):
         X = _checks.as_float_matrix(X, self.dtype, "X", self.input_dim)
         targets, labels = _checks.prepare_targets(y, get_loss(self.loss), self.n_outputs, X.shape[0], self.dtype)
-        return Data(X, targets, labels)
+        weights = _checks.sample_weights(sample_weight, X.shape[0])
+        return Data(X, targets, labels, weights)
 
     def _scale(self, n):
-        """Factor turning a loss summed over ``n`` examples into its mean."""
+        """Factor turning a loss summed over ``n`` examples (or total weight ``n``) into its mean."""
         return 1.0 / (n * self.n_outputs) if self.layout.loss_over_outputs else 1.0 / n
 
     def _metrics(self, mean_loss, correct, n):
@@ -249,40 +356,49 @@ class Network:
             metrics["accuracy"] = float(correct / counted)
         return metrics
 
-    def _run(self, mode, data, grad=None, outputs=None):
-        """Run ``data`` through :func:`run_batch` in chunks of bounded memory.
+    def _evaluate(self, data, rows=None):
+        """Metrics on the examples ``rows`` of ``data`` (all by default)."""
+        n = data.inputs.shape[0] if rows is None else rows.shape[0]
+        mean_loss, correct = self._run(LOSS, data, rows)
+        return self._metrics(mean_loss, correct, n)
 
-        Chunk boundaries depend on ``n`` and the network only; gradients of
-        the chunks are summed in order into ``grad``.
+    def _run(self, mode, data, rows=None, grad=None, outputs=None):
+        """Run the examples ``rows`` of ``data`` through :func:`run_batch` in chunks of bounded memory.
+
+        Chunk boundaries depend on the number of rows and the network only;
+        gradients of the chunks are summed in order into ``grad``. Returns the
+        mean loss (with the L2 penalty) and the count of correct predictions.
         """
-        n = data.inputs.shape[0]
+        if rows is None:
+            rows = np.arange(data.inputs.shape[0], dtype=np.int64)
+        n = rows.shape[0]
+        total_weight = float(data.weights[rows].sum()) if data.weights.shape[0] else float(n)
+        scale = self._scale(total_weight) if total_weight > 0 else 0.0
         capacity = max(1, min(n, _CHUNK_ELEMENTS // int(self.layout.sizes.sum())))
         ws = workspace.allocate(self.layout, capacity, self.n_params, self.dtype, mode == GRADIENT)
-        scale = self._scale(n)
         if grad is None:
             grad = np.zeros(0, dtype=self.dtype)
         if mode == GRADIENT:
             refresh_mirror(self.layout, self.params, self._mirror)
-        last = len(self.layers)
         k = self.n_outputs
-        start = ws.row_offsets[last]
+        start = ws.row_offsets[len(self._dense)]
         loss_sum = correct = 0.0
         for lo in range(0, n, capacity):
             hi = min(n, lo + capacity)
-            index = np.arange(lo, hi, dtype=np.int64)
             chunk_loss, chunk_correct, _ = run_batch(
-                mode, self.layout, self.params, self._mirror, data, index, scale, ws, grad, lo > 0
+                mode, self.layout, self.params, self._mirror, data, rows[lo:hi], scale, ws, grad, lo > 0, -1
             )
             loss_sum += chunk_loss
             correct += chunk_correct
             if outputs is not None:
                 outputs[lo:hi] = ws.activations[start : start + (hi - lo) * k].reshape(hi - lo, k)
-        return loss_sum, correct
+        penalty = add_l2_penalty(self.layout, self.params, grad) if mode != FORWARD else 0.0
+        return loss_sum * scale + penalty, correct
 
     def _unflatten(self, flat):
         """Per-layer ``(dW, db)`` views of a flat gradient, shaped like ``(W, b)``."""
         pairs = []
-        for layer, offset, fan_in in zip(self.layers, self.layout.weight_offsets, self.layout.sizes[:-1]):
+        for layer, offset, fan_in in zip(self._dense, self.layout.weight_offsets, self.layout.sizes[:-1]):
             size = layer.units * int(fan_in)
             pairs.append(
                 (
@@ -304,12 +420,26 @@ def _network_dtype(dtype):
 
 
 def _check_architecture(layers, loss):
-    for i, layer in enumerate(layers[:-1]):
+    """The Dense layers, and the dropout rate of each activation block (inputs first)."""
+    dense = [layer for layer in layers if isinstance(layer, Dense)]
+    if not isinstance(layers[-1], Dense):
+        raise ValueError(f"The last layer must be Dense, got {layers[-1]!r}.")
+    dropout = [0.0] * (len(dense) + 1)
+    block = 0
+    for i, layer in enumerate(layers):
+        if isinstance(layer, Dense):
+            block += 1
+        elif i > 0 and isinstance(layers[i - 1], Dropout):
+            raise ValueError(f"Layers {i - 1} and {i} are both Dropout; use one.")
+        else:
+            dropout[block] = layer.rate
+    for i, layer in enumerate(dense[:-1]):
         if layer.activation == "softmax":
-            raise ValueError(f"softmax is only allowed on the output layer, but layer {i} uses it.")
-    output = layers[-1].activation
+            raise ValueError(f"softmax is only allowed on the output layer, but Dense layer {i} uses it.")
+    output = dense[-1].activation
     if loss.output_activation is not None and output != loss.output_activation:
         raise ValueError(
             f"loss={loss.name!r} needs a {loss.output_activation!r} output layer, "
             f"but the last layer uses {output!r}."
         )
+    return dense, dropout

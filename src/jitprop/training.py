@@ -1,20 +1,29 @@
 """The training loop: ``Network.fit`` → epochs → one compiled call per epoch.
 
-Each epoch draws an order of the examples, then hands the whole epoch —
-every batch's forward pass, backward pass and update — to
-:func:`jitprop.kernels.epoch.train_epoch`. Nothing in Python runs per batch.
+Each epoch draws an order of the examples and the learning rate of every
+batch, then hands the whole epoch — every batch's forward pass, backward
+pass and update — to :func:`jitprop.kernels.epoch.train_epoch`. Nothing in
+Python runs per batch; with a progress bar the epoch is cut into a few
+segments so the bar can move, which changes nothing in the result.
 """
 
+import sys
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from . import _checks, workspace
+from .callbacks import Callback
 from .errors import DivergenceError
 from .kernels.dense import refresh_mirror
-from .kernels.epoch import train_epoch
+from .kernels.epoch import EpochPlan, train_epoch
+from .losses import get_loss
 from .optimizers import SGD, Optimizer
+from .splitting import stratified_split
+
+# Segments per epoch when a progress bar is shown.
+_PROGRESS_SEGMENTS = 20
 
 
 @dataclass
@@ -24,78 +33,249 @@ class History:
     Attributes
     ----------
     history : dict of str to list of float
-        ``"loss"`` (mean training loss over the epoch's batches),
-        ``"accuracy"`` for classification losses, ``"seconds"`` (wall time)
-        and ``"examples_per_second"``.
+        ``"loss"`` (mean training loss over the epoch's batches, with the L2
+        penalty and dropout as trained), ``"accuracy"`` for classification
+        losses, ``"val_loss"`` and ``"val_accuracy"`` with validation data,
+        ``"lr"`` (learning rate of the epoch's last batch), ``"seconds"``
+        (wall time of the epoch's training) and ``"examples_per_second"``.
     epochs : list of int
-        0-based index of each recorded epoch.
+        Number of each recorded epoch.
     """
 
     history: dict = field(default_factory=dict)
     epochs: list = field(default_factory=list)
 
-    def record(self, epoch, **values):
+    def record(self, epoch, logs):
         self.epochs.append(epoch)
-        for key, value in values.items():
+        for key, value in logs.items():
             self.history.setdefault(key, []).append(value)
 
     def __getitem__(self, key):
         return self.history[key]
 
 
-def train(net, X, y, epochs, batch_size, optimizer, shuffle, verbose):
+def train(
+    net,
+    X,
+    y,
+    *,
+    epochs,
+    batch_size,
+    optimizer,
+    shuffle,
+    verbose,
+    validation_data,
+    validation_split,
+    sample_weight,
+    class_weight,
+    callbacks,
+    initial_epoch,
+    clip_norm,
+    resume_from,
+):
     """Train ``net`` in place; see :meth:`jitprop.Network.fit`."""
     epochs = _checks.positive_int(epochs, "epochs")
     batch_size = _checks.positive_int(batch_size, "batch_size")
+    clip_norm = 0.0 if clip_norm is None else _checks.positive_float(clip_norm, "clip_norm")
     if optimizer is None:
         optimizer = net.optimizer if net.optimizer is not None else SGD()
     if not isinstance(optimizer, Optimizer):
         raise TypeError(f"optimizer must be a jitprop Optimizer such as jitprop.SGD(lr=0.01), got {optimizer!r}.")
-    data = net._data(X, y)
-    n = data.inputs.shape[0]
+    callbacks = list(callbacks or ())
+    for callback in callbacks:
+        if not isinstance(callback, Callback):
+            raise TypeError(f"callbacks must be jitprop.callbacks.Callback instances, got {callback!r}.")
+    verbose = _resolve_verbose(verbose)
+
+    data = net._data(X, y, sample_weight)
+    if class_weight is not None:
+        data = data._replace(weights=_with_class_weights(net, data, class_weight))
+    train_rows, val_data, val_rows = _split(net, data, validation_data, validation_split)
+    n = train_rows.shape[0]
     batch_size = min(batch_size, n)
     n_batches = -(-n // batch_size)
 
+    if resume_from is not None:
+        first_epoch, epochs = _resume(net, resume_from, optimizer)
+        optimizer = net.optimizer
+    else:
+        first_epoch = net.epoch if initial_epoch is None else _checks.non_negative_int(initial_epoch, "initial_epoch")
     optimizer.prepare(net.n_params, net.dtype)
     net.optimizer = optimizer
+    net._fit_plan = {"first_epoch": first_epoch, "epochs": epochs, "batch_size": batch_size, "shuffle": bool(shuffle)}
+
     ws = workspace.allocate(net.layout, batch_size, net.n_params, net.dtype)
     grad = np.zeros(net.n_params, dtype=net.dtype)
     batch_stats = np.zeros((n_batches, 2))
     refresh_mirror(net.layout, net.params, net._mirror)
 
     history = History()
-    for epoch in range(epochs):
-        order = net.rng.permutation(n) if shuffle else np.arange(n, dtype=np.int64)
-        lrs = np.full(n_batches, optimizer.lr)
-        started = time.perf_counter()
-        done = train_epoch(
-            net.layout,
-            net.params,
-            net._mirror,
-            data,
-            order,
-            batch_size,
-            ws,
-            grad,
-            optimizer.kernel_arguments(),
-            lrs,
-            optimizer.step,
-            batch_stats,
+    net.stop_training = False
+    for callback in callbacks:
+        callback.set_network(net)
+        callback.on_train_begin({})
+    for epoch in range(first_epoch, first_epoch + epochs):
+        if net.stop_training:
+            break
+        for callback in callbacks:
+            callback.on_epoch_begin(epoch, {})
+        order = train_rows[net.rng.permutation(n)] if shuffle else train_rows
+        plan = EpochPlan(
+            order=order,
+            batch_size=batch_size,
+            first_batch=0,
+            last_batch=n_batches,
+            lrs=np.ascontiguousarray(optimizer.learning_rates(optimizer.step, n_batches, epoch), dtype=np.float64),
+            step=optimizer.step,
+            clip_norm=clip_norm,
+            dropout_key=_dropout_key(net, epoch),
         )
-        seconds = time.perf_counter() - started
-        optimizer.step += done
-        if done < n_batches:
-            raise DivergenceError(epoch, done, float(lrs[done]))
+        seconds = _run_epoch(net, data, plan, ws, grad, optimizer, batch_stats, epoch, verbose)
+        optimizer.step += n_batches
+        net.epoch = epoch + 1
+
         rows = np.full(n_batches, batch_size)
         rows[-1] = n - batch_size * (n_batches - 1)
-        mean_loss = float(batch_stats[:, 0] @ rows) / n
-        metrics = net._metrics(mean_loss, batch_stats[:, 1].sum(), n)
-        metrics["seconds"] = seconds
-        metrics["examples_per_second"] = n / seconds if seconds > 0 else float("inf")
-        history.record(epoch, **metrics)
-        if verbose:
-            shown = "".join(f"  {key} {metrics[key]:.4f}" for key in ("loss", "accuracy") if key in metrics)
-            rate = metrics["examples_per_second"]
-            print(f"epoch {epoch + 1}/{epochs}{shown}  {rate:,.0f} examples/s", flush=True)
+        logs = net._metrics(float(batch_stats[:, 0] @ rows) / n, batch_stats[:, 1].sum(), n)
+        if val_data is not None:
+            logs.update({f"val_{key}": value for key, value in net._evaluate(val_data, val_rows).items()})
+        logs["lr"] = float(plan.lrs[-1])
+        logs["seconds"] = seconds
+        logs["examples_per_second"] = n / seconds if seconds > 0 else float("inf")
+        history.record(epoch, logs)
+        if verbose == 2:
+            shown = "".join(f"  {key} {logs[key]:.4f}" for key in _SHOWN if key in logs)
+            print(f"epoch {epoch + 1}{shown}  {logs['examples_per_second']:,.0f} examples/s", flush=True)
+        optimizer.end_epoch(epoch, logs)
+        for callback in callbacks:
+            callback.on_epoch_end(epoch, logs)
+    for callback in callbacks:
+        callback.on_train_end({})
     return history
+
+
+_SHOWN = ("loss", "accuracy", "val_loss", "val_accuracy")
+
+
+def _run_epoch(net, data, plan, ws, grad, optimizer, batch_stats, epoch, verbose):
+    """Run one epoch's batches (in segments when a bar is shown); return its wall time."""
+    n_batches = plan.last_batch
+    bounds = [0, n_batches]
+    bar = None
+    if verbose == 1:
+        from tqdm.auto import tqdm
+
+        step = max(1, -(-n_batches // _PROGRESS_SEGMENTS))
+        bounds = list(range(0, n_batches, step)) + [n_batches]
+        bar = tqdm(total=plan.order.shape[0], desc=f"epoch {epoch + 1}", unit="ex", leave=True, file=sys.stderr)
+    started = time.perf_counter()
+    try:
+        for first, last in zip(bounds[:-1], bounds[1:]):
+            segment = plan._replace(first_batch=first, last_batch=last)
+            done = train_epoch(
+                net.layout, net.params, net._mirror, data, segment, ws, grad, optimizer.kernel_arguments(), batch_stats
+            )
+            if done < last:
+                optimizer.step += done
+                raise DivergenceError(epoch, done, float(plan.lrs[done]))
+            if bar is not None:
+                examples = min(plan.order.shape[0], last * plan.batch_size) - first * plan.batch_size
+                bar.update(examples)
+                bar.set_postfix(loss=f"{batch_stats[first:last, 0].mean():.4f}")
+    finally:
+        if bar is not None:
+            bar.close()
+    return time.perf_counter() - started
+
+
+def _resolve_verbose(verbose):
+    if verbose == "auto":
+        return 1 if sys.stderr.isatty() else 0
+    if verbose not in (0, 1, 2) or isinstance(verbose, bool):
+        raise ValueError(f"verbose must be 'auto', 0, 1 or 2, got {verbose!r}.")
+    return verbose
+
+
+def _dropout_key(net, epoch):
+    """Key of an epoch's dropout masks: a hash of the network's seed and the epoch."""
+    state = np.random.SeedSequence([net._entropy, epoch]).generate_state(1, np.uint64)[0]
+    return int(state >> np.uint64(1))  # a non-negative int64
+
+
+def _split(net, data, validation_data, validation_split):
+    """Training rows, and the validation data and its rows (or None)."""
+    n = data.inputs.shape[0]
+    everything = np.arange(n, dtype=np.int64)
+    if validation_data is not None:
+        if validation_split:
+            raise ValueError("Pass either validation_data or validation_split, not both.")
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+            raise ValueError("validation_data must be a tuple (X_val, y_val) or (X_val, y_val, sample_weight_val).")
+        return everything, net._data(*validation_data), None
+    if not validation_split:
+        return everything, None, None
+    if not 0.0 < validation_split < 1.0:
+        raise ValueError(f"validation_split must be in [0, 1), got {validation_split!r}.")
+    # A generator of its own, so that the split does not move the shuffling
+    # stream (and is the same when training resumes from a checkpoint).
+    rng = np.random.default_rng([net._entropy, 1])
+    if data.labels.shape[0]:
+        train_rows, val_rows = stratified_split(data.labels, validation_split, rng)
+    else:
+        held = int(round(validation_split * n))
+        if held < 1 or held >= n:
+            raise ValueError(f"validation_split={validation_split} leaves no examples for training or validation.")
+        shuffled = rng.permutation(n)
+        train_rows, val_rows = np.sort(shuffled[held:]), np.sort(shuffled[:held])
+    return train_rows.astype(np.int64), data, val_rows.astype(np.int64)
+
+
+def _with_class_weights(net, data, class_weight):
+    """Per-example weights: ``data.weights`` times the weight of each example's class."""
+    spec = get_loss(net.loss)
+    if data.labels.shape[0]:
+        labels = data.labels
+        n_classes = net.n_outputs
+    elif spec.name == "binary_cross_entropy" and net.n_outputs == 1:
+        labels = (data.targets[:, 0] > 0.5).astype(np.int64)
+        n_classes = 2
+    else:
+        raise ValueError(
+            "class_weight needs class-index targets for cross_entropy or one output with binary_cross_entropy."
+        )
+    counts = np.bincount(labels, minlength=n_classes)
+    if isinstance(class_weight, str):
+        if class_weight != "balanced":
+            raise ValueError(f"class_weight must be a dict or 'balanced', got {class_weight!r}.")
+        per_class = np.where(counts > 0, labels.shape[0] / (n_classes * np.maximum(counts, 1)), 0.0)
+    elif isinstance(class_weight, dict):
+        per_class = np.ones(n_classes)
+        for cls, weight in class_weight.items():
+            if not (isinstance(cls, (int, np.integer)) and 0 <= cls < n_classes):
+                raise ValueError(f"class_weight key {cls!r} is not a class index in 0..{n_classes - 1}.")
+            per_class[cls] = _checks.non_negative_float(weight, f"class_weight[{cls}]")
+    else:
+        raise TypeError(f"class_weight must be a dict or 'balanced', got {class_weight!r}.")
+    weights = per_class[labels]
+    if data.weights.shape[0]:
+        weights = weights * data.weights
+    return np.ascontiguousarray(weights, dtype=np.float64)
+
+
+def _resume(net, path, optimizer):
+    """Restore ``net`` from a checkpoint; return (first epoch, epochs left) of the interrupted fit."""
+    from .model_file import load_checkpoint
+
+    checkpoint = load_checkpoint(path)
+    saved = checkpoint.network
+    if saved.config() != net.config():
+        raise ValueError(f"The checkpoint {path} holds a different network: {saved!r}, not {net!r}.")
+    plan = checkpoint.training or {}
+    if "first_epoch" not in plan or "epochs" not in plan:
+        raise ValueError(f"The checkpoint {path} was not written during fit; it cannot resume training.")
+    net.params[...] = saved.params
+    net.rng.bit_generator.state = saved.rng.bit_generator.state
+    net.optimizer = saved.optimizer if saved.optimizer is not None else optimizer
+    net.epoch = checkpoint.epoch
+    return net.epoch, plan["first_epoch"] + plan["epochs"] - net.epoch
 

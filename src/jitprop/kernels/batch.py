@@ -25,10 +25,10 @@ _REDUCE_CHUNK = 16384
 
 
 @njit(**KERNEL)
-def _run_tile(mode, layout, params, mirror, data, index, scale, ws, tile):
+def _run_tile(mode, layout, params, mirror, data, index, scale, ws, tile, dropout_key):
     r0 = tile * ws.tile_rows
     r1 = min(index.shape[0], r0 + ws.tile_rows)
-    dense_forward(layout, params, data.inputs, index, ws, r0, r1)
+    dense_forward(layout, params, data.inputs, index, ws, r0, r1, dropout_key)
     if mode == FORWARD:
         return
     last = layout.activations.shape[0]
@@ -41,8 +41,7 @@ def _run_tile(mode, layout, params, mirror, data, index, scale, ws, tile):
     loss_sum, correct = output_loss(
         out_z,
         out_a,
-        data.targets,
-        data.labels,
+        data,
         index[r0:r1],
         layout.loss,
         layout.activations[last - 1],
@@ -53,11 +52,11 @@ def _run_tile(mode, layout, params, mirror, data, index, scale, ws, tile):
     ws.tile_stats[tile, 0] = loss_sum
     ws.tile_stats[tile, 1] = correct
     if mode == GRADIENT:
-        dense_backward(layout, params, mirror, ws, r0, r1, ws.tile_gradients[tile])
+        dense_backward(layout, params, mirror, ws, index, r0, r1, ws.tile_gradients[tile], dropout_key)
 
 
 @njit(**PARALLEL_KERNEL)
-def run_batch(mode, layout, params, mirror, data, index, scale, ws, grad, accumulate):
+def run_batch(mode, layout, params, mirror, data, index, scale, ws, grad, accumulate, dropout_key):
     """Run the examples ``index`` through the network.
 
     Parameters
@@ -69,6 +68,8 @@ def run_batch(mode, layout, params, mirror, data, index, scale, ws, grad, accumu
     grad : ndarray of shape (n_params,)
         Receives ``scale · Σ ∂loss/∂params`` in ``GRADIENT`` mode; added to
         it when ``accumulate``.
+    dropout_key : int
+        Key of the dropout masks when training; -1 turns dropout off.
 
     Returns
     -------
@@ -86,10 +87,10 @@ def run_batch(mode, layout, params, mirror, data, index, scale, ws, grad, accumu
     # each (prange would make it unsigned).
     if n_tiles == 1:
         for tile in range(1):
-            _run_tile(mode, layout, params, mirror, data, index, scale, ws, tile)
+            _run_tile(mode, layout, params, mirror, data, index, scale, ws, tile, dropout_key)
     else:
         for tile in prange(n_tiles):
-            _run_tile(mode, layout, params, mirror, data, index, scale, ws, np.int64(tile))
+            _run_tile(mode, layout, params, mirror, data, index, scale, ws, np.int64(tile), dropout_key)
     loss_sum = 0.0
     correct = 0.0
     if mode == FORWARD:

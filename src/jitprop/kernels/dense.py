@@ -10,19 +10,26 @@ from numba import njit
 
 from .._numba_options import KERNEL
 from .activations import activate, multiply_by_derivative
+from .dropout import apply_dropout, undo_dropout
 from .layout import bias, columns, mirrored_weights, rows, weights
 from .matmul import matmul_nt, transpose
 
 
 @njit(**KERNEL)
-def dense_forward(layout, params, inputs, index, ws, r0, r1):
-    """Gather inputs ``index[r0:r1]`` and run every layer: ``a = f(a_prev @ W + b)``."""
+def dense_forward(layout, params, inputs, index, ws, r0, r1, dropout_key):
+    """Gather inputs ``index[r0:r1]`` and run every layer: ``a = f(a_prev @ W + b)``.
+
+    With ``dropout_key >= 0`` (training), the activation blocks that have a
+    dropout rate are masked with the key's masks.
+    """
     x = rows(ws, ws.activations, layout, 0, r0, r1)
     for r in range(r1 - r0):
         source = inputs[index[r0 + r]]
         target = x[r]
         for j in range(x.shape[1]):
             target[j] = source[j]
+    if dropout_key >= 0 and layout.dropout[0] > 0:
+        apply_dropout(x, index[r0:r1], dropout_key, 0, layout.dropout[0])
     for layer in range(layout.activations.shape[0]):
         x = rows(ws, ws.activations, layout, layer, r0, r1)
         z = rows(ws, ws.preactivations, layout, layer + 1, r0, r1)
@@ -34,15 +41,18 @@ def dense_forward(layout, params, inputs, index, ws, r0, r1):
             for j in range(zr.shape[0]):
                 zr[j] += b[j]
         activate(z, a, layout.activations[layer], layout.alphas[layer])
+        if dropout_key >= 0 and layout.dropout[layer + 1] > 0:
+            apply_dropout(a, index[r0:r1], dropout_key, layer + 1, layout.dropout[layer + 1])
 
 
 @njit(**KERNEL)
-def dense_backward(layout, params, mirror, ws, r0, r1, grad):
+def dense_backward(layout, params, mirror, ws, index, r0, r1, grad, dropout_key):
     """Back-propagate the output delta of rows ``r0:r1`` and write their gradient.
 
     ``ws.deltas`` must hold ``∂loss/∂z`` of the output layer for these rows.
     For each layer, from the last: ``dWt = Dᵀ A`` and ``db = Σ D`` over the
-    rows, then (except for the first layer) ``D_prev = (D W) ⊙ f'(z_prev)``.
+    rows, then (except for the first layer) ``D_prev = (D W) ⊙ mask ⊙ f'(z_prev)``
+    where ``mask`` is the dropout mask of the forward pass, if any.
     """
     for layer in range(layout.activations.shape[0] - 1, -1, -1):
         fan_in = layout.sizes[layer]
@@ -64,11 +74,14 @@ def dense_backward(layout, params, mirror, ws, r0, r1, grad):
             grad_b[j] = s
         if layer > 0:
             d_prev = rows(ws, ws.deltas, layout, layer, r0, r1)
+            a_prev = rows(ws, ws.activations, layout, layer, r0, r1)
             matmul_nt(d, mirrored_weights(layout, mirror, layer), d_prev, False)
+            if dropout_key >= 0 and layout.dropout[layer] > 0:
+                undo_dropout(d_prev, a_prev, index[r0:r1], dropout_key, layer, layout.dropout[layer])
             multiply_by_derivative(
                 d_prev,
                 rows(ws, ws.preactivations, layout, layer, r0, r1),
-                rows(ws, ws.activations, layout, layer, r0, r1),
+                a_prev,
                 layout.activations[layer - 1],
                 layout.alphas[layer - 1],
             )

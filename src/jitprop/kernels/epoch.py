@@ -2,9 +2,12 @@
 
 Small networks would otherwise pay the interpreter's overhead on every batch;
 here the only work per batch outside the kernels is a few integer operations.
+An epoch may also be run in segments (``first_batch`` to ``last_batch``) so a
+progress bar can move; the result is the same bit for bit.
 """
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit
@@ -13,47 +16,68 @@ from .._numba_options import KERNEL
 from .batch import GRADIENT, run_batch
 from .dense import refresh_mirror
 from .optimizers import apply_update
+from .regularization import add_l2_penalty, clip_by_global_norm
+
+
+class EpochPlan(NamedTuple):
+    """What one epoch (or segment of it) does, as a kernel reads it."""
+
+    order: np.ndarray  # int64 (n,): the examples in the order this epoch visits them
+    batch_size: int
+    first_batch: int  # run batches first_batch .. last_batch - 1
+    last_batch: int
+    lrs: np.ndarray  # float64 (n_batches,): learning rate of each batch of the epoch
+    step: int  # updates made before the epoch's first batch
+    clip_norm: float  # largest global gradient norm; 0 for no clipping
+    dropout_key: int  # key of this epoch's dropout masks
 
 
 @njit(**KERNEL)
-def train_epoch(layout, params, mirror, data, order, batch_size, ws, grad, optimizer, lrs, step, batch_stats):
-    """Train on the examples ``order`` in batches of ``batch_size``.
+def train_epoch(layout, params, mirror, data, plan, ws, grad, optimizer, batch_stats):
+    """Train on the batches ``plan.first_batch`` to ``plan.last_batch - 1``.
+
+    Batch ``b`` holds the examples ``plan.order[b·batch_size : (b+1)·batch_size]``;
+    its loss is their mean loss (weighted by ``data.weights`` if given) plus
+    the L2 penalty, its update ``apply_update`` with ``plan.lrs[b]``.
 
     Parameters
     ----------
     optimizer : tuple (code, state, hyper)
         The update rule, as :func:`apply_update` takes it.
-    lrs : float64 ndarray of shape (n_batches,)
-        Learning rate of each batch.
-    step : int
-        Updates made before this epoch.
     batch_stats : float64 ndarray of shape (n_batches, 2)
-        Receives the mean loss and the correct predictions of each batch.
+        Receives each batch's loss and its count of correct predictions.
 
     Returns
     -------
     int
-        Batches completed. Fewer than ``n_batches`` means the loss or gradient
-        of the next batch was not finite; that batch made no update, so the
-        parameters are the last finite ones.
+        The first batch not completed: ``plan.last_batch`` unless the loss or
+        gradient of that batch was not finite. That batch made no update, so
+        the parameters are the last finite ones.
     """
-    n = order.shape[0]
-    n_batches = (n + batch_size - 1) // batch_size
+    n = plan.order.shape[0]
     k = layout.sizes[layout.sizes.shape[0] - 1]
+    outputs = k if layout.loss_over_outputs else 1
+    weighted = data.weights.shape[0] > 0
     code, state, hyper = optimizer
-    for b in range(n_batches):
-        index = order[b * batch_size : min(n, (b + 1) * batch_size)]
-        rows = index.shape[0]
-        scale = 1.0 / (rows * k) if layout.loss_over_outputs else 1.0 / rows
+    for b in range(plan.first_batch, plan.last_batch):
+        index = plan.order[b * plan.batch_size : min(n, (b + 1) * plan.batch_size)]
+        total_weight = float(index.shape[0])
+        if weighted:
+            total_weight = 0.0
+            for i in range(index.shape[0]):
+                total_weight += data.weights[index[i]]
+        scale = 1.0 / (total_weight * outputs) if total_weight > 0 else 0.0
         # Plain (non-literal) mode and flag, so that this call and the Python
         # callers of run_batch share one compiled version.
         loss_sum, correct, grad_sq = run_batch(
-            np.int64(GRADIENT), layout, params, mirror, data, index, scale, ws, grad, np.bool_(False)
+            np.int64(GRADIENT), layout, params, mirror, data, index, scale, ws, grad, np.bool_(False), plan.dropout_key
         )
-        batch_stats[b, 0] = loss_sum * scale
+        batch_stats[b, 0] = loss_sum * scale + add_l2_penalty(layout, params, grad)
         batch_stats[b, 1] = correct
         if not (math.isfinite(batch_stats[b, 0]) and math.isfinite(grad_sq)):
             return b
-        apply_update(code, params, grad, state, hyper, lrs[b], step + b + 1)
+        if plan.clip_norm > 0:
+            clip_by_global_norm(grad, plan.clip_norm)
+        apply_update(code, params, grad, state, hyper, plan.lrs[b], plan.step + b + 1)
         refresh_mirror(layout, params, mirror)
-    return n_batches
+    return plan.last_batch

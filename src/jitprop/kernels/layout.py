@@ -28,6 +28,8 @@ class Layout(NamedTuple):
     mirror_offsets: np.ndarray  # int64 (n_layers,): start of W in the mirror
     activations: np.ndarray  # int64 (n_layers,): activation codes
     alphas: np.ndarray  # float64 (n_layers,): slope of leaky_relu, scale of elu
+    dropout: np.ndarray  # float64 (n_layers + 1,): rate applied to each activation block in training
+    l2: np.ndarray  # float64 (n_layers,): penalty l2·ΣW² of each layer's weights
     loss: int  # loss code
     loss_over_outputs: bool  # mean over outputs as well as examples
 
@@ -38,6 +40,7 @@ class Data(NamedTuple):
     inputs: np.ndarray  # (n, n_inputs)
     targets: np.ndarray  # (n, n_outputs), or (0, n_outputs) when labels are used
     labels: np.ndarray  # int64 (n,) class indices, or (0,)
+    weights: np.ndarray  # float64 (n,) weight of each example, or (0,) for all 1
 
 
 class Workspace(NamedTuple):

@@ -25,42 +25,47 @@ BINARY_CROSS_ENTROPY = 2
 
 
 @njit(**KERNEL)
-def output_loss(z, a, targets, labels, index, loss_code, act_code, alpha, scale, delta):
+def output_loss(z, a, data, index, loss_code, act_code, alpha, scale, delta):
     """Summed loss over the rows of a tile and the output delta.
 
     Parameters
     ----------
     z, a : ndarray of shape (rows, k)
         Pre-activation and activation of the output layer for the tile.
-    targets : ndarray of shape (n, k)
-        Target rows of the whole data set (unused when ``labels`` is given).
-    labels : int64 ndarray of shape (n,) or (0,)
-        Class indices of the whole data set, for cross-entropy; empty when
-        ``targets`` holds the targets.
+    data : Data
+        The whole data set: ``targets`` rows, or class ``labels`` for
+        cross-entropy, and optional per-example ``weights``.
     index : int64 ndarray of shape (rows,)
         Which example of the data set each row of the tile is.
     scale : float
-        Factor turning a sum into the mean the loss is defined as.
+        Factor turning a (weighted) sum into the mean the loss is defined as.
     delta : ndarray of shape (rows, k) or (0, k)
         Receives ``scale · ∂loss/∂z``; pass an empty array to skip it.
 
     Returns
     -------
     loss_sum : float
-        The loss summed over the tile (not yet multiplied by ``scale``).
+        The loss summed over the tile, each example times its weight (not yet
+        multiplied by ``scale``).
     correct : float
         Correct predictions: examples whose largest output is the target class
         (cross-entropy), outputs on the right side of 0.5 (binary
         cross-entropy); 0 for ``mse``.
     """
     rows, k = z.shape
+    targets = data.targets
+    labels = data.labels
     use_labels = labels.shape[0] > 0
+    weighted = data.weights.shape[0] > 0
     want_delta = delta.shape[0] > 0
     total = 0.0
     correct = 0.0
     for r in range(rows):
         zr = z[r]
         ar = a[r]
+        weight = data.weights[index[r]] if weighted else 1.0
+        row_scale = scale * weight
+        row_loss = 0.0
         if loss_code == CROSS_ENTROPY:
             top = float(zr[0])
             for j in range(k):
@@ -73,42 +78,42 @@ def output_loss(z, a, targets, labels, index, loss_code, act_code, alpha, scale,
             if use_labels:
                 c = labels[index[r]]
                 correct += guess == c
-                total += lse - zr[c]
+                row_loss += lse - zr[c]
                 if want_delta:
                     dr = delta[r]
                     for j in range(k):
-                        dr[j] = scale * ar[j]
-                    dr[c] = scale * (ar[c] - 1.0)
+                        dr[j] = row_scale * ar[j]
+                    dr[c] = row_scale * (ar[c] - 1.0)
             else:
                 tr = targets[index[r]]
                 correct += guess == _argmax(tr)
                 t_sum = 0.0
                 for j in range(k):
                     t_sum += tr[j]
-                    total += tr[j] * (lse - zr[j])
+                    row_loss += tr[j] * (lse - zr[j])
                 if want_delta:
                     dr = delta[r]
                     for j in range(k):
-                        dr[j] = scale * (ar[j] * t_sum - tr[j])
+                        dr[j] = row_scale * (ar[j] * t_sum - tr[j])
         elif loss_code == BINARY_CROSS_ENTROPY:
             tr = targets[index[r]]
             for j in range(k):
                 x = float(zr[j])
-                total += max(x, 0.0) - tr[j] * x + math.log1p(math.exp(-abs(x)))
+                row_loss += max(x, 0.0) - tr[j] * x + math.log1p(math.exp(-abs(x)))
                 correct += (x > 0.0) == (tr[j] > 0.5)
             if want_delta:
                 dr = delta[r]
                 for j in range(k):
-                    dr[j] = scale * (ar[j] - tr[j])
+                    dr[j] = row_scale * (ar[j] - tr[j])
         else:  # MSE on any output activation
             tr = targets[index[r]]
             for j in range(k):
                 d = float(ar[j]) - tr[j]
-                total += d * d
+                row_loss += d * d
             if want_delta:
                 dr = delta[r]
                 for j in range(k):
-                    dr[j] = 2.0 * scale * (ar[j] - tr[j])
+                    dr[j] = 2.0 * row_scale * (ar[j] - tr[j])
                 if act_code == SOFTMAX:
                     # Jacobian-vector product of softmax: a ⊙ (δ − Σ δ·a).
                     dot = 0.0
@@ -116,6 +121,7 @@ def output_loss(z, a, targets, labels, index, loss_code, act_code, alpha, scale,
                         dot += dr[j] * ar[j]
                     for j in range(k):
                         dr[j] = ar[j] * (dr[j] - dot)
+        total += weight * row_loss
     if loss_code == MSE and want_delta and act_code != SOFTMAX:
         multiply_by_derivative(delta, z, a, act_code, alpha)
     return total, correct
