@@ -1,17 +1,34 @@
 """Optimizers: how gradients become parameter updates.
 
-An optimizer holds its hyper-parameters and its per-parameter state (such as
-momentum); the update itself is one fused kernel over the network's flat
-parameter buffer (:func:`jitprop.kernels.optimizers.apply_update`), run once
-per mini-batch inside the compiled epoch. A subclass names its kernel code,
-the number of state slots it needs and the hyper-parameter array the kernel
-reads.
+An optimizer holds its hyper-parameters, its learning-rate schedule and its
+per-parameter state (such as momentum); the update itself is one fused kernel
+over the network's flat parameter buffer
+(:func:`jitprop.kernels.optimizers.apply_update`), run once per mini-batch
+inside the compiled epoch. A subclass names its kernel code, the number of
+state slots it needs and the hyper-parameter array the kernel reads.
+
+The contract with the training loop, per ``fit``::
+
+    optimizer.prepare(n_params, dtype)           # (re)creates state; resets step for a new shape
+    for epoch in ...:
+        lrs = optimizer.learning_rates(optimizer.step, n_batches, epoch)
+        done = train_epoch(..., optimizer.kernel_arguments(), lrs, optimizer.step, ...)
+        optimizer.step += done
+        optimizer.end_epoch(epoch, logs)          # logs: {"loss": ..., "val_loss": ...}
+
+``lr`` is a float or a schedule from :mod:`jitprop.schedules`;
+:attr:`Optimizer.schedule` is always a schedule (:class:`~jitprop.schedules.Constant`
+for a float). For a checkpoint that resumes bitwise, save ``state``, ``step``
+and ``schedule.state()`` (restored with ``schedule.load_state``).
 """
+
+import math
 
 import numpy as np
 
 from ._checks import positive_float
 from .kernels import optimizers as codes
+from .schedules import Constant, Schedule, _in_range, schedule_from_config
 
 
 class Optimizer:
@@ -19,11 +36,16 @@ class Optimizer:
 
     Parameters
     ----------
-    lr : float
-        Learning rate, > 0.
+    lr : float or Schedule
+        Learning rate, > 0, or a schedule from :mod:`jitprop.schedules`
+        that gives the rate of every update.
 
     Attributes
     ----------
+    lr : float or Schedule
+        As given.
+    schedule : Schedule
+        The rates in use: ``lr`` itself, or ``Constant(lr)`` for a float.
     state : ndarray of shape (n_slots, n_params) or None
         Per-parameter state, created on the first step for a network.
     step : int
@@ -34,7 +56,12 @@ class Optimizer:
     n_slots = 0
 
     def __init__(self, lr):
-        self.lr = positive_float(lr, "lr")
+        if isinstance(lr, Schedule):
+            self.schedule = lr
+        else:
+            lr = positive_float(lr, "lr")
+            self.schedule = Constant(lr)
+        self.lr = lr
         self.state = None
         self.step = 0
 
@@ -50,16 +77,42 @@ class Optimizer:
         """
         shape = (max(self.n_slots, 1), n_params)
         if self.state is None or self.state.shape != shape or self.state.dtype != dtype:
-            self.state = np.zeros(shape, dtype=dtype)
+            self.state = self._initial_state(shape, dtype)
             self.step = 0
 
+    def _initial_state(self, shape, dtype):
+        return np.zeros(shape, dtype=dtype)
+
+    def learning_rates(self, first_step, n_steps, epoch):
+        """The rate of each of ``n_steps`` updates from 0-based global update ``first_step`` in ``epoch``.
+
+        Returns
+        -------
+        ndarray of shape (n_steps,), float64
+            See :meth:`jitprop.schedules.Schedule.learning_rates`.
+        """
+        return self.schedule.learning_rates(first_step, n_steps, epoch)
+
+    def end_epoch(self, epoch, logs):
+        """Pass the epoch's metrics to the schedule (see :meth:`jitprop.schedules.Schedule.end_epoch`)."""
+        self.schedule.end_epoch(epoch, logs)
+
     def config(self):
-        """The constructor arguments, as JSON-compatible values."""
-        raise NotImplementedError
+        """The constructor arguments, as JSON-compatible values.
+
+        A schedule appears as ``{"schedule": class name, "config": its config}``.
+        """
+        if isinstance(self.lr, Schedule):
+            return {"lr": {"schedule": type(self.lr).__name__, "config": self.lr.config()}}
+        return {"lr": self.lr}
 
     def kernel_arguments(self):
         """``(code, state, hyper)`` as :func:`~jitprop.kernels.epoch.train_epoch` takes them."""
         return (self.code, self.state, self.hyperparameters())
+
+    def __repr__(self):
+        config = dict(self.config(), lr=self.lr)
+        return f"{type(self).__name__}({', '.join(f'{key}={value!r}' for key, value in config.items())})"
 
 
 class SGD(Optimizer):
@@ -75,8 +128,8 @@ class SGD(Optimizer):
 
     Parameters
     ----------
-    lr : float
-        Learning rate, > 0.
+    lr : float or Schedule, default 0.01
+        Learning rate, > 0, or a schedule.
     momentum : float, default 0.0
         ``μ`` in [0, 1).
     nesterov : bool, default False
@@ -104,14 +157,192 @@ class SGD(Optimizer):
         return np.array([self.momentum, float(self.nesterov), self.weight_decay])
 
     def config(self):
-        return {"lr": self.lr, "momentum": self.momentum, "nesterov": self.nesterov, "weight_decay": self.weight_decay}
+        return dict(super().config(), momentum=self.momentum, nesterov=self.nesterov, weight_decay=self.weight_decay)
 
-    def __repr__(self):
-        return f"SGD(lr={self.lr}, momentum={self.momentum}, nesterov={self.nesterov})"
+
+class Adam(Optimizer):
+    """Adam, optionally AMSGrad, with L2 weight decay added to the gradient (PyTorch's ``Adam``).
+
+    With gradient ``g``, update count ``t`` (1-based) and the state ``m``,
+    ``v`` (and ``v_max``) starting at 0::
+
+        g ← g + λ·p
+        m ← β₁·m + (1 − β₁)·g
+        v ← β₂·v + (1 − β₂)·g²
+        v_max ← max(v_max, v)                     if amsgrad (then v_max replaces v below)
+        m̂ = m / (1 − β₁ᵗ)
+        v̂ = v / (1 − β₂ᵗ)
+        p ← p − lr · m̂ / (√v̂ + ε)
+
+    As in PyTorch, AMSGrad keeps the maximum of the raw second moment ``v``
+    and bias-corrects it with the current step's ``1 − β₂ᵗ``.
+
+    Parameters
+    ----------
+    lr : float or Schedule, default 0.001
+        Learning rate, > 0, or a schedule.
+    beta_1 : float, default 0.9
+        ``β₁`` in [0, 1), decay of the first moment.
+    beta_2 : float, default 0.999
+        ``β₂`` in [0, 1), decay of the second moment.
+    epsilon : float, default 1e-8
+        ``ε`` > 0, added to the denominator.
+    weight_decay : float, default 0.0
+        ``λ`` >= 0, an L2 penalty added to the gradient (see :class:`AdamW`
+        for the decoupled kind).
+    amsgrad : bool, default False
+        Divide by the largest second moment so far.
+    """
+
+    code = codes.ADAM
+
+    def __init__(self, lr=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-8, weight_decay=0.0, amsgrad=False):
+        super().__init__(lr)
+        self.beta_1 = _in_range(beta_1, "beta_1", 0.0, 1.0, "[0, 1)", high_open=True)
+        self.beta_2 = _in_range(beta_2, "beta_2", 0.0, 1.0, "[0, 1)", high_open=True)
+        self.epsilon = _positive(epsilon, "epsilon")
+        self.weight_decay = _non_negative(weight_decay, "weight_decay")
+        self.amsgrad = bool(amsgrad)
+
+    @property
+    def n_slots(self):
+        return 3 if self.amsgrad else 2
+
+    def hyperparameters(self):
+        return np.array([self.beta_1, self.beta_2, self.epsilon, self.weight_decay, float(self.amsgrad)])
+
+    def config(self):
+        names = ("beta_1", "beta_2", "epsilon", "weight_decay", "amsgrad")
+        return dict(super().config(), **{name: getattr(self, name) for name in names})
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (PyTorch's ``AdamW``).
+
+    The parameters shrink before the Adam step, and the gradient is left as it is::
+
+        p ← p − lr·λ·p
+        m ← β₁·m + (1 − β₁)·g
+        v ← β₂·v + (1 − β₂)·g²
+        v_max ← max(v_max, v)                     if amsgrad (then v_max replaces v below)
+        p ← p − lr · (m / (1 − β₁ᵗ)) / (√(v / (1 − β₂ᵗ)) + ε)
+
+    Parameters
+    ----------
+    lr : float or Schedule, default 0.001
+        Learning rate, > 0, or a schedule (the decay follows the scheduled rate).
+    beta_1, beta_2, epsilon, amsgrad
+        As in :class:`Adam`.
+    weight_decay : float, default 0.01
+        ``λ`` >= 0.
+    """
+
+    code = codes.ADAMW
+
+    def __init__(self, lr=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-8, weight_decay=0.01, amsgrad=False):
+        super().__init__(lr, beta_1, beta_2, epsilon, weight_decay, amsgrad)
+
+
+class RMSprop(Optimizer):
+    """RMSprop, optionally centered and with momentum (PyTorch's ``RMSprop``; its ``alpha`` is ``rho``).
+
+    With gradient ``g`` and the state ``s`` (and ``ḡ``, ``b``) starting at 0::
+
+        g ← g + λ·p
+        s ← ρ·s + (1 − ρ)·g²
+        ḡ ← ρ·ḡ + (1 − ρ)·g                      if centered
+        d = √(s − ḡ²) + ε  if centered,  else  d = √s + ε
+        b ← μ·b + g / d;   p ← p − lr·b           if momentum > 0
+        p ← p − lr · g / d                        otherwise
+
+    ``s − ḡ²`` is never negative in exact arithmetic; a rounding below 0 is
+    taken as 0.
+
+    Parameters
+    ----------
+    lr : float or Schedule, default 0.01
+        Learning rate, > 0, or a schedule.
+    rho : float, default 0.99
+        ``ρ`` in [0, 1), decay of the running averages.
+    epsilon : float, default 1e-8
+        ``ε`` > 0, added to the denominator.
+    momentum : float, default 0.0
+        ``μ`` in [0, 1).
+    centered : bool, default False
+        Divide by an estimate of the gradient's variance instead of its second moment.
+    weight_decay : float, default 0.0
+        ``λ`` >= 0, an L2 penalty added to the gradient.
+    """
+
+    code = codes.RMSPROP
+
+    def __init__(self, lr=0.01, rho=0.99, epsilon=1e-8, momentum=0.0, centered=False, weight_decay=0.0):
+        super().__init__(lr)
+        self.rho = _in_range(rho, "rho", 0.0, 1.0, "[0, 1)", high_open=True)
+        self.epsilon = _positive(epsilon, "epsilon")
+        self.momentum = _in_range(momentum, "momentum", 0.0, 1.0, "[0, 1)", high_open=True)
+        self.centered = bool(centered)
+        self.weight_decay = _non_negative(weight_decay, "weight_decay")
+
+    @property
+    def n_slots(self):
+        return 1 + int(self.centered) + int(self.momentum != 0.0)
+
+    def hyperparameters(self):
+        return np.array([self.rho, self.epsilon, self.momentum, float(self.centered), self.weight_decay])
+
+    def config(self):
+        names = ("rho", "epsilon", "momentum", "centered", "weight_decay")
+        return dict(super().config(), **{name: getattr(self, name) for name in names})
+
+
+class Adagrad(Optimizer):
+    """Adagrad (PyTorch's ``Adagrad``).
+
+    With gradient ``g``, update count ``t`` (1-based) and the sum ``s``
+    starting at ``initial_accumulator_value``::
+
+        g ← g + λ·p
+        s ← s + g²
+        p ← p − lr / (1 + (t − 1)·lr_decay) · g / (√s + ε)
+
+    Parameters
+    ----------
+    lr : float or Schedule, default 0.01
+        Learning rate, > 0, or a schedule (``lr_decay`` applies on top of it).
+    initial_accumulator_value : float, default 0.0
+        Start of ``s``, >= 0.
+    epsilon : float, default 1e-10
+        ``ε`` > 0, added to the denominator.
+    weight_decay : float, default 0.0
+        ``λ`` >= 0, an L2 penalty added to the gradient.
+    lr_decay : float, default 0.0
+        >= 0; PyTorch's built-in decay of the rate with the update count.
+    """
+
+    code = codes.ADAGRAD
+    n_slots = 1
+
+    def __init__(self, lr=0.01, initial_accumulator_value=0.0, epsilon=1e-10, weight_decay=0.0, lr_decay=0.0):
+        super().__init__(lr)
+        self.initial_accumulator_value = _non_negative(initial_accumulator_value, "initial_accumulator_value")
+        self.epsilon = _positive(epsilon, "epsilon")
+        self.weight_decay = _non_negative(weight_decay, "weight_decay")
+        self.lr_decay = _non_negative(lr_decay, "lr_decay")
+
+    def _initial_state(self, shape, dtype):
+        return np.full(shape, self.initial_accumulator_value, dtype=dtype)
+
+    def hyperparameters(self):
+        return np.array([self.epsilon, self.weight_decay, self.lr_decay])
+
+    def config(self):
+        names = ("initial_accumulator_value", "epsilon", "weight_decay", "lr_decay")
+        return dict(super().config(), **{name: getattr(self, name) for name in names})
 
 
 #: Optimizers by name, as saved in model files.
-OPTIMIZERS = {"SGD": SGD}
+OPTIMIZERS = {cls.__name__: cls for cls in (SGD, Adam, AdamW, RMSprop, Adagrad)}
 
 
 def optimizer_from_config(name, config):
@@ -120,4 +351,15 @@ def optimizer_from_config(name, config):
         cls = OPTIMIZERS[name]
     except KeyError:
         raise ValueError(f"Unknown optimizer {name!r}; expected one of {', '.join(sorted(OPTIMIZERS))}.") from None
+    config = dict(config)
+    if isinstance(config.get("lr"), dict):
+        config["lr"] = schedule_from_config(config["lr"]["schedule"], config["lr"]["config"])
     return cls(**config)
+
+
+def _positive(value, name):
+    return _in_range(value, name, 0.0, math.inf, "(0, inf)", low_open=True, high_open=True)
+
+
+def _non_negative(value, name):
+    return _in_range(value, name, 0.0, math.inf, "[0, inf)", high_open=True)
