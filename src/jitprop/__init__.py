@@ -12,13 +12,27 @@ of threads.
 
 from importlib.metadata import PackageNotFoundError, version
 
+from . import schedules
 from .errors import DivergenceError
 from .gradcheck import gradcheck
-from .layers import Dense
+from . import callbacks
+from .layers import Dense, Dropout
+from .model_file import ModelFileError, load, save
 from .network import Network
-from .optimizers import SGD, Optimizer
+from .optimizers import SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop
 from .training import History
 from .warmup import warmup
+
+
+def __getattr__(name):
+    # The estimators import scikit-learn (when installed), which takes a while:
+    # they load on first use, so ``import jitprop`` stays quick and never needs it.
+    if name in ("Classifier", "Regressor"):
+        from . import estimators
+
+        return getattr(estimators, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 try:
     __version__ = version("jitprop")
@@ -26,12 +40,24 @@ except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0"
 
 __all__ = [
+    "Adagrad",
+    "Adam",
+    "AdamW",
+    "Classifier",
     "Dense",
+    "Dropout",
+    "callbacks",
     "DivergenceError",
     "History",
+    "ModelFileError",
     "Network",
     "Optimizer",
+    "RMSprop",
+    "Regressor",
     "SGD",
     "gradcheck",
+    "load",
+    "save",
+    "schedules",
     "warmup",
 ]

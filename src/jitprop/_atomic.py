@@ -1,7 +1,7 @@
 """Writing files so that a crash leaves either the old file or the new one, whole."""
 
 import os
-import tempfile
+import secrets
 
 
 def write_atomically(path, data):
@@ -14,7 +14,9 @@ def write_atomically(path, data):
     """
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
-    fd, temporary = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
+    temporary = os.path.join(directory, f".{os.path.basename(path)}.{secrets.token_hex(6)}.tmp")
+    # Created like any new file (mode 0666 less the umask), never over an existing one.
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)

@@ -60,9 +60,11 @@ class Network:
     """
 
     def __init__(self, layers, input_dim, loss="mse", dtype="float32", seed=None, l2=0.0):
-        layers = list(layers)
-        if not layers or not all(isinstance(layer, (Dense, Dropout)) for layer in layers):
+        if not isinstance(layers, (list, tuple)) or not layers or not all(
+            isinstance(layer, (Dense, Dropout)) for layer in layers
+        ):
             raise TypeError(f"layers must be a non-empty list of Dense and Dropout layers, got {layers!r}.")
+        layers = list(layers)
         self.input_dim = _checks.positive_int(input_dim, "input_dim")
         spec = get_loss(loss)
         self.loss = spec.name
@@ -324,6 +326,12 @@ class Network:
             clip_norm=clip_norm,
             resume_from=resume_from,
         )
+
+    def save(self, path, **kwargs):
+        """Write the network to a safetensors file; see :func:`jitprop.save`."""
+        from .model_file import save
+
+        save(self, path, **kwargs)
 
     def partial_fit(self, X, y, batch_size=32, optimizer=None, sample_weight=None):
         """One epoch over ``(X, y)``, continuing from the current state.

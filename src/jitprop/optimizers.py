@@ -24,6 +24,8 @@ and ``schedule.state()`` (restored with ``schedule.load_state``).
 
 import math
 
+import weakref
+
 import numpy as np
 
 from ._checks import positive_float
@@ -64,6 +66,7 @@ class Optimizer:
         self.lr = lr
         self.state = None
         self.step = 0
+        self._network = None
 
     def hyperparameters(self):
         """The float64 array the update kernel reads."""
@@ -79,6 +82,23 @@ class Optimizer:
         if self.state is None or self.state.shape != shape or self.state.dtype != dtype:
             self.state = self._initial_state(shape, dtype)
             self.step = 0
+
+    def __getstate__(self):
+        # The network an optimizer last trained is a weak reference, which
+        # cannot be pickled; an unpickled optimizer keeps its state for
+        # whichever network trains with it next.
+        return {**self.__dict__, "_network": None}
+
+    def attach(self, network):
+        """Prepare to train ``network``: keep the state if it was this network's, else start afresh.
+
+        An optimizer carries momentum and step counts from one ``fit`` of a
+        network to the next; handed to a different network, it starts over.
+        """
+        if self._network is not None and self._network() is not network:
+            self.state = None
+        self._network = weakref.ref(network)
+        self.prepare(network.n_params, network.dtype)
 
     def _initial_state(self, shape, dtype):
         return np.zeros(shape, dtype=dtype)
@@ -143,12 +163,10 @@ class SGD(Optimizer):
 
     def __init__(self, lr=0.01, momentum=0.0, nesterov=False, weight_decay=0.0):
         super().__init__(lr)
-        if not (0.0 <= momentum < 1.0):
-            raise ValueError(f"momentum must be in [0, 1), got {momentum!r}.")
+        momentum = _in_range(momentum, "momentum", 0.0, 1.0, "[0, 1)", high_open=True)
         if nesterov and momentum == 0.0:
             raise ValueError("nesterov=True requires momentum > 0.")
-        if not (0.0 <= weight_decay < float("inf")):
-            raise ValueError(f"weight_decay must be a finite number >= 0, got {weight_decay!r}.")
+        weight_decay = _non_negative(weight_decay, "weight_decay")
         self.momentum = float(momentum)
         self.nesterov = bool(nesterov)
         self.weight_decay = float(weight_decay)

@@ -87,6 +87,12 @@ def train(
             raise TypeError(f"callbacks must be jitprop.callbacks.Callback instances, got {callback!r}.")
     verbose = _resolve_verbose(verbose)
 
+    # Resuming restores the network first: its random state decides the split.
+    if resume_from is not None:
+        first_epoch, epochs = _resume(net, resume_from, optimizer)
+        optimizer = net.optimizer
+    else:
+        first_epoch = net.epoch if initial_epoch is None else _checks.non_negative_int(initial_epoch, "initial_epoch")
     data = net._data(X, y, sample_weight)
     if class_weight is not None:
         data = data._replace(weights=_with_class_weights(net, data, class_weight))
@@ -95,12 +101,7 @@ def train(
     batch_size = min(batch_size, n)
     n_batches = -(-n // batch_size)
 
-    if resume_from is not None:
-        first_epoch, epochs = _resume(net, resume_from, optimizer)
-        optimizer = net.optimizer
-    else:
-        first_epoch = net.epoch if initial_epoch is None else _checks.non_negative_int(initial_epoch, "initial_epoch")
-    optimizer.prepare(net.n_params, net.dtype)
+    optimizer.attach(net)
     net.optimizer = optimizer
     net._fit_plan = {"first_epoch": first_epoch, "epochs": epochs, "batch_size": batch_size, "shuffle": bool(shuffle)}
 
@@ -275,6 +276,7 @@ def _resume(net, path, optimizer):
         raise ValueError(f"The checkpoint {path} was not written during fit; it cannot resume training.")
     net.params[...] = saved.params
     net.rng.bit_generator.state = saved.rng.bit_generator.state
+    net._entropy = saved._entropy
     net.optimizer = saved.optimizer if saved.optimizer is not None else optimizer
     net.epoch = checkpoint.epoch
     return net.epoch, plan["first_epoch"] + plan["epochs"] - net.epoch

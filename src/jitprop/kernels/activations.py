@@ -5,12 +5,14 @@ plain loop that LLVM can vectorize, and no jitted function is ever passed as
 an argument (which would defeat the on-disk cache). The names, formulas and
 default initialisers live in :mod:`jitprop.activations`.
 
-Transcendental functions are evaluated in float64 and rounded on store: they
-are a small part of the work and this keeps float32 results accurate.
+Transcendental functions are evaluated in float64 (``np.float64(x)``: in Numba
+``float(x)`` of a float32 stays float32) and rounded on store: they are a
+small part of the work and this keeps float32 results correctly rounded.
 """
 
 import math
 
+import numpy as np
 from numba import njit
 
 from .._numba_options import KERNEL
@@ -73,21 +75,21 @@ def activate(z, a, code, alpha):
                 ar[j] = zr[j] if zr[j] > 0 else alpha * zr[j]
         elif code == SIGMOID:
             for j in range(cols):
-                ar[j] = sigmoid(float(zr[j]))
+                ar[j] = sigmoid(np.float64(zr[j]))
         elif code == TANH:
             for j in range(cols):
-                ar[j] = math.tanh(float(zr[j]))
+                ar[j] = math.tanh(np.float64(zr[j]))
         elif code == ELU:
             for j in range(cols):
-                x = float(zr[j])
+                x = np.float64(zr[j])
                 ar[j] = x if x > 0.0 else alpha * math.expm1(x)
         elif code == SOFTPLUS:
             for j in range(cols):
-                x = float(zr[j])
+                x = np.float64(zr[j])
                 ar[j] = max(x, 0.0) + math.log1p(math.exp(-abs(x)))
         elif code == GELU:
             for j in range(cols):
-                x = float(zr[j])
+                x = np.float64(zr[j])
                 ar[j] = 0.5 * x * (1.0 + math.erf(x * _INV_SQRT2))
 
 
@@ -124,10 +126,10 @@ def multiply_by_derivative(delta, z, a, code, alpha):
                 dr[j] = dr[j] if zr[j] > 0 else dr[j] * (ar[j] + alpha)
         elif code == SOFTPLUS:
             for j in range(cols):
-                dr[j] = dr[j] * sigmoid(float(zr[j]))
+                dr[j] = dr[j] * sigmoid(np.float64(zr[j]))
         elif code == GELU:
             for j in range(cols):
-                x = float(zr[j])
+                x = np.float64(zr[j])
                 cdf = 0.5 * (1.0 + math.erf(x * _INV_SQRT2))
                 pdf = _INV_SQRT_2PI * math.exp(-0.5 * x * x)
                 dr[j] = dr[j] * (cdf + x * pdf)

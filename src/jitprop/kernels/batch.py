@@ -113,7 +113,7 @@ def reduce_tiles(tile_gradients, n_tiles, grad, accumulate):
     """
     n = grad.shape[0]
     n_chunks = (n + _REDUCE_CHUNK - 1) // _REDUCE_CHUNK
-    partial = np.zeros(n_chunks)
+    partial = np.empty(n_chunks)  # np.zeros would itself become a parallel loop here
     if n_chunks == 1:
         partial[0] = _reduce_chunk(tile_gradients, n_tiles, grad, accumulate, 0, n)
     else:
@@ -144,5 +144,5 @@ def _reduce_chunk(tile_gradients, n_tiles, grad, accumulate, lo, hi):
             out[i] += g[i]
     sq = 0.0
     for i in range(out.shape[0]):
-        sq += float(out[i]) * float(out[i])
+        sq += np.float64(out[i]) * np.float64(out[i])
     return sq

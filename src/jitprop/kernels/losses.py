@@ -14,6 +14,7 @@ Names and formulas for users live in :mod:`jitprop.losses`.
 
 import math
 
+import numpy as np
 from numba import njit
 
 from .._numba_options import KERNEL
@@ -67,9 +68,9 @@ def output_loss(z, a, data, index, loss_code, act_code, alpha, scale, delta):
         row_scale = scale * weight
         row_loss = 0.0
         if loss_code == CROSS_ENTROPY:
-            top = float(zr[0])
+            top = np.float64(zr[0])
             for j in range(k):
-                top = max(top, float(zr[j]))
+                top = max(top, np.float64(zr[j]))
             s = 0.0
             for j in range(k):
                 s += math.exp(zr[j] - top)
@@ -98,7 +99,7 @@ def output_loss(z, a, data, index, loss_code, act_code, alpha, scale, delta):
         elif loss_code == BINARY_CROSS_ENTROPY:
             tr = targets[index[r]]
             for j in range(k):
-                x = float(zr[j])
+                x = np.float64(zr[j])
                 row_loss += max(x, 0.0) - tr[j] * x + math.log1p(math.exp(-abs(x)))
                 correct += (x > 0.0) == (tr[j] > 0.5)
             if want_delta:
@@ -108,7 +109,7 @@ def output_loss(z, a, data, index, loss_code, act_code, alpha, scale, delta):
         else:  # MSE on any output activation
             tr = targets[index[r]]
             for j in range(k):
-                d = float(ar[j]) - tr[j]
+                d = np.float64(ar[j]) - tr[j]
                 row_loss += d * d
             if want_delta:
                 dr = delta[r]

@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 from numba import njit
 
 from .._numba_options import KERNEL
@@ -22,7 +23,7 @@ def add_l2_penalty(layout, params, grad):
         w = weights(layout, params, layer).ravel()
         squares = 0.0
         for i in range(w.shape[0]):
-            squares += float(w[i]) * float(w[i])
+            squares += np.float64(w[i]) * np.float64(w[i])
         penalty += strength * squares
         if grad.shape[0] > 0:
             start = layout.weight_offsets[layer]
@@ -37,7 +38,7 @@ def clip_by_global_norm(grad, max_norm):
     """Scale ``grad`` down so that its Euclidean norm is at most ``max_norm``; return the norm before."""
     squares = 0.0
     for i in range(grad.shape[0]):
-        squares += float(grad[i]) * float(grad[i])
+        squares += np.float64(grad[i]) * np.float64(grad[i])
     norm = math.sqrt(squares)
     if norm > max_norm:
         factor = max_norm / norm

@@ -1,0 +1,85 @@
+"""Helpers shared by the test modules: networks, targets, tolerances.
+
+Fixtures live in conftest.py; this module holds plain functions and constants.
+"""
+
+import numpy as np
+
+import jitprop as jp
+import reference as ref
+
+HIDDEN_ACTIVATIONS = ["identity", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "softplus", "gelu"]
+ALL_ACTIVATIONS = HIDDEN_ACTIVATIONS + ["softmax"]
+
+#: (loss, output activation) pairs a network may use: cross-entropy needs softmax,
+#: binary cross-entropy needs sigmoid, mse takes any output activation.
+LOSS_OUTPUTS = [("cross_entropy", "softmax"), ("binary_cross_entropy", "sigmoid")] + [
+    ("mse", name) for name in ALL_ACTIVATIONS
+]
+
+#: rtol, atol for comparing a network of each dtype with the float64 reference.
+TOLERANCE = {"float32": (1e-4, 1e-5), "float64": (1e-10, 1e-12)}
+
+
+def make_targets(rng, loss, n, k, labels=False):
+    """Random targets of shape (n, k) for ``loss`` (int labels of shape (n,) if ``labels``)."""
+    if loss == "cross_entropy":
+        classes = rng.integers(0, k, size=n)
+        return classes if labels else np.eye(k)[classes]
+    if loss == "binary_cross_entropy":
+        return (rng.random((n, k)) > 0.5).astype(np.float64)
+    return rng.normal(size=(n, k))
+
+
+def make_network(sizes, activations, loss, dtype, seed=0, alphas=None, init=None):
+    """A Network of Dense layers of widths ``sizes[1:]`` on ``sizes[0]`` inputs."""
+    alphas = alphas or [None] * len(activations)
+    layers = [
+        jp.Dense(units, activation=name, alpha=alpha, init=init)
+        for units, name, alpha in zip(sizes[1:], activations, alphas)
+    ]
+    return jp.Network(layers, input_dim=sizes[0], loss=loss, dtype=dtype, seed=seed)
+
+
+def params_of(net):
+    """The network's weights as the reference takes them: a list of float64 (W, b) copies."""
+    return [(np.array(layer.W, dtype=np.float64), np.array(layer.b, dtype=np.float64)) for layer in net.layers]
+
+
+def alphas_of(net):
+    return [layer.alpha for layer in net.layers]
+
+
+def activations_of(net):
+    return [layer.activation for layer in net.layers]
+
+
+def randomize(net, rng, scale=0.5):
+    """Overwrite every weight and bias with N(0, scale²) values (biases non-zero, so they matter)."""
+    for layer in net.layers:
+        layer.W[...] = rng.normal(scale=scale, size=layer.W.shape)
+        layer.b[...] = rng.normal(scale=scale, size=layer.b.shape)
+
+
+#: Activations whose derivative jumps at z = 0 (elu only when alpha != 1).
+KINKED = {"relu", "leaky_relu", "elu"}
+
+
+def away_from_kinks(net, X, rng, margin=1e-3):
+    """``X`` with rows redrawn until no kinked unit has a pre-activation within ``margin`` of 0.
+
+    Near such a point a float32 network and the float64 reference may take the
+    derivative from different sides; tests compare them away from it.
+    """
+    X = np.array(X, dtype=np.float64)
+    kinked = [i for i, layer in enumerate(net.layers) if layer.activation in KINKED]
+    for _ in range(100):
+        seen = np.asarray(X, dtype=net.dtype).astype(np.float64)
+        zs, _ = ref.forward(params_of(net), activations_of(net), seen, alphas_of(net))
+        near = np.zeros(X.shape[0], dtype=bool)
+        for i in kinked:
+            near |= (np.abs(zs[i]) < margin).any(axis=1)
+        if not near.any():
+            return X
+        X[near] = rng.normal(size=(int(near.sum()), X.shape[1]))
+    raise RuntimeError("could not draw examples away from the kinks")
