@@ -124,6 +124,15 @@ class Network:
             f"dtype={self.dtype.name!r}, seed={self.seed!r}, l2={self.l2!r})"
         )
 
+    def summary(self, batch_size=32, optimizer=None):
+        """Print a table of the layers: shapes, parameters and FLOPs per example.
+
+        See :func:`jitprop.complexity.summary` for what is counted.
+        """
+        from .complexity import summary
+
+        print(summary(self, batch_size, optimizer))
+
     def config(self):
         """The architecture as JSON-compatible values; :meth:`from_config` rebuilds it."""
         return {

@@ -50,8 +50,8 @@ def train_epoch(layout, params, mirror, data, plan, ws, grad, optimizer, batch_s
     Returns
     -------
     int
-        The first batch not completed: ``plan.last_batch`` unless the loss or
-        gradient of that batch was not finite. That batch made no update, so
+        The first batch not completed: ``plan.last_batch`` unless the loss
+        (in the parameters' precision) or gradient of that batch was not finite. That batch made no update, so
         the parameters are the last finite ones.
     """
     n = plan.order.shape[0]
@@ -74,7 +74,9 @@ def train_epoch(layout, params, mirror, data, plan, ws, grad, optimizer, batch_s
         )
         batch_stats[b, 0] = loss_sum * scale + add_l2_penalty(layout, params, grad)
         batch_stats[b, 1] = correct
-        if not (math.isfinite(batch_stats[b, 0]) and math.isfinite(grad_sq)):
+        # The loss must be finite in the network's own precision: a float32
+        # network whose loss exceeds float32's range has diverged.
+        if not (math.isfinite(params.dtype.type(batch_stats[b, 0])) and math.isfinite(grad_sq)):
             return b
         if plan.clip_norm > 0:
             clip_by_global_norm(grad, plan.clip_norm)

@@ -1,0 +1,407 @@
+"""The cost model: parameters, FLOPs and memory of a network, by counting.
+
+A dense layer with ``n`` inputs and ``k`` outputs, per example:
+
+================== ====================================== =========================
+pass               work                                   FLOPs
+================== ====================================== =========================
+forward            ``z = x @ W + b``, ``a = f(z)``        ``2nk + k + c_f·k``
+backward           ``dW = xᵀ δ``, ``db = Σ δ``            ``2nk + k``
+                   ``δ_prev = (δ @ Wᵀ) ⊙ f'(z_prev)``     ``2nk`` (not the first layer)
+                   ``δ ⊙ f'(z)`` of a hidden layer        ``c_d·k``
+================== ====================================== =========================
+
+``c_f`` and ``c_d`` count the arithmetic operations of the activation and its
+derivative per unit (each operation, comparison or elementary function counts
+one; see :data:`ACTIVATION_FLOPS`). The output layer's delta comes from the
+loss (:data:`LOSS_FLOPS`). These element-wise terms are O(k) against O(nk)
+for the products: a few percent of the total for layers of a few dozen
+units, less for wider ones; the products decide every claim.
+
+With ``w`` weights in all and ``w₁`` in the first layer, the products alone
+give forward ``2w`` and backward ``4w − 2w₁``: a backward/forward ratio of
+``2 − w₁/w`` — 1.25 for 784-256-256-10, approaching 2 for deep uniform
+networks. Training ``m`` examples for ``e`` epochs costs
+``e·(m·(forward + backward) + ⌈m/B⌉·step)`` FLOPs, where a step (per batch of
+``B``) sums the tiles' gradients and updates every parameter: O(w·m·e).
+Inference is the forward pass alone.
+"""
+
+import numbers
+from dataclasses import dataclass, field
+
+from .. import workspace
+from ..layers import Dense, Dropout
+
+#: FLOPs per unit of each activation (forward) and of its derivative applied
+#: to a delta (backward). Softmax is fused with the loss, which counts its delta.
+ACTIVATION_FLOPS = {
+    "identity": (0, 0),
+    "relu": (1, 1),  # max; select
+    "leaky_relu": (2, 2),  # compare, multiply
+    "sigmoid": (4, 3),  # abs, exp, add, divide; δ·a·(1 − a)
+    "tanh": (1, 3),  # tanh; δ·(1 − a²)
+    "elu": (3, 3),  # compare, expm1, multiply; compare, add, multiply
+    "softplus": (5, 5),  # max, abs, exp, log1p, add; sigmoid, multiply
+    "gelu": (5, 10),  # multiply, erf, add, multiply, multiply; Φ, φ and products
+    "softmax": (5, 0),  # max, subtract, exp, sum, scale
+}
+
+#: FLOPs per output of each loss: (value, delta ∂loss/∂z).
+LOSS_FLOPS = {
+    "cross_entropy": (4, 2),  # max, subtract, exp, sum (plus one log); scale, subtract
+    "binary_cross_entropy": (7, 2),  # max, multiply, subtract, abs, exp, log1p, add; subtract, scale
+    "mse": (3, 3),  # subtract, square, add; subtract, multiply, scale
+}
+
+#: FLOPs of a Dropout unit in training: the scale on the way forward and on the way back.
+DROPOUT_FLOPS = (1, 1)
+
+
+@dataclass(frozen=True)
+class LayerCost:
+    """One row of :func:`summary_table`: a layer (or the loss) and what it costs.
+
+    FLOPs are per example; ``forward_flops`` is what inference computes
+    (Dropout rows count their training cost, which inference skips).
+    """
+
+    name: str
+    kind: str  # "Dense", "Dropout" or "Loss"
+    output_shape: tuple  # (None, units), like Keras; () for the loss
+    activation: str  # activation, or the loss's name; "" for Dropout
+    params: int  # weights and biases
+    weights: int
+    forward_flops: int
+    backward_flops: int
+
+
+@dataclass(frozen=True)
+class Memory:
+    """Bytes a training run holds, as :func:`costs` counts them for a batch size.
+
+    ``gradients`` counts the batch gradient, the per-tile gradient buffers and
+    the transposed copy of the weights the input gradient reads; ``activations``
+    the per-batch workspace (activations, pre-activations, deltas, transposed
+    tiles).
+    """
+
+    parameters: int
+    gradients: int
+    optimizer_state: int
+    activations: int
+
+    @property
+    def total(self):
+        return self.parameters + self.gradients + self.optimizer_state + self.activations
+
+
+@dataclass(frozen=True)
+class NetworkCost:
+    """What a network costs to run and to train; returned by :func:`costs`.
+
+    Attributes
+    ----------
+    layers : list of LayerCost
+        Per layer, input side first, then the loss.
+    sizes : list of int
+        Widths of the Dense layers, inputs first.
+    params : int
+        Weights and biases: the ``w`` of O(w·m·e).
+    weights, first_layer_weights : int
+        The weights alone, in all and in the first layer: the ``w`` and ``w₁``
+        of ``2 − w₁/w``.
+    inference_flops : int
+        Forward FLOPs per example without dropout or loss: what ``predict`` does.
+    forward_flops : int
+        Forward FLOPs per example in training (dropout included).
+    backward_flops : int
+        FLOPs per example that training adds beyond the forward pass: the
+        loss and its delta, then every layer's gradients.
+    step_flops : int
+        FLOPs per optimizer step (per batch): summing the tile gradients,
+        the gradient's squared norm, the L2 penalty and the update.
+    batch_size, tiles : int
+        The batch size counted and the tiles it is cut into (as training
+        cuts it: :func:`jitprop.workspace.plan_tile_rows`).
+    memory : Memory
+    dtype : str
+    step_parts : dict of str to int
+        ``step_flops`` by part: ``reduce_tiles``, ``gradient_norm``,
+        ``l2_penalty``, ``update``.
+    """
+
+    layers: list
+    sizes: list
+    params: int
+    weights: int
+    first_layer_weights: int
+    inference_flops: int
+    forward_flops: int
+    backward_flops: int
+    step_flops: int
+    batch_size: int
+    tiles: int
+    memory: Memory
+    dtype: str
+    step_parts: dict = field(default_factory=dict)
+
+    @property
+    def training_flops_per_example(self):
+        """Forward plus backward FLOPs of one example (the update excluded)."""
+        return self.forward_flops + self.backward_flops
+
+    @property
+    def backward_forward_ratio(self):
+        """Predicted backward/forward time: ``backward_flops / forward_flops``."""
+        return self.backward_flops / self.forward_flops
+
+    @property
+    def matmul_ratio(self):
+        """The ratio of the matrix products alone: ``2 − w₁/w`` (w: weights)."""
+        return 2.0 - self.first_layer_weights / self.weights
+
+    def epoch_flops(self, n_examples):
+        """FLOPs of one epoch over ``n_examples``: ``m·(forward + backward) + ⌈m/B⌉·step``."""
+        n_examples = _count(n_examples, "n_examples")
+        steps = -(-n_examples // self.batch_size)
+        return n_examples * self.training_flops_per_example + steps * self.step_flops
+
+    def training_flops(self, n_examples, epochs=1):
+        """FLOPs of ``epochs`` epochs over ``n_examples``: O(w·m·e)."""
+        return _count(epochs, "epochs") * self.epoch_flops(n_examples)
+
+    def predict_flops(self, n_examples):
+        """FLOPs of ``predict`` on ``n_examples``: ``m·inference_flops``."""
+        return _count(n_examples, "n_examples") * self.inference_flops
+
+    def as_dict(self):
+        """The cost as JSON-compatible values."""
+        return {
+            "layers": self.sizes,
+            "params": self.params,
+            "weights": self.weights,
+            "first_layer_weights": self.first_layer_weights,
+            "dtype": self.dtype,
+            "batch_size": self.batch_size,
+            "tiles": self.tiles,
+            "flops_per_example": {
+                "inference": self.inference_flops,
+                "forward": self.forward_flops,
+                "backward": self.backward_flops,
+                "training": self.training_flops_per_example,
+            },
+            "flops_per_step": dict(self.step_parts, total=self.step_flops),
+            "backward_forward": self.backward_forward_ratio,
+            "matmul_ratio": self.matmul_ratio,
+            "memory_bytes": {
+                "parameters": self.memory.parameters,
+                "gradients": self.memory.gradients,
+                "optimizer_state": self.memory.optimizer_state,
+                "activations": self.memory.activations,
+                "total": self.memory.total,
+            },
+        }
+
+
+def costs(net, batch_size=32, optimizer=None):
+    """Count the parameters, FLOPs and memory of training and running ``net``.
+
+    Parameters
+    ----------
+    net : Network
+    batch_size : int, default 32
+        Examples per optimizer step; decides the tile count, the per-batch
+        memory and the share of the update in an epoch.
+    optimizer : Optimizer, optional
+        The update rule counted per step; default ``SGD()``, the default of
+        :meth:`~jitprop.Network.fit`.
+
+    Returns
+    -------
+    NetworkCost
+    """
+    from ..optimizers import SGD
+
+    batch_size = _count(batch_size, "batch_size")
+    optimizer = SGD() if optimizer is None else optimizer
+    rows = summary_table(net)
+    dense = [row for row in rows if row.kind == "Dense"]
+    params = sum(row.params for row in rows)
+    weights = sum(row.weights for row in rows)
+    first = dense[0].weights
+    inference = sum(row.forward_flops for row in rows if row.kind == "Dense")
+    forward = sum(row.forward_flops for row in rows if row.kind != "Loss")
+    backward = sum(row.backward_flops for row in rows) + rows[-1].forward_flops  # the loss value too
+
+    tile_rows = workspace.plan_tile_rows(batch_size, params, True)
+    tiles = -(-batch_size // tile_rows)
+    penalised = sum(row.weights for row, layer in zip(dense, net._dense) if _l2_of(net, layer) > 0)
+    step_parts = {
+        "reduce_tiles": (tiles - 1) * params,
+        "gradient_norm": 2 * params,
+        "l2_penalty": 4 * penalised,  # Σ W² (2) and g += 2·l2·W (2)
+        "update": update_flops_per_parameter(optimizer) * params,
+    }
+    itemsize = net.dtype.itemsize
+    widths = sum(net.layout.sizes)
+    memory = Memory(
+        parameters=params * itemsize,
+        gradients=(1 + tiles) * params * itemsize + (weights - first) * itemsize,
+        optimizer_state=max(1, int(optimizer.n_slots)) * params * itemsize,  # as Optimizer.prepare allocates
+        activations=4 * int(widths) * batch_size * itemsize,
+    )
+    return NetworkCost(
+        layers=rows,
+        sizes=[int(size) for size in net.layout.sizes],
+        params=params,
+        weights=weights,
+        first_layer_weights=first,
+        inference_flops=inference,
+        forward_flops=forward,
+        backward_flops=backward,
+        step_flops=sum(step_parts.values()),
+        batch_size=batch_size,
+        tiles=tiles,
+        memory=memory,
+        dtype=net.dtype.name,
+        step_parts=step_parts,
+    )
+
+
+def summary_table(net):
+    """Per-layer rows of parameters and FLOPs per example, then a row for the loss.
+
+    Returns
+    -------
+    list of LayerCost
+        One row per layer of ``net.layers`` (Dense and Dropout, in order) and
+        a last row ``kind="Loss"`` whose forward FLOPs are the loss value and
+        backward FLOPs its delta at the output.
+    """
+    rows = []
+    fan_in = net.input_dim
+    first = True
+    counts = {"Dense": 0, "Dropout": 0}
+    for layer in net.layers:
+        kind = type(layer).__name__
+        name = "dense" if kind == "Dense" else "dropout"
+        name = name if counts[kind] == 0 else f"{name}_{counts[kind]}"
+        counts[kind] += 1
+        if isinstance(layer, Dense):
+            n, k = fan_in, layer.units
+            act_forward, act_backward = ACTIVATION_FLOPS[layer.activation]
+            output = layer is net._dense[-1]
+            forward = 2 * n * k + k + act_forward * k
+            # The output layer's delta is the loss's; a hidden layer multiplies by f'.
+            backward = 2 * n * k + k + (0 if first else 2 * n * k) + (0 if output else act_backward * k)
+            rows.append(LayerCost(name, kind, (None, k), layer.activation, n * k + k, n * k, forward, backward))
+            fan_in = k
+            first = False
+        elif isinstance(layer, Dropout):
+            rows.append(
+                LayerCost(name, kind, (None, fan_in), "", 0, 0, DROPOUT_FLOPS[0] * fan_in, DROPOUT_FLOPS[1] * fan_in)
+            )
+    k = net.n_outputs
+    value, delta = LOSS_FLOPS[net.loss]
+    if net.loss == "mse":
+        delta += ACTIVATION_FLOPS[net._dense[-1].activation][1]
+    rows.append(LayerCost("loss", "Loss", (), net.loss, 0, 0, value * k, delta * k))
+    return rows
+
+
+def summary(net, batch_size=32, optimizer=None):
+    """A Keras-like table of the layers' shapes, parameters and FLOPs per example.
+
+    Parameters
+    ----------
+    net : Network
+    batch_size, optimizer
+        As for :func:`costs`; they decide the memory and per-step lines.
+
+    Returns
+    -------
+    str
+    """
+    cost = costs(net, batch_size, optimizer)
+    header = ("Layer (type)", "Output shape", "Activation", "Param #", "Forward FLOPs", "Backward FLOPs")
+    body = [
+        (
+            f"{row.name} ({row.kind})",
+            "-" if not row.output_shape else f"(None, {row.output_shape[1]})",
+            row.activation or "-",
+            f"{row.params:,}",
+            f"{row.forward_flops:,}",
+            f"{row.backward_flops:,}",
+        )
+        for row in cost.layers
+    ]
+    widths = [max(len(line[i]) for line in [header] + body) for i in range(len(header))]
+    right = {3, 4, 5}
+
+    def line(cells):
+        return "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+
+    rule = "=" * len(line(header))
+    memory = cost.memory
+    lines = [
+        f"Network: {'-'.join(map(str, cost.sizes))}, loss {net.loss}, {cost.dtype}",
+        rule,
+        line(header),
+        "-" * len(rule),
+        *(line(cells) for cells in body),
+        rule,
+        f"Total params: {cost.params:,} ({_bytes(memory.parameters)}); weights w = {cost.weights:,}, "
+        f"first layer w1 = {cost.first_layer_weights:,}",
+        f"FLOPs per example: forward {cost.forward_flops:,} (inference {cost.inference_flops:,}), "
+        f"backward {cost.backward_flops:,}, training {cost.training_flops_per_example:,}",
+        f"Backward/forward: {cost.backward_forward_ratio:.3f} (matrix products alone: 2 - w1/w = "
+        f"{cost.matmul_ratio:.3f})",
+        f"Per step of {cost.batch_size} examples ({cost.tiles} tile{'s' if cost.tiles > 1 else ''}): "
+        f"{cost.step_flops:,} FLOPs",
+        f"Training memory: {_bytes(memory.total)} (parameters {_bytes(memory.parameters)}, gradients "
+        f"{_bytes(memory.gradients)}, optimizer state {_bytes(memory.optimizer_state)}, activations "
+        f"{_bytes(memory.activations)} per batch)",
+    ]
+    return "\n".join(lines)
+
+
+def update_flops_per_parameter(optimizer):
+    """FLOPs per parameter of one update of ``optimizer``, counted from its kernel.
+
+    Counts follow :mod:`jitprop.kernels.optimizers`: SGD 4 (``p −= lr·(g + λp)``),
+    with momentum 6, Nesterov 8; Adam 16 (AdamW 17, AMSGrad +1); RMSprop 8,
+    centered +6, with momentum +2; Adagrad 9.
+    """
+    from .. import optimizers as opt
+
+    if isinstance(optimizer, opt.SGD):
+        if optimizer.momentum == 0.0:
+            return 4
+        return 8 if optimizer.nesterov else 6
+    if isinstance(optimizer, opt.Adam):  # AdamW too
+        return 16 + isinstance(optimizer, opt.AdamW) + optimizer.amsgrad
+    if isinstance(optimizer, opt.RMSprop):
+        return 8 + (6 if optimizer.centered else 0) + (2 if optimizer.momentum else 0)
+    if isinstance(optimizer, opt.Adagrad):
+        return 9
+    if isinstance(optimizer, opt.Optimizer):
+        raise ValueError(f"No FLOP count for optimizer {optimizer!r}.")
+    raise TypeError(f"optimizer must be a jitprop Optimizer, got {optimizer!r}.")
+
+
+def _l2_of(net, layer):
+    return net.l2 if layer.l2 is None else layer.l2
+
+
+def _count(value, name):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+    return int(value)
+
+
+def _bytes(n):
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.2f} {unit}"
+        n /= 1024

@@ -1,0 +1,321 @@
+"""Showing the results: the table, the plot, and the ``jitprop complexity`` command."""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from .experiment import calibrate, measure
+from .fitting import fit_power_law
+
+
+def format_results(results):
+    """The results of :func:`~jitprop.complexity.measure` as a readable table."""
+    machine = results["machine"]
+    cal = results["calibration"]
+    plan = results["plan"]
+    lines = [
+        f"jitprop complexity: {machine['cpu']}, {machine['threads']} thread{'s' if machine['threads'] > 1 else ''} "
+        f"({machine['threading_layer']}), {plan['dtype']}, {plan['clock']} clock, {plan['repeats']} repeats "
+        f"({plan['statistic']}), {results['seconds']:.0f} s",
+    ]
+    busy = busy_warning(results)
+    if busy:
+        lines.append(busy)
+    lines += [
+        "",
+        f"Calibration: {_layers(cal['layers'])}, batch {cal['batch_size']}: {cal['gflops']:.1f} GFLOP/s "
+        f"(an epoch of {cal['examples']:,} examples in {cal['epoch_seconds']:.3f} s)",
+        "",
+        "Training time against size: log-log slope with its 95% confidence interval, and the FLOP model's slope",
+        f"  {'against':<10}{'range':<26}{'points':>6}  {'slope':>6}  {'95% CI':<16}{'model':>6}",
+    ]
+    for name, sweep in results["sweeps"].items():
+        xs = [p["x"] for p in sweep["points"]]
+        fit = sweep["fit"]
+        span = f"{xs[0]:,}..{xs[-1]:,} ({xs[-1] / xs[0]:.0f}x)"
+        label = {"width": "params"}.get(name, name)
+        lines.append(
+            f"  {label:<10}{span:<26}{len(xs):>6}  {fit['slope']:>6.3f}  "
+            f"[{fit['ci95'][0]:.3f}, {fit['ci95'][1]:.3f}]  {sweep['model_slope']:>6.3f}"
+        )
+    lines += [
+        "",
+        "Epoch time across the width sweep: measured against FLOPs / calibrated throughput",
+        f"  {'hidden':>6}  {'params':>9}  {'measured s':>10}  {'predicted s':>11}  {'error':>7}",
+    ]
+    for p in results["sweeps"]["width"]["points"]:
+        lines.append(
+            f"  {p['hidden']:>6}  {p['x']:>9,}  {p['seconds']:>10.4f}  {p['predicted_seconds']:>11.4f}  "
+            f"{p['error']:>+7.1%}"
+        )
+    ratios = results["backward_forward"]
+    others = [entry["batch_size"] for entry in ratios[0]["by_batch_size"][1:]]
+    lines += [
+        "",
+        f"Backward/forward: (GRADIENT - FORWARD) / FORWARD time of run_batch, batch {ratios[0]['batch_size']}"
+        + "".join(f"; then batch {b}" for b in others),
+        f"  {'layers':<28}{'predicted':>9}  {'2-w1/w':>6}  {'measured':>8}  {'error':>7}  {'tile rows':>9}"
+        + "".join(f"  {'batch ' + str(b):>14}" for b in others),
+    ]
+    for r in ratios:
+        extra = "".join(f"  {e['measured']:>6.3f} ({e['error']:>+5.0%})" for e in r["by_batch_size"][1:])
+        lines.append(
+            f"  {_layers(r['layers']):<28}{r['predicted']:>9.3f}  {r['matmul_ratio']:>6.3f}  {r['measured']:>8.3f}  "
+            f"{r['error']:>+7.1%}  {r['tile_rows']:>9}{extra}"
+        )
+    parts = results["backward_parts"]
+    lines += [
+        "",
+        f"The backward pass taken apart: a {parts[0]['fan_in']}x{parts[0]['fan_out']} layer on one tile, "
+        "relative to its forward product (FLOPs predict 1 for the weight-gradient product, 0 for the transposes)",
+        f"  {'tile rows':>9}  {'forward GFLOP/s':>15}  {'weight gradient':>15}  {'transposes':>10}",
+    ]
+    for p in parts:
+        lines.append(
+            f"  {p['tile_rows']:>9}  {p['forward_gflops']:>15.1f}  {p['weight_gradient_over_forward']:>15.2f}  "
+            f"{p['transposes_over_forward']:>10.2f}"
+        )
+    inf = results["inference"]
+    lines += [
+        "",
+        f"Inference against training, per example ({_layers(inf['layers'])}): "
+        f"training {inf['training_seconds_per_example'] * 1e6:.2f} us, "
+        f"inference {inf['inference_seconds_per_example'] * 1e6:.2f} us; "
+        f"training/inference {inf['measured_ratio']:.2f} measured, {inf['predicted_ratio']:.2f} predicted",
+        "",
+    ]
+    acc = results["acceptance"]
+    low, high = acc["exponent_band"]
+    lines.append(
+        f"Acceptance: exponents in [{low}, {high}]: {_yes(acc['exponents_in_band'])}; "
+        f"backward/forward within {acc['ratio_tolerance']:.0%}: {acc['ratios_within_tolerance']} of {len(ratios)}; "
+        f"epoch time within {acc['prediction_tolerance']:.0%}: {_yes(acc['prediction_within_tolerance'])} "
+        f"(largest error {results['prediction']['max_abs_error']:.1%})"
+    )
+    return "\n".join(lines)
+
+
+def busy_warning(results):
+    """A line saying the machine was busy enough to distort wall-clock timings, or ``""``."""
+    machine = results["machine"]
+    load = machine.get("load_average_before")
+    if results["plan"]["clock"] != "wall" or not load or not machine.get("cpus"):
+        return ""
+    spare = machine["cpus"] - load[0]
+    if spare >= machine["threads"] - 0.5:
+        return ""
+    return (
+        f"warning: the machine was busy (load {load[0]:.1f} on {machine['cpus']} CPUs) and wall-clock timings with "
+        f"{machine['threads']} threads are unreliable; --threads 1 --clock cpu is steadier"
+    )
+
+
+def plot(results, path):
+    """Draw the scaling sweeps and the backward/forward ratios into ``path`` (PNG, SVG, PDF...).
+
+    Each sweep panel shows every timed repeat (small dots), the point's time
+    (large dots), the fitted power law and the calibrated model's prediction,
+    on log-log axes. Needs matplotlib (``pip install jitprop[plot]``).
+    """
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise ImportError("--plot needs matplotlib: pip install 'jitprop[plot]' (or pip install matplotlib).") from None
+
+    figure, axes = plt.subplots(2, 2, figsize=(11, 8.5))
+    titles = {
+        "width": "Training time against parameters (hidden width)",
+        "examples": "Training time against examples",
+        "epochs": "Training time against epochs",
+    }
+    xlabels = {"width": "parameters w", "examples": "examples m", "epochs": "epochs e"}
+    for ax, (name, sweep) in zip(axes.flat, results["sweeps"].items()):
+        points = sweep["points"]
+        xs = np.array([p["x"] for p in points], dtype=float)
+        for x, p in zip(xs, points):
+            ax.plot([x] * len(p["samples"]), p["samples"], ".", color="0.7", markersize=4)
+        measured = np.array([p["seconds"] for p in points])
+        predicted = np.array([p["predicted_seconds"] for p in points])
+        fit = fit_power_law(xs, measured)
+        grid = np.geomspace(xs[0], xs[-1], 50)
+        ax.plot(xs, measured, "o", color="C0", label="measured")
+        low, high = sweep["fit"]["ci95"]
+        ax.plot(grid, fit(grid), "-", color="C0", label=f"fit: slope {fit.slope:.3f} [{low:.3f}, {high:.3f}]")
+        ax.plot(xs, predicted, "--", color="C3", label="model: FLOPs / calibrated GFLOP/s")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(_tick))
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        ax.set_xticks(xs)
+        ax.set_xlabel(xlabels[name])
+        ax.set_ylabel("seconds")
+        ax.set_title(titles[name], fontsize=10)
+        ax.legend(fontsize=8)
+        ax.grid(True, which="both", alpha=0.3)
+
+    ax = axes.flat[3]
+    ratios = results["backward_forward"]
+    at = np.arange(len(ratios))
+    n_bars = 1 + len(ratios[0]["by_batch_size"])
+    width = 0.8 / n_bars
+    predicted = [r["predicted"] for r in ratios]
+    ax.bar(at - 0.4 + width / 2, predicted, width, color="C3", alpha=0.7, label="predicted (FLOPs)")
+    for k, shade in zip(range(n_bars - 1), ("C0", "#9ecae1", "#deebf7")):
+        entries = [r["by_batch_size"][k] for r in ratios]
+        measured = [e["measured"] for e in entries]
+        label = f"measured, batch {entries[0]['batch_size']}"
+        ax.bar(at - 0.4 + width * (k + 1.5), measured, width, color=shade, label=label)
+    ax.axhline(2.0, color="0.5", linestyle=":", linewidth=1)
+    ax.set_xticks(at)
+    ax.set_xticklabels([_layers(r["layers"]) for r in ratios], fontsize=7, rotation=12)
+    ax.set_ylabel("backward time / forward time")
+    ax.set_title("Backward time / forward time (run_batch)", fontsize=10)
+    ax.legend(fontsize=8)
+    machine = results["machine"]
+    cal = results["calibration"]
+    figure.suptitle(
+        f"jitprop complexity: {machine['cpu']}, {machine['threads']} thread{'s' if machine['threads'] > 1 else ''}, "
+        f"{results['plan']['dtype']}, "
+        f"{results['plan']['clock']} clock, "
+        f"calibrated {cal['gflops']:.1f} GFLOP/s on {_layers(cal['layers'])}",
+        fontsize=11,
+    )
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def register(subparsers):
+    """Add the ``complexity`` command to an argparse ``subparsers`` object.
+
+    The command's ``run`` default takes the parsed arguments and returns the
+    exit code.
+    """
+    command = subparsers.add_parser(
+        "complexity",
+        help="what training by back-propagation costs: the cost model and measurements on this machine",
+        description=(
+            "Measure how training time scales with parameters, examples and epochs, the backward/forward "
+            "ratio and inference against training, and compare with the FLOP model. With --network, print "
+            "the cost model of one network instead."
+        ),
+    )
+    add = command.add_argument
+    add("--debug", action="store_true", default=argparse.SUPPRESS, help="show the traceback of an error")
+    add("--quick", action="store_true", help="a smaller run (under 15 s)")
+    add("--repeats", type=int, default=None, help="timings per point (default 5, quick 2)")
+    add("--statistic", choices=["median", "min"], default="median", help="how repeats become a time (median)")
+    add("--threads", type=int, default=None, help="Numba threads while measuring (default: all)")
+    add(
+        "--clock",
+        choices=["wall", "cpu"],
+        default="wall",
+        help="wall: elapsed time (default); cpu: CPU time of the one working thread, "
+        "which other processes cannot inflate (implies --threads 1)",
+    )
+    add("--seed", type=int, default=0)
+    add("--json", action="store_true", help="print the results as one JSON object")
+    add("--plot", metavar="FILE.png", help="draw the scaling plots (needs matplotlib)")
+    add("--network", metavar="SIZES", help="print the cost model of this network instead, e.g. 784,256,256,10")
+    add("--examples", type=int, default=60000, help="with --network: examples per epoch (60000)")
+    add("--epochs", type=int, default=10, help="with --network: epochs (10)")
+    add("--batch-size", type=int, default=128, help="with --network: batch size (128)")
+    add("--calibrate", action="store_true", help="with --network: measure GFLOP/s and predict times")
+    command.set_defaults(run=run)
+    return command
+
+
+def run(args):
+    """Run ``jitprop complexity`` with parsed arguments; returns the exit code."""
+    if args.network:
+        return _model_only(args)
+    if args.plot:  # fail before a minute of measuring, not after
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            raise ValueError("--plot needs matplotlib: pip install 'jitprop[plot]'.") from None
+        folder = Path(args.plot).resolve().parent
+        if not folder.is_dir():
+            raise ValueError(f"--plot {args.plot}: the folder {folder} does not exist.")
+
+    def progress(message):
+        print(f"[complexity] {message}", file=sys.stderr, flush=True)
+
+    results = measure(
+        quick=args.quick,
+        repeats=args.repeats,
+        seed=args.seed,
+        statistic=args.statistic,
+        progress=progress,
+        threads=args.threads,
+        clock=args.clock,
+    )
+    if args.plot:
+        plot(results, args.plot)
+        results["plot"] = str(args.plot)
+    if args.json:
+        print(json.dumps(results))
+    else:
+        print(format_results(results))
+        if args.plot:
+            print(f"plot: {args.plot}")
+    return 0
+
+
+def _model_only(args):
+    from .experiment import relu_network
+    from .model import costs, summary
+
+    try:
+        sizes = [int(s) for s in args.network.replace("-", ",").split(",") if s.strip()]
+    except ValueError:
+        raise ValueError(f"--network must be widths separated by commas, e.g. 784,256,10; got {args.network!r}.")
+    net = relu_network(sizes, "float32", args.seed)
+    cost = costs(net, args.batch_size)
+    report = cost.as_dict()
+    flops = cost.training_flops(args.examples, args.epochs)
+    report["training"] = {
+        "examples": args.examples,
+        "epochs": args.epochs,
+        "flops": flops,
+        "inference_flops": cost.predict_flops(args.examples),
+    }
+    if args.calibrate:
+        cal = calibrate(repeats=args.repeats or 3, seed=args.seed, threads=args.threads, clock=args.clock)
+        report["calibration"] = cal
+        speed = cal["flops_per_second"]
+        report["training"]["predicted_seconds"] = flops / speed
+        report["training"]["predicted_inference_seconds"] = cost.predict_flops(args.examples) / speed
+    if args.json:
+        print(json.dumps(report))
+        return 0
+    print(summary(net, args.batch_size))
+    print(
+        f"Training {args.epochs} epochs of {args.examples:,} examples, batch {args.batch_size}: {flops:.3e} FLOPs; "
+        f"inference of {args.examples:,}: {cost.predict_flops(args.examples):.3e} FLOPs"
+    )
+    if args.calibrate:
+        t = report["training"]
+        print(
+            f"At {report['calibration']['gflops']:.1f} GFLOP/s (calibrated): training {t['predicted_seconds']:.2f} s, "
+            f"inference {t['predicted_inference_seconds']:.3f} s"
+        )
+    return 0
+
+
+def _tick(value, _):
+    return f"{value / 1000:,.0f}k" if value >= 100000 else f"{value:,.0f}"
+
+
+def _layers(sizes):
+    return "-".join(str(s) for s in sizes)
+
+
+def _yes(flag):
+    return "yes" if flag else "no"

@@ -1,0 +1,193 @@
+"""Clocks, thread counts and the kernel-level benches of the experiment.
+
+:class:`BatchBench` times :func:`jitprop.kernels.batch.run_batch` in its
+``FORWARD`` and ``GRADIENT`` modes on the batches of an epoch, with the
+workspace and tile plan training allocates; :func:`layer_parts` times one
+layer's forward product, weight-gradient product and transposes on a tile.
+"""
+
+import contextlib
+import os
+import platform
+import time
+
+import numpy as np
+
+from .. import workspace
+from ..kernels.batch import FORWARD, GRADIENT, run_batch
+from ..kernels.dense import refresh_mirror
+from ..kernels.layout import Data
+from ..kernels.matmul import matmul_nt, transpose
+
+#: FLOPs of work per timed sample of :func:`layer_parts`, so that short calls are repeated.
+_PART_FLOPS = 20_000_000
+
+
+def resolve_clock(clock, threads):
+    """``(threads, timer)`` for a clock name: the CPU clock needs (and implies) one thread."""
+    if clock == "wall":
+        return threads, time.perf_counter
+    if clock == "cpu":
+        if threads not in (None, 1):
+            raise ValueError(f"clock='cpu' times one thread, so threads must be 1 or None, got {threads!r}.")
+        return 1, time.thread_time
+    raise ValueError(f"clock must be 'wall' or 'cpu', got {clock!r}.")
+
+
+@contextlib.contextmanager
+def numba_threads(threads):
+    """Run the block with ``threads`` Numba threads (unchanged for None), restoring the count after."""
+    import numba
+
+    if threads is None:
+        yield
+        return
+    most = numba.config.NUMBA_NUM_THREADS
+    if isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= most:
+        raise ValueError(f"threads must be an integer in 1..{most}, got {threads!r}.")
+    before = numba.get_num_threads()
+    numba.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(before)
+
+
+def timed(timer, fn):
+    """Seconds ``fn()`` takes on ``timer``."""
+    start = timer()
+    fn()
+    return timer() - start
+
+
+class BatchBench:
+    """``run_batch`` on the batches of an epoch, with the workspace and tile plan training allocates.
+
+    Parameters
+    ----------
+    net : Network
+    X : ndarray of shape (n, input_dim)
+        ``n`` a multiple of ``batch_size``, so every batch does the same work.
+    labels : int ndarray of shape (n,)
+    batch_size : int
+    timer : callable
+        The clock, e.g. ``time.perf_counter``.
+    """
+
+    def __init__(self, net, X, labels, batch_size, timer):
+        self.net = net
+        self.timer = timer
+        n = X.shape[0]
+        X = np.ascontiguousarray(X, dtype=net.dtype)
+        no_targets = np.zeros((0, net.n_outputs), dtype=net.dtype)
+        self.data = Data(X, no_targets, np.ascontiguousarray(labels, dtype=np.int64), np.zeros(0))
+        # Rows in a shuffled order, as training gathers them.
+        self.index = np.random.default_rng(n).permutation(n).astype(np.int64)
+        self.batch_size = batch_size
+        self.ws = workspace.allocate(net.layout, batch_size, net.n_params, net.dtype)
+        self.grad = np.zeros(net.n_params, dtype=net.dtype)
+        self.no_grad = np.zeros(0, dtype=net.dtype)
+        refresh_mirror(net.layout, net.params, net._mirror)
+
+    def run(self, rep):
+        """Seconds of each batch's forward pass and of its gradient pass, alternating which runs first."""
+        net, ws, data = self.net, self.ws, self.data
+        forward, gradient = [], []
+        for b, lo in enumerate(range(0, self.index.shape[0], self.batch_size)):
+            index = self.index[lo : lo + self.batch_size]
+            scale = 1.0 / index.shape[0]
+            for mode in (FORWARD, GRADIENT) if (b + rep) % 2 == 0 else (GRADIENT, FORWARD):
+                grad = self.grad if mode == GRADIENT else self.no_grad
+                start = self.timer()
+                run_batch(mode, net.layout, net.params, net._mirror, data, index, scale, ws, grad, False, -1)
+                (forward if mode == FORWARD else gradient).append(self.timer() - start)
+        return forward, gradient
+
+
+def layer_parts(fan_in, fan_out, tile_rows, dtype, samples, statistic, timer, seed=0):
+    """Time the pieces of one dense layer's passes on a tile, relative to its forward product.
+
+    :func:`~jitprop.kernels.dense.dense_backward` transposes a tile's
+    activations and deltas, then forms the weight gradient as a product whose
+    inner dimension is the tile's rows; the forward product's is ``fan_in``.
+    FLOPs predict 1 for the weight-gradient product and 0 for the transposes.
+
+    Returns
+    -------
+    list of dict
+        Per entry of ``tile_rows``: the forward product's seconds and GFLOP/s,
+        and ``weight_gradient_over_forward``, ``transposes_over_forward``.
+    """
+    rng = np.random.default_rng(seed)
+    n, k = fan_in, fan_out
+    benches = []
+    for rows in tile_rows:
+        x, d, w_t = (rng.random(shape).astype(dtype) for shape in ((rows, n), (rows, k), (k, n)))
+        z = np.empty((rows, k), dtype)
+        x_t, d_t, grad_w = np.empty((n, rows), dtype), np.empty((k, rows), dtype), np.empty((k, n), dtype)
+        calls = max(3, -(-_PART_FLOPS // (2 * rows * n * k)))
+        parts = (
+            lambda x=x, w_t=w_t, z=z: matmul_nt(x, w_t, z, False),
+            lambda d_t=d_t, x_t=x_t, grad_w=grad_w: matmul_nt(d_t, x_t, grad_w, False),
+            lambda x=x, x_t=x_t, d=d, d_t=d_t: (transpose(x, x_t), transpose(d, d_t)),
+        )
+        benches.append((parts, calls))
+    for parts, _ in benches:  # compile (or load) and touch every buffer
+        for part in parts:
+            part()
+    times = np.zeros((len(benches), 3, samples))
+    for rep in range(samples):
+        for i, (parts, calls) in enumerate(benches):
+            for p in (0, 1, 2) if rep % 2 == 0 else (2, 1, 0):
+                times[i, p, rep] = timed(timer, lambda: [parts[p]() for _ in range(calls)]) / calls
+    results = []
+    for rows, per_part in zip(tile_rows, times):
+        forward, weight_gradient, transposes = (float(statistic(t)) for t in per_part)
+        results.append(
+            {
+                "fan_in": n,
+                "fan_out": k,
+                "tile_rows": rows,
+                "forward_product_seconds": forward,
+                "forward_gflops": 2 * rows * n * k / forward / 1e9,
+                "weight_gradient_over_forward": weight_gradient / forward,
+                "transposes_over_forward": transposes / forward,
+            }
+        )
+    return results
+
+
+def load_average():
+    """The 1, 5 and 15-minute load averages, or None where the platform has none."""
+    try:
+        return list(os.getloadavg())
+    except (AttributeError, OSError):
+        return None
+
+
+def machine(load_before):
+    """What the figures were measured on."""
+    import numba
+
+    try:
+        from llvmlite import binding
+
+        cpu = binding.get_host_cpu_name()
+    except Exception:  # llvmlite ships with numba; be robust anyway
+        cpu = "unknown"
+    try:
+        layer = numba.threading_layer()
+    except ValueError:
+        layer = "none started"
+    return {
+        "cpu": cpu,
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+        "threads": numba.get_num_threads(),
+        "threading_layer": layer,
+        "numba": numba.__version__,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+        "load_average_before": load_before,
+        "load_average_after": load_average(),
+    }

@@ -1,0 +1,307 @@
+"""jitprop.complexity: the cost model against hand counts, the summary, the fit, the experiment's structure.
+
+Timing-based acceptance figures (exponents near 1, ratios, prediction error)
+are not asserted here: they depend on the machine and its load, and live in
+docs/complexity.md. The experiment is only checked for what it returns.
+"""
+
+import argparse
+import json
+
+import numpy as np
+import pytest
+
+import jitprop as jp
+from jitprop import complexity
+from jitprop.complexity.fitting import t_quantile_975
+
+
+def dense_net(sizes, hidden="relu", output="softmax", loss="cross_entropy", dtype="float32"):
+    layers = [jp.Dense(width, hidden) for width in sizes[1:-1]] + [jp.Dense(sizes[-1], output)]
+    return jp.Network(layers, input_dim=sizes[0], loss=loss, dtype=dtype, seed=0)
+
+
+# ------------------------------------------------------------------ the model
+def test_small_network_counted_by_hand():
+    # 3-4-2, relu then softmax, cross-entropy.
+    cost = complexity.costs(dense_net([3, 4, 2]), batch_size=8)
+    assert cost.params == (3 * 4 + 4) + (4 * 2 + 2) == 26
+    assert cost.weights == 12 + 8 and cost.first_layer_weights == 12
+    # forward: product 2nk, bias k, activation (relu 1, softmax 5 per unit)
+    layer1_forward = 2 * 3 * 4 + 4 + 4
+    layer2_forward = 2 * 4 * 2 + 2 + 5 * 2
+    assert cost.inference_flops == cost.forward_flops == layer1_forward + layer2_forward == 60
+    # backward: weight gradient 2nk + bias gradient k, input gradient 2nk except the
+    # first layer, relu derivative 1 per hidden unit; the loss value (4/output) and delta (2/output)
+    layer1_backward = 2 * 3 * 4 + 4 + 4
+    layer2_backward = 2 * 4 * 2 + 2 + 2 * 4 * 2
+    assert cost.backward_flops == layer1_backward + layer2_backward + 4 * 2 + 2 * 2 == 78
+    assert cost.training_flops_per_example == 138
+    # one tile for so small a batch; SGD without momentum: 4 FLOPs per parameter, plus the norm
+    assert cost.tiles == 1
+    assert cost.step_flops == 4 * 26 + 2 * 26
+    assert cost.epoch_flops(20) == 20 * 138 + 3 * cost.step_flops  # 3 batches of 8
+    assert cost.training_flops(20, epochs=5) == 5 * cost.epoch_flops(20)
+    assert cost.predict_flops(20) == 20 * 60
+
+
+def test_ratio_of_the_issue_example_is_1_25():
+    cost = complexity.costs(dense_net([784, 256, 256, 10]))
+    w1 = 784 * 256
+    w = w1 + 256 * 256 + 256 * 10
+    assert cost.weights == w and cost.first_layer_weights == w1
+    assert cost.matmul_ratio == pytest.approx(2 - w1 / w)
+    assert round(cost.matmul_ratio, 2) == 1.25
+    # the element-wise terms move the full ratio by well under a percent
+    assert cost.backward_forward_ratio == pytest.approx(cost.matmul_ratio, rel=2e-3)
+
+
+def test_ratio_approaches_two_for_deep_uniform_networks():
+    ratios = []
+    for depth in (1, 2, 4, 8, 16, 32):
+        cost = complexity.costs(dense_net([64] * (depth + 1), hidden="identity", output="identity", loss="mse"))
+        assert cost.matmul_ratio == pytest.approx(2 - 1 / depth)
+        ratios.append(cost.backward_forward_ratio)
+    assert all(a < b for a, b in zip(ratios, ratios[1:]))
+    assert ratios[0] == pytest.approx(1.0, abs=0.05)
+    assert 1.95 < ratios[-1] < 2.0
+
+
+def test_cost_is_linear_in_weights_examples_and_epochs():
+    small = complexity.costs(dense_net([784, 256, 10]), batch_size=128)
+    large = complexity.costs(dense_net([784, 1024, 10]), batch_size=128)
+    assert large.training_flops_per_example / small.training_flops_per_example == pytest.approx(
+        large.params / small.params, rel=0.01
+    )
+    assert small.epoch_flops(4096 * 8) == 8 * small.epoch_flops(4096)
+    assert small.training_flops(4096, 8) == 8 * small.training_flops(4096, 1)
+
+
+@pytest.mark.parametrize(
+    "optimizer, per_parameter, slots",
+    [
+        (jp.SGD(), 4, 1),  # state is allocated even without momentum
+        (jp.SGD(momentum=0.9), 6, 1),
+        (jp.SGD(momentum=0.9, nesterov=True), 8, 1),
+        (jp.Adam(), 16, 2),
+        (jp.Adam(amsgrad=True), 17, 3),
+        (jp.AdamW(), 17, 2),
+        (jp.RMSprop(), 8, 1),
+        (jp.RMSprop(momentum=0.9, centered=True), 16, 3),
+        (jp.Adagrad(), 9, 1),
+    ],
+)
+def test_update_flops_and_state_by_optimizer(optimizer, per_parameter, slots):
+    net = dense_net([10, 8, 3])
+    assert complexity.update_flops_per_parameter(optimizer) == per_parameter
+    cost = complexity.costs(net, batch_size=4, optimizer=optimizer)
+    assert cost.step_parts["update"] == per_parameter * net.n_params
+    assert cost.memory.optimizer_state == slots * net.n_params * 4
+
+
+def test_memory_follows_dtype_tiles_and_batch():
+    net32 = dense_net([784, 256, 256, 10])
+    net64 = dense_net([784, 256, 256, 10], dtype="float64")
+    cost32 = complexity.costs(net32, batch_size=128)
+    cost64 = complexity.costs(net64, batch_size=128)
+    assert cost32.memory.parameters == net32.n_params * 4
+    assert cost64.memory.total == 2 * cost32.memory.total
+    # gradient, one buffer per tile, and the transposed weights of every layer but the first
+    assert cost32.tiles == 2
+    assert cost32.memory.gradients == (3 * net32.n_params + 256 * 256 + 256 * 10) * 4
+    assert cost32.memory.activations == 4 * (784 + 256 + 256 + 10) * 128 * 4
+    assert complexity.costs(net32, batch_size=256).memory.activations == 2 * cost32.memory.activations
+
+
+def test_l2_penalty_is_counted_per_step():
+    plain = complexity.costs(dense_net([20, 10, 3]))
+    net = jp.Network([jp.Dense(10, "relu", l2=1e-4), jp.Dense(3, "softmax")], input_dim=20, loss="cross_entropy")
+    assert complexity.costs(net).step_parts["l2_penalty"] == 4 * 20 * 10
+    assert plain.step_parts["l2_penalty"] == 0
+
+
+def test_dropout_rows_cost_training_only():
+    net = jp.Network(
+        [jp.Dropout(0.2), jp.Dense(16, "tanh"), jp.Dropout(0.5), jp.Dense(4, "sigmoid")],
+        input_dim=8,
+        loss="binary_cross_entropy",
+    )
+    rows = complexity.summary_table(net)
+    assert [row.kind for row in rows] == ["Dropout", "Dense", "Dropout", "Dense", "Loss"]
+    assert [row.output_shape for row in rows] == [(None, 8), (None, 16), (None, 16), (None, 4), ()]
+    assert rows[0].forward_flops == 8 and rows[2].backward_flops == 16
+    cost = complexity.costs(net)
+    assert cost.forward_flops == cost.inference_flops + 8 + 16
+    # tanh: 1 forward, 3 backward per unit; sigmoid output: 4 forward, its delta comes from the loss
+    assert rows[1].forward_flops == 2 * 8 * 16 + 16 + 16
+    assert rows[1].backward_flops == 2 * 8 * 16 + 16 + 3 * 16
+    assert rows[3].backward_flops == 2 * 16 * 4 + 4 + 2 * 16 * 4
+    assert (rows[4].forward_flops, rows[4].backward_flops) == (7 * 4, 2 * 4)
+
+
+def test_mse_delta_includes_the_output_derivative():
+    rows = complexity.summary_table(dense_net([5, 3], output="tanh", loss="mse"))
+    assert rows[-1].backward_flops == (3 + 3) * 3
+
+
+def test_costs_rejects_bad_batch_size():
+    with pytest.raises(ValueError, match="batch_size must be a positive integer, got 0"):
+        complexity.costs(dense_net([3, 2]), batch_size=0)
+    with pytest.raises(ValueError, match="n_examples"):
+        complexity.costs(dense_net([3, 2])).epoch_flops(2.5)
+
+
+# ---------------------------------------------------------------- the summary
+def test_summary_table_rows():
+    net = dense_net([784, 256, 256, 10])
+    rows = complexity.summary_table(net)
+    assert [row.name for row in rows] == ["dense", "dense_1", "dense_2", "loss"]
+    assert [row.params for row in rows] == [200960, 65792, 2570, 0]
+    assert sum(row.params for row in rows) == net.n_params == 269322
+    assert [row.activation for row in rows] == ["relu", "relu", "softmax", "cross_entropy"]
+    assert rows[0].forward_flops == 2 * 784 * 256 + 256 + 256
+    assert rows[0].backward_flops == 2 * 784 * 256 + 256 + 256  # no input gradient for the first layer
+    assert rows[1].backward_flops == 4 * 256 * 256 + 256 + 256
+
+
+def test_summary_text():
+    text = complexity.summary(dense_net([784, 256, 256, 10]), batch_size=128)
+    lines = text.splitlines()
+    assert lines[0] == "Network: 784-256-256-10, loss cross_entropy, float32"
+    assert any(line.startswith("dense (Dense)") and "(None, 256)" in line and "200,960" in line for line in lines)
+    assert any(line.startswith("dense_2 (Dense)") and "softmax" in line and "2,570" in line for line in lines)
+    assert "Total params: 269,322" in text
+    assert "2 - w1/w = 1.253" in text
+    assert "Per step of 128 examples (2 tiles)" in text
+
+
+# -------------------------------------------------------------------- fitting
+def test_t_quantiles():
+    assert t_quantile_975(1) == pytest.approx(12.706, abs=1e-3)
+    assert t_quantile_975(5) == pytest.approx(2.5706, abs=1e-4)
+    assert t_quantile_975(30) == pytest.approx(2.0423, abs=1e-4)
+    assert t_quantile_975(40) == pytest.approx(2.0211, abs=1e-4)
+    assert t_quantile_975(120) == pytest.approx(1.9799, abs=1e-4)
+    assert t_quantile_975(10**6) == pytest.approx(1.96, abs=1e-4)
+
+
+def test_power_law_fit(rng):
+    x = np.geomspace(100, 1000, 7)
+    exact = complexity.fit_power_law(x, 3e-6 * x**1.5)
+    assert exact.slope == pytest.approx(1.5)
+    assert exact.ci95[0] == pytest.approx(1.5) and exact.ci95[1] == pytest.approx(1.5)
+    assert exact(200.0) == pytest.approx(3e-6 * 200**1.5)
+
+    noisy = complexity.fit_power_law(x, 2.0 * x * np.exp(rng.normal(0, 0.05, x.shape)))
+    low, high = noisy.ci95
+    assert low < noisy.slope < high
+    assert low < 1.0 < high
+    with pytest.raises(ValueError, match="positive"):
+        complexity.fit_power_law([1, 2, 3], [1, 0, 1])
+
+
+# ----------------------------------------------------------------- experiment
+@pytest.fixture(scope="module")
+def quick_results():
+    return complexity.measure(quick=True, repeats=1)
+
+
+def test_measure_quick_returns_the_documented_structure(quick_results):
+    results = json.loads(json.dumps(quick_results))  # JSON-compatible throughout
+    assert set(results["exponents"]) == {"width", "examples", "epochs"}
+    assert all(isinstance(value, float) for value in results["exponents"].values())
+    for name, sweep in results["sweeps"].items():
+        assert sweep["fit"]["slope"] == results["exponents"][name]
+        low, high = sweep["fit"]["ci95"]
+        assert low <= sweep["fit"]["slope"] <= high
+        assert len(sweep["points"]) >= 3
+        for point in sweep["points"]:
+            assert point["seconds"] > 0 and point["predicted_seconds"] > 0
+    assert len(results["backward_forward"]) >= 3
+    for entry in results["backward_forward"]:
+        assert set(entry) >= {"layers", "predicted", "measured", "matmul_ratio", "batch_size", "tile_rows"}
+        assert entry["layers"][0] in (784, 256)
+        assert 1.0 <= entry["predicted"] < 2.0
+    inference = results["inference"]
+    assert inference["training_seconds_per_example"] > 0 and inference["inference_seconds_per_example"] > 0
+    assert 2.0 < inference["predicted_ratio"] < 3.0
+    assert results["calibration"]["flops_per_second"] > 0
+    assert len(results["prediction"]["errors"]) == len(results["sweeps"]["width"]["points"])
+    assert set(results["acceptance"]) >= {"exponents_in_band", "ratios_within_tolerance", "prediction_within_tolerance"}
+    assert results["plan"]["repeats"] == 1 and results["plan"]["clock"] == "wall"
+
+
+def test_format_and_plot(quick_results, tmp_path):
+    text = complexity.format_results(quick_results)
+    assert "Calibration:" in text and "Backward/forward" in text and "Acceptance:" in text
+    pytest.importorskip("matplotlib")
+    path = tmp_path / "complexity.png"
+    complexity.plot(quick_results, path)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_measure_rejects_bad_options():
+    with pytest.raises(ValueError, match="statistic"):
+        complexity.measure(quick=True, statistic="mean")
+    with pytest.raises(ValueError, match="clock"):
+        complexity.measure(quick=True, clock="cpu", threads=2)
+    with pytest.raises(ValueError, match="clock must be"):
+        complexity.measure(quick=True, clock="sundial")
+
+
+def test_calibrate_leaves_the_network_alone():
+    net = dense_net([20, 16, 3])
+    before = net.params.copy()
+    calibration = complexity.calibrate(net, n_examples=256, batch_size=32, repeats=1)
+    np.testing.assert_array_equal(net.params, before)
+    assert calibration["layers"] == [20, 16, 3] and calibration["gflops"] > 0
+
+
+# ------------------------------------------------------------------------ CLI
+def parse(argv):
+    parser = argparse.ArgumentParser(prog="jitprop")
+    complexity.register(parser.add_subparsers(dest="command"))
+    return parser.parse_args(argv)
+
+
+def test_register_adds_the_command():
+    args = parse(["complexity", "--quick", "--json", "--plot", "out.png"])
+    assert args.command == "complexity" and args.quick and args.json and args.plot == "out.png"
+    assert args.run is complexity.run
+
+
+def test_network_option_prints_the_model(capsys):
+    assert complexity.run(parse(["complexity", "--network", "784,256,256,10", "--json"])) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["layers"] == [784, 256, 256, 10]
+    assert report["params"] == 269322
+    assert round(report["matmul_ratio"], 2) == 1.25
+    assert report["training"]["flops"] == 10 * complexity.costs(dense_net([784, 256, 256, 10]), 128).epoch_flops(60000)
+
+    assert complexity.run(parse(["complexity", "--network", "64-32-10", "--epochs", "2"])) == 0
+    out = capsys.readouterr().out
+    assert "Total params: 2,410" in out and "Training 2 epochs of 60,000 examples" in out
+
+
+def test_plot_folder_is_checked_before_measuring(tmp_path):
+    pytest.importorskip("matplotlib")
+    with pytest.raises(ValueError, match="does not exist"):
+        complexity.run(parse(["complexity", "--quick", "--plot", str(tmp_path / "missing" / "plot.png")]))
+
+
+def test_threads_and_clocks():
+    import time
+
+    import numba
+
+    from jitprop.complexity.timing import numba_threads, resolve_clock
+
+    before = numba.get_num_threads()
+    with numba_threads(1):
+        assert numba.get_num_threads() == 1
+    assert numba.get_num_threads() == before
+    assert resolve_clock("cpu", None) == (1, time.thread_time)
+    assert resolve_clock("wall", 2) == (2, time.perf_counter)
+    with pytest.raises(ValueError, match="threads must be an integer"):
+        with numba_threads(0):
+            pass
