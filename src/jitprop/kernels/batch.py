@@ -113,15 +113,12 @@ def reduce_tiles(tile_gradients, n_tiles, grad, accumulate):
     """
     n = grad.shape[0]
     n_chunks = (n + _REDUCE_CHUNK - 1) // _REDUCE_CHUNK
-    partial = np.empty(n_chunks)  # np.zeros would itself become a parallel loop here
     if n_chunks == 1:
-        partial[0] = _reduce_chunk(tile_gradients, n_tiles, grad, accumulate, 0, n)
-    else:
-        for c in prange(n_chunks):
-            lo = c * _REDUCE_CHUNK
-            partial[c] = _reduce_chunk(
-                tile_gradients, n_tiles, grad, accumulate, lo, min(n, lo + _REDUCE_CHUNK)
-            )
+        return _reduce_chunk(tile_gradients, n_tiles, grad, accumulate, 0, n)
+    partial = np.empty(n_chunks)  # np.zeros would itself become a parallel loop here
+    for c in prange(n_chunks):
+        lo = c * _REDUCE_CHUNK
+        partial[c] = _reduce_chunk(tile_gradients, n_tiles, grad, accumulate, lo, min(n, lo + _REDUCE_CHUNK))
     total = 0.0
     for c in range(n_chunks):
         total += partial[c]

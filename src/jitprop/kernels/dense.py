@@ -11,7 +11,7 @@ from numba import njit
 from .._numba_options import KERNEL
 from .activations import activate, multiply_by_derivative
 from .dropout import apply_dropout, undo_dropout
-from .layout import bias, columns, mirrored_weights, rows, weights
+from .layout import bias, columns, mirrored_weights, rows, view2d, weights
 from .matmul import matmul_nt, transpose
 
 
@@ -63,7 +63,7 @@ def dense_backward(layout, params, mirror, ws, index, r0, r1, grad, dropout_key)
         transpose(d, d_t)
         transpose(rows(ws, ws.activations, layout, layer, r0, r1), a_t)
         start = layout.weight_offsets[layer]
-        grad_w = grad[start : start + fan_out * fan_in].reshape((fan_out, fan_in))
+        grad_w = view2d(grad, start, fan_out, fan_in)
         matmul_nt(d_t, a_t, grad_w, False)
         grad_b = grad[start + fan_out * fan_in : start + fan_out * (fan_in + 1)]
         for j in range(fan_out):
