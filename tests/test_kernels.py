@@ -211,3 +211,18 @@ def test_float32_transcendentals_are_float64_values_rounded(rng, name):
     error_in_ulp = np.abs(a - exact) / ulp
     worst = int(np.argmax(error_in_ulp))
     assert error_in_ulp.max() <= 1.0, f"{name}({z[0, worst]!r}) = {a[0, worst]!r}, exact {exact[0, worst]!r}"
+
+
+def test_refresh_mirror_transposes_every_layer_but_the_first(rng):
+    """Small layers are transposed serially, large ones (>= 65,536 weights) in parallel bands."""
+    import jitprop as jp
+    from jitprop.kernels.dense import refresh_mirror
+
+    net = jp.Network([jp.Dense(300, "relu"), jp.Dense(301, "relu"), jp.Dense(7, "softmax")], 5, "cross_entropy")
+    net.params[...] = rng.normal(size=net.n_params)
+    refresh_mirror(net.layout, net.params, net._mirror)
+    for i in (1, 2):
+        fan_in, fan_out = net.layout.sizes[i], net.layout.sizes[i + 1]
+        start = net.layout.mirror_offsets[i]
+        mirror = net._mirror[start : start + fan_in * fan_out].reshape(fan_in, fan_out)
+        np.testing.assert_array_equal(mirror, net._dense[i].W)

@@ -6,9 +6,9 @@ tile's whole gradient (every layer's ``dWt`` and ``db``) into the buffer it is
 given.
 """
 
-from numba import njit
+from numba import njit, prange
 
-from .._numba_options import KERNEL
+from .._numba_options import KERNEL, PARALLEL_KERNEL
 from .activations import activate, multiply_by_derivative
 from .dropout import apply_dropout, undo_dropout
 from .layout import bias, columns, mirrored_weights, rows, view2d, weights
@@ -87,11 +87,27 @@ def dense_backward(layout, params, mirror, ws, index, r0, r1, grad, dropout_key)
             )
 
 
-@njit(**KERNEL)
+# Mirrors smaller than this many weights are refreshed serially.
+_PARALLEL_MIRROR = 1 << 16
+# Rows of Wt transposed per parallel task.
+_MIRROR_BAND = 64
+
+
+@njit(**PARALLEL_KERNEL)
 def refresh_mirror(layout, params, mirror):
     """Copy ``W = Wtᵀ`` of every layer but the first into the mirror.
 
-    The first layer needs no input gradient, so it has no mirror.
+    The first layer needs no input gradient, so it has no mirror. Large
+    layers are transposed in bands of rows, in parallel.
     """
     for layer in range(1, layout.activations.shape[0]):
-        transpose(weights(layout, params, layer), mirrored_weights(layout, mirror, layer))
+        wt = weights(layout, params, layer)
+        w = mirrored_weights(layout, mirror, layer)
+        if wt.size < _PARALLEL_MIRROR:
+            transpose(wt, w)
+            continue
+        n_bands = (wt.shape[0] + _MIRROR_BAND - 1) // _MIRROR_BAND
+        for band in prange(n_bands):
+            lo = band * _MIRROR_BAND
+            hi = min(wt.shape[0], lo + _MIRROR_BAND)
+            transpose(wt[lo:hi], w[:, lo:hi])
