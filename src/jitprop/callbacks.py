@@ -140,14 +140,18 @@ class ModelCheckpoint(Callback):
         Save only when ``monitor`` improves.
     monitor : str, default "val_loss"
     mode : {"auto", "min", "max"}, default "auto"
+    extra : JSON-compatible value, optional
+        Stored in each file (see :func:`jitprop.save`), e.g. preprocessing.
 
     Attributes
     ----------
     last_path : str or None
         The file most recently written.
+    last_epoch : int or None
+        Epochs trained when it was written.
     """
 
-    def __init__(self, path, every=1, save_best_only=False, monitor="val_loss", mode="auto"):
+    def __init__(self, path, every=1, save_best_only=False, monitor="val_loss", mode="auto", extra=None):
         if every < 1:
             raise ValueError(f"every must be >= 1, got {every!r}.")
         self.path = str(path)
@@ -155,7 +159,9 @@ class ModelCheckpoint(Callback):
         self.save_best_only = bool(save_best_only)
         self.monitor = monitor
         self.mode = _mode(monitor, mode)
+        self.extra = extra
         self.last_path = None
+        self.last_epoch = None
 
     def on_train_begin(self, logs=None):
         self._best = math.inf if self.mode == "min" else -math.inf
@@ -172,8 +178,9 @@ class ModelCheckpoint(Callback):
         from .model_file import save
 
         path = self.path.format(epoch=epoch + 1)
-        save(self.network, path, epoch=epoch + 1, training=getattr(self.network, "_fit_plan", None))
+        save(self.network, path, epoch=epoch + 1, training=getattr(self.network, "_fit_plan", None), extra=self.extra)
         self.last_path = path
+        self.last_epoch = epoch + 1
 
 
 class _Logger(Callback):

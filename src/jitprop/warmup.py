@@ -32,8 +32,8 @@ def warmup(dtypes=("float32", "float64")):
     for dtype in dtypes:
         net = Network([Dense(8, "relu"), Dense(3, "softmax")], input_dim=4, loss="cross_entropy", dtype=dtype, seed=0)
         # A batch large enough for the parallel path and one small enough for the serial one.
-        net.fit(X, labels, epochs=1, batch_size=300, optimizer=SGD(lr=0.01))
-        net.fit(X[:10], labels[:10], epochs=1, batch_size=2)
+        net.fit(X, labels, epochs=1, batch_size=300, optimizer=SGD(lr=0.01), verbose=0)
+        net.fit(X[:10], labels[:10], epochs=1, batch_size=2, verbose=0)
         net.loss_and_grads(X, labels)
         net.evaluate(X, labels)
         net.predict(X)

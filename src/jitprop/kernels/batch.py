@@ -20,8 +20,11 @@ FORWARD = 0
 LOSS = 1
 GRADIENT = 2
 
-# Parameters summed per parallel iteration of the reduction.
+# Parameters summed per chunk of the reduction; networks with fewer than
+# _PARALLEL_REDUCE parameters reduce their chunks serially (a parallel region
+# costs more than it saves on so little memory traffic).
 _REDUCE_CHUNK = 16384
+_PARALLEL_REDUCE = 1 << 17
 
 
 @njit(**KERNEL)
@@ -116,9 +119,15 @@ def reduce_tiles(tile_gradients, n_tiles, grad, accumulate):
     if n_chunks == 1:
         return _reduce_chunk(tile_gradients, n_tiles, grad, accumulate, 0, n)
     partial = np.empty(n_chunks)  # np.zeros would itself become a parallel loop here
-    for c in prange(n_chunks):
-        lo = c * _REDUCE_CHUNK
-        partial[c] = _reduce_chunk(tile_gradients, n_tiles, grad, accumulate, lo, min(n, lo + _REDUCE_CHUNK))
+    if n < _PARALLEL_REDUCE:
+        # The same chunks, one after another: identical sums, no parallel region.
+        for c in range(n_chunks):
+            lo = c * _REDUCE_CHUNK
+            partial[c] = _reduce_chunk(tile_gradients, n_tiles, grad, accumulate, lo, min(n, lo + _REDUCE_CHUNK))
+    else:
+        for c in prange(n_chunks):
+            lo = c * _REDUCE_CHUNK
+            partial[c] = _reduce_chunk(tile_gradients, n_tiles, grad, accumulate, lo, min(n, lo + _REDUCE_CHUNK))
     total = 0.0
     for c in range(n_chunks):
         total += partial[c]

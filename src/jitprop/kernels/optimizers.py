@@ -37,6 +37,9 @@ ADAGRAD = 4
 
 # Parameters updated per parallel iteration; smaller networks update serially.
 _UPDATE_CHUNK = 16384
+# Networks with fewer parameters update serially: a parallel region costs
+# more than it saves on so little memory traffic.
+_PARALLEL_UPDATE = 1 << 17
 
 
 @njit(**PARALLEL_KERNEL)
@@ -60,7 +63,7 @@ def apply_update(code, params, grad, state, hyper, lr, step):
     """
     n = params.shape[0]
     n_chunks = (n + _UPDATE_CHUNK - 1) // _UPDATE_CHUNK
-    if n_chunks == 1:
+    if n < _PARALLEL_UPDATE:
         _update_chunk(code, params, grad, state, hyper, lr, step, 0, n)
     else:
         for c in prange(n_chunks):

@@ -1,0 +1,504 @@
+"""Reading a user's data set from a file: CSV with a header row, NPY or NPZ.
+
+:func:`read_table` returns a :class:`Table`: a numeric feature matrix, the
+names of its columns and, when asked for, the raw target column. Every
+defect of the file raises :class:`DataError` with one line that says which
+file, which line or row and which column, and what to do.
+
+Formats are told apart by their first bytes, not by the file name:
+
+- **CSV** (also gzip-compressed): UTF-8 text, a header row naming the
+  columns, one example per line. The delimiter is the one of ``,`` ``;``
+  and tab that the header uses most. Lines are read in chunks of
+  :data:`CHUNK_ROWS`, with a progress bar on standard error for files of
+  :data:`PROGRESS_BYTES` or more. The target column may hold text; every
+  other column read must hold numbers.
+- **NPY**: one 2-D numeric array, memory-mapped. Columns are named by their
+  index (``"0"``, ``"1"``, ...); the target is given as an index (``-1`` for
+  the last column).
+- **NPZ**: as written by ``np.savez(path, X=X, y=y)``: a 2-D feature array
+  (``X``, or the only 2-D array) and the target as an array of its own,
+  named by ``target``. Members stored uncompressed are memory-mapped;
+  those of ``np.savez_compressed`` are read into memory.
+"""
+
+import csv
+import gzip
+import itertools
+import os
+import sys
+import zipfile
+from dataclasses import dataclass
+
+import numpy as np
+
+#: Rows converted to numbers at a time when reading a CSV file.
+CHUNK_ROWS = 16384
+
+#: Size from which reading a CSV file shows a progress bar.
+PROGRESS_BYTES = 8 << 20
+
+_NPY_MAGIC = b"\x93NUMPY"
+_ZIP_MAGIC = b"PK\x03\x04"
+_GZIP_MAGIC = b"\x1f\x8b"
+_DELIMITERS = (",", ";", "\t")
+_NPY_HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+_SHOWN_COLUMNS = 20
+
+
+class DataError(ValueError):
+    """A data file cannot be used; the message says where and why, in one line."""
+
+
+@dataclass
+class Table:
+    """Examples read from a data file.
+
+    Attributes
+    ----------
+    path : str
+        The file, as given.
+    X : ndarray of shape (n_examples, n_features)
+        The feature columns: float64 for CSV, the file's own numeric dtype
+        (possibly a read-only memory map) for NPY and NPZ. Finite.
+    feature_names : list of str
+        Name of each column of ``X``: the CSV header, else its index.
+    named : bool
+        Whether the names come from a header (CSV) rather than positions.
+    y : ndarray of shape (n_examples,) or None
+        The raw target column: strings for CSV, the array's values for NPY
+        and NPZ. ``None`` when no target was asked for.
+    target : str or None
+        Name of the target column (an index for NPY, a member for NPZ).
+    lines : ndarray of shape (n_examples,) or None
+        For CSV, the line of the file each example ends on (1-based).
+    feature_labels : list of str
+        How messages name each column of ``X`` ("column 'age'", "X column 3").
+    target_label : str or None
+        How messages name the target column.
+    """
+
+    path: str
+    X: np.ndarray
+    feature_names: list
+    named: bool
+    y: np.ndarray | None
+    target: str | None
+    lines: np.ndarray | None
+    feature_labels: list
+    target_label: str | None
+
+    @property
+    def n_examples(self):
+        return self.X.shape[0]
+
+    def where(self, row, column=None):
+        """Where example ``row`` (and feature ``column``, or the target if "target") is, for messages."""
+        place = f"line {int(self.lines[row])}" if self.lines is not None else f"row {row}"
+        if column == "target":
+            return f"{self.path} {place}, {self.target_label}"
+        if column is not None:
+            return f"{self.path} {place}, {self.feature_labels[column]}"
+        return f"{self.path} {place}"
+
+
+def table_format(path):
+    """``"csv"``, ``"npy"`` or ``"npz"``, from the first bytes of the file at ``path``."""
+    magic = _magic(path)
+    if magic.startswith(_NPY_MAGIC):
+        return "npy"
+    if magic.startswith(_ZIP_MAGIC):
+        return "npz"
+    return "csv"
+
+
+def csv_columns(path):
+    """The column names in the header row of the CSV file at ``path``."""
+    opener = gzip.open if _magic(path).startswith(_GZIP_MAGIC) else open
+    with opener(path, "rb") as f:
+        first = f.readline().decode("utf-8-sig", errors="replace")
+    delimiter = max(_DELIMITERS, key=first.count)
+    return [name.strip() for name in next(csv.reader([first], delimiter=delimiter), [])]
+
+
+def _magic(path):
+    with open(path, "rb") as f:
+        return f.read(6)
+
+
+def read_table(path, target=None, *, features=None, progress=False):
+    """Read the examples of a data file.
+
+    Parameters
+    ----------
+    path : str
+        A CSV (optionally gzip-compressed), NPY or NPZ file.
+    target : str, optional
+        The column to predict: a CSV column name, an NPY column index (as a
+        string, negative counts from the end) or an NPZ member name. Without
+        it, ``Table.y`` is ``None``.
+    features : list of str, optional
+        CSV only: read these columns, in this order, as the features
+        (other columns are ignored). Default: every column but the target.
+    progress : bool, default False
+        Show a progress bar on standard error while reading a large CSV file.
+
+    Returns
+    -------
+    Table
+
+    Raises
+    ------
+    DataError
+        The file is not a readable data file, a column is missing, or a
+        value is not a finite number; the message says where.
+    OSError
+        The file cannot be opened (missing, a directory, no permission).
+    """
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        raise IsADirectoryError(21, "Is a directory", path)
+    kind = table_format(path)
+    if kind == "npy":
+        return _read_npy(path, target)
+    if kind == "npz":
+        return _read_npz(path, target)
+    return _read_csv(path, target, features, progress)
+
+
+# ---------------------------------------------------------------------- CSV
+def _read_csv(path, target, features, progress):
+    from tqdm.auto import tqdm
+
+    size = os.path.getsize(path)
+    show = progress and size >= PROGRESS_BYTES
+    with open(path, "rb") as raw, tqdm(
+        total=size, unit="B", unit_scale=True, desc=f"reading {os.path.basename(path)}",
+        disable=None if show else True, file=sys.stderr, leave=False,
+    ) as bar:
+        compressed = raw.read(2) == _GZIP_MAGIC
+        raw.seek(0)
+        stream = gzip.GzipFile(fileobj=raw) if compressed else raw
+        lines = _text_lines(path, stream, raw, bar)
+        try:
+            first = next(lines)
+        except StopIteration:
+            raise DataError(
+                f"{path} is empty; expected a header row naming the columns, then one example per line."
+            ) from None
+        except (OSError, EOFError) as exc:  # a damaged gzip stream
+            raise DataError(f"{path} cannot be read as CSV: {exc}.") from None
+        delimiter = max(_DELIMITERS, key=first.count)
+        reader = csv.reader(itertools.chain([first], lines), delimiter=delimiter, strict=True)
+        try:
+            header = _header(path, next(reader))
+            columns = _columns(path, header, target, features)
+            return _read_rows(path, reader, header, target, columns)
+        except csv.Error as exc:
+            raise DataError(f"{path} line {reader.line_num} is not valid CSV: {exc}.") from None
+        except (OSError, EOFError) as exc:
+            raise DataError(f"{path} cannot be read as CSV: {exc}.") from None
+
+
+def _text_lines(path, stream, raw, bar):
+    """Lines of ``stream`` decoded as UTF-8 (a byte-order mark is dropped), moving the bar."""
+    for number, line in enumerate(stream, 1):
+        try:
+            text = line.decode("utf-8-sig" if number == 1 else "utf-8")
+        except UnicodeDecodeError:
+            text = "\x00"
+        if "\x00" in text:
+            raise DataError(f"{path} line {number} is not UTF-8 text; is it a CSV file?")
+        yield text
+        if number % 4096 == 0:
+            bar.update(raw.tell() - bar.n)
+
+
+def _header(path, row):
+    header = [name.strip() for name in row]
+    if all(_is_number(name) for name in header):
+        shown = ", ".join(header[:5]) + (", ..." if len(header) > 5 else "")
+        raise DataError(
+            f"{path}: the first line ({shown}) holds numbers, not column names; "
+            f"add a header row naming the columns."
+        )
+    for i, name in enumerate(header):
+        if not name:
+            raise DataError(f"{path}: column {i + 1} of the header row has no name.")
+    seen = set()
+    for name in header:
+        if name in seen:
+            raise DataError(f"{path}: the header row names column {name!r} twice.")
+        seen.add(name)
+    return header
+
+
+def _columns(path, header, target, features):
+    """Indices of the feature columns and of the target column (or None)."""
+    if target is not None and target not in header:
+        raise DataError(f"{path} has no column {target!r}; its columns are {_list(header)}.")
+    if features is None:
+        feature_columns = [i for i, name in enumerate(header) if name != target]
+    else:
+        missing = [name for name in features if name not in header]
+        if missing:
+            raise DataError(
+                f"{path} lacks the feature column{'s' if len(missing) > 1 else ''} {_list(missing)} "
+                f"that the model was trained on; its columns are {_list(header)}."
+            )
+        feature_columns = [header.index(name) for name in features]
+    if not feature_columns:
+        raise DataError(f"{path} has no feature columns besides the target {target!r}.")
+    return feature_columns, (None if target is None else header.index(target))
+
+
+def _read_rows(path, reader, header, target, columns):
+    feature_columns, target_column = columns
+    width = len(header)
+    names = [header[i] for i in feature_columns]
+    labels = [f"column {name!r}" for name in names]
+    chunks, targets, line_chunks = [], [], []
+    rows, lines = [], []
+
+    def convert():
+        block = np.array(rows, dtype=object)
+        chunk_lines = np.array(lines, dtype=np.int64)
+        chunks.append(_numbers(path, block[:, feature_columns], chunk_lines, labels))
+        if target_column is not None:
+            targets.append(block[:, target_column].astype(str))
+        line_chunks.append(chunk_lines)
+        rows.clear()
+        lines.clear()
+
+    for row in reader:
+        if not row or (len(row) == 1 and not row[0].strip()):
+            continue  # a blank line
+        if len(row) != width:
+            raise DataError(
+                f"{path} line {reader.line_num} has {len(row)} fields, but the header row has {width} columns."
+            )
+        rows.append(row)
+        lines.append(reader.line_num)
+        if len(rows) == CHUNK_ROWS:
+            convert()
+    if rows:
+        convert()
+    if not chunks:
+        raise DataError(f"{path} has a header row but no examples.")
+    y = np.concatenate(targets) if target_column is not None else None
+    return Table(
+        path=path,
+        X=np.concatenate(chunks),
+        feature_names=names,
+        named=True,
+        y=y,
+        target=target,
+        lines=np.concatenate(line_chunks),
+        feature_labels=labels,
+        target_label=None if target is None else f"column {target!r}",
+    )
+
+
+def _numbers(path, block, lines, labels):
+    """A block of CSV fields (object array of str) as float64, or a DataError naming the first bad field."""
+    try:
+        values = block.astype(np.float64)
+    except (ValueError, TypeError):
+        values = None
+    if values is None:
+        for r, c in itertools.product(range(block.shape[0]), range(block.shape[1])):
+            text = block[r, c].strip()
+            if not _is_number(text):
+                place = f"{path} line {int(lines[r])}, {labels[c]}"
+                if not text:
+                    raise DataError(f"{place} is empty; fill in or drop missing values before using the file.")
+                raise DataError(f"{place}: {text[:40]!r} is not a number; feature columns must be numeric.")
+        values = block.astype(np.float64)  # unreachable: some field failed to convert
+    _check_finite_block(values, lambda r, c: f"{path} line {int(lines[r])}, {labels[c]}")
+    return values
+
+
+def _is_number(text):
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+# -------------------------------------------------------------- NPY and NPZ
+def _read_npy(path, target):
+    try:
+        array = np.load(path, mmap_mode="r", allow_pickle=False)
+    except ValueError as exc:
+        raise DataError(f"{path} is not a readable NPY file: {exc}") from None
+    _check_array(path, array, "the array")
+    n_columns = array.shape[1]
+    names = [str(j) for j in range(n_columns)]
+    if target is None:
+        X, y, column = array, None, None
+    else:
+        column = _column_index(path, target, n_columns)
+        if n_columns < 2:
+            raise DataError(f"{path} has a single column; it has no feature columns besides the target.")
+        if column == n_columns - 1:
+            X = array[:, :-1]
+        elif column == 0:
+            X = array[:, 1:]
+        else:
+            X = np.delete(array, column, axis=1)
+        y = array[:, column]
+        names.pop(column)
+    labels = [f"column {name}" for name in names]
+    _check_finite(path, X, labels)
+    return Table(
+        path=path,
+        X=X,
+        feature_names=names,
+        named=False,
+        y=y,
+        target=None if column is None else str(column),
+        lines=None,
+        feature_labels=labels,
+        target_label=None if column is None else f"column {column}",
+    )
+
+
+def _column_index(path, target, n_columns):
+    try:
+        column = int(target)
+    except ValueError:
+        raise DataError(
+            f"{path} is an NPY array, whose columns have no names; give the target as a column index "
+            f"from 0 to {n_columns - 1} (or -1 for the last), not {target!r}."
+        ) from None
+    if not -n_columns <= column < n_columns:
+        raise DataError(f"{path} has {n_columns} columns (0 to {n_columns - 1}); there is no column {column}.")
+    return column % n_columns
+
+
+def _read_npz(path, target):
+    members = _npz_members(path)
+    if target is not None and target not in members:
+        raise DataError(f"{path} has no array {target!r}; its arrays are {_list(sorted(members))}.")
+    if "X" in members and target != "X":
+        features = "X"
+    else:
+        candidates = [name for name, array in members.items() if name != target and array.ndim == 2]
+        if len(candidates) != 1:
+            raise DataError(
+                f"{path} should hold the features as a 2-D array named 'X' (np.savez(path, X=X, y=y)); "
+                f"its arrays are {_list(sorted(members))}."
+            )
+        features = candidates[0]
+    X = members[features]
+    _check_array(path, X, f"array {features!r}")
+    y = None
+    if target is not None:
+        y = members[target]
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = y[:, 0]
+        if y.ndim != 1 or y.shape[0] != X.shape[0]:
+            raise DataError(
+                f"{path}: the target array {target!r} has shape {y.shape}; expected ({X.shape[0]},), "
+                f"one value for each row of {features!r}."
+            )
+    names = [str(j) for j in range(X.shape[1])]
+    labels = [f"{features} column {j}" for j in range(X.shape[1])]
+    _check_finite(path, X, labels)
+    return Table(
+        path=path,
+        X=X,
+        feature_names=names,
+        named=False,
+        y=y,
+        target=target,
+        lines=None,
+        feature_labels=labels,
+        target_label=None if target is None else f"array {target!r}",
+    )
+
+
+def _npz_members(path):
+    """``{name: array}`` of an NPZ file: memory maps for stored members, arrays for compressed ones."""
+    try:
+        archive = zipfile.ZipFile(path)
+    except zipfile.BadZipFile as exc:
+        raise DataError(f"{path} is not a readable NPZ file: {exc}.") from None
+    members = {}
+    with archive:
+        for info in archive.infolist():
+            if not info.filename.endswith(".npy"):
+                continue
+            name = info.filename[:-4]
+            try:
+                mapped = _mapped_member(path, info) if info.compress_type == zipfile.ZIP_STORED else None
+                if mapped is not None:
+                    members[name] = mapped
+                else:
+                    with archive.open(info) as f:
+                        members[name] = np.lib.format.read_array(f, allow_pickle=False)
+            except (ValueError, zipfile.BadZipFile, EOFError) as exc:
+                raise DataError(f"{path}: array {name!r} cannot be read: {exc}") from None
+    if not members:
+        raise DataError(f"{path} is a ZIP file without arrays; expected an NPZ file written by np.savez.")
+    return members
+
+
+def _mapped_member(path, info):
+    """A read-only memory map of an uncompressed ``.npy`` member of a ZIP file (None: read it instead)."""
+    with open(path, "rb") as f:
+        f.seek(info.header_offset)
+        local = f.read(30)
+        if len(local) != 30 or not local.startswith(_ZIP_MAGIC):
+            raise ValueError("its ZIP entry is damaged")
+        name_length = int.from_bytes(local[26:28], "little")
+        extra_length = int.from_bytes(local[28:30], "little")
+        f.seek(info.header_offset + 30 + name_length + extra_length)
+        version = np.lib.format.read_magic(f)
+        read_header = _NPY_HEADER_READERS.get(version)
+        if read_header is None:
+            return None
+        shape, fortran_order, dtype = read_header(f)
+        offset = f.tell()
+    if dtype.hasobject:
+        raise ValueError("it holds Python objects; only numeric and text arrays can be read")
+    if 0 in shape or dtype.itemsize == 0:
+        return np.zeros(shape, dtype=dtype)
+    return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape, order="F" if fortran_order else "C")
+
+
+def _check_array(path, array, what):
+    if array.ndim != 2:
+        raise DataError(f"{path}: {what} has shape {array.shape}; expected 2-D, one row per example.")
+    if array.dtype.kind not in "biuf":
+        raise DataError(f"{path}: {what} has dtype {array.dtype}; feature values must be numbers.")
+    if array.shape[0] == 0 or array.shape[1] == 0:
+        raise DataError(f"{path}: {what} has shape {array.shape}; it holds no examples or no columns.")
+
+
+def _check_finite(path, X, labels):
+    """Check a (possibly memory-mapped) feature array for NaN and inf, a chunk of rows at a time."""
+    if X.dtype.kind != "f":
+        return
+    for start in range(0, X.shape[0], CHUNK_ROWS):
+        block = np.asarray(X[start : start + CHUNK_ROWS])
+        _check_finite_block(block, lambda r, c: f"{path} row {start + r}, {labels[c]}")
+
+
+def _check_finite_block(values, place):
+    bad = ~np.isfinite(values)
+    if bad.any():
+        r, c = (int(i) for i in np.argwhere(bad)[0])
+        what = "NaN" if np.isnan(values[r, c]) else "infinite"
+        raise DataError(
+            f"{place(r, c)} is {what}; remove or impute missing and infinite values before using the file."
+        )
+
+
+def _list(names):
+    """Names for a message: quoted, at most :data:`_SHOWN_COLUMNS` of them."""
+    shown = ", ".join(repr(name) for name in names[:_SHOWN_COLUMNS])
+    if len(names) > _SHOWN_COLUMNS:
+        shown += f", ... ({len(names)} in all)"
+    return shown

@@ -1,0 +1,436 @@
+"""``jitprop train``: read the data, hold out a validation part, train, report, save.
+
+The steps, in order: check the options and output paths (before any work),
+read the data (:mod:`jitprop.tabular`), decide the task, split off a
+stratified validation part, fit the preprocessing on the training part
+(:mod:`jitprop.preprocessing`), compile the kernels (timed on its own),
+train with a progress bar, then print the summary and write the model, the
+metrics and the plot — each file atomically, and only once training is
+over, so Ctrl-C never leaves a half-written one.
+"""
+
+import importlib.util
+import io
+import os
+import sys
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._atomic import write_atomically
+from .callbacks import Callback, EarlyStopping, ModelCheckpoint
+from .cli import Interrupted, UsageError, check_writable, set_threads, warm_kernels, write_json
+from .preprocessing import Preprocessing, infer_task, read_labels
+from .tabular import DataError, Table, read_table, table_format
+
+#: ``--optimizer`` name → (class name in jitprop, defaults the command sets).
+OPTIMIZERS = {
+    "adam": ("Adam", {}),
+    "adamw": ("AdamW", {}),
+    "sgd": ("SGD", {"momentum": 0.9}),
+    "rmsprop": ("RMSprop", {}),
+    "adagrad": ("Adagrad", {}),
+}
+
+#: Credit line of the built-in data set (see :mod:`jitprop.datasets`).
+DIGITS_CREDIT = (
+    "the UCI Optical Recognition of Handwritten Digits data set, E. Alpaydin and C. Kaynak (1998), CC BY 4.0"
+)
+
+
+@dataclass
+class _Job:
+    """Everything training needs, decided from the options and the data before it starts."""
+
+    table: Table
+    source: str
+    task: str
+    reason: str
+    pre: Preprocessing
+    labels: np.ndarray
+    train: tuple  # (X, y, rows); rows is None for every example
+    val: tuple | None
+    net: object
+    optimizer: object
+    extra: dict
+
+
+def run(args):
+    """Run ``jitprop train`` with parsed ``args``; returns the exit status."""
+    import jitprop as jp
+
+    _check_options(args)
+    set_threads(args.threads)
+    say = (lambda *lines: None) if args.quiet else (lambda *lines: print(*lines, sep="\n", flush=True))
+    job = _prepare(args)
+    say(*_description(job, args))
+    compile_seconds = warm_kernels(args.dtype)
+    say(f"kernels: ready in {compile_seconds:.2f} s (compiled on first use, then loaded from the cache)")
+
+    history, seconds, stopper = _fit(job, args)
+    units = _Units(job.pre)
+    results = {"train": _scores(job, *job.train)}
+    if job.val is not None:
+        results["validation"] = _scores(job, *job.val)
+    examples_per_second = len(job.train[0]) * len(history.epochs) / seconds if seconds > 0 else float("inf")
+    print(_results_table(results))
+    print(
+        f"{len(history.epochs)} epochs in {seconds:.2f} s, {examples_per_second:,.0f} examples/s; "
+        f"kernel compile or cache load {compile_seconds:.2f} s, not included"
+    )
+    if stopper is not None and stopper.stopped_epoch is not None:
+        print(
+            f"stopped early: no better validation loss for {args.early_stopping} epochs after epoch "
+            f"{stopper.best_epoch + 1}, whose weights were restored"
+        )
+
+    jp.save(job.net, args.out, extra=job.extra)
+    print(f"model written to {args.out}")
+    if args.metrics_json is not None:
+        document = {
+            "task": job.task,
+            "loss_function": job.net.loss,
+            "epochs": len(history.epochs),
+            **{f"train_{key}": value for key, value in results["train"].items()},
+            **{f"val_{key}": value for key, value in results.get("validation", {}).items()},
+            "seconds": seconds,
+            "examples_per_second": examples_per_second,
+            "compile_seconds": compile_seconds,
+            "stopped_early": stopper is not None and stopper.stopped_epoch is not None,
+            "best_epoch": None if stopper is None or stopper.best_epoch is None else stopper.best_epoch + 1,
+            "history": units.history(history),
+        }
+        write_json(args.metrics_json, document)
+        say(f"metrics written to {args.metrics_json}")
+    if args.plot is not None:
+        _plot(args.plot, units.history(history), job.task)
+        say(f"plot written to {args.plot}")
+    return 0
+
+
+def _prepare(args):
+    """Read the data, decide the task, split, fit the preprocessing and build the network."""
+    import jitprop as jp
+
+    table, source = _read_data(args)
+    labels = read_labels(table)
+    if args.task is None:
+        task, reason = infer_task(labels, table.target_label)
+        reason = f"inferred: {reason}; --task to change"
+    else:
+        task, reason = args.task, "--task"
+    train_rows, val_rows = _split(table, labels, task, args.val_split, args.seed)
+    pre = Preprocessing.fit(table, labels, task, args.standardize, train_rows)
+    loss = _loss(args.loss, task, pre)
+    X = pre.inputs(table, args.dtype)
+    y = pre.targets(table, labels)
+    if loss == "binary_cross_entropy":
+        y = y.astype(args.dtype)
+    train = (X, y, None) if train_rows is None else (X[train_rows], y[train_rows], train_rows)
+    val = None if val_rows is None else (X[val_rows], y[val_rows], val_rows)
+
+    n_outputs = pre.n_classes if loss == "cross_entropy" else 1
+    layers = [jp.Dense(width, args.activation) for width in args.hidden] + [jp.Dense(n_outputs, _OUTPUT[loss])]
+    net = jp.Network(layers, input_dim=X.shape[1], loss=loss, dtype=args.dtype, seed=args.seed)
+    extra = {"preprocessing": pre.to_json(), "command": _options(args)}
+    if args.resume is not None:
+        _check_resume(args.resume, extra)
+    return _Job(table, source, task, reason, pre, labels, train, val, net, _optimizer(args), extra)
+
+
+_OUTPUT = {"cross_entropy": "softmax", "binary_cross_entropy": "sigmoid", "mse": "identity"}
+
+
+def _description(job, args):
+    """The lines printed before training."""
+    net, pre, table = job.net, job.pre, job.table
+    classes = f" into {pre.n_classes} classes" if job.task == "classification" else ""
+    if job.val is None:
+        split = "no validation part"
+    else:
+        kind = "stratified" if job.task == "classification" else "random"
+        split = f"{len(job.train[0]):,} training and {len(job.val[0]):,} validation examples ({kind}, seed {args.seed})"
+    widths = "-".join(str(w) for w in [net.input_dim, *args.hidden, net.n_outputs])
+    scaled = ", standardised" if pre.standardized else ""
+    credit = (f"      from {DIGITS_CREDIT}",) if job.table.path == "digits" else ()
+    return (
+        f"data: {job.source}: {table.n_examples:,} examples, {net.input_dim} features{scaled}, "
+        f"target {table.target_label}",
+        *credit,
+        f"task: {job.task}{classes} ({job.reason})",
+        f"split: {split}",
+        f"network: {widths}, {args.activation}, {_OUTPUT[net.loss]} output, {net.loss} loss, "
+        f"{net.n_params:,} parameters, {args.dtype}",
+        f"optimizer: {_describe_optimizer(job.optimizer)}; {args.epochs} epochs, batch size {args.batch_size}, "
+        f"{_threads()} threads",
+    )
+
+
+def _fit(job, args):
+    """Train; returns ``(history, seconds, early stopper or None)``. Ctrl-C raises Interrupted."""
+    bar = _ProgressBar(args.epochs, enabled=not args.quiet, units=_Units(job.pre))
+    callbacks = [bar]
+    stopper = checkpoint = None
+    if args.early_stopping is not None:
+        stopper = EarlyStopping("val_loss", patience=args.early_stopping, restore_best_weights=True)
+        callbacks.append(stopper)
+    if args.checkpoint_every is not None:
+        checkpoint = ModelCheckpoint(checkpoint_path(args.out), every=args.checkpoint_every, extra=job.extra)
+        callbacks.append(checkpoint)
+    started = time.perf_counter()
+    try:
+        history = job.net.fit(
+            job.train[0],
+            job.train[1],
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            optimizer=job.optimizer,
+            verbose=0,
+            validation_data=None if job.val is None else job.val[:2],
+            callbacks=callbacks,
+            resume_from=args.resume,
+        )
+    except KeyboardInterrupt:
+        raise Interrupted(_interrupted(job.net, args, checkpoint)) from None
+    except ArithmeticError as exc:  # DivergenceError
+        hint = "" if job.pre.standardized else " Standardising the features (--standardize) often helps."
+        raise ArithmeticError(f"{exc}{hint}") from exc
+    finally:
+        bar.close()
+    return history, time.perf_counter() - started, stopper
+
+
+def checkpoint_path(out):
+    """Where ``--checkpoint-every`` writes, next to the model ``out``."""
+    stem, extension = os.path.splitext(out)
+    return f"{stem}.checkpoint{extension or '.safetensors'}"
+
+
+# ------------------------------------------------------------------ options
+def _check_options(args):
+    """Every check that needs no data, so that a mistake costs no reading and no training."""
+    if args.data is None and args.target is not None:
+        raise UsageError("--target names a column of DATA; give the DATA file too.")
+    if args.early_stopping is not None and args.val_split == 0:
+        raise UsageError("--early-stopping watches the validation loss; it needs --val-split > 0.")
+    if args.momentum is not None and args.optimizer not in ("sgd", "rmsprop"):
+        raise UsageError(f"--momentum applies to sgd and rmsprop, not {args.optimizer}.")
+    if args.plot is not None and importlib.util.find_spec("matplotlib") is None:
+        raise UsageError('--plot needs matplotlib; install it with: pip install "jitprop[plot]"')
+    for option, path in (("--out", args.out), ("--metrics-json", args.metrics_json), ("--plot", args.plot)):
+        if path is not None:
+            check_writable(path, option)
+    if args.resume is not None and not os.path.isfile(args.resume):
+        raise UsageError(f"--resume {args.resume}: no such checkpoint file.")
+
+
+def _options(args):
+    """The options that shaped the model, stored with it for reference."""
+    keys = ("hidden", "activation", "loss", "task", "dtype", "standardize", "optimizer", "lr", "momentum",
+            "epochs", "batch_size", "val_split", "early_stopping", "seed")
+    return {"data": None if args.data is None else os.path.basename(args.data), **{k: getattr(args, k) for k in keys}}
+
+
+def _optimizer(args):
+    import jitprop as jp
+
+    name, defaults = OPTIMIZERS[args.optimizer]
+    kwargs = dict(defaults)
+    if args.lr is not None:
+        kwargs["lr"] = args.lr
+    if args.momentum is not None:
+        kwargs["momentum"] = args.momentum
+    return getattr(jp, name)(**kwargs)
+
+
+def _describe_optimizer(optimizer):
+    config = optimizer.config()
+    momentum = config.get("momentum")
+    return f"{type(optimizer).__name__} lr {optimizer.lr:g}" + (f", momentum {momentum:g}" if momentum else "")
+
+
+def _threads():
+    import numba
+
+    return numba.get_num_threads()
+
+
+def _loss(loss, task, pre):
+    if task == "regression":
+        if loss not in (None, "mse"):
+            raise UsageError(f"--loss {loss} is for classification; regression trains on mse.")
+        return "mse"
+    if loss == "mse":
+        raise UsageError("--loss mse is for regression; classification uses cross_entropy or binary_cross_entropy.")
+    if loss == "binary_cross_entropy" and pre.n_classes != 2:
+        raise UsageError(f"--loss binary_cross_entropy needs two classes; the target has {pre.n_classes}.")
+    return loss or "cross_entropy"
+
+
+def _check_resume(path, extra):
+    from .model_file import load_checkpoint
+
+    saved = load_checkpoint(path).extra
+    if not isinstance(saved, dict) or saved.get("preprocessing") != extra["preprocessing"]:
+        raise UsageError(
+            f"--resume {path}: the checkpoint was written for other data or preprocessing; "
+            f"resume with the options and DATA of the interrupted run."
+        )
+
+
+# --------------------------------------------------------------------- data
+def _read_data(args):
+    """``(table, description of the source)``."""
+    if args.data is None:
+        from .datasets import load_digits
+
+        X, y = load_digits()
+        names = [str(j) for j in range(X.shape[1])]
+        table = Table(
+            path="digits",
+            X=X,
+            feature_names=names,
+            named=False,
+            y=y,
+            target="digit",
+            lines=None,
+            feature_labels=[f"pixel {name}" for name in names],
+            target_label="'digit'",
+        )
+        return table, "built-in digits"
+    target = args.target
+    if target is None:
+        if table_format(args.data) != "npz":
+            raise UsageError(f"--target is required: name the column of {args.data} to predict.")
+        target = "y"
+    return read_table(args.data, target, progress=not args.quiet), args.data
+
+
+def _split(table, labels, task, fraction, seed):
+    """Training and validation rows (sorted), or (None, None) without validation."""
+    if fraction == 0:
+        return None, None
+    from .splitting import stratified_split
+
+    rng = np.random.default_rng(seed)
+    n = table.n_examples
+    if task == "classification":
+        train, val = stratified_split(labels, fraction, rng)
+    else:
+        held = int(round(fraction * n))
+        order = rng.permutation(n)
+        train, val = np.sort(order[held:]), np.sort(order[:held])
+    if val.shape[0] == 0 or train.shape[0] == 0:
+        raise DataError(
+            f"--val-split {fraction:g} of {table.path}'s {n} examples leaves no "
+            f"{'validation' if val.shape[0] == 0 else 'training'} examples; change --val-split (0 for none)."
+        )
+    return train, val
+
+
+# ------------------------------------------------------------------ metrics
+class _Units:
+    """Regression losses in the target's units (training sees the target standardised)."""
+
+    def __init__(self, pre):
+        self.factor = pre.target_scale**2 if pre.task == "regression" else 1.0
+
+    def logs(self, logs):
+        return {k: v * self.factor if k in ("loss", "val_loss") else v for k, v in logs.items()}
+
+    def history(self, history):
+        rows = {"epoch": [epoch + 1 for epoch in history.epochs]}
+        for key, values in history.history.items():
+            rows[key] = [value * self.factor for value in values] if key in ("loss", "val_loss") else list(values)
+        return rows
+
+
+def _scores(job, X, y, rows):
+    """Final scores on a part: loss and accuracy, or (regression, in the target's units) MSE, MAE and R²."""
+    if job.task == "classification":
+        return job.net.evaluate(X, y)
+    from .metrics import regression_scores
+
+    true = job.labels if rows is None else job.labels[rows]
+    scores = regression_scores(true.astype(np.float64), job.pre.predictions(job.net.predict(X)))
+    return {"loss": scores["mse"], "mae": scores["mae"], "r2": scores["r2"]}
+
+
+def _results_table(results):
+    keys = list(next(iter(results.values())))
+    names = {"loss": "loss (MSE)" if "mae" in keys else "loss", "accuracy": "accuracy", "mae": "MAE", "r2": "R²"}
+    rows = [f"{'':<10}" + "".join(f"  {names[key]:>10}" for key in keys)]
+    for part, scores in results.items():
+        cells = (f"{scores[key]:.4f}" if "accuracy" in keys else f"{scores[key]:.4g}" for key in keys)
+        rows.append(f"{part:<10}" + "".join(f"  {cell:>10}" for cell in cells))
+    return "\n".join(rows)
+
+
+# ---------------------------------------------------------------- callbacks
+class _ProgressBar(Callback):
+    """One bar over the epochs, showing the last epoch's metrics."""
+
+    def __init__(self, epochs, enabled, units):
+        self.epochs = epochs
+        self.enabled = enabled
+        self.units = units
+        self.bar = None
+
+    def on_train_begin(self, logs=None):
+        from tqdm.auto import tqdm
+
+        self.bar = tqdm(
+            total=self.epochs, desc="training", unit="epoch", file=sys.stderr,
+            disable=None if self.enabled else True, dynamic_ncols=True,
+        )
+
+    def on_epoch_end(self, epoch, logs=None):
+        shown = self.units.logs(logs)
+        keys = {"loss": "loss", "accuracy": "acc", "val_loss": "val_loss", "val_accuracy": "val_acc"}
+        text = " ".join(
+            f"{name} {shown[key]:.4f}" if "acc" in name else f"{name} {shown[key]:.4g}"
+            for key, name in keys.items()
+            if key in shown
+        )
+        self.bar.set_postfix_str(text, refresh=False)
+        self.bar.update(epoch + 1 - self.bar.n)
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _interrupted(net, args, checkpoint):
+    """The line to print when Ctrl-C stops training."""
+    where = f"interrupted after {net.epoch} of {args.epochs} epochs"
+    if checkpoint is None:
+        return f"{where}; nothing was saved ({args.out} was not written)."
+    if checkpoint.last_path is None:
+        return f"{where}, before the first checkpoint; nothing was saved ({args.out} was not written)."
+    return (
+        f"{where}; the last checkpoint, after epoch {checkpoint.last_epoch}, is {checkpoint.last_path} "
+        f"(continue with the same command and --resume {checkpoint.last_path}); {args.out} was not written."
+    )
+
+
+# --------------------------------------------------------------------- plot
+def _plot(path, history, task):
+    from matplotlib.figure import Figure
+
+    panels = ["loss"] + (["accuracy"] if "accuracy" in history else [])
+    figure = Figure(figsize=(5 * len(panels), 3.6))
+    epochs = history["epoch"]
+    for i, key in enumerate(panels):
+        axes = figure.add_subplot(1, len(panels), i + 1)
+        axes.plot(epochs, history[key], label="train")
+        if f"val_{key}" in history:
+            axes.plot(epochs, history[f"val_{key}"], label="validation")
+        axes.set_xlabel("epoch")
+        axes.set_ylabel("loss (MSE)" if key == "loss" and task == "regression" else key)
+        axes.grid(alpha=0.3)
+        axes.legend()
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100)
+    write_atomically(path, buffer.getvalue())
