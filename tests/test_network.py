@@ -465,3 +465,18 @@ def test_training_leaves_the_data_alone(rng):
     net.loss_and_grads(X, y)
     np.testing.assert_array_equal(X, X0)
     np.testing.assert_array_equal(y, y0)
+
+
+def test_pickled_network_keeps_views_and_trains_on_identically(rng):
+    import pickle
+
+    X = rng.normal(size=(64, 4))
+    y = rng.integers(0, 3, 64)
+    net = jp.Network([jp.Dense(8, "tanh"), jp.Dense(3, "softmax")], 4, "cross_entropy", seed=1)
+    net.fit(X, y, epochs=2, optimizer=jp.SGD(0.1, momentum=0.9), verbose=0)
+    twin = pickle.loads(pickle.dumps(net))
+    assert np.shares_memory(twin.layers[0].W, twin.params)
+    np.testing.assert_array_equal(twin.predict(X), net.predict(X))
+    net.fit(X, y, epochs=1, verbose=0)
+    twin.fit(X, y, epochs=1, verbose=0)
+    np.testing.assert_array_equal(twin.params, net.params)

@@ -124,6 +124,40 @@ class Network:
             f"dtype={self.dtype.name!r}, seed={self.seed!r}, l2={self.l2!r})"
         )
 
+    def set_l2(self, l2):
+        """Change the network-wide L2 penalty (layers that set their own keep theirs).
+
+        Parameters
+        ----------
+        l2 : float
+            The new ``l2`` (>= 0).
+        """
+        self.l2 = _checks.non_negative_float(l2, "l2")
+        for i, layer in enumerate(self._dense):
+            if layer.l2 is None:
+                self.layout.l2[i] = self.l2
+
+    def __getstate__(self):
+        # Pickled as its architecture, parameters and training state, so that
+        # the layers' W and b are views of the parameters again once loaded.
+        return {
+            "config": self.config(),
+            "params": self.params.copy(),
+            "rng": self.rng.bit_generator.state,
+            "entropy": self._entropy,
+            "epoch": self.epoch,
+            "optimizer": self.optimizer,
+        }
+
+    def __setstate__(self, state):
+        twin = Network.from_config(state["config"])
+        self.__dict__.update(twin.__dict__)
+        self.params[...] = state["params"]
+        self.rng.bit_generator.state = state["rng"]
+        self._entropy = state["entropy"]
+        self.epoch = state["epoch"]
+        self.optimizer = state["optimizer"]
+
     def summary(self, batch_size=32, optimizer=None):
         """Print a table of the layers: shapes, parameters and FLOPs per example.
 

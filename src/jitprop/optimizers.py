@@ -89,6 +89,11 @@ class Optimizer:
         # whichever network trains with it next.
         return {**self.__dict__, "_network": None}
 
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        if self.state is not None and not self.state.flags.writeable:  # e.g. memory-mapped by joblib
+            self.state = np.array(self.state)
+
     def attach(self, network):
         """Prepare to train ``network``: keep the state if it was this network's, else start afresh.
 

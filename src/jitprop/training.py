@@ -129,7 +129,7 @@ def train(
             lrs=np.ascontiguousarray(optimizer.learning_rates(optimizer.step, n_batches, epoch), dtype=np.float64),
             step=optimizer.step,
             clip_norm=clip_norm,
-            dropout_key=_dropout_key(net, epoch),
+            dropout_key=_dropout_key(net, epoch) if net.layout.dropout.any() else 0,
         )
         seconds = _run_epoch(net, data, plan, ws, grad, optimizer, batch_stats, epoch, verbose)
         optimizer.step += n_batches

@@ -10,8 +10,10 @@ import numpy as np
 from .kernels.layout import Workspace
 
 #: Batches with fewer than this many (rows x parameters) run as one tile,
-#: serially: a parallel region would cost more than it saves.
-SERIAL_WORK = 1 << 17
+#: serially: below it a batch takes tens of microseconds, and a parallel
+#: region (a few microseconds, far more when the machine is busy and a
+#: worker thread must be woken) would cost more than it saves.
+SERIAL_WORK = 1 << 20
 #: Fewest rows in a tile: the weight gradient is a product over the rows of a
 #: tile, and short products run far below the machine's peak.
 MIN_TILE_ROWS = 64

@@ -1,0 +1,115 @@
+"""jitprop's estimators side by side with scikit-learn's MLP: score and fit time.
+
+    python benchmarks/compare_sklearn.py [--repeats 3] [--folds 5] [--threads N]
+
+For each data set, both models get the same hyper-parameters (scikit-learn's
+defaults, ``random_state`` varying by repeat) inside the same pipeline
+(standardised features; for the regression, a standardised target too) and
+are cross-validated on the same stratified folds. One repeat is a full
+cross-validation of one model; repeats alternate between the two (A B A B …)
+so that a change in the machine's load hits both. The score is the mean over
+folds (accuracy, or R² for the regression), the fit time the sum over folds;
+the table gives the median of each over the repeats. jitprop's kernels are
+compiled before anything is timed.
+
+``--threads N`` gives both libraries N threads: jitprop's ``n_threads`` and,
+through threadpoolctl, scikit-learn's BLAS. By default each uses its own
+default (Numba's and the BLAS's thread counts, usually one per core).
+"""
+
+import argparse
+import os
+import statistics
+import sys
+import warnings
+from contextlib import nullcontext
+
+import numba
+import numpy as np
+import sklearn
+from sklearn.compose import TransformedTargetRegressor
+from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits, load_wine
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import KFold, StratifiedKFold, cross_validate
+from sklearn.neural_network import MLPClassifier, MLPRegressor
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+import jitprop as jp
+
+DATA_SETS = {
+    "digits": (load_digits, "classification"),
+    "breast_cancer": (load_breast_cancer, "classification"),
+    "wine": (load_wine, "classification"),
+    "diabetes": (load_diabetes, "regression"),
+}
+
+
+def model(library, task, random_state, n_threads):
+    """The pipeline for one library: scaled features into the MLP with scikit-learn's default hyper-parameters."""
+    if task == "classification":
+        mlp = MLPClassifier(random_state=random_state) if library == "sklearn" else jp.Classifier(
+            random_state=random_state, n_threads=n_threads
+        )
+        return make_pipeline(StandardScaler(), mlp)
+    mlp = MLPRegressor(random_state=random_state) if library == "sklearn" else jp.Regressor(
+        random_state=random_state, n_threads=n_threads
+    )
+    return TransformedTargetRegressor(make_pipeline(StandardScaler(), mlp), transformer=StandardScaler())
+
+
+def run(library, task, X, y, folds, random_state, n_threads):
+    """Mean score over the folds and total fit time of one cross-validation."""
+    splitter = (StratifiedKFold if task == "classification" else KFold)(folds, shuffle=True, random_state=0)
+    limit = nullcontext()
+    if library == "sklearn" and n_threads is not None:
+        from threadpoolctl import threadpool_limits
+
+        limit = threadpool_limits(n_threads)
+    with limit:
+        result = cross_validate(model(library, task, random_state, n_threads), X, y, cv=splitter)
+    return float(np.mean(result["test_score"])), float(np.sum(result["fit_time"]))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3, help="cross-validations per library and data set (>= 3)")
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=None, help="threads of both libraries (default: their own)")
+    parser.add_argument("--data-sets", nargs="+", default=list(DATA_SETS), choices=list(DATA_SETS))
+    args = parser.parse_args()
+    warnings.simplefilter("ignore", ConvergenceWarning)
+
+    print(f"warm-up (compiling jitprop's kernels): {jp.warmup():.1f} s", file=sys.stderr)
+    from threadpoolctl import threadpool_info
+
+    pools = threadpool_info()
+    blas = sorted({f"{info['internal_api']} {args.threads or info['num_threads']} threads" for info in pools})
+    threads = args.threads or numba.get_num_threads()
+    print(
+        f"scikit-learn {sklearn.__version__} ({', '.join(blas)}); jitprop {jp.__version__} "
+        f"(float32, {threads} Numba threads, {numba.threading_layer() if threads > 1 else 'serial'}); "
+        f"{os.cpu_count()} CPUs; {args.folds}-fold cross-validation, median of {args.repeats} repeats\n"
+    )
+    print("| data set | scikit-learn score | jitprop score | scikit-learn fit (s) | jitprop fit (s) | speed-up |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for name in args.data_sets:
+        loader, task = DATA_SETS[name]
+        X, y = loader(return_X_y=True)
+        records = {"sklearn": [], "jitprop": []}
+        for repeat in range(args.repeats):
+            order = ("sklearn", "jitprop") if repeat % 2 == 0 else ("jitprop", "sklearn")
+            for library in order:
+                records[library].append(run(library, task, X, y, args.folds, repeat, args.threads))
+        sk_score, jp_score = (statistics.median(score for score, _ in records[lib]) for lib in ("sklearn", "jitprop"))
+        sk_time, jp_time = (statistics.median(seconds for _, seconds in records[lib]) for lib in ("sklearn", "jitprop"))
+        metric = "accuracy" if task == "classification" else "R²"
+        print(
+            f"| {name} ({X.shape[0]}×{X.shape[1]}, {metric}) | {sk_score:.4f} | {jp_score:.4f} | "
+            f"{sk_time:.2f} | {jp_time:.2f} | {sk_time / jp_time:.1f}× |",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()
