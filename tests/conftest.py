@@ -47,3 +47,16 @@ def digits():
     with resources.files("jitprop").joinpath("data/digits.csv.gz").open("rb") as raw:
         table = np.loadtxt(gzip.open(raw, "rt"), delimiter=",")
     return table[:, :-1] / 16.0, table[:, -1].astype(np.int64)
+
+
+@pytest.fixture
+def parallel_tiles(monkeypatch):
+    """Let the small networks of a test take the multi-tile (parallel) path.
+
+    Production batches under ``workspace.SERIAL_WORK`` rows x parameters run
+    serially; the kernels are the same either way, so lowering the threshold
+    exercises the parallel path without large networks.
+    """
+    import jitprop.workspace
+
+    monkeypatch.setattr(jitprop.workspace, "SERIAL_WORK", 1 << 12)

@@ -21,7 +21,7 @@ TRAINING = textwrap.dedent(
     import numpy as np
     import jitprop as jp
 
-    N, BATCH = 1100, 250
+    N, BATCH = 1150, 250
 
     def train(epochs=3):
         data = np.random.default_rng(7)
@@ -97,7 +97,7 @@ def test_same_bits_whatever_the_thread_count_in_process(restore_threads):
 
 @pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs Numba to allow 2 threads")
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_loss_and_grads_and_predict_same_bits_on_1_or_2_threads(rng, restore_threads, dtype):
+def test_loss_and_grads_and_predict_same_bits_on_1_or_2_threads(rng, restore_threads, parallel_tiles, dtype):
     net = make_network([20, 64, 10], ["tanh", "sigmoid"], "binary_cross_entropy", dtype, seed=4)
     X = rng.normal(size=(300, 20))
     y = (rng.random((300, 10)) > 0.5).astype(float)

@@ -45,7 +45,7 @@ def test_digits_data_set(digits):
 
 
 @pytest.mark.parametrize("batch_size,lr,epochs", [(32, 0.05, 30), (200, 0.2, 40)])
-def test_digits(digits, batch_size, lr, epochs):
+def test_digits(digits, parallel_tiles, batch_size, lr, epochs):
     X_train, y_train, X_test, y_test = _split(digits, seed=0)
     net = jp.Network(
         [jp.Dense(64, "relu"), jp.Dense(10, "softmax")], input_dim=64, loss="cross_entropy", dtype="float32", seed=0

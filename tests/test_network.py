@@ -153,7 +153,7 @@ def _parallel_case(rng, loss, output, hidden, dtype, n):
     "loss,output,hidden",
     [("cross_entropy", "softmax", "relu"), ("binary_cross_entropy", "sigmoid", "gelu"), ("mse", "softmax", "tanh")],
 )
-def test_batch_of_several_tiles_matches_reference(rng, loss, output, hidden, dtype):
+def test_batch_of_several_tiles_matches_reference(rng, parallel_tiles, loss, output, hidden, dtype):
     n = 300
     net, X, y = _parallel_case(rng, loss, output, hidden, dtype, n)
     tile = plan_tile_rows(n, net.n_params)
@@ -349,7 +349,7 @@ def test_mini_batches_in_order(rng, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_sgd_steps_on_batches_of_several_tiles(rng, dtype):
+def test_sgd_steps_on_batches_of_several_tiles(rng, parallel_tiles, dtype):
     # Batches of 130 rows are cut into 2 tiles (68 + 62); the last batch of 40
     # rows is a single, shorter tile.
     n, batch = 300, 130
