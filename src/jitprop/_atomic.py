@@ -1,7 +1,13 @@
 """Writing files so that a crash leaves either the old file or the new one, whole."""
 
+import errno
 import os
 import secrets
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks, so stale temporaries are left alone
+    fcntl = None
 
 
 def write_atomically(path, data):
@@ -11,18 +17,30 @@ def write_atomically(path, data):
     fsync'ed and renamed over ``path`` (``os.replace``); the directory is then
     fsync'ed where the platform allows. If anything fails, the temporary file
     is removed and the old file is untouched.
+
+    A writer holds an exclusive ``flock`` on its temporary file until the
+    rename, so after a successful write the temporaries of ``path`` that no
+    live process holds — left by writers that were killed — are removed.
     """
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
-    temporary = os.path.join(directory, f".{os.path.basename(path)}.{secrets.token_hex(6)}.tmp")
-    # Created like any new file (mode 0666 less the umask), never over an existing one.
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    prefix = f".{os.path.basename(path)}."
+    while True:
+        temporary = os.path.join(directory, f"{prefix}{secrets.token_hex(6)}.tmp")
+        # Created like any new file (mode 0666 less the umask), never over an existing one.
+        try:
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileNotFoundError:  # name the file asked for, not the temporary
+            raise FileNotFoundError(errno.ENOENT, f"Cannot write: the directory {directory!r} does not exist", path)
+        if _lock(fd, temporary):
+            break
+        os.close(fd)  # a cleaner removed it between creation and lock: take a new name
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(temporary, path)
+            os.replace(temporary, path)  # still locked, so no cleaner takes it for stale
     except BaseException:
         try:
             os.unlink(temporary)
@@ -30,6 +48,56 @@ def write_atomically(path, data):
             pass
         raise
     _sync_directory(directory)
+    _remove_stale(directory, prefix)
+
+
+def _lock(fd, temporary):
+    """Lock the new temporary; False if a cleaner unlinked it before the lock was taken."""
+    if fcntl is None:
+        return True
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        return os.stat(temporary).st_ino == os.fstat(fd).st_ino
+    except FileNotFoundError:
+        return False
+
+
+def _remove_stale(directory, prefix):
+    """Remove temporaries ``prefix*.tmp`` in ``directory`` whose writer is gone (no lock held on them)."""
+    if fcntl is None:
+        return
+    try:
+        names = [name for name in os.listdir(directory) if _is_temporary(name, prefix)]
+    except OSError:
+        return
+    for name in names:
+        stale = os.path.join(directory, name)
+        try:
+            fd = os.open(stale, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:  # a live writer holds it
+            os.close(fd)
+            continue
+        try:
+            os.unlink(stale)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+
+
+def _is_temporary(name, prefix):
+    """Whether ``name`` is ``prefix`` + 12 hex digits + ``.tmp``, as :func:`write_atomically` names them."""
+    token = name[len(prefix) : -len(".tmp")]
+    return (
+        name.startswith(prefix)
+        and name.endswith(".tmp")
+        and len(token) == 12
+        and all(c in "0123456789abcdef" for c in token)
+    )
 
 
 def _sync_directory(directory):

@@ -1,9 +1,18 @@
 """Validation of what users pass in: one place that every entry point uses.
 
-Messages name the argument, what was expected and what was received.
+Messages name the argument, what was expected and what was received, in the
+style of scikit-learn's (``Input X contains NaN.``, ``X has 3 features, but
+the network expects 4.``). Errors about a value are ``ValueError``, errors
+about a type ``TypeError``.
+
 Arrays are converted once, up front: a C-contiguous array of the network's
 dtype (including a ``np.memmap``) is used as it is, anything else is copied
-once, never per batch.
+once, never per batch. NaN and infinity are looked for in chunks of rows, so
+that a large (memory-mapped) array is never expanded into a boolean array of
+its full size.
+
+The catalogue of bad inputs and the answer to each is ``tests/bad_inputs.py``
+(its table is in ``docs/reliability.md``).
 """
 
 import numbers
@@ -16,7 +25,19 @@ _FINITE_CHUNK_ROWS = 65536
 
 
 def as_float_matrix(X, dtype, name="X", n_features=None):
-    """``X`` as a C-contiguous 2-D array of ``dtype``, checked for size and NaN/inf."""
+    """``X`` as a C-contiguous 2-D array of ``dtype``, checked for shape and NaN/inf.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+    dtype : numpy dtype
+        The network's precision; values beyond its range are reported, not
+        silently turned into infinity.
+    name : str
+        How the message names the argument.
+    n_features : int, optional
+        Number of columns required.
+    """
     X = _as_numeric_array(X, name)
     if X.ndim != 2:
         hint = f" Reshape your data with {name}.reshape(-1, 1) if it has a single feature." if X.ndim == 1 else ""
@@ -25,86 +46,112 @@ def as_float_matrix(X, dtype, name="X", n_features=None):
         raise ValueError(f"{name} has 0 examples (shape {X.shape}); at least 1 is required.")
     if n_features is not None and X.shape[1] != n_features:
         raise ValueError(f"{name} has {X.shape[1]} features, but the network expects {n_features}.")
-    X = np.ascontiguousarray(X, dtype=dtype)
-    check_finite(X, name)
-    return X
+    return _converted(X, dtype, name)
 
 
 def check_finite(a, name):
     """Raise ``ValueError`` naming the first NaN or inf in ``a`` (1-D or 2-D)."""
-    for start in range(0, a.shape[0], _FINITE_CHUNK_ROWS):
-        part = a[start : start + _FINITE_CHUNK_ROWS]
-        bad = ~np.isfinite(part)
-        if bad.any():
-            where = np.argwhere(bad)[0]
-            row = start + int(where[0])
-            value = part[tuple(where)]
-            column = f", column {int(where[1])}" if a.ndim == 2 else ""
-            what = "NaN" if np.isnan(value) else "infinity"
-            raise ValueError(f"Input {name} contains {what} (first at row {row}{column}).")
+    where = _first_non_finite(a)
+    if where is not None:
+        raise ValueError(f"Input {name} contains {_kind(a[where])} (first at {_position(a, where)}).")
 
 
-def prepare_targets(y, loss, n_outputs, n_examples, dtype):
+def prepare_targets(y, loss, n_outputs, n_examples, dtype, name="y"):
     """Targets for ``loss`` as the kernels take them: ``(targets, labels)``.
 
     Cross-entropy accepts class indices of shape (n,) (kept as int64 labels)
-    or rows of probabilities of shape (n, k). The other losses take (n, k),
-    or (n,) when the network has one output.
+    or rows of non-negative values (probabilities) of shape (n, k). Binary cross-entropy
+    takes values in [0, 1]. The other losses take (n, k), or (n,) when the
+    network has one output.
     """
-    y = _as_numeric_array(y, "y")
+    y = _as_numeric_array(y, name)
     if y.ndim not in (1, 2):
-        raise ValueError(f"Expected y of shape (n,) or (n, {n_outputs}), got shape {y.shape}.")
+        raise ValueError(f"Expected {name} of shape (n,) or (n, {n_outputs}), got shape {y.shape}.")
     if y.shape[0] != n_examples:
-        raise ValueError(f"X and y have different numbers of examples: {n_examples} and {y.shape[0]}.")
-    check_finite(y, "y")
+        raise ValueError(f"X and {name} have different numbers of examples: {n_examples} and {y.shape[0]}.")
+    check_finite(y, name)
     no_labels = np.zeros(0, dtype=np.int64)
     if loss.name == "cross_entropy" and y.ndim == 1:
-        labels = y.astype(np.int64)
-        if not np.array_equal(labels, y):
-            row = int(np.flatnonzero(labels != y)[0])
-            raise ValueError(f"Class labels in y must be integers; row {row} has {y[row]!r}.")
-        outside = (labels < 0) | (labels >= n_outputs)
-        if outside.any():
-            row = int(np.flatnonzero(outside)[0])
-            raise ValueError(
-                f"Class label {labels[row]} at row {row} of y is outside the network's "
-                f"{n_outputs} outputs (expected 0 to {n_outputs - 1})."
-            )
-        return np.zeros((0, n_outputs), dtype=dtype), labels
+        return np.zeros((0, n_outputs), dtype=dtype), _class_labels(y, n_outputs, name)
     if y.ndim == 1:
         if n_outputs != 1:
             raise ValueError(
-                f"y has shape {y.shape}, but the network has {n_outputs} outputs; "
+                f"{name} has shape {y.shape}, but the network has {n_outputs} outputs; "
                 f"expected shape ({n_examples}, {n_outputs})."
             )
         y = y.reshape(-1, 1)
     if y.shape[1] != n_outputs:
-        raise ValueError(f"y has {y.shape[1]} columns, but the network has {n_outputs} outputs.")
+        raise ValueError(f"{name} has {y.shape[1]} columns, but the network has {n_outputs} outputs.")
     if loss.name == "binary_cross_entropy":
         outside = (y < 0) | (y > 1)
         if outside.any():
             row, col = np.argwhere(outside)[0]
             raise ValueError(
-                f"Targets for binary_cross_entropy must lie in [0, 1]; y[{row}, {col}] = {y[row, col]!r}."
+                f"Targets for binary_cross_entropy must lie in [0, 1]; {name}[{row}, {col}] = {y[row, col].item()!r}."
             )
-    return np.ascontiguousarray(y, dtype=dtype), no_labels
+    elif loss.name == "cross_entropy" and (y < 0).any():
+        # -Σ t·log p is bounded below only for t >= 0 (rows need not sum to 1).
+        row, col = np.argwhere(y < 0)[0]
+        raise ValueError(
+            f"Target rows for cross_entropy must be >= 0 (probabilities or class weights); "
+            f"{name}[{row}, {col}] = {y[row, col].item()!r}."
+        )
+    return _converted(y, dtype, name), no_labels
 
 
-def sample_weights(sample_weight, n_examples):
-    """Per-example weights as float64 (n,), or an empty array when all are 1."""
+def sample_weights(sample_weight, n_examples, name="sample_weight"):
+    """Per-example weights as float64 (n,), or an empty array when all are 1.
+
+    The weights must be finite, >= 0, not all zero, and sum to a finite number
+    (the mean loss divides by their sum).
+    """
     if sample_weight is None:
         return np.zeros(0)
-    weights = _as_numeric_array(sample_weight, "sample_weight")
+    weights = _as_numeric_array(sample_weight, name)
     if weights.shape != (n_examples,):
-        raise ValueError(f"sample_weight must have shape ({n_examples},), got {weights.shape}.")
+        raise ValueError(f"{name} must have shape ({n_examples},), got {weights.shape}.")
     weights = np.ascontiguousarray(weights, dtype=np.float64)
-    check_finite(weights, "sample_weight")
+    check_finite(weights, name)
     if (weights < 0).any():
         row = int(np.flatnonzero(weights < 0)[0])
-        raise ValueError(f"sample_weight must be >= 0; row {row} has {weights[row]!r}.")
+        raise ValueError(f"{name} must be >= 0; row {row} has {weights[row].item()!r}.")
+    total = weights.sum()
+    if total == 0:
+        raise ValueError(f"{name} is 0 for every example; at least one example needs a weight > 0.")
+    if not np.isfinite(total):
+        raise ValueError(
+            f"{name} sums to more than the largest float64 (largest weight {weights.max().item()!r}); "
+            f"scale the weights down (only their ratios matter)."
+        )
     return weights
 
 
+def check_outputs_finite(outputs, dtype, what="outputs"):
+    """Raise ``FloatingPointError`` if the network's ``outputs`` (2-D) hold NaN or infinity.
+
+    Finite inputs and finite weights can still overflow the network's dtype
+    (inputs of 1e30 through large weights, for instance); the result is then
+    not an answer, and saying so beats returning NaN.
+    """
+    where = _first_non_finite(outputs)
+    if where is not None:
+        raise FloatingPointError(
+            f"The network's {what} overflowed {np.dtype(dtype).name}: {_kind(outputs[where])} at "
+            f"{_position(outputs, where)}. The inputs are too large for the weights; scale X (standardize "
+            f"it, for example) or use dtype='float64'."
+        )
+
+
+def check_loss_finite(loss, dtype, what="loss"):
+    """Raise ``FloatingPointError`` if an evaluated ``loss`` is NaN or infinite (see :func:`check_outputs_finite`)."""
+    if not np.isfinite(loss):
+        raise FloatingPointError(
+            f"The {what} is {float(loss)!r}: the computation overflowed {np.dtype(dtype).name}. "
+            f"The inputs or targets are too large for the weights; scale them or use dtype='float64'."
+        )
+
+
+# -------------------------------------------------------------- scalars
 def positive_int(value, name):
     """``value`` as an int, or ``ValueError`` unless it is an integer >= 1."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
@@ -133,11 +180,111 @@ def non_negative_float(value, name):
     return float(value)
 
 
+def fraction(value, name):
+    """``value`` as a float, or ``ValueError`` unless it is a number in [0, 1)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0.0 <= value < 1.0:
+        raise ValueError(f"{name} must be a number in [0, 1), got {value!r}.")
+    return float(value)
+
+
+def boolean(value, name):
+    """``value`` as a bool, or ``TypeError`` unless it is a bool (or a NumPy bool)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}.")
+    return bool(value)
+
+
+def instances(values, kind, name, example):
+    """``values`` (one instance or an iterable of them) as a list of ``kind`` instances, or ``TypeError``."""
+    if values is None:
+        return []
+    if isinstance(values, kind):
+        return [values]
+    try:
+        values = list(values)
+    except TypeError:
+        raise TypeError(f"{name} must be a list of {example} objects, got {values!r}.") from None
+    for value in values:
+        if not isinstance(value, kind):
+            raise TypeError(f"{name} must be a list of {example} objects, got an element {value!r}.")
+    return values
+
+
+# -------------------------------------------------------------- helpers
 def _as_numeric_array(a, name):
+    """``a`` as an ndarray of booleans, integers or floats, or ``TypeError`` naming what it is."""
+    if hasattr(a, "toarray") and hasattr(a, "nnz"):  # a SciPy sparse matrix or array
+        raise TypeError(f"{name} is a sparse {type(a).__name__}; jitprop needs dense data: pass {name}.toarray().")
+    if isinstance(a, np.ma.MaskedArray) and np.ma.getmaskarray(a).any():
+        count = int(np.ma.getmaskarray(a).sum())
+        raise ValueError(
+            f"{name} is a masked array with {count} masked value(s); fill them (np.ma.filled) or drop those rows."
+        )
     try:
         arr = np.asarray(a)
     except (TypeError, ValueError) as exc:
         raise TypeError(f"{name} could not be read as an array: {exc}") from None
+    if arr.dtype.kind == "O" and arr.ndim == 0:
+        shown = repr(a)
+        shown = type(a).__name__ if " at 0x" in shown or len(shown) > 60 else f"{type(a).__name__} {shown}"
+        raise TypeError(f"{name} must be an array-like of real numbers, got {shown}.")
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"{name} must hold real numbers, got an array of dtype {arr.dtype}.")
     return arr
+
+
+def _converted(a, dtype, name):
+    """``a`` as a C-contiguous array of ``dtype``, checked finite; values beyond ``dtype``'s range are named."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        converted = np.ascontiguousarray(a, dtype=dtype)
+    where = _first_non_finite(converted)
+    if where is not None:
+        original = a[where]
+        if np.isfinite(original):
+            raise ValueError(
+                f"Input {name} contains infinity (first at {_position(a, where)}) once converted to the "
+                f"network's {np.dtype(dtype).name}: the value {original} is beyond its range "
+                f"(±{float(np.finfo(dtype).max):.3g}); scale {name} or use dtype='float64'."
+            )
+        check_finite(a, name)  # names the first NaN or inf of the input itself
+    return converted
+
+
+def _first_non_finite(a):
+    """Index tuple of the first NaN or inf of ``a`` (1-D or 2-D, scanned by chunks of rows), or None."""
+    if a.dtype.kind in "biu":
+        return None
+    for start in range(0, a.shape[0], _FINITE_CHUNK_ROWS):
+        bad = ~np.isfinite(a[start : start + _FINITE_CHUNK_ROWS])
+        if bad.any():
+            where = np.argwhere(bad)[0]
+            return (start + int(where[0]),) + tuple(int(i) for i in where[1:])
+    return None
+
+
+def _kind(value):
+    return "NaN" if np.isnan(value) else "infinity"
+
+
+def _position(a, where):
+    return f"row {where[0]}, column {where[1]}" if a.ndim == 2 else f"row {where[0]}"
+
+
+def _class_labels(y, n_outputs, name):
+    """Class indices (n,) as int64, checked integral and in [0, n_outputs) before any cast."""
+    if y.dtype.kind == "f":
+        fractional = y != np.floor(y)
+        if fractional.any():
+            row = int(np.flatnonzero(fractional)[0])
+            raise ValueError(f"Class labels in {name} must be integers; row {row} has {y[row].item()!r}.")
+    outside = (y < 0) | (y >= n_outputs)
+    if outside.any():
+        row = int(np.flatnonzero(outside)[0])
+        label = y[row].item()
+        if isinstance(label, (bool, float)):  # integral, checked above
+            label = int(label)
+        raise ValueError(
+            f"Class label {label} at row {row} of {name} is outside the network's "
+            f"{n_outputs} outputs (expected 0 to {n_outputs - 1})."
+        )
+    return y.astype(np.int64)

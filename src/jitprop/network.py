@@ -4,7 +4,7 @@ import numbers
 
 import numpy as np
 
-from . import _checks, workspace
+from . import _checks, _threading, workspace
 from .activations import get_activation
 from .initializers import initial_weights
 from .kernels.batch import FORWARD, GRADIENT, LOSS, run_batch
@@ -429,22 +429,28 @@ class Network:
         ws = workspace.allocate(self.layout, capacity, self.n_params, self.dtype, mode == GRADIENT)
         if grad is None:
             grad = np.zeros(0, dtype=self.dtype)
-        if mode == GRADIENT:
-            refresh_mirror(self.layout, self.params, self._mirror)
         k = self.n_outputs
         start = ws.row_offsets[len(self._dense)]
         loss_sum = correct = 0.0
-        for lo in range(0, n, capacity):
-            hi = min(n, lo + capacity)
-            chunk_loss, chunk_correct, _ = run_batch(
-                mode, self.layout, self.params, self._mirror, data, rows[lo:hi], scale, ws, grad, lo > 0, -1
-            )
-            loss_sum += chunk_loss
-            correct += chunk_correct
-            if outputs is not None:
-                outputs[lo:hi] = ws.activations[start : start + (hi - lo) * k].reshape(hi - lo, k)
-        penalty = add_l2_penalty(self.layout, self.params, grad) if mode != FORWARD else 0.0
-        return loss_sum * scale + penalty, correct
+        with _threading.parallel_region():
+            if mode == GRADIENT:
+                refresh_mirror(self.layout, self.params, self._mirror)
+            for lo in range(0, n, capacity):
+                hi = min(n, lo + capacity)
+                chunk_loss, chunk_correct, _ = run_batch(
+                    mode, self.layout, self.params, self._mirror, data, rows[lo:hi], scale, ws, grad, lo > 0, -1
+                )
+                loss_sum += chunk_loss
+                correct += chunk_correct
+                if outputs is not None:
+                    outputs[lo:hi] = ws.activations[start : start + (hi - lo) * k].reshape(hi - lo, k)
+        if outputs is not None:
+            _checks.check_outputs_finite(outputs, self.dtype)
+        if mode == FORWARD:
+            return 0.0, correct
+        loss = loss_sum * scale + add_l2_penalty(self.layout, self.params, grad)
+        _checks.check_loss_finite(loss, self.dtype)
+        return loss, correct
 
     def _unflatten(self, flat):
         """Per-layer ``(dW, db)`` views of a flat gradient, shaped like ``(W, b)``."""

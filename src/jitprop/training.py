@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import _checks, workspace
+from . import _checks, _threading, workspace
 from .callbacks import Callback
 from .errors import DivergenceError
 from .kernels.dense import refresh_mirror
@@ -81,10 +81,8 @@ def train(
         optimizer = net.optimizer if net.optimizer is not None else SGD()
     if not isinstance(optimizer, Optimizer):
         raise TypeError(f"optimizer must be a jitprop Optimizer such as jitprop.SGD(lr=0.01), got {optimizer!r}.")
-    callbacks = list(callbacks or ())
-    for callback in callbacks:
-        if not isinstance(callback, Callback):
-            raise TypeError(f"callbacks must be jitprop.callbacks.Callback instances, got {callback!r}.")
+    callbacks = _checks.instances(callbacks, Callback, "callbacks", "jitprop.callbacks.Callback")
+    shuffle = _checks.boolean(shuffle, "shuffle")
     verbose = _resolve_verbose(verbose)
 
     # Resuming restores the network first: its random state decides the split.
@@ -108,7 +106,8 @@ def train(
     ws = workspace.allocate(net.layout, batch_size, net.n_params, net.dtype)
     grad = np.zeros(net.n_params, dtype=net.dtype)
     batch_stats = np.zeros((n_batches, 2))
-    refresh_mirror(net.layout, net.params, net._mirror)
+    with _threading.parallel_region():
+        refresh_mirror(net.layout, net.params, net._mirror)
 
     history = History()
     net.stop_training = False
@@ -173,9 +172,11 @@ def _run_epoch(net, data, plan, ws, grad, optimizer, batch_stats, epoch, verbose
     try:
         for first, last in zip(bounds[:-1], bounds[1:]):
             segment = plan._replace(first_batch=first, last_batch=last)
-            done = train_epoch(
-                net.layout, net.params, net._mirror, data, segment, ws, grad, optimizer.kernel_arguments(), batch_stats
-            )
+            with _threading.parallel_region():
+                done = train_epoch(
+                    net.layout, net.params, net._mirror, data, segment, ws, grad, optimizer.kernel_arguments(),
+                    batch_stats,
+                )
             if done < last:
                 optimizer.step += done
                 raise DivergenceError(epoch, done, float(plan.lrs[done]))
@@ -213,21 +214,22 @@ def _split(net, data, validation_data, validation_split):
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
             raise ValueError("validation_data must be a tuple (X_val, y_val) or (X_val, y_val, sample_weight_val).")
         return everything, net._data(*validation_data), None
-    if not validation_split:
+    if not _checks.fraction(validation_split, "validation_split"):
         return everything, None, None
-    if not 0.0 < validation_split < 1.0:
-        raise ValueError(f"validation_split must be in [0, 1), got {validation_split!r}.")
     # A generator of its own, so that the split does not move the shuffling
     # stream (and is the same when training resumes from a checkpoint).
     rng = np.random.default_rng([net._entropy, 1])
     if data.labels.shape[0]:
         train_rows, val_rows = stratified_split(data.labels, validation_split, rng)
     else:
-        held = int(round(validation_split * n))
-        if held < 1 or held >= n:
-            raise ValueError(f"validation_split={validation_split} leaves no examples for training or validation.")
+        held = min(n, int(round(validation_split * n)))
         shuffled = rng.permutation(n)
         train_rows, val_rows = np.sort(shuffled[held:]), np.sort(shuffled[:held])
+    if train_rows.size == 0 or val_rows.size == 0:
+        raise ValueError(
+            f"validation_split={validation_split} leaves no examples for training or validation "
+            f"({train_rows.size} and {val_rows.size} of the {n} examples)."
+        )
     return train_rows.astype(np.int64), data, val_rows.astype(np.int64)
 
 

@@ -51,35 +51,92 @@ def train_epoch(layout, params, mirror, data, plan, ws, grad, optimizer, batch_s
     -------
     int
         The first batch not completed: ``plan.last_batch`` unless the loss
-        (in the parameters' precision) or gradient of that batch was not finite. That batch made no update, so
-        the parameters are the last finite ones.
+        (in the parameters' precision) or gradient of that batch was not
+        finite, or its update made a parameter or an optimizer state
+        non-finite. That batch made no update, so the parameters and the
+        optimizer state are the last finite ones.
+
+    Notes
+    -----
+    An update that overflows (a finite gradient times a huge learning rate)
+    has already been written when it is detected. The parameters and state
+    from before it are then rebuilt by restoring those of the segment's start
+    and replaying its earlier batches, which give the same bits again (the
+    computation is deterministic): no copy is made per batch.
     """
+    code, state, hyper = optimizer
+    flat_state = state.ravel()
+    start_params = params.copy()
+    start_state = flat_state.copy()
+    for b in range(plan.first_batch, plan.last_batch):
+        outcome = _train_batch(layout, params, mirror, data, plan, ws, grad, optimizer, batch_stats, b)
+        if outcome == _LOSS_NOT_FINITE:
+            return b
+        if outcome == _UPDATE_NOT_FINITE:
+            _copy(start_params, params)
+            _copy(start_state, flat_state)
+            refresh_mirror(layout, params, mirror)
+            for replayed in range(plan.first_batch, b):
+                _train_batch(layout, params, mirror, data, plan, ws, grad, optimizer, batch_stats, replayed)
+            return b
+    return plan.last_batch
+
+
+_DONE = 0
+_LOSS_NOT_FINITE = 1
+_UPDATE_NOT_FINITE = 2
+
+
+@njit(**KERNEL)
+def _train_batch(layout, params, mirror, data, plan, ws, grad, optimizer, batch_stats, b):
+    """Forward, backward and update of batch ``b``; ``_DONE`` or what was not finite."""
     n = plan.order.shape[0]
     k = layout.sizes[layout.sizes.shape[0] - 1]
     outputs = k if layout.loss_over_outputs else 1
-    weighted = data.weights.shape[0] > 0
     code, state, hyper = optimizer
-    for b in range(plan.first_batch, plan.last_batch):
-        index = plan.order[b * plan.batch_size : min(n, (b + 1) * plan.batch_size)]
-        total_weight = float(index.shape[0])
-        if weighted:
-            total_weight = 0.0
-            for i in range(index.shape[0]):
-                total_weight += data.weights[index[i]]
-        scale = 1.0 / (total_weight * outputs) if total_weight > 0 else 0.0
-        # Plain (non-literal) mode and flag, so that this call and the Python
-        # callers of run_batch share one compiled version.
-        loss_sum, correct, grad_sq = run_batch(
-            np.int64(GRADIENT), layout, params, mirror, data, index, scale, ws, grad, np.bool_(False), plan.dropout_key
-        )
-        batch_stats[b, 0] = loss_sum * scale + add_l2_penalty(layout, params, grad)
-        batch_stats[b, 1] = correct
-        # The loss must be finite in the network's own precision: a float32
-        # network whose loss exceeds float32's range has diverged.
-        if not (math.isfinite(params.dtype.type(batch_stats[b, 0])) and math.isfinite(grad_sq)):
-            return b
-        if plan.clip_norm > 0:
-            clip_by_global_norm(grad, plan.clip_norm)
-        apply_update(code, params, grad, state, hyper, plan.lrs[b], plan.step + b + 1)
-        refresh_mirror(layout, params, mirror)
-    return plan.last_batch
+    index = plan.order[b * plan.batch_size : min(n, (b + 1) * plan.batch_size)]
+    total_weight = float(index.shape[0])
+    if data.weights.shape[0] > 0:
+        total_weight = 0.0
+        for i in range(index.shape[0]):
+            total_weight += data.weights[index[i]]
+    scale = 1.0 / (total_weight * outputs) if total_weight > 0 else 0.0
+    # Plain (non-literal) mode and flag, so that this call and the Python
+    # callers of run_batch share one compiled version.
+    loss_sum, correct, grad_sq = run_batch(
+        np.int64(GRADIENT), layout, params, mirror, data, index, scale, ws, grad, np.bool_(False), plan.dropout_key
+    )
+    batch_stats[b, 0] = loss_sum * scale + add_l2_penalty(layout, params, grad)
+    batch_stats[b, 1] = correct
+    # The loss must be finite in the network's own precision: a float32
+    # network whose loss exceeds float32's range has diverged.
+    if not (math.isfinite(params.dtype.type(batch_stats[b, 0])) and math.isfinite(grad_sq)):
+        return _LOSS_NOT_FINITE
+    if plan.clip_norm > 0:
+        clip_by_global_norm(grad, plan.clip_norm)
+    apply_update(code, params, grad, state, hyper, plan.lrs[b], plan.step + b + 1)
+    if not (_all_finite(params) and _all_finite(state.ravel())):
+        return _UPDATE_NOT_FINITE
+    refresh_mirror(layout, params, mirror)
+    return _DONE
+
+
+@njit(**KERNEL)
+def _copy(source, target):
+    """``target[:] = source`` for 1-D arrays, as a loop that vectorizes."""
+    for i in range(source.shape[0]):
+        target[i] = source[i]
+
+
+@njit(**KERNEL)
+def _all_finite(a):
+    """Whether every element of ``a`` (1-D) is finite.
+
+    A count rather than an early exit, so that the loop vectorizes. (A sum
+    of ``x - x`` would not do: with reassociation allowed, the compiler may
+    rewrite ``t + (x - x)`` as ``t``.)
+    """
+    finite = 0
+    for i in range(a.shape[0]):
+        finite += math.isfinite(a[i])
+    return finite == a.shape[0]

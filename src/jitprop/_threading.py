@@ -1,0 +1,125 @@
+"""Calling parallel kernels safely under each of Numba's threading layers.
+
+Numba runs ``prange`` loops on one threading layer per process, chosen by
+``NUMBA_THREADING_LAYER`` (default: the first of ``tbb``, ``omp``,
+``workqueue`` that loads). They differ in what they survive:
+
+=========  ==========================================  ===============================================
+layer      parallel kernels from several threads       after ``os.fork()`` of a process that used it
+=========  ==========================================  ===============================================
+tbb        yes                                         yes
+omp        yes                                         GNU OpenMP: the child is terminated (SIGTERM)
+workqueue  no: the process aborts ("Concurrent access  yes
+           has been detected")
+=========  ==========================================  ===============================================
+
+Every call into a parallel kernel goes through :func:`parallel_region`, which
+turns both failures into something better than a dead process:
+
+* under ``workqueue`` it holds one process-wide lock, so that calls from
+  several threads take turns instead of aborting (results are the same, the
+  calls simply do not overlap);
+* in a child forked from a process that had started GNU OpenMP's threads it
+  raises :class:`ThreadingLayerError` saying what to do instead;
+* if the requested layer cannot be loaded (``tbb`` without the ``tbb``
+  package), it raises :class:`ThreadingLayerError` naming the layer.
+
+Under ``tbb`` and ``omp`` in the process that started them it costs one
+comparison and takes no lock.
+
+Parallel code of the user's own running in another thread at the same time
+is outside jitprop's reach: under ``workqueue`` that still aborts.
+"""
+
+import os
+import threading
+from contextlib import contextmanager
+
+import numba
+
+#: Serialises parallel kernels under the workqueue layer; re-entrant, so a
+#: thread that holds it may call another parallel kernel.
+_WORKQUEUE_LOCK = threading.RLock()
+
+_layer = None  # the layer of this process, once known
+_layer_pid = None  # the process that started it
+_forked_after_openmp = False  # this process was forked from one running GNU OpenMP threads
+
+
+class ThreadingLayerError(RuntimeError):
+    """Numba's threading layer cannot run jitprop's parallel kernels in this process."""
+
+
+def threading_layer():
+    """Name of the Numba threading layer of this process (``"tbb"``, ``"omp"`` or ``"workqueue"``).
+
+    Starts Numba's thread pool if nothing has yet, which is what fixes the layer.
+
+    Raises
+    ------
+    ThreadingLayerError
+        The layer asked for with ``NUMBA_THREADING_LAYER`` cannot be loaded.
+    """
+    global _layer, _layer_pid
+    if _layer is None:
+        try:
+            numba.get_num_threads()  # launches the thread pool, choosing the layer
+            layer = numba.threading_layer()
+        except ValueError as exc:  # "No threading layer could be loaded."
+            wanted = numba.config.THREADING_LAYER
+            raise ThreadingLayerError(
+                f"Numba could not load a threading layer for NUMBA_THREADING_LAYER={wanted!r}: "
+                f"{' '.join(str(exc).split())} Install what it needs (tbb: pip install tbb) or set "
+                f"NUMBA_THREADING_LAYER to one of 'omp', 'workqueue'."
+            ) from exc
+        _layer, _layer_pid = layer, os.getpid()
+    return _layer
+
+
+@contextmanager
+def parallel_region():
+    """Context for a call into a parallel kernel: serialised under workqueue, refused where it would abort.
+
+    Use it around every call from Python into an ``@njit(parallel=True)``
+    function (directly or through a serial kernel that calls one)::
+
+        with parallel_region():
+            run_batch(...)
+    """
+    layer = threading_layer()
+    if _forked_after_openmp:
+        raise ThreadingLayerError(
+            "This process was forked from one that had started Numba's GNU OpenMP threads; a parallel "
+            "kernel here would be terminated by OpenMP. Start worker processes with "
+            "multiprocessing's 'spawn' or 'forkserver' method (or joblib's default 'loky'), or set "
+            "NUMBA_THREADING_LAYER=tbb or workqueue before importing jitprop."
+        )
+    if layer == "workqueue":
+        with _WORKQUEUE_LOCK:
+            yield
+    else:
+        yield
+
+
+def _after_fork_in_child():
+    """Reset the lock (its holder may be a thread the child lacks); note inherited GNU OpenMP threads."""
+    global _WORKQUEUE_LOCK, _forked_after_openmp
+    _WORKQUEUE_LOCK = threading.RLock()
+    try:
+        layer = numba.threading_layer()  # raises ValueError when no layer was started
+    except ValueError:
+        return
+    if layer == "omp" and _openmp_is_gnu():
+        _forked_after_openmp = True
+
+
+def _openmp_is_gnu():
+    try:
+        from numba.np.ufunc import omppool
+    except ImportError:  # pragma: no cover - omp was loaded, so its module imports
+        return True
+    return getattr(omppool, "openmp_vendor", "GNU") == "GNU"
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
