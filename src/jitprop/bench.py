@@ -302,8 +302,9 @@ def thread_scaling(workload, repeats, quick=False):
                 times[threads].append(runner.epoch())
     finally:
         numba.set_num_threads(previous)
-    speeds = {t: X.shape[0] / float(np.median(s)) for t, s in times.items()}
-    return {"workload": workload.name, "examples_per_second": speeds, "speedup": speeds[2] / speeds[1]}
+    # String keys, as JSON has them.
+    speeds = {str(t): X.shape[0] / float(np.median(s)) for t, s in times.items()}
+    return {"workload": workload.name, "examples_per_second": speeds, "speedup": speeds["2"] / speeds["1"]}
 
 
 _FIT_SCRIPT = """
@@ -419,7 +420,7 @@ def format_report(report):
         scaling = report["thread_scaling"]
         speeds = scaling["examples_per_second"]
         lines.append(
-            f"thread scaling on W1: {speeds[1]:,.0f} examples/s with 1 thread, {speeds[2]:,.0f} with 2 "
+            f"thread scaling on W1: {speeds['1']:,.0f} examples/s with 1 thread, {speeds['2']:,.0f} with 2 "
             f"({scaling['speedup']:.2f}x)"
         )
     if "first_fit_cold_seconds" in report:
