@@ -1,0 +1,1 @@
+"""jitprop's airspeed velocity (asv) benchmarks; shared code lives in ``common``."""

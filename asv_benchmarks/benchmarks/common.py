@@ -1,0 +1,376 @@
+"""What every benchmark module shares: parameters, data and network builders, kernel adapters.
+
+Benchmarks reach jitprop in two ways. Whole operations (an epoch, a
+prediction, a fit) go through the public API, ``Network.fit`` and
+``Network.predict``, which every commit of the history has. Single kernels go
+through the adapters at the end of this module: kernel signatures change from
+time to time, and an adapter is the one place that follows them. Where a
+commit lacks an API (an optimizer, a kernel, the digits data set) the
+adapter raises ``NotImplementedError``; raised from a ``setup`` that makes asv
+skip the benchmark for that commit instead of failing, so history builds.
+
+Every ``setup`` runs what it times once before timing (``warm_up`` below), so
+Numba compilation, or loading the compiled code from the on-disk cache, never
+lands in a timing. Compilation has its own benchmarks (``compilation.py``).
+"""
+
+import functools
+import hashlib
+import importlib
+import importlib.util
+import inspect
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+
+# ---------------------------------------------------------------- Numba cache
+def kernel_cache_dir():
+    """The Numba cache directory of the jitprop these benchmarks import, keyed by its kernels' source.
+
+    Numba's on-disk cache checks only the file a function is defined in, not
+    the files of the kernels it calls and inlines: a cached ``train_epoch``
+    survives an edit of ``kernels/batch.py`` and then runs the old code
+    against the new data layout (wrong timings, or a segmentation fault).
+    That happens in a source tree after an edit, and in asv's history
+    environments, which install one commit after another into the same
+    place. A directory per hash of every kernel source (``kernels/*.py`` and
+    ``_numba_options.py``) rules it out, and commits whose kernels are equal
+    share their compiled code.
+
+    For a source tree (an editable install, ``asv run --python=same``) the
+    directory is the one the tests use (``tests/conftest.py``, same hash, same
+    place), so a benchmark run after the tests finds the kernels compiled. For
+    an installed jitprop it lies under ``asv_benchmarks/.numba_cache/``.
+    """
+    spec = importlib.util.find_spec("jitprop")  # finds the package without importing it
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    package = Path(next(iter(spec.submodule_search_locations))).resolve()
+    digest = hashlib.sha256()
+    for source in sorted([*package.glob("kernels/*.py"), package / "_numba_options.py"]):
+        digest.update(source.read_bytes())
+    key = digest.hexdigest()[:16]
+    root = package.parents[1]
+    if package.parent.name == "src" and (root / "pyproject.toml").is_file():
+        return str(root / ".numba_cache" / key)
+    return str(Path(__file__).resolve().parents[1] / ".numba_cache" / key)
+
+
+def _start_numba():
+    """Start Numba's compiler machinery (about half a second) by compiling a trivial function.
+
+    Every process pays this once, on its first call of a kernel, whether the
+    kernel is compiled or loaded from the cache. asv's fork server (the
+    ``launch_method`` of ``asv.conf.json``) imports this module once and forks
+    a process per benchmark: started here, the machinery is inherited by all
+    of them instead of being started ~100 times in a run. It starts no threads.
+    Nothing of jitprop is compiled, and nothing is timed here.
+    """
+    import numba
+
+    numba.njit(cache=False)(lambda x: x + 1)(1)
+
+
+# Before numba is first imported: it reads the variable once. A directory the
+# caller chose is left alone.
+if "NUMBA_CACHE_DIR" not in os.environ:
+    _cache_dir = kernel_cache_dir()
+    if _cache_dir is not None:
+        os.environ["NUMBA_CACHE_DIR"] = _cache_dir
+_start_numba()
+
+
+# ----------------------------------------------------------------- parameters
+DTYPES = ["float32", "float64"]
+THREADS = [1, 2]
+
+
+@dataclass(frozen=True)
+class Workload:
+    """A training task of ``jitprop bench``: data shape, network, loss and batch size.
+
+    The shapes are those of ``jitprop.bench.WORKLOADS``, copied here rather
+    than imported: a series on the dashboard must keep measuring the same
+    thing when ``jitprop bench`` changes, and early commits have no
+    ``jitprop.bench``. ``n`` is reduced where an epoch of the full set takes
+    more than about a second on one core.
+    """
+
+    name: str
+    sizes: tuple  # layer widths, inputs first
+    activation: str
+    loss: str
+    batch_size: int
+    n: int  # examples (the digits set for W2, whatever n says)
+    lr: float = 0.01
+
+
+WORKLOADS = {
+    w.name: w
+    for w in (
+        # 784-256-128-10 on MNIST-shaped data; jitprop bench uses 60,000 examples.
+        Workload("W1", (784, 256, 128, 10), "relu", "cross_entropy", 128, 12_000),
+        # 64-32-10 on the 1,797 digits shipped with jitprop.
+        Workload("W2", (64, 32, 10), "relu", "cross_entropy", 32, 1_797),
+        # Wide 1024-1024-1024-10; jitprop bench uses 20,000 examples.
+        Workload("W3", (1024, 1024, 1024, 10), "relu", "cross_entropy", 256, 2_048),
+        # The textbook 2-2-2 sigmoid network, batch 1 and batch 64 (full size).
+        Workload("W4b1", (2, 2, 2), "sigmoid", "mse", 1, 100_000, 0.1),
+        Workload("W4b64", (2, 2, 2), "sigmoid", "mse", 64, 100_000, 0.1),
+    )
+}
+
+
+# ------------------------------------------------------------------- builders
+def set_threads(threads):
+    """Run Numba's parallel regions on ``threads`` threads; skip where the machine has fewer."""
+    import numba
+
+    if threads > numba.config.NUMBA_NUM_THREADS:
+        raise NotImplementedError(f"{threads} threads asked, Numba allows {numba.config.NUMBA_NUM_THREADS} here")
+    numba.set_num_threads(threads)
+
+
+def load_digits():
+    """The digits set shipped with jitprop (``jitprop.datasets``), or skip where a commit lacks it."""
+    try:
+        from jitprop.datasets import load_digits
+    except ImportError as error:
+        raise NotImplementedError(f"jitprop.datasets.load_digits: {error}") from None
+    return load_digits()
+
+
+def workload_data(workload, dtype, n=None):
+    """``(X, y)`` of a workload in ``dtype``, from a fixed seed (the digits set for W2)."""
+    rng = np.random.default_rng(0)
+    if workload.name == "W2":
+        X, y = load_digits()
+        return X.astype(dtype), y
+    n = workload.n if n is None else n
+    X = rng.random((n, workload.sizes[0]), dtype=np.dtype(dtype).type)
+    if workload.loss == "cross_entropy":
+        return X, rng.integers(0, workload.sizes[-1], n)
+    # The textbook task: outputs are smooth functions of the inputs, in (0, 1).
+    y = np.stack([X[:, 0] * X[:, 1], 0.5 * (X[:, 0] + X[:, 1])], axis=1).astype(dtype)
+    return X, y
+
+
+def workload_network(workload, dtype):
+    """A fresh ``jitprop.Network`` of the workload's shape, seeded."""
+    import jitprop as jp
+
+    hidden = [jp.Dense(width, workload.activation) for width in workload.sizes[1:-1]]
+    output = {"cross_entropy": "softmax", "mse": workload.activation}[workload.loss]
+    layers = hidden + [jp.Dense(workload.sizes[-1], output)]
+    return jp.Network(layers, input_dim=workload.sizes[0], loss=workload.loss, dtype=dtype, seed=0)
+
+
+class Training:
+    """A network, its data and an SGD optimizer, ready to train epoch after epoch."""
+
+    def __init__(self, workload, dtype, n=None):
+        import jitprop as jp
+
+        self.workload = workload
+        self.X, self.y = workload_data(workload, dtype, n)
+        self.net = workload_network(workload, dtype)
+        self.optimizer = jp.SGD(lr=workload.lr)
+        self.warm = False
+
+    def warm_up(self):
+        """Train on the first two batches: compiles the epoch kernels (or loads them from the cache).
+
+        Done once: a second call (asv runs ``setup`` again before every sample) does nothing.
+        """
+        if not self.warm:
+            rows = min(self.X.shape[0], 2 * self.workload.batch_size)
+            self.fit(self.X[:rows], self.y[:rows])
+            self.warm = True
+
+    def fit(self, X=None, y=None):
+        """One epoch over ``(X, y)`` (default: all the data)."""
+        X = self.X if X is None else X
+        y = self.y if y is None else y
+        return self.net.fit(X, y, epochs=1, batch_size=self.workload.batch_size, optimizer=self.optimizer, verbose=0)
+
+
+@functools.cache
+def training(workload, dtype):
+    """The :class:`Training` of a workload (by name), built once per process and warmed up."""
+    task = Training(WORKLOADS[workload], dtype)
+    task.warm_up()
+    return task
+
+
+def median_seconds(run, min_seconds=0.2, min_calls=3):
+    """Median wall time of ``run()`` over at least ``min_calls`` calls and ``min_seconds`` seconds.
+
+    For ``track_`` benchmarks, which report a rate rather than a time; the
+    first call is not counted (``setup`` has run it already, but a rate should
+    not hang on that).
+    """
+    run()
+    times = []
+    started = time.perf_counter()
+    while len(times) < min_calls or time.perf_counter() - started < min_seconds:
+        t0 = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
+def gflops(run, flops):
+    """GFLOP/s of ``run()``, which does ``flops`` floating-point operations."""
+    return flops / median_seconds(run) / 1e9
+
+
+def throughput(run, items):
+    """Items per second of ``run()``, which handles ``items`` items."""
+    return items / median_seconds(run)
+
+
+# -------------------------------------------------------------- kernel adapters
+@functools.cache
+def kernel(module, name):
+    """``jitprop.kernels.<module>.<name>``; skips the benchmark where this commit has no such kernel."""
+    try:
+        found = getattr(importlib.import_module(f"jitprop.kernels.{module}"), name)
+    except (ImportError, AttributeError) as error:
+        raise NotImplementedError(f"jitprop.kernels.{module}.{name}: {error}") from None
+    return found
+
+
+def _parameter_names(dispatcher):
+    """Argument names of a Numba kernel (of its Python function)."""
+    return list(inspect.signature(getattr(dispatcher, "py_func", dispatcher)).parameters)
+
+
+def forward_product(x, wt, z):
+    """Forward product of a dense layer: ``z = x @ Wtᵀ`` (weights stored (fan_out, fan_in))."""
+    kernel("matmul", "matmul_nt")(x, wt, z, False)
+
+
+def parallel_forward_product(x, wt, z):
+    """The forward product with the rows of ``x`` cut into blocks that run in parallel."""
+    kernel("matmul", "parallel_matmul_nt")(x, wt, z)
+
+
+def weight_gradient(d, a, d_t, a_t, grad_wt):
+    """Weight gradient of a tile, as the backward pass computes it: ``dWt = dᵀ a``.
+
+    Both operands are transposed first (``d_t``, ``a_t`` receive them), so the
+    product runs over contiguous rows; the timing includes the transposes.
+    """
+    transpose = kernel("matmul", "transpose")
+    transpose(d, d_t)
+    transpose(a, a_t)
+    kernel("matmul", "matmul_nt")(d_t, a_t, grad_wt, False)
+
+
+def input_gradient(d, w, d_prev):
+    """Input gradient of a dense layer: ``d_prev = d @ Wᵀ``, with ``w`` the (fan_in, fan_out) mirror."""
+    kernel("matmul", "matmul_nt")(d, w, d_prev, False)
+
+
+def activation_code(name):
+    """The kernel code of an activation, from the registry ``jitprop.activations``."""
+    from jitprop.activations import get_activation
+
+    try:
+        return get_activation(name).code
+    except (KeyError, ValueError) as error:
+        raise NotImplementedError(f"activation {name!r}: {error}") from None
+
+
+def activate(z, a, code, alpha=0.01):
+    """``a = f(z)`` for the activation of kernel code ``code``."""
+    kernel("activations", "activate")(z, a, code, alpha)
+
+
+def multiply_by_derivative(delta, z, a, code, alpha=0.01):
+    """``delta *= f'(z)`` for the activation of kernel code ``code``."""
+    kernel("activations", "multiply_by_derivative")(delta, z, a, code, alpha)
+
+
+def prepare_output_loss(loss, rows, k, dtype, seed=0):
+    """A call of the fused loss kernel (loss summed over ``rows`` examples and the output delta).
+
+    The output layer is the one the loss needs (softmax for cross-entropy,
+    sigmoid otherwise) and the targets are class labels for cross-entropy,
+    values in [0, 1] otherwise.
+
+    Returns
+    -------
+    callable
+        ``run()`` computes the loss and writes the delta, returning what the kernel returns.
+    """
+    from jitprop.losses import get_loss
+
+    output_loss = kernel("losses", "output_loss")
+    try:
+        spec = get_loss(loss)
+    except (KeyError, ValueError) as error:
+        raise NotImplementedError(f"loss {loss!r}: {error}") from None
+    output = "softmax" if loss == "cross_entropy" else "sigmoid"
+    act = activation_code(output)
+    rng = np.random.default_rng(seed)
+    z = rng.standard_normal((rows, k)).astype(dtype)
+    a = np.empty_like(z)
+    activate(z, a, act)
+    delta = np.empty_like(z)
+    index = np.arange(rows, dtype=np.int64)
+    if loss == "cross_entropy":
+        targets = np.zeros((0, k), dtype=dtype)
+        labels = rng.integers(0, k, rows).astype(np.int64)
+    else:
+        targets = rng.random((rows, k)).astype(dtype)
+        labels = np.zeros(0, dtype=np.int64)
+    scale = 1.0 / (rows * k) if spec.over_outputs else 1.0 / rows
+    if "data" in _parameter_names(output_loss):
+        from jitprop.kernels.layout import Data
+
+        fields = {"inputs": np.zeros((rows, 1), dtype=dtype), "targets": targets, "labels": labels}
+        if "weights" in Data._fields:
+            fields["weights"] = np.zeros(0)
+        data = Data(**fields)
+        return lambda: output_loss(z, a, data, index, spec.code, act, 0.01, scale, delta)
+    # The first kernels took the targets and labels themselves.
+    return lambda: output_loss(z, a, targets, labels, index, spec.code, act, 0.01, scale, delta)
+
+
+#: Optimizers of the update benchmark: class name in jitprop and its arguments.
+OPTIMIZERS = {
+    "sgd": ("SGD", {"lr": 1e-3}),
+    "sgd_momentum": ("SGD", {"lr": 1e-3, "momentum": 0.9, "nesterov": True}),
+    "adam": ("Adam", {"lr": 1e-3}),
+    "adamw": ("AdamW", {"lr": 1e-3}),
+    "rmsprop": ("RMSprop", {"lr": 1e-3}),
+    "adagrad": ("Adagrad", {"lr": 1e-3}),
+}
+
+
+def prepare_update(name, n_params, dtype, seed=0):
+    """One fused parameter update of the optimizer ``name`` over ``n_params`` parameters.
+
+    The optimizer comes from the public classes (``jitprop.SGD`` ...), which
+    build the kernel's arguments (``kernel_arguments``: code, state and
+    hyper-parameters); the returned ``run()`` calls the update kernel itself.
+    """
+    import jitprop
+
+    class_name, arguments = OPTIMIZERS[name]
+    if not hasattr(jitprop, class_name):
+        raise NotImplementedError(f"jitprop.{class_name} is not in this commit")
+    optimizer = getattr(jitprop, class_name)(**arguments)
+    optimizer.prepare(n_params, np.dtype(dtype))
+    code, state, hyper = optimizer.kernel_arguments()
+    apply_update = kernel("optimizers", "apply_update")
+    rng = np.random.default_rng(seed)
+    params = rng.standard_normal(n_params).astype(dtype)
+    grad = rng.standard_normal(n_params).astype(dtype)
+    lr = float(arguments["lr"])
+    return lambda: apply_update(code, params, grad, state, hyper, lr, 1)

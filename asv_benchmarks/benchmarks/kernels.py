@@ -1,0 +1,238 @@
+"""Single kernels: the matrix products, activations, the fused loss and the parameter updates.
+
+Kernels are called through the adapters of ``common``. Inputs are built and
+the kernel is run once in ``setup``, so the timings hold no compilation.
+"""
+
+import functools
+
+import numpy as np
+
+from . import common
+
+#: Dense layers of the training workloads: rows of a tile (the batch size), fan_in, fan_out.
+LAYERS = {
+    "784x256": (128, 784, 256),  # W1's first layer, batch 128
+    "1024x1024": (256, 1024, 1024),  # W3's hidden layers, batch 256
+}
+
+
+@functools.cache
+def _product_arrays(layer, dtype):
+    rows, fan_in, fan_out = LAYERS[layer]
+    rng = np.random.default_rng(0)
+    wt = rng.random((fan_out, fan_in)).astype(dtype)  # weights as stored: (fan_out, fan_in)
+    return dict(
+        x=rng.random((rows, fan_in)).astype(dtype),
+        wt=wt,
+        w=np.ascontiguousarray(wt.T),  # the transposed mirror
+        z=np.empty((rows, fan_out), dtype=dtype),
+        d=rng.random((rows, fan_out)).astype(dtype),
+        d_t=np.empty((fan_out, rows), dtype=dtype),
+        x_t=np.empty((fan_in, rows), dtype=dtype),
+        grad_wt=np.empty((fan_out, fan_in), dtype=dtype),
+        d_prev=np.empty((rows, fan_in), dtype=dtype),
+        flops=2.0 * rows * fan_in * fan_out,
+    )
+
+
+class MatrixProducts:
+    """The three products of back-propagation, on ``matmul_nt``, at the layer shapes of W1 and W3.
+
+    * forward: ``z = x @ Wᵀ`` — (rows, fan_in) by (fan_out, fan_in);
+    * weight gradient: ``dWt = dᵀ x`` over the rows of a tile, with the two transposes it needs;
+    * input gradient: ``d_prev = d @ W`` — (rows, fan_out) by the (fan_in, fan_out) mirror.
+
+    Each is timed (``time_``) and reported in GFLOP/s (``track_``, 2·rows·fan_in·fan_out
+    operations, the median of repeated calls).
+    """
+
+    params = (list(LAYERS), common.DTYPES)
+    param_names = ["layer", "dtype"]
+    timeout = 180
+
+    def setup(self, layer, dtype):
+        # asv runs setup again before every sample: the arrays are built once per process.
+        self.__dict__.update(_product_arrays(layer, dtype))
+        # Warm-up: compile (or load) every kernel timed below.
+        self.forward()
+        self.weight_gradient()
+        self.input_gradient()
+
+    def forward(self):
+        common.forward_product(self.x, self.wt, self.z)
+
+    def weight_gradient(self):
+        common.weight_gradient(self.d, self.x, self.d_t, self.x_t, self.grad_wt)
+
+    def input_gradient(self):
+        common.input_gradient(self.d, self.w, self.d_prev)
+
+    def time_forward(self, layer, dtype):
+        self.forward()
+
+    def time_weight_gradient(self, layer, dtype):
+        self.weight_gradient()
+
+    def time_input_gradient(self, layer, dtype):
+        self.input_gradient()
+
+    def track_forward_gflops(self, layer, dtype):
+        return common.gflops(self.forward, self.flops)
+
+    def track_weight_gradient_gflops(self, layer, dtype):
+        return common.gflops(self.weight_gradient, self.flops)
+
+    def track_input_gradient_gflops(self, layer, dtype):
+        return common.gflops(self.input_gradient, self.flops)
+
+    track_forward_gflops.unit = "GFLOP/s"
+    track_weight_gradient_gflops.unit = "GFLOP/s"
+    track_input_gradient_gflops.unit = "GFLOP/s"
+
+
+class ParallelMatrixProduct:
+    """The forward product with the rows cut into blocks that run in parallel, on every thread Numba has.
+
+    ``parallel_matmul_nt``, the kernel ``jitprop bench`` sets against BLAS
+    (training parallelises over tiles of examples instead); shapes as in
+    :class:`MatrixProducts`. Skipped for commits before it existed.
+    """
+
+    params = (list(LAYERS), common.DTYPES)
+    param_names = ["layer", "dtype"]
+    timeout = 180
+
+    def setup(self, layer, dtype):
+        self.__dict__.update(_product_arrays(layer, dtype))
+        self.forward()  # NotImplementedError (skip) where the kernel is missing
+
+    def forward(self):
+        common.parallel_forward_product(self.x, self.wt, self.z)
+
+    def time_forward(self, layer, dtype):
+        self.forward()
+
+    def track_forward_gflops(self, layer, dtype):
+        return common.gflops(self.forward, self.flops)
+
+    track_forward_gflops.unit = "GFLOP/s"
+
+
+#: Activations with a branch in the kernels, as named in ``jitprop.activations``.
+ACTIVATIONS = ["identity", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "softplus", "gelu", "softmax"]
+#: Rows and width of the activation benchmarks: four batches of 128 at W1's first layer.
+ACTIVATION_SHAPE = (512, 256)
+#: Samples per round of the short kernels: asv re-runs setup and times one call per sample.
+SHORT_KERNEL_REPEAT = (10, 50, 2.0)
+
+
+@functools.cache
+def _activation_arrays(name, dtype):
+    code = common.activation_code(name)
+    rng = np.random.default_rng(0)
+    z = rng.standard_normal(ACTIVATION_SHAPE).astype(dtype)
+    a = np.empty_like(z)
+    common.activate(z, a, code)
+    fresh = rng.standard_normal(ACTIVATION_SHAPE).astype(dtype)
+    return dict(code=code, z=z, a=a, fresh=fresh, delta=fresh.copy())
+
+
+class ActivationForward:
+    """``a = f(z)`` on a (512, 256) block, for each activation (float32)."""
+
+    params = ACTIVATIONS
+    param_names = ["activation"]
+    repeat = SHORT_KERNEL_REPEAT
+    timeout = 180
+
+    def setup(self, name):
+        self.__dict__.update(_activation_arrays(name, "float32"))
+        common.activate(self.z, self.a, self.code)
+
+    def time_activate(self, name):
+        common.activate(self.z, self.a, self.code)
+
+
+class ActivationDerivative:
+    """``delta *= f'(z)`` on a (512, 256) block, for each activation but softmax (float32).
+
+    Softmax is only an output layer, whose delta the loss kernel computes.
+    Derivatives lie in [0, 1] (mostly), so a delta multiplied over and over
+    would sink into subnormal numbers, which are slow: ``number = 1`` and a
+    ``setup`` that restores the delta make every timed call start from the
+    same values.
+    """
+
+    params = [name for name in ACTIVATIONS if name != "softmax"]
+    param_names = ["activation"]
+    number = 1
+    repeat = SHORT_KERNEL_REPEAT
+    timeout = 180
+
+    def setup(self, name):
+        self.__dict__.update(_activation_arrays(name, "float32"))
+        common.multiply_by_derivative(self.delta, self.z, self.a, self.code)
+        np.copyto(self.delta, self.fresh)
+
+    def time_multiply_by_derivative(self, name):
+        common.multiply_by_derivative(self.delta, self.z, self.a, self.code)
+
+
+#: Rows of the loss benchmark (a large batch: the kernel is a few operations per output).
+LOSS_ROWS = 4096
+
+
+class OutputLoss:
+    """The fused loss kernel: loss summed over 4096 examples and the output delta (10 outputs, float32).
+
+    Cross-entropy over a softmax output with class labels; binary
+    cross-entropy and MSE over a sigmoid output with targets in [0, 1].
+    """
+
+    params = ["cross_entropy", "binary_cross_entropy", "mse"]
+    param_names = ["loss"]
+    repeat = SHORT_KERNEL_REPEAT
+    timeout = 180
+
+    def setup(self, loss):
+        self.run = _output_loss(loss)
+        self.run()
+
+    def time_loss_and_delta(self, loss):
+        self.run()
+
+
+@functools.cache
+def _output_loss(loss):
+    return common.prepare_output_loss(loss, LOSS_ROWS, 10, "float32")
+
+
+#: Parameters of W1's network (784-256-128-10), the size of the update benchmark.
+W1_PARAMS = 784 * 256 + 256 + 256 * 128 + 128 + 128 * 10 + 10
+
+
+class OptimizerUpdate:
+    """One fused update of W1's 235,146 parameters by each optimizer (float32).
+
+    The update runs in parallel over chunks of parameters with every thread
+    Numba has. State (momentum, moments) carries over from call to call as in
+    training; the gradient stays the same.
+    """
+
+    params = list(common.OPTIMIZERS)
+    param_names = ["optimizer"]
+    repeat = SHORT_KERNEL_REPEAT
+    timeout = 180
+
+    def setup(self, optimizer):
+        self.run = _update(optimizer)
+        self.run()
+
+    def time_update(self, optimizer):
+        self.run()
+
+
+@functools.cache
+def _update(optimizer):
+    return common.prepare_update(optimizer, W1_PARAMS, "float32")

@@ -1,0 +1,28 @@
+"""Training: one epoch of each workload of ``jitprop bench`` through ``Network.fit``.
+
+W1 MNIST-shaped 784-256-128-10 (12,000 examples), W2 digits 64-32-10 (1,797),
+W3 wide 1024-1024-1024-10 (2,048), W4 textbook 2-2-2 sigmoid at batch 1 and
+batch 64 (100,000 each), with plain SGD; see ``common.WORKLOADS``. Every
+combination of Numba threads (1, 2) and precision is timed. ``setup`` trains
+on the first two batches first, which compiles (or loads) the kernels; the
+timed epochs then continue training the same network.
+"""
+
+from . import common
+
+
+class TrainEpoch:
+    """Seconds for one epoch of mini-batch SGD (``Network.fit(epochs=1)``)."""
+
+    params = (list(common.WORKLOADS), common.THREADS, common.DTYPES)
+    param_names = ["workload", "threads", "dtype"]
+    timeout = 300
+    # An epoch takes up to about a second: a few samples per round are enough.
+    repeat = (1, 5, 10.0)
+
+    def setup(self, workload, threads, dtype):
+        common.set_threads(threads)
+        self.task = common.training(workload, dtype)
+
+    def time_epoch(self, workload, threads, dtype):
+        self.task.fit()
