@@ -123,3 +123,21 @@ def _openmp_is_gnu():
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+@contextmanager
+def thread_count(threads):
+    """Run the block with Numba using ``threads`` threads (``None``: as it is), then restore the count.
+
+    Numba's thread count belongs to the calling thread, so blocks in several
+    threads at once do not disturb each other.
+    """
+    if threads is None:
+        yield
+        return
+    before = numba.get_num_threads()
+    numba.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(before)

@@ -39,18 +39,14 @@ def numba_threads(threads):
     """Run the block with ``threads`` Numba threads (unchanged for None), restoring the count after."""
     import numba
 
-    if threads is None:
+    from .._threading import thread_count
+
+    if threads is not None:
+        most = numba.config.NUMBA_NUM_THREADS
+        if isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= most:
+            raise ValueError(f"threads must be an integer in 1..{most}, got {threads!r}.")
+    with thread_count(threads):
         yield
-        return
-    most = numba.config.NUMBA_NUM_THREADS
-    if isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= most:
-        raise ValueError(f"threads must be an integer in 1..{most}, got {threads!r}.")
-    before = numba.get_num_threads()
-    numba.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        numba.set_num_threads(before)
 
 
 def timed(timer, fn):

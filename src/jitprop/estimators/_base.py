@@ -19,7 +19,6 @@ reported in scikit-learn's units (divided by ``scale``).
 import math
 import numbers
 import warnings
-from contextlib import contextmanager
 from itertools import pairwise
 from types import SimpleNamespace
 from typing import NamedTuple
@@ -27,6 +26,7 @@ from typing import NamedTuple
 import numba
 import numpy as np
 
+from .._threading import thread_count
 from ..callbacks import Callback
 from ..layers import Dense, Dropout
 from ..network import Network
@@ -385,22 +385,9 @@ def _set_l2(net, l2):
 
 
 # ------------------------------------------------------------------- threads
-@contextmanager
 def threads(n_threads):
-    """Run the block with Numba using ``n_threads`` threads (``None``: as it is), then restore the count.
-
-    Numba's thread count belongs to the calling thread, so estimators used
-    from several threads at once do not disturb each other.
-    """
-    if n_threads is None:
-        yield
-        return
-    previous = numba.get_num_threads()
-    numba.set_num_threads(n_threads)
-    try:
-        yield
-    finally:
-        numba.set_num_threads(previous)
+    """Run the block with Numba using ``n_threads`` threads (``None``: as it is), then restore the count."""
+    return thread_count(n_threads)
 
 
 def _threads_wanted(n_threads):
