@@ -198,8 +198,11 @@ TRAINING = textwrap.dedent(
                        verbose=0, **kwargs)
 
     class Progress(Callback):
+        # Reports each finished epoch, then waits for the parent's go-ahead,
+        # so the parent decides during which epoch the kill lands.
         def on_epoch_end(self, epoch, logs=None):
             print(epoch + 1, flush=True)
+            sys.stdin.readline()
 
     if __name__ == "__main__":
         mode, path = sys.argv[1], sys.argv[2]
@@ -229,16 +232,21 @@ def test_training_killed_mid_way_resumes_bitwise_in_a_new_process(tmp_path):
     resumed_from = []
     for run in range(RESUMES):
         path = str(tmp_path / f"checkpoint-{run}.safetensors")
-        child = subprocess.Popen([sys.executable, str(script), "train", path], stdout=subprocess.PIPE, text=True)
-        # Kill during a random epoch after the first checkpoint (epochs take ~10 ms when the machine is idle,
-        # far longer when it is busy: counting epochs, not seconds, keeps the kill mid-way either way).
+        child = subprocess.Popen(
+            [sys.executable, str(script), "train", path], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        # Kill during a random epoch after the first checkpoint: the child waits for a go-ahead after each
+        # epoch, so it cannot finish before the kill however fast or slow the machine is.
         target = int(rng.integers(1, epochs - 1))
         for _ in range(target):
             assert child.stdout.readline().strip(), "the training process ended early"
+            child.stdin.write("go\n")
+            child.stdin.flush()
         time.sleep(float(rng.uniform(0.0, 0.015)))
         child.send_signal(signal.SIGKILL)
         child.wait()
         child.stdout.close()
+        child.stdin.close()
         resume = subprocess.run(
             [sys.executable, str(script), "resume", path], capture_output=True, text=True, check=True
         )
