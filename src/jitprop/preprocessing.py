@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .tabular import CHUNK_ROWS, DataError
+from .tabular import CHUNK_ROWS, DataError, is_number
 
 TASKS = ("classification", "regression")
 
@@ -150,7 +150,7 @@ class Preprocessing:
         if classes.dtype.kind == "U" and labels.dtype.kind != "U":
             labels = _label_strings(table)
         elif classes.dtype.kind != "U" and labels.dtype.kind == "U":
-            row = next(i for i, text in enumerate(labels) if not _is_number(text))
+            row = next(i for i, text in enumerate(labels) if not is_number(text))
             raise DataError(
                 f"{table.where(row, 'target')}: {labels[row]!r} is not one of the model's classes "
                 f"({_shown(self.classes)})."
@@ -290,7 +290,7 @@ def infer_task(labels, target_label):
 
 def _regression_values(table, labels):
     if labels.dtype.kind == "U":
-        row = next(i for i, text in enumerate(labels) if not _is_number(text))
+        row = next(i for i, text in enumerate(labels) if not is_number(text))
         raise DataError(
             f"{table.where(row, 'target')}: {labels[row][:40]!r} is not a number; a regression target must be "
             f"numeric (use --task classification for labels)."
@@ -320,14 +320,6 @@ def _as_integers(values):
 
 def _is_json_number(value):
     return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _is_number(text):
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _column_statistics(X, rows):

@@ -216,7 +216,7 @@ def _text_lines(path, stream, raw, bar):
 
 def _header(path, row):
     header = [name.strip() for name in row]
-    if all(_is_number(name) for name in header):
+    if all(is_number(name) for name in header):
         shown = ", ".join(header[:5]) + (", ..." if len(header) > 5 else "")
         raise DataError(
             f"{path}: the first line ({shown}) holds numbers, not column names; "
@@ -308,7 +308,7 @@ def _numbers(path, block, lines, labels):
     if values is None:
         for r, c in itertools.product(range(block.shape[0]), range(block.shape[1])):
             text = block[r, c].strip()
-            if not _is_number(text):
+            if not is_number(text):
                 place = f"{path} line {int(lines[r])}, {labels[c]}"
                 if not text:
                     raise DataError(f"{place} is empty; fill in or drop missing values before using the file.")
@@ -318,7 +318,8 @@ def _numbers(path, block, lines, labels):
     return values
 
 
-def _is_number(text):
+def is_number(text):
+    """Whether ``float(text)`` succeeds."""
     try:
         float(text)
     except ValueError:
