@@ -109,8 +109,10 @@ def test_memory_follows_dtype_tiles_and_batch():
     # gradient, one buffer per tile, and the transposed weights of every layer but the first
     assert cost32.tiles == 2
     assert cost32.memory.gradients == (3 * net32.n_params + 256 * 256 + 256 * 10) * 4
-    assert cost32.memory.activations == 4 * (784 + 256 + 256 + 10) * 128 * 4
-    assert complexity.costs(net32, batch_size=256).memory.activations == 2 * cost32.memory.activations
+    # activations, pre-activations and deltas of every row; each tile's packed panels (64 rows,
+    # 786 + 258 columns for the first layer: its operands padded to whole panels of 6 and 16)
+    assert cost32.memory.activations == (3 * (784 + 256 + 256 + 10) * 128 + 2 * 64 * (786 + 258)) * 4
+    assert complexity.costs(net32, batch_size=256).memory.activations > cost32.memory.activations
 
 
 def test_l2_penalty_is_counted_per_step():

@@ -11,6 +11,7 @@ from jitprop.activations import ACTIVATIONS
 from jitprop.kernels import activations as kact
 from jitprop.kernels import optimizers as kopt
 from jitprop.kernels.matmul import matmul_nt, transpose
+from jitprop.kernels.panels import PANEL_ROWS, matmul_tn, pack_panels, padded_width
 
 DTYPES = ["float32", "float64"]
 
@@ -67,6 +68,44 @@ def test_transpose_matches_numpy(rng, m, n, dtype):
     dst = np.full((n, m), np.nan, dtype=dtype)
     transpose(src, dst)
     np.testing.assert_array_equal(dst, src.T)
+
+
+# 6-row and 16/8-column blocks of matmul_tn: sizes below, at and across them.
+PANEL_SIZES = [1, 5, 6, 7, 16, 17, 33]
+PANEL_SHAPES = [(m, n, k) for m, n in itertools.product(PANEL_SIZES, PANEL_SIZES) for k in (0, 1, 13, 64)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("m,n,k", PANEL_SHAPES)
+def test_matmul_tn_matches_numpy(rng, m, n, k, dtype):
+    a = rng.normal(size=(k, m)).astype(dtype)
+    b = rng.normal(size=(k, n)).astype(dtype)
+    out = np.full((m, n), np.nan, dtype=dtype)
+    buffer = np.full(k * (padded_width(m) + padded_width(n)), np.nan, dtype=dtype)
+    matmul_tn(a, b, buffer, out)
+    expected = a.astype(np.float64).T @ b.astype(np.float64)
+    np.testing.assert_allclose(out, expected, **_tolerance(dtype, k))
+
+
+def test_matmul_tn_leaves_its_operands_alone(rng):
+    a = rng.normal(size=(9, 7))
+    b = rng.normal(size=(9, 20))
+    a0, b0 = a.copy(), b.copy()
+    matmul_tn(a, b, np.empty(9 * (padded_width(7) + padded_width(20))), np.empty((7, 20)))
+    np.testing.assert_array_equal(a, a0)
+    np.testing.assert_array_equal(b, b0)
+
+
+@pytest.mark.parametrize("width", [PANEL_ROWS, 16])
+def test_pack_panels_cuts_columns_into_zero_padded_panels(rng, width):
+    x = rng.normal(size=(5, 2 * width + 3))
+    buffer = np.full(5 * 3 * width, np.nan)
+    assert pack_panels(x, width, buffer) == 3
+    panels = buffer.reshape(3, 5, width)
+    np.testing.assert_array_equal(panels[0], x[:, :width])
+    np.testing.assert_array_equal(panels[1], x[:, width : 2 * width])
+    np.testing.assert_array_equal(panels[2, :, :3], x[:, 2 * width :])
+    np.testing.assert_array_equal(panels[2, :, 3:], 0)
 
 
 # ------------------------------------------------------------- activations

@@ -82,8 +82,8 @@ class Memory:
 
     ``gradients`` counts the batch gradient, the per-tile gradient buffers and
     the transposed copy of the weights the input gradient reads; ``activations``
-    the per-batch workspace (activations, pre-activations, deltas, transposed
-    tiles).
+    the per-batch workspace (activations, pre-activations, deltas, and each
+    tile's packed operands of the weight gradient).
     """
 
     parameters: int
@@ -249,7 +249,8 @@ def costs(net, batch_size=32, optimizer=None):
         parameters=params * itemsize,
         gradients=(1 + tiles) * params * itemsize + (weights - first) * itemsize,
         optimizer_state=max(1, int(optimizer.n_slots)) * params * itemsize,  # as Optimizer.prepare allocates
-        activations=4 * int(widths) * batch_size * itemsize,
+        activations=(3 * int(widths) * batch_size + tiles * tile_rows * workspace.panel_row_width(net.layout.sizes))
+        * itemsize,
     )
     return NetworkCost(
         layers=rows,

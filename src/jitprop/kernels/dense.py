@@ -11,8 +11,9 @@ from numba import njit, prange
 from .._numba_options import KERNEL, PARALLEL_KERNEL
 from .activations import activate, multiply_by_derivative
 from .dropout import apply_dropout, undo_dropout
-from .layout import bias, columns, mirrored_weights, rows, view2d, weights
+from .layout import bias, mirrored_weights, rows, view2d, weights
 from .matmul import matmul_nt, transpose
+from .panels import matmul_tn
 
 
 @njit(**KERNEL)
@@ -50,28 +51,26 @@ def dense_backward(layout, params, mirror, ws, index, r0, r1, grad, dropout_key)
     """Back-propagate the output delta of rows ``r0:r1`` and write their gradient.
 
     ``ws.deltas`` must hold ``∂loss/∂z`` of the output layer for these rows.
-    For each layer, from the last: ``dWt = Dᵀ A`` and ``db = Σ D`` over the
-    rows, then (except for the first layer) ``D_prev = (D W) ⊙ mask ⊙ f'(z_prev)``
+    For each layer, from the last: ``dWt = Dᵀ A`` (from packed panels, see
+    :mod:`.panels`) and ``db = Σ D`` over the rows, then (except for the first layer) ``D_prev = (D W) ⊙ mask ⊙ f'(z_prev)``
     where ``mask`` is the dropout mask of the forward pass, if any.
     """
+    panels = ws.panels[r0 // ws.tile_rows]
     for layer in range(layout.activations.shape[0] - 1, -1, -1):
         fan_in = layout.sizes[layer]
         fan_out = layout.sizes[layer + 1]
         d = rows(ws, ws.deltas, layout, layer + 1, r0, r1)
-        d_t = columns(ws, ws.transposed, layout, layer + 1, r0, r1)
-        a_t = columns(ws, ws.transposed, layout, layer, r0, r1)
-        transpose(d, d_t)
-        transpose(rows(ws, ws.activations, layout, layer, r0, r1), a_t)
         start = layout.weight_offsets[layer]
         grad_w = view2d(grad, start, fan_out, fan_in)
-        matmul_nt(d_t, a_t, grad_w, False)
+        matmul_tn(d, rows(ws, ws.activations, layout, layer, r0, r1), panels, grad_w)
         grad_b = grad[start + fan_out * fan_in : start + fan_out * (fan_in + 1)]
+        zero = grad_b.dtype.type(0)
         for j in range(fan_out):
-            dj = d_t[j]
-            s = grad_b.dtype.type(0)
-            for p in range(dj.shape[0]):
-                s += dj[p]
-            grad_b[j] = s
+            grad_b[j] = zero
+        for r in range(d.shape[0]):
+            dr = d[r]
+            for j in range(fan_out):
+                grad_b[j] += dr[j]
         if layer > 0:
             d_prev = rows(ws, ws.deltas, layout, layer, r0, r1)
             a_prev = rows(ws, ws.activations, layout, layer, r0, r1)

@@ -2,8 +2,7 @@
 
 A kernel receives the whole network as a few arrays: the parameters in one
 contiguous buffer and a :class:`Layout` that says where each layer lives in
-it. Per-example scratch (activations, pre-activations, deltas, transposed
-tiles) lives in flat buffers with one block per layer; a block holds the rows
+it. Per-example scratch (activations, pre-activations, deltas) lives in flat buffers with one block per layer; a block holds the rows
 of a whole batch, so the tiles of a batch work on disjoint parts of it and
 need no buffers of their own. Only gradients are per tile.
 
@@ -54,7 +53,7 @@ class Workspace(NamedTuple):
     activations: np.ndarray  # flat; layer 0 holds the gathered inputs
     preactivations: np.ndarray  # flat; z = x @ W + b
     deltas: np.ndarray  # flat; ∂loss/∂z
-    transposed: np.ndarray  # flat; tiles of activations and deltas, transposed
+    panels: np.ndarray  # (max_tiles, size): each tile's operands of the weight gradient, packed
     tile_gradients: np.ndarray  # (max_tiles, n_params)
     tile_stats: np.ndarray  # float64 (max_tiles, 2): loss sum, correct predictions
     tile_rows: int  # rows per tile
@@ -123,10 +122,3 @@ def rows(ws, buffer, layout, layer, r0, r1):
     """Rows ``r0:r1`` of ``layer``'s block of a per-row buffer: (r1 - r0, width)."""
     width = layout.sizes[layer]
     return view2d(buffer, ws.row_offsets[layer] + r0 * width, r1 - r0, width)
-
-
-@njit(**KERNEL)
-def columns(ws, buffer, layout, layer, r0, r1):
-    """The same part of a per-row buffer, shaped (width, r1 - r0) for a transposed tile."""
-    width = layout.sizes[layer]
-    return view2d(buffer, ws.row_offsets[layer] + r0 * width, width, r1 - r0)

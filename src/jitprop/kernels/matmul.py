@@ -2,11 +2,13 @@
 
 ``matmul_nt(a, b, out)`` computes ``out = a @ b.T`` with both operands stored
 row-major, so that every output element is a dot product of two contiguous
-rows. The three products of back-propagation all take this form:
+rows. Two of the three products of back-propagation take this form:
 
 * forward:        ``Z  = A  @ Wᵀ``  with ``b = Wt``  (weights stored as (fan_out, fan_in))
 * input gradient: ``G  = D  @ W``   with ``b = W``   (a transposed mirror of the weights)
-* weight gradient: ``dWt = Dᵀ @ A`` with ``a = Dᵀ``, ``b = Aᵀ`` (the tile transposed first)
+
+The third, the weight gradient ``dWt = Dᵀ @ A``, sums over the few rows of a
+tile and has its own kernel in :mod:`.panels`.
 
 The micro-kernel keeps a 4 x 4 block of the output in sixteen scalar
 accumulators. With reassociation allowed, LLVM turns each into a vector
