@@ -104,14 +104,17 @@ def test_memory_follows_dtype_tiles_and_batch():
     net64 = dense_net([784, 256, 256, 10], dtype="float64")
     cost32 = complexity.costs(net32, batch_size=128)
     cost64 = complexity.costs(net64, batch_size=128)
-    assert cost32.memory.parameters == net32.n_params * 4
+    # the parameters, and the weights packed into panels: every layer's forward product but
+    # the last (10 outputs), every input gradient but the first layer's
+    packed = 784 * 256 + 256 * 256 + 256 * 256 + 10 * 256
+    assert cost32.memory.parameters == (net32.n_params + packed) * 4
     assert cost64.memory.total == 2 * cost32.memory.total
-    # gradient, one buffer per tile, and the transposed weights of every layer but the first
+    # the gradient and one buffer per tile
     assert cost32.tiles == 2
-    assert cost32.memory.gradients == (3 * net32.n_params + 256 * 256 + 256 * 10) * 4
-    # activations, pre-activations and deltas of every row; each tile's packed panels (64 rows,
-    # 786 + 258 columns for the first layer: its operands padded to whole panels of 6 and 16)
-    assert cost32.memory.activations == (3 * (784 + 256 + 256 + 10) * 128 + 2 * 64 * (786 + 258)) * 4
+    assert cost32.memory.gradients == 3 * net32.n_params * 4
+    # activations, pre-activations and deltas of every row; each tile's panel scratch, at most
+    # for the first layer's weight gradient: 64 rows of 256 deltas (padded to 258) and 784 inputs
+    assert cost32.memory.activations == (3 * (784 + 256 + 256 + 10) * 128 + 2 * 64 * (258 + 784)) * 4
     assert complexity.costs(net32, batch_size=256).memory.activations > cost32.memory.activations
 
 

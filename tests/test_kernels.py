@@ -10,8 +10,8 @@ from helpers import ALL_ACTIVATIONS, HIDDEN_ACTIVATIONS
 from jitprop.activations import ACTIVATIONS
 from jitprop.kernels import activations as kact
 from jitprop.kernels import optimizers as kopt
-from jitprop.kernels.matmul import matmul_nt, transpose
-from jitprop.kernels.panels import PANEL_ROWS, matmul_tn, pack_panels, padded_width
+from jitprop.kernels.matmul import matmul_nt
+from jitprop.kernels.panels import PANEL_ROWS, matmul_tn, pack_columns, pack_rows, padded_width
 
 DTYPES = ["float32", "float64"]
 
@@ -61,15 +61,6 @@ def test_matmul_nt_writes_only_out(rng):
     np.testing.assert_array_equal(b, b0)
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("m,n", [(1, 1), (1, 9), (9, 1), (3, 5), (16, 16), (17, 33), (64, 3), (130, 67)])
-def test_transpose_matches_numpy(rng, m, n, dtype):
-    src = rng.normal(size=(m, n)).astype(dtype)
-    dst = np.full((n, m), np.nan, dtype=dtype)
-    transpose(src, dst)
-    np.testing.assert_array_equal(dst, src.T)
-
-
 # 6-row and 16/8-column blocks of matmul_tn: sizes below, at and across them.
 PANEL_SIZES = [1, 5, 6, 7, 16, 17, 33]
 PANEL_SHAPES = [(m, n, k) for m, n in itertools.product(PANEL_SIZES, PANEL_SIZES) for k in (0, 1, 13, 64)]
@@ -96,15 +87,39 @@ def test_matmul_tn_leaves_its_operands_alone(rng):
     np.testing.assert_array_equal(b, b0)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("m,k,n", [(1, 3, 2), (50, 7, 33), (100, 64, 130)])  # 100 rows: three parallel blocks
+def test_parallel_matmul_nt_matches_numpy(rng, m, k, n, dtype):
+    from jitprop.kernels.panels import parallel_matmul_nt
+
+    a = rng.normal(size=(m, k)).astype(dtype)
+    b_t = rng.normal(size=(n, k)).astype(dtype)
+    out = np.full((m, n), np.nan, dtype=dtype)
+    parallel_matmul_nt(a, b_t, out)
+    np.testing.assert_allclose(out, a.astype(np.float64) @ b_t.astype(np.float64).T, **_tolerance(dtype, k))
+
+
 @pytest.mark.parametrize("width", [PANEL_ROWS, 16])
-def test_pack_panels_cuts_columns_into_zero_padded_panels(rng, width):
+def test_pack_columns_cuts_columns_into_zero_padded_panels(rng, width):
     x = rng.normal(size=(5, 2 * width + 3))
     buffer = np.full(5 * 3 * width, np.nan)
-    assert pack_panels(x, width, buffer) == 3
+    assert pack_columns(x, width, buffer) == 3
     panels = buffer.reshape(3, 5, width)
     np.testing.assert_array_equal(panels[0], x[:, :width])
     np.testing.assert_array_equal(panels[1], x[:, width : 2 * width])
     np.testing.assert_array_equal(panels[2, :, :3], x[:, 2 * width :])
+    np.testing.assert_array_equal(panels[2, :, 3:], 0)
+
+
+@pytest.mark.parametrize("width", [PANEL_ROWS, 16])
+def test_pack_rows_cuts_rows_into_transposed_zero_padded_panels(rng, width):
+    x = rng.normal(size=(2 * width + 3, 5))
+    buffer = np.full(3 * 5 * width, np.nan)
+    assert pack_rows(x, width, buffer) == 3
+    panels = buffer.reshape(3, 5, width)
+    np.testing.assert_array_equal(panels[0], x[:width].T)
+    np.testing.assert_array_equal(panels[1], x[width : 2 * width].T)
+    np.testing.assert_array_equal(panels[2, :, :3], x[2 * width :].T)
     np.testing.assert_array_equal(panels[2, :, 3:], 0)
 
 
@@ -252,16 +267,66 @@ def test_float32_transcendentals_are_float64_values_rounded(rng, name):
     assert error_in_ulp.max() <= 1.0, f"{name}({z[0, worst]!r}) = {a[0, worst]!r}, exact {exact[0, worst]!r}"
 
 
-def test_refresh_mirror_transposes_every_layer_but_the_first(rng):
-    """Small layers are transposed serially, large ones (>= 65,536 weights) in parallel bands."""
+def test_pack_weights_packs_every_product_that_reads_panels(rng):
+    """Small layers are packed serially, large ones (>= 65,536 weights) one panel per parallel task."""
     import jitprop as jp
-    from jitprop.kernels.dense import refresh_mirror
+    from jitprop.kernels.dense import pack_weights
 
     net = jp.Network([jp.Dense(300, "relu"), jp.Dense(301, "relu"), jp.Dense(7, "softmax")], 5, "cross_entropy")
     net.params[...] = rng.normal(size=net.n_params)
-    refresh_mirror(net.layout, net.params, net._mirror)
-    for i in (1, 2):
-        fan_in, fan_out = net.layout.sizes[i], net.layout.sizes[i + 1]
-        start = net.layout.mirror_offsets[i]
-        mirror = net._mirror[start : start + fan_in * fan_out].reshape(fan_in, fan_out)
-        np.testing.assert_array_equal(mirror, net._dense[i].W)
+    net._packed[...] = np.nan
+    pack_weights(net.layout, net.params, net._packed)
+    columns = 16  # float32: two vectors of 8
+    for i in range(3):
+        fan_in, fan_out = (int(v) for v in net.layout.sizes[i : i + 2])
+        wt = net._dense[i].W.T
+        start = net.layout.forward_panels[i]
+        if fan_out < 16:
+            assert start == -1  # the 7-class output layer runs as dot products
+        else:
+            count = -(-fan_out // columns)
+            panels = net._packed[start : start + count * fan_in * columns].reshape(count, fan_in, columns)
+            padded = np.zeros((count * columns, fan_in), np.float32)
+            padded[:fan_out] = wt
+            np.testing.assert_array_equal(panels, padded.reshape(count, columns, fan_in).transpose(0, 2, 1))
+        start = net.layout.backward_panels[i]
+        if i == 0 or fan_in < 8:
+            assert start == -1  # no input gradient for the first layer, nor panels for 5 inputs
+        else:
+            count = -(-fan_in // columns)
+            panels = net._packed[start : start + count * fan_out * columns].reshape(count, fan_out, columns)
+            padded = np.zeros((fan_out, count * columns), np.float32)
+            padded[:, :fan_in] = wt
+            np.testing.assert_array_equal(panels, padded.reshape(fan_out, count, columns).transpose(1, 0, 2))
+    assert np.isfinite(net._packed).all()  # every element of the buffer is written
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("m,k,n", [(1, 1, 1), (3, 5, 7), (7, 13, 15), (64, 2, 3)])
+def test_narrow_layer_products_match_numpy(rng, m, k, n, dtype):
+    from jitprop.kernels.matmul import matmul_nn, matmul_tn_rows
+
+    a = rng.normal(size=(m, k)).astype(dtype)
+    b = rng.normal(size=(k, n)).astype(dtype)
+    out = np.full((m, n), np.nan, dtype=dtype)
+    matmul_nn(a, b, out)
+    np.testing.assert_allclose(out, a.astype(np.float64) @ b.astype(np.float64), **_tolerance(dtype, k))
+    c = rng.normal(size=(m, n)).astype(dtype)
+    out = np.full((k, n), np.nan, dtype=dtype)
+    matmul_tn_rows(a, c, out)
+    np.testing.assert_allclose(out, a.astype(np.float64).T @ c.astype(np.float64), **_tolerance(dtype, m))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("m,depth,n", [(1, 1, 1), (5, 3, 17), (6, 16, 16), (13, 7, 40), (64, 33, 10)])
+def test_matmul_packed_b_matches_numpy(rng, m, depth, n, dtype):
+    from jitprop.kernels.panels import matmul_packed_b, pack_columns, panel_columns, round_up
+
+    a = rng.normal(size=(m, depth)).astype(dtype)
+    b = rng.normal(size=(depth, n)).astype(dtype)
+    columns = panel_columns(a)
+    b_panels = np.full(depth * round_up(n, columns), np.nan, dtype=dtype)
+    pack_columns(b, columns, b_panels)
+    out = np.full((m, n), np.nan, dtype=dtype)
+    matmul_packed_b(a, b_panels, np.full(depth * round_up(m, PANEL_ROWS), np.nan, dtype=dtype), out)
+    np.testing.assert_allclose(out, a.astype(np.float64) @ b.astype(np.float64), **_tolerance(dtype, depth))

@@ -249,31 +249,84 @@ def _parameter_names(dispatcher):
     return list(inspect.signature(getattr(dispatcher, "py_func", dispatcher)).parameters)
 
 
+def _panels():
+    """``jitprop.kernels.panels``, or None for commits before it existed."""
+    try:
+        return importlib.import_module("jitprop.kernels.panels")
+    except ImportError:
+        return None
+
+
 def forward_product(x, wt, z):
-    """Forward product of a dense layer: ``z = x @ Wtᵀ`` (weights stored (fan_out, fan_in))."""
+    """Forward product of a dense layer: ``z = x @ Wtᵀ`` (weights stored (fan_out, fan_in)), serial."""
     kernel("matmul", "matmul_nt")(x, wt, z, False)
 
 
 def parallel_forward_product(x, wt, z):
     """The forward product with the rows of ``x`` cut into blocks that run in parallel."""
-    kernel("matmul", "parallel_matmul_nt")(x, wt, z)
+    panels = _panels()
+    if panels is not None and hasattr(panels, "parallel_matmul_nt"):
+        panels.parallel_matmul_nt(x, wt, z)
+    else:
+        kernel("matmul", "parallel_matmul_nt")(x, wt, z)
 
 
-def weight_gradient(d, a, d_t, a_t, grad_wt):
-    """Weight gradient of a tile, as the backward pass computes it: ``dWt = dᵀ a``.
+def layer_products(x, wt, d):
+    """A dense layer's three products on a tile, as this commit's training runs them.
 
-    Both operands are transposed first (``d_t``, ``a_t`` receive them), so the
-    product runs over contiguous rows; the timing includes the transposes.
+    Returns ``(forward, weight_gradient, input_gradient)``, callables of no
+    arguments: ``z = x Wtᵀ``, ``dWt = dᵀ x`` and ``d_prev = d Wt``. Commits
+    with packed panels (``kernels.panels.matmul_packed_b``) read weights
+    packed beforehand, as training packs them once per update, and pack the
+    tile inside the call; earlier ones run ``matmul_nt`` on the stored weights
+    and their transposed mirror, the weight gradient with the two transposes
+    it needed (or from panels, where ``matmul_tn`` exists).
     """
-    transpose = kernel("matmul", "transpose")
-    transpose(d, d_t)
-    transpose(a, a_t)
-    kernel("matmul", "matmul_nt")(d_t, a_t, grad_wt, False)
+    rows, fan_in = x.shape
+    fan_out = wt.shape[0]
+    dtype = x.dtype
+    z = np.empty((rows, fan_out), dtype)
+    d_prev = np.empty((rows, fan_in), dtype)
+    grad_wt = np.empty((fan_out, fan_in), dtype)
+    panels = _panels()
+    if panels is not None and hasattr(panels, "matmul_packed_b"):
+        columns = 64 // dtype.itemsize
+        forward_panels = np.empty(fan_in * panels.round_up(fan_out, columns), dtype)
+        backward_panels = np.empty(fan_out * panels.round_up(fan_in, columns), dtype)
+        panels.pack_rows(wt, columns, forward_panels)
+        panels.pack_columns(wt, columns, backward_panels)
+        scratch = np.empty(
+            max(max(fan_in, fan_out) * panels.round_up(rows, panels.PANEL_ROWS),
+                rows * (panels.padded_width(fan_out) + panels.padded_width(fan_in))),
+            dtype,
+        )
+        return (
+            lambda: panels.matmul_packed_b(x, forward_panels, scratch, z),
+            lambda: panels.matmul_tn(d, x, scratch, grad_wt),
+            lambda: panels.matmul_packed_b(d, backward_panels, scratch, d_prev),
+        )
+    matmul_nt = kernel("matmul", "matmul_nt")
+    w = np.ascontiguousarray(wt.T)  # the transposed mirror
+    if panels is not None and hasattr(panels, "matmul_tn"):
+        scratch = np.empty(rows * (panels.padded_width(fan_out) + panels.padded_width(fan_in)), dtype)
 
+        def weight_gradient():
+            panels.matmul_tn(d, x, scratch, grad_wt)
 
-def input_gradient(d, w, d_prev):
-    """Input gradient of a dense layer: ``d_prev = d @ Wᵀ``, with ``w`` the (fan_in, fan_out) mirror."""
-    kernel("matmul", "matmul_nt")(d, w, d_prev, False)
+    else:
+        transpose = kernel("matmul", "transpose")
+        d_t, x_t = np.empty((fan_out, rows), dtype), np.empty((fan_in, rows), dtype)
+
+        def weight_gradient():
+            transpose(d, d_t)
+            transpose(x, x_t)
+            matmul_nt(d_t, x_t, grad_wt, False)
+
+    return (
+        lambda: matmul_nt(x, wt, z, False),
+        weight_gradient,
+        lambda: matmul_nt(d, w, d_prev, False),
+    )
 
 
 def activation_code(name):

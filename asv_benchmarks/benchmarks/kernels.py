@@ -21,30 +21,28 @@ LAYERS = {
 def _product_arrays(layer, dtype):
     rows, fan_in, fan_out = LAYERS[layer]
     rng = np.random.default_rng(0)
+    x = rng.random((rows, fan_in)).astype(dtype)
     wt = rng.random((fan_out, fan_in)).astype(dtype)  # weights as stored: (fan_out, fan_in)
+    d = rng.random((rows, fan_out)).astype(dtype)
     return dict(
-        x=rng.random((rows, fan_in)).astype(dtype),
+        x=x,
         wt=wt,
-        w=np.ascontiguousarray(wt.T),  # the transposed mirror
         z=np.empty((rows, fan_out), dtype=dtype),
-        d=rng.random((rows, fan_out)).astype(dtype),
-        d_t=np.empty((fan_out, rows), dtype=dtype),
-        x_t=np.empty((fan_in, rows), dtype=dtype),
-        grad_wt=np.empty((fan_out, fan_in), dtype=dtype),
-        d_prev=np.empty((rows, fan_in), dtype=dtype),
+        products=common.layer_products(x, wt, d),
         flops=2.0 * rows * fan_in * fan_out,
     )
 
 
 class MatrixProducts:
-    """The three products of back-propagation, on ``matmul_nt``, at the layer shapes of W1 and W3.
+    """The three products of back-propagation at the layer shapes of W1 and W3, as training runs them.
 
-    * forward: ``z = x @ Wᵀ`` — (rows, fan_in) by (fan_out, fan_in);
-    * weight gradient: ``dWt = dᵀ x`` over the rows of a tile, with the two transposes it needs;
-    * input gradient: ``d_prev = d @ W`` — (rows, fan_out) by the (fan_in, fan_out) mirror.
+    * forward: ``z = x Wtᵀ`` — (rows, fan_in) by (fan_out, fan_in);
+    * weight gradient: ``dWt = dᵀ x``, a sum over the rows of a tile;
+    * input gradient: ``d_prev = d Wt`` — (rows, fan_out) by (fan_out, fan_in).
 
     Each is timed (``time_``) and reported in GFLOP/s (``track_``, 2·rows·fan_in·fan_out
-    operations, the median of repeated calls).
+    operations, the median of repeated calls). See :func:`common.layer_products`
+    for the kernels each commit uses.
     """
 
     params = (list(LAYERS), common.DTYPES)
@@ -53,20 +51,13 @@ class MatrixProducts:
 
     def setup(self, layer, dtype):
         # asv runs setup again before every sample: the arrays are built once per process.
-        self.__dict__.update(_product_arrays(layer, dtype))
+        arrays = _product_arrays(layer, dtype)
+        self.flops = arrays["flops"]
+        self.forward, self.weight_gradient, self.input_gradient = arrays["products"]
         # Warm-up: compile (or load) every kernel timed below.
         self.forward()
         self.weight_gradient()
         self.input_gradient()
-
-    def forward(self):
-        common.forward_product(self.x, self.wt, self.z)
-
-    def weight_gradient(self):
-        common.weight_gradient(self.d, self.x, self.d_t, self.x_t, self.grad_wt)
-
-    def input_gradient(self):
-        common.input_gradient(self.d, self.w, self.d_prev)
 
     def time_forward(self, layer, dtype):
         self.forward()

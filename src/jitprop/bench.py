@@ -5,8 +5,12 @@ PyTorch (CPU, a plain training loop), scikit-learn's MLP and a plain NumPy
 implementation — one epoch at a time, alternating engines (A B A B …), after
 one warm-up epoch each. The reported speed is the median over the timed
 epochs, in examples per second; ratios compare medians measured in the same
-run, which is what survives a noisy shared machine. Peers that are not
-installed are skipped with a note (``pip install "jitprop[bench]"``).
+run, which is what survives a noisy shared machine. Between two epochs the
+bench pauses for ``SETTLE_SECONDS``: the engine that just ran leaves its
+worker threads spinning for a while (OpenBLAS, under NumPy and scikit-learn,
+for up to some 0.1 s), and on two cores that would slow whichever engine
+came next. Peers that are not installed are skipped with a note
+(``pip install "jitprop[bench]"``).
 """
 
 import argparse
@@ -21,6 +25,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from .datasets import load_digits
+
+#: Pause before every timed epoch, so the previous engine's idle worker threads stop spinning.
+SETTLE_SECONDS = 0.3
 
 
 @dataclass(frozen=True)
@@ -234,6 +241,7 @@ def compare_workload(workload, threads, repeats, quick=False, engines=ENGINES, l
     times = {runner.name: [] for runner in runners}
     for _ in range(repeats):
         for runner in runners:
+            time.sleep(SETTLE_SECONDS)
             times[runner.name].append(runner.epoch())
     flops = workload.flops_per_example()
     result = {"workload": workload.name, "description": workload.description, "examples": X.shape[0], "engines": {}}
@@ -255,7 +263,7 @@ def compare_workload(workload, threads, repeats, quick=False, engines=ENGINES, l
 
 def matmul_kernels(repeats=20):
     """GFLOP/s of jitprop's parallel matrix product against NumPy's sgemm, alternating calls."""
-    from .kernels.matmul import parallel_matmul_nt
+    from .kernels.panels import parallel_matmul_nt
 
     rng = np.random.default_rng(0)
     rows = []
@@ -299,6 +307,7 @@ def thread_scaling(workload, repeats, quick=False):
         for _ in range(repeats):
             for threads in (1, 2):
                 numba.set_num_threads(threads)
+                time.sleep(SETTLE_SECONDS)
                 times[threads].append(runner.epoch())
     finally:
         numba.set_num_threads(previous)

@@ -8,7 +8,7 @@ from . import _checks, _threading, workspace
 from .activations import get_activation
 from .initializers import initial_weights
 from .kernels.batch import FORWARD, GRADIENT, LOSS, run_batch
-from .kernels.dense import refresh_mirror
+from .kernels.dense import pack_weights, weight_panel_offsets
 from .kernels.layout import Data, Layout
 from .kernels.regularization import add_l2_penalty
 from .layers import Dense, Dropout, layer_from_config
@@ -86,13 +86,12 @@ class Network:
         sizes = np.array([self.input_dim] + [layer.units for layer in dense], dtype=np.int64)
         per_layer = sizes[1:] * (sizes[:-1] + 1)
         weight_offsets = np.concatenate([[0], np.cumsum(per_layer)[:-1]]).astype(np.int64)
-        mirror_sizes = sizes[1:] * sizes[:-1]
-        mirror_sizes[0] = 0  # the first layer needs no input gradient
-        mirror_offsets = np.concatenate([[0], np.cumsum(mirror_sizes)[:-1]]).astype(np.int64)
+        forward_panels, backward_panels, packed_size = weight_panel_offsets(sizes, self.dtype.itemsize)
         self.layout = Layout(
             sizes=sizes,
             weight_offsets=weight_offsets,
-            mirror_offsets=mirror_offsets,
+            forward_panels=forward_panels,
+            backward_panels=backward_panels,
             activations=np.array([get_activation(layer.activation).code for layer in dense], dtype=np.int64),
             alphas=np.array([layer.alpha for layer in dense], dtype=np.float64),
             dropout=np.array(dropout, dtype=np.float64),
@@ -101,7 +100,8 @@ class Network:
             loss_over_outputs=spec.over_outputs,
         )
         self.params = np.zeros(int(per_layer.sum()), dtype=self.dtype)
-        self._mirror = np.zeros(int(mirror_sizes.sum()), dtype=self.dtype)
+        # The weights packed into the panels the matrix products read (see kernels.dense.pack_weights).
+        self._packed = np.zeros(packed_size, dtype=self.dtype)
         for layer, offset, fan_in in zip(dense, weight_offsets, sizes[:-1]):
             layer._bind(self.params, int(offset), int(fan_in))
             layer.W[...] = initial_weights(layer.init, self.rng, int(fan_in), layer.units)
@@ -433,12 +433,11 @@ class Network:
         start = ws.row_offsets[len(self._dense)]
         loss_sum = correct = 0.0
         with _threading.parallel_region():
-            if mode == GRADIENT:
-                refresh_mirror(self.layout, self.params, self._mirror)
+            pack_weights(self.layout, self.params, self._packed)
             for lo in range(0, n, capacity):
                 hi = min(n, lo + capacity)
                 chunk_loss, chunk_correct, _ = run_batch(
-                    mode, self.layout, self.params, self._mirror, data, rows[lo:hi], scale, ws, grad, lo > 0, -1
+                    mode, self.layout, self.params, self._packed, data, rows[lo:hi], scale, ws, grad, lo > 0, -1
                 )
                 loss_sum += chunk_loss
                 correct += chunk_correct

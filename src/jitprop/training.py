@@ -16,7 +16,7 @@ import numpy as np
 from . import _checks, _threading, workspace
 from .callbacks import Callback
 from .errors import DivergenceError
-from .kernels.dense import refresh_mirror
+from .kernels.dense import pack_weights
 from .kernels.epoch import EpochPlan, train_epoch
 from .losses import get_loss
 from .optimizers import SGD, Optimizer
@@ -107,7 +107,7 @@ def train(
     grad = np.zeros(net.n_params, dtype=net.dtype)
     batch_stats = np.zeros((n_batches, 2))
     with _threading.parallel_region():
-        refresh_mirror(net.layout, net.params, net._mirror)
+        pack_weights(net.layout, net.params, net._packed)
 
     history = History()
     net.stop_training = False
@@ -174,7 +174,7 @@ def _run_epoch(net, data, plan, ws, grad, optimizer, batch_stats, epoch, verbose
             segment = plan._replace(first_batch=first, last_batch=last)
             with _threading.parallel_region():
                 done = train_epoch(
-                    net.layout, net.params, net._mirror, data, segment, ws, grad, optimizer.kernel_arguments(),
+                    net.layout, net.params, net._packed, data, segment, ws, grad, optimizer.kernel_arguments(),
                     batch_stats,
                 )
             if done < last:

@@ -8,7 +8,7 @@ whatever the thread count.
 import numpy as np
 
 from .kernels.layout import Workspace
-from .kernels.panels import padded_width
+from .kernels.dense import tile_panel_size
 
 #: Batches with fewer than this many (rows x parameters) run as one tile,
 #: serially: below it a batch takes tens of microseconds, and a parallel
@@ -36,12 +36,6 @@ def plan_tile_rows(batch_rows, n_params, with_gradients=True):
     return rows + (-rows) % 4  # whole blocks of the 4-row matrix micro-kernel
 
 
-def panel_row_width(sizes):
-    """Scratch per tile row for packing the operands of any layer's weight gradient."""
-    widths = [padded_width(int(w)) for w in sizes]
-    return max(a + b for a, b in zip(widths, widths[1:]))
-
-
 def allocate(layout, capacity, n_params, dtype, with_gradients=True):
     """A :class:`Workspace` for batches of up to ``capacity`` rows."""
     tile_rows = plan_tile_rows(capacity, n_params, with_gradients)
@@ -54,13 +48,13 @@ def allocate(layout, capacity, n_params, dtype, with_gradients=True):
         return np.empty(size, dtype=dtype)
 
     backward = per_row if with_gradients else 0
-    panel_size = tile_rows * panel_row_width(layout.sizes) if with_gradients else 0
+    panel_size = tile_panel_size(layout.sizes, tile_rows)
     return Workspace(
         row_offsets=offsets,
         activations=block(per_row),
         preactivations=block(per_row),
         deltas=block(backward),
-        panels=np.empty((max_tiles if with_gradients else 1, panel_size), dtype=dtype),
+        panels=np.empty((max_tiles, panel_size), dtype=dtype),
         tile_gradients=np.empty((max_tiles if with_gradients else 1, n_params if with_gradients else 0), dtype=dtype),
         tile_stats=np.zeros((max_tiles, 2)),
         tile_rows=tile_rows,

@@ -31,6 +31,7 @@ import numbers
 from dataclasses import dataclass, field
 
 from .. import workspace
+from ..kernels.dense import tile_panel_size
 from ..layers import Dense, Dropout
 
 #: FLOPs per unit of each activation (forward) and of its derivative applied
@@ -80,10 +81,10 @@ class LayerCost:
 class Memory:
     """Bytes a training run holds, as :func:`costs` counts them for a batch size.
 
-    ``gradients`` counts the batch gradient, the per-tile gradient buffers and
-    the transposed copy of the weights the input gradient reads; ``activations``
-    the per-batch workspace (activations, pre-activations, deltas, and each
-    tile's packed operands of the weight gradient).
+    ``parameters`` counts the parameters and the packed copy of the weights
+    the matrix products read; ``gradients`` the batch gradient and the
+    per-tile gradient buffers; ``activations`` the per-batch workspace
+    (activations, pre-activations, deltas, and each tile's panel scratch).
     """
 
     parameters: int
@@ -246,11 +247,10 @@ def costs(net, batch_size=32, optimizer=None):
     itemsize = net.dtype.itemsize
     widths = sum(net.layout.sizes)
     memory = Memory(
-        parameters=params * itemsize,
-        gradients=(1 + tiles) * params * itemsize + (weights - first) * itemsize,
+        parameters=(params + net._packed.size) * itemsize,
+        gradients=(1 + tiles) * params * itemsize,
         optimizer_state=max(1, int(optimizer.n_slots)) * params * itemsize,  # as Optimizer.prepare allocates
-        activations=(3 * int(widths) * batch_size + tiles * tile_rows * workspace.panel_row_width(net.layout.sizes))
-        * itemsize,
+        activations=(3 * int(widths) * batch_size + tiles * tile_panel_size(net.layout.sizes, tile_rows)) * itemsize,
     )
     return NetworkCost(
         layers=rows,

@@ -3,7 +3,7 @@
 :class:`BatchBench` times :func:`jitprop.kernels.batch.run_batch` in its
 ``FORWARD`` and ``GRADIENT`` modes on the batches of an epoch, with the
 workspace and tile plan training allocates; :func:`layer_parts` times one
-layer's forward product, weight-gradient product and transposes on a tile.
+layer's three matrix products on a tile.
 """
 
 import contextlib
@@ -15,9 +15,9 @@ import numpy as np
 
 from .. import workspace
 from ..kernels.batch import FORWARD, GRADIENT, run_batch
-from ..kernels.dense import refresh_mirror
+from ..kernels.dense import pack_weights
 from ..kernels.layout import Data
-from ..kernels.matmul import matmul_nt, transpose
+from ..kernels.panels import PANEL_ROWS, matmul_packed_b, matmul_tn, pack_columns, pack_rows, padded_width, round_up
 
 #: FLOPs of work per timed sample of :func:`layer_parts`, so that short calls are repeated.
 _PART_FLOPS = 20_000_000
@@ -83,7 +83,7 @@ class BatchBench:
         self.ws = workspace.allocate(net.layout, batch_size, net.n_params, net.dtype)
         self.grad = np.zeros(net.n_params, dtype=net.dtype)
         self.no_grad = np.zeros(0, dtype=net.dtype)
-        refresh_mirror(net.layout, net.params, net._mirror)
+        pack_weights(net.layout, net.params, net._packed)
 
     def run(self, rep):
         """Seconds of each batch's forward pass and of its gradient pass, alternating which runs first."""
@@ -95,37 +95,44 @@ class BatchBench:
             for mode in (FORWARD, GRADIENT) if (b + rep) % 2 == 0 else (GRADIENT, FORWARD):
                 grad = self.grad if mode == GRADIENT else self.no_grad
                 start = self.timer()
-                run_batch(mode, net.layout, net.params, net._mirror, data, index, scale, ws, grad, False, -1)
+                run_batch(mode, net.layout, net.params, net._packed, data, index, scale, ws, grad, False, -1)
                 (forward if mode == FORWARD else gradient).append(self.timer() - start)
         return forward, gradient
 
 
 def layer_parts(fan_in, fan_out, tile_rows, dtype, samples, statistic, timer, seed=0):
-    """Time the pieces of one dense layer's passes on a tile, relative to its forward product.
+    """Time one dense layer's three matrix products on a tile, relative to its forward product.
 
-    :func:`~jitprop.kernels.dense.dense_backward` transposes a tile's
-    activations and deltas, then forms the weight gradient as a product whose
-    inner dimension is the tile's rows; the forward product's is ``fan_in``.
-    FLOPs predict 1 for the weight-gradient product and 0 for the transposes.
+    As :func:`~jitprop.kernels.dense.dense_forward` and
+    :func:`~jitprop.kernels.dense.dense_backward` run them: the forward and
+    input-gradient products pack the tile's rows and read weights packed
+    beforehand; the weight gradient packs both of its operands, and its sum
+    runs over the tile's rows rather than over ``fan_in``. FLOPs predict 1
+    for both ratios.
 
     Returns
     -------
     list of dict
         Per entry of ``tile_rows``: the forward product's seconds and GFLOP/s,
-        and ``weight_gradient_over_forward``, ``transposes_over_forward``.
+        and ``input_gradient_over_forward``, ``weight_gradient_over_forward``.
     """
     rng = np.random.default_rng(seed)
     n, k = fan_in, fan_out
+    columns = 64 // np.dtype(dtype).itemsize
     benches = []
     for rows in tile_rows:
         x, d, w_t = (rng.random(shape).astype(dtype) for shape in ((rows, n), (rows, k), (k, n)))
-        z = np.empty((rows, k), dtype)
-        x_t, d_t, grad_w = np.empty((n, rows), dtype), np.empty((k, rows), dtype), np.empty((k, n), dtype)
+        forward_panels = np.empty(n * round_up(k, columns), dtype)
+        backward_panels = np.empty(k * round_up(n, columns), dtype)
+        pack_rows(w_t, columns, forward_panels)
+        pack_columns(w_t, columns, backward_panels)
+        scratch = np.empty(max(max(n, k) * round_up(rows, PANEL_ROWS), rows * (padded_width(k) + padded_width(n))), dtype)
+        z, g, grad_w = np.empty((rows, k), dtype), np.empty((rows, n), dtype), np.empty((k, n), dtype)
         calls = max(3, -(-_PART_FLOPS // (2 * rows * n * k)))
         parts = (
-            lambda x=x, w_t=w_t, z=z: matmul_nt(x, w_t, z, False),
-            lambda d_t=d_t, x_t=x_t, grad_w=grad_w: matmul_nt(d_t, x_t, grad_w, False),
-            lambda x=x, x_t=x_t, d=d, d_t=d_t: (transpose(x, x_t), transpose(d, d_t)),
+            lambda x=x, p=forward_panels, s=scratch, z=z: matmul_packed_b(x, p, s, z),
+            lambda d=d, p=backward_panels, s=scratch, g=g: matmul_packed_b(d, p, s, g),
+            lambda d=d, x=x, s=scratch, grad_w=grad_w: matmul_tn(d, x, s, grad_w),
         )
         benches.append((parts, calls))
     for parts, _ in benches:  # compile (or load) and touch every buffer
@@ -138,7 +145,7 @@ def layer_parts(fan_in, fan_out, tile_rows, dtype, samples, statistic, timer, se
                 times[i, p, rep] = timed(timer, lambda: [parts[p]() for _ in range(calls)]) / calls
     results = []
     for rows, per_part in zip(tile_rows, times):
-        forward, weight_gradient, transposes = (float(statistic(t)) for t in per_part)
+        forward, input_gradient, weight_gradient = (float(statistic(t)) for t in per_part)
         results.append(
             {
                 "fan_in": n,
@@ -146,8 +153,8 @@ def layer_parts(fan_in, fan_out, tile_rows, dtype, samples, statistic, timer, se
                 "tile_rows": rows,
                 "forward_product_seconds": forward,
                 "forward_gflops": 2 * rows * n * k / forward / 1e9,
+                "input_gradient_over_forward": input_gradient / forward,
                 "weight_gradient_over_forward": weight_gradient / forward,
-                "transposes_over_forward": transposes / forward,
             }
         )
     return results

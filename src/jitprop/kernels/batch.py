@@ -28,10 +28,10 @@ _PARALLEL_REDUCE = 1 << 17
 
 
 @njit(**KERNEL)
-def _run_tile(mode, layout, params, mirror, data, index, scale, ws, tile, dropout_key):
+def _run_tile(mode, layout, params, packed, data, index, scale, ws, tile, dropout_key):
     r0 = tile * ws.tile_rows
     r1 = min(index.shape[0], r0 + ws.tile_rows)
-    dense_forward(layout, params, data.inputs, index, ws, r0, r1, dropout_key)
+    dense_forward(layout, params, packed, data.inputs, index, ws, r0, r1, dropout_key)
     if mode == FORWARD:
         return
     last = layout.activations.shape[0]
@@ -55,17 +55,20 @@ def _run_tile(mode, layout, params, mirror, data, index, scale, ws, tile, dropou
     ws.tile_stats[tile, 0] = loss_sum
     ws.tile_stats[tile, 1] = correct
     if mode == GRADIENT:
-        dense_backward(layout, params, mirror, ws, index, r0, r1, ws.tile_gradients[tile], dropout_key)
+        dense_backward(layout, params, packed, ws, index, r0, r1, ws.tile_gradients[tile], dropout_key)
 
 
 @njit(**PARALLEL_KERNEL)
-def run_batch(mode, layout, params, mirror, data, index, scale, ws, grad, accumulate, dropout_key):
+def run_batch(mode, layout, params, packed, data, index, scale, ws, grad, accumulate, dropout_key):
     """Run the examples ``index`` through the network.
 
     Parameters
     ----------
     mode : int
         ``FORWARD`` (outputs only), ``LOSS`` or ``GRADIENT``.
+    packed : ndarray
+        The weights' panels, as :func:`~jitprop.kernels.dense.pack_weights`
+        last packed them from ``params``.
     scale : float
         1/n for a loss that is a mean over n examples (1/(n·k) over outputs too).
     grad : ndarray of shape (n_params,)
@@ -90,10 +93,10 @@ def run_batch(mode, layout, params, mirror, data, index, scale, ws, grad, accumu
     # each (prange would make it unsigned).
     if n_tiles == 1:
         for tile in range(1):
-            _run_tile(mode, layout, params, mirror, data, index, scale, ws, tile, dropout_key)
+            _run_tile(mode, layout, params, packed, data, index, scale, ws, tile, dropout_key)
     else:
         for tile in prange(n_tiles):
-            _run_tile(mode, layout, params, mirror, data, index, scale, ws, np.int64(tile), dropout_key)
+            _run_tile(mode, layout, params, packed, data, index, scale, ws, np.int64(tile), dropout_key)
     loss_sum = 0.0
     correct = 0.0
     if mode == FORWARD:

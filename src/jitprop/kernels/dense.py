@@ -1,28 +1,86 @@
 """Forward and backward passes of a stack of dense layers over a tile of rows.
 
 Both functions work on rows ``r0:r1`` of a batch and touch only those rows of
-the workspace, so tiles can run in parallel. The backward pass writes the
-tile's whole gradient (every layer's ``dWt`` and ``db``) into the buffer it is
-given.
+the workspace (and the tile's own panel scratch), so tiles can run in
+parallel. The backward pass writes the tile's whole gradient (every layer's
+``dWt`` and ``db``) into the buffer it is given.
+
+Products run from packed panels (:mod:`.panels`) where their output rows are
+wide enough to fill most of a 16-wide block: ``MIN_PANEL_OUTPUTS`` outputs
+for the forward product, ``MIN_PANEL_INPUTS`` inputs for the two gradient
+products (whose plain-loop fallbacks are slower than the forward's dot
+products). Narrower products run as plain loops. The forward and input-gradient products
+read the weights from panels packed by :func:`pack_weights` after every
+update.
 """
 
+import numpy as np
 from numba import njit, prange
 
 from .._numba_options import KERNEL, PARALLEL_KERNEL
 from .activations import activate, multiply_by_derivative
 from .dropout import apply_dropout, undo_dropout
-from .layout import bias, mirrored_weights, rows, view2d, weights
-from .matmul import matmul_nt, transpose
-from .panels import matmul_tn
+from .layout import bias, rows, view2d, weights
+from .matmul import matmul_nn, matmul_nt, matmul_tn_rows
+from .panels import (
+    PANEL_ROWS,
+    matmul_packed_b,
+    matmul_tn,
+    pack_column_panel,
+    pack_row_panel,
+    panel_columns,
+    round_up,
+)
+
+#: Fewest outputs of a layer whose forward product runs from packed panels.
+MIN_PANEL_OUTPUTS = 16
+#: Fewest inputs of a layer whose gradient products run from packed panels.
+MIN_PANEL_INPUTS = 8
+
+
+def weight_panel_offsets(sizes, itemsize):
+    """Where :func:`pack_weights` puts each layer's panels, and how much room they take.
+
+    Returns ``(forward, backward, total)``: per layer, the start of its
+    forward panels (``Wt`` packed by rows) and of its input-gradient panels
+    (``Wt`` packed by columns) in the packed buffer, or -1 where the product
+    runs as a plain loop instead (and the first layer, which needs no input
+    gradient).
+    """
+    columns = 2 * 32 // itemsize
+    forward = np.full(len(sizes) - 1, -1, dtype=np.int64)
+    backward = np.full(len(sizes) - 1, -1, dtype=np.int64)
+    total = 0
+    for layer, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        fan_in, fan_out = int(fan_in), int(fan_out)
+        if fan_out >= MIN_PANEL_OUTPUTS:
+            forward[layer] = total
+            total += fan_in * round_up(fan_out, columns)
+        if layer > 0 and fan_in >= MIN_PANEL_INPUTS:
+            backward[layer] = total
+            total += fan_out * round_up(fan_in, columns)
+    return forward, backward, total
+
+
+def tile_panel_size(sizes, tile_rows):
+    """Scratch a tile of ``tile_rows`` rows needs to pack its side of any product."""
+    rows_packed = round_up(tile_rows, PANEL_ROWS)
+    need = 0
+    for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+        fan_in, fan_out = int(fan_in), int(fan_out)
+        need = max(need, max(fan_in, fan_out) * rows_packed)
+        need = max(need, tile_rows * (round_up(fan_out, PANEL_ROWS) + round_up(fan_in, 16)))
+    return need
 
 
 @njit(**KERNEL)
-def dense_forward(layout, params, inputs, index, ws, r0, r1, dropout_key):
+def dense_forward(layout, params, packed, inputs, index, ws, r0, r1, dropout_key):
     """Gather inputs ``index[r0:r1]`` and run every layer: ``a = f(a_prev @ W + b)``.
 
     With ``dropout_key >= 0`` (training), the activation blocks that have a
     dropout rate are masked with the key's masks.
     """
+    panels = ws.panels[r0 // ws.tile_rows]
     x = rows(ws, ws.activations, layout, 0, r0, r1)
     for r in range(r1 - r0):
         source = inputs[index[r0 + r]]
@@ -35,7 +93,10 @@ def dense_forward(layout, params, inputs, index, ws, r0, r1, dropout_key):
         x = rows(ws, ws.activations, layout, layer, r0, r1)
         z = rows(ws, ws.preactivations, layout, layer + 1, r0, r1)
         a = rows(ws, ws.activations, layout, layer + 1, r0, r1)
-        matmul_nt(x, weights(layout, params, layer), z, False)
+        if layout.forward_panels[layer] >= 0:
+            matmul_packed_b(x, packed[layout.forward_panels[layer] :], panels, z)
+        else:
+            matmul_nt(x, weights(layout, params, layer), z, False)
         b = bias(layout, params, layer)
         for r in range(z.shape[0]):
             zr = z[r]
@@ -47,7 +108,7 @@ def dense_forward(layout, params, inputs, index, ws, r0, r1, dropout_key):
 
 
 @njit(**KERNEL)
-def dense_backward(layout, params, mirror, ws, index, r0, r1, grad, dropout_key):
+def dense_backward(layout, params, packed, ws, index, r0, r1, grad, dropout_key):
     """Back-propagate the output delta of rows ``r0:r1`` and write their gradient.
 
     ``ws.deltas`` must hold ``∂loss/∂z`` of the output layer for these rows.
@@ -62,7 +123,11 @@ def dense_backward(layout, params, mirror, ws, index, r0, r1, grad, dropout_key)
         d = rows(ws, ws.deltas, layout, layer + 1, r0, r1)
         start = layout.weight_offsets[layer]
         grad_w = view2d(grad, start, fan_out, fan_in)
-        matmul_tn(d, rows(ws, ws.activations, layout, layer, r0, r1), panels, grad_w)
+        a = rows(ws, ws.activations, layout, layer, r0, r1)
+        if fan_in >= MIN_PANEL_INPUTS:
+            matmul_tn(d, a, panels, grad_w)
+        else:
+            matmul_tn_rows(d, a, grad_w)
         grad_b = grad[start + fan_out * fan_in : start + fan_out * (fan_in + 1)]
         zero = grad_b.dtype.type(0)
         for j in range(fan_out):
@@ -74,7 +139,10 @@ def dense_backward(layout, params, mirror, ws, index, r0, r1, grad, dropout_key)
         if layer > 0:
             d_prev = rows(ws, ws.deltas, layout, layer, r0, r1)
             a_prev = rows(ws, ws.activations, layout, layer, r0, r1)
-            matmul_nt(d, mirrored_weights(layout, mirror, layer), d_prev, False)
+            if layout.backward_panels[layer] >= 0:
+                matmul_packed_b(d, packed[layout.backward_panels[layer] :], panels, d_prev)
+            else:
+                matmul_nn(d, weights(layout, params, layer), d_prev)
             if dropout_key >= 0 and layout.dropout[layer] > 0:
                 undo_dropout(d_prev, a_prev, index[r0:r1], dropout_key, layer, layout.dropout[layer])
             multiply_by_derivative(
@@ -86,27 +154,42 @@ def dense_backward(layout, params, mirror, ws, index, r0, r1, grad, dropout_key)
             )
 
 
-# Mirrors smaller than this many weights are refreshed serially.
-_PARALLEL_MIRROR = 1 << 16
-# Rows of Wt transposed per parallel task.
-_MIRROR_BAND = 64
+# Layers with fewer weights are packed serially.
+_PARALLEL_PACK = 1 << 16
 
 
 @njit(**PARALLEL_KERNEL)
-def refresh_mirror(layout, params, mirror):
-    """Copy ``W = Wtᵀ`` of every layer but the first into the mirror.
+def pack_weights(layout, params, packed):
+    """Pack every layer's ``Wt`` into the panels its forward and input-gradient products read.
 
-    The first layer needs no input gradient, so it has no mirror. Large
-    layers are transposed in bands of rows, in parallel.
+    Must run after every change to the parameters. Large layers are packed
+    one panel per parallel task.
     """
-    for layer in range(1, layout.activations.shape[0]):
+    columns = panel_columns(packed)
+    for layer in range(layout.activations.shape[0]):
         wt = weights(layout, params, layer)
-        w = mirrored_weights(layout, mirror, layer)
-        if wt.size < _PARALLEL_MIRROR:
-            transpose(wt, w)
-            continue
-        n_bands = (wt.shape[0] + _MIRROR_BAND - 1) // _MIRROR_BAND
-        for band in prange(n_bands):
-            lo = band * _MIRROR_BAND
-            hi = min(wt.shape[0], lo + _MIRROR_BAND)
-            transpose(wt[lo:hi], w[:, lo:hi])
+        fan_out, fan_in = wt.shape
+        parallel = wt.size >= _PARALLEL_PACK
+        start = layout.forward_panels[layer]
+        if start >= 0:
+            # Panels of `columns` outputs: (fan_in, columns) each.
+            count = -(-fan_out // columns)
+            if parallel:
+                # (np.int64: prange's index is unsigned, and one compiled packer serves both paths.)
+                for q in prange(count):
+                    panel = view2d(packed, start + q * fan_in * columns, fan_in, columns)
+                    pack_row_panel(wt, columns, np.int64(q), panel)
+            else:
+                for q in range(count):
+                    pack_row_panel(wt, columns, q, view2d(packed, start + q * fan_in * columns, fan_in, columns))
+        start = layout.backward_panels[layer]
+        if start >= 0:
+            # Panels of `columns` inputs: (fan_out, columns) each.
+            count = -(-fan_in // columns)
+            if parallel:
+                for q in prange(count):
+                    panel = view2d(packed, start + q * fan_out * columns, fan_out, columns)
+                    pack_column_panel(wt, columns, np.int64(q), panel)
+            else:
+                for q in range(count):
+                    pack_column_panel(wt, columns, q, view2d(packed, start + q * fan_out * columns, fan_out, columns))

@@ -14,7 +14,7 @@ from numba import njit
 
 from .._numba_options import KERNEL
 from .batch import GRADIENT, run_batch
-from .dense import refresh_mirror
+from .dense import pack_weights
 from .optimizers import apply_update
 from .regularization import add_l2_penalty, clip_by_global_norm
 
@@ -33,7 +33,7 @@ class EpochPlan(NamedTuple):
 
 
 @njit(**KERNEL)
-def train_epoch(layout, params, mirror, data, plan, ws, grad, optimizer, batch_stats):
+def train_epoch(layout, params, packed, data, plan, ws, grad, optimizer, batch_stats):
     """Train on the batches ``plan.first_batch`` to ``plan.last_batch - 1``.
 
     Batch ``b`` holds the examples ``plan.order[b·batch_size : (b+1)·batch_size]``;
@@ -69,15 +69,15 @@ def train_epoch(layout, params, mirror, data, plan, ws, grad, optimizer, batch_s
     start_params = params.copy()
     start_state = flat_state.copy()
     for b in range(plan.first_batch, plan.last_batch):
-        outcome = _train_batch(layout, params, mirror, data, plan, ws, grad, optimizer, batch_stats, b)
+        outcome = _train_batch(layout, params, packed, data, plan, ws, grad, optimizer, batch_stats, b)
         if outcome == _LOSS_NOT_FINITE:
             return b
         if outcome == _UPDATE_NOT_FINITE:
             _copy(start_params, params)
             _copy(start_state, flat_state)
-            refresh_mirror(layout, params, mirror)
+            pack_weights(layout, params, packed)
             for replayed in range(plan.first_batch, b):
-                _train_batch(layout, params, mirror, data, plan, ws, grad, optimizer, batch_stats, replayed)
+                _train_batch(layout, params, packed, data, plan, ws, grad, optimizer, batch_stats, replayed)
             return b
     return plan.last_batch
 
@@ -88,7 +88,7 @@ _UPDATE_NOT_FINITE = 2
 
 
 @njit(**KERNEL)
-def _train_batch(layout, params, mirror, data, plan, ws, grad, optimizer, batch_stats, b):
+def _train_batch(layout, params, packed, data, plan, ws, grad, optimizer, batch_stats, b):
     """Forward, backward and update of batch ``b``; ``_DONE`` or what was not finite."""
     n = plan.order.shape[0]
     k = layout.sizes[layout.sizes.shape[0] - 1]
@@ -104,7 +104,7 @@ def _train_batch(layout, params, mirror, data, plan, ws, grad, optimizer, batch_
     # Plain (non-literal) mode and flag, so that this call and the Python
     # callers of run_batch share one compiled version.
     loss_sum, correct, grad_sq = run_batch(
-        np.int64(GRADIENT), layout, params, mirror, data, index, scale, ws, grad, np.bool_(False), plan.dropout_key
+        np.int64(GRADIENT), layout, params, packed, data, index, scale, ws, grad, np.bool_(False), plan.dropout_key
     )
     batch_stats[b, 0] = loss_sum * scale + add_l2_penalty(layout, params, grad)
     batch_stats[b, 1] = correct
@@ -117,7 +117,7 @@ def _train_batch(layout, params, mirror, data, plan, ws, grad, optimizer, batch_
     apply_update(code, params, grad, state, hyper, plan.lrs[b], plan.step + b + 1)
     if not (_all_finite(params) and _all_finite(state.ravel())):
         return _UPDATE_NOT_FINITE
-    refresh_mirror(layout, params, mirror)
+    pack_weights(layout, params, packed)
     return _DONE
 
 

@@ -28,7 +28,8 @@ class Layout(NamedTuple):
 
     sizes: np.ndarray  # int64 (n_layers + 1,): widths, input first
     weight_offsets: np.ndarray  # int64 (n_layers,): start of Wt in the parameters
-    mirror_offsets: np.ndarray  # int64 (n_layers,): start of W in the mirror
+    forward_panels: np.ndarray  # int64 (n_layers,): start of the forward product's weight panels, or -1
+    backward_panels: np.ndarray  # int64 (n_layers,): start of the input gradient's weight panels, or -1
     activations: np.ndarray  # int64 (n_layers,): activation codes
     alphas: np.ndarray  # float64 (n_layers,): slope of leaky_relu, scale of elu
     dropout: np.ndarray  # float64 (n_layers + 1,): rate applied to each activation block in training
@@ -107,14 +108,6 @@ def bias(layout, params, layer):
     fan_out = layout.sizes[layer + 1]
     start = layout.weight_offsets[layer] + fan_out * fan_in
     return params[start : start + fan_out]
-
-
-@njit(**KERNEL)
-def mirrored_weights(layout, mirror, layer):
-    """``W`` of ``layer`` (fan_in, fan_out), as kept in the transposed mirror."""
-    fan_in = layout.sizes[layer]
-    fan_out = layout.sizes[layer + 1]
-    return view2d(mirror, layout.mirror_offsets[layer], fan_in, fan_out)
 
 
 @njit(**KERNEL)

@@ -1,14 +1,14 @@
-"""The matrix product every layer is built on.
+"""Matrix products on unpacked operands, for narrow layers.
 
-``matmul_nt(a, b, out)`` computes ``out = a @ b.T`` with both operands stored
-row-major, so that every output element is a dot product of two contiguous
-rows. Two of the three products of back-propagation take this form:
+Products whose output rows are at least 16 wide run from packed panels
+(:mod:`.panels`). Narrower ones, where a 16-wide panel would be mostly
+padding, run here:
 
-* forward:        ``Z  = A  @ Wᵀ``  with ``b = Wt``  (weights stored as (fan_out, fan_in))
-* input gradient: ``G  = D  @ W``   with ``b = W``   (a transposed mirror of the weights)
-
-The third, the weight gradient ``dWt = Dᵀ @ A``, sums over the few rows of a
-tile and has its own kernel in :mod:`.panels`.
+* ``matmul_nt(a, b, out)``: ``out = a @ b.T`` with both operands row-major,
+  so that every output element is a dot product of two contiguous rows: the
+  forward product ``Z = A Wtᵀ`` of a layer with few outputs (10 classes);
+* :func:`matmul_nn` and :func:`matmul_tn_rows`: plain loops for the input
+  gradient and the weight gradient of a layer with few inputs.
 
 The micro-kernel keeps a 4 x 4 block of the output in sixteen scalar
 accumulators. With reassociation allowed, LLVM turns each into a vector
@@ -18,9 +18,9 @@ innermost loop runs over ``range(k)`` from 0 on 1-D row views: offsets inside
 the loop or ranges that start elsewhere defeat the vectorizer.
 """
 
-from numba import njit, prange
+from numba import njit
 
-from .._numba_options import KERNEL, PARALLEL_KERNEL
+from .._numba_options import KERNEL
 
 # Rows of ``b`` visited together, so that they stay in cache while every row
 # of ``a`` passes over them.
@@ -125,42 +125,36 @@ def _store1(out, i, j, s, accumulate):
         out[i, j] = s
 
 
-# Rows of ``a`` per parallel task of :func:`parallel_matmul_nt`.
-_PARALLEL_ROWS = 64
-
-
-@njit(**PARALLEL_KERNEL)
-def parallel_matmul_nt(a, b, out):
-    """``out = a @ b.T`` with the rows of ``a`` cut into fixed blocks that run in parallel."""
-    m = a.shape[0]
-    for block in prange((m + _PARALLEL_ROWS - 1) // _PARALLEL_ROWS):
-        lo = block * _PARALLEL_ROWS
-        hi = min(m, lo + _PARALLEL_ROWS)
-        matmul_nt(a[lo:hi], b, out[lo:hi], False)
+@njit(**KERNEL)
+def matmul_nn(a, b, out):
+    """``out = a @ b`` for C-contiguous ``a`` (m, k), ``b`` (k, n): rows of ``b`` added up, scaled."""
+    m, k = a.shape
+    n = b.shape[1]
+    zero = out.dtype.type(0)
+    for i in range(m):
+        target = out[i]
+        for j in range(n):
+            target[j] = zero
+        ai = a[i]
+        for p in range(k):
+            scale = ai[p]
+            bp = b[p]
+            for j in range(n):
+                target[j] += scale * bp[j]
 
 
 @njit(**KERNEL)
-def transpose(src, dst):
-    """``dst[j, i] = src[i, j]``; ``dst`` has shape ``src.shape[::-1]``.
-
-    Whole 8 x 8 blocks with loops of constant length (which LLVM unrolls into
-    register shuffles), visited in bands of 64 columns so that the rows of
-    ``dst`` being written stay in cache; the ragged edges element by element.
-    """
-    m, n = src.shape
-    m8 = m - m % 8
-    n8 = n - n % 8
-    for band in range(0, n8, 64):
-        band_end = min(n8, band + 64)
-        for i0 in range(0, m8, 8):
-            for j0 in range(band, band_end, 8):
-                for i in range(8):
-                    row = src[i0 + i]
-                    for j in range(8):
-                        dst[j0 + j, i0 + i] = row[j0 + j]
-    for i in range(m8):
-        for j in range(n8, n):
-            dst[j, i] = src[i, j]
-    for i in range(m8, m):
+def matmul_tn_rows(a, b, out):
+    """``out = a.T @ b`` for C-contiguous ``a`` (k, m), ``b`` (k, n): rows of ``b`` added up, scaled."""
+    k, m = a.shape
+    n = b.shape[1]
+    zero = out.dtype.type(0)
+    for i in range(m):
+        target = out[i]
         for j in range(n):
-            dst[j, i] = src[i, j]
+            target[j] = zero
+        for p in range(k):
+            scale = a[p, i]
+            bp = b[p]
+            for j in range(n):
+                target[j] += scale * bp[j]

@@ -1,35 +1,41 @@
-"""The weight-gradient product, ``out = aᵀ b``, from packed panels.
+"""Matrix products from packed panels: the form BLAS libraries use.
 
-The weight gradient of a layer is ``dWt = Dᵀ A``: a sum over the rows of a
-tile (as few as 64) of outer products of a delta row and an activation row.
-Written as dot products over those short rows it needs both operands
-transposed first and spends much of its time reducing vector registers; the
-form used here, the one BLAS libraries use, needs neither:
+A layer's three products all sum over one index ``p`` of
+``out[i, j] = Σ_p A[i, p] · B[p, j]``:
 
-1. *Pack.* The columns of ``a`` are cut into panels of ``PANEL_ROWS`` (6)
-   and those of ``b`` into panels of ``panel_columns`` (two vector
-   registers: 16 float32 or 8 float64). A panel holds its slice of every row
-   of the operand, one after another, zero-padded to full width, so the
-   micro-kernel reads both operands front to back.
-2. *Multiply.* The micro-kernel :func:`outer_product_block` keeps a 6 x 16
-   block of the output in twelve vector registers and adds one outer product
-   per row: one broadcast from the ``a`` panel, two vector loads from the
-   ``b`` panel, twelve multiply-adds. Each output element is summed over the
-   rows in order.
+* forward:          ``Z   = X Wtᵀ``  (sum over the layer's inputs)
+* input gradient:   ``G   = D Wt``   (sum over its outputs)
+* weight gradient:  ``dWt = Dᵀ X``   (sum over the rows of a tile, as few as 64)
 
-LLVM's loop vectorizer cannot find this form (it vectorizes the sum over
-rows instead, with gathers) and Numba leaves the SLP vectorizer off, so the
+Each operand is first *packed* into panels: ``A`` into panels of
+``PANEL_ROWS`` (6) of its rows ``i``, ``B`` into panels of
+``panel_columns`` (two vector registers: 16 float32 or 8 float64) of its
+columns ``j``. A panel holds its slice for every ``p``, one after another,
+zero-padded to full width, so that the micro-kernel reads both front to back
+whatever the operand's layout. The weights' panels are packed once per
+update (:func:`pack_weights` in :mod:`.dense`) and shared by every tile.
+
+The micro-kernel :func:`outer_product_block` keeps a 6 x 16 block of the
+output in twelve vector registers and adds one outer product per ``p``: one
+broadcast from the ``A`` panel, two vector loads from the ``B`` panel,
+twelve multiply-adds. Each output element is summed over ``p`` in order.
+LLVM's loop vectorizer does not find this form (it vectorizes the sum over
+``p`` instead, with gathers) and Numba leaves the SLP vectorizer off, so the
 micro-kernel is written directly as LLVM vector instructions.
+
+The form needs no transposed copies and no reductions across a vector
+register, which is what makes short sums (the weight gradient over a tile)
+and narrow inputs (a first layer of 13 features) fast.
 """
 
 import numpy as np
 from llvmlite import ir
-from numba import njit, types
+from numba import njit, prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 from numba.np.arrayobj import make_array
 
-from .._numba_options import KERNEL
+from .._numba_options import KERNEL, PARALLEL_KERNEL
 from .layout import view2d
 
 #: Output rows of the micro-kernel's block: columns of ``a`` per panel.
@@ -42,11 +48,6 @@ _VECTOR_BYTES = 32
 def panel_columns(dtype_example):
     """Output columns of the micro-kernel's block (two vectors) for arrays like ``dtype_example``."""
     return 2 * _VECTOR_BYTES // dtype_example.itemsize
-
-
-def padded_width(width):
-    """Columns an operand of ``width`` columns takes once packed, with either panel width."""
-    return max(-(-width // PANEL_ROWS) * PANEL_ROWS, -(-width // 16) * 16)
 
 
 @intrinsic
@@ -128,35 +129,106 @@ def outer_product_block(typingctx, a_panel, b_panel, out, i0, j0):
     return types.void(a_panel, b_panel, out, i0, j0), codegen
 
 
-@njit(**KERNEL)
-def pack_panels(x, width, buffer):
-    """Cut the columns of ``x`` (K, n) into zero-padded panels of ``width``.
+def round_up(n, multiple):
+    """``n`` rounded up to a multiple of ``multiple``."""
+    return -(-n // multiple) * multiple
 
-    Panel ``p`` is ``buffer[p·K·width : (p + 1)·K·width]``, shaped (K, width),
-    and holds ``x[:, p·width : (p + 1)·width]``. Returns the number of panels.
+
+def padded_width(width):
+    """Columns an operand of ``width`` columns takes once packed, with either panel width."""
+    return max(round_up(width, PANEL_ROWS), round_up(width, 16))
+
+
+@njit(**KERNEL)
+def pack_column_panel(x, width, p, panel):
+    """Panel ``p`` of ``x``'s columns: ``panel[k, c] = x[k, p·width + c]``, zero past the last column."""
+    n_rows, n = x.shape
+    j0 = p * width
+    count = min(width, n - j0)
+    zero = panel.dtype.type(0)
+    for k in range(n_rows):
+        source = x[k, j0 : j0 + count]
+        target = panel[k]
+        for c in range(count):
+            target[c] = source[c]
+        for c in range(count, width):
+            target[c] = zero
+
+
+@njit(**KERNEL)
+def pack_row_panel(x, width, p, panel):
+    """Panel ``p`` of ``x``'s rows, transposed: ``panel[j, c] = x[p·width + c, j]``, zero past the last row."""
+    n_rows, n = x.shape
+    i0 = p * width
+    count = min(width, n_rows - i0)
+    for c in range(count):
+        source = x[i0 + c]
+        for j in range(n):
+            panel[j, c] = source[j]
+    zero = panel.dtype.type(0)
+    for j in range(n):
+        target = panel[j]
+        for c in range(count, width):
+            target[c] = zero
+
+
+@njit(**KERNEL)
+def pack_columns(x, width, buffer):
+    """Pack the columns of ``x`` (K, n) into panels of ``width``; returns their number.
+
+    Panel ``q`` is ``buffer[q·K·width : (q + 1)·K·width]``, shaped (K, width).
     """
     n_rows, n = x.shape
-    n_full = n // width
-    for p in range(n_full):
-        panel = view2d(buffer, p * n_rows * width, n_rows, width)
-        for k in range(n_rows):
-            source = x[k, p * width : (p + 1) * width]
-            target = panel[k]
-            for c in range(width):
-                target[c] = source[c]
-    rest = n - n_full * width
-    if rest == 0:
-        return n_full
-    panel = view2d(buffer, n_full * n_rows * width, n_rows, width)
-    zero = buffer.dtype.type(0)
-    for k in range(n_rows):
-        source = x[k, n_full * width :]
-        target = panel[k]
-        for c in range(rest):
-            target[c] = source[c]
-        for c in range(rest, width):
-            target[c] = zero
-    return n_full + 1
+    count = -(-n // width)
+    for q in range(count):
+        pack_column_panel(x, width, q, view2d(buffer, q * n_rows * width, n_rows, width))
+    return count
+
+
+@njit(**KERNEL)
+def pack_rows(x, width, buffer):
+    """Pack the rows of ``x`` (m, n) into transposed panels of ``width``; returns their number.
+
+    Panel ``q`` is ``buffer[q·n·width : (q + 1)·n·width]``, shaped (n, width).
+    """
+    n_rows, n = x.shape
+    count = -(-n_rows // width)
+    for q in range(count):
+        pack_row_panel(x, width, q, view2d(buffer, q * n * width, n, width))
+    return count
+
+
+@njit(**KERNEL)
+def multiply_panels(a_buffer, b_buffer, depth, out):
+    """``out[i, j] = Σ_p A[i, p] · B[p, j]`` from packed panels of ``A`` and ``B``.
+
+    ``a_buffer`` holds ``ceil(m / PANEL_ROWS)`` panels (depth, PANEL_ROWS) of
+    ``A``, ``b_buffer`` ``ceil(n / C)`` panels (depth, C) of ``B``, where
+    (m, n) is ``out``'s shape and C its dtype's :func:`panel_columns`.
+    ``out`` is C-contiguous and overwritten.
+    """
+    m, n = out.shape
+    columns = panel_columns(out)
+    block = np.empty((PANEL_ROWS, columns), dtype=out.dtype)
+    for q in range(-(-n // columns)):
+        # One B panel stays in cache while every A panel passes it.
+        b_panel = view2d(b_buffer, q * depth * columns, depth, columns)
+        j0 = q * columns
+        width = min(columns, n - j0)
+        for p in range(-(-m // PANEL_ROWS)):
+            a_panel = view2d(a_buffer, p * depth * PANEL_ROWS, depth, PANEL_ROWS)
+            i0 = p * PANEL_ROWS
+            height = min(PANEL_ROWS, m - i0)
+            if height == PANEL_ROWS and width == columns:
+                outer_product_block(a_panel, b_panel, out, i0, j0)
+                continue
+            # A block on the ragged edge goes through scratch.
+            outer_product_block(a_panel, b_panel, block, 0, 0)
+            for r in range(height):
+                target = out[i0 + r, j0 : j0 + width]
+                source = block[r]
+                for c in range(width):
+                    target[c] = source[c]
 
 
 @njit(**KERNEL)
@@ -174,29 +246,44 @@ def matmul_tn(a, b, buffer, out):
         Overwritten.
     """
     n_rows, m = a.shape
-    n = b.shape[1]
-    columns = panel_columns(out)
     a_size = n_rows * (-(-m // PANEL_ROWS) * PANEL_ROWS)
-    a_panels = pack_panels(a, PANEL_ROWS, buffer[:a_size])
-    b_panels = pack_panels(b, columns, buffer[a_size:])
-    block = np.empty((PANEL_ROWS, columns), dtype=out.dtype)
-    b_buffer = buffer[a_size:]
-    for q in range(b_panels):
-        # One b panel (K x C, a few KiB) stays in L1 while every a panel passes it.
-        b_panel = view2d(b_buffer, q * n_rows * columns, n_rows, columns)
-        j0 = q * columns
-        width = min(columns, n - j0)
-        for p in range(a_panels):
-            a_panel = view2d(buffer, p * n_rows * PANEL_ROWS, n_rows, PANEL_ROWS)
-            i0 = p * PANEL_ROWS
-            height = min(PANEL_ROWS, m - i0)
-            if height == PANEL_ROWS and width == columns:
-                outer_product_block(a_panel, b_panel, out, i0, j0)
-                continue
-            # A block on the ragged edge goes through scratch.
-            outer_product_block(a_panel, b_panel, block, 0, 0)
-            for r in range(height):
-                target = out[i0 + r, j0 : j0 + width]
-                source = block[r]
-                for c in range(width):
-                    target[c] = source[c]
+    pack_columns(a, PANEL_ROWS, buffer[:a_size])
+    pack_columns(b, panel_columns(out), buffer[a_size:])
+    multiply_panels(buffer, buffer[a_size:], n_rows, out)
+
+
+@njit(**KERNEL)
+def matmul_packed_b(a, b_buffer, buffer, out):
+    """``out = a B`` for ``a`` (m, depth) and ``B`` already packed in ``b_buffer``.
+
+    ``buffer`` is scratch of at least ``depth · round_up(m, PANEL_ROWS)`` elements.
+    """
+    pack_rows(a, PANEL_ROWS, buffer)
+    multiply_panels(buffer, b_buffer, a.shape[1], out)
+
+
+# Rows of ``a`` per parallel task of :func:`parallel_matmul_nt`: eight panels.
+_PARALLEL_ROWS = 8 * PANEL_ROWS
+
+
+@njit(**PARALLEL_KERNEL)
+def parallel_matmul_nt(a, b_t, out):
+    """``out = a @ b_t.T`` on every thread: a dense layer's forward product over a whole batch.
+
+    ``b_t`` (n, depth) is packed first, one panel per parallel task; then
+    blocks of ``_PARALLEL_ROWS`` rows of ``a`` are packed and multiplied in
+    parallel. Training parallelises over tiles of examples instead; this is
+    the form ``jitprop bench`` sets against BLAS.
+    """
+    m, depth = a.shape
+    n = b_t.shape[0]
+    columns = panel_columns(out)
+    b_buffer = np.empty(-(-n // columns) * depth * columns, dtype=out.dtype)
+    for q in prange(-(-n // columns)):
+        pack_row_panel(b_t, columns, np.int64(q), view2d(b_buffer, q * depth * columns, depth, columns))
+    flat_out = out.reshape(m * n)
+    for block in prange(-(-m // _PARALLEL_ROWS)):
+        lo = block * _PARALLEL_ROWS
+        hi = min(m, lo + _PARALLEL_ROWS)
+        scratch = np.empty(depth * _PARALLEL_ROWS, dtype=out.dtype)
+        matmul_packed_b(a[lo:hi], b_buffer, scratch, view2d(flat_out, lo * n, hi - lo, n))
