@@ -88,9 +88,9 @@ def test_matmul_tn_leaves_its_operands_alone(rng):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("m,k,n", [(1, 3, 2), (50, 7, 33), (100, 64, 130)])  # 100 rows: three parallel blocks
+@pytest.mark.parametrize("m,k,n", [(1, 3, 2), (50, 7, 33), (150, 64, 130)])  # 150 rows: three parallel blocks
 def test_parallel_matmul_nt_matches_numpy(rng, m, k, n, dtype):
-    from jitprop.kernels.panels import parallel_matmul_nt
+    from jitprop.kernels.matmul import parallel_matmul_nt
 
     a = rng.normal(size=(m, k)).astype(dtype)
     b_t = rng.normal(size=(n, k)).astype(dtype)
@@ -267,12 +267,14 @@ def test_float32_transcendentals_are_float64_values_rounded(rng, name):
     assert error_in_ulp.max() <= 1.0, f"{name}({z[0, worst]!r}) = {a[0, worst]!r}, exact {exact[0, worst]!r}"
 
 
-def test_pack_weights_packs_every_product_that_reads_panels(rng):
-    """Small layers are packed serially, large ones (>= 65,536 weights) one panel per parallel task."""
+@pytest.mark.parametrize("hidden", [30, 300])
+def test_pack_weights_packs_every_product_that_reads_panels(rng, hidden):
+    """Networks under 65,536 weights are packed serially, larger ones (hidden=300) one panel per parallel task."""
     import jitprop as jp
     from jitprop.kernels.dense import pack_weights
 
-    net = jp.Network([jp.Dense(300, "relu"), jp.Dense(301, "relu"), jp.Dense(7, "softmax")], 5, "cross_entropy")
+    layers = [jp.Dense(hidden, "relu"), jp.Dense(hidden + 1, "relu"), jp.Dense(7, "softmax")]
+    net = jp.Network(layers, 5, "cross_entropy")
     net.params[...] = rng.normal(size=net.n_params)
     net._packed[...] = np.nan
     pack_weights(net.layout, net.params, net._packed)
@@ -281,8 +283,8 @@ def test_pack_weights_packs_every_product_that_reads_panels(rng):
         fan_in, fan_out = (int(v) for v in net.layout.sizes[i : i + 2])
         wt = net._dense[i].W.T
         start = net.layout.forward_panels[i]
-        if fan_out < 16:
-            assert start == -1  # the 7-class output layer runs as dot products
+        if fan_out < 16 or fan_in >= 128:
+            assert start == -1  # the 7 outputs, and 300 inputs, run as dot products
         else:
             count = -(-fan_out // columns)
             panels = net._packed[start : start + count * fan_in * columns].reshape(count, fan_in, columns)

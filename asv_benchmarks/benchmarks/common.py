@@ -264,11 +264,7 @@ def forward_product(x, wt, z):
 
 def parallel_forward_product(x, wt, z):
     """The forward product with the rows of ``x`` cut into blocks that run in parallel."""
-    panels = _panels()
-    if panels is not None and hasattr(panels, "parallel_matmul_nt"):
-        panels.parallel_matmul_nt(x, wt, z)
-    else:
-        kernel("matmul", "parallel_matmul_nt")(x, wt, z)
+    kernel("matmul", "parallel_matmul_nt")(x, wt, z)
 
 
 def layer_products(x, wt, d):

@@ -261,9 +261,9 @@ def compare_workload(workload, threads, repeats, quick=False, engines=ENGINES, l
     return result
 
 
-def matmul_kernels(repeats=20):
+def matmul_kernels(repeats=10):
     """GFLOP/s of jitprop's parallel matrix product against NumPy's sgemm, alternating calls."""
-    from .kernels.panels import parallel_matmul_nt
+    from .kernels.matmul import parallel_matmul_nt
 
     rng = np.random.default_rng(0)
     rows = []
@@ -276,9 +276,11 @@ def matmul_kernels(repeats=20):
         np.matmul(a, b)
         ours, theirs = [], []
         for _ in range(repeats):
+            time.sleep(SETTLE_SECONDS)
             started = time.perf_counter()
             parallel_matmul_nt(a, b_t, out)
             ours.append(time.perf_counter() - started)
+            time.sleep(SETTLE_SECONDS)
             started = time.perf_counter()
             np.matmul(a, b)
             theirs.append(time.perf_counter() - started)

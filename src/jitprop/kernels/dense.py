@@ -6,12 +6,13 @@ parallel. The backward pass writes the tile's whole gradient (every layer's
 ``dWt`` and ``db``) into the buffer it is given.
 
 Products run from packed panels (:mod:`.panels`) where their output rows are
-wide enough to fill most of a 16-wide block: ``MIN_PANEL_OUTPUTS`` outputs
-for the forward product, ``MIN_PANEL_INPUTS`` inputs for the two gradient
-products (whose plain-loop fallbacks are slower than the forward's dot
-products). Narrower products run as plain loops. The forward and input-gradient products
-read the weights from panels packed by :func:`pack_weights` after every
-update.
+wide enough to fill most of a 16-wide block: ``MIN_PANEL_INPUTS`` inputs for
+the two gradient products, whose plain-loop fallbacks are slow. The forward
+product runs from panels only for layers with at least ``MIN_PANEL_OUTPUTS``
+outputs and fewer than ``MAX_DOT_INPUTS`` inputs: over longer rows the
+dot-product kernel (``matmul_nt``) runs as fast and needs no packed copy of
+the weights, which would cost a pass over them after every update. Panels of
+weights are packed by :func:`pack_weights` after every update.
 """
 
 import numpy as np
@@ -34,6 +35,8 @@ from .panels import (
 
 #: Fewest outputs of a layer whose forward product runs from packed panels.
 MIN_PANEL_OUTPUTS = 16
+#: Fewest inputs of a layer whose forward product runs as dot products instead.
+MAX_DOT_INPUTS = 128
 #: Fewest inputs of a layer whose gradient products run from packed panels.
 MIN_PANEL_INPUTS = 8
 
@@ -53,7 +56,7 @@ def weight_panel_offsets(sizes, itemsize):
     total = 0
     for layer, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
         fan_in, fan_out = int(fan_in), int(fan_out)
-        if fan_out >= MIN_PANEL_OUTPUTS:
+        if fan_out >= MIN_PANEL_OUTPUTS and fan_in < MAX_DOT_INPUTS:
             forward[layer] = total
             total += fan_in * round_up(fan_out, columns)
         if layer > 0 and fan_in >= MIN_PANEL_INPUTS:
@@ -154,7 +157,7 @@ def dense_backward(layout, params, packed, ws, index, r0, r1, grad, dropout_key)
             )
 
 
-# Layers with fewer weights are packed serially.
+# Networks with fewer weights are packed serially.
 _PARALLEL_PACK = 1 << 16
 
 
@@ -162,34 +165,47 @@ _PARALLEL_PACK = 1 << 16
 def pack_weights(layout, params, packed):
     """Pack every layer's ``Wt`` into the panels its forward and input-gradient products read.
 
-    Must run after every change to the parameters. Large layers are packed
-    one panel per parallel task.
+    Must run after every change to the parameters. The panels of large
+    networks are packed in parallel, one panel per task (a single parallel
+    loop over all layers' panels).
     """
     columns = panel_columns(packed)
+    n_panels = 0
+    n_weights = 0
+    for layer in range(layout.activations.shape[0]):
+        fan_in = layout.sizes[layer]
+        fan_out = layout.sizes[layer + 1]
+        n_weights += fan_in * fan_out
+        if layout.forward_panels[layer] >= 0:
+            n_panels += -(-fan_out // columns)
+        if layout.backward_panels[layer] >= 0:
+            n_panels += -(-fan_in // columns)
+    if n_weights < _PARALLEL_PACK:
+        for panel in range(n_panels):
+            _pack_panel(layout, params, packed, columns, panel)
+    else:
+        # (np.int64: prange's index is unsigned, and one compiled packer serves both paths.)
+        for panel in prange(n_panels):
+            _pack_panel(layout, params, packed, columns, np.int64(panel))
+
+
+@njit(**KERNEL)
+def _pack_panel(layout, params, packed, columns, panel):
+    """Pack panel number ``panel``, counting every layer's forward panels, then its input-gradient panels."""
     for layer in range(layout.activations.shape[0]):
         wt = weights(layout, params, layer)
         fan_out, fan_in = wt.shape
-        parallel = wt.size >= _PARALLEL_PACK
         start = layout.forward_panels[layer]
         if start >= 0:
-            # Panels of `columns` outputs: (fan_in, columns) each.
-            count = -(-fan_out // columns)
-            if parallel:
-                # (np.int64: prange's index is unsigned, and one compiled packer serves both paths.)
-                for q in prange(count):
-                    panel = view2d(packed, start + q * fan_in * columns, fan_in, columns)
-                    pack_row_panel(wt, columns, np.int64(q), panel)
-            else:
-                for q in range(count):
-                    pack_row_panel(wt, columns, q, view2d(packed, start + q * fan_in * columns, fan_in, columns))
+            count = -(-fan_out // columns)  # panels of `columns` outputs, (fan_in, columns) each
+            if panel < count:
+                pack_row_panel(wt, columns, panel, view2d(packed, start + panel * fan_in * columns, fan_in, columns))
+                return
+            panel -= count
         start = layout.backward_panels[layer]
         if start >= 0:
-            # Panels of `columns` inputs: (fan_out, columns) each.
-            count = -(-fan_in // columns)
-            if parallel:
-                for q in prange(count):
-                    panel = view2d(packed, start + q * fan_out * columns, fan_out, columns)
-                    pack_column_panel(wt, columns, np.int64(q), panel)
-            else:
-                for q in range(count):
-                    pack_column_panel(wt, columns, q, view2d(packed, start + q * fan_out * columns, fan_out, columns))
+            count = -(-fan_in // columns)  # panels of `columns` inputs, (fan_out, columns) each
+            if panel < count:
+                pack_column_panel(wt, columns, panel, view2d(packed, start + panel * fan_out * columns, fan_out, columns))
+                return
+            panel -= count

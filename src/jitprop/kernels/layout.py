@@ -16,7 +16,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit, types
 from numba.core import cgutils
-from numba.core.imputils import impl_ret_borrowed
+from numba.core.imputils import impl_ret_untracked
 from numba.extending import intrinsic
 from numba.np.arrayobj import make_array, populate_array
 
@@ -67,6 +67,8 @@ def view2d(typingctx, buffer, start, rows, cols):
     What ``buffer[start:stop].reshape((rows, cols))`` gives, without the call
     into Numba's general reshape routine (some 25 ns, paid dozens of times per
     batch). There is no bounds check: callers compute offsets from the layout.
+    The view is not reference-counted (see below), so it must not outlive
+    ``buffer`` nor be returned to Python: kernels only use it within a call.
     """
     if not (isinstance(buffer, types.Array) and buffer.ndim == 1 and buffer.layout == "C"):
         return None
@@ -85,10 +87,13 @@ def view2d(typingctx, buffer, start, rows, cols):
             shape=cgutils.pack_array(builder, [rows_, cols_]),
             strides=cgutils.pack_array(builder, [builder.mul(cols_, itemsize), itemsize]),
             itemsize=itemsize,
-            meminfo=source.meminfo,
+            # No owner: the view is not reference-counted, so creating and
+            # dropping one costs no atomic operations (dozens per batch). It
+            # must not outlive ``buffer``, which kernels never let happen.
+            meminfo=None,
             parent=source.parent,
         )
-        return impl_ret_borrowed(context, builder, signature.return_type, view._getvalue())
+        return impl_ret_untracked(context, builder, signature.return_type, view._getvalue())
 
     return result(buffer, start, rows, cols), codegen
 

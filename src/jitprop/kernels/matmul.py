@@ -18,9 +18,9 @@ innermost loop runs over ``range(k)`` from 0 on 1-D row views: offsets inside
 the loop or ranges that start elsewhere defeat the vectorizer.
 """
 
-from numba import njit
+from numba import njit, prange
 
-from .._numba_options import KERNEL
+from .._numba_options import KERNEL, PARALLEL_KERNEL
 
 # Rows of ``b`` visited together, so that they stay in cache while every row
 # of ``a`` passes over them.
@@ -123,6 +123,25 @@ def _store1(out, i, j, s, accumulate):
         out[i, j] += s
     else:
         out[i, j] = s
+
+
+# Rows of ``a`` per parallel task of :func:`parallel_matmul_nt`.
+_PARALLEL_ROWS = 64
+
+
+@njit(**PARALLEL_KERNEL)
+def parallel_matmul_nt(a, b, out):
+    """``out = a @ b.T`` with the rows of ``a`` cut into fixed blocks that run in parallel.
+
+    The forward product of a wide layer over a whole batch, on every thread:
+    the form ``jitprop bench`` sets against BLAS (training parallelises over
+    tiles of examples instead).
+    """
+    m = a.shape[0]
+    for block in prange((m + _PARALLEL_ROWS - 1) // _PARALLEL_ROWS):
+        lo = block * _PARALLEL_ROWS
+        hi = min(m, lo + _PARALLEL_ROWS)
+        matmul_nt(a[lo:hi], b, out[lo:hi], False)
 
 
 @njit(**KERNEL)

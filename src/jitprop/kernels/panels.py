@@ -30,12 +30,12 @@ and narrow inputs (a first layer of 13 features) fast.
 
 import numpy as np
 from llvmlite import ir
-from numba import njit, prange, types
+from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 from numba.np.arrayobj import make_array
 
-from .._numba_options import KERNEL, PARALLEL_KERNEL
+from .._numba_options import KERNEL
 from .layout import view2d
 
 #: Output rows of the micro-kernel's block: columns of ``a`` per panel.
@@ -261,29 +261,3 @@ def matmul_packed_b(a, b_buffer, buffer, out):
     pack_rows(a, PANEL_ROWS, buffer)
     multiply_panels(buffer, b_buffer, a.shape[1], out)
 
-
-# Rows of ``a`` per parallel task of :func:`parallel_matmul_nt`: eight panels.
-_PARALLEL_ROWS = 8 * PANEL_ROWS
-
-
-@njit(**PARALLEL_KERNEL)
-def parallel_matmul_nt(a, b_t, out):
-    """``out = a @ b_t.T`` on every thread: a dense layer's forward product over a whole batch.
-
-    ``b_t`` (n, depth) is packed first, one panel per parallel task; then
-    blocks of ``_PARALLEL_ROWS`` rows of ``a`` are packed and multiplied in
-    parallel. Training parallelises over tiles of examples instead; this is
-    the form ``jitprop bench`` sets against BLAS.
-    """
-    m, depth = a.shape
-    n = b_t.shape[0]
-    columns = panel_columns(out)
-    b_buffer = np.empty(-(-n // columns) * depth * columns, dtype=out.dtype)
-    for q in prange(-(-n // columns)):
-        pack_row_panel(b_t, columns, np.int64(q), view2d(b_buffer, q * depth * columns, depth, columns))
-    flat_out = out.reshape(m * n)
-    for block in prange(-(-m // _PARALLEL_ROWS)):
-        lo = block * _PARALLEL_ROWS
-        hi = min(m, lo + _PARALLEL_ROWS)
-        scratch = np.empty(depth * _PARALLEL_ROWS, dtype=out.dtype)
-        matmul_packed_b(a[lo:hi], b_buffer, scratch, view2d(flat_out, lo * n, hi - lo, n))
