@@ -276,11 +276,15 @@ def matmul_kernels(repeats=10):
         np.matmul(a, b)
         ours, theirs = [], []
         for _ in range(repeats):
+            # Settle (the other library's threads stop spinning), wake this
+            # library's threads with an untimed call, then time one call.
             time.sleep(SETTLE_SECONDS)
+            parallel_matmul_nt(a, b_t, out)
             started = time.perf_counter()
             parallel_matmul_nt(a, b_t, out)
             ours.append(time.perf_counter() - started)
             time.sleep(SETTLE_SECONDS)
+            np.matmul(a, b)
             started = time.perf_counter()
             np.matmul(a, b)
             theirs.append(time.perf_counter() - started)

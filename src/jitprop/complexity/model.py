@@ -352,7 +352,7 @@ def summary(net, batch_size=32, optimizer=None):
         "-" * len(rule),
         *(line(cells) for cells in body),
         rule,
-        f"Total params: {cost.params:,} ({_bytes(memory.parameters)}); weights w = {cost.weights:,}, "
+        f"Total params: {cost.params:,} ({_bytes(cost.params * net.dtype.itemsize)}); weights w = {cost.weights:,}, "
         f"first layer w1 = {cost.first_layer_weights:,}",
         f"FLOPs per example: forward {cost.forward_flops:,} (inference {cost.inference_flops:,}), "
         f"backward {cost.backward_flops:,}, training {cost.training_flops_per_example:,}",
@@ -360,7 +360,8 @@ def summary(net, batch_size=32, optimizer=None):
         f"{cost.matmul_ratio:.3f})",
         f"Per step of {cost.batch_size} examples ({cost.tiles} tile{'s' if cost.tiles > 1 else ''}): "
         f"{cost.step_flops:,} FLOPs",
-        f"Training memory: {_bytes(memory.total)} (parameters {_bytes(memory.parameters)}, gradients "
+        f"Training memory: {_bytes(memory.total)} (parameters and their packed copy "
+        f"{_bytes(memory.parameters)}, gradients "
         f"{_bytes(memory.gradients)}, optimizer state {_bytes(memory.optimizer_state)}, activations "
         f"{_bytes(memory.activations)} per batch)",
     ]

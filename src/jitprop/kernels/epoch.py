@@ -68,18 +68,26 @@ def train_epoch(layout, params, packed, data, plan, ws, grad, optimizer, batch_s
     flat_state = state.ravel()
     start_params = params.copy()
     start_state = flat_state.copy()
-    for b in range(plan.first_batch, plan.last_batch):
+    # One call site for _train_batch, replays included: the compiler keeps
+    # a single copy of the whole batch's code instead of two.
+    b = plan.first_batch
+    end = plan.last_batch
+    failed = -1
+    while b < end:
         outcome = _train_batch(layout, params, packed, data, plan, ws, grad, optimizer, batch_stats, b)
+        b += 1
+        if failed >= 0 or outcome == _DONE:
+            continue  # (a replayed batch succeeded before)
         if outcome == _LOSS_NOT_FINITE:
-            return b
-        if outcome == _UPDATE_NOT_FINITE:
-            _copy(start_params, params)
-            _copy(start_state, flat_state)
-            pack_weights(layout, params, packed)
-            for replayed in range(plan.first_batch, b):
-                _train_batch(layout, params, packed, data, plan, ws, grad, optimizer, batch_stats, replayed)
-            return b
-    return plan.last_batch
+            return b - 1
+        # The update overflowed: restore the segment's start, replay up to this batch.
+        failed = b - 1
+        _copy(start_params, params)
+        _copy(start_state, flat_state)
+        pack_weights(layout, params, packed)
+        b = plan.first_batch
+        end = failed
+    return failed if failed >= 0 else end
 
 
 _DONE = 0
