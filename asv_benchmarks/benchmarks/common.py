@@ -274,7 +274,9 @@ def layer_products(x, wt, d):
     arguments: ``z = x Wtᵀ``, ``dWt = dᵀ x`` and ``d_prev = d Wt``. Commits
     with packed panels (``kernels.panels.matmul_packed_b``) read weights
     packed beforehand, as training packs them once per update, and pack the
-    tile inside the call; earlier ones run ``matmul_nt`` on the stored weights
+    tile inside the call (the forward product only for layers with fewer than
+    ``kernels.dense.MAX_DOT_INPUTS`` inputs, where the commit has that
+    threshold); earlier ones run ``matmul_nt`` on the stored weights
     and their transposed mirror, the weight gradient with the two transposes
     it needed (or from panels, where ``matmul_tn`` exists).
     """
@@ -296,8 +298,19 @@ def layer_products(x, wt, d):
                 rows * (panels.padded_width(fan_out) + panels.padded_width(fan_in))),
             dtype,
         )
+        dense = importlib.import_module("jitprop.kernels.dense")
+        if fan_in < getattr(dense, "MAX_DOT_INPUTS", fan_in + 1):
+
+            def forward():
+                panels.matmul_packed_b(x, forward_panels, scratch, z)
+
+        else:  # wide inputs: training keeps the dot-product kernel
+
+            def forward():
+                kernel("matmul", "matmul_nt")(x, wt, z, False)
+
         return (
-            lambda: panels.matmul_packed_b(x, forward_panels, scratch, z),
+            forward,
             lambda: panels.matmul_tn(d, x, scratch, grad_wt),
             lambda: panels.matmul_packed_b(d, backward_panels, scratch, d_prev),
         )
