@@ -276,6 +276,27 @@ def test_memmap_input_is_read_in_place(rng, tmp_path, monkeypatch):
     assert np.shares_memory(seen[0], mapped)
 
 
+def test_read_only_input_runs_the_kernels_compiled_for_writeable_arrays(rng, tmp_path):
+    """A read-only memory map (as joblib hands to scikit-learn's workers) must not cost a second compile."""
+    from jitprop.kernels.epoch import train_epoch
+
+    X, y = blobs(rng, n=100)
+    X = X.astype(np.float32)
+    weights = np.ones(100)
+    weights.flags.writeable = False
+    np.save(tmp_path / "X.npy", X)
+    mapped = np.load(tmp_path / "X.npy", mmap_mode="r")
+    assert not mapped.flags.writeable
+    a, b = classifier(), classifier()
+    a.fit(X, y, epochs=2, verbose=0, sample_weight=np.ones(100))
+    compiled = len(train_epoch.signatures)
+    b.fit(mapped, y, epochs=2, verbose=0, sample_weight=weights)
+    assert len(train_epoch.signatures) == compiled
+    np.testing.assert_array_equal(a.params, b.params)
+    np.testing.assert_array_equal(a.predict(X), b.predict(mapped))
+    assert not mapped.flags.writeable  # the caller's array is untouched
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_divergence_keeps_last_finite_weights(rng, dtype):
     X = rng.normal(size=(64, 3)) * 100

@@ -9,7 +9,11 @@ Arrays are converted once, up front: a C-contiguous array of the network's
 dtype (including a ``np.memmap``) is used as it is, anything else is copied
 once, never per batch. NaN and infinity are looked for in chunks of rows, so
 that a large (memory-mapped) array is never expanded into a boolean array of
-its full size.
+its full size. A read-only array (a memory map opened for reading, what
+joblib hands to scikit-learn's parallel workers) is passed to the kernels as a
+writeable-flagged alias of the same memory: Numba types read-only arrays
+apart and would compile every kernel a second time for them (some 25 s), and
+the kernels never write to their inputs.
 
 The catalogue of bad inputs and the answer to each is ``tests/bad_inputs.py``
 (its table is in ``docs/reliability.md``).
@@ -110,7 +114,7 @@ def sample_weights(sample_weight, n_examples, name="sample_weight"):
     weights = _as_numeric_array(sample_weight, name)
     if weights.shape != (n_examples,):
         raise ValueError(f"{name} must have shape ({n_examples},), got {weights.shape}.")
-    weights = np.ascontiguousarray(weights, dtype=np.float64)
+    weights = kernel_input(np.ascontiguousarray(weights, dtype=np.float64))
     check_finite(weights, name)
     if (weights < 0).any():
         row = int(np.flatnonzero(weights < 0)[0])
@@ -247,7 +251,29 @@ def _converted(a, dtype, name):
                 f"(±{float(np.finfo(dtype).max):.3g}); scale {name} or use dtype='float64'."
             )
         check_finite(a, name)  # names the first NaN or inf of the input itself
-    return converted
+    return kernel_input(converted)
+
+
+class _Alias:
+    """Holds an array interface, and the array whose memory it describes alive."""
+
+    def __init__(self, array):
+        self.owner = array
+        interface = dict(array.__array_interface__)
+        interface["data"] = (interface["data"][0], False)
+        self.__array_interface__ = interface
+
+
+def kernel_input(a):
+    """``a`` itself, or for a read-only ``a`` an alias of its memory flagged writeable (see the module docstring).
+
+    Only for arrays the kernels read and never write.
+    """
+    if a.flags.writeable:
+        return a
+    if a.size == 0:
+        return a.copy()
+    return np.asarray(_Alias(a))
 
 
 def _first_non_finite(a):
