@@ -68,65 +68,50 @@ def train_epoch(layout, params, packed, data, plan, ws, grad, optimizer, batch_s
     flat_state = state.ravel()
     start_params = params.copy()
     start_state = flat_state.copy()
-    # One call site for _train_batch, replays included: the compiler keeps
-    # a single copy of the whole batch's code instead of two.
+    n = plan.order.shape[0]
+    k = layout.sizes[layout.sizes.shape[0] - 1]
+    outputs = k if layout.loss_over_outputs else 1
+    # A batch's code is written out here, once, rather than in a function of
+    # its own: Numba optimises and generates machine code for every compiled
+    # function together with all it calls, so a level less in the call tree
+    # is seconds less of compiling on first use. Replays use the same loop.
     b = plan.first_batch
     end = plan.last_batch
     failed = -1
     while b < end:
-        outcome = _train_batch(layout, params, packed, data, plan, ws, grad, optimizer, batch_stats, b)
+        index = plan.order[b * plan.batch_size : min(n, (b + 1) * plan.batch_size)]
+        total_weight = float(index.shape[0])
+        if data.weights.shape[0] > 0:
+            total_weight = 0.0
+            for i in range(index.shape[0]):
+                total_weight += data.weights[index[i]]
+        scale = 1.0 / (total_weight * outputs) if total_weight > 0 else 0.0
+        # Plain (non-literal) mode and flag, so that this call and the Python
+        # callers of run_batch share one compiled version.
+        loss_sum, correct, grad_sq = run_batch(
+            np.int64(GRADIENT), layout, params, packed, data, index, scale, ws, grad, np.bool_(False), plan.dropout_key
+        )
+        batch_stats[b, 0] = loss_sum * scale + add_l2_penalty(layout, params, grad)
+        batch_stats[b, 1] = correct
+        # The loss must be finite in the network's own precision: a float32
+        # network whose loss exceeds float32's range has diverged. (Never
+        # while replaying: those batches gave the same bits before.)
+        if not (math.isfinite(params.dtype.type(batch_stats[b, 0])) and math.isfinite(grad_sq)):
+            return b
+        if plan.clip_norm > 0:
+            clip_by_global_norm(grad, plan.clip_norm)
+        apply_update(code, params, grad, state, hyper, plan.lrs[b], plan.step + b + 1)
         b += 1
-        if failed >= 0 or outcome == _DONE:
-            continue  # (a replayed batch succeeded before)
-        if outcome == _LOSS_NOT_FINITE:
-            return b - 1
-        # The update overflowed: restore the segment's start, replay up to this batch.
-        failed = b - 1
-        _copy(start_params, params)
-        _copy(start_state, flat_state)
+        if failed < 0 and not (_all_finite(params) and _all_finite(flat_state)):
+            # The update overflowed: restore the segment's start and replay
+            # the batches before this one.
+            failed = b - 1
+            _copy(start_params, params)
+            _copy(start_state, flat_state)
+            b = plan.first_batch
+            end = failed
         pack_weights(layout, params, packed)
-        b = plan.first_batch
-        end = failed
     return failed if failed >= 0 else end
-
-
-_DONE = 0
-_LOSS_NOT_FINITE = 1
-_UPDATE_NOT_FINITE = 2
-
-
-@njit(**KERNEL)
-def _train_batch(layout, params, packed, data, plan, ws, grad, optimizer, batch_stats, b):
-    """Forward, backward and update of batch ``b``; ``_DONE`` or what was not finite."""
-    n = plan.order.shape[0]
-    k = layout.sizes[layout.sizes.shape[0] - 1]
-    outputs = k if layout.loss_over_outputs else 1
-    code, state, hyper = optimizer
-    index = plan.order[b * plan.batch_size : min(n, (b + 1) * plan.batch_size)]
-    total_weight = float(index.shape[0])
-    if data.weights.shape[0] > 0:
-        total_weight = 0.0
-        for i in range(index.shape[0]):
-            total_weight += data.weights[index[i]]
-    scale = 1.0 / (total_weight * outputs) if total_weight > 0 else 0.0
-    # Plain (non-literal) mode and flag, so that this call and the Python
-    # callers of run_batch share one compiled version.
-    loss_sum, correct, grad_sq = run_batch(
-        np.int64(GRADIENT), layout, params, packed, data, index, scale, ws, grad, np.bool_(False), plan.dropout_key
-    )
-    batch_stats[b, 0] = loss_sum * scale + add_l2_penalty(layout, params, grad)
-    batch_stats[b, 1] = correct
-    # The loss must be finite in the network's own precision: a float32
-    # network whose loss exceeds float32's range has diverged.
-    if not (math.isfinite(params.dtype.type(batch_stats[b, 0])) and math.isfinite(grad_sq)):
-        return _LOSS_NOT_FINITE
-    if plan.clip_norm > 0:
-        clip_by_global_norm(grad, plan.clip_norm)
-    apply_update(code, params, grad, state, hyper, plan.lrs[b], plan.step + b + 1)
-    if not (_all_finite(params) and _all_finite(state.ravel())):
-        return _UPDATE_NOT_FINITE
-    pack_weights(layout, params, packed)
-    return _DONE
 
 
 @njit(**KERNEL)
