@@ -306,7 +306,7 @@ def test_pack_weights_packs_every_product_that_reads_panels(rng, hidden):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("m,k,n", [(1, 1, 1), (3, 5, 7), (7, 13, 15), (64, 2, 3)])
 def test_narrow_layer_products_match_numpy(rng, m, k, n, dtype):
-    from jitprop.kernels.matmul import matmul_nn, matmul_tn_rows
+    from jitprop.kernels.matmul import matmul_nn
 
     a = rng.normal(size=(m, k)).astype(dtype)
     b = rng.normal(size=(k, n)).astype(dtype)
@@ -315,7 +315,7 @@ def test_narrow_layer_products_match_numpy(rng, m, k, n, dtype):
     np.testing.assert_allclose(out, a.astype(np.float64) @ b.astype(np.float64), **_tolerance(dtype, k))
     c = rng.normal(size=(m, n)).astype(dtype)
     out = np.full((k, n), np.nan, dtype=dtype)
-    matmul_tn_rows(a, c, out)
+    matmul_nn(a.T, c, out)
     np.testing.assert_allclose(out, a.astype(np.float64).T @ c.astype(np.float64), **_tolerance(dtype, m))
 
 

@@ -22,7 +22,7 @@ from .._numba_options import KERNEL, PARALLEL_KERNEL
 from .activations import activate, multiply_by_derivative
 from .dropout import apply_dropout, undo_dropout
 from .layout import bias, rows, view2d, weights
-from .matmul import matmul_nn, matmul_nt, matmul_tn_rows
+from .matmul import matmul_nn, matmul_nt
 from .panels import (
     PANEL_ROWS,
     matmul_packed_b,
@@ -130,7 +130,7 @@ def dense_backward(layout, params, packed, ws, index, r0, r1, grad, dropout_key)
         if fan_in >= MIN_PANEL_INPUTS:
             matmul_tn(d, a, panels, grad_w)
         else:
-            matmul_tn_rows(d, a, grad_w)
+            matmul_nn(d.T, a, grad_w)
         grad_b = grad[start + fan_out * fan_in : start + fan_out * (fan_in + 1)]
         zero = grad_b.dtype.type(0)
         for j in range(fan_out):

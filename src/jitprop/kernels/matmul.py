@@ -7,8 +7,9 @@ padding, run here:
 * ``matmul_nt(a, b, out)``: ``out = a @ b.T`` with both operands row-major,
   so that every output element is a dot product of two contiguous rows: the
   forward product ``Z = A Wtᵀ`` of a layer with few outputs (10 classes);
-* :func:`matmul_nn` and :func:`matmul_tn_rows`: plain loops for the input
-  gradient and the weight gradient of a layer with few inputs.
+* :func:`matmul_nn`: a plain loop for the input gradient (``D Wt``) and the
+  weight gradient (``Dᵀ A``, with ``a`` a transposed view) of a layer with
+  few inputs.
 
 The micro-kernel keeps a 4 x 4 block of the output in sixteen scalar
 accumulators. With reassociation allowed, LLVM turns each into a vector
@@ -146,7 +147,7 @@ def parallel_matmul_nt(a, b, out):
 
 @njit(**KERNEL)
 def matmul_nn(a, b, out):
-    """``out = a @ b`` for C-contiguous ``a`` (m, k), ``b`` (k, n): rows of ``b`` added up, scaled."""
+    """``out = a @ b`` for ``a`` (m, k) of any layout and C-contiguous ``b`` (k, n): rows of ``b`` added up, scaled."""
     m, k = a.shape
     n = b.shape[1]
     zero = out.dtype.type(0)
@@ -157,23 +158,6 @@ def matmul_nn(a, b, out):
         ai = a[i]
         for p in range(k):
             scale = ai[p]
-            bp = b[p]
-            for j in range(n):
-                target[j] += scale * bp[j]
-
-
-@njit(**KERNEL)
-def matmul_tn_rows(a, b, out):
-    """``out = a.T @ b`` for C-contiguous ``a`` (k, m), ``b`` (k, n): rows of ``b`` added up, scaled."""
-    k, m = a.shape
-    n = b.shape[1]
-    zero = out.dtype.type(0)
-    for i in range(m):
-        target = out[i]
-        for j in range(n):
-            target[j] = zero
-        for p in range(k):
-            scale = a[p, i]
             bp = b[p]
             for j in range(n):
                 target[j] += scale * bp[j]
