@@ -274,9 +274,9 @@ def layer_products(x, wt, d):
     arguments: ``z = x Wtᵀ``, ``dWt = dᵀ x`` and ``d_prev = d Wt``. Commits
     with packed panels (``kernels.panels.matmul_packed_b``) read weights
     packed beforehand, as training packs them once per update, and pack the
-    tile inside the call (the forward product only for layers with fewer than
-    ``kernels.dense.MAX_DOT_INPUTS`` inputs, where the commit has that
-    threshold); earlier ones run ``matmul_nt`` on the stored weights
+    tile inside the call (the forward product only where the commit's
+    ``kernels.dense.forward_from_panels`` or ``MAX_DOT_INPUTS`` says so);
+    earlier ones run ``matmul_nt`` on the stored weights
     and their transposed mirror, the weight gradient with the two transposes
     it needed (or from panels, where ``matmul_tn`` exists).
     """
@@ -299,7 +299,11 @@ def layer_products(x, wt, d):
             dtype,
         )
         dense = importlib.import_module("jitprop.kernels.dense")
-        if fan_in < getattr(dense, "MAX_DOT_INPUTS", fan_in + 1):
+        if hasattr(dense, "forward_from_panels"):
+            from_panels = dense.forward_from_panels(fan_in, fan_out)
+        else:
+            from_panels = fan_in < getattr(dense, "MAX_DOT_INPUTS", fan_in + 1)
+        if from_panels:
 
             def forward():
                 panels.matmul_packed_b(x, forward_panels, scratch, z)

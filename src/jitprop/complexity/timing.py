@@ -15,9 +15,10 @@ import numpy as np
 
 from .. import workspace
 from ..kernels.batch import FORWARD, GRADIENT, run_batch
-from ..kernels.dense import pack_weights
+from ..kernels.dense import forward_from_panels, pack_weights, tile_panel_size
 from ..kernels.layout import Data
-from ..kernels.panels import PANEL_ROWS, matmul_packed_b, matmul_tn, pack_columns, pack_rows, padded_width, round_up
+from ..kernels.matmul import matmul_nt
+from ..kernels.panels import columns_for_itemsize, matmul_packed_b, matmul_tn, pack_columns, pack_rows, round_up
 
 #: FLOPs of work per timed sample of :func:`layer_parts`, so that short calls are repeated.
 _PART_FLOPS = 20_000_000
@@ -104,10 +105,12 @@ def layer_parts(fan_in, fan_out, tile_rows, dtype, samples, statistic, timer, se
     """Time one dense layer's three matrix products on a tile, relative to its forward product.
 
     As :func:`~jitprop.kernels.dense.dense_forward` and
-    :func:`~jitprop.kernels.dense.dense_backward` run them: the forward and
-    input-gradient products pack the tile's rows and read weights packed
-    beforehand; the weight gradient packs both of its operands, and its sum
-    runs over the tile's rows rather than over ``fan_in``. FLOPs predict 1
+    :func:`~jitprop.kernels.dense.dense_backward` run them: the input-gradient
+    product (and the forward product, where
+    :func:`~jitprop.kernels.dense.forward_from_panels` says so; otherwise dot
+    products over the stored weights) packs the tile's rows and reads weights
+    packed beforehand; the weight gradient packs both of its operands, and its
+    sum runs over the tile's rows rather than over ``fan_in``. FLOPs predict 1
     for both ratios.
 
     Returns
@@ -118,7 +121,7 @@ def layer_parts(fan_in, fan_out, tile_rows, dtype, samples, statistic, timer, se
     """
     rng = np.random.default_rng(seed)
     n, k = fan_in, fan_out
-    columns = 64 // np.dtype(dtype).itemsize
+    columns = columns_for_itemsize(np.dtype(dtype).itemsize)
     benches = []
     for rows in tile_rows:
         x, d, w_t = (rng.random(shape).astype(dtype) for shape in ((rows, n), (rows, k), (k, n)))
@@ -126,11 +129,13 @@ def layer_parts(fan_in, fan_out, tile_rows, dtype, samples, statistic, timer, se
         backward_panels = np.empty(k * round_up(n, columns), dtype)
         pack_rows(w_t, columns, forward_panels)
         pack_columns(w_t, columns, backward_panels)
-        scratch = np.empty(max(max(n, k) * round_up(rows, PANEL_ROWS), rows * (padded_width(k) + padded_width(n))), dtype)
+        scratch = np.empty(tile_panel_size((n, k), rows), dtype)
         z, g, grad_w = np.empty((rows, k), dtype), np.empty((rows, n), dtype), np.empty((k, n), dtype)
         calls = max(3, -(-_PART_FLOPS // (2 * rows * n * k)))
         parts = (
-            lambda x=x, p=forward_panels, s=scratch, z=z: matmul_packed_b(x, p, s, z),
+            (lambda x=x, p=forward_panels, s=scratch, z=z: matmul_packed_b(x, p, s, z))
+            if forward_from_panels(n, k)
+            else (lambda x=x, w_t=w_t, z=z: matmul_nt(x, w_t, z, False)),
             lambda d=d, p=backward_panels, s=scratch, g=g: matmul_packed_b(d, p, s, g),
             lambda d=d, x=x, s=scratch, grad_w=grad_w: matmul_tn(d, x, s, grad_w),
         )

@@ -24,7 +24,9 @@ from .dropout import apply_dropout, undo_dropout
 from .layout import bias, rows, view2d, weights
 from .matmul import matmul_nn, matmul_nt
 from .panels import (
+    MAX_PANEL_COLUMNS,
     PANEL_ROWS,
+    columns_for_itemsize,
     matmul_packed_b,
     matmul_tn,
     pack_column_panel,
@@ -41,6 +43,11 @@ MAX_DOT_INPUTS = 128
 MIN_PANEL_INPUTS = 8
 
 
+def forward_from_panels(fan_in, fan_out):
+    """Whether the forward product of a layer runs from packed panels (else as dot products)."""
+    return fan_out >= MIN_PANEL_OUTPUTS and fan_in < MAX_DOT_INPUTS
+
+
 def weight_panel_offsets(sizes, itemsize):
     """Where :func:`pack_weights` puts each layer's panels, and how much room they take.
 
@@ -50,13 +57,13 @@ def weight_panel_offsets(sizes, itemsize):
     runs as a plain loop instead (and the first layer, which needs no input
     gradient).
     """
-    columns = 2 * 32 // itemsize
+    columns = columns_for_itemsize(itemsize)
     forward = np.full(len(sizes) - 1, -1, dtype=np.int64)
     backward = np.full(len(sizes) - 1, -1, dtype=np.int64)
     total = 0
     for layer, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
         fan_in, fan_out = int(fan_in), int(fan_out)
-        if fan_out >= MIN_PANEL_OUTPUTS and fan_in < MAX_DOT_INPUTS:
+        if forward_from_panels(fan_in, fan_out):
             forward[layer] = total
             total += fan_in * round_up(fan_out, columns)
         if layer > 0 and fan_in >= MIN_PANEL_INPUTS:
@@ -72,7 +79,7 @@ def tile_panel_size(sizes, tile_rows):
     for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
         fan_in, fan_out = int(fan_in), int(fan_out)
         need = max(need, max(fan_in, fan_out) * rows_packed)
-        need = max(need, tile_rows * (round_up(fan_out, PANEL_ROWS) + round_up(fan_in, 16)))
+        need = max(need, tile_rows * (round_up(fan_out, PANEL_ROWS) + round_up(fan_in, MAX_PANEL_COLUMNS)))
     return need
 
 

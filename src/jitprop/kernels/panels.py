@@ -44,9 +44,18 @@ PANEL_ROWS = 6
 _VECTOR_BYTES = 32
 
 
+def columns_for_itemsize(itemsize):
+    """Output columns of the micro-kernel's block (two vectors) for elements of ``itemsize`` bytes."""
+    return 2 * _VECTOR_BYTES // itemsize
+
+
+#: The widest panel of any dtype (float32's).
+MAX_PANEL_COLUMNS = columns_for_itemsize(4)
+
+
 @njit(**KERNEL)
 def panel_columns(dtype_example):
-    """Output columns of the micro-kernel's block (two vectors) for arrays like ``dtype_example``."""
+    """:func:`columns_for_itemsize` for arrays like ``dtype_example``, in compiled code."""
     return 2 * _VECTOR_BYTES // dtype_example.itemsize
 
 
@@ -136,7 +145,7 @@ def round_up(n, multiple):
 
 def padded_width(width):
     """Columns an operand of ``width`` columns takes once packed, with either panel width."""
-    return max(round_up(width, PANEL_ROWS), round_up(width, 16))
+    return max(round_up(width, PANEL_ROWS), round_up(width, MAX_PANEL_COLUMNS))
 
 
 @njit(**KERNEL)
