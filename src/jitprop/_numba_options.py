@@ -16,3 +16,9 @@ KERNEL = dict(cache=True, nogil=True, fastmath=FASTMATH_FLAGS, error_model="nump
 
 #: Options of a kernel that runs ``prange`` loops over threads.
 PARALLEL_KERNEL = dict(KERNEL, parallel=True)
+
+#: Options of a kernel whose code is written into its callers' (Numba inlines
+#: it before compiling them): for the parts of a tile, each called from one
+#: place, so that the network's buffers (some 180 machine words of arguments)
+#: are not passed down once more on every call.
+INLINED_KERNEL = dict(KERNEL, inline="always")

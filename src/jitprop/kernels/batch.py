@@ -28,7 +28,13 @@ _PARALLEL_REDUCE = 1 << 17
 
 
 @njit(**KERNEL)
-def _run_tile(mode, layout, params, packed, data, index, scale, ws, tile, dropout_key):
+def run_tile(mode, layout, params, packed, data, index, scale, ws, tile, dropout_key):
+    """Run tile ``tile`` of the batch ``index``: what :func:`run_batch` does for each tile.
+
+    Its loss and count of correct predictions go to ``ws.tile_stats[tile]``,
+    its gradient (``GRADIENT`` mode) to ``ws.tile_gradients[tile]``; the
+    batch's totals are :func:`batch_totals` of all tiles.
+    """
     r0 = tile * ws.tile_rows
     r1 = min(index.shape[0], r0 + ws.tile_rows)
     dense_forward(layout, params, packed, data.inputs, index, ws, r0, r1, dropout_key)
@@ -88,15 +94,27 @@ def run_batch(mode, layout, params, packed, data, index, scale, ws, grad, accumu
 
     The outputs stay in the last layer's block of ``ws.activations``.
     """
-    n_tiles = (index.shape[0] + ws.tile_rows - 1) // ws.tile_rows
-    # One compiled _run_tile serves both paths: the tile index is int64 in
+    n_tiles = tiles_of(index, ws)
+    # One compiled run_tile serves both paths: the tile index is int64 in
     # each (prange would make it unsigned).
     if n_tiles == 1:
         for tile in range(1):
-            _run_tile(mode, layout, params, packed, data, index, scale, ws, tile, dropout_key)
+            run_tile(mode, layout, params, packed, data, index, scale, ws, tile, dropout_key)
     else:
         for tile in prange(n_tiles):
-            _run_tile(mode, layout, params, packed, data, index, scale, ws, np.int64(tile), dropout_key)
+            run_tile(mode, layout, params, packed, data, index, scale, ws, np.int64(tile), dropout_key)
+    return batch_totals(mode, ws, n_tiles, grad, accumulate)
+
+
+@njit(**KERNEL)
+def tiles_of(index, ws):
+    """Number of tiles the batch ``index`` is cut into."""
+    return (index.shape[0] + ws.tile_rows - 1) // ws.tile_rows
+
+
+@njit(**KERNEL)
+def batch_totals(mode, ws, n_tiles, grad, accumulate):
+    """Sum the first ``n_tiles`` tiles' results in tile order: what :func:`run_batch` returns."""
     loss_sum = 0.0
     correct = 0.0
     if mode == FORWARD:

@@ -18,7 +18,7 @@ weights are packed by :func:`pack_weights` after every update.
 import numpy as np
 from numba import njit, prange
 
-from .._numba_options import KERNEL, PARALLEL_KERNEL
+from .._numba_options import INLINED_KERNEL, KERNEL, PARALLEL_KERNEL
 from .activations import activate, multiply_by_derivative
 from .dropout import apply_dropout, undo_dropout
 from .layout import bias, rows, view2d, weights
@@ -83,7 +83,7 @@ def tile_panel_size(sizes, tile_rows):
     return need
 
 
-@njit(**KERNEL)
+@njit(**INLINED_KERNEL)
 def dense_forward(layout, params, packed, inputs, index, ws, r0, r1, dropout_key):
     """Gather inputs ``index[r0:r1]`` and run every layer: ``a = f(a_prev @ W + b)``.
 
@@ -117,7 +117,7 @@ def dense_forward(layout, params, packed, inputs, index, ws, r0, r1, dropout_key
             apply_dropout(a, index[r0:r1], dropout_key, layer + 1, layout.dropout[layer + 1])
 
 
-@njit(**KERNEL)
+@njit(**INLINED_KERNEL)
 def dense_backward(layout, params, packed, ws, index, r0, r1, grad, dropout_key):
     """Back-propagate the output delta of rows ``r0:r1`` and write their gradient.
 

@@ -13,8 +13,10 @@ import numpy as np
 from numba import njit
 
 from .._numba_options import KERNEL
-from .batch import GRADIENT, run_batch
+from .batch import GRADIENT, batch_totals, run_batch, run_tile, tiles_of
 from .dense import pack_weights
+from .layout import untracked
+from .prefetch import prefetch_examples
 from .optimizers import apply_update
 from .regularization import add_l2_penalty, clip_by_global_norm
 
@@ -64,6 +66,10 @@ def train_epoch(layout, params, packed, data, plan, ws, grad, optimizer, batch_s
     and replaying its earlier batches, which give the same bits again (the
     computation is deterministic): no copy is made per batch.
     """
+    # Arguments stay alive for the call: no need to count references to them.
+    layout, params, packed, data, plan, ws, grad, optimizer, batch_stats = untracked(
+        (layout, params, packed, data, plan, ws, grad, optimizer, batch_stats)
+    )
     code, state, hyper = optimizer
     flat_state = state.ravel()
     start_params = params.copy()
@@ -80,6 +86,7 @@ def train_epoch(layout, params, packed, data, plan, ws, grad, optimizer, batch_s
     failed = -1
     while b < end:
         index = plan.order[b * plan.batch_size : min(n, (b + 1) * plan.batch_size)]
+        prefetch_examples(data, plan.order, (b + 1) * plan.batch_size, min(n, (b + 2) * plan.batch_size))
         total_weight = float(index.shape[0])
         if data.weights.shape[0] > 0:
             total_weight = 0.0
@@ -88,9 +95,19 @@ def train_epoch(layout, params, packed, data, plan, ws, grad, optimizer, batch_s
         scale = 1.0 / (total_weight * outputs) if total_weight > 0 else 0.0
         # Plain (non-literal) mode and flag, so that this call and the Python
         # callers of run_batch share one compiled version.
-        loss_sum, correct, grad_sq = run_batch(
-            np.int64(GRADIENT), layout, params, packed, data, index, scale, ws, grad, np.bool_(False), plan.dropout_key
-        )
+        mode = np.int64(GRADIENT)
+        accumulate = np.bool_(False)
+        if tiles_of(index, ws) == 1:
+            # What run_batch does for one tile, without the extra call: on a
+            # tiny network, passing the network's buffers down one more
+            # level is a large part of a batch.
+            only = np.int64(0)
+            run_tile(mode, layout, params, packed, data, index, scale, ws, only, plan.dropout_key)
+            loss_sum, correct, grad_sq = batch_totals(mode, ws, only + 1, grad, accumulate)
+        else:
+            loss_sum, correct, grad_sq = run_batch(
+                mode, layout, params, packed, data, index, scale, ws, grad, accumulate, plan.dropout_key
+            )
         batch_stats[b, 0] = loss_sum * scale + add_l2_penalty(layout, params, grad)
         batch_stats[b, 1] = correct
         # The loss must be finite in the network's own precision: a float32

@@ -98,6 +98,36 @@ def view2d(typingctx, buffer, start, rows, cols):
     return result(buffer, start, rows, cols), codegen
 
 
+@intrinsic
+def untracked(typingctx, value):
+    """``value`` with the arrays in it (in tuples too, nested) no longer reference-counted.
+
+    Every array a kernel reads out of a tuple such as a :class:`Layout` is
+    reference-counted while in use: an atomic increment and decrement per
+    read, which on a tiny network cost more than the arithmetic. The copies
+    returned here share the arrays' memory but carry no reference count, so
+    those operations find nothing to count. The caller's arguments keep the
+    memory alive; the copies must not outlive the call (kernels never return
+    them).
+    """
+
+    def codegen(context, builder, signature, args):
+        return impl_ret_untracked(context, builder, signature.return_type, _untrack(context, builder, value, args[0]))
+
+    return value(value), codegen
+
+
+def _untrack(context, builder, kind, value):
+    if isinstance(kind, types.Array):
+        array = make_array(kind)(context, builder, value)
+        array.meminfo = cgutils.get_null_value(array.meminfo.type)
+        return array._getvalue()
+    if isinstance(kind, types.BaseTuple):
+        for i, member in enumerate(kind):
+            value = builder.insert_value(value, _untrack(context, builder, member, builder.extract_value(value, i)), i)
+    return value
+
+
 @njit(**KERNEL)
 def weights(layout, params, layer):
     """``Wt`` of ``layer``: a view of shape (fan_out, fan_in)."""

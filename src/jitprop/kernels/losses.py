@@ -17,7 +17,7 @@ import math
 import numpy as np
 from numba import njit
 
-from .._numba_options import KERNEL
+from .._numba_options import INLINED_KERNEL, KERNEL
 from .activations import SOFTMAX, multiply_by_derivative
 
 MSE = 0
@@ -25,7 +25,7 @@ CROSS_ENTROPY = 1
 BINARY_CROSS_ENTROPY = 2
 
 
-@njit(**KERNEL)
+@njit(**INLINED_KERNEL)
 def output_loss(z, a, data, index, loss_code, act_code, alpha, scale, delta):
     """Summed loss over the rows of a tile and the output delta.
 
