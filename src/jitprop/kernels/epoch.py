@@ -77,6 +77,12 @@ def train_epoch(layout, params, packed, data, plan, ws, grad, optimizer, batch_s
     n = plan.order.shape[0]
     k = layout.sizes[layout.sizes.shape[0] - 1]
     outputs = k if layout.loss_over_outputs else 1
+    # Calls a tiny network has no use for are skipped (each passes the
+    # layout down, which costs more than its work there).
+    penalised = False
+    for layer in range(layout.l2.shape[0]):
+        penalised = penalised or layout.l2[layer] != 0.0
+    has_panels = packed.shape[0] > 0
     # A batch's code is written out here, once, rather than in a function of
     # its own: Numba optimises and generates machine code for every compiled
     # function together with all it calls, so a level less in the call tree
@@ -108,7 +114,7 @@ def train_epoch(layout, params, packed, data, plan, ws, grad, optimizer, batch_s
             loss_sum, correct, grad_sq = run_batch(
                 mode, layout, params, packed, data, index, scale, ws, grad, accumulate, plan.dropout_key
             )
-        batch_stats[b, 0] = loss_sum * scale + add_l2_penalty(layout, params, grad)
+        batch_stats[b, 0] = loss_sum * scale + (add_l2_penalty(layout, params, grad) if penalised else 0.0)
         batch_stats[b, 1] = correct
         # The loss must be finite in the network's own precision: a float32
         # network whose loss exceeds float32's range has diverged. (Never
@@ -127,7 +133,8 @@ def train_epoch(layout, params, packed, data, plan, ws, grad, optimizer, batch_s
             _copy(start_state, flat_state)
             b = plan.first_batch
             end = failed
-        pack_weights(layout, params, packed)
+        if has_panels:
+            pack_weights(layout, params, packed)
     return failed if failed >= 0 else end
 
 
