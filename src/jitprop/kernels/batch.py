@@ -96,10 +96,9 @@ def run_batch(mode, layout, params, packed, data, index, scale, ws, grad, accumu
     """
     n_tiles = tiles_of(index, ws)
     # One compiled run_tile serves both paths: the tile index is int64 in
-    # each (prange would make it unsigned).
+    # each (prange would make it unsigned, a literal 0 a type of its own).
     if n_tiles == 1:
-        for tile in range(1):
-            run_tile(mode, layout, params, packed, data, index, scale, ws, tile, dropout_key)
+        run_tile(mode, layout, params, packed, data, index, scale, ws, np.int64(0), dropout_key)
     else:
         for tile in prange(n_tiles):
             run_tile(mode, layout, params, packed, data, index, scale, ws, np.int64(tile), dropout_key)

@@ -103,13 +103,14 @@ def train_epoch(layout, params, packed, data, plan, ws, grad, optimizer, batch_s
         # callers of run_batch share one compiled version.
         mode = np.int64(GRADIENT)
         accumulate = np.bool_(False)
-        if tiles_of(index, ws) == 1:
+        n_tiles = tiles_of(index, ws)
+        if n_tiles == 1:
             # What run_batch does for one tile, without the extra call: on a
             # tiny network, passing the network's buffers down one more
-            # level is a large part of a batch.
-            only = np.int64(0)
-            run_tile(mode, layout, params, packed, data, index, scale, ws, only, plan.dropout_key)
-            loss_sum, correct, grad_sq = batch_totals(mode, ws, only + 1, grad, accumulate)
+            # level is a large part of a batch. (np.int64: a literal 0 would
+            # compile a second run_tile.)
+            run_tile(mode, layout, params, packed, data, index, scale, ws, np.int64(0), plan.dropout_key)
+            loss_sum, correct, grad_sq = batch_totals(mode, ws, n_tiles, grad, accumulate)
         else:
             loss_sum, correct, grad_sq = run_batch(
                 mode, layout, params, packed, data, index, scale, ws, grad, accumulate, plan.dropout_key
