@@ -9,7 +9,12 @@ run, which is what survives a noisy shared machine. Between two epochs the
 bench pauses for ``SETTLE_SECONDS``: the engine that just ran leaves its
 worker threads spinning for a while (OpenBLAS, under NumPy and scikit-learn,
 for up to some 0.1 s), and on two cores that would slow whichever engine
-came next. Peers that are not installed are skipped with a note
+came next. The pause costs the next engine too: its data, code and worker
+threads have gone cold (on a virtual machine, a 1 ms epoch of W2 then takes
+about 2 ms). So an engine whose epoch is shorter than ``REWARM_BELOW_SECONDS``
+runs one untimed epoch after the pause and before the timed one: what is
+timed is an epoch in the middle of a training run, as ``fit(epochs=...)``
+runs it. Peers that are not installed are skipped with a note
 (``pip install "jitprop[bench]"``).
 """
 
@@ -28,6 +33,10 @@ from .datasets import load_digits
 
 #: Pause before every timed epoch, so the previous engine's idle worker threads stop spinning.
 SETTLE_SECONDS = 0.3
+#: Engines whose warm-up epoch took less than this run an untimed epoch
+#: between the pause and each timed epoch (longer epochs lose well under 1%
+#: to the pause, and some take tens of seconds).
+REWARM_BELOW_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -241,8 +250,7 @@ def compare_workload(workload, threads, repeats, quick=False, engines=ENGINES, l
     times = {runner.name: [] for runner in runners}
     for _ in range(repeats):
         for runner in runners:
-            time.sleep(SETTLE_SECONDS)
-            times[runner.name].append(runner.epoch())
+            times[runner.name].append(_timed_epoch(runner, rewarm=warmup[runner.name] < REWARM_BELOW_SECONDS))
     flops = workload.flops_per_example()
     result = {"workload": workload.name, "description": workload.description, "examples": X.shape[0], "engines": {}}
     for name, seconds in times.items():
@@ -259,6 +267,14 @@ def compare_workload(workload, threads, repeats, quick=False, engines=ENGINES, l
     }
     result["notes"] = notes
     return result
+
+
+def _timed_epoch(runner, rewarm):
+    """Settle, bring the engine back to speed if ``rewarm``, then time one epoch."""
+    time.sleep(SETTLE_SECONDS)
+    if rewarm:
+        runner.epoch()
+    return runner.epoch()
 
 
 def matmul_kernels(repeats=5, burst=20):
@@ -309,15 +325,14 @@ def thread_scaling(workload, repeats, quick=False):
 
     X, y = workload.data(quick)
     runner = JitpropEngine(workload, X, y, 2)
-    runner.epoch()
+    rewarm = runner.epoch() < REWARM_BELOW_SECONDS
     previous = numba.get_num_threads()
     times = {1: [], 2: []}
     try:
         for _ in range(repeats):
             for threads in (1, 2):
                 numba.set_num_threads(threads)
-                time.sleep(SETTLE_SECONDS)
-                times[threads].append(runner.epoch())
+                times[threads].append(_timed_epoch(runner, rewarm))
     finally:
         numba.set_num_threads(previous)
     # String keys, as JSON has them.
