@@ -46,7 +46,7 @@ def run_tile(mode, layout, params, packed, data, index, scale, ws, tile, dropout
     if mode == GRADIENT:
         delta = rows(ws, ws.deltas, layout, last, r0, r1)
     else:
-        delta = rows(ws, ws.deltas, layout, last, 0, 0)
+        delta = rows(ws, ws.deltas, layout, last, np.int64(0), np.int64(0))
     loss_sum, correct = output_loss(
         out_z,
         out_a,
@@ -137,7 +137,7 @@ def reduce_tiles(tile_gradients, n_tiles, grad, accumulate):
     n = grad.shape[0]
     n_chunks = (n + _REDUCE_CHUNK - 1) // _REDUCE_CHUNK
     if n_chunks == 1:
-        return _reduce_chunk(tile_gradients, n_tiles, grad, accumulate, 0, n)
+        return _reduce_chunk(tile_gradients, n_tiles, grad, accumulate, np.int64(0), n)
     partial = np.empty(n_chunks)  # np.zeros would itself become a parallel loop here
     if n < _PARALLEL_REDUCE:
         # The same chunks, one after another: identical sums, no parallel region.

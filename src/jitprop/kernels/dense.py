@@ -91,14 +91,14 @@ def dense_forward(layout, params, packed, inputs, index, ws, r0, r1, dropout_key
     dropout rate are masked with the key's masks.
     """
     panels = ws.panels[r0 // ws.tile_rows]
-    x = rows(ws, ws.activations, layout, 0, r0, r1)
+    x = rows(ws, ws.activations, layout, np.int64(0), r0, r1)
     for r in range(r1 - r0):
         source = inputs[index[r0 + r]]
         target = x[r]
         for j in range(x.shape[1]):
             target[j] = source[j]
     if dropout_key >= 0 and layout.dropout[0] > 0:
-        apply_dropout(x, index[r0:r1], dropout_key, 0, layout.dropout[0])
+        apply_dropout(x, index[r0:r1], dropout_key, np.int64(0), layout.dropout[0])
     for layer in range(layout.activations.shape[0]):
         x = rows(ws, ws.activations, layout, layer, r0, r1)
         z = rows(ws, ws.preactivations, layout, layer + 1, r0, r1)

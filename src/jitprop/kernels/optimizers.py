@@ -25,6 +25,7 @@ only when their option is on, in the order listed.
 
 import math
 
+import numpy as np
 from numba import njit, prange
 
 from .._numba_options import KERNEL, PARALLEL_KERNEL
@@ -64,7 +65,7 @@ def apply_update(code, params, grad, state, hyper, lr, step):
     n = params.shape[0]
     n_chunks = (n + _UPDATE_CHUNK - 1) // _UPDATE_CHUNK
     if n < _PARALLEL_UPDATE:
-        _update_chunk(code, params, grad, state, hyper, lr, step, 0, n)
+        _update_chunk(code, params, grad, state, hyper, lr, step, np.int64(0), n)
     else:
         for c in prange(n_chunks):
             lo = c * _UPDATE_CHUNK
