@@ -174,6 +174,42 @@ def test_a_save_does_not_remove_the_temporary_of_a_save_in_progress(tmp_path):
     assert os.listdir(tmp_path) == ["model.safetensors"]
 
 
+def test_ctrl_c_during_a_save_takes_effect_after_it_and_leaves_no_temporary(tmp_path, monkeypatch):
+    from jitprop import _atomic
+
+    path = tmp_path / "model.safetensors"
+    path.write_bytes(b"old")
+    real_fsync = os.fsync
+
+    def interrupted(fd):  # Ctrl-C arrives while the temporary is being written
+        signal.raise_signal(signal.SIGINT)
+        real_fsync(fd)
+
+    monkeypatch.setattr(_atomic.os, "fsync", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        _atomic.write_atomically(path, b"new")
+    monkeypatch.undo()
+    assert os.listdir(tmp_path) == ["model.safetensors"]
+    assert path.read_bytes() == b"new"
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_a_failure_right_after_the_temporary_is_created_removes_it(tmp_path, monkeypatch):
+    from jitprop import _atomic
+
+    path = tmp_path / "model.safetensors"
+    path.write_bytes(b"old")
+
+    def no_locks(fd, temporary):
+        raise OSError(37, "No locks available")
+
+    monkeypatch.setattr(_atomic, "_lock", no_locks)
+    with pytest.raises(OSError, match="No locks available"):
+        _atomic.write_atomically(path, b"new")
+    assert os.listdir(tmp_path) == ["model.safetensors"]
+    assert path.read_bytes() == b"old"
+
+
 # ------------------------------------------------------------- training
 TRAINING = textwrap.dedent(
     """
