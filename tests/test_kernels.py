@@ -424,3 +424,58 @@ def test_kernels_pass_no_integer_literals_to_kernels():
         if calls := _literal_integer_arguments(module):
             found[info.name] = calls
     assert found == {}
+
+
+# ---------------------------------------------------------- indirect calls
+def _indirect_fixture():
+    from numba import njit
+
+    from jitprop.kernels.indirect import call_compiled
+
+    @njit
+    def add_scaled(out, values, k):
+        if k < 0:
+            raise ValueError("k must not be negative")
+        for i in range(out.shape[0]):
+            out[i] += k * values[i]
+
+    @njit
+    def caller(handle, out, values, ks):
+        for j in range(ks.shape[0]):
+            call_compiled(handle, (out, values, ks[j]))
+
+    return add_scaled, caller
+
+
+def test_a_kernel_called_through_its_address_does_what_a_direct_call_does():
+    from jitprop.kernels.indirect import compiled
+
+    add_scaled, caller = _indirect_fixture()
+    values = np.arange(5.0)
+    out = np.ones(5)
+    handle = compiled(add_scaled, out, values, np.int64(0))
+    caller(handle, out, values, np.array([1, 2, 3], dtype=np.int64))
+    np.testing.assert_array_equal(out, 1.0 + 6.0 * values)
+    assert compiled(add_scaled, np.zeros(3), np.zeros(3), np.int64(7)) == handle  # same types, same handle
+
+
+def test_an_exception_in_a_kernel_called_through_its_address_reaches_the_caller():
+    from jitprop.kernels.indirect import compiled
+
+    add_scaled, caller = _indirect_fixture()
+    out = np.zeros(3)
+    handle = compiled(add_scaled, out, out, np.int64(0))
+    with pytest.raises(ValueError, match="k must not be negative"):
+        caller(handle, out, np.ones(3), np.array([1, -1], dtype=np.int64))
+    np.testing.assert_array_equal(out, 1.0)  # the call before the failing one ran
+
+
+def test_a_kernel_compiled_for_other_argument_types_is_refused():
+    from jitprop.kernels.indirect import compiled
+
+    add_scaled, caller = _indirect_fixture()
+    float32_handle = compiled(add_scaled, np.zeros(3, np.float32), np.zeros(3, np.float32), np.int64(0))
+    out = np.zeros(3)
+    with pytest.raises(RuntimeError, match="compiled for other argument types"):
+        caller(float32_handle, out, np.ones(3), np.array([1], dtype=np.int64))
+    np.testing.assert_array_equal(out, 0.0)

@@ -7,7 +7,7 @@ import numpy as np
 from . import _checks, _threading, workspace
 from .activations import get_activation
 from .initializers import initial_weights
-from .kernels.batch import FORWARD, GRADIENT, LOSS, run_batch
+from .kernels.batch import FORWARD, GRADIENT, LOSS, run_batch, tile_kernel
 from .kernels.dense import pack_weights, weight_panel_offsets
 from .kernels.layout import Data, Layout
 from .kernels.regularization import add_l2_penalty
@@ -432,12 +432,13 @@ class Network:
         k = self.n_outputs
         start = ws.row_offsets[len(self._dense)]
         loss_sum = correct = 0.0
+        tiles = tile_kernel(self.layout, self.params, self._packed, data, rows, ws)
         with _threading.parallel_region():
             pack_weights(self.layout, self.params, self._packed)
             for lo in range(0, n, capacity):
                 hi = min(n, lo + capacity)
                 chunk_loss, chunk_correct, _ = run_batch(
-                    mode, self.layout, self.params, self._packed, data, rows[lo:hi], scale, ws, grad, lo > 0, -1
+                    mode, self.layout, self.params, self._packed, data, rows[lo:hi], scale, ws, grad, lo > 0, -1, tiles
                 )
                 loss_sum += chunk_loss
                 correct += chunk_correct

@@ -16,6 +16,7 @@ import numpy as np
 from . import _checks, _threading, workspace
 from .callbacks import Callback
 from .errors import DivergenceError
+from .kernels.batch import tile_kernel
 from .kernels.dense import pack_weights
 from .kernels.epoch import EpochPlan, train_epoch
 from .losses import get_loss
@@ -108,6 +109,7 @@ def train(
     batch_stats = np.zeros((n_batches, 2))
     with _threading.parallel_region():
         pack_weights(net.layout, net.params, net._packed)
+    tiles = tile_kernel(net.layout, net.params, net._packed, data, train_rows, ws)
 
     history = History()
     net.stop_training = False
@@ -130,7 +132,7 @@ def train(
             clip_norm=clip_norm,
             dropout_key=_dropout_key(net, epoch) if net.layout.dropout.any() else 0,
         )
-        seconds = _run_epoch(net, data, plan, ws, grad, optimizer, batch_stats, epoch, verbose)
+        seconds = _run_epoch(net, data, plan, ws, grad, optimizer, batch_stats, tiles, epoch, verbose)
         optimizer.step += n_batches
         net.epoch = epoch + 1
 
@@ -157,7 +159,7 @@ def train(
 _SHOWN = ("loss", "accuracy", "val_loss", "val_accuracy")
 
 
-def _run_epoch(net, data, plan, ws, grad, optimizer, batch_stats, epoch, verbose):
+def _run_epoch(net, data, plan, ws, grad, optimizer, batch_stats, tiles, epoch, verbose):
     """Run one epoch's batches (in segments when a bar is shown); return its wall time."""
     n_batches = plan.last_batch
     bounds = [0, n_batches]
@@ -175,7 +177,7 @@ def _run_epoch(net, data, plan, ws, grad, optimizer, batch_stats, epoch, verbose
             with _threading.parallel_region():
                 done = train_epoch(
                     net.layout, net.params, net._packed, data, segment, ws, grad, optimizer.kernel_arguments(),
-                    batch_stats,
+                    batch_stats, tiles,
                 )
             if done < last:
                 optimizer.step += done

@@ -12,6 +12,7 @@ from numba import njit, prange
 
 from .._numba_options import KERNEL, PARALLEL_KERNEL
 from .dense import dense_backward, dense_forward
+from .indirect import call_compiled, compiled
 from .layout import rows
 from .losses import output_loss
 
@@ -64,8 +65,16 @@ def run_tile(mode, layout, params, packed, data, index, scale, ws, tile, dropout
         dense_backward(layout, params, packed, ws, index, r0, r1, ws.tile_gradients[tile], dropout_key)
 
 
-@njit(**PARALLEL_KERNEL)
-def run_batch(mode, layout, params, packed, data, index, scale, ws, grad, accumulate, dropout_key):
+def tile_kernel(layout, params, packed, data, index, ws):
+    """:func:`run_tile` compiled for these buffers, as the ``tile_kernel`` of :func:`run_batch` and :func:`run_tiles`.
+
+    ``index`` stands for the batches' index arrays (their type is what counts).
+    """
+    return compiled(run_tile, np.int64(0), layout, params, packed, data, index, 0.0, ws, np.int64(0), np.int64(0))
+
+
+@njit(**KERNEL)
+def run_batch(mode, layout, params, packed, data, index, scale, ws, grad, accumulate, dropout_key, tile_kernel):
     """Run the examples ``index`` through the network.
 
     Parameters
@@ -82,6 +91,10 @@ def run_batch(mode, layout, params, packed, data, index, scale, ws, grad, accumu
         it when ``accumulate``.
     dropout_key : int
         Key of the dropout masks when training; -1 turns dropout off.
+    tile_kernel : tuple
+        :func:`tile_kernel` of these arguments: :func:`run_tile` is called
+        through its address, so that its code is not compiled into this
+        function and the parallel loop's again (see :mod:`.indirect`).
 
     Returns
     -------
@@ -95,14 +108,20 @@ def run_batch(mode, layout, params, packed, data, index, scale, ws, grad, accumu
     The outputs stay in the last layer's block of ``ws.activations``.
     """
     n_tiles = tiles_of(index, ws)
-    # One compiled run_tile serves both paths: the tile index is int64 in
-    # each (prange would make it unsigned, a literal 0 a type of its own).
     if n_tiles == 1:
-        run_tile(mode, layout, params, packed, data, index, scale, ws, np.int64(0), dropout_key)
+        call_compiled(tile_kernel, (mode, layout, params, packed, data, index, scale, ws, np.int64(0), dropout_key))
     else:
-        for tile in prange(n_tiles):
-            run_tile(mode, layout, params, packed, data, index, scale, ws, np.int64(tile), dropout_key)
+        run_tiles(mode, layout, params, packed, data, index, scale, ws, n_tiles, dropout_key, tile_kernel)
     return batch_totals(mode, ws, n_tiles, grad, accumulate)
+
+
+@njit(**PARALLEL_KERNEL)
+def run_tiles(mode, layout, params, packed, data, index, scale, ws, n_tiles, dropout_key, tile_kernel):
+    """Run the ``n_tiles`` tiles of the batch ``index`` in parallel, through ``tile_kernel``."""
+    # One compiled run_tile serves every path: the tile index is int64 in
+    # each (prange would make it unsigned, a literal 0 a type of its own).
+    for tile in prange(n_tiles):
+        call_compiled(tile_kernel, (mode, layout, params, packed, data, index, scale, ws, np.int64(tile), dropout_key))
 
 
 @njit(**KERNEL)

@@ -35,7 +35,7 @@ class EpochPlan(NamedTuple):
 
 
 @njit(**KERNEL)
-def train_epoch(layout, params, packed, data, plan, ws, grad, optimizer, batch_stats):
+def train_epoch(layout, params, packed, data, plan, ws, grad, optimizer, batch_stats, tile_kernel):
     """Train on the batches ``plan.first_batch`` to ``plan.last_batch - 1``.
 
     Batch ``b`` holds the examples ``plan.order[b·batch_size : (b+1)·batch_size]``;
@@ -48,6 +48,9 @@ def train_epoch(layout, params, packed, data, plan, ws, grad, optimizer, batch_s
         The update rule, as :func:`apply_update` takes it.
     batch_stats : float64 ndarray of shape (n_batches, 2)
         Receives each batch's loss and its count of correct predictions.
+    tile_kernel : tuple
+        :func:`~jitprop.kernels.batch.tile_kernel` of the buffers, with
+        ``plan.order`` for the index: how batches of several tiles run them.
 
     Returns
     -------
@@ -113,7 +116,7 @@ def train_epoch(layout, params, packed, data, plan, ws, grad, optimizer, batch_s
             loss_sum, correct, grad_sq = batch_totals(mode, ws, n_tiles, grad, accumulate)
         else:
             loss_sum, correct, grad_sq = run_batch(
-                mode, layout, params, packed, data, index, scale, ws, grad, accumulate, plan.dropout_key
+                mode, layout, params, packed, data, index, scale, ws, grad, accumulate, plan.dropout_key, tile_kernel
             )
         batch_stats[b, 0] = loss_sum * scale + (add_l2_penalty(layout, params, grad) if penalised else 0.0)
         batch_stats[b, 1] = correct
