@@ -4,8 +4,11 @@ Each workload is trained by every available engine in turn — jitprop,
 PyTorch (CPU, a plain training loop), scikit-learn's MLP and a plain NumPy
 implementation — one epoch at a time, alternating engines (A B A B …), after
 one warm-up epoch each. The reported speed is the median over the timed
-epochs, in examples per second; ratios compare medians measured in the same
-run, which is what survives a noisy shared machine. Between two epochs the
+epochs, in examples per second. A ratio is the median over rounds of the
+ratio of two engines' speeds in the same round (epochs seconds apart), which
+is what survives a noisy shared machine: a slow spell of the machine then
+slows both sides of a ratio, instead of the median epoch of one engine and
+not the other's. Between two epochs the
 bench pauses for ``SETTLE_SECONDS``: the engine that just ran leaves its
 worker threads spinning for a while (OpenBLAS, under NumPy and scikit-learn,
 for up to some 0.1 s), and on two cores that would slow whichever engine
@@ -261,9 +264,9 @@ def compare_workload(workload, threads, repeats, quick=False, engines=ENGINES, l
             "epoch_seconds": seconds,
             "warmup_seconds": warmup[name],
         }
-    ours = result["engines"]["jitprop"]["examples_per_second"]
+    ours = np.array(times["jitprop"])
     result["ratios"] = {
-        name: ours / entry["examples_per_second"] for name, entry in result["engines"].items() if name != "jitprop"
+        name: float(np.median(np.array(seconds) / ours)) for name, seconds in times.items() if name != "jitprop"
     }
     result["notes"] = notes
     return result
