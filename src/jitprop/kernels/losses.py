@@ -5,7 +5,8 @@ gradient of the *mean* loss with respect to the output pre-activation ``z``
 (``scale`` is 1/n, or 1/(n·k) for losses averaged over outputs too).
 The stable fused forms are used where they exist:
 
-* cross-entropy with softmax: ``−Σ t·log p = Σ t·(lse(z) − z)``, delta ``p·Σt − t``;
+* cross-entropy with softmax: ``−Σ t·log p = Σ t·(lse(z) − z)``, delta ``p·Σt − t``
+  (cross-entropy always has a softmax output, ``a`` here);
 * binary cross-entropy with sigmoid, from logits:
   ``max(z, 0) − t·z + log1p(exp(−|z|))``, delta ``σ(z) − t``.
 
@@ -68,14 +69,11 @@ def output_loss(z, a, data, index, loss_code, act_code, alpha, scale, delta):
         row_scale = scale * weight
         row_loss = 0.0
         if loss_code == CROSS_ENTROPY:
-            top = np.float64(zr[0])
-            for j in range(k):
-                top = max(top, np.float64(zr[j]))
-            s = 0.0
-            for j in range(k):
-                s += math.exp(zr[j] - top)
-            lse = top + math.log(s)
+            # log-sum-exp of z, read off the softmax output: at the largest
+            # z, p = 1 / Σ exp(z - max z), so lse = max z - log p there, and
+            # that p is at least 1/k (it never underflows). No exponentials.
             guess = _argmax(zr)
+            lse = np.float64(zr[guess]) - math.log(np.float64(ar[guess]))
             if use_labels:
                 c = labels[index[r]]
                 correct += guess == c
