@@ -1,7 +1,11 @@
 """The compiled kernels, called directly, against NumPy and tests/reference.py."""
 
 import itertools
+import os
+import subprocess
+import sys
 
+import numba
 import numpy as np
 import pytest
 
@@ -426,56 +430,133 @@ def test_kernels_pass_no_integer_literals_to_kernels():
     assert found == {}
 
 
-# ---------------------------------------------------------- indirect calls
-def _indirect_fixture():
+# ---------------------------------------------------------- tasks on the thread pool
+def _tasks_fixture():
     from numba import njit
 
-    from jitprop.kernels.indirect import call_compiled
+    from jitprop.kernels.parallel import run_tasks
 
     @njit
-    def add_scaled(out, values, k):
-        if k < 0:
-            raise ValueError("k must not be negative")
-        for i in range(out.shape[0]):
-            out[i] += k * values[i]
+    def record(visits, threads, work, task):
+        if task == work.shape[0]:
+            raise ValueError("no work for this task")
+        s = 0.0
+        for i in range(int(work[task])):  # enough to keep a thread busy
+            s += np.sqrt(i + 1.0)
+        visits[task] += 1 if s != -1.0 else 2  # (s is used: the loop stays)
+        threads[task] = numba.get_thread_id()
 
     @njit
-    def caller(handle, out, values, ks):
-        for j in range(ks.shape[0]):
-            call_compiled(handle, (out, values, ks[j]))
+    def linked(visits, threads, work, n_tasks):
+        run_tasks(record, n_tasks, (visits, threads, work))
 
-    return add_scaled, caller
+    @njit
+    def through_handle(handle, visits, threads, work, n_tasks):
+        run_tasks(handle, n_tasks, (visits, threads, work))
+
+    return record, linked, through_handle
 
 
-def test_a_kernel_called_through_its_address_does_what_a_direct_call_does():
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("n_tasks", [0, 1, 2, 37])
+def test_run_tasks_runs_every_task_once(threads, n_tasks):
     from jitprop.kernels.indirect import compiled
 
-    add_scaled, caller = _indirect_fixture()
-    values = np.arange(5.0)
-    out = np.ones(5)
-    handle = compiled(add_scaled, out, values, np.int64(0))
-    caller(handle, out, values, np.array([1, 2, 3], dtype=np.int64))
-    np.testing.assert_array_equal(out, 1.0 + 6.0 * values)
-    assert compiled(add_scaled, np.zeros(3), np.zeros(3), np.int64(7)) == handle  # same types, same handle
+    record, linked, through_handle = _tasks_fixture()
+    work = np.full(n_tasks, 1000.0)
+    before = numba.get_num_threads()
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    try:
+        for run in (lambda *a: linked(*a), lambda *a: through_handle(compiled(record, *a[:3], np.int64(0)), *a)):
+            visits = np.zeros(n_tasks, dtype=np.int64)
+            on_thread = np.full(n_tasks, -1, dtype=np.int64)
+            run(visits, on_thread, work, n_tasks)
+            np.testing.assert_array_equal(visits, 1)
+            assert set(on_thread.tolist()) <= set(range(numba.get_num_threads()))
+    finally:
+        numba.set_num_threads(before)
 
 
-def test_an_exception_in_a_kernel_called_through_its_address_reaches_the_caller():
+def test_run_tasks_spreads_the_tasks_over_the_threads():
+    from jitprop import _threading
+
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("one thread")
+    if _threading.threading_layer() == "tbb":
+        pytest.skip("tbb may run every task on one thread")
+    record, linked, _ = _tasks_fixture()
+    visits = np.zeros(4, dtype=np.int64)
+    on_thread = np.full(4, -1, dtype=np.int64)
+    before = numba.get_num_threads()
+    numba.set_num_threads(2)
+    try:
+        with _threading.parallel_region():
+            linked(visits, on_thread, np.full(4, 2e6), 4)
+    finally:
+        numba.set_num_threads(before)
+    assert sorted(set(on_thread.tolist())) == [0, 1]
+    numba.set_num_threads(1)
+    try:
+        linked(visits, on_thread, np.full(4, 10.0), 4)
+    finally:
+        numba.set_num_threads(before)
+    assert set(on_thread.tolist()) == {0}  # one thread: all in the caller's
+
+
+def test_a_task_that_raises_makes_run_tasks_raise_after_the_others_ran():
+    record, linked, _ = _tasks_fixture()
+    visits = np.zeros(6, dtype=np.int64)
+    work = np.full(5, 10.0)  # task 5 has no work: it raises
+    with pytest.raises(RuntimeError, match="a task of a parallel kernel raised"):
+        linked(visits, np.zeros(6, dtype=np.int64), work, 6)
+    np.testing.assert_array_equal(visits, [1, 1, 1, 1, 1, 0])
+
+
+def test_a_handle_is_the_same_for_arguments_of_the_same_types_only():
     from jitprop.kernels.indirect import compiled
 
-    add_scaled, caller = _indirect_fixture()
-    out = np.zeros(3)
-    handle = compiled(add_scaled, out, out, np.int64(0))
-    with pytest.raises(ValueError, match="k must not be negative"):
-        caller(handle, out, np.ones(3), np.array([1, -1], dtype=np.int64))
-    np.testing.assert_array_equal(out, 1.0)  # the call before the failing one ran
+    record, _, _ = _tasks_fixture()
+    ints, floats = np.zeros(3, dtype=np.int64), np.zeros(3)
+    handle = compiled(record, ints, ints, floats, np.int64(0))
+    assert compiled(record, np.ones(5, dtype=np.int64), ints, floats, np.int64(9)) == handle
+    other = compiled(record, ints, ints, floats.astype(np.float32), np.int64(0))
+    assert other[0] != handle[0] and other[1] != handle[1]
 
 
-def test_a_kernel_compiled_for_other_argument_types_is_refused():
+def test_run_tasks_refuses_a_handle_for_other_argument_types():
     from jitprop.kernels.indirect import compiled
 
-    add_scaled, caller = _indirect_fixture()
-    float32_handle = compiled(add_scaled, np.zeros(3, np.float32), np.zeros(3, np.float32), np.int64(0))
-    out = np.zeros(3)
+    record, _, through_handle = _tasks_fixture()
+    float_visits = compiled(record, np.zeros(2), np.zeros(2, dtype=np.int64), np.zeros(2), np.int64(0))
+    visits = np.zeros(2, dtype=np.int64)
     with pytest.raises(RuntimeError, match="compiled for other argument types"):
-        caller(float32_handle, out, np.ones(3), np.array([1], dtype=np.int64))
-    np.testing.assert_array_equal(out, 0.0)
+        through_handle(float_visits, visits, np.zeros(2, dtype=np.int64), np.full(2, 1.0), 2)
+    np.testing.assert_array_equal(visits, 0)
+
+
+def test_run_tasks_code_loaded_from_the_cache_starts_the_thread_pool(tmp_path):
+    # The compiled code calls into Numba's thread pool by name; a process that
+    # loads it from the cache before anything started the pool must still run.
+    (tmp_path / "cached_tasks.py").write_text(
+        "import numpy as np\n"
+        "from numba import njit\n"
+        "from jitprop.kernels.parallel import run_tasks\n"
+        "@njit(cache=True)\n"
+        "def square(x, task):\n"
+        "    x[task] = x[task] ** 2\n"
+        "@njit(cache=True)\n"
+        "def squares(x):\n"
+        "    run_tasks(square, x.shape[0], (x,))\n"
+        "x = np.arange(5.0)\n"
+        "squares(x)\n"
+        "print(x.tolist(), squares.stats.cache_hits)\n"
+    )
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"), NUMBA_NUM_THREADS="2")
+    runs = [
+        subprocess.run([sys.executable, "cached_tasks.py"], cwd=tmp_path, env=env, capture_output=True, text=True)
+        for _ in range(2)
+    ]
+    assert [r.returncode for r in runs] == [0, 0], runs[-1].stderr
+    compiled_run, cached_run = (r.stdout.split("]")[0] + "]" for r in runs)
+    assert compiled_run == cached_run == "[0.0, 1.0, 4.0, 9.0, 16.0]"
+    assert runs[1].stdout.split("]")[1].strip() != "Counter()"  # loaded from the cache

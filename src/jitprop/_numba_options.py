@@ -1,7 +1,8 @@
 """The one place that decides how kernels are compiled.
 
 Every ``@njit`` in :mod:`jitprop.kernels` takes its options from here, so the
-cache, the fastmath flags and the parallel switch cannot drift apart.
+cache and the fastmath flags cannot drift apart. No kernel is compiled with
+``parallel=True``: :mod:`jitprop.kernels.parallel` runs tasks on the threads.
 
 The fastmath flags allow reassociation and contraction (so LLVM can vectorize
 dot products and fuse multiply-adds) but deliberately leave out ``nnan`` and
@@ -13,9 +14,6 @@ FASTMATH_FLAGS = {"nsz", "arcp", "contract", "afn", "reassoc"}
 
 #: Options of a serial kernel.
 KERNEL = dict(cache=True, nogil=True, fastmath=FASTMATH_FLAGS, error_model="numpy")
-
-#: Options of a kernel that runs ``prange`` loops over threads.
-PARALLEL_KERNEL = dict(KERNEL, parallel=True)
 
 #: Options of a kernel whose code is written into its callers' (Numba inlines
 #: it before compiling them): for the parts of a tile, each called from one

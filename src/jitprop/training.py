@@ -109,7 +109,8 @@ def train(
     batch_stats = np.zeros((n_batches, 2))
     with _threading.parallel_region():
         pack_weights(net.layout, net.params, net._packed)
-    tiles = tile_kernel(net.layout, net.params, net._packed, data, train_rows, ws)
+    # Batches of one tile run it in the epoch's own loop (see train_epoch).
+    tiles = tile_kernel(net.layout, net.params, net._packed, data, train_rows, ws) if batch_size > ws.tile_rows else None
 
     history = History()
     net.stop_training = False

@@ -8,13 +8,14 @@ never starts a parallel region.
 """
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
-from .._numba_options import KERNEL, PARALLEL_KERNEL
+from .._numba_options import KERNEL
 from .dense import dense_backward, dense_forward
-from .indirect import call_compiled, compiled
+from .indirect import compiled
 from .layout import rows
 from .losses import output_loss
+from .parallel import run_tasks
 
 #: What :func:`run_batch` computes.
 FORWARD = 0
@@ -29,7 +30,7 @@ _PARALLEL_REDUCE = 1 << 17
 
 
 @njit(**KERNEL)
-def run_tile(mode, layout, params, packed, data, index, scale, ws, tile, dropout_key):
+def run_tile(mode, layout, params, packed, data, index, scale, ws, dropout_key, tile):
     """Run tile ``tile`` of the batch ``index``: what :func:`run_batch` does for each tile.
 
     Its loss and count of correct predictions go to ``ws.tile_stats[tile]``,
@@ -66,7 +67,7 @@ def run_tile(mode, layout, params, packed, data, index, scale, ws, tile, dropout
 
 
 def tile_kernel(layout, params, packed, data, index, ws):
-    """:func:`run_tile` compiled for these buffers, as the ``tile_kernel`` of :func:`run_batch` and :func:`run_tiles`.
+    """:func:`run_tile` compiled for these buffers, as the ``tile_kernel`` of :func:`run_batch`.
 
     ``index`` stands for the batches' index arrays (their type is what counts).
     """
@@ -92,9 +93,10 @@ def run_batch(mode, layout, params, packed, data, index, scale, ws, grad, accumu
     dropout_key : int
         Key of the dropout masks when training; -1 turns dropout off.
     tile_kernel : tuple
-        :func:`tile_kernel` of these arguments: :func:`run_tile` is called
-        through its address, so that its code is not compiled into this
-        function and the parallel loop's again (see :mod:`.indirect`).
+        :func:`tile_kernel` of these arguments. The tiles run as tasks of
+        :func:`~.parallel.run_tasks`, which calls :func:`run_tile` through
+        its address: its code is not compiled into this function again (see
+        :mod:`.indirect`).
 
     Returns
     -------
@@ -108,20 +110,8 @@ def run_batch(mode, layout, params, packed, data, index, scale, ws, grad, accumu
     The outputs stay in the last layer's block of ``ws.activations``.
     """
     n_tiles = tiles_of(index, ws)
-    if n_tiles == 1:
-        call_compiled(tile_kernel, (mode, layout, params, packed, data, index, scale, ws, np.int64(0), dropout_key))
-    else:
-        run_tiles(mode, layout, params, packed, data, index, scale, ws, n_tiles, dropout_key, tile_kernel)
+    run_tasks(tile_kernel, n_tiles, (mode, layout, params, packed, data, index, scale, ws, dropout_key))
     return batch_totals(mode, ws, n_tiles, grad, accumulate)
-
-
-@njit(**PARALLEL_KERNEL)
-def run_tiles(mode, layout, params, packed, data, index, scale, ws, n_tiles, dropout_key, tile_kernel):
-    """Run the ``n_tiles`` tiles of the batch ``index`` in parallel, through ``tile_kernel``."""
-    # One compiled run_tile serves every path: the tile index is int64 in
-    # each (prange would make it unsigned, a literal 0 a type of its own).
-    for tile in prange(n_tiles):
-        call_compiled(tile_kernel, (mode, layout, params, packed, data, index, scale, ws, np.int64(tile), dropout_key))
 
 
 @njit(**KERNEL)
@@ -145,7 +135,7 @@ def batch_totals(mode, ws, n_tiles, grad, accumulate):
     return loss_sum, correct, reduce_tiles(ws.tile_gradients, n_tiles, grad, accumulate)
 
 
-@njit(**PARALLEL_KERNEL)
+@njit(**KERNEL)
 def reduce_tiles(tile_gradients, n_tiles, grad, accumulate):
     """``grad (+)= Σ_t tile_gradients[t]`` in tile order; returns ``‖grad‖²``.
 
@@ -157,20 +147,24 @@ def reduce_tiles(tile_gradients, n_tiles, grad, accumulate):
     n_chunks = (n + _REDUCE_CHUNK - 1) // _REDUCE_CHUNK
     if n_chunks == 1:
         return _reduce_chunk(tile_gradients, n_tiles, grad, accumulate, np.int64(0), n)
-    partial = np.empty(n_chunks)  # np.zeros would itself become a parallel loop here
+    partial = np.empty(n_chunks)
     if n < _PARALLEL_REDUCE:
         # The same chunks, one after another: identical sums, no parallel region.
         for c in range(n_chunks):
-            lo = c * _REDUCE_CHUNK
-            partial[c] = _reduce_chunk(tile_gradients, n_tiles, grad, accumulate, lo, min(n, lo + _REDUCE_CHUNK))
+            _reduce_task(tile_gradients, n_tiles, grad, accumulate, partial, np.int64(c))
     else:
-        for c in prange(n_chunks):
-            lo = c * _REDUCE_CHUNK
-            partial[c] = _reduce_chunk(tile_gradients, n_tiles, grad, accumulate, lo, min(n, lo + _REDUCE_CHUNK))
+        run_tasks(_reduce_task, n_chunks, (tile_gradients, n_tiles, grad, accumulate, partial))
     total = 0.0
     for c in range(n_chunks):
         total += partial[c]
     return total
+
+
+@njit(**KERNEL)
+def _reduce_task(tile_gradients, n_tiles, grad, accumulate, partial, chunk):
+    """Chunk ``chunk`` of :func:`reduce_tiles`: its squared norm goes to ``partial[chunk]``."""
+    lo = chunk * _REDUCE_CHUNK
+    partial[chunk] = _reduce_chunk(tile_gradients, n_tiles, grad, accumulate, lo, min(grad.shape[0], lo + _REDUCE_CHUNK))
 
 
 @njit(**KERNEL)

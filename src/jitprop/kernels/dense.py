@@ -16,13 +16,14 @@ weights are packed by :func:`pack_weights` after every update.
 """
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
-from .._numba_options import INLINED_KERNEL, KERNEL, PARALLEL_KERNEL
+from .._numba_options import INLINED_KERNEL, KERNEL
 from .activations import activate, multiply_by_derivative
 from .dropout import apply_dropout, undo_dropout
 from .layout import bias, rows, view2d, weights
 from .matmul import matmul_nn, matmul_nt
+from .parallel import run_tasks
 from .panels import (
     MAX_PANEL_COLUMNS,
     PANEL_ROWS,
@@ -168,7 +169,7 @@ def dense_backward(layout, params, packed, ws, index, r0, r1, grad, dropout_key)
 _PARALLEL_PACK = 1 << 16
 
 
-@njit(**PARALLEL_KERNEL)
+@njit(**KERNEL)
 def pack_weights(layout, params, packed):
     """Pack every layer's ``Wt`` into the panels its forward and input-gradient products read.
 
@@ -191,9 +192,7 @@ def pack_weights(layout, params, packed):
         for panel in range(n_panels):
             _pack_panel(layout, params, packed, columns, panel)
     else:
-        # (np.int64: prange's index is unsigned, and one compiled packer serves both paths.)
-        for panel in prange(n_panels):
-            _pack_panel(layout, params, packed, columns, np.int64(panel))
+        run_tasks(_pack_panel, n_panels, (layout, params, packed, columns))
 
 
 @njit(**KERNEL)

@@ -48,9 +48,13 @@ def train_epoch(layout, params, packed, data, plan, ws, grad, optimizer, batch_s
         The update rule, as :func:`apply_update` takes it.
     batch_stats : float64 ndarray of shape (n_batches, 2)
         Receives each batch's loss and its count of correct predictions.
-    tile_kernel : tuple
+    tile_kernel : tuple or None
         :func:`~jitprop.kernels.batch.tile_kernel` of the buffers, with
-        ``plan.order`` for the index: how batches of several tiles run them.
+        ``plan.order`` for the index: the tiles of a batch run in parallel
+        through it. None runs them one after another in this thread, with
+        their code compiled into this function (Numba compiles only the
+        branch the argument's type selects): for networks whose batches are
+        one tile, where that saves a call per batch.
 
     Returns
     -------
@@ -106,20 +110,16 @@ def train_epoch(layout, params, packed, data, plan, ws, grad, optimizer, batch_s
         # callers of run_batch share one compiled version.
         mode = np.int64(GRADIENT)
         accumulate = np.bool_(False)
-        n_tiles = tiles_of(index, ws)
-        if n_tiles == 1:
-            # What run_batch does for one tile, without the extra call: on a
-            # tiny network, passing the network's buffers down one more
-            # level is a large part of a batch. (np.int64: a literal 0 would
-            # compile a second run_tile.)
-            run_tile(mode, layout, params, packed, data, index, scale, ws, np.int64(0), plan.dropout_key)
+        if tile_kernel is None:
+            # The tiles one after another, their code compiled into this
+            # loop: on a tiny network, passing the network's buffers down
+            # one more level is a large part of a batch. (np.int64: a
+            # literal would compile a second run_tile.)
+            n_tiles = tiles_of(index, ws)
+            for tile in range(n_tiles):
+                run_tile(mode, layout, params, packed, data, index, scale, ws, plan.dropout_key, np.int64(tile))
             loss_sum, correct, grad_sq = batch_totals(mode, ws, n_tiles, grad, accumulate)
         else:
-            # Through run_batch, although it counts the tiles again: calling
-            # run_tiles and batch_totals here instead compiled the one-tile
-            # path above 21% slower (W4 batch 1, 1.66 -> 1.31 million
-            # examples/s), most likely as LLVM then inlines the small
-            # parallel launcher into this loop.
             loss_sum, correct, grad_sq = run_batch(
                 mode, layout, params, packed, data, index, scale, ws, grad, accumulate, plan.dropout_key, tile_kernel
             )

@@ -19,9 +19,10 @@ innermost loop runs over ``range(k)`` from 0 on 1-D row views: offsets inside
 the loop or ranges that start elsewhere defeat the vectorizer.
 """
 
-from numba import njit, prange
+from numba import njit
 
-from .._numba_options import KERNEL, PARALLEL_KERNEL
+from .._numba_options import KERNEL
+from .parallel import run_tasks
 
 # Rows of ``b`` visited together, so that they stay in cache while every row
 # of ``a`` passes over them.
@@ -130,7 +131,7 @@ def _store1(out, i, j, s, accumulate):
 _PARALLEL_ROWS = 64
 
 
-@njit(**PARALLEL_KERNEL)
+@njit(**KERNEL)
 def parallel_matmul_nt(a, b, out):
     """``out = a @ b.T`` with the rows of ``a`` cut into fixed blocks that run in parallel.
 
@@ -138,11 +139,15 @@ def parallel_matmul_nt(a, b, out):
     the form ``jitprop bench`` sets against BLAS (training parallelises over
     tiles of examples instead).
     """
-    m = a.shape[0]
-    for block in prange((m + _PARALLEL_ROWS - 1) // _PARALLEL_ROWS):
-        lo = block * _PARALLEL_ROWS
-        hi = min(m, lo + _PARALLEL_ROWS)
-        matmul_nt(a[lo:hi], b, out[lo:hi], False)
+    run_tasks(_matmul_rows_nt, (a.shape[0] + _PARALLEL_ROWS - 1) // _PARALLEL_ROWS, (a, b, out))
+
+
+@njit(**KERNEL)
+def _matmul_rows_nt(a, b, out, block):
+    """Block ``block`` of rows of :func:`parallel_matmul_nt`."""
+    lo = block * _PARALLEL_ROWS
+    hi = min(a.shape[0], lo + _PARALLEL_ROWS)
+    matmul_nt(a[lo:hi], b, out[lo:hi], False)
 
 
 @njit(**KERNEL)

@@ -26,9 +26,10 @@ only when their option is on, in the order listed.
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
-from .._numba_options import KERNEL, PARALLEL_KERNEL
+from .._numba_options import KERNEL
+from .parallel import run_tasks
 
 SGD = 0
 ADAM = 1
@@ -43,7 +44,7 @@ _UPDATE_CHUNK = 16384
 _PARALLEL_UPDATE = 1 << 17
 
 
-@njit(**PARALLEL_KERNEL)
+@njit(**KERNEL)
 def apply_update(code, params, grad, state, hyper, lr, step):
     """Update ``params`` in place from ``grad``.
 
@@ -63,13 +64,18 @@ def apply_update(code, params, grad, state, hyper, lr, step):
         1-based count of updates including this one.
     """
     n = params.shape[0]
-    n_chunks = (n + _UPDATE_CHUNK - 1) // _UPDATE_CHUNK
     if n < _PARALLEL_UPDATE:
         _update_chunk(code, params, grad, state, hyper, lr, step, np.int64(0), n)
     else:
-        for c in prange(n_chunks):
-            lo = c * _UPDATE_CHUNK
-            _update_chunk(code, params, grad, state, hyper, lr, step, lo, min(n, lo + _UPDATE_CHUNK))
+        n_chunks = (n + _UPDATE_CHUNK - 1) // _UPDATE_CHUNK
+        run_tasks(_update_task, n_chunks, (code, params, grad, state, hyper, lr, step))
+
+
+@njit(**KERNEL)
+def _update_task(code, params, grad, state, hyper, lr, step, chunk):
+    """Chunk ``chunk`` of :func:`apply_update`."""
+    lo = chunk * _UPDATE_CHUNK
+    _update_chunk(code, params, grad, state, hyper, lr, step, lo, min(params.shape[0], lo + _UPDATE_CHUNK))
 
 
 @njit(**KERNEL)

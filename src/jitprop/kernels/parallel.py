@@ -1,0 +1,169 @@
+"""Independent tasks of a kernel, run on Numba's thread pool without ``prange``.
+
+A ``prange`` loop is compiled as three functions of its own besides the one
+it sits in — the loop body, and two wrappers that hand it to the threads —
+each through Numba's whole pipeline: a second or more on first use for every
+loop, most of it for code that only passes arguments along.
+:func:`run_tasks` hands the thread pool the kernel's code directly. It writes
+one small function (in LLVM, without going through Numba's compiler) that
+unpacks the arguments and calls the kernel for a range of task numbers, and
+passes it to ``numba_parallel_for``, the entry point of Numba's threading
+layer (tbb, omp or workqueue) that ``prange`` loops use too.
+
+Tasks must not depend on each other: which thread runs which task, and in
+what order, is up to the threading layer. Each task's work is the same
+whatever the thread count, so results are too.
+"""
+
+import numba
+from llvmlite import ir
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+from .indirect import signature_key
+
+
+def _start_thread_pool():
+    """Start Numba's thread pool, which makes its entry points known to the JIT linker."""
+    numba.get_num_threads()
+
+
+@intrinsic
+def run_tasks(typingctx, kernel, n_tasks, args):
+    """Call ``kernel(*args, task)`` for every ``task`` in ``range(n_tasks)``, spread over Numba's threads.
+
+    Parameters
+    ----------
+    kernel : compiled function or handle
+        A function compiled with ``@njit`` (its code is compiled into the
+        caller's, for ``(*args, int64)``), or a handle from
+        ``compiled(kernel, *args, np.int64(0))`` (its code is called through
+        its address, see :mod:`.indirect`).
+    n_tasks : int
+        Number of tasks; none run if it is 0 or less.
+    args : tuple
+        The arguments before the task number, the same for every task.
+
+    With one task, or a thread count of 1, the tasks run in the calling
+    thread. A task that raises makes the call raise ``RuntimeError`` after
+    all tasks have run (the kernel's own exception cannot cross threads).
+    """
+    if not isinstance(args, types.BaseTuple) or not isinstance(n_tasks, types.Integer):
+        return None
+    argtypes = tuple(args.types) + (types.int64,)
+    if isinstance(kernel, types.Dispatcher):
+        kernel_signature = typingctx.resolve_function_type(kernel, argtypes, {})
+        if kernel_signature is None:
+            return None
+        linked = kernel.dispatcher.get_compile_result(kernel_signature)
+    elif isinstance(kernel, types.UniTuple) and kernel.count == 2 and isinstance(kernel.dtype, types.Integer):
+        linked = None
+    else:
+        return None
+    _start_thread_pool()  # this compilation needs the pool's entry points...
+    key = signature_key(list(argtypes))
+    name = f"jitprop.tasks.{linked.fndesc.llvm_func_name if linked else key}"
+
+    def codegen(context, builder, signature, llargs):
+        # ...and so does loading the compiled code from Numba's cache.
+        context.active_code_library._reload_init.add(_start_thread_pool)
+        handle, count, arguments = llargs
+        count = context.cast(builder, count, signature.args[1], types.int64)
+        if linked is None:
+            address = builder.extract_value(handle, 0)
+            given_key = builder.extract_value(handle, 1)
+            with cgutils.if_unlikely(builder, builder.icmp_signed("!=", given_key, given_key.type(key))):
+                context.call_conv.return_user_exc(
+                    builder, RuntimeError, ("run_tasks: the kernel was compiled for other argument types",)
+                )
+        else:
+            address = ir.Constant(ir.IntType(64), 0)
+            context.active_code_library.add_linking_library(linked.library)
+        payload_type = ir.LiteralStructType([ir.IntType(64), ir.IntType(32), arguments.type])
+        payload = cgutils.alloca_once(builder, payload_type)
+        builder.store(address, cgutils.gep_inbounds(builder, payload, 0, 0))
+        failed = cgutils.gep_inbounds(builder, payload, 0, 1)
+        builder.store(ir.Constant(ir.IntType(32), 0), failed)
+        builder.store(arguments, cgutils.gep_inbounds(builder, payload, 0, 2))
+        task_range = _task_range_function(context, builder.module, name, payload_type, argtypes, linked)
+
+        data = builder.bitcast(payload, cgutils.voidptr_t)
+        # The threading layer hands each call the array pointers advanced by
+        # step x (first task): one "array" at the payload's address with a
+        # step of one byte tells the function its first task.
+        array_bases = cgutils.alloca_once(builder, cgutils.voidptr_t)
+        builder.store(data, array_bases)
+        steps = cgutils.alloca_once_value(builder, ir.Constant(ir.IntType(64), 1))
+        dimensions = cgutils.alloca_once_value(builder, count)
+        with builder.if_then(builder.icmp_signed(">", count, count.type(0))):
+            get_num_threads = cgutils.get_or_insert_function(
+                builder.module, ir.FunctionType(ir.IntType(64), []), "get_num_threads"
+            )
+            # (Declared as Numba's parallel loops declare it; the C function returns an int.)
+            threads = builder.sext(builder.trunc(builder.call(get_num_threads, []), ir.IntType(32)), ir.IntType(64))
+            serial = builder.or_(
+                builder.icmp_signed("<=", threads, threads.type(1)), builder.icmp_signed("==", count, count.type(1))
+            )
+            with builder.if_else(serial) as (in_this_thread, on_the_pool):
+                with in_this_thread:
+                    builder.call(task_range, [array_bases, dimensions, steps, data])
+                with on_the_pool:
+                    parallel_for = cgutils.get_or_insert_function(
+                        builder.module,
+                        ir.FunctionType(ir.VoidType(), [cgutils.voidptr_t] * 5 + [ir.IntType(64)] * 3),
+                        "numba_parallel_for",
+                    )
+                    builder.call(
+                        parallel_for,
+                        [
+                            builder.bitcast(task_range, cgutils.voidptr_t),
+                            builder.bitcast(array_bases, cgutils.voidptr_t),
+                            builder.bitcast(dimensions, cgutils.voidptr_t),
+                            builder.bitcast(steps, cgutils.voidptr_t),
+                            data,
+                            ir.Constant(ir.IntType(64), 0),  # no inner dimensions
+                            ir.Constant(ir.IntType(64), 1),  # one "array"
+                            threads,
+                        ],
+                    )
+        with cgutils.if_unlikely(builder, cgutils.is_not_null(builder, builder.load(failed))):
+            context.call_conv.return_user_exc(builder, RuntimeError, ("a task of a parallel kernel raised an exception",))
+        return context.get_dummy_value()
+
+    return types.none(kernel, n_tasks, args), codegen
+
+
+def _task_range_function(context, module, name, payload_type, argtypes, linked):
+    """The function the threads call: tasks ``first .. first + count - 1`` of the payload.
+
+    Its signature is the one the threading layer calls (that of a gufunc
+    kernel): ``void (char **arrays, intp *count, intp *steps, void *data)``.
+    """
+    function_type = ir.FunctionType(
+        ir.VoidType(), [cgutils.voidptr_t.as_pointer(), ir.IntType(64).as_pointer(), ir.IntType(64).as_pointer(), cgutils.voidptr_t]
+    )
+    function = cgutils.get_or_insert_function(module, function_type, name)
+    if not function.is_declaration:
+        return function
+    function.linkage = "internal"
+    arrays, counts, _, data = function.args
+    builder = ir.IRBuilder(function.append_basic_block("entry"))
+    first = builder.sub(builder.ptrtoint(builder.load(arrays), ir.IntType(64)), builder.ptrtoint(data, ir.IntType(64)))
+    payload = builder.bitcast(data, payload_type.as_pointer())
+    arguments = builder.load(cgutils.gep_inbounds(builder, payload, 0, 2))
+    values = [builder.extract_value(arguments, i) for i in range(len(argtypes) - 1)]
+    restype = types.none if linked is None else linked.fndesc.restype
+    if linked is None:
+        callee_type = context.call_conv.get_function_type(types.none, argtypes)
+        address = builder.load(cgutils.gep_inbounds(builder, payload, 0, 0))
+        callee = builder.inttoptr(address, callee_type.as_pointer())
+    else:
+        callee = context.declare_function(module, linked.fndesc)
+    with cgutils.for_range(builder, builder.load(counts)) as loop:
+        task = builder.add(first, loop.index)
+        status, _ = context.call_conv.call_function(builder, callee, restype, list(argtypes), values + [task])
+        with cgutils.if_unlikely(builder, status.is_error):
+            builder.store(ir.Constant(ir.IntType(32), 1), cgutils.gep_inbounds(builder, payload, 0, 1))
+    builder.ret_void()
+    return function
