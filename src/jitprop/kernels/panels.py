@@ -256,7 +256,8 @@ def matmul_tn(a, b, buffer, out):
     """
     n_rows, m = a.shape
     a_size = n_rows * (-(-m // PANEL_ROWS) * PANEL_ROWS)
-    pack_columns(a, PANEL_ROWS, buffer[:a_size])
+    # (np.int64: the literal would compile second copies of the packers.)
+    pack_columns(a, np.int64(PANEL_ROWS), buffer[:a_size])
     pack_columns(b, panel_columns(out), buffer[a_size:])
     multiply_panels(buffer, buffer[a_size:], n_rows, out)
 
@@ -267,6 +268,6 @@ def matmul_packed_b(a, b_buffer, buffer, out):
 
     ``buffer`` is scratch of at least ``depth · round_up(m, PANEL_ROWS)`` elements.
     """
-    pack_rows(a, PANEL_ROWS, buffer)
+    pack_rows(a, np.int64(PANEL_ROWS), buffer)
     multiply_panels(buffer, b_buffer, a.shape[1], out)
 
