@@ -1,8 +1,8 @@
 """Calling parallel kernels safely under each of Numba's threading layers.
 
-Numba runs ``prange`` loops on one threading layer per process, chosen by
-``NUMBA_THREADING_LAYER`` (default: the first of ``tbb``, ``omp``,
-``workqueue`` that loads). They differ in what they survive:
+Numba runs parallel work (jitprop's tasks, ``prange`` loops) on one
+threading layer per process, chosen by ``NUMBA_THREADING_LAYER`` (default:
+the first of ``tbb``, ``omp``, ``workqueue`` that loads). They differ in what they survive:
 
 =========  ==========================================  ===============================================
 layer      parallel kernels from several threads       after ``os.fork()`` of a process that used it
@@ -80,8 +80,9 @@ def threading_layer():
 def parallel_region():
     """Context for a call into a parallel kernel: serialised under workqueue, refused where it would abort.
 
-    Use it around every call from Python into an ``@njit(parallel=True)``
-    function (directly or through a serial kernel that calls one)::
+    Use it around every call from Python into a kernel that runs tasks on
+    the threads (:func:`~jitprop.kernels.parallel.run_tasks`, directly or
+    further down)::
 
         with parallel_region():
             run_batch(...)
