@@ -29,6 +29,10 @@ _REDUCE_CHUNK = 16384
 _PARALLEL_REDUCE = 1 << 17
 
 
+# The tile number comes last, as run_tasks passes it. (Not first: the epoch
+# of a tiny network compiles this tile into its loop, and with the tile
+# number first W4 batch 1 ran 15% slower, 1.42 against 1.67 million
+# examples/s in alternating processes.)
 @njit(**KERNEL)
 def run_tile(mode, layout, params, packed, data, index, scale, ws, dropout_key, tile):
     """Run tile ``tile`` of the batch ``index``: what :func:`run_batch` does for each tile.
