@@ -52,9 +52,9 @@ def train_epoch(layout, params, packed, data, plan, ws, grad, optimizer, batch_s
         :func:`~jitprop.kernels.batch.tile_kernel` of the buffers, with
         ``plan.order`` for the index: the tiles of a batch run in parallel
         through it. None runs them one after another in this thread, with
-        their code compiled into this function (Numba compiles only the
-        branch the argument's type selects): for networks whose batches are
-        one tile, where that saves a call per batch.
+        their code compiled into this function (Numba then drops the parallel
+        branch before compiling): for networks whose batches are one tile,
+        where that saves a call per batch.
 
     Returns
     -------
