@@ -560,3 +560,17 @@ def test_run_tasks_code_loaded_from_the_cache_starts_the_thread_pool(tmp_path):
     compiled_run, cached_run = (r.stdout.split("]")[0] + "]" for r in runs)
     assert compiled_run == cached_run == "[0.0, 1.0, 4.0, 9.0, 16.0]"
     assert runs[1].stdout.split("]")[1].strip() != "Counter()"  # loaded from the cache
+
+
+@pytest.mark.parametrize("n", [0, 1, 1000, (1 << 17) + 5, 1 << 20])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_all_finite_finds_any_nan_or_inf(n, dtype):
+    from jitprop.kernels.epoch import all_finite
+
+    a = np.linspace(-1e30, 1e30, n).astype(dtype)
+    assert all_finite(a)
+    for position in sorted({0, n // 3, n - 1} - {-1}) if n else []:
+        for bad in (np.nan, np.inf, -np.inf):
+            b = a.copy()
+            b[position] = bad
+            assert not all_finite(b), (position, bad)

@@ -18,6 +18,7 @@ from .dense import pack_weights
 from .layout import untracked
 from .prefetch import prefetch_examples
 from .optimizers import apply_update
+from .parallel import run_tasks
 from .regularization import add_l2_penalty, clip_by_global_norm
 
 
@@ -134,7 +135,7 @@ def train_epoch(layout, params, packed, data, plan, ws, grad, optimizer, batch_s
             clip_by_global_norm(grad, plan.clip_norm)
         apply_update(code, params, grad, state, hyper, plan.lrs[b], plan.step + b + 1)
         b += 1
-        if failed < 0 and not (_all_finite(params) and _all_finite(flat_state)):
+        if failed < 0 and not (all_finite(params) and all_finite(flat_state)):
             # The update overflowed: restore the segment's start and replay
             # the batches before this one.
             failed = b - 1
@@ -152,6 +153,32 @@ def _copy(source, target):
     """``target[:] = source`` for 1-D arrays, as a loop that vectorizes."""
     for i in range(source.shape[0]):
         target[i] = source[i]
+
+
+# Arrays of at least this many elements are checked in parallel chunks.
+_PARALLEL_CHECK = 1 << 17
+_CHECK_CHUNK = 1 << 15
+
+
+@njit(**KERNEL)
+def all_finite(a):
+    """Whether every element of ``a`` (1-D) is finite; large arrays are checked in parallel."""
+    n = a.shape[0]
+    if n < _PARALLEL_CHECK:
+        return _all_finite(a)
+    n_chunks = (n + _CHECK_CHUNK - 1) // _CHECK_CHUNK
+    finite = np.empty(n_chunks, dtype=np.bool_)
+    run_tasks(_check_chunk, n_chunks, (a, finite))
+    for c in range(n_chunks):
+        if not finite[c]:
+            return False
+    return True
+
+
+@njit(**KERNEL)
+def _check_chunk(a, finite, chunk):
+    lo = chunk * _CHECK_CHUNK
+    finite[chunk] = _all_finite(a[lo : min(a.shape[0], lo + _CHECK_CHUNK)])
 
 
 @njit(**KERNEL)
