@@ -167,6 +167,8 @@ def dense_backward(layout, params, packed, ws, index, r0, r1, grad, dropout_key)
 
 # Networks with fewer weights are packed serially.
 _PARALLEL_PACK = 1 << 16
+# Tasks of a parallel packing: many per thread, so that shares come out even.
+_PACK_TASKS = 64
 
 
 @njit(**KERNEL)
@@ -192,7 +194,19 @@ def pack_weights(layout, params, packed):
         for panel in range(n_panels):
             _pack_panel(layout, params, packed, columns, panel)
     else:
-        run_tasks(_pack_panel, n_panels, (layout, params, packed, columns))
+        # Each task packs every tasks-th panel: neighbouring panels are alike
+        # in size, so the tasks' shares are too (contiguous ranges of panels
+        # gave one of two threads a wide layer's panels and the other a
+        # narrow one's, a hundred times smaller).
+        tasks = min(n_panels, _PACK_TASKS)
+        run_tasks(_pack_every, tasks, (layout, params, packed, columns, n_panels, tasks))
+
+
+@njit(**KERNEL)
+def _pack_every(layout, params, packed, columns, n_panels, stride, first):
+    """Pack panels ``first``, ``first + stride``, ... of :func:`pack_weights`."""
+    for panel in range(first, n_panels, stride):
+        _pack_panel(layout, params, packed, columns, panel)
 
 
 @njit(**KERNEL)
