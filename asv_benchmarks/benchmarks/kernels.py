@@ -1,4 +1,4 @@
-"""Single kernels: the matrix products, activations, the fused loss and the parameter updates.
+"""Single kernels: the matrix products, activations, the fused loss, the parameter updates and a parallel region.
 
 Kernels are called through the adapters of ``common``. Inputs are built and
 the kernel is run once in ``setup``, so the timings hold no compilation.
@@ -227,3 +227,44 @@ class OptimizerUpdate:
 @functools.cache
 def _update(optimizer):
     return common.prepare_update(optimizer, W1_PARAMS, "float32")
+
+
+@functools.cache
+def _empty_tasks():
+    """A compiled call of ``run_tasks`` whose tasks each write one number."""
+    import numba
+
+    run_tasks = common.kernel("parallel", "run_tasks")
+
+    @numba.njit
+    def mark(out, task):
+        out[task] = task
+
+    @numba.njit(nogil=True)
+    def run(out, tasks):
+        run_tasks(mark, tasks, (out,))
+
+    return run
+
+
+class ParallelTasks:
+    """One ``run_tasks`` call of tasks that do next to nothing, on two threads: what a parallel region costs.
+
+    One task runs in the calling thread; two wake the thread pool (about
+    1.5 µs with the omp or tbb threading layer, 100 µs or more with
+    workqueue). Skipped for commits before ``run_tasks`` existed.
+    """
+
+    params = [1, 2]
+    param_names = ["tasks"]
+    repeat = SHORT_KERNEL_REPEAT
+    timeout = 180
+
+    def setup(self, tasks):
+        common.set_threads(2)
+        self.run = _empty_tasks()
+        self.out = np.zeros(tasks)
+        self.run(self.out, tasks)
+
+    def time_run_tasks(self, tasks):
+        self.run(self.out, tasks)
