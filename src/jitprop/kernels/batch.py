@@ -168,7 +168,8 @@ def reduce_tiles(tile_gradients, n_tiles, grad, accumulate):
 def _reduce_task(tile_gradients, n_tiles, grad, accumulate, partial, chunk):
     """Chunk ``chunk`` of :func:`reduce_tiles`: its squared norm goes to ``partial[chunk]``."""
     lo = chunk * _REDUCE_CHUNK
-    partial[chunk] = _reduce_chunk(tile_gradients, n_tiles, grad, accumulate, lo, min(grad.shape[0], lo + _REDUCE_CHUNK))
+    hi = min(grad.shape[0], lo + _REDUCE_CHUNK)
+    partial[chunk] = _reduce_chunk(tile_gradients, n_tiles, grad, accumulate, lo, hi)
 
 
 @njit(**KERNEL)

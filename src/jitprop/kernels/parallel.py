@@ -128,7 +128,9 @@ def run_tasks(typingctx, kernel, n_tasks, args):
                         ],
                     )
         with cgutils.if_unlikely(builder, cgutils.is_not_null(builder, builder.load(failed))):
-            context.call_conv.return_user_exc(builder, RuntimeError, ("a task of a parallel kernel raised an exception",))
+            context.call_conv.return_user_exc(
+                builder, RuntimeError, ("a task of a parallel kernel raised an exception",)
+            )
         return context.get_dummy_value()
 
     return types.none(kernel, n_tasks, args), codegen
@@ -141,7 +143,8 @@ def _task_range_function(context, module, name, payload_type, argtypes, linked):
     kernel): ``void (char **arrays, intp *count, intp *steps, void *data)``.
     """
     function_type = ir.FunctionType(
-        ir.VoidType(), [cgutils.voidptr_t.as_pointer(), ir.IntType(64).as_pointer(), ir.IntType(64).as_pointer(), cgutils.voidptr_t]
+        ir.VoidType(),
+        [cgutils.voidptr_t.as_pointer(), ir.IntType(64).as_pointer(), ir.IntType(64).as_pointer(), cgutils.voidptr_t],
     )
     function = cgutils.get_or_insert_function(module, function_type, name)
     if not function.is_declaration:
@@ -164,6 +167,8 @@ def _task_range_function(context, module, name, payload_type, argtypes, linked):
         task = builder.add(first, loop.index)
         status, _ = context.call_conv.call_function(builder, callee, restype, list(argtypes), values + [task])
         with cgutils.if_unlikely(builder, status.is_error):
-            builder.store(ir.Constant(ir.IntType(32), 1), cgutils.gep_inbounds(builder, payload, 0, 1))
+            # (Atomic: tasks on several threads may fail at once.)
+            flag = cgutils.gep_inbounds(builder, payload, 0, 1)
+            builder.store_atomic(ir.Constant(ir.IntType(32), 1), flag, "monotonic", 4)
     builder.ret_void()
     return function
