@@ -366,3 +366,42 @@ def test_resume_from_checkpoint_is_bitwise_identical(rng, tmp_path, seed):
         uninterrupted = network()
         run(uninterrupted)
         np.testing.assert_array_equal(resumed.params, uninterrupted.params)
+
+
+_WARMUP_THEN_TRAIN = """
+import importlib, json, pkgutil
+import numpy as np
+import jitprop as jp
+import jitprop.kernels
+from numba.core.registry import CPUDispatcher
+
+def signatures():
+    found = {}
+    for info in pkgutil.iter_modules(jitprop.kernels.__path__):
+        module = importlib.import_module("jitprop.kernels." + info.name)
+        for name, value in vars(module).items():
+            if isinstance(value, CPUDispatcher) and value.__module__ == module.__name__:
+                found[info.name + "." + name] = len(value.signatures)
+    return found
+
+jp.warmup(dtypes=("float32",))
+before = signatures()
+rng = np.random.default_rng(1)
+X = rng.random((1000, 20)).astype(np.float32)
+y = rng.integers(0, 5, 1000)
+net = jp.Network([jp.Dense(300, "relu"), jp.Dense(40, "tanh"), jp.Dense(5, "softmax")], 20, "cross_entropy", seed=0)
+net.fit(X, y, epochs=1, batch_size=500, optimizer=jp.SGD(0.01), verbose=0)  # batches of several tiles
+net.fit(X, y, epochs=1, batch_size=8, optimizer=jp.Adam(0.001), verbose=0)  # batches of one tile
+net.evaluate(X, y)
+net.predict(X)
+after = signatures()
+print(json.dumps({name: [before.get(name, 0), count] for name, count in after.items() if count != before.get(name, 0)}))
+"""
+
+
+def test_warmup_compiles_every_kernel_a_float32_fit_uses():
+    # In a fresh process: after warmup, training (batches of one tile and of
+    # several), evaluating and predicting compile no further kernel version.
+    result = subprocess.run([sys.executable, "-c", _WARMUP_THEN_TRAIN], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == {}

@@ -27,12 +27,14 @@ def warmup(dtypes=("float32", "float64")):
 
     started = time.perf_counter()
     rng = np.random.default_rng(0)
-    X = rng.random((300, 4))
-    labels = rng.integers(0, 3, 300)
+    X = rng.random((600, 4))
+    labels = rng.integers(0, 3, 600)
     for dtype in dtypes:
-        net = Network([Dense(8, "relu"), Dense(3, "softmax")], input_dim=4, loss="cross_entropy", dtype=dtype, seed=0)
-        # A batch large enough for the parallel path and one small enough for the serial one.
-        net.fit(X, labels, epochs=1, batch_size=300, optimizer=SGD(lr=0.01), verbose=0)
+        # Wide enough that a batch of 600 is cut into tiles that run in
+        # parallel (smaller networks run whole batches as one tile).
+        net = Network([Dense(256, "relu"), Dense(3, "softmax")], input_dim=4, loss="cross_entropy", dtype=dtype, seed=0)
+        # A batch of several tiles and batches of one tile: the two ways an epoch runs.
+        net.fit(X, labels, epochs=1, batch_size=600, optimizer=SGD(lr=0.01), verbose=0)
         net.fit(X[:10], labels[:10], epochs=1, batch_size=2, verbose=0)
         net.loss_and_grads(X, labels)
         net.evaluate(X, labels)
