@@ -2,7 +2,8 @@
 
 Numba runs parallel work (jitprop's tasks, ``prange`` loops) on one
 threading layer per process, chosen by ``NUMBA_THREADING_LAYER`` (default:
-the first of ``tbb``, ``omp``, ``workqueue`` that loads). They differ in what they survive:
+the first of ``tbb``, ``omp``, ``workqueue`` that loads). They differ in
+what they survive:
 
 =========  ==========================================  ===============================================
 layer      parallel kernels from several threads       after ``os.fork()`` of a process that used it
