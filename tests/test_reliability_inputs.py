@@ -8,6 +8,7 @@ shapes, dtypes, memory layouts and values and check what ``jitprop._checks``
 
 import re
 import tempfile
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -125,12 +126,32 @@ def test_nan_and_inf_are_reported_at_their_first_position(shape, dtype, bad, dat
 @PROPERTIES
 @given(n=st.integers(1, 200_000), row=st.data())
 def test_nan_is_found_across_chunk_boundaries(n, row):
-    # The scan goes 65 536 rows at a time; a NaN anywhere must be found at its own row.
+    # The scan goes 2^20 elements at a time; a NaN anywhere must be found at its own row.
     at = row.draw(st.integers(0, n - 1))
     y = np.zeros(n)
     y[at] = np.nan
     with pytest.raises(ValueError, match=rf"first at row {at}\)"):
         _checks.check_finite(y, "y")
+
+
+@PROPERTIES
+@given(
+    shape=st.tuples(st.integers(1, 300), st.integers(1, 40)),
+    chunk=st.integers(1, 100),
+    bad=st.sampled_from([np.nan, np.inf, -np.inf]),
+    data=st.data(),
+)
+def test_the_first_bad_cell_of_a_matrix_is_found_whatever_the_chunking(shape, chunk, bad, data):
+    # Chunks hold whole rows, at least one even when a row is longer than a chunk.
+    X = np.ones(shape, dtype=np.float32)
+    cells = data.draw(
+        st.lists(st.tuples(st.integers(0, shape[0] - 1), st.integers(0, shape[1] - 1)), min_size=1, max_size=3)
+    )
+    for cell in cells:
+        X[cell] = bad
+    with mock.patch.object(_checks, "_FINITE_CHUNK_ELEMENTS", chunk):
+        assert _checks._first_non_finite(X) == min(cells)
+        assert _checks._first_non_finite(np.ones(shape, dtype=np.float32)) is None
 
 
 @PROPERTIES
