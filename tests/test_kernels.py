@@ -562,15 +562,62 @@ def test_run_tasks_code_loaded_from_the_cache_starts_the_thread_pool(tmp_path):
     assert runs[1].stdout.split("]")[1].strip() != "Counter()"  # loaded from the cache
 
 
-@pytest.mark.parametrize("n", [0, 1, 1000, (1 << 17) + 5, 1 << 20])
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_all_finite_finds_any_nan_or_inf(n, dtype):
-    from jitprop.kernels.epoch import all_finite
+# (rule, hyper-parameters, state rows) for sum_and_update.
+STEP_RULES = {
+    "sgd": (kopt.SGD, [0.0, 0.0, 0.0], 1),
+    "sgd-momentum-nesterov-decay": (kopt.SGD, [0.9, 1.0, 0.01], 1),
+    "adam-amsgrad": (kopt.ADAM, [0.9, 0.999, 1e-8, 0.0, 1.0], 3),
+}
 
-    a = np.linspace(-1e30, 1e30, n).astype(dtype)
-    assert all_finite(a)
-    for position in sorted({0, n // 3, n - 1} - {-1}) if n else []:
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("rule", STEP_RULES)
+@pytest.mark.parametrize("n", [1, 1000, 40_000, (1 << 17) + 5])  # one chunk, several, several in parallel
+@pytest.mark.parametrize("n_tiles", [0, 1, 3])
+def test_sum_and_update_updates_as_reduce_then_update_do_bit_for_bit(rng, n, n_tiles, rule, dtype):
+    from jitprop.kernels.batch import reduce_tiles
+    from jitprop.kernels.step import sum_and_update
+
+    code, hyper, rows = STEP_RULES[rule]
+    hyper = np.array(hyper)
+    tiles = rng.normal(size=(4, n)).astype(dtype)
+    params = rng.normal(size=n).astype(dtype)
+    state = np.abs(rng.normal(size=(rows, n))).astype(dtype)
+    grad = rng.normal(size=n).astype(dtype)  # the gradient itself when no tiles are summed
+    want_params, want_state, want_grad = params.copy(), state.copy(), grad.copy()
+    want_sq = reduce_tiles(tiles, n_tiles, want_grad, False) if n_tiles else 0.0
+    kopt.apply_update(code, want_params, want_grad, want_state, hyper, 0.01, 3)
+
+    grad_sq, finite = sum_and_update(tiles, n_tiles, grad, code, params, state, hyper, 0.01, 3)
+    assert finite
+    assert grad_sq == pytest.approx(want_sq, rel=1e-12)  # (summed in the same order up to vectorisation)
+    assert params.tobytes() == want_params.tobytes()
+    assert state.tobytes() == want_state.tobytes()
+    assert grad.tobytes() == want_grad.tobytes()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n", [1, 1000, (1 << 17) + 5])
+def test_sum_and_update_reports_any_parameter_or_state_that_is_not_finite(n, dtype):
+    from jitprop.kernels.step import sum_and_update
+
+    def step(tiles, rule, lr=0.01, state_value=0.0):
+        code, hyper, rows = STEP_RULES[rule]
+        params = np.ones(n, dtype=dtype)
+        state = np.full((rows, n), state_value, dtype=dtype)
+        grad = np.empty(n, dtype=dtype)
+        return sum_and_update(tiles, tiles.shape[0], grad, code, params, state, np.array(hyper), lr, 1)
+
+    ones = np.ones((2, n), dtype=dtype)
+    assert step(ones, "sgd")[1]
+    for position in sorted({0, n // 3, n - 1}):
         for bad in (np.nan, np.inf, -np.inf):
-            b = a.copy()
-            b[position] = bad
-            assert not all_finite(b), (position, bad)
+            tiles = ones.copy()
+            tiles[1, position] = bad
+            for rule in STEP_RULES:
+                assert not step(tiles, rule)[1], (position, bad, rule)
+    # A finite gradient whose update overflows.
+    assert not step(ones, "sgd", lr=1e300 if dtype == "float32" else 1.5e308)[1]
+    # Plain SGD keeps no state: its unused row is not looked at.
+    assert step(ones, "sgd", state_value=np.nan)[1]
+    assert not step(ones, "sgd-momentum-nesterov-decay", state_value=np.inf)[1]

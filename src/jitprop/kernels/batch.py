@@ -127,16 +127,23 @@ def tiles_of(index, ws):
 @njit(**KERNEL)
 def batch_totals(mode, ws, n_tiles, grad, accumulate):
     """Sum the first ``n_tiles`` tiles' results in tile order: what :func:`run_batch` returns."""
-    loss_sum = 0.0
-    correct = 0.0
     if mode == FORWARD:
-        return loss_sum, correct, 0.0
-    for tile in range(n_tiles):
-        loss_sum += ws.tile_stats[tile, 0]
-        correct += ws.tile_stats[tile, 1]
+        return 0.0, 0.0, 0.0
+    loss_sum, correct = tile_totals(ws, n_tiles)
     if mode == LOSS:
         return loss_sum, correct, 0.0
     return loss_sum, correct, reduce_tiles(ws.tile_gradients, n_tiles, grad, accumulate)
+
+
+@njit(**KERNEL)
+def tile_totals(ws, n_tiles):
+    """Loss and count of correct predictions of the first ``n_tiles`` tiles, summed in tile order."""
+    loss_sum = 0.0
+    correct = 0.0
+    for tile in range(n_tiles):
+        loss_sum += ws.tile_stats[tile, 0]
+        correct += ws.tile_stats[tile, 1]
+    return loss_sum, correct
 
 
 @njit(**KERNEL)

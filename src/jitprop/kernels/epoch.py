@@ -13,13 +13,13 @@ import numpy as np
 from numba import njit
 
 from .._numba_options import KERNEL
-from .batch import GRADIENT, batch_totals, run_batch, run_tile, tiles_of
+from .batch import GRADIENT, reduce_tiles, run_tile, tile_totals, tiles_of
 from .dense import pack_weights
 from .layout import untracked
 from .prefetch import prefetch_examples
-from .optimizers import apply_update
 from .parallel import run_tasks
 from .regularization import add_l2_penalty, clip_by_global_norm
+from .step import sum_and_update
 
 
 class EpochPlan(NamedTuple):
@@ -68,11 +68,14 @@ def train_epoch(layout, params, packed, data, plan, ws, grad, optimizer, batch_s
 
     Notes
     -----
-    An update that overflows (a finite gradient times a huge learning rate)
-    has already been written when it is detected. The parameters and state
-    from before it are then rebuilt by restoring those of the segment's start
-    and replaying its earlier batches, which give the same bits again (the
-    computation is deterministic): no copy is made per batch.
+    A batch's gradient is summed and applied chunk by chunk
+    (:func:`~jitprop.kernels.step.sum_and_update`), so a gradient that is not
+    finite, or an update that overflows (a finite gradient times a huge
+    learning rate), has already been written when it is detected. The
+    parameters and state from before it are then rebuilt by restoring those
+    of the segment's start and replaying its earlier batches, which give the
+    same bits again (the computation is deterministic): no copy is made per
+    batch.
     """
     # Arguments stay alive for the call: no need to count references to them.
     layout, params, packed, data, plan, ws, grad, optimizer, batch_stats = untracked(
@@ -107,37 +110,48 @@ def train_epoch(layout, params, packed, data, plan, ws, grad, optimizer, batch_s
             for i in range(index.shape[0]):
                 total_weight += data.weights[index[i]]
         scale = 1.0 / (total_weight * outputs) if total_weight > 0 else 0.0
-        # Plain (non-literal) mode and flag, so that this call and the Python
-        # callers of run_batch share one compiled version.
+        # Plain (non-literal) mode, so that this call and the Python callers
+        # of run_tile share one compiled version.
         mode = np.int64(GRADIENT)
-        accumulate = np.bool_(False)
+        n_tiles = tiles_of(index, ws)
         if tile_kernel is None:
             # The tiles one after another, their code compiled into this
             # loop: on a tiny network, passing the network's buffers down
             # one more level is a large part of a batch. (np.int64: a
             # literal would compile a second run_tile.)
-            n_tiles = tiles_of(index, ws)
             for tile in range(n_tiles):
                 run_tile(mode, layout, params, packed, data, index, scale, ws, plan.dropout_key, np.int64(tile))
-            loss_sum, correct, grad_sq = batch_totals(mode, ws, n_tiles, grad, accumulate)
         else:
-            loss_sum, correct, grad_sq = run_batch(
-                mode, layout, params, packed, data, index, scale, ws, grad, accumulate, plan.dropout_key, tile_kernel
-            )
-        batch_stats[b, 0] = loss_sum * scale + (add_l2_penalty(layout, params, grad) if penalised else 0.0)
+            run_tasks(tile_kernel, n_tiles, (mode, layout, params, packed, data, index, scale, ws, plan.dropout_key))
+        loss_sum, correct = tile_totals(ws, n_tiles)
+        # A weight penalty or clipping changes the summed gradient before the
+        # update: the tiles are summed first. Otherwise summing, updating and
+        # checking go together, chunk by chunk (see sum_and_update).
+        summed_tiles = n_tiles
+        penalty = 0.0
+        grad_sq = 0.0
+        if penalised or plan.clip_norm > 0:
+            grad_sq = reduce_tiles(ws.tile_gradients, n_tiles, grad, np.bool_(False))
+            summed_tiles = 0
+            if penalised:
+                penalty = add_l2_penalty(layout, params, grad)
+        batch_stats[b, 0] = loss_sum * scale + penalty
         batch_stats[b, 1] = correct
         # The loss must be finite in the network's own precision: a float32
         # network whose loss exceeds float32's range has diverged. (Never
         # while replaying: those batches gave the same bits before.)
-        if not (math.isfinite(params.dtype.type(batch_stats[b, 0])) and math.isfinite(grad_sq)):
+        if not math.isfinite(params.dtype.type(batch_stats[b, 0])):
             return b
         if plan.clip_norm > 0:
             clip_by_global_norm(grad, plan.clip_norm)
-        apply_update(code, params, grad, state, hyper, plan.lrs[b], plan.step + b + 1)
+        summed_sq, finite = sum_and_update(
+            ws.tile_gradients, summed_tiles, grad, code, params, state, hyper, plan.lrs[b], plan.step + b + 1
+        )
         b += 1
-        if failed < 0 and not (all_finite(params) and all_finite(flat_state)):
-            # The update overflowed: restore the segment's start and replay
-            # the batches before this one.
+        if failed < 0 and not (finite and math.isfinite(grad_sq + summed_sq)):
+            # A gradient that was not finite, or an update that overflowed,
+            # has been applied: restore the segment's start and replay the
+            # batches before this one.
             failed = b - 1
             _copy(start_params, params)
             _copy(start_state, flat_state)
@@ -153,43 +167,3 @@ def _copy(source, target):
     """``target[:] = source`` for 1-D arrays, as a loop that vectorizes."""
     for i in range(source.shape[0]):
         target[i] = source[i]
-
-
-# Arrays of at least this many elements are checked in parallel chunks.
-_PARALLEL_CHECK = 1 << 17
-_CHECK_CHUNK = 1 << 15
-
-
-@njit(**KERNEL)
-def all_finite(a):
-    """Whether every element of ``a`` (1-D) is finite; large arrays are checked in parallel."""
-    n = a.shape[0]
-    if n < _PARALLEL_CHECK:
-        return _all_finite(a)
-    n_chunks = (n + _CHECK_CHUNK - 1) // _CHECK_CHUNK
-    finite = np.empty(n_chunks, dtype=np.bool_)
-    run_tasks(_check_chunk, n_chunks, (a, finite))
-    for c in range(n_chunks):
-        if not finite[c]:
-            return False
-    return True
-
-
-@njit(**KERNEL)
-def _check_chunk(a, finite, chunk):
-    lo = chunk * _CHECK_CHUNK
-    finite[chunk] = _all_finite(a[lo : min(a.shape[0], lo + _CHECK_CHUNK)])
-
-
-@njit(**KERNEL)
-def _all_finite(a):
-    """Whether every element of ``a`` (1-D) is finite.
-
-    A count rather than an early exit, so that the loop vectorizes. (A sum
-    of ``x - x`` would not do: with reassociation allowed, the compiler may
-    rewrite ``t + (x - x)`` as ``t``.)
-    """
-    finite = 0
-    for i in range(a.shape[0]):
-        finite += math.isfinite(a[i])
-    return finite == a.shape[0]
