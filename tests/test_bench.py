@@ -50,15 +50,17 @@ def test_engines_alternate_and_each_timed_epoch_counts_once():
     assert result["ratios"] == {"slow": pytest.approx(2.0)}
 
 
-def test_short_epochs_are_timed_after_an_untimed_one():
+def test_short_epochs_are_timed_after_untimed_ones_for_the_rewarm_time():
     calls = []
-    # After the warm-up, each turn's first epoch is slow (as after the
-    # settling pause) and its second fast.
-    engines = (stand_in("jitprop", [0.002, 0.003, 0.001, 0.003, 0.001], calls), stand_in("long", [3.0], calls))
+    # After the warm-up, each turn runs untimed epochs until they add up to
+    # REWARM_SECONDS (0.02): 0.015 + 0.015 in the first turn, 0.025 in the
+    # second; then one timed epoch.
+    jitprop = stand_in("jitprop", [0.002, 0.015, 0.015, 0.001, 0.025, 0.003], calls)
+    engines = (jitprop, stand_in("long", [3.0], calls))
     result = bench.compare_workload(TINY, threads=1, repeats=2, engines=engines)
-    assert calls == ["jitprop", "long"] + ["jitprop", "jitprop", "long"] * 2
-    # What is timed is the second epoch of each turn.
-    assert result["engines"]["jitprop"]["epoch_seconds"] == [0.001, 0.001]
+    assert bench.REWARM_SECONDS == 0.02
+    assert calls == ["jitprop", "long"] + ["jitprop"] * 3 + ["long"] + ["jitprop"] * 2 + ["long"]
+    assert result["engines"]["jitprop"]["epoch_seconds"] == [0.001, 0.003]
     assert result["engines"]["jitprop"]["warmup_seconds"] == 0.002
 
 

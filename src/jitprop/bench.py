@@ -13,11 +13,12 @@ bench pauses for ``SETTLE_SECONDS``: the engine that just ran leaves its
 worker threads spinning for a while (OpenBLAS, under NumPy and scikit-learn,
 for up to some 0.1 s), and on two cores that would slow whichever engine
 came next. The pause costs the next engine too: its data, code and worker
-threads have gone cold (on a virtual machine, a 1 ms epoch of W2 then takes
-about 2 ms). So an engine whose epoch is shorter than ``REWARM_BELOW_SECONDS``
-runs one untimed epoch after the pause and before the timed one: what is
-timed is an epoch in the middle of a training run, as ``fit(epochs=...)``
-runs it. Peers that are not installed are skipped with a note
+threads have gone cold (on a virtual machine, a 1.1 ms epoch of W2 then
+takes about 1.9 ms, the next one 1.4 ms, and the fifth is back to speed).
+So an engine whose epoch is shorter than ``REWARM_BELOW_SECONDS`` runs
+untimed epochs after the pause, for at least ``REWARM_SECONDS``, before the
+timed one: what is timed is an epoch in the middle of a training run, as
+``fit(epochs=...)`` runs it. Peers that are not installed are skipped with a note
 (``pip install "jitprop[bench]"``).
 """
 
@@ -36,10 +37,12 @@ from .datasets import load_digits
 
 #: Pause before every timed epoch, so the previous engine's idle worker threads stop spinning.
 SETTLE_SECONDS = 0.3
-#: Engines whose warm-up epoch took less than this run an untimed epoch
+#: Engines whose warm-up epoch took less than this run untimed epochs
 #: between the pause and each timed epoch (longer epochs lose well under 1%
-#: to the pause, and some take tens of seconds).
+#: to the pause, and some take tens of seconds)...
 REWARM_BELOW_SECONDS = 1.0
+#: ...for at least this long (one epoch at least).
+REWARM_SECONDS = 0.02
 
 
 @dataclass(frozen=True)
@@ -276,7 +279,9 @@ def _timed_epoch(runner, rewarm):
     """Settle, bring the engine back to speed if ``rewarm``, then time one epoch."""
     time.sleep(SETTLE_SECONDS)
     if rewarm:
-        runner.epoch()
+        rewarmed = 0.0
+        while rewarmed < REWARM_SECONDS:
+            rewarmed += runner.epoch()
     return runner.epoch()
 
 
