@@ -18,7 +18,7 @@ from .callbacks import Callback
 from .errors import DivergenceError
 from .kernels.batch import tile_kernel
 from .kernels.dense import pack_weights
-from .kernels.epoch import EpochPlan, train_epoch
+from .kernels.epoch import EpochPlan, gradient_adjustments, train_epoch
 from .losses import get_loss
 from .optimizers import SGD, Optimizer
 from .splitting import stratified_split
@@ -111,6 +111,7 @@ def train(
         pack_weights(net.layout, net.params, net._packed)
     # Batches of one tile run it in the epoch's own loop (see train_epoch).
     tiles = tile_kernel(net.layout, net.params, net._packed, data, train_rows, ws) if batch_size > ws.tile_rows else None
+    adjustments = gradient_adjustments(net.layout, clip_norm)
 
     history = History()
     net.stop_training = False
@@ -130,10 +131,9 @@ def train(
             last_batch=n_batches,
             lrs=np.ascontiguousarray(optimizer.learning_rates(optimizer.step, n_batches, epoch), dtype=np.float64),
             step=optimizer.step,
-            clip_norm=clip_norm,
             dropout_key=_dropout_key(net, epoch) if net.layout.dropout.any() else 0,
         )
-        seconds = _run_epoch(net, data, plan, ws, grad, optimizer, batch_stats, tiles, epoch, verbose)
+        seconds = _run_epoch(net, data, plan, ws, grad, optimizer, batch_stats, adjustments, tiles, epoch, verbose)
         optimizer.step += n_batches
         net.epoch = epoch + 1
 
@@ -160,7 +160,7 @@ def train(
 _SHOWN = ("loss", "accuracy", "val_loss", "val_accuracy")
 
 
-def _run_epoch(net, data, plan, ws, grad, optimizer, batch_stats, tiles, epoch, verbose):
+def _run_epoch(net, data, plan, ws, grad, optimizer, batch_stats, adjustments, tiles, epoch, verbose):
     """Run one epoch's batches (in segments when a bar is shown); return its wall time."""
     n_batches = plan.last_batch
     bounds = [0, n_batches]
@@ -178,7 +178,7 @@ def _run_epoch(net, data, plan, ws, grad, optimizer, batch_stats, tiles, epoch, 
             with _threading.parallel_region():
                 done = train_epoch(
                     net.layout, net.params, net._packed, data, segment, ws, grad, optimizer.kernel_arguments(),
-                    batch_stats, tiles,
+                    batch_stats, adjustments, tiles,
                 )
             if done < last:
                 optimizer.step += done

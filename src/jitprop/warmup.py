@@ -33,9 +33,12 @@ def warmup(dtypes=("float32", "float64")):
         # Wide enough that a batch of 600 is cut into tiles that run in
         # parallel (smaller networks run whole batches as one tile).
         net = Network([Dense(256, "relu"), Dense(3, "softmax")], input_dim=4, loss="cross_entropy", dtype=dtype, seed=0)
-        # A batch of several tiles and batches of one tile: the two ways an epoch runs.
-        net.fit(X, labels, epochs=1, batch_size=600, optimizer=SGD(lr=0.01), verbose=0)
-        net.fit(X[:10], labels[:10], epochs=1, batch_size=2, verbose=0)
+        # A batch of several tiles and batches of one tile: the two ways an
+        # epoch runs; each without and with gradient clipping, which compiles
+        # the epoch's code for an L2 penalty too.
+        for clip_norm in (None, 1.0):
+            net.fit(X, labels, epochs=1, batch_size=600, optimizer=SGD(lr=0.01), clip_norm=clip_norm, verbose=0)
+            net.fit(X[:10], labels[:10], epochs=1, batch_size=2, clip_norm=clip_norm, verbose=0)
         net.loss_and_grads(X, labels)
         net.evaluate(X, labels)
         net.predict(X)
