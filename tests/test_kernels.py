@@ -16,6 +16,7 @@ from jitprop.kernels import activations as kact
 from jitprop.kernels import optimizers as kopt
 from jitprop.kernels.matmul import matmul_nt
 from jitprop.kernels.panels import PANEL_ROWS, matmul_tn, pack_columns, pack_rows, padded_width
+from jitprop.kernels.step import sum_and_update
 
 DTYPES = ["float32", "float64"]
 
@@ -233,8 +234,8 @@ SGD_SETTINGS = [
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("settings", SGD_SETTINGS, ids=lambda s: "-".join(f"{k}={v}" for k, v in s.items()))
-@pytest.mark.parametrize("n", [1, 7, 40_000])  # 40 000 > 2 chunks of the parallel update
-def test_apply_update_sgd_matches_formula(rng, n, settings, dtype):
+@pytest.mark.parametrize("n", [1, 7, 40_000, 140_000])  # one chunk, 3 chunks, 9 in parallel
+def test_sgd_update_matches_formula(rng, n, settings, dtype):
     params = rng.normal(size=n).astype(dtype)
     state = np.zeros((1, n), dtype=dtype)
     hyper = np.array([settings["momentum"], float(settings["nesterov"]), settings["weight_decay"]])
@@ -242,7 +243,8 @@ def test_apply_update_sgd_matches_formula(rng, n, settings, dtype):
     lrs = [0.1, 0.05, 0.2, 0.1]
     for step, lr in enumerate(lrs, start=1):
         grad = rng.normal(size=n).astype(dtype)
-        kopt.apply_update(kopt.SGD, params, grad, state, hyper, lr, step)
+        _, finite = sum_and_update(np.empty((0, n), dtype=dtype), 0, grad, kopt.SGD, params, state, hyper, lr, step)
+        assert finite
         expected_p, expected_v = ref.sgd(expected_p, [grad.astype(np.float64)], expected_v, lr, **settings)
     rtol = 1e-5 if dtype == "float32" else 1e-13
     np.testing.assert_allclose(params, expected_p[0], rtol=rtol, atol=rtol)
@@ -573,23 +575,24 @@ STEP_RULES = {
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("rule", STEP_RULES)
 @pytest.mark.parametrize("n", [1, 1000, 40_000, (1 << 17) + 5])  # one chunk, several, several in parallel
-@pytest.mark.parametrize("n_tiles", [0, 1, 3])
-def test_sum_and_update_updates_as_reduce_then_update_do_bit_for_bit(rng, n, n_tiles, rule, dtype):
+@pytest.mark.parametrize("n_tiles", [1, 3])
+def test_summing_in_the_update_pass_is_summing_first_bit_for_bit(rng, n, n_tiles, rule, dtype):
+    # The two ways an epoch runs a step: tiles summed in the update's pass, or
+    # summed first (to add a penalty or clip) and handed over as the gradient.
     from jitprop.kernels.batch import reduce_tiles
-    from jitprop.kernels.step import sum_and_update
 
     code, hyper, rows = STEP_RULES[rule]
     hyper = np.array(hyper)
     tiles = rng.normal(size=(4, n)).astype(dtype)
     params = rng.normal(size=n).astype(dtype)
     state = np.abs(rng.normal(size=(rows, n))).astype(dtype)
-    grad = rng.normal(size=n).astype(dtype)  # the gradient itself when no tiles are summed
-    want_params, want_state, want_grad = params.copy(), state.copy(), grad.copy()
-    want_sq = reduce_tiles(tiles, n_tiles, want_grad, False) if n_tiles else 0.0
-    kopt.apply_update(code, want_params, want_grad, want_state, hyper, 0.01, 3)
+    want_params, want_state, want_grad = params.copy(), state.copy(), np.empty(n, dtype=dtype)
+    want_sq = reduce_tiles(tiles, n_tiles, want_grad, False)
+    _, want_finite = sum_and_update(tiles, 0, want_grad, code, want_params, want_state, hyper, 0.01, 3)
 
+    grad = np.empty(n, dtype=dtype)
     grad_sq, finite = sum_and_update(tiles, n_tiles, grad, code, params, state, hyper, 0.01, 3)
-    assert finite
+    assert finite and want_finite
     assert grad_sq == pytest.approx(want_sq, rel=1e-12)  # (summed in the same order up to vectorisation)
     assert params.tobytes() == want_params.tobytes()
     assert state.tobytes() == want_state.tobytes()
@@ -599,8 +602,6 @@ def test_sum_and_update_updates_as_reduce_then_update_do_bit_for_bit(rng, n, n_t
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("n", [1, 1000, (1 << 17) + 5])
 def test_sum_and_update_reports_any_parameter_or_state_that_is_not_finite(n, dtype):
-    from jitprop.kernels.step import sum_and_update
-
     def step(tiles, rule, lr=0.01, state_value=0.0):
         code, hyper, rows = STEP_RULES[rule]
         params = np.ones(n, dtype=dtype)

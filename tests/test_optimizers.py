@@ -1,9 +1,10 @@
 """Update rules against plain-NumPy versions of their published formulas.
 
 Each reference below is written from the papers' / PyTorch's documented
-update, in float64, independently of the kernel. The kernel is called
-directly (``apply_update``) on a large buffer, so the parallel chunked path
-runs, and on a small one (the serial path).
+update, in float64, independently of the kernel. The kernel is called as
+an epoch calls it (``sum_and_update`` with the gradient already summed) on a
+large buffer, so the parallel chunked path runs, and on a small one (the
+serial path).
 """
 
 import json
@@ -13,10 +14,10 @@ import numpy as np
 import pytest
 
 import jitprop as jp
-from jitprop.kernels.optimizers import _UPDATE_CHUNK, apply_update
+from jitprop.kernels.step import _PARALLEL_STEP, _REDUCE_CHUNK, sum_and_update
 from jitprop.optimizers import OPTIMIZERS, optimizer_from_config
 
-LARGE = 2 * _UPDATE_CHUNK + 1234  # three chunks, the last one partial
+LARGE = _PARALLEL_STEP + 1234  # updated in parallel chunks, the last one partial
 SMALL = 1000
 N_STEPS = 6
 
@@ -107,13 +108,15 @@ TOLERANCE = {"float64": (1e-12, 1e-14), "float32": (2e-5, 1e-6)}
 
 
 def run_kernel(name, options, params, grads, dtype):
-    """``params`` after ``apply_update`` with each of ``grads`` in turn, and the optimizer."""
+    """``params`` after an update by each of ``grads`` in turn, and the optimizer."""
     opt = OPTIMIZERS[name](lr=1.0, **options)
     opt.prepare(params.size, np.dtype(dtype))
     code, state, hyper = opt.kernel_arguments()
     p = params.astype(dtype)
+    no_tiles = np.empty((0, p.size), dtype=dtype)  # the gradient is given summed
     for t, g in enumerate(grads, start=1):
-        apply_update(code, p, g.astype(dtype), state, hyper, learning_rate(t), t)
+        _, finite = sum_and_update(no_tiles, 0, g.astype(dtype), code, p, state, hyper, learning_rate(t), t)
+        assert finite
     return p, opt
 
 
@@ -191,7 +194,7 @@ def test_chunking_changes_nothing(rng, name, options):
     """One call over the whole buffer (parallel chunks) equals serial calls over small pieces."""
     params, grads = random_problem(rng, LARGE)
     whole, _ = run_kernel(name, options, params, grads, "float64")
-    cuts = [0, 1000, _UPDATE_CHUNK - 7, _UPDATE_CHUNK + 500, 2 * _UPDATE_CHUNK + 3, LARGE]
+    cuts = [0, 1000, _REDUCE_CHUNK - 7, _REDUCE_CHUNK + 500, 2 * _REDUCE_CHUNK + 3, LARGE]
     pieces = [
         run_kernel(name, options, params[lo:hi], [g[lo:hi] for g in grads], "float64")[0]
         for lo, hi in zip(cuts[:-1], cuts[1:])

@@ -434,9 +434,15 @@ def prepare_update(name, n_params, dtype, seed=0):
     optimizer = getattr(jitprop, class_name)(**arguments)
     optimizer.prepare(n_params, np.dtype(dtype))
     code, state, hyper = optimizer.kernel_arguments()
-    apply_update = kernel("optimizers", "apply_update")
     rng = np.random.default_rng(seed)
     params = rng.standard_normal(n_params).astype(dtype)
     grad = rng.standard_normal(n_params).astype(dtype)
     lr = float(arguments["lr"])
-    return lambda: apply_update(code, params, grad, state, hyper, lr, 1)
+    try:
+        # Since the update shares its pass with the check that the parameters stay finite.
+        step = kernel("step", "sum_and_update")
+    except NotImplementedError:
+        apply_update = kernel("optimizers", "apply_update")
+        return lambda: apply_update(code, params, grad, state, hyper, lr, 1)
+    no_tiles = np.empty((0, n_params), dtype=dtype)  # the gradient is given summed
+    return lambda: step(no_tiles, 0, grad, code, params, state, hyper, lr, 1)

@@ -3,7 +3,7 @@
 An optimizer holds its hyper-parameters, its learning-rate schedule and its
 per-parameter state (such as momentum); the update itself is one fused kernel
 over the network's flat parameter buffer
-(:func:`jitprop.kernels.optimizers.apply_update`), run once per mini-batch
+(:func:`jitprop.kernels.optimizers.apply_rule`), run once per mini-batch
 inside the compiled epoch. A subclass names its kernel code, the number of
 state slots it needs and the hyper-parameter array the kernel reads.
 

@@ -55,12 +55,12 @@ def train_epoch(layout, params, packed, data, plan, ws, grad, optimizer, batch_s
 
     Batch ``b`` holds the examples ``plan.order[b·batch_size : (b+1)·batch_size]``;
     its loss is their mean loss (weighted by ``data.weights`` if given) plus
-    the L2 penalty, its update ``apply_update`` with ``plan.lrs[b]``.
+    the L2 penalty, its update the optimizer's rule with ``plan.lrs[b]``.
 
     Parameters
     ----------
     optimizer : tuple (code, state, hyper)
-        The update rule, as :func:`apply_update` takes it.
+        The update rule, as :func:`~.optimizers.apply_rule` takes it.
     batch_stats : float64 ndarray of shape (n_batches, 2)
         Receives each batch's loss and its count of correct predictions.
     adjustments : GradientAdjustments or None

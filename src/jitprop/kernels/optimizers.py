@@ -1,8 +1,10 @@
 """Parameter updates over the flat parameter buffer, selected by an integer code.
 
-Each rule is one loop over a contiguous chunk of parameters; chunks run in
-parallel for large networks. Updates are element-wise, so the result never
-depends on the chunking or the thread count. Hyper-parameters arrive in a
+Each rule is one loop over a range of parameters: :func:`apply_rule`, which
+:mod:`.step` runs per chunk of parameters (in parallel for large networks),
+between summing the chunk's gradient and checking it. Updates are
+element-wise, so the result never depends on the chunking or the thread
+count. Hyper-parameters arrive in a
 float64 array whose meaning each rule documents; per-parameter state (such as
 momentum) in rows of a 2-D array of the parameters' dtype. Arithmetic is done
 on float64 scalars and stored in the parameters' dtype, so one source serves
@@ -29,7 +31,6 @@ import numpy as np
 from numba import njit
 
 from .._numba_options import KERNEL
-from .parallel import run_tasks
 
 SGD = 0
 ADAM = 1
@@ -37,16 +38,10 @@ ADAMW = 2
 RMSPROP = 3
 ADAGRAD = 4
 
-# Parameters updated per parallel iteration; smaller networks update serially.
-_UPDATE_CHUNK = 16384
-# Networks with fewer parameters update serially: a parallel region costs
-# more than it saves on so little memory traffic.
-_PARALLEL_UPDATE = 1 << 17
-
 
 @njit(**KERNEL)
-def apply_update(code, params, grad, state, hyper, lr, step):
-    """Update ``params`` in place from ``grad``.
+def apply_rule(code, params, grad, state, hyper, lr, step, lo, hi):
+    """Update ``params[lo:hi]`` in place from ``grad[lo:hi]`` by the rule ``code``.
 
     Parameters
     ----------
@@ -62,24 +57,9 @@ def apply_update(code, params, grad, state, hyper, lr, step):
         Learning rate of this step.
     step : int
         1-based count of updates including this one.
+    lo, hi : int
+        The range of parameters updated.
     """
-    n = params.shape[0]
-    if n < _PARALLEL_UPDATE:
-        _update_chunk(code, params, grad, state, hyper, lr, step, np.int64(0), n)
-    else:
-        n_chunks = (n + _UPDATE_CHUNK - 1) // _UPDATE_CHUNK
-        run_tasks(_update_task, n_chunks, (code, params, grad, state, hyper, lr, step))
-
-
-@njit(**KERNEL)
-def _update_task(code, params, grad, state, hyper, lr, step, chunk):
-    """Chunk ``chunk`` of :func:`apply_update`."""
-    lo = chunk * _UPDATE_CHUNK
-    _update_chunk(code, params, grad, state, hyper, lr, step, lo, min(params.shape[0], lo + _UPDATE_CHUNK))
-
-
-@njit(**KERNEL)
-def _update_chunk(code, params, grad, state, hyper, lr, step, lo, hi):
     p = params[lo:hi]
     g = grad[lo:hi]
     if code == SGD:

@@ -1,7 +1,7 @@
 """The step after a batch's tiles: sum their gradients, update, check, in one pass.
 
 Done one after another, summing the tiles' gradients (:func:`reduce_tiles`),
-applying the update rule (:func:`apply_update`) and checking that the
+applying the update rule (:func:`~.optimizers.apply_rule`) and checking that the
 parameters and the optimizer state stayed finite are three passes over every
 parameter and, for a large network, three parallel regions. Here each chunk
 of parameters goes through all three while it is in cache, and the chunks
@@ -17,7 +17,7 @@ from numba import njit
 
 from .._numba_options import KERNEL
 from .batch import _REDUCE_CHUNK, _reduce_chunk
-from .optimizers import SGD, _update_chunk
+from .optimizers import SGD, apply_rule
 from .parallel import run_tasks
 
 # Networks with fewer parameters step serially: a parallel region costs more
@@ -37,7 +37,7 @@ def sum_and_update(tile_gradients, n_tiles, grad, code, params, state, hyper, lr
         as it is (after a weight penalty or clipping changed it).
     grad : ndarray of shape (n_params,)
     code, params, state, hyper, lr, step
-        As :func:`~jitprop.kernels.optimizers.apply_update` takes them.
+        As :func:`~jitprop.kernels.optimizers.apply_rule` takes them.
 
     Returns
     -------
@@ -81,7 +81,7 @@ def _step_chunk(tile_gradients, n_tiles, grad, code, params, state, hyper, lr, s
 def _step_range(tile_gradients, n_tiles, grad, code, params, state, hyper, lr, step, lo, hi):
     """Sum, update and check parameters ``lo:hi``; return their ``‖grad‖²`` and whether they are finite."""
     grad_sq = _reduce_chunk(tile_gradients, n_tiles, grad, False, lo, hi) if n_tiles > 0 else 0.0
-    _update_chunk(code, params, grad, state, hyper, lr, step, lo, hi)
+    apply_rule(code, params, grad, state, hyper, lr, step, lo, hi)
     finite = all_finite(params[lo:hi])
     # Plain SGD keeps no state (its row stays as it was).
     if not (code == SGD and hyper[0] == 0.0):
