@@ -275,7 +275,7 @@ def test_float32_transcendentals_are_float64_values_rounded(rng, name):
 
 @pytest.mark.parametrize("hidden", [30, 300])
 def test_pack_weights_packs_every_product_that_reads_panels(rng, hidden):
-    """Networks under 65,536 weights are packed serially, larger ones (hidden=300) by parallel tasks."""
+    """Panels of under 65,536 weights are packed serially, larger ones (hidden=300: 95,152) by parallel tasks."""
     import jitprop as jp
     from jitprop.kernels.dense import pack_weights
 

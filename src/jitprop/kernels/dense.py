@@ -165,7 +165,8 @@ def dense_backward(layout, params, packed, ws, index, r0, r1, grad, dropout_key)
             )
 
 
-# Networks with fewer weights are packed serially.
+# Networks whose panels hold fewer weights are packed serially (W1 packs
+# 36,000 of its 235,146 weights: 9 µs on one thread, 14 µs as 24 tasks on two).
 _PARALLEL_PACK = 1 << 16
 # Tasks of a parallel packing: many per thread, so that shares come out even.
 _PACK_TASKS = 64
@@ -181,16 +182,12 @@ def pack_weights(layout, params, packed):
     """
     columns = panel_columns(packed)
     n_panels = 0
-    n_weights = 0
     for layer in range(layout.activations.shape[0]):
-        fan_in = layout.sizes[layer]
-        fan_out = layout.sizes[layer + 1]
-        n_weights += fan_in * fan_out
         if layout.forward_panels[layer] >= 0:
-            n_panels += -(-fan_out // columns)
+            n_panels += -(-layout.sizes[layer + 1] // columns)
         if layout.backward_panels[layer] >= 0:
-            n_panels += -(-fan_in // columns)
-    if n_weights < _PARALLEL_PACK:
+            n_panels += -(-layout.sizes[layer] // columns)
+    if packed.shape[0] < _PARALLEL_PACK:
         for panel in range(n_panels):
             _pack_panel(layout, params, packed, columns, panel)
     else:
