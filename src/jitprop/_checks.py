@@ -282,12 +282,13 @@ def _first_non_finite(a):
     """Index tuple of the first NaN or inf of ``a`` (1-D or 2-D, scanned by chunks of rows), or None."""
     if a.dtype.kind in "biu":
         return None
-    chunk_rows = max(1, _FINITE_CHUNK_ELEMENTS // max(1, a.size // max(1, a.shape[0])))
+    row_size = max(1, int(np.prod(a.shape[1:])))
+    chunk_rows = max(1, _FINITE_CHUNK_ELEMENTS // row_size)
     for start in range(0, a.shape[0], chunk_rows):
-        chunk = a[start : start + chunk_rows]
-        if np.isfinite(chunk).all():
+        finite = np.isfinite(a[start : start + chunk_rows])
+        if finite.all():
             continue
-        where = np.argwhere(~np.isfinite(chunk))[0]
+        where = np.argwhere(~finite)[0]
         return (start + int(where[0]),) + tuple(int(i) for i in where[1:])
     return None
 

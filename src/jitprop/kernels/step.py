@@ -42,8 +42,10 @@ def sum_and_update(tile_gradients, n_tiles, grad, code, params, state, hyper, lr
     Returns
     -------
     grad_sq : float
-        ``‖grad‖²`` as :func:`~jitprop.kernels.batch.reduce_tiles` returns it
-        (0 with ``n_tiles`` 0).
+        ``‖grad‖²``, summed by the chunks of
+        :func:`~jitprop.kernels.batch.reduce_tiles` (equal to its result up to
+        rounding: the compiler may vectorise the sums differently), or 0 with
+        ``n_tiles`` 0.
     finite : bool
         Whether every parameter and every state element the rule keeps is
         finite after the update.
@@ -74,7 +76,9 @@ def _step_chunk(tile_gradients, n_tiles, grad, code, params, state, hyper, lr, s
     """Chunk ``chunk`` of :func:`sum_and_update`: its results go to ``partial[chunk]`` and ``finite[chunk]``."""
     lo = chunk * _REDUCE_CHUNK
     hi = min(params.shape[0], lo + _REDUCE_CHUNK)
-    partial[chunk], finite[chunk] = _step_range(tile_gradients, n_tiles, grad, code, params, state, hyper, lr, step, lo, hi)
+    partial[chunk], finite[chunk] = _step_range(
+        tile_gradients, n_tiles, grad, code, params, state, hyper, lr, step, lo, hi
+    )
 
 
 @njit(**KERNEL)
