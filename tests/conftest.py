@@ -3,34 +3,20 @@
 Every random number in the suite comes from a generator seeded here, so a
 failure reproduces exactly. Two dtypes are used throughout (float32 and
 float64): each costs one compilation of the kernels with a cold Numba cache.
+
+Compiled kernels are cached in the repository's ``.numba_cache/`` rather
+than the user's cache directory. jitprop keys that cache by a hash of all
+kernel sources itself (``kernels/_numba/cache.py``), so a test run after an
+edit of any kernel compiles afresh.
 """
 
 import gzip
-import hashlib
 import os
 from importlib import resources
 from pathlib import Path
 
-
-def _kernel_cache_dir():
-    """A Numba cache directory keyed by the kernels' source.
-
-    Numba's on-disk cache checks only the file a function is defined in, not
-    the files of the kernels it calls and inlines: after editing
-    ``kernels/batch.py`` a cached ``train_epoch`` would still run the old
-    code. Keying the cache by a hash of every kernel source makes the tests
-    compile afresh whenever any kernel changes. (An installed jitprop never
-    changes its sources, so users are not affected.)
-    """
-    package = Path(__file__).resolve().parents[1] / "src" / "jitprop"
-    digest = hashlib.sha256()
-    for source in sorted([*package.glob("kernels/*.py"), package / "_numba_options.py"]):
-        digest.update(source.read_bytes())
-    return str(Path(__file__).resolve().parents[1] / ".numba_cache" / digest.hexdigest()[:16])
-
-
 # Before numba is imported (it reads the variable once).
-os.environ.setdefault("NUMBA_CACHE_DIR", _kernel_cache_dir())
+os.environ.setdefault("NUMBA_CACHE_DIR", str(Path(__file__).resolve().parents[1] / ".numba_cache"))
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402

@@ -22,6 +22,7 @@ import pytest
 
 import jitprop as jp
 from jitprop import cli, train_command
+from jitprop.kernels._numba.cache import cache_directory
 from jitprop.model_file import load_checkpoint
 
 NAMES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
@@ -229,6 +230,7 @@ def test_info_and_summary(data, tmp_path):
     patterns = [r"^jitprop \S+", r"^numba \S+, numpy \S+", r"threads: \d+ in use, at most \d+", r"threading layer: \w+"]
     for pattern in patterns + [r"^cpu: ", r"^compile cache: "]:
         assert re.search(pattern, info.stdout, re.M), info.stdout
+    assert f"compile cache: {cache_directory()} (" in info.stdout  # where this process's kernels are, too
     net = jp.Network([jp.Dense(64, "relu"), jp.Dropout(0.5), jp.Dense(10, "softmax")], 64, "cross_entropy", seed=0)
     jp.save(net, tmp_path / "m.safetensors")
     summary = run_jitprop("summary", "m.safetensors", cwd=tmp_path)

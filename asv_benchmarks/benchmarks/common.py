@@ -29,35 +29,36 @@ import numpy as np
 
 # ---------------------------------------------------------------- Numba cache
 def kernel_cache_dir():
-    """The Numba cache directory of the jitprop these benchmarks import, keyed by its kernels' source.
+    """The Numba cache directory of the jitprop these benchmarks import.
 
     Numba's on-disk cache checks only the file a function is defined in, not
     the files of the kernels it calls and inlines: a cached ``train_epoch``
     survives an edit of ``kernels/batch.py`` and then runs the old code
     against the new data layout (wrong timings, or a segmentation fault).
-    That happens in a source tree after an edit, and in asv's history
-    environments, which install one commit after another into the same
-    place. A directory per hash of every kernel source (``kernels/*.py`` and
-    ``_numba_options.py``) rules it out, and commits whose kernels are equal
-    share their compiled code.
+    asv's history environments install one commit after another into the
+    same place, and the commits before jitprop keyed its cache itself
+    (``kernels/_numba/cache.py``) do not rule that out. So for an installed
+    jitprop the directory is one per hash of every kernel source
+    (``kernels/*.py`` and ``_numba_options.py``) under
+    ``asv_benchmarks/.numba_cache/``; commits whose kernels are equal share
+    their compiled code.
 
-    For a source tree (an editable install, ``asv run --python=same``) the
-    directory is the one the tests use (``tests/conftest.py``, same hash, same
-    place), so a benchmark run after the tests finds the kernels compiled. For
-    an installed jitprop it lies under ``asv_benchmarks/.numba_cache/``.
+    For a source tree (an editable install, ``asv run --python=same``), whose
+    jitprop keys its cache itself, it is the directory the tests use
+    (``tests/conftest.py``): ``.numba_cache/`` at the repository root, so a
+    benchmark run after the tests finds the kernels compiled.
     """
     spec = importlib.util.find_spec("jitprop")  # finds the package without importing it
     if spec is None or not spec.submodule_search_locations:
         return None
     package = Path(next(iter(spec.submodule_search_locations))).resolve()
+    root = package.parents[1]
+    if package.parent.name == "src" and (root / "pyproject.toml").is_file():
+        return str(root / ".numba_cache")
     digest = hashlib.sha256()
     for source in sorted([*package.glob("kernels/*.py"), package / "_numba_options.py"]):
         digest.update(source.read_bytes())
-    key = digest.hexdigest()[:16]
-    root = package.parents[1]
-    if package.parent.name == "src" and (root / "pyproject.toml").is_file():
-        return str(root / ".numba_cache" / key)
-    return str(Path(__file__).resolve().parents[1] / ".numba_cache" / key)
+    return str(Path(__file__).resolve().parents[1] / ".numba_cache" / digest.hexdigest()[:16])
 
 
 def _start_numba():

@@ -20,3 +20,8 @@ KERNEL = dict(cache=True, nogil=True, fastmath=FASTMATH_FLAGS, error_model="nump
 #: place, so that the network's buffers (some 180 machine words of arguments)
 #: are not passed down once more on every call.
 INLINED_KERNEL = dict(KERNEL, inline="always")
+
+# Numba caches the kernels by a hash of all of their sources (Numba checks only a function's own file).
+from .kernels._numba.cache import install as _install_cache_locator  # noqa: E402
+
+_install_cache_locator()

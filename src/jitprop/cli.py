@@ -522,6 +522,7 @@ def _info(args):
     import numpy
 
     import jitprop
+    from jitprop.kernels._numba.cache import cache_directory
 
     # Run the kernels once so that Numba starts, and reports, its threading layer.
     seconds = warm_kernels("float32")
@@ -530,7 +531,7 @@ def _info(args):
     except ValueError:
         layer = "none started"
     package = os.path.dirname(jitprop.__file__)
-    cache = os.environ.get("NUMBA_CACHE_DIR") or os.path.join(package, "kernels", "__pycache__")
+    cache = cache_directory() or "none writable"
     print(f"jitprop {jitprop.__version__} ({package})")
     print(f"numba {numba.__version__}, numpy {numpy.__version__}, python {platform.python_version()}")
     print(
