@@ -10,6 +10,9 @@ of threads.
 ...                  input_dim=64, loss="cross_entropy", seed=0)
 """
 
+# First, before anything imports Numba: an unsupported Numba or llvmlite is an ImportError naming the fix.
+from .kernels import _numba  # noqa: F401, I001
+
 from importlib.metadata import PackageNotFoundError, version
 
 from . import schedules
