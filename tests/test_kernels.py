@@ -243,7 +243,8 @@ def test_sgd_update_matches_formula(rng, n, settings, dtype):
     lrs = [0.1, 0.05, 0.2, 0.1]
     for step, lr in enumerate(lrs, start=1):
         grad = rng.normal(size=n).astype(dtype)
-        _, finite = sum_and_update(np.empty((0, n), dtype=dtype), 0, grad, kopt.SGD, params, state, hyper, lr, step)
+        rule = kopt.rule_entry(kopt.SGD, params, grad, state, hyper)
+        _, finite = sum_and_update(np.empty((0, n), dtype=dtype), 0, grad, rule, params, state, hyper, lr, step)
         assert finite
         expected_p, expected_v = ref.sgd(expected_p, [grad.astype(np.float64)], expected_v, lr, **settings)
     rtol = 1e-5 if dtype == "float32" else 1e-13
@@ -452,29 +453,22 @@ def _tasks_fixture():
     def linked(visits, threads, work, n_tasks):
         run_tasks(record, n_tasks, (visits, threads, work))
 
-    @njit
-    def through_handle(handle, visits, threads, work, n_tasks):
-        run_tasks(handle, n_tasks, (visits, threads, work))
-
-    return record, linked, through_handle
+    return record, linked
 
 
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("n_tasks", [0, 1, 2, 37])
 def test_run_tasks_runs_every_task_once(threads, n_tasks):
-    from jitprop.kernels.indirect import compiled
-
-    record, linked, through_handle = _tasks_fixture()
+    record, linked = _tasks_fixture()
     work = np.full(n_tasks, 1000.0)
     before = numba.get_num_threads()
     numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
     try:
-        for run in (lambda *a: linked(*a), lambda *a: through_handle(compiled(record, *a[:3], np.int64(0)), *a)):
-            visits = np.zeros(n_tasks, dtype=np.int64)
-            on_thread = np.full(n_tasks, -1, dtype=np.int64)
-            run(visits, on_thread, work, n_tasks)
-            np.testing.assert_array_equal(visits, 1)
-            assert set(on_thread.tolist()) <= set(range(numba.get_num_threads()))
+        visits = np.zeros(n_tasks, dtype=np.int64)
+        on_thread = np.full(n_tasks, -1, dtype=np.int64)
+        linked(visits, on_thread, work, n_tasks)
+        np.testing.assert_array_equal(visits, 1)
+        assert set(on_thread.tolist()) <= set(range(numba.get_num_threads()))
     finally:
         numba.set_num_threads(before)
 
@@ -486,7 +480,7 @@ def test_run_tasks_spreads_the_tasks_over_the_threads():
         pytest.skip("one thread")
     if _threading.threading_layer() == "tbb":
         pytest.skip("tbb may run every task on one thread")
-    record, linked, _ = _tasks_fixture()
+    record, linked = _tasks_fixture()
     visits = np.zeros(4, dtype=np.int64)
     on_thread = np.full(4, -1, dtype=np.int64)
     before = numba.get_num_threads()
@@ -506,34 +500,12 @@ def test_run_tasks_spreads_the_tasks_over_the_threads():
 
 
 def test_a_task_that_raises_makes_run_tasks_raise_after_the_others_ran():
-    record, linked, _ = _tasks_fixture()
+    record, linked = _tasks_fixture()
     visits = np.zeros(6, dtype=np.int64)
     work = np.full(5, 10.0)  # task 5 has no work: it raises
     with pytest.raises(RuntimeError, match="a task of a parallel kernel raised"):
         linked(visits, np.zeros(6, dtype=np.int64), work, 6)
     np.testing.assert_array_equal(visits, [1, 1, 1, 1, 1, 0])
-
-
-def test_a_handle_is_the_same_for_arguments_of_the_same_types_only():
-    from jitprop.kernels.indirect import compiled
-
-    record, _, _ = _tasks_fixture()
-    ints, floats = np.zeros(3, dtype=np.int64), np.zeros(3)
-    handle = compiled(record, ints, ints, floats, np.int64(0))
-    assert compiled(record, np.ones(5, dtype=np.int64), ints, floats, np.int64(9)) == handle
-    other = compiled(record, ints, ints, floats.astype(np.float32), np.int64(0))
-    assert other[0] != handle[0] and other[1] != handle[1]
-
-
-def test_run_tasks_refuses_a_handle_for_other_argument_types():
-    from jitprop.kernels.indirect import compiled
-
-    record, _, through_handle = _tasks_fixture()
-    float_visits = compiled(record, np.zeros(2), np.zeros(2, dtype=np.int64), np.zeros(2), np.int64(0))
-    visits = np.zeros(2, dtype=np.int64)
-    with pytest.raises(RuntimeError, match="compiled for other argument types"):
-        through_handle(float_visits, visits, np.zeros(2, dtype=np.int64), np.full(2, 1.0), 2)
-    np.testing.assert_array_equal(visits, 0)
 
 
 def test_run_tasks_code_loaded_from_the_cache_starts_the_thread_pool(tmp_path):
@@ -588,10 +560,11 @@ def test_summing_in_the_update_pass_is_summing_first_bit_for_bit(rng, n, n_tiles
     state = np.abs(rng.normal(size=(rows, n))).astype(dtype)
     want_params, want_state, want_grad = params.copy(), state.copy(), np.empty(n, dtype=dtype)
     want_sq = reduce_tiles(tiles, n_tiles, want_grad, False)
-    _, want_finite = sum_and_update(tiles, 0, want_grad, code, want_params, want_state, hyper, 0.01, 3)
+    update = kopt.rule_entry(code, params, want_grad, state, hyper)
+    _, want_finite = sum_and_update(tiles, 0, want_grad, update, want_params, want_state, hyper, 0.01, 3)
 
     grad = np.empty(n, dtype=dtype)
-    grad_sq, finite = sum_and_update(tiles, n_tiles, grad, code, params, state, hyper, 0.01, 3)
+    grad_sq, finite = sum_and_update(tiles, n_tiles, grad, update, params, state, hyper, 0.01, 3)
     assert finite and want_finite
     assert grad_sq == pytest.approx(want_sq, rel=1e-12)  # (summed in the same order up to vectorisation)
     assert params.tobytes() == want_params.tobytes()
@@ -607,7 +580,9 @@ def test_sum_and_update_reports_any_parameter_or_state_that_is_not_finite(n, dty
         params = np.ones(n, dtype=dtype)
         state = np.full((rows, n), state_value, dtype=dtype)
         grad = np.empty(n, dtype=dtype)
-        return sum_and_update(tiles, tiles.shape[0], grad, code, params, state, np.array(hyper), lr, 1)
+        hyper = np.array(hyper)
+        update = kopt.rule_entry(code, params, grad, state, hyper)
+        return sum_and_update(tiles, tiles.shape[0], grad, update, params, state, hyper, lr, 1)
 
     ones = np.ones((2, n), dtype=dtype)
     assert step(ones, "sgd")[1]

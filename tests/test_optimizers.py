@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import jitprop as jp
+from jitprop.kernels.optimizers import rule_entry
 from jitprop.kernels.step import _PARALLEL_STEP, _REDUCE_CHUNK, sum_and_update
 from jitprop.optimizers import OPTIMIZERS, optimizer_from_config
 
@@ -114,8 +115,9 @@ def run_kernel(name, options, params, grads, dtype):
     code, state, hyper = opt.kernel_arguments()
     p = params.astype(dtype)
     no_tiles = np.empty((0, p.size), dtype=dtype)  # the gradient is given summed
+    rule = rule_entry(code, p, p, state, hyper)
     for t, g in enumerate(grads, start=1):
-        _, finite = sum_and_update(no_tiles, 0, g.astype(dtype), code, p, state, hyper, learning_rate(t), t)
+        _, finite = sum_and_update(no_tiles, 0, g.astype(dtype), rule, p, state, hyper, learning_rate(t), t)
         assert finite
     return p, opt
 

@@ -377,12 +377,17 @@ def prepare_output_loss(loss, rows, k, dtype, seed=0):
     """
     from jitprop.losses import get_loss
 
-    output_loss = kernel("losses", "output_loss")
     try:
         spec = get_loss(loss)
     except (KeyError, ValueError) as error:
         raise NotImplementedError(f"loss {loss!r}: {error}") from None
     output = "softmax" if loss == "cross_entropy" else "sigmoid"
+    try:
+        losses = kernel("losses", "LOSSES")  # a kernel per loss, reading the output layer from the layout
+    except NotImplementedError:
+        output_loss = kernel("losses", "output_loss")
+    else:
+        return _prepare_loss_kernel(losses[spec.code], loss, output, rows, k, dtype, spec, seed)
     act = activation_code(output)
     rng = np.random.default_rng(seed)
     z = rng.standard_normal((rows, k)).astype(dtype)
@@ -407,6 +412,25 @@ def prepare_output_loss(loss, rows, k, dtype, seed=0):
         return lambda: output_loss(z, a, data, index, spec.code, act, 0.01, scale, delta)
     # The first kernels took the targets and labels themselves.
     return lambda: output_loss(z, a, targets, labels, index, spec.code, act, 0.01, scale, delta)
+
+
+def _prepare_loss_kernel(loss_kernel, loss, output, rows, k, dtype, spec, seed):
+    """:func:`prepare_output_loss` for kernels ``(layout, z, a, data, index, scale, delta)``."""
+    import jitprop
+    from jitprop.kernels.layout import Data
+
+    net = jitprop.Network([jitprop.Dense(k, output)], input_dim=1, loss=loss, dtype=dtype)
+    rng = np.random.default_rng(seed)
+    z = rng.standard_normal((rows, k)).astype(dtype)
+    a = np.empty_like(z)
+    activate(z, a, activation_code(output))
+    delta = np.empty_like(z)
+    index = np.arange(rows, dtype=np.int64)
+    labels = rng.integers(0, k, rows).astype(np.int64) if loss == "cross_entropy" else np.zeros(0, dtype=np.int64)
+    targets = np.zeros((0, k), dtype=dtype) if loss == "cross_entropy" else rng.random((rows, k)).astype(dtype)
+    data = Data(np.zeros((rows, 1), dtype=dtype), targets, labels, np.zeros(0))
+    scale = 1.0 / (rows * k) if spec.over_outputs else 1.0 / rows
+    return lambda: loss_kernel(net.layout, z, a, data, index, scale, delta)
 
 
 #: Optimizers of the update benchmark: class name in jitprop and its arguments.
@@ -446,4 +470,8 @@ def prepare_update(name, n_params, dtype, seed=0):
         apply_update = kernel("optimizers", "apply_update")
         return lambda: apply_update(code, params, grad, state, hyper, lr, 1)
     no_tiles = np.empty((0, n_params), dtype=dtype)  # the gradient is given summed
-    return lambda: step(no_tiles, 0, grad, code, params, state, hyper, lr, 1)
+    try:  # since each rule is a kernel of its own, passed to the step as an entry
+        rule = kernel("optimizers", "rule_entry")(code, params, grad, state, hyper)
+    except NotImplementedError:
+        rule = code
+    return lambda: step(no_tiles, 0, grad, rule, params, state, hyper, lr, 1)

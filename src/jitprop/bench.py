@@ -183,7 +183,8 @@ class NumpyEngine:
         rng = np.random.default_rng(0)
         self.w = workload
         self.X, self.y = X, y
-        self.W = [rng.normal(0, np.sqrt(2 / a), (a, b)).astype(np.float32) for a, b in zip(workload.sizes, workload.sizes[1:])]
+        shapes = zip(workload.sizes, workload.sizes[1:])
+        self.W = [rng.normal(0, np.sqrt(2 / a), (a, b)).astype(np.float32) for a, b in shapes]
         self.b = [np.zeros(b, np.float32) for b in workload.sizes[1:]]
         self.rng = rng
 
@@ -357,7 +358,8 @@ rng = np.random.default_rng(0)
 X = rng.random((int(sys.argv[2]), 784), dtype=np.float32); y = rng.integers(0, 10, X.shape[0])
 if engine == "jitprop":
     import jitprop as jp
-    net = jp.Network([jp.Dense(256, "relu"), jp.Dense(128, "relu"), jp.Dense(10, "softmax")], 784, "cross_entropy", seed=0)
+    layers = [jp.Dense(256, "relu"), jp.Dense(128, "relu"), jp.Dense(10, "softmax")]
+    net = jp.Network(layers, 784, "cross_entropy", seed=0)
     net.fit(X, y, epochs=1, batch_size=128, optimizer=jp.SGD(0.01), verbose=0)
 else:
     import torch

@@ -323,11 +323,27 @@ def _is_index(name):
     return True
 
 
-def warm_kernels(dtype):
-    """Compile (or load from the cache) the kernels for ``dtype``; returns the seconds it took."""
+def warm_kernels(dtype, network=None, batch_size=32, optimizer=None, say=None):
+    """Compile (or load from the cache) the kernels for ``network`` (or for ``dtype``); returns the seconds it took.
+
+    If it takes more than a second (compiling, not loading), ``say`` is
+    called with a line that tells what is happening.
+    """
+    import threading
+
     from .warmup import warmup
 
-    return warmup([dtype])
+    notice = threading.Timer(
+        1.0,
+        say or (lambda line: None),
+        ["kernels: compiling for this network on first use; later runs load them from the cache ..."],
+    )
+    notice.daemon = True
+    notice.start()
+    try:
+        return warmup([dtype], network=network, batch_size=batch_size, optimizer=optimizer)
+    finally:
+        notice.cancel()
 
 
 def write_json(path, document):

@@ -7,7 +7,7 @@ import numpy as np
 from . import _checks, _threading, workspace
 from .activations import get_activation
 from .initializers import initial_weights
-from .kernels.batch import FORWARD, GRADIENT, LOSS, run_batch, tile_kernel
+from .kernels.batch import FORWARD, GRADIENT, LOSS, network_kernels, run_batch
 from .kernels.dense import pack_weights, weight_panel_offsets
 from .kernels.layout import Data, Layout
 from .kernels.regularization import add_l2_penalty
@@ -87,12 +87,13 @@ class Network:
         per_layer = sizes[1:] * (sizes[:-1] + 1)
         weight_offsets = np.concatenate([[0], np.cumsum(per_layer)[:-1]]).astype(np.int64)
         forward_panels, backward_panels, packed_size = weight_panel_offsets(sizes, self.dtype.itemsize)
+        codes = [get_activation(layer.activation).code for layer in dense]
         self.layout = Layout(
             sizes=sizes,
             weight_offsets=weight_offsets,
             forward_panels=forward_panels,
             backward_panels=backward_panels,
-            activations=np.array([get_activation(layer.activation).code for layer in dense], dtype=np.int64),
+            activations=np.array(codes, dtype=np.int64),
             alphas=np.array([layer.alpha for layer in dense], dtype=np.float64),
             dropout=np.array(dropout, dtype=np.float64),
             l2=np.array([self.l2 if layer.l2 is None else layer.l2 for layer in dense], dtype=np.float64),
@@ -432,14 +433,13 @@ class Network:
         k = self.n_outputs
         start = ws.row_offsets[len(self._dense)]
         loss_sum = correct = 0.0
-        tiles = tile_kernel(self.layout, self.params, self._packed, data, rows, ws)
+        kernels = network_kernels(self.layout, self.dtype, data)
         with _threading.parallel_region():
             pack_weights(self.layout, self.params, self._packed)
             for lo in range(0, n, capacity):
                 hi = min(n, lo + capacity)
-                chunk_loss, chunk_correct, _ = run_batch(
-                    mode, self.layout, self.params, self._packed, data, rows[lo:hi], scale, ws, grad, lo > 0, -1, tiles
-                )
+                arguments = (self.layout, self.params, self._packed, data, rows[lo:hi], scale, ws, grad, lo > 0, -1)
+                chunk_loss, chunk_correct, _ = run_batch(kernels, mode, *arguments)
                 loss_sum += chunk_loss
                 correct += chunk_correct
                 if outputs is not None:
@@ -448,7 +448,9 @@ class Network:
             _checks.check_outputs_finite(outputs, self.dtype)
         if mode == FORWARD:
             return 0.0, correct
-        loss = loss_sum * scale + add_l2_penalty(self.layout, self.params, grad)
+        # (A network without a penalty needs no code for it.)
+        penalty = add_l2_penalty(self.layout, self.params, grad) if self.layout.l2.any() else 0.0
+        loss = loss_sum * scale + penalty
         _checks.check_loss_finite(loss, self.dtype)
         return loss, correct
 

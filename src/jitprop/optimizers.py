@@ -3,7 +3,7 @@
 An optimizer holds its hyper-parameters, its learning-rate schedule and its
 per-parameter state (such as momentum); the update itself is one fused kernel
 over the network's flat parameter buffer
-(:func:`jitprop.kernels.optimizers.apply_rule`), run once per mini-batch
+(a kernel of :mod:`jitprop.kernels.optimizers`), run once per mini-batch
 inside the compiled epoch. A subclass names its kernel code, the number of
 state slots it needs and the hyper-parameter array the kernel reads.
 
@@ -132,7 +132,7 @@ class Optimizer:
         return {"lr": self.lr}
 
     def kernel_arguments(self):
-        """``(code, state, hyper)`` as :func:`~jitprop.kernels.epoch.train_epoch` takes them."""
+        """``(code, state, hyper)``: the rule's code (see :func:`~.kernels.optimizers.rule_entry`), state, hyper."""
         return (self.code, self.state, self.hyperparameters())
 
     def __repr__(self):

@@ -65,7 +65,7 @@ def run(args):
     say = (lambda *lines: None) if args.quiet else (lambda *lines: print(*lines, sep="\n", flush=True))
     job = _prepare(args)
     say(*_description(job, args))
-    compile_seconds = warm_kernels(args.dtype)
+    compile_seconds = warm_kernels(args.dtype, job.net, args.batch_size, job.optimizer, say)
     say(f"kernels: ready in {compile_seconds:.2f} s (compiled on first use, then loaded from the cache)")
 
     history, seconds, stopper = _fit(job, args)

@@ -16,9 +16,10 @@ import numpy as np
 from . import _checks, _threading, workspace
 from .callbacks import Callback
 from .errors import DivergenceError
-from .kernels.batch import tile_kernel
 from .kernels.dense import pack_weights
+from .kernels.batch import network_kernels
 from .kernels.epoch import EpochPlan, gradient_adjustments, train_epoch
+from .kernels.optimizers import rule_entry
 from .losses import get_loss
 from .optimizers import SGD, Optimizer
 from .splitting import stratified_split
@@ -109,9 +110,8 @@ def train(
     batch_stats = np.zeros((n_batches, 2))
     with _threading.parallel_region():
         pack_weights(net.layout, net.params, net._packed)
-    # Batches of one tile run it in the epoch's own loop (see train_epoch).
-    tiles = tile_kernel(net.layout, net.params, net._packed, data, train_rows, ws) if batch_size > ws.tile_rows else None
     adjustments = gradient_adjustments(net.layout, clip_norm)
+    kernels = network_kernels(net.layout, net.dtype, data)
 
     history = History()
     net.stop_training = False
@@ -133,7 +133,7 @@ def train(
             step=optimizer.step,
             dropout_key=_dropout_key(net, epoch) if net.layout.dropout.any() else 0,
         )
-        seconds = _run_epoch(net, data, plan, ws, grad, optimizer, batch_stats, adjustments, tiles, epoch, verbose)
+        seconds = _run_epoch(net, kernels, data, plan, ws, grad, optimizer, batch_stats, adjustments, epoch, verbose)
         optimizer.step += n_batches
         net.epoch = epoch + 1
 
@@ -160,7 +160,7 @@ def train(
 _SHOWN = ("loss", "accuracy", "val_loss", "val_accuracy")
 
 
-def _run_epoch(net, data, plan, ws, grad, optimizer, batch_stats, adjustments, tiles, epoch, verbose):
+def _run_epoch(net, kernels, data, plan, ws, grad, optimizer, batch_stats, adjustments, epoch, verbose):
     """Run one epoch's batches (in segments when a bar is shown); return its wall time."""
     n_batches = plan.last_batch
     bounds = [0, n_batches]
@@ -171,15 +171,15 @@ def _run_epoch(net, data, plan, ws, grad, optimizer, batch_stats, adjustments, t
         step = max(1, -(-n_batches // _PROGRESS_SEGMENTS))
         bounds = list(range(0, n_batches, step)) + [n_batches]
         bar = tqdm(total=plan.order.shape[0], desc=f"epoch {epoch + 1}", unit="ex", leave=True, file=sys.stderr)
+    code, state, hyper = optimizer.kernel_arguments()
+    update = (rule_entry(code, net.params, grad, state, hyper), state, hyper)
     started = time.perf_counter()
     try:
         for first, last in zip(bounds[:-1], bounds[1:]):
             segment = plan._replace(first_batch=first, last_batch=last)
             with _threading.parallel_region():
-                done = train_epoch(
-                    net.layout, net.params, net._packed, data, segment, ws, grad, optimizer.kernel_arguments(),
-                    batch_stats, adjustments, tiles,
-                )
+                buffers = (net.layout, net.params, net._packed, data, segment, ws, grad, update, batch_stats)
+                done = train_epoch(kernels, *buffers, adjustments)
             if done < last:
                 optimizer.step += done
                 raise DivergenceError(epoch, done, float(plan.lrs[done]))

@@ -14,7 +14,7 @@ import time
 import numpy as np
 
 from .. import workspace
-from ..kernels.batch import FORWARD, GRADIENT, run_batch, tile_kernel
+from ..kernels.batch import FORWARD, GRADIENT, network_kernels, run_batch
 from ..kernels.dense import forward_from_panels, pack_weights, tile_panel_size
 from ..kernels.layout import Data
 from ..kernels.matmul import matmul_nt
@@ -85,7 +85,7 @@ class BatchBench:
         self.grad = np.zeros(net.n_params, dtype=net.dtype)
         self.no_grad = np.zeros(0, dtype=net.dtype)
         pack_weights(net.layout, net.params, net._packed)
-        self.tiles = tile_kernel(net.layout, net.params, net._packed, self.data, self.index, self.ws)
+        self.kernels = network_kernels(net.layout, net.dtype, self.data)
 
     def run(self, rep):
         """Seconds of each batch's forward pass and of its gradient pass, alternating which runs first."""
@@ -97,7 +97,8 @@ class BatchBench:
             for mode in (FORWARD, GRADIENT) if (b + rep) % 2 == 0 else (GRADIENT, FORWARD):
                 grad = self.grad if mode == GRADIENT else self.no_grad
                 start = self.timer()
-                run_batch(mode, net.layout, net.params, net._packed, data, index, scale, ws, grad, False, -1, self.tiles)
+                arguments = (net.layout, net.params, net._packed, data, index, scale, ws, grad, False, -1)
+                run_batch(self.kernels, mode, *arguments)
                 (forward if mode == FORWARD else gradient).append(self.timer() - start)
         return forward, gradient
 

@@ -1,7 +1,5 @@
 """The scikit-learn-style regressor."""
 
-import numpy as np
-
 from . import _docs
 from . import _sklearn as sk
 from ._base import MLP, Task, _store_params

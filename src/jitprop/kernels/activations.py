@@ -1,9 +1,12 @@
-"""Activation functions and their derivatives, selected by an integer code.
+"""Activation functions and their derivatives: a kernel each, found by an integer code.
 
-One kernel branches on the code outside its element loop, so each branch is a
-plain loop that LLVM can vectorize, and no jitted function is ever passed as
-an argument (which would defeat the on-disk cache). The names, formulas and
-default initialisers live in :mod:`jitprop.activations`.
+Each activation has a forward kernel ``a = f(z)`` and (except softmax, which
+is only an output and whose delta the loss computes) a kernel
+``delta *= f'(z)``, each a plain loop over rows that LLVM can vectorize.
+:data:`FORWARD` and :data:`DERIVATIVE` map the codes to them; a network's
+tile calls each layer's through an entry (see :func:`~.batch.network_kernels`),
+so only the kernels of the activations it has are compiled. The names,
+formulas and default initialisers live in :mod:`jitprop.activations`.
 
 Transcendental functions are evaluated in float64 (``np.float64(x)``: in Numba
 ``float(x)`` of a float32 stays float32) and rounded on store: they are a
@@ -15,7 +18,7 @@ import math
 import numpy as np
 from numba import njit
 
-from .._numba_options import KERNEL
+from .._numba_options import INLINED_KERNEL, KERNEL
 
 IDENTITY = 0
 SIGMOID = 1
@@ -31,105 +34,218 @@ _INV_SQRT2 = 1.0 / math.sqrt(2.0)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
 
-@njit(**KERNEL)
+@njit(**INLINED_KERNEL)
 def sigmoid(z):
     """Logistic function that never overflows: ``exp`` only of ``-|z|``."""
     e = math.exp(-abs(z))
     return 1.0 / (1.0 + e) if z >= 0.0 else e / (1.0 + e)
 
 
-@njit(**KERNEL)
-def activate(z, a, code, alpha):
-    """``a = f(z)`` row by row; ``z`` and ``a`` have the same 2-D shape.
+# Every kernel takes ``(z, a, alpha)`` (forward) or ``(delta, z, a, alpha)``
+# (derivative); ``alpha`` is the negative slope of leaky_relu and the scale
+# of elu, unused by the others. Shapes are (rows, units).
 
-    ``alpha`` is the negative slope of ``leaky_relu`` and the scale of ``elu``.
-    """
-    rows, cols = z.shape
-    if code == SOFTMAX:
-        for r in range(rows):
-            zr = z[r]
-            ar = a[r]
-            top = zr[0]
-            for j in range(cols):
-                top = max(top, zr[j])
-            total = 0.0
-            for j in range(cols):
-                e = math.exp(zr[j] - top)
-                ar[j] = e
-                total += e
-            inv = 1.0 / total
-            for j in range(cols):
-                ar[j] = ar[j] * inv
-        return
-    for r in range(rows):
+
+@njit(**KERNEL)
+def identity_forward(z, a, alpha):
+    for r in range(z.shape[0]):
         zr = z[r]
         ar = a[r]
-        if code == IDENTITY:
-            for j in range(cols):
-                ar[j] = zr[j]
-        elif code == RELU:
-            for j in range(cols):
-                ar[j] = max(zr[j], 0)
-        elif code == LEAKY_RELU:
-            for j in range(cols):
-                ar[j] = zr[j] if zr[j] > 0 else alpha * zr[j]
-        elif code == SIGMOID:
-            for j in range(cols):
-                ar[j] = sigmoid(np.float64(zr[j]))
-        elif code == TANH:
-            for j in range(cols):
-                ar[j] = math.tanh(np.float64(zr[j]))
-        elif code == ELU:
-            for j in range(cols):
-                x = np.float64(zr[j])
-                ar[j] = x if x > 0.0 else alpha * math.expm1(x)
-        elif code == SOFTPLUS:
-            for j in range(cols):
-                x = np.float64(zr[j])
-                ar[j] = max(x, 0.0) + math.log1p(math.exp(-abs(x)))
-        elif code == GELU:
-            for j in range(cols):
-                x = np.float64(zr[j])
-                ar[j] = 0.5 * x * (1.0 + math.erf(x * _INV_SQRT2))
+        for j in range(z.shape[1]):
+            ar[j] = zr[j]
 
 
 @njit(**KERNEL)
-def multiply_by_derivative(delta, z, a, code, alpha):
-    """``delta *= f'(z)`` element-wise, given both ``z`` and ``a = f(z)``.
+def relu_forward(z, a, alpha):
+    for r in range(z.shape[0]):
+        zr = z[r]
+        ar = a[r]
+        for j in range(z.shape[1]):
+            ar[j] = max(zr[j], 0)
 
-    Where the derivative is cheaper in terms of the output it uses ``a``
-    (``σ' = a(1 - a)``, ``tanh' = 1 - a²``, ``elu' = a + alpha`` for z < 0).
-    Softmax is only allowed as an output layer, whose delta the loss kernel
-    computes, so it has no branch here.
-    """
-    rows, cols = z.shape
-    for r in range(rows):
+
+@njit(**KERNEL)
+def leaky_relu_forward(z, a, alpha):
+    for r in range(z.shape[0]):
+        zr = z[r]
+        ar = a[r]
+        for j in range(z.shape[1]):
+            ar[j] = zr[j] if zr[j] > 0 else alpha * zr[j]
+
+
+@njit(**KERNEL)
+def sigmoid_forward(z, a, alpha):
+    for r in range(z.shape[0]):
+        zr = z[r]
+        ar = a[r]
+        for j in range(z.shape[1]):
+            ar[j] = sigmoid(np.float64(zr[j]))
+
+
+@njit(**KERNEL)
+def tanh_forward(z, a, alpha):
+    for r in range(z.shape[0]):
+        zr = z[r]
+        ar = a[r]
+        for j in range(z.shape[1]):
+            ar[j] = math.tanh(np.float64(zr[j]))
+
+
+@njit(**KERNEL)
+def elu_forward(z, a, alpha):
+    for r in range(z.shape[0]):
+        zr = z[r]
+        ar = a[r]
+        for j in range(z.shape[1]):
+            x = np.float64(zr[j])
+            ar[j] = x if x > 0.0 else alpha * math.expm1(x)
+
+
+@njit(**KERNEL)
+def softplus_forward(z, a, alpha):
+    for r in range(z.shape[0]):
+        zr = z[r]
+        ar = a[r]
+        for j in range(z.shape[1]):
+            x = np.float64(zr[j])
+            ar[j] = max(x, 0.0) + math.log1p(math.exp(-abs(x)))
+
+
+@njit(**KERNEL)
+def gelu_forward(z, a, alpha):
+    for r in range(z.shape[0]):
+        zr = z[r]
+        ar = a[r]
+        for j in range(z.shape[1]):
+            x = np.float64(zr[j])
+            ar[j] = 0.5 * x * (1.0 + math.erf(x * _INV_SQRT2))
+
+
+@njit(**KERNEL)
+def softmax_forward(z, a, alpha):
+    cols = z.shape[1]
+    for r in range(z.shape[0]):
+        zr = z[r]
+        ar = a[r]
+        top = zr[0]
+        for j in range(cols):
+            top = max(top, zr[j])
+        total = 0.0
+        for j in range(cols):
+            e = math.exp(zr[j] - top)
+            ar[j] = e
+            total += e
+        inv = 1.0 / total
+        for j in range(cols):
+            ar[j] = ar[j] * inv
+
+
+# Derivatives. Where the derivative is cheaper in terms of the output they
+# use ``a`` (σ' = a(1 - a), tanh' = 1 - a², elu' = a + alpha for z < 0).
+
+
+@njit(**KERNEL)
+def identity_derivative(delta, z, a, alpha):
+    pass
+
+
+@njit(**KERNEL)
+def relu_derivative(delta, z, a, alpha):
+    for r in range(z.shape[0]):
+        dr = delta[r]
+        zr = z[r]
+        for j in range(z.shape[1]):
+            dr[j] = dr[j] if zr[j] > 0 else 0
+
+
+@njit(**KERNEL)
+def leaky_relu_derivative(delta, z, a, alpha):
+    for r in range(z.shape[0]):
+        dr = delta[r]
+        zr = z[r]
+        for j in range(z.shape[1]):
+            dr[j] = dr[j] if zr[j] > 0 else alpha * dr[j]
+
+
+@njit(**KERNEL)
+def sigmoid_derivative(delta, z, a, alpha):
+    for r in range(z.shape[0]):
+        dr = delta[r]
+        ar = a[r]
+        for j in range(z.shape[1]):
+            dr[j] = dr[j] * (ar[j] * (1 - ar[j]))
+
+
+@njit(**KERNEL)
+def tanh_derivative(delta, z, a, alpha):
+    for r in range(z.shape[0]):
+        dr = delta[r]
+        ar = a[r]
+        for j in range(z.shape[1]):
+            dr[j] = dr[j] * (1 - ar[j] * ar[j])
+
+
+@njit(**KERNEL)
+def elu_derivative(delta, z, a, alpha):
+    for r in range(z.shape[0]):
         dr = delta[r]
         zr = z[r]
         ar = a[r]
-        if code == IDENTITY:
-            pass
-        elif code == RELU:
-            for j in range(cols):
-                dr[j] = dr[j] if zr[j] > 0 else 0
-        elif code == LEAKY_RELU:
-            for j in range(cols):
-                dr[j] = dr[j] if zr[j] > 0 else alpha * dr[j]
-        elif code == SIGMOID:
-            for j in range(cols):
-                dr[j] = dr[j] * (ar[j] * (1 - ar[j]))
-        elif code == TANH:
-            for j in range(cols):
-                dr[j] = dr[j] * (1 - ar[j] * ar[j])
-        elif code == ELU:
-            for j in range(cols):
-                dr[j] = dr[j] if zr[j] > 0 else dr[j] * (ar[j] + alpha)
-        elif code == SOFTPLUS:
-            for j in range(cols):
-                dr[j] = dr[j] * sigmoid(np.float64(zr[j]))
-        elif code == GELU:
-            for j in range(cols):
-                x = np.float64(zr[j])
-                cdf = 0.5 * (1.0 + math.erf(x * _INV_SQRT2))
-                pdf = _INV_SQRT_2PI * math.exp(-0.5 * x * x)
-                dr[j] = dr[j] * (cdf + x * pdf)
+        for j in range(z.shape[1]):
+            dr[j] = dr[j] if zr[j] > 0 else dr[j] * (ar[j] + alpha)
+
+
+@njit(**KERNEL)
+def softplus_derivative(delta, z, a, alpha):
+    for r in range(z.shape[0]):
+        dr = delta[r]
+        zr = z[r]
+        for j in range(z.shape[1]):
+            dr[j] = dr[j] * sigmoid(np.float64(zr[j]))
+
+
+@njit(**KERNEL)
+def gelu_derivative(delta, z, a, alpha):
+    for r in range(z.shape[0]):
+        dr = delta[r]
+        zr = z[r]
+        for j in range(z.shape[1]):
+            x = np.float64(zr[j])
+            cdf = 0.5 * (1.0 + math.erf(x * _INV_SQRT2))
+            pdf = _INV_SQRT_2PI * math.exp(-0.5 * x * x)
+            dr[j] = dr[j] * (cdf + x * pdf)
+
+
+#: Forward kernel of each activation code.
+FORWARD = {
+    IDENTITY: identity_forward,
+    SIGMOID: sigmoid_forward,
+    TANH: tanh_forward,
+    RELU: relu_forward,
+    LEAKY_RELU: leaky_relu_forward,
+    ELU: elu_forward,
+    SOFTPLUS: softplus_forward,
+    GELU: gelu_forward,
+    SOFTMAX: softmax_forward,
+}
+#: Derivative kernel of each activation code that can be a hidden layer's (all but softmax).
+DERIVATIVE = {
+    IDENTITY: identity_derivative,
+    SIGMOID: sigmoid_derivative,
+    TANH: tanh_derivative,
+    RELU: relu_derivative,
+    LEAKY_RELU: leaky_relu_derivative,
+    ELU: elu_derivative,
+    SOFTPLUS: softplus_derivative,
+    GELU: gelu_derivative,
+}
+
+
+def activate(z, a, code, alpha):
+    """``a = f(z)`` row by row for the activation ``code``: its forward kernel (from Python)."""
+    FORWARD[code](z, a, alpha)
+
+
+def multiply_by_derivative(delta, z, a, code, alpha):
+    """``delta *= f'(z)`` element-wise for the activation ``code`` (any but softmax): its derivative kernel."""
+    DERIVATIVE[code](delta, z, a, alpha)

@@ -10,11 +10,13 @@ never starts a parallel region.
 import numpy as np
 from numba import njit
 
-from .._numba_options import KERNEL
+from .._numba_options import INLINED_KERNEL, KERNEL
+from . import activations
 from .dense import dense_backward, dense_forward
-from .indirect import compiled
-from .layout import rows
-from .losses import output_loss
+from .dropout import apply_dropout, undo_dropout
+from .layout import Kernels, rows
+from .linking import NO_KERNEL, call, call_entry, entry
+from .losses import MSE, loss_kernel
 from .parallel import run_tasks
 
 #: What :func:`run_batch` computes.
@@ -29,12 +31,40 @@ _REDUCE_CHUNK = 16384
 _PARALLEL_REDUCE = 1 << 17
 
 
-# The tile number comes last, as run_tasks passes it. (Not first: the epoch
-# of a tiny network compiles this tile into its loop, and with the tile
-# number first W4 batch 1 ran 15% slower, 1.42 against 1.67 million
-# examples/s in alternating processes.)
+def network_kernels(layout, dtype, data):
+    """The :class:`~.layout.Kernels` of a network for ``data``: compiles (or loads) those kernels and no others.
+
+    Parameters
+    ----------
+    layout : Layout
+    dtype : numpy dtype
+        The network's.
+    data : Data
+        What the tile reads examples from (its arrays' types count).
+    """
+    codes = [int(code) for code in layout.activations]
+    output = codes[-1]
+    block = np.empty((1, 1), dtype=dtype)  # a block of rows of a layer, as the tile views it
+    index = np.empty(1, dtype=np.int64)
+    activation = (block, block, 0.0)
+    derivative = (block, block, block, 0.0)
+    int64 = np.int64(0)
+    dropout = bool(layout.dropout.any())
+    # The mean squared error's delta is with respect to the output; other
+    # losses (and mse of a softmax output) give it with respect to z.
+    output_derivative = activations.DERIVATIVE[output] if layout.loss == MSE and output != activations.SOFTMAX else None
+    return Kernels(
+        forward=np.stack([entry(activations.FORWARD[code], *activation) for code in codes]),
+        derivative=np.stack([entry(activations.DERIVATIVE[code], *derivative) for code in codes[:-1]] + [NO_KERNEL]),
+        loss=entry(loss_kernel(layout.loss, output), block, block, data, index, 0.0, block),
+        output_derivative=entry(output_derivative, *derivative),
+        dropout_masks=entry(apply_dropout if dropout else None, block, index, int64, int64, 0.0),
+        dropout_undo=entry(undo_dropout if dropout else None, block, block, index, int64, int64, 0.0),
+    )
+
+
 @njit(**KERNEL)
-def run_tile(mode, layout, params, packed, data, index, scale, ws, dropout_key, tile):
+def run_tile(kernels, mode, layout, params, packed, data, index, scale, ws, dropout_key, tile):
     """Run tile ``tile`` of the batch ``index``: what :func:`run_batch` does for each tile.
 
     Its loss and count of correct predictions go to ``ws.tile_stats[tile]``,
@@ -43,7 +73,7 @@ def run_tile(mode, layout, params, packed, data, index, scale, ws, dropout_key, 
     """
     r0 = tile * ws.tile_rows
     r1 = min(index.shape[0], r0 + ws.tile_rows)
-    dense_forward(layout, params, packed, data.inputs, index, ws, r0, r1, dropout_key)
+    dense_forward(kernels, layout, params, packed, data.inputs, index, ws, r0, r1, dropout_key)
     if mode == FORWARD:
         return
     last = layout.activations.shape[0]
@@ -53,37 +83,22 @@ def run_tile(mode, layout, params, packed, data, index, scale, ws, dropout_key, 
         delta = rows(ws, ws.deltas, layout, last, r0, r1)
     else:
         delta = rows(ws, ws.deltas, layout, last, np.int64(0), np.int64(0))
-    loss_sum, correct = output_loss(
-        out_z,
-        out_a,
-        data,
-        index[r0:r1],
-        layout.loss,
-        layout.activations[last - 1],
-        layout.alphas[last - 1],
-        scale,
-        delta,
-    )
+    loss_sum, correct = call_entry(kernels.loss, (out_z, out_a, data, index[r0:r1], scale, delta), (0.0, 0.0))
     ws.tile_stats[tile, 0] = loss_sum
     ws.tile_stats[tile, 1] = correct
     if mode == GRADIENT:
-        dense_backward(layout, params, packed, ws, index, r0, r1, ws.tile_gradients[tile], dropout_key)
-
-
-def tile_kernel(layout, params, packed, data, index, ws):
-    """:func:`run_tile` compiled for these buffers, as the ``tile_kernel`` of :func:`run_batch`.
-
-    ``index`` stands for the batches' index arrays (their type is what counts).
-    """
-    return compiled(run_tile, np.int64(0), layout, params, packed, data, index, 0.0, ws, np.int64(0), np.int64(0))
+        call_entry(kernels.output_derivative, (delta, out_z, out_a, layout.alphas[last - 1]), None)
+        dense_backward(kernels, layout, params, packed, ws, index, r0, r1, ws.tile_gradients[tile], dropout_key)
 
 
 @njit(**KERNEL)
-def run_batch(mode, layout, params, packed, data, index, scale, ws, grad, accumulate, dropout_key, tile_kernel):
+def run_batch(kernels, mode, layout, params, packed, data, index, scale, ws, grad, accumulate, dropout_key):
     """Run the examples ``index`` through the network.
 
     Parameters
     ----------
+    kernels : Kernels
+        :func:`network_kernels` of the network and ``data``.
     mode : int
         ``FORWARD`` (outputs only), ``LOSS`` or ``GRADIENT``.
     packed : ndarray
@@ -96,29 +111,24 @@ def run_batch(mode, layout, params, packed, data, index, scale, ws, grad, accumu
         it when ``accumulate``.
     dropout_key : int
         Key of the dropout masks when training; -1 turns dropout off.
-    tile_kernel : tuple
-        :func:`tile_kernel` of these arguments. The tiles run as tasks of
-        :func:`~.parallel.run_tasks`, which calls :func:`run_tile` through
-        its address: its code is not compiled into this function again (see
-        :mod:`.indirect`).
 
     Returns
     -------
     loss_sum : float
         Loss summed over the examples (0 in ``FORWARD`` mode).
     correct : float
-        Correct predictions (see :func:`output_loss`).
+        Correct predictions (see :func:`~.losses.cross_entropy_loss`).
     grad_sq : float
         Squared norm of ``grad`` after the call (0 unless ``GRADIENT``).
 
     The outputs stay in the last layer's block of ``ws.activations``.
     """
     n_tiles = tiles_of(index, ws)
-    run_tasks(tile_kernel, n_tiles, (mode, layout, params, packed, data, index, scale, ws, dropout_key))
-    return batch_totals(mode, ws, n_tiles, grad, accumulate)
+    run_tasks(run_tile, n_tiles, (kernels, mode, layout, params, packed, data, index, scale, ws, dropout_key))
+    return call(batch_totals, (mode, ws, n_tiles, grad, accumulate))
 
 
-@njit(**KERNEL)
+@njit(**INLINED_KERNEL)
 def tiles_of(index, ws):
     """Number of tiles the batch ``index`` is cut into."""
     return (index.shape[0] + ws.tile_rows - 1) // ws.tile_rows
@@ -132,10 +142,10 @@ def batch_totals(mode, ws, n_tiles, grad, accumulate):
     loss_sum, correct = tile_totals(ws, n_tiles)
     if mode == LOSS:
         return loss_sum, correct, 0.0
-    return loss_sum, correct, reduce_tiles(ws.tile_gradients, n_tiles, grad, accumulate)
+    return loss_sum, correct, call(reduce_tiles, (ws.tile_gradients, n_tiles, grad, accumulate))
 
 
-@njit(**KERNEL)
+@njit(**INLINED_KERNEL)
 def tile_totals(ws, n_tiles):
     """Loss and count of correct predictions of the first ``n_tiles`` tiles, summed in tile order."""
     loss_sum = 0.0

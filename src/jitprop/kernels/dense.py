@@ -19,10 +19,9 @@ import numpy as np
 from numba import njit
 
 from .._numba_options import INLINED_KERNEL, KERNEL
-from .activations import activate, multiply_by_derivative
-from .dropout import apply_dropout, undo_dropout
 from .layout import bias, rows, view2d, weights
 from .matmul import matmul_nn, matmul_nt
+from .linking import call, call_entry
 from .parallel import run_tasks
 from .panels import (
     MAX_PANEL_COLUMNS,
@@ -85,7 +84,7 @@ def tile_panel_size(sizes, tile_rows):
 
 
 @njit(**INLINED_KERNEL)
-def dense_forward(layout, params, packed, inputs, index, ws, r0, r1, dropout_key):
+def dense_forward(kernels, layout, params, packed, inputs, index, ws, r0, r1, dropout_key):
     """Gather inputs ``index[r0:r1]`` and run every layer: ``a = f(a_prev @ W + b)``.
 
     With ``dropout_key >= 0`` (training), the activation blocks that have a
@@ -99,32 +98,34 @@ def dense_forward(layout, params, packed, inputs, index, ws, r0, r1, dropout_key
         for j in range(x.shape[1]):
             target[j] = source[j]
     if dropout_key >= 0 and layout.dropout[0] > 0:
-        apply_dropout(x, index[r0:r1], dropout_key, np.int64(0), layout.dropout[0])
+        call_entry(kernels.dropout_masks, (x, index[r0:r1], dropout_key, np.int64(0), layout.dropout[0]), None)
     for layer in range(layout.activations.shape[0]):
         x = rows(ws, ws.activations, layout, layer, r0, r1)
         z = rows(ws, ws.preactivations, layout, layer + 1, r0, r1)
         a = rows(ws, ws.activations, layout, layer + 1, r0, r1)
         if layout.forward_panels[layer] >= 0:
-            matmul_packed_b(x, packed[layout.forward_panels[layer] :], panels, z)
+            call(matmul_packed_b, (x, packed[layout.forward_panels[layer] :], panels, z))
         else:
-            matmul_nt(x, weights(layout, params, layer), z, False)
+            call(matmul_nt, (x, weights(layout, params, layer), z, False))
         b = bias(layout, params, layer)
         for r in range(z.shape[0]):
             zr = z[r]
             for j in range(zr.shape[0]):
                 zr[j] += b[j]
-        activate(z, a, layout.activations[layer], layout.alphas[layer])
+        call_entry(kernels.forward[layer], (z, a, layout.alphas[layer]), None)
         if dropout_key >= 0 and layout.dropout[layer + 1] > 0:
-            apply_dropout(a, index[r0:r1], dropout_key, layer + 1, layout.dropout[layer + 1])
+            rate = layout.dropout[layer + 1]
+            call_entry(kernels.dropout_masks, (a, index[r0:r1], dropout_key, layer + 1, rate), None)
 
 
 @njit(**INLINED_KERNEL)
-def dense_backward(layout, params, packed, ws, index, r0, r1, grad, dropout_key):
+def dense_backward(kernels, layout, params, packed, ws, index, r0, r1, grad, dropout_key):
     """Back-propagate the output delta of rows ``r0:r1`` and write their gradient.
 
     ``ws.deltas`` must hold ``∂loss/∂z`` of the output layer for these rows.
     For each layer, from the last: ``dWt = Dᵀ A`` (from packed panels, see
-    :mod:`.panels`) and ``db = Σ D`` over the rows, then (except for the first layer) ``D_prev = (D W) ⊙ mask ⊙ f'(z_prev)``
+    :mod:`.panels`) and ``db = Σ D`` over the rows, then (except for the first layer)
+    ``D_prev = (D W) ⊙ mask ⊙ f'(z_prev)``
     where ``mask`` is the dropout mask of the forward pass, if any.
     """
     panels = ws.panels[r0 // ws.tile_rows]
@@ -136,9 +137,9 @@ def dense_backward(layout, params, packed, ws, index, r0, r1, grad, dropout_key)
         grad_w = view2d(grad, start, fan_out, fan_in)
         a = rows(ws, ws.activations, layout, layer, r0, r1)
         if fan_in >= MIN_PANEL_INPUTS:
-            matmul_tn(d, a, panels, grad_w)
+            call(matmul_tn, (d, a, panels, grad_w))
         else:
-            matmul_nn(d.T, a, grad_w)
+            call(matmul_nn, (d.T, a, grad_w))
         grad_b = grad[start + fan_out * fan_in : start + fan_out * (fan_in + 1)]
         zero = grad_b.dtype.type(0)
         for j in range(fan_out):
@@ -151,18 +152,15 @@ def dense_backward(layout, params, packed, ws, index, r0, r1, grad, dropout_key)
             d_prev = rows(ws, ws.deltas, layout, layer, r0, r1)
             a_prev = rows(ws, ws.activations, layout, layer, r0, r1)
             if layout.backward_panels[layer] >= 0:
-                matmul_packed_b(d, packed[layout.backward_panels[layer] :], panels, d_prev)
+                call(matmul_packed_b, (d, packed[layout.backward_panels[layer] :], panels, d_prev))
             else:
-                matmul_nn(d, weights(layout, params, layer), d_prev)
+                call(matmul_nn, (d, weights(layout, params, layer), d_prev))
             if dropout_key >= 0 and layout.dropout[layer] > 0:
-                undo_dropout(d_prev, a_prev, index[r0:r1], dropout_key, layer, layout.dropout[layer])
-            multiply_by_derivative(
-                d_prev,
-                rows(ws, ws.preactivations, layout, layer, r0, r1),
-                a_prev,
-                layout.activations[layer - 1],
-                layout.alphas[layer - 1],
-            )
+                rate = layout.dropout[layer]
+                call_entry(kernels.dropout_undo, (d_prev, a_prev, index[r0:r1], dropout_key, layer, rate), None)
+            z_prev = rows(ws, ws.preactivations, layout, layer, r0, r1)
+            alpha = layout.alphas[layer - 1]
+            call_entry(kernels.derivative[layer - 1], (d_prev, z_prev, a_prev, alpha), None)
 
 
 # Networks whose panels hold fewer weights are packed serially (W1's panels
@@ -223,6 +221,7 @@ def _pack_panel(layout, params, packed, columns, panel):
         if start >= 0:
             count = -(-fan_in // columns)  # panels of `columns` inputs, (fan_out, columns) each
             if panel < count:
-                pack_column_panel(wt, columns, panel, view2d(packed, start + panel * fan_out * columns, fan_out, columns))
+                target = view2d(packed, start + panel * fan_out * columns, fan_out, columns)
+                pack_column_panel(wt, columns, panel, target)
                 return
             panel -= count

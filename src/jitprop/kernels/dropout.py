@@ -9,7 +9,7 @@ storing it.
 
 from numba import njit, uint64
 
-from .._numba_options import KERNEL
+from .._numba_options import INLINED_KERNEL, KERNEL
 
 _GOLDEN = uint64(0x9E3779B97F4A7C15)
 _MIX1 = uint64(0xBF58476D1CE4E5B9)
@@ -17,7 +17,7 @@ _MIX2 = uint64(0x94D049BB133111EB)
 _TO_UNIT = 1.0 / 9007199254740992.0  # 2**-53
 
 
-@njit(**KERNEL)
+@njit(**INLINED_KERNEL)
 def _splitmix(x):
     x = x + _GOLDEN
     x = (x ^ (x >> uint64(30))) * _MIX1
@@ -25,7 +25,7 @@ def _splitmix(x):
     return x ^ (x >> uint64(31))
 
 
-@njit(**KERNEL)
+@njit(**INLINED_KERNEL)
 def uniform(key, layer, example, unit):
     """A number in [0, 1) determined by its four integer arguments."""
     x = _splitmix(uint64(key) ^ _splitmix(uint64(layer)))

@@ -12,10 +12,11 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from .._numba_options import KERNEL
+from .._numba_options import INLINED_KERNEL, KERNEL
 from .batch import GRADIENT, reduce_tiles, run_tile, tile_totals, tiles_of
 from .dense import pack_weights
 from .layout import untracked
+from .linking import call
 from .prefetch import prefetch_examples
 from .parallel import run_tasks
 from .regularization import add_l2_penalty, clip_by_global_norm
@@ -50,7 +51,7 @@ def gradient_adjustments(layout, clip_norm):
 
 
 @njit(**KERNEL)
-def train_epoch(layout, params, packed, data, plan, ws, grad, optimizer, batch_stats, adjustments, tile_kernel):
+def train_epoch(kernels, layout, params, packed, data, plan, ws, grad, optimizer, batch_stats, adjustments):
     """Train on the batches ``plan.first_batch`` to ``plan.last_batch - 1``.
 
     Batch ``b`` holds the examples ``plan.order[b·batch_size : (b+1)·batch_size]``;
@@ -59,8 +60,11 @@ def train_epoch(layout, params, packed, data, plan, ws, grad, optimizer, batch_s
 
     Parameters
     ----------
-    optimizer : tuple (code, state, hyper)
-        The update rule, as :func:`~.optimizers.apply_rule` takes it.
+    kernels : Kernels
+        :func:`~.batch.network_kernels` of the network and ``data``.
+    optimizer : tuple (rule, state, hyper)
+        :func:`~.optimizers.rule_entry` of the update rule, the rule's state
+        and its hyper-parameters (see :mod:`.optimizers`).
     batch_stats : float64 ndarray of shape (n_batches, 2)
         Receives each batch's loss and its count of correct predictions.
     adjustments : GradientAdjustments or None
@@ -68,13 +72,6 @@ def train_epoch(layout, params, packed, data, plan, ws, grad, optimizer, batch_s
         each batch's gradient in the update's pass and leaves out the code of
         both (Numba drops the branch before compiling: a first fit compiles
         some 1.7 s less).
-    tile_kernel : tuple or None
-        :func:`~jitprop.kernels.batch.tile_kernel` of the buffers, with
-        ``plan.order`` for the index: the tiles of a batch run in parallel
-        through it. None runs them one after another in this thread, with
-        their code compiled into this function (Numba then drops the parallel
-        branch before compiling): for networks whose batches are one tile,
-        where that saves a call per batch.
 
     Returns
     -------
@@ -100,7 +97,7 @@ def train_epoch(layout, params, packed, data, plan, ws, grad, optimizer, batch_s
     layout, params, packed, data, plan, ws, grad, optimizer, batch_stats = untracked(
         (layout, params, packed, data, plan, ws, grad, optimizer, batch_stats)
     )
-    code, state, hyper = optimizer
+    rule, state, hyper = optimizer
     flat_state = state.ravel()
     start_params = params.copy()
     start_state = flat_state.copy()
@@ -126,19 +123,9 @@ def train_epoch(layout, params, packed, data, plan, ws, grad, optimizer, batch_s
             for i in range(index.shape[0]):
                 total_weight += data.weights[index[i]]
         scale = 1.0 / (total_weight * outputs) if total_weight > 0 else 0.0
-        # Plain (non-literal) mode, so that this call and the Python callers
-        # of run_tile share one compiled version.
-        mode = np.int64(GRADIENT)
+        mode = np.int64(GRADIENT)  # (the tile's mode argument is an int64)
         n_tiles = tiles_of(index, ws)
-        if tile_kernel is None:
-            # The tiles one after another, their code compiled into this
-            # loop: on a tiny network, passing the network's buffers down
-            # one more level is a large part of a batch. (np.int64: a
-            # literal would compile a second run_tile.)
-            for tile in range(n_tiles):
-                run_tile(mode, layout, params, packed, data, index, scale, ws, plan.dropout_key, np.int64(tile))
-        else:
-            run_tasks(tile_kernel, n_tiles, (mode, layout, params, packed, data, index, scale, ws, plan.dropout_key))
+        run_tasks(run_tile, n_tiles, (kernels, mode, layout, params, packed, data, index, scale, ws, plan.dropout_key))
         loss_sum, correct = tile_totals(ws, n_tiles)
         # A weight penalty or clipping changes the summed gradient before the
         # update: the tiles are summed first. Otherwise summing, updating and
@@ -147,7 +134,7 @@ def train_epoch(layout, params, packed, data, plan, ws, grad, optimizer, batch_s
         penalty = 0.0
         grad_sq = 0.0
         if adjustments is not None:
-            grad_sq = reduce_tiles(ws.tile_gradients, n_tiles, grad, np.bool_(False))
+            grad_sq = call(reduce_tiles, (ws.tile_gradients, n_tiles, grad, np.bool_(False)))
             summed_tiles = 0
             if adjustments.penalised:
                 penalty = add_l2_penalty(layout, params, grad)
@@ -160,8 +147,9 @@ def train_epoch(layout, params, packed, data, plan, ws, grad, optimizer, batch_s
             return b
         if adjustments is not None and adjustments.clip_norm > 0:
             clip_by_global_norm(grad, adjustments.clip_norm)
-        summed_sq, finite = sum_and_update(
-            ws.tile_gradients, summed_tiles, grad, code, params, state, hyper, plan.lrs[b], plan.step + b + 1
+        summed_sq, finite = call(
+            sum_and_update,
+            (ws.tile_gradients, summed_tiles, grad, rule, params, state, hyper, plan.lrs[b], plan.step + b + 1),
         )
         b += 1
         if failed < 0 and not (finite and math.isfinite(grad_sq + summed_sq)):
@@ -174,11 +162,11 @@ def train_epoch(layout, params, packed, data, plan, ws, grad, optimizer, batch_s
             b = plan.first_batch
             end = failed
         if has_panels:
-            pack_weights(layout, params, packed)
+            call(pack_weights, (layout, params, packed))
     return failed if failed >= 0 else end
 
 
-@njit(**KERNEL)
+@njit(**INLINED_KERNEL)
 def _copy(source, target):
     """``target[:] = source`` for 1-D arrays, as a loop that vectorizes."""
     for i in range(source.shape[0]):

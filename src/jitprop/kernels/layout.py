@@ -2,7 +2,8 @@
 
 A kernel receives the whole network as a few arrays: the parameters in one
 contiguous buffer and a :class:`Layout` that says where each layer lives in
-it. Per-example scratch (activations, pre-activations, deltas) lives in flat buffers with one block per layer; a block holds the rows
+it. Per-example scratch (activations, pre-activations, deltas) lives in flat
+buffers with one block per layer; a block holds the rows
 of a whole batch, so the tiles of a batch work on disjoint parts of it and
 need no buffers of their own. Only gradients are per tile.
 
@@ -20,7 +21,7 @@ from numba.core.imputils import impl_ret_untracked
 from numba.extending import intrinsic
 from numba.np.arrayobj import make_array, populate_array
 
-from .._numba_options import KERNEL
+from .._numba_options import INLINED_KERNEL
 
 
 class Layout(NamedTuple):
@@ -36,6 +37,22 @@ class Layout(NamedTuple):
     l2: np.ndarray  # float64 (n_layers,): penalty l2·ΣW² of each layer's weights
     loss: int  # loss code
     loss_over_outputs: bool  # mean over outputs as well as examples
+
+
+class Kernels(NamedTuple):
+    """Entries (``[address, key]``, see :func:`~.linking.entry`) of the kernels a network's tile calls.
+
+    Made by :func:`~.batch.network_kernels` for a network, its dtype and its
+    data: only these kernels are compiled for it, and the tile, the batch and
+    the epoch, which call them, are compiled once for all networks.
+    """
+
+    forward: np.ndarray  # int64 (n_layers, 2): each layer's activation (see .activations)
+    derivative: np.ndarray  # int64 (n_layers, 2): each hidden layer's activation derivative; zeros for the output
+    loss: np.ndarray  # int64 (2,): the loss of the output layer (see .losses)
+    output_derivative: np.ndarray  # int64 (2,): f' of the output layer on mse's delta, or NO_KERNEL
+    dropout_masks: np.ndarray  # int64 (2,): .dropout.apply_dropout, or NO_KERNEL for a network without dropout
+    dropout_undo: np.ndarray  # int64 (2,): .dropout.undo_dropout, or NO_KERNEL
 
 
 class Data(NamedTuple):
@@ -128,7 +145,7 @@ def _untrack(context, builder, kind, value):
     return value
 
 
-@njit(**KERNEL)
+@njit(**INLINED_KERNEL)
 def weights(layout, params, layer):
     """``Wt`` of ``layer``: a view of shape (fan_out, fan_in)."""
     fan_in = layout.sizes[layer]
@@ -136,7 +153,7 @@ def weights(layout, params, layer):
     return view2d(params, layout.weight_offsets[layer], fan_out, fan_in)
 
 
-@njit(**KERNEL)
+@njit(**INLINED_KERNEL)
 def bias(layout, params, layer):
     """Bias of ``layer``: a view of shape (fan_out,)."""
     fan_in = layout.sizes[layer]
@@ -145,7 +162,7 @@ def bias(layout, params, layer):
     return params[start : start + fan_out]
 
 
-@njit(**KERNEL)
+@njit(**INLINED_KERNEL)
 def rows(ws, buffer, layout, layer, r0, r1):
     """Rows ``r0:r1`` of ``layer``'s block of a per-row buffer: (r1 - r0, width)."""
     width = layout.sizes[layer]

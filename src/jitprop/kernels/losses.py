@@ -1,7 +1,11 @@
-"""Loss functions fused with the output layer, selected by an integer code.
+"""Loss functions fused with the output layer: a kernel each, found by an integer code.
 
-Each loss returns the summed loss of a tile of examples and writes the
-gradient of the *mean* loss with respect to the output pre-activation ``z``
+Every loss kernel takes ``(z, a, data, index, scale, delta)`` (see
+:func:`cross_entropy_loss`); :func:`loss_kernel` finds a network's, which
+its tile calls through an entry (see :func:`~.linking.entry`): only that
+loss is compiled. Each loss returns the summed loss of a tile of examples
+and writes the gradient of the *mean* loss with respect to the output
+pre-activation ``z``
 (``scale`` is 1/n, or 1/(n·k) for losses averaged over outputs too).
 The stable fused forms are used where they exist:
 
@@ -19,16 +23,16 @@ import numpy as np
 from numba import njit
 
 from .._numba_options import INLINED_KERNEL, KERNEL
-from .activations import SOFTMAX, multiply_by_derivative
+from .activations import SOFTMAX
 
 MSE = 0
 CROSS_ENTROPY = 1
 BINARY_CROSS_ENTROPY = 2
 
 
-@njit(**INLINED_KERNEL)
-def output_loss(z, a, data, index, loss_code, act_code, alpha, scale, delta):
-    """Summed loss over the rows of a tile and the output delta.
+@njit(**KERNEL)
+def cross_entropy_loss(z, a, data, index, scale, delta):
+    """Summed loss over the rows of a tile and the output delta: cross-entropy of a softmax output.
 
     Parameters
     ----------
@@ -55,9 +59,7 @@ def output_loss(z, a, data, index, loss_code, act_code, alpha, scale, delta):
         cross-entropy); 0 for ``mse``.
     """
     rows, k = z.shape
-    targets = data.targets
-    labels = data.labels
-    use_labels = labels.shape[0] > 0
+    use_labels = data.labels.shape[0] > 0
     weighted = data.weights.shape[0] > 0
     want_delta = delta.shape[0] > 0
     total = 0.0
@@ -68,65 +70,120 @@ def output_loss(z, a, data, index, loss_code, act_code, alpha, scale, delta):
         weight = data.weights[index[r]] if weighted else 1.0
         row_scale = scale * weight
         row_loss = 0.0
-        if loss_code == CROSS_ENTROPY:
-            # log-sum-exp of z, read off the softmax output: at the largest
-            # z, p = 1 / Σ exp(z - max z), so lse = max z - log p there, and
-            # that p is at least 1/k (it never underflows). No exponentials.
-            guess = _argmax(zr)
-            lse = np.float64(zr[guess]) - math.log(np.float64(ar[guess]))
-            if use_labels:
-                c = labels[index[r]]
-                correct += guess == c
-                row_loss += lse - zr[c]
-                if want_delta:
-                    dr = delta[r]
-                    for j in range(k):
-                        dr[j] = row_scale * ar[j]
-                    dr[c] = row_scale * (ar[c] - 1.0)
-            else:
-                tr = targets[index[r]]
-                correct += guess == _argmax(tr)
-                t_sum = 0.0
-                for j in range(k):
-                    t_sum += tr[j]
-                    row_loss += tr[j] * (lse - zr[j])
-                if want_delta:
-                    dr = delta[r]
-                    for j in range(k):
-                        dr[j] = row_scale * (ar[j] * t_sum - tr[j])
-        elif loss_code == BINARY_CROSS_ENTROPY:
-            tr = targets[index[r]]
-            for j in range(k):
-                x = np.float64(zr[j])
-                row_loss += max(x, 0.0) - tr[j] * x + math.log1p(math.exp(-abs(x)))
-                correct += (x > 0.0) == (tr[j] > 0.5)
+        # log-sum-exp of z, read off the softmax output: at the largest
+        # z, p = 1 / Σ exp(z - max z), so lse = max z - log p there, and
+        # that p is at least 1/k (it never underflows). No exponentials.
+        guess = _argmax(zr)
+        lse = np.float64(zr[guess]) - math.log(np.float64(ar[guess]))
+        if use_labels:
+            c = data.labels[index[r]]
+            correct += guess == c
+            row_loss += lse - zr[c]
             if want_delta:
                 dr = delta[r]
                 for j in range(k):
-                    dr[j] = row_scale * (ar[j] - tr[j])
-        else:  # MSE on any output activation
-            tr = targets[index[r]]
+                    dr[j] = row_scale * ar[j]
+                dr[c] = row_scale * (ar[c] - 1.0)
+        else:
+            tr = data.targets[index[r]]
+            correct += guess == _argmax(tr)
+            t_sum = 0.0
             for j in range(k):
-                d = np.float64(ar[j]) - tr[j]
-                row_loss += d * d
+                t_sum += tr[j]
+                row_loss += tr[j] * (lse - zr[j])
             if want_delta:
                 dr = delta[r]
                 for j in range(k):
-                    dr[j] = 2.0 * row_scale * (ar[j] - tr[j])
-                if act_code == SOFTMAX:
-                    # Jacobian-vector product of softmax: a ⊙ (δ − Σ δ·a).
-                    dot = 0.0
-                    for j in range(k):
-                        dot += dr[j] * ar[j]
-                    for j in range(k):
-                        dr[j] = ar[j] * (dr[j] - dot)
+                    dr[j] = row_scale * (ar[j] * t_sum - tr[j])
         total += weight * row_loss
-    if loss_code == MSE and want_delta and act_code != SOFTMAX:
-        multiply_by_derivative(delta, z, a, act_code, alpha)
     return total, correct
 
 
 @njit(**KERNEL)
+def binary_cross_entropy_loss(z, a, data, index, scale, delta):
+    """:func:`cross_entropy_loss` for binary cross-entropy of a sigmoid output, from the logits."""
+    rows, k = z.shape
+    weighted = data.weights.shape[0] > 0
+    want_delta = delta.shape[0] > 0
+    total = 0.0
+    correct = 0.0
+    for r in range(rows):
+        zr = z[r]
+        ar = a[r]
+        weight = data.weights[index[r]] if weighted else 1.0
+        row_scale = scale * weight
+        row_loss = 0.0
+        tr = data.targets[index[r]]
+        for j in range(k):
+            x = np.float64(zr[j])
+            row_loss += max(x, 0.0) - tr[j] * x + math.log1p(math.exp(-abs(x)))
+            correct += (x > 0.0) == (tr[j] > 0.5)
+        if want_delta:
+            dr = delta[r]
+            for j in range(k):
+                dr[j] = row_scale * (ar[j] - tr[j])
+        total += weight * row_loss
+    return total, correct
+
+
+@njit(**KERNEL)
+def mse_loss(z, a, data, index, scale, delta):
+    """:func:`cross_entropy_loss` for the mean squared error.
+
+    The delta is with respect to the output ``a``: the tile multiplies it by
+    the output activation's derivative (see ``Kernels.output_derivative``).
+    """
+    rows, k = z.shape
+    weighted = data.weights.shape[0] > 0
+    want_delta = delta.shape[0] > 0
+    total = 0.0
+    for r in range(rows):
+        ar = a[r]
+        weight = data.weights[index[r]] if weighted else 1.0
+        row_scale = scale * weight
+        row_loss = 0.0
+        tr = data.targets[index[r]]
+        for j in range(k):
+            d = np.float64(ar[j]) - tr[j]
+            row_loss += d * d
+        if want_delta:
+            dr = delta[r]
+            for j in range(k):
+                dr[j] = 2.0 * row_scale * (ar[j] - tr[j])
+        total += weight * row_loss
+    return total, 0.0
+
+
+@njit(**KERNEL)
+def softmax_mse_loss(z, a, data, index, scale, delta):
+    """:func:`mse_loss` of a softmax output, with the delta taken back through the softmax."""
+    total, correct = mse_loss(z, a, data, index, scale, delta)
+    if delta.shape[0] > 0:
+        k = z.shape[1]
+        for r in range(z.shape[0]):
+            ar = a[r]
+            dr = delta[r]
+            # Jacobian-vector product of softmax: a ⊙ (δ − Σ δ·a).
+            dot = 0.0
+            for j in range(k):
+                dot += dr[j] * ar[j]
+            for j in range(k):
+                dr[j] = ar[j] * (dr[j] - dot)
+    return total, correct
+
+
+#: Loss kernel of each loss code (for mse, on an output other than softmax).
+LOSSES = {MSE: mse_loss, CROSS_ENTROPY: cross_entropy_loss, BINARY_CROSS_ENTROPY: binary_cross_entropy_loss}
+
+
+def loss_kernel(loss, output_activation):
+    """The loss kernel of loss code ``loss`` after an output layer of activation code ``output_activation``."""
+    if loss == MSE and output_activation == SOFTMAX:
+        return softmax_mse_loss
+    return LOSSES[loss]
+
+
+@njit(**INLINED_KERNEL)
 def _argmax(row):
     best = 0
     for j in range(1, row.shape[0]):

@@ -21,7 +21,7 @@ the loop or ranges that start elsewhere defeat the vectorizer.
 
 from numba import njit
 
-from .._numba_options import KERNEL
+from .._numba_options import INLINED_KERNEL, KERNEL
 from .parallel import run_tasks
 
 # Rows of ``b`` visited together, so that they stay in cache while every row
@@ -105,7 +105,7 @@ def matmul_nt(a, b, out, accumulate):
                 _store1(out, i, j, s, accumulate)
 
 
-@njit(**KERNEL)
+@njit(**INLINED_KERNEL)
 def _store4(out, i, j, s0, s1, s2, s3, accumulate):
     if accumulate:
         out[i, j] += s0
@@ -119,7 +119,7 @@ def _store4(out, i, j, s0, s1, s2, s3, accumulate):
         out[i, j + 3] = s3
 
 
-@njit(**KERNEL)
+@njit(**INLINED_KERNEL)
 def _store1(out, i, j, s, accumulate):
     if accumulate:
         out[i, j] += s

@@ -1,8 +1,11 @@
-"""Parameter updates over the flat parameter buffer, selected by an integer code.
+"""Parameter updates over the flat parameter buffer: a kernel each, found by an integer code.
 
-Each rule is one loop over a range of parameters: :func:`apply_rule`, which
-:mod:`.step` runs per chunk of parameters (in parallel for large networks),
-between summing the chunk's gradient and checking it. Updates are
+Each rule is one kernel that updates a range of parameters,
+``rule(params, grad, state, hyper, lr, step, lo, hi)`` (see :func:`adam_update`),
+which :mod:`.step` runs per chunk of parameters (in parallel for large
+networks), between summing the chunk's gradient and checking it. :data:`RULES`
+maps the codes to them; training passes its rule as an entry
+(:func:`rule_entry`), so only that rule is compiled. Updates are
 element-wise, so the result never depends on the chunking or the thread
 count. Hyper-parameters arrive in a
 float64 array whose meaning each rule documents; per-parameter state (such as
@@ -30,7 +33,8 @@ import math
 import numpy as np
 from numba import njit
 
-from .._numba_options import KERNEL
+from .._numba_options import INLINED_KERNEL, KERNEL
+from .linking import entry
 
 SGD = 0
 ADAM = 1
@@ -40,13 +44,11 @@ ADAGRAD = 4
 
 
 @njit(**KERNEL)
-def apply_rule(code, params, grad, state, hyper, lr, step, lo, hi):
-    """Update ``params[lo:hi]`` in place from ``grad[lo:hi]`` by the rule ``code``.
+def sgd_update(params, grad, state, hyper, lr, step, lo, hi):
+    """Update ``params[lo:hi]`` in place from ``grad[lo:hi]`` by SGD; every rule takes these arguments.
 
     Parameters
     ----------
-    code : int
-        Which rule (module constants ``SGD``, ``ADAM``, ...).
     params, grad : ndarray of shape (n_params,)
         The flat parameter buffer and its gradient, of one dtype.
     state : ndarray of shape (n_slots, n_params)
@@ -59,23 +61,82 @@ def apply_rule(code, params, grad, state, hyper, lr, step, lo, hi):
         1-based count of updates including this one.
     lo, hi : int
         The range of parameters updated.
+
+    Returns
+    -------
+    bool
+        Whether the state it keeps for this range is finite.
     """
-    p = params[lo:hi]
-    g = grad[lo:hi]
-    if code == SGD:
-        _sgd(p, g, state[0, lo:hi], hyper[0], hyper[1] != 0.0, hyper[2], lr)
-    elif code == ADAM or code == ADAMW:
-        # Without amsgrad there is no third row; row 1 stands in and is never written through it.
-        v_max = state[2 if hyper[4] != 0.0 else 1, lo:hi]
-        _adam(p, g, state[0, lo:hi], state[1, lo:hi], v_max, hyper, code == ADAMW, lr, step)
-    elif code == RMSPROP:
-        # Optional rows follow E[g²] in order; an absent row's stand-in is never written.
-        centered = hyper[3] != 0.0
-        g_mean = state[1 if centered else 0, lo:hi]
-        buffer = state[(2 if centered else 1) if hyper[2] != 0.0 else 0, lo:hi]
-        _rmsprop(p, g, state[0, lo:hi], g_mean, buffer, hyper, lr)
-    elif code == ADAGRAD:
-        _adagrad(p, g, state[0, lo:hi], hyper, lr, step)
+    _sgd(params[lo:hi], grad[lo:hi], state[0, lo:hi], hyper[0], hyper[1] != 0.0, hyper[2], lr)
+    # Plain SGD keeps no state (its row stays as it was).
+    return hyper[0] == 0.0 or all_finite(state[0, lo:hi])
+
+
+@njit(**KERNEL)
+def adam_update(params, grad, state, hyper, lr, step, lo, hi):
+    """:func:`sgd_update` for Adam."""
+    # Without amsgrad there is no third row; row 1 stands in and is never written through it.
+    v_max = state[2 if hyper[4] != 0.0 else 1, lo:hi]
+    _adam(params[lo:hi], grad[lo:hi], state[0, lo:hi], state[1, lo:hi], v_max, hyper, False, lr, step)
+    return _state_finite(state, lo, hi)
+
+
+@njit(**KERNEL)
+def adamw_update(params, grad, state, hyper, lr, step, lo, hi):
+    """:func:`sgd_update` for AdamW (Adam with decoupled weight decay)."""
+    v_max = state[2 if hyper[4] != 0.0 else 1, lo:hi]
+    _adam(params[lo:hi], grad[lo:hi], state[0, lo:hi], state[1, lo:hi], v_max, hyper, True, lr, step)
+    return _state_finite(state, lo, hi)
+
+
+@njit(**KERNEL)
+def rmsprop_update(params, grad, state, hyper, lr, step, lo, hi):
+    """:func:`sgd_update` for RMSprop."""
+    # Optional rows follow E[g²] in order; an absent row's stand-in is never written.
+    centered = hyper[3] != 0.0
+    g_mean = state[1 if centered else 0, lo:hi]
+    buffer = state[(2 if centered else 1) if hyper[2] != 0.0 else 0, lo:hi]
+    _rmsprop(params[lo:hi], grad[lo:hi], state[0, lo:hi], g_mean, buffer, hyper, lr)
+    return _state_finite(state, lo, hi)
+
+
+@njit(**KERNEL)
+def adagrad_update(params, grad, state, hyper, lr, step, lo, hi):
+    """:func:`sgd_update` for Adagrad."""
+    _adagrad(params[lo:hi], grad[lo:hi], state[0, lo:hi], hyper, lr, step)
+    return _state_finite(state, lo, hi)
+
+
+#: Update kernel of each rule code.
+RULES = {SGD: sgd_update, ADAM: adam_update, ADAMW: adamw_update, RMSPROP: rmsprop_update, ADAGRAD: adagrad_update}
+
+
+def rule_entry(code, params, grad, state, hyper):
+    """The entry (see :func:`~.linking.entry`) of rule ``code`` for these buffers, as :mod:`.step` calls it."""
+    int64 = np.int64(0)
+    return entry(RULES[code], params, grad, state, hyper, 0.0, int64, int64, int64)
+
+
+@njit(**INLINED_KERNEL)
+def _state_finite(state, lo, hi):
+    finite = True
+    for row in range(state.shape[0]):
+        finite = finite and all_finite(state[row, lo:hi])
+    return finite
+
+
+@njit(**INLINED_KERNEL)
+def all_finite(a):
+    """Whether every element of ``a`` (1-D) is finite.
+
+    A count rather than an early exit, so that the loop vectorizes. (A sum
+    of ``x - x`` would not do: with reassociation allowed, the compiler may
+    rewrite ``t + (x - x)`` as ``t``.)
+    """
+    finite = 0
+    for i in range(a.shape[0]):
+        finite += math.isfinite(a[i])
+    return finite == a.shape[0]
 
 
 @njit(**KERNEL)

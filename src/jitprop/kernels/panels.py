@@ -35,7 +35,7 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 from numba.np.arrayobj import make_array
 
-from .._numba_options import KERNEL
+from .._numba_options import INLINED_KERNEL, KERNEL
 from .layout import view2d
 
 #: Output rows of the micro-kernel's block: columns of ``a`` per panel.
@@ -53,7 +53,7 @@ def columns_for_itemsize(itemsize):
 MAX_PANEL_COLUMNS = columns_for_itemsize(4)
 
 
-@njit(**KERNEL)
+@njit(**INLINED_KERNEL)
 def panel_columns(dtype_example):
     """:func:`columns_for_itemsize` for arrays like ``dtype_example``, in compiled code."""
     return 2 * _VECTOR_BYTES // dtype_example.itemsize
@@ -116,7 +116,8 @@ def outer_product_block(typingctx, a_panel, b_panel, out, i0, j0):
         for r in range(rows):
             x = builder.load(cgutils.gep_inbounds(builder, a_row, r), align=align)
             x = builder.insert_element(ir.Constant(vector, ir.Undefined), x, ir.Constant(ir.IntType(32), 0))
-            x = builder.shuffle_vector(x, ir.Constant(vector, ir.Undefined), ir.Constant(ir.VectorType(ir.IntType(32), lanes), None))
+            zeros = ir.Constant(ir.VectorType(ir.IntType(32), lanes), None)
+            x = builder.shuffle_vector(x, ir.Constant(vector, ir.Undefined), zeros)
             for v in range(vectors):
                 product = builder.fmul(x, b_vectors[v], flags=flags)
                 updated.append(builder.fadd(sums[r * vectors + v], product, flags=flags))

@@ -21,7 +21,7 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from .indirect import signature_key
+from .linking import declare
 
 
 def _start_thread_pool():
@@ -35,11 +35,10 @@ def run_tasks(typingctx, kernel, n_tasks, args):
 
     Parameters
     ----------
-    kernel : compiled function or handle
-        A function compiled with ``@njit`` (its code is compiled into the
-        caller's, for ``(*args, int64)``), or a handle from
-        ``compiled(kernel, *args, np.int64(0))`` (its code is called through
-        its address, see :mod:`.indirect`).
+    kernel : compiled function
+        A function compiled with ``@njit``. It is compiled on its own for
+        ``(*args, int64)`` and called through its symbol (see :mod:`.linking`):
+        its code is not compiled into the caller's.
     n_tasks : int
         Number of tasks; none run if it is 0 or less.
     args : tuple
@@ -51,42 +50,27 @@ def run_tasks(typingctx, kernel, n_tasks, args):
     """
     if not isinstance(args, types.BaseTuple) or not isinstance(n_tasks, types.Integer):
         return None
+    if not isinstance(kernel, types.Dispatcher):
+        return None
     argtypes = tuple(args.types) + (types.int64,)
-    if isinstance(kernel, types.Dispatcher):
-        kernel_signature = typingctx.resolve_function_type(kernel, argtypes, {})
-        if kernel_signature is None:
-            return None
-        linked = kernel.dispatcher.get_compile_result(kernel_signature)
-    elif isinstance(kernel, types.UniTuple) and kernel.count == 2 and isinstance(kernel.dtype, types.Integer):
-        linked = None
-    else:
+    kernel_signature = typingctx.resolve_function_type(kernel, argtypes, {})
+    if kernel_signature is None:
         return None
     _start_thread_pool()  # this compilation needs the pool's entry points...
-    key = signature_key(list(argtypes))
-    name = f"jitprop.tasks.{linked.fndesc.llvm_func_name if linked else key}"
 
     def codegen(context, builder, signature, llargs):
         # ...and so does loading the compiled code from Numba's cache.
         context.active_code_library._reload_init.add(_start_thread_pool)
-        handle, count, arguments = llargs
+        _, count, arguments = llargs
         count = context.cast(builder, count, signature.args[1], types.int64)
-        if linked is None:
-            address = builder.extract_value(handle, 0)
-            given_key = builder.extract_value(handle, 1)
-            with cgutils.if_unlikely(builder, builder.icmp_signed("!=", given_key, given_key.type(key))):
-                context.call_conv.return_user_exc(
-                    builder, RuntimeError, ("run_tasks: the kernel was compiled for other argument types",)
-                )
-        else:
-            address = ir.Constant(ir.IntType(64), 0)
-            context.active_code_library.add_linking_library(linked.library)
-        payload_type = ir.LiteralStructType([ir.IntType(64), ir.IntType(32), arguments.type])
+        callee, compiled = declare(context, builder, kernel.dispatcher, kernel_signature.args)
+        payload_type = ir.LiteralStructType([ir.IntType(32), arguments.type])
         payload = cgutils.alloca_once(builder, payload_type)
-        builder.store(address, cgutils.gep_inbounds(builder, payload, 0, 0))
-        failed = cgutils.gep_inbounds(builder, payload, 0, 1)
+        failed = cgutils.gep_inbounds(builder, payload, 0, 0)
         builder.store(ir.Constant(ir.IntType(32), 0), failed)
-        builder.store(arguments, cgutils.gep_inbounds(builder, payload, 0, 2))
-        task_range = _task_range_function(context, builder.module, name, payload_type, argtypes, linked)
+        builder.store(arguments, cgutils.gep_inbounds(builder, payload, 0, 1))
+        name = f"{callee.name}.tasks"
+        task_range = _task_range_function(context, builder.module, name, payload_type, callee, compiled.signature)
 
         data = builder.bitcast(payload, cgutils.voidptr_t)
         # The threading layer hands each call the array pointers advanced by
@@ -136,7 +120,7 @@ def run_tasks(typingctx, kernel, n_tasks, args):
     return types.none(kernel, n_tasks, args), codegen
 
 
-def _task_range_function(context, module, name, payload_type, argtypes, linked):
+def _task_range_function(context, module, name, payload_type, callee, callee_signature):
     """The function the threads call: tasks ``first .. first + count - 1`` of the payload.
 
     Its signature is the one the threading layer calls (that of a gufunc
@@ -154,21 +138,17 @@ def _task_range_function(context, module, name, payload_type, argtypes, linked):
     builder = ir.IRBuilder(function.append_basic_block("entry"))
     first = builder.sub(builder.ptrtoint(builder.load(arrays), ir.IntType(64)), builder.ptrtoint(data, ir.IntType(64)))
     payload = builder.bitcast(data, payload_type.as_pointer())
-    arguments = builder.load(cgutils.gep_inbounds(builder, payload, 0, 2))
+    arguments = builder.load(cgutils.gep_inbounds(builder, payload, 0, 1))
+    argtypes = list(callee_signature.args)
     values = [builder.extract_value(arguments, i) for i in range(len(argtypes) - 1)]
-    restype = types.none if linked is None else linked.fndesc.restype
-    if linked is None:
-        callee_type = context.call_conv.get_function_type(types.none, argtypes)
-        address = builder.load(cgutils.gep_inbounds(builder, payload, 0, 0))
-        callee = builder.inttoptr(address, callee_type.as_pointer())
-    else:
-        callee = context.declare_function(module, linked.fndesc)
     with cgutils.for_range(builder, builder.load(counts)) as loop:
         task = builder.add(first, loop.index)
-        status, _ = context.call_conv.call_function(builder, callee, restype, list(argtypes), values + [task])
+        status, _ = context.call_conv.call_function(
+            builder, callee, callee_signature.return_type, argtypes, values + [task]
+        )
         with cgutils.if_unlikely(builder, status.is_error):
             # (Atomic: tasks on several threads may fail at once.)
-            flag = cgutils.gep_inbounds(builder, payload, 0, 1)
+            flag = cgutils.gep_inbounds(builder, payload, 0, 0)
             builder.store_atomic(ir.Constant(ir.IntType(32), 1), flag, "monotonic", 4)
     builder.ret_void()
     return function

@@ -10,14 +10,14 @@ the three passes, bit for bit: the same chunks, each element summed in tile
 order.
 """
 
-import math
 
 import numpy as np
 from numba import njit
 
 from .._numba_options import KERNEL
 from .batch import _REDUCE_CHUNK, _reduce_chunk
-from .optimizers import SGD, apply_rule
+from .linking import call_entry
+from .optimizers import all_finite
 from .parallel import run_tasks
 
 # Networks with fewer parameters step serially: a parallel region costs more
@@ -26,8 +26,8 @@ _PARALLEL_STEP = 1 << 17
 
 
 @njit(**KERNEL)
-def sum_and_update(tile_gradients, n_tiles, grad, code, params, state, hyper, lr, step):
-    """``grad = Σ_t tile_gradients[t]`` (tile order), then the update rule ``code`` from ``grad``.
+def sum_and_update(tile_gradients, n_tiles, grad, rule, params, state, hyper, lr, step):
+    """``grad = Σ_t tile_gradients[t]`` (tile order), then the update ``rule`` from ``grad``.
 
     Parameters
     ----------
@@ -36,8 +36,10 @@ def sum_and_update(tile_gradients, n_tiles, grad, code, params, state, hyper, lr
         ``n_tiles`` 0, ``grad`` already holds the batch's gradient and is used
         as it is (after a weight penalty or clipping changed it).
     grad : ndarray of shape (n_params,)
-    code, params, state, hyper, lr, step
-        As :func:`~jitprop.kernels.optimizers.apply_rule` takes them.
+    rule : ndarray
+        :func:`~.optimizers.rule_entry` of the update rule.
+    params, state, hyper, lr, step
+        As the rule takes them.
 
     Returns
     -------
@@ -54,10 +56,10 @@ def sum_and_update(tile_gradients, n_tiles, grad, code, params, state, hyper, lr
     n_chunks = (n + _REDUCE_CHUNK - 1) // _REDUCE_CHUNK
     if n_chunks == 1:
         # (No arrays of partial results: on a tiny network their allocation is a large part of a batch.)
-        return _step_range(tile_gradients, n_tiles, grad, code, params, state, hyper, lr, step, np.int64(0), n)
+        return _step_range(tile_gradients, n_tiles, grad, rule, params, state, hyper, lr, step, np.int64(0), n)
     partial = np.empty(n_chunks)
     finite = np.empty(n_chunks, dtype=np.bool_)
-    arguments = (tile_gradients, n_tiles, grad, code, params, state, hyper, lr, step, partial, finite)
+    arguments = (tile_gradients, n_tiles, grad, rule, params, state, hyper, lr, step, partial, finite)
     if n < _PARALLEL_STEP:
         for chunk in range(n_chunks):
             _step_chunk(*arguments, np.int64(chunk))
@@ -72,37 +74,18 @@ def sum_and_update(tile_gradients, n_tiles, grad, code, params, state, hyper, lr
 
 
 @njit(**KERNEL)
-def _step_chunk(tile_gradients, n_tiles, grad, code, params, state, hyper, lr, step, partial, finite, chunk):
+def _step_chunk(tile_gradients, n_tiles, grad, rule, params, state, hyper, lr, step, partial, finite, chunk):
     """Chunk ``chunk`` of :func:`sum_and_update`: its results go to ``partial[chunk]`` and ``finite[chunk]``."""
     lo = chunk * _REDUCE_CHUNK
     hi = min(params.shape[0], lo + _REDUCE_CHUNK)
     partial[chunk], finite[chunk] = _step_range(
-        tile_gradients, n_tiles, grad, code, params, state, hyper, lr, step, lo, hi
+        tile_gradients, n_tiles, grad, rule, params, state, hyper, lr, step, lo, hi
     )
 
 
 @njit(**KERNEL)
-def _step_range(tile_gradients, n_tiles, grad, code, params, state, hyper, lr, step, lo, hi):
+def _step_range(tile_gradients, n_tiles, grad, rule, params, state, hyper, lr, step, lo, hi):
     """Sum, update and check parameters ``lo:hi``; return their ``‖grad‖²`` and whether they are finite."""
     grad_sq = _reduce_chunk(tile_gradients, n_tiles, grad, False, lo, hi) if n_tiles > 0 else 0.0
-    apply_rule(code, params, grad, state, hyper, lr, step, lo, hi)
-    finite = all_finite(params[lo:hi])
-    # Plain SGD keeps no state (its row stays as it was).
-    if not (code == SGD and hyper[0] == 0.0):
-        for row in range(state.shape[0]):
-            finite = finite and all_finite(state[row, lo:hi])
-    return grad_sq, finite
-
-
-@njit(**KERNEL)
-def all_finite(a):
-    """Whether every element of ``a`` (1-D) is finite.
-
-    A count rather than an early exit, so that the loop vectorizes. (A sum
-    of ``x - x`` would not do: with reassociation allowed, the compiler may
-    rewrite ``t + (x - x)`` as ``t``.)
-    """
-    finite = 0
-    for i in range(a.shape[0]):
-        finite += math.isfinite(a[i])
-    return finite == a.shape[0]
+    state_finite = call_entry(rule, (params, grad, state, hyper, lr, step, lo, hi), True)
+    return grad_sq, all_finite(params[lo:hi]) and state_finite
