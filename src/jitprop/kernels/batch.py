@@ -14,7 +14,7 @@ from .._numba_options import INLINED_KERNEL, KERNEL
 from . import activations
 from .dense import dense_backward, dense_forward
 from .dropout import apply_dropout, undo_dropout
-from .layout import Kernels, rows
+from .layout import Kernels, rows, untracked
 from .linking import NO_KERNEL, call, call_entry, entry
 from .losses import MSE, loss_kernel
 from .parallel import run_tasks
@@ -71,6 +71,8 @@ def run_tile(kernels, mode, layout, params, packed, data, index, scale, ws, drop
     its gradient (``GRADIENT`` mode) to ``ws.tile_gradients[tile]``; the
     batch's totals are :func:`batch_totals` of all tiles.
     """
+    # Arguments stay alive for the call: no need to count references to them.
+    kernels, layout, params, packed, data, index, ws = untracked((kernels, layout, params, packed, data, index, ws))
     r0 = tile * ws.tile_rows
     r1 = min(index.shape[0], r0 + ws.tile_rows)
     dense_forward(kernels, layout, params, packed, data.inputs, index, ws, r0, r1, dropout_key)
