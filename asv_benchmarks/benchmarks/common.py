@@ -415,11 +415,9 @@ def prepare_output_loss(loss, rows, k, dtype, seed=0):
 
 
 def _prepare_loss_kernel(loss_kernel, loss, output, rows, k, dtype, spec, seed):
-    """:func:`prepare_output_loss` for kernels ``(layout, z, a, data, index, scale, delta)``."""
-    import jitprop
+    """:func:`prepare_output_loss` for kernels ``(z, a, data, index, scale, delta)``."""
     from jitprop.kernels.layout import Data
 
-    net = jitprop.Network([jitprop.Dense(k, output)], input_dim=1, loss=loss, dtype=dtype)
     rng = np.random.default_rng(seed)
     z = rng.standard_normal((rows, k)).astype(dtype)
     a = np.empty_like(z)
@@ -430,7 +428,7 @@ def _prepare_loss_kernel(loss_kernel, loss, output, rows, k, dtype, spec, seed):
     targets = np.zeros((0, k), dtype=dtype) if loss == "cross_entropy" else rng.random((rows, k)).astype(dtype)
     data = Data(np.zeros((rows, 1), dtype=dtype), targets, labels, np.zeros(0))
     scale = 1.0 / (rows * k) if spec.over_outputs else 1.0 / rows
-    return lambda: loss_kernel(net.layout, z, a, data, index, scale, delta)
+    return lambda: loss_kernel(z, a, data, index, scale, delta)
 
 
 #: Optimizers of the update benchmark: class name in jitprop and its arguments.
