@@ -18,7 +18,9 @@ KERNEL = dict(cache=True, nogil=True, fastmath=FASTMATH_FLAGS, error_model="nump
 #: Options of a kernel whose code is written into its callers' (Numba inlines
 #: it before compiling them): for the parts of a tile, each called from one
 #: place, so that the network's buffers (some 180 machine words of arguments)
-#: are not passed down once more on every call.
+#: are not passed down once more on every call, and for helpers of a few
+#: lines (views, stores, hashing), which would otherwise each be compiled as
+#: a function of their own.
 INLINED_KERNEL = dict(KERNEL, inline="always")
 
 # Numba caches the kernels by a hash of all of their sources (Numba checks only a function's own file).
