@@ -125,7 +125,13 @@ def train_epoch(kernels, layout, params, packed, data, plan, ws, grad, optimizer
         scale = 1.0 / (total_weight * outputs) if total_weight > 0 else 0.0
         mode = np.int64(GRADIENT)  # (the tile's mode argument is an int64)
         n_tiles = tiles_of(index, ws)
-        run_tasks(run_tile, n_tiles, (kernels, mode, layout, params, packed, data, index, scale, ws, plan.dropout_key))
+        tile_arguments = (kernels, mode, layout, params, packed, data, index, scale, ws, plan.dropout_key)
+        if n_tiles == 1:
+            # A batch of one tile calls it straight away: for a tiny network
+            # the way through the thread pool's entry is a large part of a batch.
+            call(run_tile, tile_arguments + (np.int64(0),))
+        else:
+            run_tasks(run_tile, n_tiles, tile_arguments)
         loss_sum, correct = tile_totals(ws, n_tiles)
         # A weight penalty or clipping changes the summed gradient before the
         # update: the tiles are summed first. Otherwise summing, updating and
