@@ -94,8 +94,8 @@ def train_epoch(kernels, layout, params, packed, data, plan, ws, grad, optimizer
     batch.
     """
     # Arguments stay alive for the call: no need to count references to them.
-    layout, params, packed, data, plan, ws, grad, optimizer, batch_stats = untracked(
-        (layout, params, packed, data, plan, ws, grad, optimizer, batch_stats)
+    kernels, layout, params, packed, data, plan, ws, grad, optimizer, batch_stats = untracked(
+        (kernels, layout, params, packed, data, plan, ws, grad, optimizer, batch_stats)
     )
     rule, state, hyper = optimizer
     flat_state = state.ravel()
