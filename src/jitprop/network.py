@@ -87,13 +87,12 @@ class Network:
         per_layer = sizes[1:] * (sizes[:-1] + 1)
         weight_offsets = np.concatenate([[0], np.cumsum(per_layer)[:-1]]).astype(np.int64)
         forward_panels, backward_panels, packed_size = weight_panel_offsets(sizes, self.dtype.itemsize)
-        codes = [get_activation(layer.activation).code for layer in dense]
         self.layout = Layout(
             sizes=sizes,
             weight_offsets=weight_offsets,
             forward_panels=forward_panels,
             backward_panels=backward_panels,
-            activations=np.array(codes, dtype=np.int64),
+            activations=np.array([get_activation(layer.activation).code for layer in dense], dtype=np.int64),
             alphas=np.array([layer.alpha for layer in dense], dtype=np.float64),
             dropout=np.array(dropout, dtype=np.float64),
             l2=np.array([self.l2 if layer.l2 is None else layer.l2 for layer in dense], dtype=np.float64),

@@ -63,11 +63,17 @@ def publish(dispatcher, argtypes):
     symbol = symbol_of(dispatcher, argtypes)
     result = _published.get(symbol)
     if result is None:
-        dispatcher.compile(argtypes)
-        result = dispatcher.overloads[argtypes]
-        llvm.add_symbol(symbol, result.library.get_pointer_to_function(result.fndesc.llvm_func_name))
+        result, address = _compiled(dispatcher, argtypes)
+        llvm.add_symbol(symbol, address)
         _published[symbol] = result
     return symbol, result
+
+
+def _compiled(dispatcher, argtypes):
+    """``dispatcher`` compiled (or loaded from the cache) for ``argtypes``: its compile result and code's address."""
+    dispatcher.compile(argtypes)
+    result = dispatcher.overloads[argtypes]
+    return result, result.library.get_pointer_to_function(result.fndesc.llvm_func_name)
 
 
 class Publish:
@@ -114,17 +120,6 @@ def _dispatcher(reference):
     return function
 
 
-def _call_published(context, builder, dispatcher, signature, argtypes, values):
-    """Call ``dispatcher`` compiled for ``signature`` through its symbol; exceptions propagate."""
-    function, result = declare(context, builder, dispatcher, signature.args)
-    wanted = result.signature
-    values = [context.cast(builder, value, given, kind) for value, given, kind in zip(values, argtypes, wanted.args)]
-    status, value = context.call_conv.call_function(builder, function, wanted.return_type, wanted.args, values)
-    with cgutils.if_unlikely(builder, status.is_error):
-        context.call_conv.return_status_propagate(builder, status)
-    return context.cast(builder, value, wanted.return_type, signature.return_type)
-
-
 @intrinsic
 def call(typingctx, kernel, args):
     """``kernel(*args)``, with ``kernel``'s code compiled on its own and called through its symbol.
@@ -139,8 +134,16 @@ def call(typingctx, kernel, args):
         return None
 
     def codegen(context, builder, call_signature, llargs):
-        values = [builder.extract_value(llargs[1], i) for i in range(len(args))]
-        return _call_published(context, builder, dispatcher, signature, args.types, values)
+        function, result = declare(context, builder, dispatcher, signature.args)
+        wanted = result.signature
+        values = [
+            context.cast(builder, builder.extract_value(llargs[1], i), given, kind)
+            for i, (given, kind) in enumerate(zip(args.types, wanted.args))
+        ]
+        status, value = context.call_conv.call_function(builder, function, wanted.return_type, wanted.args, values)
+        with cgutils.if_unlikely(builder, status.is_error):
+            context.call_conv.return_status_propagate(builder, status)
+        return context.cast(builder, value, wanted.return_type, signature.return_type)
 
     return signature.return_type(kernel, args), codegen
 
@@ -148,8 +151,11 @@ def call(typingctx, kernel, args):
 # (kernel, argument types) -> entry
 _entries = {}
 
-#: The entry of no kernel: :func:`call_entry` does nothing.
+#: The entry of no kernel: :func:`call_entry` does nothing. Read-only, as
+#: every entry is, so that a network's entries are of one type with or
+#: without it (and code taking them is compiled once).
 NO_KERNEL = np.zeros(2, dtype=np.int64)
+NO_KERNEL.flags.writeable = False
 
 
 def entry(kernel, *args):
@@ -163,9 +169,7 @@ def entry(kernel, *args):
     argtypes = tuple(numba.typeof(arg) for arg in args)
     found = _entries.get((kernel, argtypes))
     if found is None:
-        kernel.compile(argtypes)
-        result = kernel.overloads[argtypes]
-        address = result.library.get_pointer_to_function(result.fndesc.llvm_func_name)
+        result, address = _compiled(kernel, argtypes)
         key = _entry_key(result.signature.return_type, argtypes)
         found = _entries[(kernel, argtypes)] = np.array([address, key], dtype=np.int64)
         found.flags.writeable = False

@@ -10,7 +10,6 @@ the three passes, bit for bit: the same chunks, each element summed in tile
 order.
 """
 
-
 import numpy as np
 from numba import njit
 
