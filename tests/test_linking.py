@@ -263,7 +263,7 @@ def test_no_compiled_kernel_links_one_that_calls_through_symbols(tmp_path):
     # Checked, in a process that compiles afresh (code loaded from the cache
     # does not say what it linked), on every kernel that a fit, an evaluation
     # and the gradients use.
-    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path), JITPROP_COMPILE_PROCESSES="1")  # (all compiled here)
     run = subprocess.run([sys.executable, "-c", _LINKED_CALLERS], env=env, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr
     assert run.stdout == ""

@@ -7,7 +7,7 @@ import numpy as np
 from . import _checks, _threading, workspace
 from .activations import get_activation
 from .initializers import initial_weights
-from .kernels.batch import FORWARD, GRADIENT, LOSS, network_kernels, run_batch
+from .kernels.batch import FORWARD, GRADIENT, LOSS, batch_kernels, run_batch
 from .kernels.dense import pack_weights, weight_panel_offsets
 from .kernels.layout import Data, Layout
 from .kernels.regularization import add_l2_penalty
@@ -432,7 +432,7 @@ class Network:
         k = self.n_outputs
         start = ws.row_offsets[len(self._dense)]
         loss_sum = correct = 0.0
-        kernels = network_kernels(self.layout, self.dtype, data)
+        kernels = batch_kernels(self.layout, self.params, self._packed, data, ws, grad)
         with _threading.parallel_region():
             pack_weights(self.layout, self.params, self._packed)
             for lo in range(0, n, capacity):

@@ -17,8 +17,7 @@ from . import _checks, _threading, workspace
 from .callbacks import Callback
 from .errors import DivergenceError
 from .kernels.dense import pack_weights
-from .kernels.batch import network_kernels
-from .kernels.epoch import EpochPlan, gradient_adjustments, train_epoch
+from .kernels.epoch import EpochPlan, epoch_kernels, gradient_adjustments, train_epoch
 from .kernels.optimizers import rule_entry
 from .losses import get_loss
 from .optimizers import SGD, Optimizer
@@ -108,10 +107,11 @@ def train(
     ws = workspace.allocate(net.layout, batch_size, net.n_params, net.dtype)
     grad = np.zeros(net.n_params, dtype=net.dtype)
     batch_stats = np.zeros((n_batches, 2))
+    adjustments = gradient_adjustments(net.layout, clip_norm)
+    buffers = (net.layout, net.params, net._packed, data, ws, grad)
+    kernels = epoch_kernels(*buffers, optimizer.kernel_arguments(), adjustments, evaluates=val_data is not None)
     with _threading.parallel_region():
         pack_weights(net.layout, net.params, net._packed)
-    adjustments = gradient_adjustments(net.layout, clip_norm)
-    kernels = network_kernels(net.layout, net.dtype, data)
 
     history = History()
     net.stop_training = False

@@ -14,7 +14,7 @@ import time
 import numpy as np
 
 from .. import workspace
-from ..kernels.batch import FORWARD, GRADIENT, network_kernels, run_batch
+from ..kernels.batch import FORWARD, GRADIENT, batch_kernels, run_batch
 from ..kernels.dense import forward_from_panels, pack_weights, tile_panel_size
 from ..kernels.layout import Data
 from ..kernels.matmul import matmul_nt
@@ -85,7 +85,7 @@ class BatchBench:
         self.grad = np.zeros(net.n_params, dtype=net.dtype)
         self.no_grad = np.zeros(0, dtype=net.dtype)
         pack_weights(net.layout, net.params, net._packed)
-        self.kernels = network_kernels(net.layout, net.dtype, self.data)
+        self.kernels = batch_kernels(net.layout, net.params, net._packed, self.data, self.ws, self.grad)
 
     def run(self, rep):
         """Seconds of each batch's forward pass and of its gradient pass, alternating which runs first."""

@@ -7,6 +7,7 @@ same whatever the number of threads. A batch of one tile runs serially and
 never starts a parallel region.
 """
 
+import numba
 import numpy as np
 from numba import njit
 
@@ -15,6 +16,7 @@ from . import activations
 from .dense import dense_backward, dense_forward
 from .dropout import apply_dropout, undo_dropout
 from .layout import Kernels, rows, untracked
+from ._numba.background import compiling_in_background
 from .linking import NO_KERNEL, call, call_entry, entry
 from .losses import MSE, loss_kernel
 from .parallel import run_tasks
@@ -31,17 +33,40 @@ _REDUCE_CHUNK = 16384
 _PARALLEL_REDUCE = 1 << 17
 
 
-def network_kernels(layout, dtype, data):
+def network_kernels(layout, params, packed, data, ws, meanwhile=()):
     """The :class:`~.layout.Kernels` of a network for ``data``: compiles (or loads) those kernels and no others.
+
+    The tile, the largest of them, is compiled in a second process (see
+    :func:`~._numba.background.compiling_in_background`) while this one
+    compiles the others and ``meanwhile``: on a first fit the two largest
+    parts of the work run at once.
 
     Parameters
     ----------
-    layout : Layout
-    dtype : numpy dtype
-        The network's.
-    data : Data
-        What the tile reads examples from (its arrays' types count).
+    layout, params, packed, data, ws
+        The network's buffers, its data and a workspace, as the tile will
+        take them (only their types count).
+    meanwhile : list of (kernel, args)
+        Kernels that do not call the tile to compile (or load) here for
+        the types of ``args`` while the tile is compiled.
     """
+    kernels = placeholder_kernels(layout, params.dtype, data)
+    index = np.zeros(1, dtype=np.int64)
+    tile = (kernels, np.int64(GRADIENT), layout, params, packed, data, index, 0.0, ws, 0, 0)
+    with compiling_in_background([(run_tile, tile)]):
+        kernels = _kernels(layout, params.dtype, data, entry)
+        for kernel, args in meanwhile:
+            compile_for(kernel, *args)
+    return kernels._replace(tile=entry(run_tile, *tile))
+
+
+def placeholder_kernels(layout, dtype, data):
+    """:class:`~.layout.Kernels` of the type of the network's, calling nothing: what kernels taking them compile for."""
+    return _kernels(layout, dtype, data, lambda kernel, *args: NO_KERNEL)
+
+
+def _kernels(layout, dtype, data, entry):
+    """The network's :class:`~.layout.Kernels` with each entry made by ``entry``, but the tile's :data:`NO_KERNEL`."""
     codes = [int(code) for code in layout.activations]
     output = codes[-1]
     block = np.empty((1, 1), dtype=dtype)  # a block of rows of a layer, as the tile views it
@@ -54,13 +79,30 @@ def network_kernels(layout, dtype, data):
     # losses (and mse of a softmax output) give it with respect to z.
     output_derivative = activations.DERIVATIVE[output] if layout.loss == MSE and output != activations.SOFTMAX else None
     return Kernels(
+        tile=NO_KERNEL,
         forward=np.stack([entry(activations.FORWARD[code], *activation) for code in codes]),
         derivative=np.stack([entry(activations.DERIVATIVE[code], *derivative) for code in codes[:-1]] + [NO_KERNEL]),
         loss=entry(loss_kernel(layout.loss, output), block, block, data, index, 0.0, block),
-        output_derivative=entry(output_derivative, *derivative),
-        dropout_masks=entry(apply_dropout if dropout else None, block, index, int64, int64, 0.0),
-        dropout_undo=entry(undo_dropout if dropout else None, block, block, index, int64, int64, 0.0),
+        output_derivative=entry(output_derivative, *derivative) if output_derivative else NO_KERNEL,
+        dropout_masks=entry(apply_dropout, block, index, int64, int64, 0.0) if dropout else NO_KERNEL,
+        dropout_undo=entry(undo_dropout, block, block, index, int64, int64, 0.0) if dropout else NO_KERNEL,
     )
+
+
+def batch_kernels(layout, params, packed, data, ws, grad):
+    """:func:`network_kernels` for :func:`run_batch`, which is compiled (or loaded) with them.
+
+    ``ws`` and ``grad`` are those :func:`run_batch` will be called with.
+    """
+    index = np.zeros(1, dtype=np.int64)
+    kernels = placeholder_kernels(layout, params.dtype, data)
+    batch = (kernels, np.int64(FORWARD), layout, params, packed, data, index, 0.0, ws, grad, False, -1)
+    return network_kernels(layout, params, packed, data, ws, [(run_batch, batch)])
+
+
+def compile_for(kernel, *args):
+    """Compile (or load) ``kernel`` for the types of ``args``, as a call with them would."""
+    kernel.compile(tuple(numba.typeof(arg) for arg in args))
 
 
 @njit(**KERNEL)
@@ -126,7 +168,7 @@ def run_batch(kernels, mode, layout, params, packed, data, index, scale, ws, gra
     The outputs stay in the last layer's block of ``ws.activations``.
     """
     n_tiles = tiles_of(index, ws)
-    run_tasks(run_tile, n_tiles, (kernels, mode, layout, params, packed, data, index, scale, ws, dropout_key))
+    run_tasks(kernels.tile, n_tiles, (kernels, mode, layout, params, packed, data, index, scale, ws, dropout_key))
     return call(batch_totals, (mode, ws, n_tiles, grad, accumulate))
 
 

@@ -13,10 +13,11 @@ import numpy as np
 from numba import njit
 
 from .._numba_options import INLINED_KERNEL, KERNEL
-from .batch import GRADIENT, reduce_tiles, run_tile, tile_totals, tiles_of
+from .batch import GRADIENT, network_kernels, placeholder_kernels, reduce_tiles, run_batch, tile_totals, tiles_of
 from .dense import pack_weights
 from .layout import untracked
-from .linking import call
+from .linking import NO_KERNEL, call, call_entry
+from .optimizers import RULES
 from .prefetch import prefetch_examples
 from .parallel import run_tasks
 from .regularization import add_l2_penalty, clip_by_global_norm
@@ -48,6 +49,35 @@ def gradient_adjustments(layout, clip_norm):
     if not penalised and clip_norm == 0.0:
         return None
     return GradientAdjustments(penalised, float(clip_norm))
+
+
+def epoch_kernels(layout, params, packed, data, ws, grad, optimizer, adjustments, evaluates):
+    """:func:`~.batch.network_kernels` for :func:`train_epoch`, which is compiled (or loaded) with them.
+
+    Parameters
+    ----------
+    layout, params, packed, data, ws, grad, adjustments
+        As :func:`train_epoch` will take them.
+    optimizer : tuple (code, state, hyper)
+        The update rule's code, state and hyper-parameters.
+    evaluates : bool
+        Also compile :func:`~.batch.run_batch`, which evaluation (of
+        validation data, for example) calls.
+    """
+    code, state, hyper = optimizer
+    int64 = np.int64(0)
+    kernels = placeholder_kernels(layout, params.dtype, data)
+    rows = np.zeros(1, dtype=np.int64)
+    plan = EpochPlan(order=rows, batch_size=1, first_batch=0, last_batch=0, lrs=np.zeros(1), step=0, dropout_key=0)
+    update = (NO_KERNEL, state, hyper)
+    meanwhile = [
+        (RULES[code], (params, grad, state, hyper, 0.0, int64, int64, int64)),
+        (train_epoch, (kernels, layout, params, packed, data, plan, ws, grad, update, np.zeros((1, 2)), adjustments)),
+    ]
+    if evaluates:
+        batch = (kernels, int64, layout, params, packed, data, rows, 0.0, ws, grad, False, -1)
+        meanwhile.append((run_batch, batch))
+    return network_kernels(layout, params, packed, data, ws, meanwhile)
 
 
 @njit(**KERNEL)
@@ -129,9 +159,9 @@ def train_epoch(kernels, layout, params, packed, data, plan, ws, grad, optimizer
         if n_tiles == 1:
             # A batch of one tile calls it straight away: for a tiny network
             # the way through the thread pool's entry is a large part of a batch.
-            call(run_tile, tile_arguments + (np.int64(0),))
+            call_entry(kernels.tile, tile_arguments + (np.int64(0),), None)
         else:
-            run_tasks(run_tile, n_tiles, tile_arguments)
+            run_tasks(kernels.tile, n_tiles, tile_arguments)
         loss_sum, correct = tile_totals(ws, n_tiles)
         # A weight penalty or clipping changes the summed gradient before the
         # update: the tiles are summed first. Otherwise summing, updating and

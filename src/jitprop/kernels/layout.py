@@ -40,13 +40,15 @@ class Layout(NamedTuple):
 
 
 class Kernels(NamedTuple):
-    """Entries (``[address, key]``, see :func:`~.linking.entry`) of the kernels a network's tile calls.
+    """Entries (``[address, key]``, see :func:`~.linking.entry`) of a network's tile and of the kernels it calls.
 
-    Made by :func:`~.batch.network_kernels` for a network, its dtype and its
-    data: only these kernels are compiled for it, and the tile, the batch and
-    the epoch, which call them, are compiled once for all networks.
+    Made by :func:`~.batch.network_kernels` for a network and its data: only
+    these kernels are compiled for it. The batch and the epoch call the tile
+    through its entry, and so are compiled once for all networks of the
+    same types, and without waiting for the tile.
     """
 
+    tile: np.ndarray  # int64 (2,): .batch.run_tile for the network's types
     forward: np.ndarray  # int64 (n_layers, 2): each layer's activation (see .activations)
     derivative: np.ndarray  # int64 (n_layers, 2): each hidden layer's activation derivative; zeros for the output
     loss: np.ndarray  # int64 (2,): the loss of the output layer (see .losses)

@@ -181,6 +181,37 @@ def _entry_key(return_type, argtypes):
     return zlib.crc32(repr((return_type, tuple(argtypes))).encode()) | 1
 
 
+def is_entry_type(typ):
+    """Whether ``typ`` is the Numba type of an entry (a 1-D array of ``[address, key]``)."""
+    return isinstance(typ, types.Array) and typ.ndim == 1 and typ.dtype == types.int64
+
+
+def _address_and_key(context, builder, entry_type, value):
+    array = context.make_array(entry_type)(context, builder, value)
+    words = builder.bitcast(array.data, ir.IntType(64).as_pointer())
+    return builder.load(words), builder.load(cgutils.gep_inbounds(builder, words, 1))
+
+
+def _check_key(context, builder, given_key, signature):
+    key = _entry_key(signature.return_type, signature.args)
+    with cgutils.if_unlikely(builder, builder.icmp_signed("!=", given_key, given_key.type(key))):
+        context.call_conv.return_user_exc(
+            builder, RuntimeError, ("an entry's kernel was compiled for other argument types, or is no kernel",)
+        )
+
+
+def entry_function(context, builder, entry_type, value, signature):
+    """The kernel of the entry ``value`` as a function of ``signature``, to call from generated code.
+
+    The generated code raises ``RuntimeError`` if the entry's key is not that
+    of ``signature`` (a kernel compiled for other types, or :data:`NO_KERNEL`).
+    """
+    address, given_key = _address_and_key(context, builder, entry_type, value)
+    _check_key(context, builder, given_key, signature)
+    function_type = context.call_conv.get_function_type(signature.return_type, signature.args)
+    return builder.inttoptr(address, function_type.as_pointer())
+
+
 @intrinsic
 def call_entry(typingctx, kernel_entry, args, returns):
     """Call the kernel of ``kernel_entry`` (see :func:`entry`) with ``args``; it returns a value of ``returns``' type.
@@ -191,24 +222,18 @@ def call_entry(typingctx, kernel_entry, args, returns):
     ``RuntimeError`` is raised instead of calling code compiled for other
     types. :data:`NO_KERNEL` does nothing (and returns ``returns``).
     """
-    if not (isinstance(kernel_entry, types.Array) and kernel_entry.ndim == 1 and isinstance(args, types.BaseTuple)):
+    if not (is_entry_type(kernel_entry) and isinstance(args, types.BaseTuple)):
         return None
     return_type = types.none if isinstance(returns, (types.NoneType, types.Omitted)) else returns
     argtypes = tuple(args.types)
-    key = _entry_key(return_type, argtypes)
+    kernel_signature = return_type(*argtypes)
 
     def codegen(context, builder, signature, llargs):
-        array = context.make_array(kernel_entry)(context, builder, llargs[0])
-        words = builder.bitcast(array.data, ir.IntType(64).as_pointer())
-        address = builder.load(words)
-        given_key = builder.load(cgutils.gep_inbounds(builder, words, 1))
+        address, given_key = _address_and_key(context, builder, kernel_entry, llargs[0])
         result = cgutils.alloca_once(builder, context.get_value_type(return_type))
         builder.store(llargs[2] if return_type is not types.none else context.get_dummy_value(), result)
         with builder.if_then(builder.icmp_signed("!=", address, address.type(0))):
-            with cgutils.if_unlikely(builder, builder.icmp_signed("!=", given_key, given_key.type(key))):
-                context.call_conv.return_user_exc(
-                    builder, RuntimeError, ("call_entry: the kernel was compiled for other argument types",)
-                )
+            _check_key(context, builder, given_key, kernel_signature)
             function_type = context.call_conv.get_function_type(return_type, argtypes)
             function = builder.inttoptr(address, function_type.as_pointer())
             values = [builder.extract_value(llargs[1], i) for i in range(len(argtypes))]

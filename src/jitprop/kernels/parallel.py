@@ -21,7 +21,7 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from .linking import declare
+from .linking import declare, entry_function, is_entry_type, signature_key
 
 
 def _start_thread_pool():
@@ -35,10 +35,13 @@ def run_tasks(typingctx, kernel, n_tasks, args):
 
     Parameters
     ----------
-    kernel : compiled function
-        A function compiled with ``@njit``. It is compiled on its own for
-        ``(*args, int64)`` and called through its symbol (see :mod:`.linking`):
-        its code is not compiled into the caller's.
+    kernel : compiled function or entry
+        A function compiled with ``@njit``: it is compiled on its own for
+        ``(*args, int64)`` and called through its symbol (see :mod:`.linking`),
+        its code is not compiled into the caller's. Or the entry (see
+        :func:`~.linking.entry`) of a kernel compiled for those types that
+        returns nothing: which kernel runs is then decided at run time, and
+        ``RuntimeError`` is raised if the entry's kernel takes other types.
     n_tasks : int
         Number of tasks; none run if it is 0 or less.
     args : tuple
@@ -50,27 +53,34 @@ def run_tasks(typingctx, kernel, n_tasks, args):
     """
     if not isinstance(args, types.BaseTuple) or not isinstance(n_tasks, types.Integer):
         return None
-    if not isinstance(kernel, types.Dispatcher):
-        return None
     argtypes = tuple(args.types) + (types.int64,)
-    kernel_signature = typingctx.resolve_function_type(kernel, argtypes, {})
-    if kernel_signature is None:
+    if isinstance(kernel, types.Dispatcher):
+        kernel_signature = typingctx.resolve_function_type(kernel, argtypes, {})
+        if kernel_signature is None:
+            return None
+    elif not is_entry_type(kernel):
         return None
     _start_thread_pool()  # this compilation needs the pool's entry points...
 
     def codegen(context, builder, signature, llargs):
         # ...and so does loading the compiled code from Numba's cache.
         context.active_code_library._reload_init.add(_start_thread_pool)
-        _, count, arguments = llargs
+        kernel_value, count, arguments = llargs
         count = context.cast(builder, count, signature.args[1], types.int64)
-        callee, compiled = declare(context, builder, kernel.dispatcher, kernel_signature.args)
-        payload_type = ir.LiteralStructType([ir.IntType(32), arguments.type])
+        if isinstance(kernel, types.Dispatcher):
+            callee, compiled = declare(context, builder, kernel.dispatcher, kernel_signature.args)
+            callee_signature = compiled.signature
+        else:
+            callee_signature = types.none(*argtypes)
+            callee = entry_function(context, builder, kernel, kernel_value, callee_signature)
+        # The tasks' function: the kernel, arguments before the task number and a flag a failing task sets.
+        payload_type = ir.LiteralStructType([ir.IntType(32), arguments.type, cgutils.voidptr_t])
         payload = cgutils.alloca_once(builder, payload_type)
         failed = cgutils.gep_inbounds(builder, payload, 0, 0)
         builder.store(ir.Constant(ir.IntType(32), 0), failed)
         builder.store(arguments, cgutils.gep_inbounds(builder, payload, 0, 1))
-        name = f"{callee.name}.tasks"
-        task_range = _task_range_function(context, builder.module, name, payload_type, callee, compiled.signature)
+        builder.store(builder.bitcast(callee, cgutils.voidptr_t), cgutils.gep_inbounds(builder, payload, 0, 2))
+        task_range = _task_range_function(context, builder.module, payload_type, callee_signature)
 
         data = builder.bitcast(payload, cgutils.voidptr_t)
         # The threading layer hands each call the array pointers advanced by
@@ -120,16 +130,18 @@ def run_tasks(typingctx, kernel, n_tasks, args):
     return types.none(kernel, n_tasks, args), codegen
 
 
-def _task_range_function(context, module, name, payload_type, callee, callee_signature):
+def _task_range_function(context, module, payload_type, callee_signature):
     """The function the threads call: tasks ``first .. first + count - 1`` of the payload.
 
     Its signature is the one the threading layer calls (that of a gufunc
     kernel): ``void (char **arrays, intp *count, intp *steps, void *data)``.
+    One serves every kernel of a signature: the payload holds the kernel.
     """
     function_type = ir.FunctionType(
         ir.VoidType(),
         [cgutils.voidptr_t.as_pointer(), ir.IntType(64).as_pointer(), ir.IntType(64).as_pointer(), cgutils.voidptr_t],
     )
+    name = f"jitprop.tasks.{signature_key(callee_signature)}"
     function = cgutils.get_or_insert_function(module, function_type, name)
     if not function.is_declaration:
         return function
@@ -140,6 +152,8 @@ def _task_range_function(context, module, name, payload_type, callee, callee_sig
     payload = builder.bitcast(data, payload_type.as_pointer())
     arguments = builder.load(cgutils.gep_inbounds(builder, payload, 0, 1))
     argtypes = list(callee_signature.args)
+    callee_type = context.call_conv.get_function_type(callee_signature.return_type, argtypes)
+    callee = builder.bitcast(builder.load(cgutils.gep_inbounds(builder, payload, 0, 2)), callee_type.as_pointer())
     values = [builder.extract_value(arguments, i) for i in range(len(argtypes) - 1)]
     with cgutils.for_range(builder, builder.load(counts)) as loop:
         task = builder.add(first, loop.index)
