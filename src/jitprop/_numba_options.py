@@ -12,11 +12,10 @@ instead of silently producing garbage.
 
 FASTMATH_FLAGS = {"nsz", "arcp", "contract", "afn", "reassoc"}
 
-#: Options of a serial kernel.
-KERNEL = dict(cache=True, nogil=True, fastmath=FASTMATH_FLAGS, error_model="numpy")
-import os as _os  # EXPERIMENT
-if _os.environ.get("JP_NOCFUNC"):
-    KERNEL["no_cfunc_wrapper"] = True
+#: Options of a serial kernel. (Kernels are called from Python or through
+#: their native code, never as C callbacks: Numba need not write a C wrapper
+#: for each.)
+KERNEL = dict(cache=True, nogil=True, fastmath=FASTMATH_FLAGS, error_model="numpy", no_cfunc_wrapper=True)
 
 #: Options of a kernel whose code is written into its callers' (Numba inlines
 #: it before compiling them): for the parts of a tile, each called from one
