@@ -47,7 +47,9 @@ def warmup(dtypes=("float32", "float64"), network=None, batch_size=32, optimizer
     rows = max(1, int(batch_size))
     X = np.zeros((rows, net.input_dim), dtype=net.dtype)
     y = np.zeros(rows, dtype=np.int64) if net.loss == "cross_entropy" else np.zeros((rows, net.n_outputs))
-    net.fit(X, y, epochs=1, batch_size=rows, optimizer=optimizer, clip_norm=clip_norm, verbose=0)
+    # (With validation data, a fit compiles what evaluation needs along with its own kernels.)
+    fit = dict(epochs=1, batch_size=rows, optimizer=optimizer, clip_norm=clip_norm, verbose=0)
+    net.fit(X, y, validation_data=(X, y), **fit)
     net.evaluate(X, y)
     net.predict(X)
     return time.perf_counter() - started

@@ -33,7 +33,7 @@ _REDUCE_CHUNK = 16384
 _PARALLEL_REDUCE = 1 << 17
 
 
-def network_kernels(layout, params, packed, data, ws, meanwhile=()):
+def network_kernels(layout, params, packed, data, ws, meanwhile=(), also_in_background=()):
     """The :class:`~.layout.Kernels` of a network for ``data``: compiles (or loads) those kernels and no others.
 
     The tile, the largest of them, is compiled in a second process (see
@@ -47,13 +47,15 @@ def network_kernels(layout, params, packed, data, ws, meanwhile=()):
         The network's buffers, its data and a workspace, as the tile will
         take them (only their types count).
     meanwhile : list of (kernel, args)
-        Kernels that do not call the tile to compile (or load) here for
-        the types of ``args`` while the tile is compiled.
+        Kernels to compile (or load) here for the types of ``args`` while
+        the tile is compiled.
+    also_in_background : list of (kernel, args)
+        Kernels to compile in the second process after the tile.
     """
     kernels = placeholder_kernels(layout, params.dtype, data)
     index = np.zeros(1, dtype=np.int64)
     tile = (kernels, np.int64(GRADIENT), layout, params, packed, data, index, 0.0, ws, 0, 0)
-    with compiling_in_background([(run_tile, tile)]):
+    with compiling_in_background([(run_tile, tile), *also_in_background]):
         kernels = _kernels(layout, params.dtype, data, entry)
         for kernel, args in meanwhile:
             compile_for(kernel, *args)

@@ -62,7 +62,7 @@ def epoch_kernels(layout, params, packed, data, ws, grad, optimizer, adjustments
         The update rule's code, state and hyper-parameters.
     evaluates : bool
         Also compile :func:`~.batch.run_batch`, which evaluation (of
-        validation data, for example) calls.
+        validation data, for example) calls, in the second process.
     """
     code, state, hyper = optimizer
     int64 = np.int64(0)
@@ -74,10 +74,9 @@ def epoch_kernels(layout, params, packed, data, ws, grad, optimizer, adjustments
         (RULES[code], (params, grad, state, hyper, 0.0, int64, int64, int64)),
         (train_epoch, (kernels, layout, params, packed, data, plan, ws, grad, update, np.zeros((1, 2)), adjustments)),
     ]
-    if evaluates:
-        batch = (kernels, int64, layout, params, packed, data, rows, 0.0, ws, grad, False, -1)
-        meanwhile.append((run_batch, batch))
-    return network_kernels(layout, params, packed, data, ws, meanwhile)
+    batch = (kernels, int64, layout, params, packed, data, rows, 0.0, ws, grad, False, -1)
+    evaluation = [(run_batch, batch)] if evaluates else []
+    return network_kernels(layout, params, packed, data, ws, meanwhile, also_in_background=evaluation)
 
 
 @njit(**KERNEL)
