@@ -437,7 +437,7 @@ def test_kernels_pass_no_integer_literals_to_kernels():
 def _tasks_fixture():
     from numba import njit
 
-    from jitprop.kernels.parallel import run_tasks
+    from jitprop.kernels._numba.parallel import run_tasks
 
     @njit
     def record(visits, threads, work, task):
@@ -514,7 +514,7 @@ def test_run_tasks_code_loaded_from_the_cache_starts_the_thread_pool(tmp_path):
     (tmp_path / "cached_tasks.py").write_text(
         "import numpy as np\n"
         "from numba import njit\n"
-        "from jitprop.kernels.parallel import run_tasks\n"
+        "from jitprop.kernels._numba.parallel import run_tasks\n"
         "@njit(cache=True)\n"
         "def square(x, task):\n"
         "    x[task] = x[task] ** 2\n"

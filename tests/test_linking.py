@@ -1,4 +1,4 @@
-"""Kernels compiled on their own and called through symbols (jitprop.kernels.linking)."""
+"""Kernels compiled on their own and called through symbols (jitprop.kernels._numba.linking)."""
 
 import os
 import subprocess
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from numba import njit
 
-from jitprop.kernels.linking import NO_KERNEL, call, call_entry, entry
+from jitprop.kernels._numba.linking import NO_KERNEL, call, call_entry, entry
 
 
 @njit
@@ -110,7 +110,7 @@ def test_code_loaded_from_the_cache_publishes_the_kernels_it_calls(tmp_path):
             """
             import numpy as np
             from numba import njit
-            from jitprop.kernels.linking import NO_KERNEL, call, call_entry, entry
+            from jitprop.kernels._numba.linking import NO_KERNEL, call, call_entry, entry
 
             @njit(cache=True)
             def triple(x):
@@ -193,8 +193,8 @@ def test_a_caller_compiled_against_a_cached_kernel_publishes_what_that_kernel_ca
             import sys
             import numpy as np
             from numba import njit
-            from jitprop.kernels.linking import call
-            from jitprop.kernels.parallel import run_tasks
+            from jitprop.kernels._numba.linking import call
+            from jitprop.kernels._numba.parallel import run_tasks
 
             @njit(cache=True)
             def leaf(x, task):
@@ -228,7 +228,7 @@ import importlib, pkgutil
 import numpy as np
 import jitprop as jp
 import jitprop.kernels
-from jitprop.kernels.linking import Publish
+from jitprop.kernels._numba.linking import Publish
 from numba.core.registry import CPUDispatcher
 
 X = np.random.default_rng(0).random((300, 6))
@@ -256,7 +256,7 @@ for name, result in kernels:
 
 
 def test_no_compiled_kernel_links_one_that_calls_through_symbols(tmp_path):
-    # The rule of kernels/linking.py: a kernel whose code calls others through
+    # The rule of kernels/_numba/linking.py: a kernel whose code calls others through
     # their symbols is itself called through its symbol. Linked into a caller
     # by a plain call instead, a copy of it loaded from the cache would leave
     # the caller's cached code without the hooks that publish those symbols.

@@ -1,5 +1,6 @@
 """The supported Numba and llvmlite releases: checked at import, pinned the same in pyproject.toml."""
 
+import ast
 import json
 import subprocess
 import sys
@@ -18,6 +19,7 @@ except ModuleNotFoundError:  # Python 3.10
     tomllib = pytest.importorskip("tomli")
 
 PYPROJECT = Path(__file__).resolve().parents[1] / "pyproject.toml"
+PACKAGE = Path(_numba.__file__).resolve().parents[2]
 RANGES = {
     "numba": (_numba.NUMBA_MINIMUM, _numba.NUMBA_BELOW),
     "llvmlite": (_numba.LLVMLITE_MINIMUM, _numba.LLVMLITE_BELOW),
@@ -113,3 +115,29 @@ def test_pyproject_pins_the_ranges_the_import_check_accepts():
         assert pinned[name] == expected, (
             f"pyproject.toml pins {name}{pinned[name]}, jitprop.kernels._numba checks {_numba.requirement(name)}"
         )
+
+
+# Numba's and llvmlite's code generation and internals: modules and names that
+# are not their public API (numba.njit, numba.types, numba.typeof, numba.config,
+# the thread-count functions and llvmlite.binding.get_host_cpu_name are).
+PRIVATE_MODULES = ("numba.core", "numba.np", "numba.misc", "numba.extending", "numba.parfors", "llvmlite.ir")
+PRIVATE_NAMES = ("_reload_init", "numba_parallel_for", "omppool", "cgutils", "make_array", "get_pointer_to_function")
+
+
+def test_private_numba_apis_are_used_inside_kernels_numba_only():
+    fence = PACKAGE / "kernels" / "_numba"
+    offenders = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if fence in path.parents:
+            continue
+        source = path.read_text()
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                modules = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+            else:
+                continue
+            offenders += [f"{path.name}: imports {m}" for m in modules if m.startswith(PRIVATE_MODULES)]
+        offenders += [f"{path.name}: {name}" for name in PRIVATE_NAMES if name in source]
+    assert offenders == []

@@ -39,7 +39,7 @@ def kernel_cache_dir():
     same place, and the commits before jitprop keyed its cache itself
     (``kernels/_numba/cache.py``) do not rule that out. So for an installed
     jitprop the directory is one per hash of every kernel source
-    (``kernels/*.py`` and ``_numba_options.py``) under
+    (``kernels/**/*.py``, and ``_numba_options.py`` where a commit has it) under
     ``asv_benchmarks/.numba_cache/``; commits whose kernels are equal share
     their compiled code.
 
@@ -56,7 +56,8 @@ def kernel_cache_dir():
     if package.parent.name == "src" and (root / "pyproject.toml").is_file():
         return str(root / ".numba_cache")
     digest = hashlib.sha256()
-    for source in sorted([*package.glob("kernels/*.py"), package / "_numba_options.py"]):
+    sources = [*package.glob("kernels/**/*.py"), *package.glob("_numba_options.py")]
+    for source in sorted(source for source in sources if "__pycache__" not in source.parts):
         digest.update(source.read_bytes())
     return str(Path(__file__).resolve().parents[1] / ".numba_cache" / digest.hexdigest()[:16])
 

@@ -82,7 +82,7 @@ def parallel_region():
     """Context for a call into a parallel kernel: serialised under workqueue, refused where it would abort.
 
     Use it around every call from Python into a kernel that runs tasks on
-    the threads (:func:`~jitprop.kernels.parallel.run_tasks`, directly or
+    the threads (:func:`~jitprop.kernels._numba.parallel.run_tasks`, directly or
     further down)::
 
         with parallel_region():
@@ -116,11 +116,9 @@ def _after_fork_in_child():
 
 
 def _openmp_is_gnu():
-    try:
-        from numba.np.ufunc import omppool
-    except ImportError:  # pragma: no cover - omp was loaded, so its module imports
-        return True
-    return getattr(omppool, "openmp_vendor", "GNU") == "GNU"
+    from .kernels._numba.parallel import openmp_vendor
+
+    return openmp_vendor() == "GNU"
 
 
 if hasattr(os, "register_at_fork"):

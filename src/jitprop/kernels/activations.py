@@ -18,7 +18,7 @@ import math
 import numpy as np
 from numba import njit
 
-from .._numba_options import INLINED_KERNEL, KERNEL
+from ._numba.options import INLINED_KERNEL, KERNEL
 
 IDENTITY = 0
 SIGMOID = 1

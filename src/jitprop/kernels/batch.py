@@ -11,15 +11,15 @@ import numba
 import numpy as np
 from numba import njit
 
-from .._numba_options import INLINED_KERNEL, KERNEL
+from ._numba.options import INLINED_KERNEL, KERNEL
 from . import activations
 from .dense import dense_backward, dense_forward
 from .dropout import apply_dropout, undo_dropout
 from .layout import Kernels, rows, untracked
 from ._numba.background import compiling_in_background
-from .linking import NO_KERNEL, call, call_entry, entry
+from ._numba.linking import NO_KERNEL, call, call_entry, entry
 from .losses import MSE, loss_kernel
-from .parallel import run_tasks
+from ._numba.parallel import run_tasks
 
 #: What :func:`run_batch` computes.
 FORWARD = 0

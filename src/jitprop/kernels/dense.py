@@ -18,11 +18,11 @@ weights are packed by :func:`pack_weights` after every update.
 import numpy as np
 from numba import njit
 
-from .._numba_options import INLINED_KERNEL, KERNEL
+from ._numba.options import INLINED_KERNEL, KERNEL
 from .layout import bias, rows, view2d, weights
 from .matmul import matmul_nn, matmul_nt
-from .linking import call, call_entry
-from .parallel import run_tasks
+from ._numba.linking import call, call_entry
+from ._numba.parallel import run_tasks
 from .panels import (
     MAX_PANEL_COLUMNS,
     PANEL_ROWS,

@@ -9,7 +9,7 @@ storing it.
 
 from numba import njit, uint64
 
-from .._numba_options import INLINED_KERNEL, KERNEL
+from ._numba.options import INLINED_KERNEL, KERNEL
 
 _GOLDEN = uint64(0x9E3779B97F4A7C15)
 _MIX1 = uint64(0xBF58476D1CE4E5B9)

@@ -12,14 +12,14 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from .._numba_options import INLINED_KERNEL, KERNEL
+from ._numba.options import INLINED_KERNEL, KERNEL
 from .batch import GRADIENT, network_kernels, placeholder_kernels, reduce_tiles, run_batch, tile_totals, tiles_of
 from .dense import pack_weights
 from .layout import untracked
-from .linking import NO_KERNEL, call, call_entry
+from ._numba.linking import NO_KERNEL, call, call_entry
 from .optimizers import RULES
 from .prefetch import prefetch_examples
-from .parallel import run_tasks
+from ._numba.parallel import run_tasks
 from .regularization import add_l2_penalty, clip_by_global_norm
 from .step import sum_and_update
 

@@ -15,13 +15,10 @@ product runs over contiguous rows; the bias follows them.
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit, types
-from numba.core import cgutils
-from numba.core.imputils import impl_ret_untracked
-from numba.extending import intrinsic
-from numba.np.arrayobj import make_array, populate_array
+from numba import njit
 
-from .._numba_options import INLINED_KERNEL
+from ._numba.arrays import untracked, view2d  # noqa: F401 (kernels take them from here, with the layout)
+from ._numba.options import INLINED_KERNEL
 
 
 class Layout(NamedTuple):
@@ -77,74 +74,6 @@ class Workspace(NamedTuple):
     tile_gradients: np.ndarray  # (max_tiles, n_params)
     tile_stats: np.ndarray  # float64 (max_tiles, 2): loss sum, correct predictions
     tile_rows: int  # rows per tile
-
-
-@intrinsic
-def view2d(typingctx, buffer, start, rows, cols):
-    """A C-contiguous (rows, cols) view of ``buffer[start : start + rows·cols]``.
-
-    What ``buffer[start:stop].reshape((rows, cols))`` gives, without the call
-    into Numba's general reshape routine (some 25 ns, paid dozens of times per
-    batch). There is no bounds check: callers compute offsets from the layout.
-    The view is not reference-counted (see below), so it must not outlive
-    ``buffer`` nor be returned to Python: kernels only use it within a call.
-    """
-    if not (isinstance(buffer, types.Array) and buffer.ndim == 1 and buffer.layout == "C"):
-        return None
-    result = buffer.copy(ndim=2, layout="C", readonly=False)
-
-    def codegen(context, builder, signature, args):
-        source = make_array(signature.args[0])(context, builder, args[0])
-        view = make_array(signature.return_type)(context, builder)
-        start_, rows_, cols_ = (
-            context.cast(builder, value, kind, types.intp) for value, kind in zip(args[1:], signature.args[1:])
-        )
-        itemsize = context.get_constant(types.intp, context.get_abi_sizeof(context.get_data_type(buffer.dtype)))
-        populate_array(
-            view,
-            data=cgutils.gep_inbounds(builder, source.data, start_),
-            shape=cgutils.pack_array(builder, [rows_, cols_]),
-            strides=cgutils.pack_array(builder, [builder.mul(cols_, itemsize), itemsize]),
-            itemsize=itemsize,
-            # No owner: the view is not reference-counted, so creating and
-            # dropping one costs no atomic operations (dozens per batch). It
-            # must not outlive ``buffer``, which kernels never let happen.
-            meminfo=None,
-            parent=source.parent,
-        )
-        return impl_ret_untracked(context, builder, signature.return_type, view._getvalue())
-
-    return result(buffer, start, rows, cols), codegen
-
-
-@intrinsic
-def untracked(typingctx, value):
-    """``value`` with the arrays in it (in tuples too, nested) no longer reference-counted.
-
-    Every array a kernel reads out of a tuple such as a :class:`Layout` is
-    reference-counted while in use: an atomic increment and decrement per
-    read, which on a tiny network cost more than the arithmetic. The copies
-    returned here share the arrays' memory but carry no reference count, so
-    those operations find nothing to count. The caller's arguments keep the
-    memory alive; the copies must not outlive the call (kernels never return
-    them).
-    """
-
-    def codegen(context, builder, signature, args):
-        return impl_ret_untracked(context, builder, signature.return_type, _untrack(context, builder, value, args[0]))
-
-    return value(value), codegen
-
-
-def _untrack(context, builder, kind, value):
-    if isinstance(kind, types.Array):
-        array = make_array(kind)(context, builder, value)
-        array.meminfo = cgutils.get_null_value(array.meminfo.type)
-        return array._getvalue()
-    if isinstance(kind, types.BaseTuple):
-        for i, member in enumerate(kind):
-            value = builder.insert_value(value, _untrack(context, builder, member, builder.extract_value(value, i)), i)
-    return value
 
 
 @njit(**INLINED_KERNEL)

@@ -21,8 +21,8 @@ the loop or ranges that start elsewhere defeat the vectorizer.
 
 from numba import njit
 
-from .._numba_options import INLINED_KERNEL, KERNEL
-from .parallel import run_tasks
+from ._numba.options import INLINED_KERNEL, KERNEL
+from ._numba.parallel import run_tasks
 
 # Rows of ``b`` visited together, so that they stay in cache while every row
 # of ``a`` passes over them.

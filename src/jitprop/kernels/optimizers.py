@@ -33,8 +33,8 @@ import math
 import numpy as np
 from numba import njit
 
-from .._numba_options import INLINED_KERNEL, KERNEL
-from .linking import entry
+from ._numba.options import INLINED_KERNEL, KERNEL
+from ._numba.linking import entry
 
 SGD = 0
 ADAM = 1

@@ -21,7 +21,7 @@ broadcast from the ``A`` panel, two vector loads from the ``B`` panel,
 twelve multiply-adds. Each output element is summed over ``p`` in order.
 LLVM's loop vectorizer does not find this form (it vectorizes the sum over
 ``p`` instead, with gathers) and Numba leaves the SLP vectorizer off, so the
-micro-kernel is written directly as LLVM vector instructions.
+micro-kernel is written directly as LLVM vector instructions (:mod:`._numba.microkernel`).
 
 The form needs no transposed copies and no reductions across a vector
 register, which is what makes short sums (the weight gradient over a tile)
@@ -29,24 +29,16 @@ and narrow inputs (a first layer of 13 features) fast.
 """
 
 import numpy as np
-from llvmlite import ir
-from numba import njit, types
-from numba.core import cgutils
-from numba.extending import intrinsic
-from numba.np.arrayobj import make_array
+from numba import njit
 
-from .._numba_options import INLINED_KERNEL, KERNEL
+from ._numba.microkernel import PANEL_ROWS, VECTOR_BYTES, outer_product_block
+from ._numba.options import INLINED_KERNEL, KERNEL
 from .layout import view2d
-
-#: Output rows of the micro-kernel's block: columns of ``a`` per panel.
-PANEL_ROWS = 6
-# Bytes of one vector register the micro-kernel targets (AVX).
-_VECTOR_BYTES = 32
 
 
 def columns_for_itemsize(itemsize):
     """Output columns of the micro-kernel's block (two vectors) for elements of ``itemsize`` bytes."""
-    return 2 * _VECTOR_BYTES // itemsize
+    return 2 * VECTOR_BYTES // itemsize
 
 
 #: The widest panel of any dtype (float32's).
@@ -56,87 +48,7 @@ MAX_PANEL_COLUMNS = columns_for_itemsize(4)
 @njit(**INLINED_KERNEL)
 def panel_columns(dtype_example):
     """:func:`columns_for_itemsize` for arrays like ``dtype_example``, in compiled code."""
-    return 2 * _VECTOR_BYTES // dtype_example.itemsize
-
-
-@intrinsic
-def outer_product_block(typingctx, a_panel, b_panel, out, i0, j0):
-    """``out[i0 + r, j0 + c] = Σ_k a_panel[k, r] · b_panel[k, c]`` for a whole block.
-
-    ``a_panel`` has shape (K, PANEL_ROWS), ``b_panel`` (K, C) with C the
-    panel width of the dtype; ``out`` is 2-D, C-contiguous, and must
-    hold the whole block. All of one floating dtype. Nothing is checked.
-    """
-    if not all(isinstance(x, types.Array) and x.layout == "C" for x in (a_panel, b_panel)):
-        return None
-    if not (isinstance(out, types.Array) and out.ndim == 2 and out.layout == "C"):
-        return None
-    dtype = out.dtype
-    if dtype not in (types.float32, types.float64) or a_panel.dtype != dtype or b_panel.dtype != dtype:
-        return None
-    rows = PANEL_ROWS
-    lanes = _VECTOR_BYTES // (4 if dtype == types.float32 else 8)
-    vectors = 2
-    columns = lanes * vectors
-
-    def codegen(context, builder, signature, args):
-        a, b, target = (make_array(t)(context, builder, v) for t, v in zip(signature.args[:3], args[:3]))
-        row0, column0 = (context.cast(builder, v, t, types.intp) for v, t in zip(args[3:], signature.args[3:]))
-        element = context.get_data_type(dtype)
-        vector = ir.VectorType(element, lanes)
-        align = context.get_abi_sizeof(element)
-        intp = context.get_value_type(types.intp)
-        n_rows = builder.extract_value(a.shape, 0)
-        flags = ("contract",)
-
-        def vector_at(pointer, offset):
-            return builder.bitcast(cgutils.gep_inbounds(builder, pointer, offset), vector.as_pointer())
-
-        start = builder.basic_block
-        head = builder.append_basic_block("outer.head")
-        body = builder.append_basic_block("outer.body")
-        done = builder.append_basic_block("outer.done")
-        builder.branch(head)
-
-        builder.position_at_end(head)
-        k = builder.phi(intp, name="k")
-        k.add_incoming(ir.Constant(intp, 0), start)
-        sums = []
-        for _ in range(rows * vectors):
-            s = builder.phi(vector)
-            s.add_incoming(ir.Constant(vector, None), start)
-            sums.append(s)
-        builder.cbranch(builder.icmp_signed("<", k, n_rows), body, done)
-
-        builder.position_at_end(body)
-        a_row = cgutils.gep_inbounds(builder, a.data, builder.mul(k, ir.Constant(intp, rows)))
-        b_row = cgutils.gep_inbounds(builder, b.data, builder.mul(k, ir.Constant(intp, columns)))
-        b_vectors = [builder.load(vector_at(b_row, v * lanes), align=align) for v in range(vectors)]
-        updated = []
-        for r in range(rows):
-            x = builder.load(cgutils.gep_inbounds(builder, a_row, r), align=align)
-            x = builder.insert_element(ir.Constant(vector, ir.Undefined), x, ir.Constant(ir.IntType(32), 0))
-            zeros = ir.Constant(ir.VectorType(ir.IntType(32), lanes), None)
-            x = builder.shuffle_vector(x, ir.Constant(vector, ir.Undefined), zeros)
-            for v in range(vectors):
-                product = builder.fmul(x, b_vectors[v], flags=flags)
-                updated.append(builder.fadd(sums[r * vectors + v], product, flags=flags))
-        for s, u in zip(sums, updated):
-            s.add_incoming(u, body)
-        k.add_incoming(builder.add(k, ir.Constant(intp, 1)), body)
-        builder.branch(head)
-
-        builder.position_at_end(done)
-        row_stride = builder.extract_value(target.strides, 0)
-        for r in range(rows):
-            row = builder.add(row0, ir.Constant(intp, r))
-            address = builder.add(builder.ptrtoint(target.data, intp), builder.mul(row, row_stride))
-            row_start = cgutils.gep_inbounds(builder, builder.inttoptr(address, target.data.type), column0)
-            for v in range(vectors):
-                builder.store(sums[r * vectors + v], vector_at(row_start, v * lanes), align=align)
-        return context.get_dummy_value()
-
-    return types.void(a_panel, b_panel, out, i0, j0), codegen
+    return 2 * VECTOR_BYTES // dtype_example.itemsize
 
 
 def round_up(n, multiple):

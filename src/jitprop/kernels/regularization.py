@@ -5,7 +5,7 @@ import math
 import numpy as np
 from numba import njit
 
-from .._numba_options import KERNEL
+from ._numba.options import KERNEL
 from .layout import weights
 
 

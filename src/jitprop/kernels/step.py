@@ -13,11 +13,11 @@ order.
 import numpy as np
 from numba import njit
 
-from .._numba_options import KERNEL
+from ._numba.options import KERNEL
 from .batch import _REDUCE_CHUNK, _reduce_chunk
-from .linking import call_entry
+from ._numba.linking import call_entry
 from .optimizers import all_finite
-from .parallel import run_tasks
+from ._numba.parallel import run_tasks
 
 # Networks with fewer parameters step serially: a parallel region costs more
 # than it saves on so little memory traffic.

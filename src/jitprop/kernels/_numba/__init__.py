@@ -1,7 +1,15 @@
-"""The Numba and llvmlite releases jitprop works with, checked when jitprop is imported.
+"""Everything of jitprop that stands on Numba's and llvmlite's internals, behind a check of their versions.
 
-jitprop relies on parts of Numba and llvmlite that are not public API and
-change between releases without notice:
+This package is the only place that uses parts of Numba and llvmlite that
+are not public API (``tests/test_numba_support.py`` checks that no other
+module does): ``options`` (how kernels are compiled), ``cache`` (where),
+``linking`` (kernels called through symbols and entries), ``parallel``
+(tasks on the thread pool), ``arrays`` (views, reference counts,
+prefetches), ``microkernel`` (the panel products' vector code) and
+``background`` (compiling in a second process). Importing it checks, first
+of all, that the installed releases are ones jitprop was tested with.
+
+Those parts change between releases without notice:
 
 * ``_reload_init`` of Numba's code libraries, where a kernel that calls into
   the thread pool registers the pool's start, so that cached machine code

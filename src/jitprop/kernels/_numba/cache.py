@@ -10,8 +10,8 @@ derivative.
 
 Here every function defined under ``jitprop/kernels/`` is cached in a
 directory of its own per *key*: a hash of all the kernel sources (every
-``.py`` file under ``kernels/``, found anew each time, and
-``_numba_options.py``) and of the versions of Python, Numba, llvmlite and
+``.py`` file under ``kernels/``, found anew each time, the compile options of
+``kernels/_numba/options.py`` among them) and of the versions of Python, Numba, llvmlite and
 NumPy (Numba's typing follows NumPy's promotion rules). Any change to them is
 a new key, so everything is compiled afresh and nothing runs code compiled
 from other sources; jitprop trees with equal sources share compiled code.
@@ -86,8 +86,8 @@ def source_key(package=_PACKAGE):
     Parameters
     ----------
     package : str or path-like, optional
-        A ``jitprop`` package directory (the one holding ``kernels/`` and
-        ``_numba_options.py``); this jitprop's by default.
+        A ``jitprop`` package directory (the one holding ``kernels/``); this
+        jitprop's by default.
 
     Returns
     -------
@@ -96,7 +96,7 @@ def source_key(package=_PACKAGE):
         source's path (relative to ``package``) and bytes, in path order.
     """
     package = os.fspath(package)
-    sources = [os.path.join(package, "_numba_options.py")]
+    sources = []
     for folder, subfolders, files in os.walk(os.path.join(package, "kernels")):
         subfolders[:] = [name for name in subfolders if name != "__pycache__"]
         sources.extend(os.path.join(folder, name) for name in files if name.endswith(".py"))

@@ -24,6 +24,19 @@ from numba.extending import intrinsic
 from .linking import declare, entry_function, is_entry_type, signature_key
 
 
+def openmp_vendor():
+    """The OpenMP runtime of Numba's ``omp`` threading layer: ``"GNU"``, ``"Intel"`` or ``"LLVM"``.
+
+    ``"GNU"`` (GNU's runtime, whose threads do not survive a fork) when the
+    layer cannot say.
+    """
+    try:
+        from numba.np.ufunc import omppool
+    except ImportError:  # (the omp layer is not built in this Numba)
+        return "GNU"
+    return getattr(omppool, "openmp_vendor", "GNU")
+
+
 def _start_thread_pool():
     """Start Numba's thread pool, which makes its entry points known to the JIT linker."""
     numba.get_num_threads()

@@ -2,13 +2,15 @@
 
 Every ``@njit`` in :mod:`jitprop.kernels` takes its options from here, so the
 cache and the fastmath flags cannot drift apart. No kernel is compiled with
-``parallel=True``: :mod:`jitprop.kernels.parallel` runs tasks on the threads.
+``parallel=True``: :mod:`jitprop.kernels._numba.parallel` runs tasks on the threads.
 
 The fastmath flags allow reassociation and contraction (so LLVM can vectorize
 dot products and fuse multiply-adds) but deliberately leave out ``nnan`` and
 ``ninf``: NaN and inf keep their meaning, so a diverging run is detected
 instead of silently producing garbage.
 """
+
+from .cache import install as install_cache_locator
 
 FASTMATH_FLAGS = {"nsz", "arcp", "contract", "afn", "reassoc"}
 
@@ -26,6 +28,4 @@ KERNEL = dict(cache=True, nogil=True, fastmath=FASTMATH_FLAGS, error_model="nump
 INLINED_KERNEL = dict(KERNEL, inline="always")
 
 # Numba caches the kernels by a hash of all of their sources (Numba checks only a function's own file).
-from .kernels._numba.cache import install as _install_cache_locator  # noqa: E402
-
-_install_cache_locator()
+install_cache_locator()
