@@ -34,26 +34,22 @@ def _tolerance(dtype, k=1):
 
 # ------------------------------------------------------------------ matmul
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("accumulate", [False, True])
 @pytest.mark.parametrize("m,n,k", MATMUL_SHAPES)
-def test_matmul_nt_matches_numpy(rng, m, n, k, accumulate, dtype):
+def test_matmul_nt_matches_numpy(rng, m, n, k, dtype):
     a = rng.normal(size=(m, k)).astype(dtype)
     b = rng.normal(size=(n, k)).astype(dtype)
-    start = rng.normal(size=(m, n)).astype(dtype)
-    out = start.copy()
-    matmul_nt(a, b, out, accumulate)
+    out = rng.normal(size=(m, n)).astype(dtype)
+    matmul_nt(a, b, out)
     expected = a.astype(np.float64) @ b.astype(np.float64).T
-    if accumulate:
-        expected += start
     assert out.dtype == np.dtype(dtype)
     np.testing.assert_allclose(out, expected, **_tolerance(dtype, k))
 
 
-def test_matmul_nt_overwrites_garbage_when_not_accumulating(rng):
+def test_matmul_nt_overwrites_garbage(rng):
     a = rng.normal(size=(5, 3))
     b = rng.normal(size=(6, 3))
     out = np.full((5, 6), np.nan)
-    matmul_nt(a, b, out, False)
+    matmul_nt(a, b, out)
     np.testing.assert_allclose(out, a @ b.T, rtol=1e-14, atol=1e-14)
 
 
@@ -61,7 +57,7 @@ def test_matmul_nt_writes_only_out(rng):
     a = rng.normal(size=(7, 5))
     b = rng.normal(size=(67, 5))
     a0, b0 = a.copy(), b.copy()
-    matmul_nt(a, b, np.zeros((7, 67)), True)
+    matmul_nt(a, b, np.zeros((7, 67)))
     np.testing.assert_array_equal(a, a0)
     np.testing.assert_array_equal(b, b0)
 

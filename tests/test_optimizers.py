@@ -15,10 +15,11 @@ import pytest
 
 import jitprop as jp
 from jitprop.kernels.optimizers import rule_entry
-from jitprop.kernels.step import _PARALLEL_STEP, _REDUCE_CHUNK, sum_and_update
+from jitprop.kernels.step import sum_and_update
+from jitprop.kernels.tuning import PARALLEL_STEP, REDUCE_CHUNK
 from jitprop.optimizers import OPTIMIZERS, optimizer_from_config
 
-LARGE = _PARALLEL_STEP + 1234  # updated in parallel chunks, the last one partial
+LARGE = PARALLEL_STEP + 1234  # updated in parallel chunks, the last one partial
 SMALL = 1000
 N_STEPS = 6
 
@@ -196,7 +197,7 @@ def test_chunking_changes_nothing(rng, name, options):
     """One call over the whole buffer (parallel chunks) equals serial calls over small pieces."""
     params, grads = random_problem(rng, LARGE)
     whole, _ = run_kernel(name, options, params, grads, "float64")
-    cuts = [0, 1000, _REDUCE_CHUNK - 7, _REDUCE_CHUNK + 500, 2 * _REDUCE_CHUNK + 3, LARGE]
+    cuts = [0, 1000, REDUCE_CHUNK - 7, REDUCE_CHUNK + 500, 2 * REDUCE_CHUNK + 3, LARGE]
     pieces = [
         run_kernel(name, options, params[lo:hi], [g[lo:hi] for g in grads], "float64")[0]
         for lo, hi in zip(cuts[:-1], cuts[1:])

@@ -259,9 +259,18 @@ def _panels():
         return None
 
 
+@functools.cache
+def _dot_products():
+    """``matmul_nt`` as ``f(a, b, out)``: ``out = a @ b.T`` (earlier commits took a flag to add to ``out``)."""
+    matmul_nt = kernel("matmul", "matmul_nt")
+    if "accumulate" in _parameter_names(matmul_nt):
+        return lambda a, b, out: matmul_nt(a, b, out, False)
+    return matmul_nt
+
+
 def forward_product(x, wt, z):
     """Forward product of a dense layer: ``z = x @ Wtᵀ`` (weights stored (fan_out, fan_in)), serial."""
-    kernel("matmul", "matmul_nt")(x, wt, z, False)
+    _dot_products()(x, wt, z)
 
 
 def parallel_forward_product(x, wt, z):
@@ -313,14 +322,14 @@ def layer_products(x, wt, d):
         else:  # wide inputs: training keeps the dot-product kernel
 
             def forward():
-                kernel("matmul", "matmul_nt")(x, wt, z, False)
+                _dot_products()(x, wt, z)
 
         return (
             forward,
             lambda: panels.matmul_tn(d, x, scratch, grad_wt),
             lambda: panels.matmul_packed_b(d, backward_panels, scratch, d_prev),
         )
-    matmul_nt = kernel("matmul", "matmul_nt")
+    matmul_nt = _dot_products()
     w = np.ascontiguousarray(wt.T)  # the transposed mirror
     if panels is not None and hasattr(panels, "matmul_tn"):
         scratch = np.empty(rows * (panels.padded_width(fan_out) + panels.padded_width(fan_in)), dtype)
@@ -335,12 +344,12 @@ def layer_products(x, wt, d):
         def weight_gradient():
             transpose(d, d_t)
             transpose(x, x_t)
-            matmul_nt(d_t, x_t, grad_wt, False)
+            matmul_nt(d_t, x_t, grad_wt)
 
     return (
-        lambda: matmul_nt(x, wt, z, False),
+        lambda: matmul_nt(x, wt, z),
         weight_gradient,
-        lambda: matmul_nt(d, w, d_prev, False),
+        lambda: matmul_nt(d, w, d_prev),
     )
 
 

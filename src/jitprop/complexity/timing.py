@@ -137,7 +137,7 @@ def layer_parts(fan_in, fan_out, tile_rows, dtype, samples, statistic, timer, se
         parts = (
             (lambda x=x, p=forward_panels, s=scratch, z=z: matmul_packed_b(x, p, s, z))
             if forward_from_panels(n, k)
-            else (lambda x=x, w_t=w_t, z=z: matmul_nt(x, w_t, z, False)),
+            else (lambda x=x, w_t=w_t, z=z: matmul_nt(x, w_t, z)),
             lambda d=d, p=backward_panels, s=scratch, g=g: matmul_packed_b(d, p, s, g),
             lambda d=d, x=x, s=scratch, grad_w=grad_w: matmul_tn(d, x, s, grad_w),
         )

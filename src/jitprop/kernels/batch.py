@@ -19,6 +19,7 @@ from .layout import Kernels, rows, untracked
 from ._numba.background import compiling_in_background
 from ._numba.linking import NO_KERNEL, call, call_entry, entry
 from .losses import MSE, loss_kernel
+from .tuning import PARALLEL_REDUCE, REDUCE_CHUNK
 from ._numba.parallel import run_tasks
 
 #: What :func:`run_batch` computes.
@@ -26,11 +27,6 @@ FORWARD = 0
 LOSS = 1
 GRADIENT = 2
 
-# Parameters summed per chunk of the reduction; networks with fewer than
-# _PARALLEL_REDUCE parameters reduce their chunks serially (a parallel region
-# costs more than it saves on so little memory traffic).
-_REDUCE_CHUNK = 16384
-_PARALLEL_REDUCE = 1 << 17
 
 
 def network_kernels(layout, params, packed, data, ws, meanwhile=(), also_in_background=()):
@@ -169,9 +165,25 @@ def run_batch(kernels, mode, layout, params, packed, data, index, scale, ws, gra
 
     The outputs stay in the last layer's block of ``ws.activations``.
     """
-    n_tiles = tiles_of(index, ws)
-    run_tasks(kernels.tile, n_tiles, (kernels, mode, layout, params, packed, data, index, scale, ws, dropout_key))
+    n_tiles = run_tiles(kernels, mode, layout, params, packed, data, index, scale, ws, dropout_key)
     return call(batch_totals, (mode, ws, n_tiles, grad, accumulate))
+
+
+@njit(**INLINED_KERNEL)
+def run_tiles(kernels, mode, layout, params, packed, data, index, scale, ws, dropout_key):
+    """Run every tile of the batch ``index`` (:func:`run_tile`, through ``kernels.tile``); return their number.
+
+    The batch of :func:`run_batch` and of :func:`~.epoch.train_epoch` alike.
+    A batch of one tile runs it in this thread, straight away: for a tiny
+    network the way through the thread pool would be a large part of it.
+    """
+    n_tiles = tiles_of(index, ws)
+    arguments = (kernels, mode, layout, params, packed, data, index, scale, ws, dropout_key)
+    if n_tiles == 1:
+        call_entry(kernels.tile, arguments + (np.int64(0),), None)
+    else:
+        run_tasks(kernels.tile, n_tiles, arguments)
+    return n_tiles
 
 
 @njit(**INLINED_KERNEL)
@@ -211,11 +223,11 @@ def reduce_tiles(tile_gradients, n_tiles, grad, accumulate):
     squared norms are added in chunk order.
     """
     n = grad.shape[0]
-    n_chunks = (n + _REDUCE_CHUNK - 1) // _REDUCE_CHUNK
+    n_chunks = (n + REDUCE_CHUNK - 1) // REDUCE_CHUNK
     if n_chunks == 1:
         return _reduce_chunk(tile_gradients, n_tiles, grad, accumulate, np.int64(0), n)
     partial = np.empty(n_chunks)
-    if n < _PARALLEL_REDUCE:
+    if n < PARALLEL_REDUCE:
         # The same chunks, one after another: identical sums, no parallel region.
         for c in range(n_chunks):
             _reduce_task(tile_gradients, n_tiles, grad, accumulate, partial, np.int64(c))
@@ -230,8 +242,8 @@ def reduce_tiles(tile_gradients, n_tiles, grad, accumulate):
 @njit(**KERNEL)
 def _reduce_task(tile_gradients, n_tiles, grad, accumulate, partial, chunk):
     """Chunk ``chunk`` of :func:`reduce_tiles`: its squared norm goes to ``partial[chunk]``."""
-    lo = chunk * _REDUCE_CHUNK
-    hi = min(grad.shape[0], lo + _REDUCE_CHUNK)
+    lo = chunk * REDUCE_CHUNK
+    hi = min(grad.shape[0], lo + REDUCE_CHUNK)
     partial[chunk] = _reduce_chunk(tile_gradients, n_tiles, grad, accumulate, lo, hi)
 
 

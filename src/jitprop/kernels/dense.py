@@ -34,13 +34,7 @@ from .panels import (
     panel_columns,
     round_up,
 )
-
-#: Fewest outputs of a layer whose forward product runs from packed panels.
-MIN_PANEL_OUTPUTS = 16
-#: Fewest inputs of a layer whose forward product runs as dot products instead.
-MAX_DOT_INPUTS = 128
-#: Fewest inputs of a layer whose gradient products run from packed panels.
-MIN_PANEL_INPUTS = 8
+from .tuning import MAX_DOT_INPUTS, MIN_PANEL_INPUTS, MIN_PANEL_OUTPUTS, PACK_TASKS, PARALLEL_PACK
 
 
 def forward_from_panels(fan_in, fan_out):
@@ -106,7 +100,7 @@ def dense_forward(kernels, layout, params, packed, inputs, index, ws, r0, r1, dr
         if layout.forward_panels[layer] >= 0:
             call(matmul_packed_b, (x, packed[layout.forward_panels[layer] :], panels, z))
         else:
-            call(matmul_nt, (x, weights(layout, params, layer), z, False))
+            call(matmul_nt, (x, weights(layout, params, layer), z))
         b = bias(layout, params, layer)
         for r in range(z.shape[0]):
             zr = z[r]
@@ -163,13 +157,6 @@ def dense_backward(kernels, layout, params, packed, ws, index, r0, r1, grad, dro
             call_entry(kernels.derivative[layer - 1], (d_prev, z_prev, a_prev, alpha), None)
 
 
-# Networks whose panels hold fewer weights are packed serially (W1's panels
-# hold 34,048 of its 235,146 weights: about 6 µs serially, 7 µs as 24 tasks on two threads).
-_PARALLEL_PACK = 1 << 16
-# Tasks of a parallel packing: many per thread, so that shares come out even.
-_PACK_TASKS = 64
-
-
 @njit(**KERNEL)
 def pack_weights(layout, params, packed):
     """Pack every layer's ``Wt`` into the panels its forward and input-gradient products read.
@@ -185,7 +172,7 @@ def pack_weights(layout, params, packed):
             n_panels += -(-layout.sizes[layer + 1] // columns)
         if layout.backward_panels[layer] >= 0:
             n_panels += -(-layout.sizes[layer] // columns)
-    if packed.shape[0] < _PARALLEL_PACK:
+    if packed.shape[0] < PARALLEL_PACK:
         for panel in range(n_panels):
             _pack_panel(layout, params, packed, columns, panel)
     else:
@@ -193,7 +180,7 @@ def pack_weights(layout, params, packed):
         # in size, so the tasks' shares are too (contiguous ranges of panels
         # gave one of two threads a wide layer's panels and the other a
         # narrow one's, a hundred times smaller).
-        tasks = min(n_panels, _PACK_TASKS)
+        tasks = min(n_panels, PACK_TASKS)
         run_tasks(_pack_every, tasks, (layout, params, packed, columns, n_panels, tasks))
 
 

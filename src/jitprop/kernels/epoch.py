@@ -13,13 +13,12 @@ import numpy as np
 from numba import njit
 
 from ._numba.options import INLINED_KERNEL, KERNEL
-from .batch import GRADIENT, network_kernels, placeholder_kernels, reduce_tiles, run_batch, tile_totals, tiles_of
+from .batch import GRADIENT, network_kernels, placeholder_kernels, reduce_tiles, run_batch, run_tiles, tile_totals
 from .dense import pack_weights
 from .layout import untracked
-from ._numba.linking import NO_KERNEL, call, call_entry
+from ._numba.linking import NO_KERNEL, call
 from .optimizers import RULES
 from .prefetch import prefetch_examples
-from ._numba.parallel import run_tasks
 from .regularization import add_l2_penalty, clip_by_global_norm
 from .step import sum_and_update
 
@@ -99,8 +98,7 @@ def train_epoch(kernels, layout, params, packed, data, plan, ws, grad, optimizer
     adjustments : GradientAdjustments or None
         :func:`gradient_adjustments`. None (no L2 penalty, no clipping) sums
         each batch's gradient in the update's pass and leaves out the code of
-        both (Numba drops the branch before compiling: a first fit compiles
-        some 1.7 s less).
+        both (Numba drops the branch before compiling it).
 
     Returns
     -------
@@ -136,10 +134,7 @@ def train_epoch(kernels, layout, params, packed, data, plan, ws, grad, optimizer
     # Calls a tiny network has no use for are skipped (each passes the
     # layout down, which costs more than its work there).
     has_panels = packed.shape[0] > 0
-    # A batch's code is written out here, once, rather than in a function of
-    # its own: Numba optimises and generates machine code for every compiled
-    # function together with all it calls, so a level less in the call tree
-    # is seconds less of compiling on first use. Replays use the same loop.
+    # (Replays of batches use the same loop.)
     b = plan.first_batch
     end = plan.last_batch
     failed = -1
@@ -153,14 +148,7 @@ def train_epoch(kernels, layout, params, packed, data, plan, ws, grad, optimizer
                 total_weight += data.weights[index[i]]
         scale = 1.0 / (total_weight * outputs) if total_weight > 0 else 0.0
         mode = np.int64(GRADIENT)  # (the tile's mode argument is an int64)
-        n_tiles = tiles_of(index, ws)
-        tile_arguments = (kernels, mode, layout, params, packed, data, index, scale, ws, plan.dropout_key)
-        if n_tiles == 1:
-            # A batch of one tile calls it straight away: for a tiny network
-            # the way through the thread pool's entry is a large part of a batch.
-            call_entry(kernels.tile, tile_arguments + (np.int64(0),), None)
-        else:
-            run_tasks(kernels.tile, n_tiles, tile_arguments)
+        n_tiles = run_tiles(kernels, mode, layout, params, packed, data, index, scale, ws, plan.dropout_key)
         loss_sum, correct = tile_totals(ws, n_tiles)
         # A weight penalty or clipping changes the summed gradient before the
         # update: the tiles are summed first. Otherwise summing, updating and

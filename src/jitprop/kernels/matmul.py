@@ -21,17 +21,15 @@ the loop or ranges that start elsewhere defeat the vectorizer.
 
 from numba import njit
 
-from ._numba.options import INLINED_KERNEL, KERNEL
+from ._numba.options import KERNEL
 from ._numba.parallel import run_tasks
 
-# Rows of ``b`` visited together, so that they stay in cache while every row
-# of ``a`` passes over them.
-_COLUMN_BLOCK = 64
+from .tuning import COLUMN_BLOCK, PARALLEL_ROWS
 
 
 @njit(**KERNEL)
-def matmul_nt(a, b, out, accumulate):
-    """``out[i, j] (+)= sum_p a[i, p] * b[j, p]`` for C-contiguous 2-D arrays.
+def matmul_nt(a, b, out):
+    """``out[i, j] = sum_p a[i, p] * b[j, p]`` for C-contiguous 2-D arrays.
 
     Parameters
     ----------
@@ -39,15 +37,13 @@ def matmul_nt(a, b, out, accumulate):
     b : ndarray of shape (n, k)
     out : ndarray of shape (m, n)
         Written in place.
-    accumulate : bool
-        Add to ``out`` instead of overwriting it.
     """
     m, k = a.shape
     n = b.shape[0]
     zero = out.dtype.type(0)
     m4 = m - m % 4
-    for j0 in range(0, n, _COLUMN_BLOCK):
-        j1 = min(n, j0 + _COLUMN_BLOCK)
+    for j0 in range(0, n, COLUMN_BLOCK):
+        j1 = min(n, j0 + COLUMN_BLOCK)
         j4 = j1 - (j1 - j0) % 4
         for i in range(0, m4, 4):
             a0 = a[i]
@@ -76,10 +72,22 @@ def matmul_nt(a, b, out, accumulate):
                     s10 += x1 * y0; s11 += x1 * y1; s12 += x1 * y2; s13 += x1 * y3  # noqa: E702
                     s20 += x2 * y0; s21 += x2 * y1; s22 += x2 * y2; s23 += x2 * y3  # noqa: E702
                     s30 += x3 * y0; s31 += x3 * y1; s32 += x3 * y2; s33 += x3 * y3  # noqa: E702
-                _store4(out, i, j, s00, s01, s02, s03, accumulate)
-                _store4(out, i + 1, j, s10, s11, s12, s13, accumulate)
-                _store4(out, i + 2, j, s20, s21, s22, s23, accumulate)
-                _store4(out, i + 3, j, s30, s31, s32, s33, accumulate)
+                out[i, j] = s00
+                out[i, j + 1] = s01
+                out[i, j + 2] = s02
+                out[i, j + 3] = s03
+                out[i + 1, j] = s10
+                out[i + 1, j + 1] = s11
+                out[i + 1, j + 2] = s12
+                out[i + 1, j + 3] = s13
+                out[i + 2, j] = s20
+                out[i + 2, j + 1] = s21
+                out[i + 2, j + 2] = s22
+                out[i + 2, j + 3] = s23
+                out[i + 3, j] = s30
+                out[i + 3, j + 1] = s31
+                out[i + 3, j + 2] = s32
+                out[i + 3, j + 3] = s33
             for j in range(j4, j1):
                 # Columns left over from the 4-wide blocks: a 4 x 1 block.
                 bj = b[j]
@@ -90,10 +98,10 @@ def matmul_nt(a, b, out, accumulate):
                     s1 += a1[p] * y
                     s2 += a2[p] * y
                     s3 += a3[p] * y
-                _store1(out, i, j, s0, accumulate)
-                _store1(out, i + 1, j, s1, accumulate)
-                _store1(out, i + 2, j, s2, accumulate)
-                _store1(out, i + 3, j, s3, accumulate)
+                out[i, j] = s0
+                out[i + 1, j] = s1
+                out[i + 2, j] = s2
+                out[i + 3, j] = s3
         for i in range(m4, m):
             # Rows left over from the 4-high blocks: plain dot products.
             ai = a[i]
@@ -102,33 +110,7 @@ def matmul_nt(a, b, out, accumulate):
                 s = zero
                 for p in range(k):
                     s += ai[p] * bj[p]
-                _store1(out, i, j, s, accumulate)
-
-
-@njit(**INLINED_KERNEL)
-def _store4(out, i, j, s0, s1, s2, s3, accumulate):
-    if accumulate:
-        out[i, j] += s0
-        out[i, j + 1] += s1
-        out[i, j + 2] += s2
-        out[i, j + 3] += s3
-    else:
-        out[i, j] = s0
-        out[i, j + 1] = s1
-        out[i, j + 2] = s2
-        out[i, j + 3] = s3
-
-
-@njit(**INLINED_KERNEL)
-def _store1(out, i, j, s, accumulate):
-    if accumulate:
-        out[i, j] += s
-    else:
-        out[i, j] = s
-
-
-# Rows of ``a`` per parallel task of :func:`parallel_matmul_nt`.
-_PARALLEL_ROWS = 64
+                out[i, j] = s
 
 
 @njit(**KERNEL)
@@ -139,15 +121,15 @@ def parallel_matmul_nt(a, b, out):
     the form ``jitprop bench`` sets against BLAS (training parallelises over
     tiles of examples instead).
     """
-    run_tasks(_matmul_rows_nt, (a.shape[0] + _PARALLEL_ROWS - 1) // _PARALLEL_ROWS, (a, b, out))
+    run_tasks(_matmul_rows_nt, (a.shape[0] + PARALLEL_ROWS - 1) // PARALLEL_ROWS, (a, b, out))
 
 
 @njit(**KERNEL)
 def _matmul_rows_nt(a, b, out, block):
     """Block ``block`` of rows of :func:`parallel_matmul_nt`."""
-    lo = block * _PARALLEL_ROWS
-    hi = min(a.shape[0], lo + _PARALLEL_ROWS)
-    matmul_nt(a[lo:hi], b, out[lo:hi], False)
+    lo = block * PARALLEL_ROWS
+    hi = min(a.shape[0], lo + PARALLEL_ROWS)
+    matmul_nt(a[lo:hi], b, out[lo:hi])
 
 
 @njit(**KERNEL)

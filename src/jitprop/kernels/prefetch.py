@@ -12,8 +12,7 @@ from numba import njit
 from ._numba.arrays import prefetch
 from ._numba.options import KERNEL
 
-#: Rows of the next batch prefetched; its later rows come while these are copied.
-AHEAD_ROWS = 8
+from .tuning import AHEAD_ROWS
 
 
 @njit(**KERNEL)

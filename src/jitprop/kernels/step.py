@@ -14,14 +14,12 @@ import numpy as np
 from numba import njit
 
 from ._numba.options import KERNEL
-from .batch import _REDUCE_CHUNK, _reduce_chunk
+from .batch import _reduce_chunk
 from ._numba.linking import call_entry
 from .optimizers import all_finite
+from .tuning import PARALLEL_STEP, REDUCE_CHUNK
 from ._numba.parallel import run_tasks
 
-# Networks with fewer parameters step serially: a parallel region costs more
-# than it saves on so little memory traffic.
-_PARALLEL_STEP = 1 << 17
 
 
 @njit(**KERNEL)
@@ -52,14 +50,14 @@ def sum_and_update(tile_gradients, n_tiles, grad, rule, params, state, hyper, lr
         finite after the update.
     """
     n = params.shape[0]
-    n_chunks = (n + _REDUCE_CHUNK - 1) // _REDUCE_CHUNK
+    n_chunks = (n + REDUCE_CHUNK - 1) // REDUCE_CHUNK
     if n_chunks == 1:
         # (No arrays of partial results: on a tiny network their allocation is a large part of a batch.)
         return _step_range(tile_gradients, n_tiles, grad, rule, params, state, hyper, lr, step, np.int64(0), n)
     partial = np.empty(n_chunks)
     finite = np.empty(n_chunks, dtype=np.bool_)
     arguments = (tile_gradients, n_tiles, grad, rule, params, state, hyper, lr, step, partial, finite)
-    if n < _PARALLEL_STEP:
+    if n < PARALLEL_STEP:
         for chunk in range(n_chunks):
             _step_chunk(*arguments, np.int64(chunk))
     else:
@@ -75,8 +73,8 @@ def sum_and_update(tile_gradients, n_tiles, grad, rule, params, state, hyper, lr
 @njit(**KERNEL)
 def _step_chunk(tile_gradients, n_tiles, grad, rule, params, state, hyper, lr, step, partial, finite, chunk):
     """Chunk ``chunk`` of :func:`sum_and_update`: its results go to ``partial[chunk]`` and ``finite[chunk]``."""
-    lo = chunk * _REDUCE_CHUNK
-    hi = min(params.shape[0], lo + _REDUCE_CHUNK)
+    lo = chunk * REDUCE_CHUNK
+    hi = min(params.shape[0], lo + REDUCE_CHUNK)
     partial[chunk], finite[chunk] = _step_range(
         tile_gradients, n_tiles, grad, rule, params, state, hyper, lr, step, lo, hi
     )

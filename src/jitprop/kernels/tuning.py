@@ -1,0 +1,59 @@
+"""The kernels' tuning constants, each with what it trades and what chose it.
+
+None of them changes a result: each picks between ways of computing the same
+sums in the same order (serial or in parallel, from packed panels or as dot
+products), so they may be re-tuned for a new processor without a test
+changing. They are read when a kernel is compiled: a change takes effect in
+a new process (the kernel sources' hash, and so the cache key, changes with
+this file). Re-tune with ``jitprop bench`` and the asv suite, comparing
+old and new in alternating processes, and name the CPU with each figure.
+"""
+
+#: Parameters per chunk of a batch's gradient reduction and update
+#: (:func:`~.batch.reduce_tiles`, :func:`~.step.sum_and_update`): the tiles'
+#: gradients of one chunk (16,384 float32 take 64 KiB a tile) stay in the
+#: L2 cache while they are summed, applied and checked.
+REDUCE_CHUNK = 16384
+
+#: Fewest parameters whose reduction (:func:`~.batch.reduce_tiles`) runs its
+#: chunks in parallel; fewer reduce serially, in the same chunks (a parallel
+#: region costs more than it saves on so little memory traffic).
+PARALLEL_REDUCE = 1 << 17
+
+#: Fewest parameters whose sum-and-update (:func:`~.step.sum_and_update`)
+#: runs its chunks in parallel, for the same reason.
+PARALLEL_STEP = 1 << 17
+
+#: Fewest outputs of a dense layer whose forward product runs from packed
+#: panels (:mod:`.panels`): narrower ones would fill little of a 16-wide block.
+MIN_PANEL_OUTPUTS = 16
+
+#: Fewest inputs of a dense layer whose forward product runs as dot products
+#: (:func:`~.matmul.matmul_nt`) instead: over rows this long those run as fast
+#: and need no packed copy of the weights, which costs a pass over them after
+#: every update (the W1 network's 784-input first layer).
+MAX_DOT_INPUTS = 128
+
+#: Fewest inputs of a dense layer whose gradient products run from packed
+#: panels; narrower ones run as plain loops (:func:`~.matmul.matmul_nn`).
+MIN_PANEL_INPUTS = 8
+
+#: Fewest packed weights whose packing (:func:`~.dense.pack_weights`) runs in
+#: parallel. W1's panels hold 34,048 of its 235,146 weights and pack in about
+#: the same time serially as in 24 tasks on two threads (6 and 7 µs when the
+#: limit was chosen): below this, serially.
+PARALLEL_PACK = 1 << 16
+
+#: Tasks of a parallel packing: many per thread, so that shares come out even.
+PACK_TASKS = 64
+
+#: Rows of ``b`` that :func:`~.matmul.matmul_nt` visits together, so that
+#: they stay in cache while every row of ``a`` passes over them.
+COLUMN_BLOCK = 64
+
+#: Rows of ``a`` per task of :func:`~.matmul.parallel_matmul_nt`.
+PARALLEL_ROWS = 64
+
+#: Examples of the next batch whose rows are prefetched while a batch runs
+#: (:mod:`.prefetch`); its later rows arrive while these are copied.
+AHEAD_ROWS = 8
