@@ -17,7 +17,7 @@ from .dense import dense_backward, dense_forward
 from .dropout import apply_dropout, undo_dropout
 from .layout import Kernels, rows, untracked
 from ._numba.background import compiling_in_background
-from ._numba.linking import NO_KERNEL, call, call_entry, entry
+from ._numba.linking import NO_KERNEL, call, call_entry, entry, type_key
 from .losses import MSE, loss_kernel
 from .tuning import PARALLEL_REDUCE, REDUCE_CHUNK
 from ._numba.parallel import run_tasks
@@ -48,14 +48,29 @@ def network_kernels(layout, params, packed, data, ws, meanwhile=(), also_in_back
     also_in_background : list of (kernel, args)
         Kernels to compile in the second process after the tile.
     """
-    kernels = placeholder_kernels(layout, params.dtype, data)
-    index = np.zeros(1, dtype=np.int64)
-    tile = (kernels, np.int64(GRADIENT), layout, params, packed, data, index, 0.0, ws, 0, 0)
-    with compiling_in_background([(run_tile, tile), *also_in_background]):
-        kernels = _kernels(layout, params.dtype, data, entry)
-        for kernel, args in meanwhile:
-            compile_for(kernel, *args)
-    return kernels._replace(tile=entry(run_tile, *tile))
+    key = (
+        type_key((layout, params, packed, data, ws)),
+        layout.activations.tobytes(),
+        int(layout.loss),
+        bool(layout.dropout.any()),
+        tuple((kernel, type_key(args)) for kernel, args in (*meanwhile, *also_in_background)),
+    )
+    kernels = _made.get(key)
+    if kernels is None:
+        placeholder = placeholder_kernels(layout, params.dtype, data)
+        index = np.zeros(1, dtype=np.int64)
+        tile = (placeholder, np.int64(GRADIENT), layout, params, packed, data, index, 0.0, ws, 0, 0)
+        with compiling_in_background([(run_tile, tile), *also_in_background]):
+            kernels = _kernels(layout, params.dtype, data, entry)
+            for kernel, args in meanwhile:
+                compile_for(kernel, *args)
+        kernels = _made[key] = kernels._replace(tile=entry(run_tile, *tile))
+    return kernels
+
+
+# What network_kernels made, by what decides it: a fit of a small network
+# would otherwise spend longer finding the types of its buffers than training.
+_made = {}
 
 
 def placeholder_kernels(layout, dtype, data):

@@ -148,7 +148,7 @@ def call(typingctx, kernel, args):
     return signature.return_type(kernel, args), codegen
 
 
-# (kernel, argument types) -> entry
+# (kernel, type_key of the arguments) -> entry
 _entries = {}
 
 #: The entry of no kernel: :func:`call_entry` does nothing. Read-only, as
@@ -166,14 +166,29 @@ def entry(kernel, *args):
     """
     if kernel is None:
         return NO_KERNEL
-    argtypes = tuple(numba.typeof(arg) for arg in args)
-    found = _entries.get((kernel, argtypes))
+    found = _entries.get((kernel, type_key(args)))
     if found is None:
+        argtypes = tuple(numba.typeof(arg) for arg in args)
         result, address = _compiled(kernel, argtypes)
         key = _entry_key(result.signature.return_type, argtypes)
-        found = _entries[(kernel, argtypes)] = np.array([address, key], dtype=np.int64)
+        found = _entries[(kernel, type_key(args))] = np.array([address, key], dtype=np.int64)
         found.flags.writeable = False
     return found
+
+
+def type_key(value):
+    """What decides ``numba.typeof(value)``, for the kinds of values kernels take, without asking Numba.
+
+    Equal keys give equal Numba types; it costs a fraction of ``typeof``
+    (tens of microseconds for a tuple of arrays such as a workspace), which
+    a ``fit`` of a small network would otherwise pay on every call.
+    """
+    if isinstance(value, np.ndarray):
+        flags = value.flags
+        return (value.dtype.str, value.ndim, flags.c_contiguous, flags.f_contiguous, flags.writeable, flags.aligned)
+    if isinstance(value, tuple):
+        return (type(value), tuple(type_key(member) for member in value))
+    return type(value)
 
 
 def _entry_key(return_type, argtypes):
