@@ -10,9 +10,7 @@ kernel sources itself (``kernels/_numba/cache.py``), so a test run after an
 edit of any kernel compiles afresh.
 """
 
-import gzip
 import os
-from importlib import resources
 from pathlib import Path
 
 # Before numba is imported (it reads the variable once).
@@ -30,9 +28,9 @@ def rng():
 @pytest.fixture(scope="session")
 def digits():
     """The 1797 8x8 digits shipped with jitprop: pixels scaled to [0, 1] and int labels."""
-    with resources.files("jitprop").joinpath("data/digits.csv.gz").open("rb") as raw:
-        table = np.loadtxt(gzip.open(raw, "rt"), delimiter=",")
-    return table[:, :-1] / 16.0, table[:, -1].astype(np.int64)
+    from jitprop.io.datasets import load_digits
+
+    return load_digits()
 
 
 @pytest.fixture

@@ -1,7 +1,11 @@
-"""Helpers shared by the test modules: networks, targets, tolerances.
+"""Helpers shared by the test modules: networks, data, targets, tolerances, running the command.
 
 Fixtures live in conftest.py; this module holds plain functions and constants.
 """
+
+import csv
+import subprocess
+import sys
 
 import numpy as np
 
@@ -39,6 +43,12 @@ def make_network(sizes, activations, loss, dtype, seed=0, alphas=None, init=None
         for units, name, alpha in zip(sizes[1:], activations, alphas)
     ]
     return jp.Network(layers, input_dim=sizes[0], loss=loss, dtype=dtype, seed=seed)
+
+
+def dense_net(sizes, hidden="relu", output="softmax", loss="cross_entropy", dtype="float32"):
+    """A Network with ``hidden`` layers of widths ``sizes[1:-1]`` and an ``output`` layer, on ``sizes[0]`` inputs."""
+    layers = [jp.Dense(width, hidden) for width in sizes[1:-1]] + [jp.Dense(sizes[-1], output)]
+    return jp.Network(layers, input_dim=sizes[0], loss=loss, dtype=dtype, seed=0)
 
 
 def params_of(net):
@@ -83,3 +93,28 @@ def away_from_kinks(net, X, rng, margin=1e-3):
             return X
         X[near] = rng.normal(size=(int(near.sum()), X.shape[1]))
     raise RuntimeError("could not draw examples away from the kinks")
+
+
+# ------------------------------------------------------------ command line
+#: The digits' labels as text, for data files whose target column holds words.
+DIGIT_NAMES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+
+
+def run_jitprop(*args, cwd, timeout=120):
+    """Run ``python -m jitprop ARGS`` in ``cwd``; returns the CompletedProcess."""
+    return subprocess.run(
+        [sys.executable, "-m", "jitprop", *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def write_csv(path, header, rows):
+    """Write a CSV file with a header row; returns ``path``."""
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path

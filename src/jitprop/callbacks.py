@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 
-from ._atomic import write_atomically
+from .io._atomic import write_atomically
 
 
 class Callback:
@@ -175,7 +175,7 @@ class ModelCheckpoint(Callback):
             if not better:
                 return
             self._best = value
-        from .model_file import save
+        from .io.model_file import save
 
         path = self.path.format(epoch=epoch + 1)
         save(self.network, path, epoch=epoch + 1, training=getattr(self.network, "_fit_plan", None), extra=self.extra)

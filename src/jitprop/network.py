@@ -372,7 +372,7 @@ class Network:
 
     def save(self, path, **kwargs):
         """Write the network to a safetensors file; see :func:`jitprop.save`."""
-        from .model_file import save
+        from .io.model_file import save
 
         save(self, path, **kwargs)
 

@@ -270,7 +270,7 @@ def _with_class_weights(net, data, class_weight):
 
 def _resume(net, path, optimizer):
     """Restore ``net`` from a checkpoint; return (first epoch, epochs left) of the interrupted fit."""
-    from .model_file import load_checkpoint
+    from .io.model_file import load_checkpoint
 
     checkpoint = load_checkpoint(path)
     saved = checkpoint.network

@@ -1,4 +1,4 @@
-"""Clocks, thread counts and the kernel-level benches of the experiment.
+"""Clocks, the check of a thread count and the kernel-level benches of the experiment.
 
 :class:`BatchBench` times :func:`jitprop.kernels.batch.run_batch` in its
 ``FORWARD`` and ``GRADIENT`` modes on the batches of an epoch, with the
@@ -6,14 +6,13 @@ workspace and tile plan training allocates; :func:`layer_parts` times one
 layer's three matrix products on a tile.
 """
 
-import contextlib
 import os
-import platform
 import time
 
 import numpy as np
 
 from .. import workspace
+from .._machine import describe
 from ..kernels.batch import FORWARD, GRADIENT, network_kernels, run_batch
 from ..kernels.dense import forward_from_panels, pack_weights, tile_panel_size
 from ..kernels.layout import Data
@@ -35,19 +34,15 @@ def resolve_clock(clock, threads):
     raise ValueError(f"clock must be 'wall' or 'cpu', got {clock!r}.")
 
 
-@contextlib.contextmanager
-def numba_threads(threads):
-    """Run the block with ``threads`` Numba threads (unchanged for None), restoring the count after."""
-    import numba
-
-    from .._threading import thread_count
-
+def check_threads(threads):
+    """``threads`` if it is None or a thread count Numba accepts (1..``NUMBA_NUM_THREADS``), else a ValueError."""
     if threads is not None:
+        import numba
+
         most = numba.config.NUMBA_NUM_THREADS
         if isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= most:
             raise ValueError(f"threads must be an integer in 1..{most}, got {threads!r}.")
-    with thread_count(threads):
-        yield
+    return threads
 
 
 def timed(timer, fn):
@@ -176,28 +171,13 @@ def load_average():
 
 
 def machine(load_before):
-    """What the figures were measured on."""
-    import numba
-
-    try:
-        from llvmlite import binding
-
-        cpu = binding.get_host_cpu_name()
-    except Exception:  # llvmlite ships with numba; be robust anyway
-        cpu = "unknown"
-    try:
-        layer = numba.threading_layer()
-    except ValueError:
-        layer = "none started"
+    """What the figures were measured on (see :func:`jitprop._machine.describe`), and the load around them."""
+    described = describe()
     return {
-        "cpu": cpu,
-        "machine": platform.machine(),
-        "cpus": os.cpu_count(),
-        "threads": numba.get_num_threads(),
-        "threading_layer": layer,
-        "numba": numba.__version__,
-        "numpy": np.__version__,
-        "python": platform.python_version(),
+        **{key: described[key] for key in ("cpu", "machine", "cpus", "threads", "threading_layer")},
+        "numba": described["versions"]["numba"],
+        "numpy": described["versions"]["numpy"],
+        "python": described["python"],
         "load_average_before": load_before,
         "load_average_after": load_average(),
     }

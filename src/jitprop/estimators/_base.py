@@ -4,7 +4,7 @@ The path of one ``fit``: check the hyper-parameters → validate ``X`` and
 encode ``y`` (the subclass's :meth:`MLP._encode`) → on the first fit, build
 the :class:`~jitprop.Network` with scikit-learn's initial weights → hold out
 a validation part if ``early_stopping`` → one :meth:`Network.fit` call of
-``max_iter`` epochs, with :class:`_Bookkeeping` as its callback doing after
+``max_iter`` epochs, with :class:`_SklearnEpochEnd` as its callback doing after
 every epoch what scikit-learn's loop does (loss curve, ``tol`` /
 ``n_iter_no_change`` stopping, learning-rate schedule, best weights).
 
@@ -109,9 +109,9 @@ class MLP(sk.BaseEstimator):
         if not incremental or net.optimizer is None:
             self._learning_rate = float(self.learning_rate_init)
             net.optimizer = _optimizer(p, self._learning_rate, self._loss_scale)
-        bookkeeping = _Bookkeeping(self, p, validation, X_train.shape[0])
+        epoch_end = _SklearnEpochEnd(self, p, validation, X_train.shape[0])
         self.n_iter_ = 0
-        with threads(p.n_threads):
+        with thread_count(p.n_threads):
             net.fit(
                 X_train,
                 targets,
@@ -120,11 +120,11 @@ class MLP(sk.BaseEstimator):
                 shuffle=self.shuffle,
                 verbose=0,
                 sample_weight=w_train,
-                callbacks=[bookkeeping],
+                callbacks=[epoch_end],
             )
         if self.early_stopping:
             net.params[...] = self._best_params
-        if not incremental and not bookkeeping.converged and self.n_iter_ == self.max_iter:
+        if not incremental and not epoch_end.converged and self.n_iter_ == self.max_iter:
             warnings.warn(
                 f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and the optimization "
                 "hasn't converged yet.",
@@ -250,7 +250,7 @@ class MLP(sk.BaseEstimator):
         """Output-layer activations for ``X`` (validated against the fit), as float64."""
         sk.check_is_fitted(self)
         X = self._validate(X)
-        with threads(_threads_wanted(self.n_threads)):
+        with thread_count(_threads_wanted(self.n_threads)):
             return self.network_.predict(X).astype(np.float64)
 
     # ------------------------------------------------------ fitted parameters
@@ -274,7 +274,7 @@ class MLP(sk.BaseEstimator):
         super().__setstate__(state)
 
 
-class _Bookkeeping(Callback):
+class _SklearnEpochEnd(Callback):
     """After each epoch, what scikit-learn's MLP loop does: record, stop, schedule, keep the best weights.
 
     - ``loss_curve_`` gets the epoch's training loss in scikit-learn's units.
@@ -385,11 +385,6 @@ def _set_l2(net, l2):
 
 
 # ------------------------------------------------------------------- threads
-def threads(n_threads):
-    """Run the block with Numba using ``n_threads`` threads (``None``: as it is), then restore the count."""
-    return thread_count(n_threads)
-
-
 def _threads_wanted(n_threads):
     """``n_threads`` as a count Numba accepts: None, -1 (all), or an int >= 1 capped at ``NUMBA_NUM_THREADS``."""
     if n_threads is None:

@@ -15,7 +15,8 @@ import pytest
 import safetensors.numpy
 
 import jitprop as jp
-from jitprop.model_file import MAX_HEADER_BYTES, Checkpoint, ModelFileError, load_checkpoint
+from jitprop.errors import ModelFileError
+from jitprop.io.model_file import MAX_HEADER_BYTES, Checkpoint, load_checkpoint
 
 DTYPES = ["float32", "float64"]
 
