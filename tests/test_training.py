@@ -42,7 +42,7 @@ def test_validation_split_is_stratified_and_held_out(rng):
     # directly gives the same loss.
     from jitprop.splitting import stratified_split
 
-    train_rows, val_rows = stratified_split(y, 0.2, np.random.default_rng([net._entropy, 1]))
+    train_rows, val_rows = stratified_split(y, 0.2, np.random.default_rng([net.entropy, 1]))
     assert net.evaluate(X[val_rows], y[val_rows])["loss"] == pytest.approx(history["val_loss"][0], rel=1e-6)
     for cls in range(3):
         share = np.mean(y[val_rows] == cls) - np.mean(y == cls)
@@ -95,9 +95,9 @@ def test_l2_penalty_is_in_loss_and_gradient(rng):
     penalised = classifier(dtype="float64", l2=0.01)
     loss, grads = penalised.loss_and_grads(X, y)
     plain_loss, plain_grads = plain.loss_and_grads(X, y)
-    squares = sum(float((layer.W**2).sum()) for layer in plain._dense)
+    squares = sum(float((layer.W**2).sum()) for layer in plain.dense_layers)
     assert loss == pytest.approx(plain_loss + 0.01 * squares, rel=1e-12)
-    for (dW, db), (pW, pb), layer in zip(grads, plain_grads, plain._dense):
+    for (dW, db), (pW, pb), layer in zip(grads, plain_grads, plain.dense_layers):
         np.testing.assert_allclose(dW, pW + 0.02 * layer.W, rtol=1e-12, atol=1e-15)
         np.testing.assert_array_equal(db, pb)  # biases are not penalised
     assert jp.gradcheck(penalised, X, y) < 1e-6

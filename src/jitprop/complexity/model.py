@@ -31,7 +31,6 @@ import numbers
 from dataclasses import dataclass, field
 
 from .. import workspace
-from ..kernels.dense import tile_panel_size
 from ..layers import Dense, Dropout
 
 #: FLOPs per unit of each activation (forward) and of its derivative applied
@@ -124,7 +123,7 @@ class NetworkCost:
         the gradient's squared norm, the L2 penalty and the update.
     batch_size, tiles : int
         The batch size counted and the tiles it is cut into (as training
-        cuts it: :func:`jitprop.workspace.plan_tile_rows`).
+        cuts it: :func:`jitprop.workspace.size`).
     memory : Memory
     dtype : str
     step_parts : dict of str to int
@@ -235,9 +234,10 @@ def costs(net, batch_size=32, optimizer=None):
     forward = sum(row.forward_flops for row in rows if row.kind != "Loss")
     backward = sum(row.backward_flops for row in rows) + rows[-1].forward_flops  # the loss value too
 
-    tile_rows = workspace.plan_tile_rows(batch_size, params, True)
-    tiles = -(-batch_size // tile_rows)
-    penalised = sum(row.weights for row, layer in zip(dense, net._dense) if _l2_of(net, layer) > 0)
+    # The buffers training allocates for a batch (workspace.allocate), counted without allocating them.
+    scratch = workspace.size(net.layout, batch_size, params)
+    tiles = scratch.tiles
+    penalised = sum(row.weights for row, layer in zip(dense, net.dense_layers) if _l2_of(net, layer) > 0)
     step_parts = {
         "reduce_tiles": (tiles - 1) * params,
         "gradient_norm": 2 * params,
@@ -245,12 +245,12 @@ def costs(net, batch_size=32, optimizer=None):
         "update": update_flops_per_parameter(optimizer) * params,
     }
     itemsize = net.dtype.itemsize
-    widths = sum(net.layout.sizes)
+    tile_gradients = scratch.tile_gradients[0] * scratch.tile_gradients[1]
     memory = Memory(
-        parameters=(params + net._packed.size) * itemsize,
-        gradients=(1 + tiles) * params * itemsize,
+        parameters=(params + net.packed_weights.size) * itemsize,
+        gradients=(params + tile_gradients) * itemsize,  # the batch gradient and the tiles' own
         optimizer_state=max(1, int(optimizer.n_slots)) * params * itemsize,  # as Optimizer.prepare allocates
-        activations=(3 * int(widths) * batch_size + tiles * tile_panel_size(net.layout.sizes, tile_rows)) * itemsize,
+        activations=(scratch.elements - tile_gradients) * itemsize,
     )
     return NetworkCost(
         layers=rows,
@@ -292,7 +292,7 @@ def summary_table(net):
         if isinstance(layer, Dense):
             n, k = fan_in, layer.units
             act_forward, act_backward = ACTIVATION_FLOPS[layer.activation]
-            output = layer is net._dense[-1]
+            output = layer is net.dense_layers[-1]
             forward = 2 * n * k + k + act_forward * k
             # The output layer's delta is the loss's; a hidden layer multiplies by f'.
             backward = 2 * n * k + k + (0 if first else 2 * n * k) + (0 if output else act_backward * k)
@@ -306,7 +306,7 @@ def summary_table(net):
     k = net.n_outputs
     value, delta = LOSS_FLOPS[net.loss]
     if net.loss == "mse":
-        delta += ACTIVATION_FLOPS[net._dense[-1].activation][1]
+        delta += ACTIVATION_FLOPS[net.dense_layers[-1].activation][1]
     rows.append(LayerCost("loss", "Loss", (), net.loss, 0, 0, value * k, delta * k))
     return rows
 

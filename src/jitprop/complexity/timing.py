@@ -13,8 +13,9 @@ import numpy as np
 
 from .. import workspace
 from .._machine import describe
+from .._threading import parallel_region
 from ..kernels.batch import FORWARD, GRADIENT, network_kernels, run_batch
-from ..kernels.dense import forward_from_panels, pack_weights, tile_panel_size
+from ..kernels.dense import forward_from_panels, tile_panel_size
 from ..kernels.layout import Data
 from ..kernels.matmul import matmul_nt
 from ..kernels.panels import columns_for_itemsize, matmul_packed_b, matmul_tn, pack_columns, pack_rows, round_up
@@ -79,7 +80,8 @@ class BatchBench:
         self.ws = workspace.allocate(net.layout, batch_size, net.n_params, net.dtype)
         self.grad = np.zeros(net.n_params, dtype=net.dtype)
         self.no_grad = np.zeros(0, dtype=net.dtype)
-        pack_weights(net.layout, net.params, net._packed)
+        with parallel_region():
+            net.pack_weights()
         self.kernels = network_kernels(net.layout, net.dtype, self.data)
 
     def run(self, rep):
@@ -92,7 +94,7 @@ class BatchBench:
             for mode in (FORWARD, GRADIENT) if (b + rep) % 2 == 0 else (GRADIENT, FORWARD):
                 grad = self.grad if mode == GRADIENT else self.no_grad
                 start = self.timer()
-                arguments = (net.layout, net.params, net._packed, data, index, scale, ws, grad, False, -1)
+                arguments = (net.layout, net.params, net.packed_weights, data, index, scale, ws, grad, False, -1)
                 run_batch(self.kernels, mode, *arguments)
                 (forward if mode == FORWARD else gradient).append(self.timer() - start)
         return forward, gradient

@@ -182,7 +182,7 @@ def save(net, path, *, epoch=None, training=None, extra=None):
         "jitprop_version": __version__,
         "architecture": _plain_json(net.config(), "net.config()"),
         "epoch": int(epoch),
-        "rng": {"entropy": int(net._entropy), "bit_generator": _plain_json(net.rng.bit_generator.state, "net.rng")},
+        "rng": {"entropy": int(net.entropy), "bit_generator": _plain_json(net.rng.bit_generator.state, "net.rng")},
         "optimizer": optimizer,
         "training": _plain_json(training, "training"),
         "extra": _plain_json(extra, "extra"),
@@ -341,7 +341,7 @@ class _Reader:
         net = self._network(architecture, n_params)
         net.params[...] = arrays[_PARAMS]
         net.epoch = epoch
-        net._entropy = entropy
+        net.entropy = entropy
         net.rng.bit_generator.state = bit_generator
         if optimizer is not None:
             if _OPTIMIZER_STATE in arrays:
