@@ -11,14 +11,17 @@ import numpy as np
 
 import jitprop as jp
 import reference as ref
+from jitprop.activations import ACTIVATIONS
+from jitprop.losses import LOSSES
 
-HIDDEN_ACTIVATIONS = ["identity", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "softplus", "gelu"]
-ALL_ACTIVATIONS = HIDDEN_ACTIVATIONS + ["softmax"]
+#: The activations, from jitprop's registry: every one is tested against tests/reference.py.
+ALL_ACTIVATIONS = list(ACTIVATIONS)
+HIDDEN_ACTIVATIONS = [name for name, activation in ACTIVATIONS.items() if activation.hidden]
 
 #: (loss, output activation) pairs a network may use: cross-entropy needs softmax,
 #: binary cross-entropy needs sigmoid, mse takes any output activation.
-LOSS_OUTPUTS = [("cross_entropy", "softmax"), ("binary_cross_entropy", "sigmoid")] + [
-    ("mse", name) for name in ALL_ACTIVATIONS
+LOSS_OUTPUTS = [(loss.name, loss.output_activation) for loss in LOSSES.values() if loss.output_activation] + [
+    (loss.name, name) for loss in LOSSES.values() if not loss.output_activation for name in ALL_ACTIVATIONS
 ]
 
 #: rtol, atol for comparing a network of each dtype with the float64 reference.

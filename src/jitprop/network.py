@@ -474,8 +474,8 @@ def _check_architecture(layers, loss):
         else:
             dropout[block] = layer.rate
     for i, layer in enumerate(dense[:-1]):
-        if layer.activation == "softmax":
-            raise ValueError(f"softmax is only allowed on the output layer, but Dense layer {i} uses it.")
+        if not get_activation(layer.activation).hidden:
+            raise ValueError(f"{layer.activation} is only allowed on the output layer, but Dense layer {i} uses it.")
     output = dense[-1].activation
     if loss.output_activation is not None and output != loss.output_activation:
         raise ValueError(

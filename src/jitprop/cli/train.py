@@ -66,8 +66,9 @@ def register(commands, common):
     train.add_argument("--target", metavar="COLUMN", help="column to predict (NPY: index; NPZ: array, default 'y')")
     model = train.add_argument_group("network")
     model.add_argument("--hidden", type=widths, default=[64], metavar="WIDTHS", help="hidden widths (default 64)")
+    hidden = [name for name, spec in ACTIVATIONS.items() if spec.hidden]
     model.add_argument(
-        "--activation", default="relu", choices=[name for name in ACTIVATIONS if name != "softmax"], metavar="NAME",
+        "--activation", default="relu", choices=hidden, metavar="NAME",
         help="hidden activation: %(choices)s (default relu)",
     )
     model.add_argument("--task", choices=("classification", "regression"), help="default: inferred from the target")

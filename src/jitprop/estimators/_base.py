@@ -27,6 +27,7 @@ import numba
 import numpy as np
 
 from .._threading import thread_count
+from ..activations import ACTIVATIONS as JITPROP_ACTIVATIONS
 from ..callbacks import Callback
 from ..layers import Dense, Dropout
 from ..network import Network
@@ -36,21 +37,10 @@ from ..splitting import stratified_split
 from . import _sklearn as sk
 
 #: Hidden-layer activations by the name the estimators take (scikit-learn's, then jitprop's) → jitprop's name.
-ACTIVATIONS = {
-    "identity": "identity",
-    "logistic": "sigmoid",
-    "tanh": "tanh",
-    "relu": "relu",
-    "sigmoid": "sigmoid",
-    "leaky_relu": "leaky_relu",
-    "elu": "elu",
-    "softplus": "softplus",
-    "gelu": "gelu",
-}
+ACTIVATIONS = {a.sklearn_name: a.name for a in JITPROP_ACTIVATIONS.values() if a.hidden and a.sklearn_name}
+ACTIVATIONS.update({a.name: a.name for a in JITPROP_ACTIVATIONS.values() if a.hidden and a.name not in ACTIVATIONS})
 SOLVERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad")
 LEARNING_RATES = ("constant", "invscaling", "adaptive")
-#: scikit-learn's name of each output activation (``out_activation_``).
-OUTPUT_NAMES = {"softmax": "softmax", "sigmoid": "logistic", "identity": "identity"}
 #: ``learning_rate="adaptive"`` stops once the rate has fallen to this (scikit-learn's threshold).
 SMALLEST_ADAPTIVE_RATE = 1e-6
 
@@ -165,7 +155,7 @@ class MLP(sk.BaseEstimator):
         self.network_ = net
         self.n_outputs_ = task.n_outputs
         self.n_layers_ = len(sizes)
-        self.out_activation_ = OUTPUT_NAMES[task.output_activation]
+        self.out_activation_ = JITPROP_ACTIVATIONS[task.output_activation].sklearn_name
         self._loss_scale = task.scale
         self.t_ = 0
         self.loss_curve_ = []
