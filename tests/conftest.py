@@ -34,6 +34,22 @@ def digits():
 
 
 @pytest.fixture
+def blobs(rng):
+    """240 examples of 6 features in 3 separable classes (see helpers.make_blobs)."""
+    from helpers import make_blobs
+
+    return make_blobs(rng)
+
+
+@pytest.fixture
+def classifier():
+    """A small float64 classifier: 5 inputs, 4 ReLU units, 3 softmax outputs (see helpers.make_classifier)."""
+    from helpers import make_classifier
+
+    return make_classifier(features=5, hidden=4, dtype="float64")
+
+
+@pytest.fixture
 def parallel_tiles(monkeypatch):
     """Let the small networks of a test take the multi-tile (parallel) path.
 

@@ -24,6 +24,9 @@ LOSS_OUTPUTS = [(loss.name, loss.output_activation) for loss in LOSSES.values() 
     (loss.name, name) for loss in LOSSES.values() if not loss.output_activation for name in ALL_ACTIVATIONS
 ]
 
+#: The dtypes a network computes in.
+DTYPES = ["float32", "float64"]
+
 #: rtol, atol for comparing a network of each dtype with the float64 reference.
 TOLERANCE = {"float32": (1e-4, 1e-5), "float64": (1e-10, 1e-12)}
 
@@ -36,6 +39,19 @@ def make_targets(rng, loss, n, k, labels=False):
     if loss == "binary_cross_entropy":
         return (rng.random((n, k)) > 0.5).astype(np.float64)
     return rng.normal(size=(n, k))
+
+
+def make_blobs(rng, n=240, features=6, classes=3):
+    """Separable classes: ``n`` examples of ``features`` features, each class a Gaussian blob around its own centre."""
+    centres = rng.normal(scale=3.0, size=(classes, features))
+    labels = rng.integers(0, classes, n)
+    return centres[labels] + rng.normal(size=(n, features)), labels
+
+
+def make_classifier(features=6, classes=3, hidden=16, seed=0, **kwargs):
+    """A Network: ``features`` inputs, ``hidden`` ReLU units, ``classes`` softmax outputs, cross-entropy."""
+    layers = [jp.Dense(hidden, "relu"), jp.Dense(classes, "softmax")]
+    return jp.Network(layers, input_dim=features, loss="cross_entropy", seed=seed, **kwargs)
 
 
 def make_network(sizes, activations, loss, dtype, seed=0, alphas=None, init=None):

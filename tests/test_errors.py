@@ -12,11 +12,6 @@ from helpers import make_network
 
 
 @pytest.fixture
-def classifier():
-    return make_network([5, 4, 3], ["relu", "softmax"], "cross_entropy", "float64")
-
-
-@pytest.fixture
 def data(rng):
     return rng.normal(size=(10, 5)), rng.integers(0, 3, size=10)
 
