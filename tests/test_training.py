@@ -1,4 +1,7 @@
-"""The training loop's features: validation, weights, regularisation, callbacks, control."""
+"""The training loop's features: validation, weights, regularisation, dropout, clipping, continuing, resuming.
+
+The callbacks themselves are tested in test_callbacks.py.
+"""
 
 import json
 import subprocess
@@ -10,7 +13,7 @@ import pytest
 
 import jitprop as jp
 from helpers import make_blobs, make_classifier
-from jitprop.callbacks import Callback, CSVLogger, EarlyStopping, JSONLogger
+from jitprop.callbacks import Callback
 
 
 def test_history_records_every_metric_per_epoch(rng):
@@ -155,70 +158,6 @@ def test_gradient_clipping_bounds_each_update(rng):
     before = net.params.copy()
     net.fit(X, y, epochs=1, batch_size=32, optimizer=jp.SGD(1.0), clip_norm=0.01, verbose=0)
     assert np.linalg.norm(net.params - before) == pytest.approx(0.01, rel=1e-9)
-
-
-def test_early_stopping_stops_and_restores_best_weights(rng):
-    X, y = make_blobs(rng)
-
-    class Snapshots(Callback):
-        def on_train_begin(self, logs=None):
-            self.params = []
-
-        def on_epoch_end(self, epoch, logs=None):
-            self.params.append(self.network.params.copy())
-
-    # A learning rate so large that validation loss soon stops improving.
-    stopper = EarlyStopping(monitor="val_loss", patience=1, restore_best_weights=True)
-    snapshots = Snapshots()
-    net = make_classifier()
-    history = net.fit(
-        X, y, epochs=50, validation_split=0.3, optimizer=jp.SGD(2.0), callbacks=[stopper, snapshots], verbose=0
-    )
-    assert len(history["loss"]) < 50
-    assert stopper.stopped_epoch == history.epochs[-1]
-    best = int(np.argmin(history["val_loss"]))
-    assert stopper.best_epoch == history.epochs[best]
-    np.testing.assert_array_equal(net.params, snapshots.params[best])
-
-
-def test_early_stopping_names_missing_metric(rng):
-    X, y = make_blobs(rng, n=40)
-    with pytest.raises(ValueError, match="monitors 'val_loss'.*validation_split"):
-        make_classifier().fit(X, y, epochs=2, callbacks=[EarlyStopping()], verbose=0)
-
-
-def test_callbacks_are_called_in_order(rng):
-    X, y = make_blobs(rng, n=40)
-    calls = []
-
-    class Recorder(Callback):
-        def on_train_begin(self, logs=None):
-            calls.append("train_begin")
-
-        def on_epoch_begin(self, epoch, logs=None):
-            calls.append(f"begin {epoch}")
-
-        def on_epoch_end(self, epoch, logs=None):
-            calls.append(f"end {epoch} {sorted(logs)[0]}")
-
-        def on_train_end(self, logs=None):
-            calls.append("train_end")
-
-    make_classifier().fit(X, y, epochs=2, callbacks=[Recorder()], verbose=0)
-    assert calls == ["train_begin", "begin 0", "end 0 accuracy", "begin 1", "end 1 accuracy", "train_end"]
-
-
-def test_csv_and_json_loggers_write_every_epoch(rng, tmp_path):
-    X, y = make_blobs(rng, n=40)
-    csv_path, json_path = tmp_path / "log.csv", tmp_path / "log.json"
-    history = make_classifier().fit(X, y, epochs=3, callbacks=[CSVLogger(csv_path), JSONLogger(json_path)], verbose=0)
-    lines = csv_path.read_text().splitlines()
-    assert lines[0].split(",")[:3] == ["epoch", "loss", "accuracy"]
-    assert len(lines) == 4
-    assert float(lines[3].split(",")[1]) == pytest.approx(history["loss"][2])
-    logged = json.loads(json_path.read_text())["epochs"]
-    assert [row["loss"] for row in logged] == history["loss"]
-    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
 
 
 def test_fit_continues_across_calls_and_partial_fit(rng):
