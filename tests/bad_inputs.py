@@ -26,6 +26,7 @@ import conftest  # noqa: F401  (sets NUMBA_CACHE_DIR when run as a script)
 import numpy as np
 
 import jitprop as jp
+from helpers import make_classifier
 
 BEGIN = "<!-- bad-inputs-table:begin -->"
 END = "<!-- bad-inputs-table:end -->"
@@ -48,10 +49,8 @@ def _rng():
 
 
 def classifier(dtype="float64"):
-    """5 features -> 4 relu -> 3 softmax, cross-entropy."""
-    return jp.Network(
-        [jp.Dense(4, "relu"), jp.Dense(3, "softmax")], input_dim=5, loss="cross_entropy", dtype=dtype, seed=0
-    )
+    """5 features -> 4 relu -> 3 softmax, cross-entropy (the ``classifier`` fixture's network)."""
+    return make_classifier(features=5, hidden=4, dtype=dtype)
 
 
 def regressor(outputs=1, dtype="float64"):

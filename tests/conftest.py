@@ -10,9 +10,7 @@ kernel sources itself (``kernels/_numba/cache.py``), so a test run after an
 edit of any kernel compiles afresh.
 """
 
-import gzip
 import os
-from importlib import resources
 from pathlib import Path
 
 # Before numba is imported (it reads the variable once).
@@ -30,9 +28,25 @@ def rng():
 @pytest.fixture(scope="session")
 def digits():
     """The 1797 8x8 digits shipped with jitprop: pixels scaled to [0, 1] and int labels."""
-    with resources.files("jitprop").joinpath("data/digits.csv.gz").open("rb") as raw:
-        table = np.loadtxt(gzip.open(raw, "rt"), delimiter=",")
-    return table[:, :-1] / 16.0, table[:, -1].astype(np.int64)
+    from jitprop.io.datasets import load_digits
+
+    return load_digits()
+
+
+@pytest.fixture
+def blobs(rng):
+    """240 examples of 6 features in 3 separable classes (see helpers.make_blobs)."""
+    from helpers import make_blobs
+
+    return make_blobs(rng)
+
+
+@pytest.fixture
+def classifier():
+    """A small float64 classifier: 5 inputs, 4 ReLU units, 3 softmax outputs (see helpers.make_classifier)."""
+    from helpers import make_classifier
+
+    return make_classifier(features=5, hidden=4, dtype="float64")
 
 
 @pytest.fixture

@@ -1,21 +1,31 @@
-"""Helpers shared by the test modules: networks, targets, tolerances.
+"""Helpers shared by the test modules: networks, data, targets, tolerances, running the command.
 
 Fixtures live in conftest.py; this module holds plain functions and constants.
 """
+
+import csv
+import subprocess
+import sys
 
 import numpy as np
 
 import jitprop as jp
 import reference as ref
+from jitprop.activations import ACTIVATIONS
+from jitprop.losses import LOSSES
 
-HIDDEN_ACTIVATIONS = ["identity", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "softplus", "gelu"]
-ALL_ACTIVATIONS = HIDDEN_ACTIVATIONS + ["softmax"]
+#: The activations, from jitprop's registry: every one is tested against tests/reference.py.
+ALL_ACTIVATIONS = list(ACTIVATIONS)
+HIDDEN_ACTIVATIONS = [name for name, activation in ACTIVATIONS.items() if activation.hidden]
 
 #: (loss, output activation) pairs a network may use: cross-entropy needs softmax,
 #: binary cross-entropy needs sigmoid, mse takes any output activation.
-LOSS_OUTPUTS = [("cross_entropy", "softmax"), ("binary_cross_entropy", "sigmoid")] + [
-    ("mse", name) for name in ALL_ACTIVATIONS
+LOSS_OUTPUTS = [(loss.name, loss.output_activation) for loss in LOSSES.values() if loss.output_activation] + [
+    (loss.name, name) for loss in LOSSES.values() if not loss.output_activation for name in ALL_ACTIVATIONS
 ]
+
+#: The dtypes a network computes in.
+DTYPES = ["float32", "float64"]
 
 #: rtol, atol for comparing a network of each dtype with the float64 reference.
 TOLERANCE = {"float32": (1e-4, 1e-5), "float64": (1e-10, 1e-12)}
@@ -31,6 +41,19 @@ def make_targets(rng, loss, n, k, labels=False):
     return rng.normal(size=(n, k))
 
 
+def make_blobs(rng, n=240, features=6, classes=3):
+    """Separable classes: ``n`` examples of ``features`` features, each class a Gaussian blob around its own centre."""
+    centres = rng.normal(scale=3.0, size=(classes, features))
+    labels = rng.integers(0, classes, n)
+    return centres[labels] + rng.normal(size=(n, features)), labels
+
+
+def make_classifier(features=6, classes=3, hidden=16, seed=0, **kwargs):
+    """A Network: ``features`` inputs, ``hidden`` ReLU units, ``classes`` softmax outputs, cross-entropy."""
+    layers = [jp.Dense(hidden, "relu"), jp.Dense(classes, "softmax")]
+    return jp.Network(layers, input_dim=features, loss="cross_entropy", seed=seed, **kwargs)
+
+
 def make_network(sizes, activations, loss, dtype, seed=0, alphas=None, init=None):
     """A Network of Dense layers of widths ``sizes[1:]`` on ``sizes[0]`` inputs."""
     alphas = alphas or [None] * len(activations)
@@ -39,6 +62,12 @@ def make_network(sizes, activations, loss, dtype, seed=0, alphas=None, init=None
         for units, name, alpha in zip(sizes[1:], activations, alphas)
     ]
     return jp.Network(layers, input_dim=sizes[0], loss=loss, dtype=dtype, seed=seed)
+
+
+def dense_net(sizes, hidden="relu", output="softmax", loss="cross_entropy", dtype="float32"):
+    """A Network with ``hidden`` layers of widths ``sizes[1:-1]`` and an ``output`` layer, on ``sizes[0]`` inputs."""
+    layers = [jp.Dense(width, hidden) for width in sizes[1:-1]] + [jp.Dense(sizes[-1], output)]
+    return jp.Network(layers, input_dim=sizes[0], loss=loss, dtype=dtype, seed=0)
 
 
 def params_of(net):
@@ -83,3 +112,28 @@ def away_from_kinks(net, X, rng, margin=1e-3):
             return X
         X[near] = rng.normal(size=(int(near.sum()), X.shape[1]))
     raise RuntimeError("could not draw examples away from the kinks")
+
+
+# ------------------------------------------------------------ command line
+#: The digits' labels as text, for data files whose target column holds words.
+DIGIT_NAMES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+
+
+def run_jitprop(*args, cwd, timeout=120):
+    """Run ``python -m jitprop ARGS`` in ``cwd``; returns the CompletedProcess."""
+    return subprocess.run(
+        [sys.executable, "-m", "jitprop", *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def write_csv(path, header, rows):
+    """Write a CSV file with a header row; returns ``path``."""
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path

@@ -1,4 +1,7 @@
-"""Bad input: errors that name the argument, the expected and the received value."""
+"""Errors: bad input named by argument, expected and received value; the error classes of jitprop.errors.
+
+The ``classifier`` fixture (conftest.py) is a small float64 network.
+"""
 
 import re
 
@@ -8,14 +11,8 @@ import pytest
 import jitprop as jp
 from helpers import make_network
 
+
 # ------------------------------------------------------------ fixtures
-
-
-@pytest.fixture
-def classifier():
-    return make_network([5, 4, 3], ["relu", "softmax"], "cross_entropy", "float64")
-
-
 @pytest.fixture
 def data(rng):
     return rng.normal(size=(10, 5)), rng.integers(0, 3, size=10)
@@ -358,3 +355,30 @@ def test_divergence_in_a_mini_batch_keeps_finite_weights(rng, dtype):
     assert 0 <= info.value.batch < 8
     assert np.isfinite(net.params).all()
     assert all(np.isfinite(layer.W).all() and np.isfinite(layer.b).all() for layer in net.layers)
+
+
+# ------------------------------------------------------- the error classes
+def test_every_error_class_is_in_jitprop_errors_and_where_the_api_documents_it():
+    from jitprop import _threading, errors
+
+    assert {name: cls.__mro__[1] for name, cls in vars(errors).items() if name in errors.__all__} == {
+        "DataError": ValueError,
+        "DivergenceError": ArithmeticError,
+        "Interrupted": KeyboardInterrupt,
+        "ModelFileError": ValueError,
+        "ThreadingLayerError": RuntimeError,
+        "UsageError": ValueError,
+    }
+    assert jp.DivergenceError is errors.DivergenceError and jp.ModelFileError is errors.ModelFileError
+    assert errors.ThreadingLayerError is _threading.ThreadingLayerError  # raised there, below everything else
+    for name in errors.__all__:  # each listed in the module's table
+        assert f":class:`{name}`" in errors.__doc__
+
+
+def test_model_file_error_and_divergence_error_carry_what_went_wrong():
+    error = jp.ModelFileError("m.safetensors", "it is empty")
+    assert (error.path, error.reason) == ("m.safetensors", "it is empty")
+    assert str(error) == "Cannot load jitprop model file 'm.safetensors': it is empty"
+    diverged = jp.DivergenceError(epoch=3, batch=7, lr=0.5)
+    assert (diverged.epoch, diverged.batch) == (3, 7)
+    assert "epoch 3, batch 7" in str(diverged) and "lr=0.5" in str(diverged)

@@ -7,6 +7,7 @@ import jitprop as jp
 import jitprop.network
 import reference as ref
 from helpers import (
+    DTYPES,
     HIDDEN_ACTIVATIONS,
     LOSS_OUTPUTS,
     TOLERANCE,
@@ -20,7 +21,6 @@ from helpers import (
 )
 from jitprop.workspace import plan_tile_rows
 
-DTYPES = ["float32", "float64"]
 
 
 def assert_matches_reference(net, X, y, dtype):

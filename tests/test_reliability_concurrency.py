@@ -22,7 +22,6 @@ import os
 import subprocess
 import sys
 import textwrap
-import threading
 
 import pytest
 
@@ -119,6 +118,31 @@ WORKLOAD = textwrap.dedent(
             results[seed] = train(seed, dtype)
         run_threads([lambda: job(2, "float32"), lambda: job(3, "float64")])
         return results[2] == train(2, "float32") and results[3] == train(3, "float64")
+
+    def enters_while_the_lock_is_held(wait=2.0):
+        # Whether a thread enters parallel_region() within `wait` seconds while another
+        # thread holds the workqueue lock: it must under tbb and omp, and must not under
+        # workqueue (where it enters only once the lock is released).
+        from jitprop import _threading
+        held, release, entered = threading.Event(), threading.Event(), threading.Event()
+        def holder():
+            with _threading._WORKQUEUE_LOCK:
+                held.set()
+                release.wait(60)
+        def enter():
+            with _threading.parallel_region():
+                entered.set()
+        holding = threading.Thread(target=holder)
+        holding.start()
+        held.wait(60)
+        entering = threading.Thread(target=enter)
+        entering.start()
+        try:
+            return entered.wait(wait)
+        finally:
+            release.set()
+            holding.join()
+            entering.join()
     """
 )
 
@@ -142,23 +166,7 @@ def test_two_networks_trained_at_once_in_two_threads_train_as_alone():
 def test_parallel_region_takes_no_lock_outside_workqueue():
     if _threading.threading_layer() == "workqueue":
         pytest.skip("this process runs the workqueue layer")
-    held = threading.Event()
-    release = threading.Event()
-
-    def holder():
-        with _threading._WORKQUEUE_LOCK:
-            held.set()
-            release.wait(10)
-
-    thread = threading.Thread(target=holder)
-    thread.start()
-    held.wait(10)
-    try:
-        with _threading.parallel_region():  # would block here if it took the lock
-            pass
-    finally:
-        release.set()
-        thread.join()
+    assert _workload()["enters_while_the_lock_is_held"]()
 
 
 # ------------------------------------------------- each threading layer
@@ -173,8 +181,9 @@ LAYER_SCRIPT = WORKLOAD + textwrap.dedent(
             sys.exit(0)
     count, identical = concurrent_inference()
     trained = concurrent_training()
+    unlocked = enters_while_the_lock_is_held()
     print(json.dumps({"layer": numba.threading_layer(), "calls": count, "identical": identical,
-                      "trained": trained}))
+                      "trained": trained, "enters_while_locked": unlocked}))
     """
 )
 
@@ -210,7 +219,9 @@ def test_each_threading_layer_runs_threads_concurrently_and_correctly(layer_runs
     if report.get("unavailable"):
         assert _tbb_library_dir() is None, f"the tbb package is installed, but Numba could not load it:\n{err[-2000:]}"
         pytest.skip(f"the {layer} threading layer is not installed (pip install {layer})")
-    assert report == {"layer": layer, "calls": 20, "identical": True, "trained": True}
+    # Only workqueue makes parallel regions take turns: elsewhere they never wait for one another.
+    expected = {"layer": layer, "calls": 20, "identical": True, "trained": True}
+    assert report == {**expected, "enters_while_locked": layer != "workqueue"}
 
 
 # ------------------------------------------------------ the guard itself

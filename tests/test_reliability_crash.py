@@ -87,7 +87,7 @@ def test_sigkill_during_saves_leaves_the_old_or_the_new_model_whole(tmp_path):
         counts["kills"] += 1
         last_done = reported[-1] if reported else version
 
-        checkpoint = jp.model_file.load_checkpoint(path)  # must load whole
+        checkpoint = jp.io.model_file.load_checkpoint(path)  # must load whole
         found = checkpoint.extra["version"]
         assert found in (last_done, last_done + 1), (found, last_done)
         assert checkpoint.epoch == found
@@ -135,7 +135,7 @@ def test_a_save_after_a_killed_save_leaves_no_temporary_file(tmp_path):
 
     jp.save(net, path, extra="saved")
     assert os.listdir(tmp_path) == ["model.safetensors"]
-    assert jp.model_file.load_checkpoint(path).extra == "saved"
+    assert jp.io.model_file.load_checkpoint(path).extra == "saved"
 
 
 def test_a_save_does_not_remove_the_temporary_of_a_save_in_progress(tmp_path):
@@ -170,12 +170,12 @@ def test_a_save_does_not_remove_the_temporary_of_a_save_in_progress(tmp_path):
         os.write(go_write, b"x")
         _, status = os.waitpid(pid, 0)
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0  # the first save succeeded too
-    assert jp.model_file.load_checkpoint(path).extra == "first"
+    assert jp.io.model_file.load_checkpoint(path).extra == "first"
     assert os.listdir(tmp_path) == ["model.safetensors"]
 
 
 def test_ctrl_c_during_a_save_takes_effect_after_it_and_leaves_no_temporary(tmp_path, monkeypatch):
-    from jitprop import _atomic
+    from jitprop.io import _atomic
 
     path = tmp_path / "model.safetensors"
     path.write_bytes(b"old")
@@ -195,7 +195,7 @@ def test_ctrl_c_during_a_save_takes_effect_after_it_and_leaves_no_temporary(tmp_
 
 
 def test_a_failure_right_after_the_temporary_is_created_removes_it(tmp_path, monkeypatch):
-    from jitprop import _atomic
+    from jitprop.io import _atomic
 
     path = tmp_path / "model.safetensors"
     path.write_bytes(b"old")

@@ -24,7 +24,8 @@ import numpy as np
 import pytest
 
 import jitprop as jp
-from jitprop.model_file import MAX_HEADER_BYTES, ModelFileError
+from jitprop.errors import ModelFileError
+from jitprop.io.model_file import MAX_HEADER_BYTES
 
 STRESS = os.environ.get("JITPROP_STRESS") == "1"
 FUZZ_CASES = int(os.environ.get("JITPROP_FUZZ_CASES", "50000" if STRESS else "3000"))

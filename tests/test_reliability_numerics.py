@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 import jitprop as jp
 import reference as ref
 from helpers import (
+    DTYPES,
     HIDDEN_ACTIVATIONS,
     LOSS_OUTPUTS,
     TOLERANCE,
@@ -30,7 +31,6 @@ from helpers import (
     randomize,
 )
 
-DTYPES = ["float32", "float64"]
 KERNEL_PROPERTIES = settings(
     max_examples=60,
     deadline=None,

@@ -1,4 +1,7 @@
-"""The training loop's features: validation, weights, regularisation, callbacks, control."""
+"""The training loop's features: validation, weights, regularisation, dropout, clipping, continuing, resuming.
+
+The callbacks themselves are tested in test_callbacks.py.
+"""
 
 import json
 import subprocess
@@ -9,24 +12,13 @@ import numpy as np
 import pytest
 
 import jitprop as jp
-from jitprop.callbacks import Callback, CSVLogger, EarlyStopping, JSONLogger
-
-
-def blobs(rng, n=240, features=6, classes=3):
-    """Separable classes: each class a Gaussian blob around its own centre."""
-    centres = rng.normal(scale=3.0, size=(classes, features))
-    labels = rng.integers(0, classes, n)
-    return centres[labels] + rng.normal(size=(n, features)), labels
-
-
-def classifier(seed=0, features=6, classes=3, hidden=16, **kwargs):
-    layers = [jp.Dense(hidden, "relu"), jp.Dense(classes, "softmax")]
-    return jp.Network(layers, input_dim=features, loss="cross_entropy", seed=seed, **kwargs)
+from helpers import make_blobs, make_classifier
+from jitprop.callbacks import Callback
 
 
 def test_history_records_every_metric_per_epoch(rng):
-    X, y = blobs(rng)
-    history = classifier().fit(X, y, epochs=3, validation_split=0.25, optimizer=jp.SGD(0.05), verbose=0)
+    X, y = make_blobs(rng)
+    history = make_classifier().fit(X, y, epochs=3, validation_split=0.25, optimizer=jp.SGD(0.05), verbose=0)
     for key in ("loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds", "examples_per_second"):
         assert len(history[key]) == 3, key
     assert history.epochs == [0, 1, 2]
@@ -35,14 +27,14 @@ def test_history_records_every_metric_per_epoch(rng):
 
 
 def test_validation_split_is_stratified_and_held_out(rng):
-    X, y = blobs(rng, n=300)
-    net = classifier()
+    X, y = make_blobs(rng, n=300)
+    net = make_classifier()
     history = net.fit(X, y, epochs=1, validation_split=0.2, verbose=0)
     # The validation metrics are those of the held-out rows: evaluating them
     # directly gives the same loss.
     from jitprop.splitting import stratified_split
 
-    train_rows, val_rows = stratified_split(y, 0.2, np.random.default_rng([net._entropy, 1]))
+    train_rows, val_rows = stratified_split(y, 0.2, np.random.default_rng([net.entropy, 1]))
     assert net.evaluate(X[val_rows], y[val_rows])["loss"] == pytest.approx(history["val_loss"][0], rel=1e-6)
     for cls in range(3):
         share = np.mean(y[val_rows] == cls) - np.mean(y == cls)
@@ -50,15 +42,15 @@ def test_validation_split_is_stratified_and_held_out(rng):
 
 
 def test_validation_data_is_reported(rng):
-    X, y = blobs(rng)
-    net = classifier()
+    X, y = make_blobs(rng)
+    net = make_classifier()
     history = net.fit(X[:200], y[:200], epochs=2, validation_data=(X[200:], y[200:]), verbose=0)
     assert history["val_loss"][-1] == pytest.approx(net.evaluate(X[200:], y[200:])["loss"])
 
 
 def test_sample_weight_gives_the_weighted_mean_loss(rng):
-    X, y = blobs(rng, n=50)
-    net = classifier(dtype="float64")
+    X, y = make_blobs(rng, n=50)
+    net = make_classifier(dtype="float64")
     weights = rng.uniform(0.0, 2.0, 50)
     per_example = np.array([net.evaluate(X[i : i + 1], y[i : i + 1])["loss"] for i in range(50)])
     expected = (weights * per_example).sum() / weights.sum()
@@ -70,34 +62,34 @@ def test_sample_weight_gives_the_weighted_mean_loss(rng):
 
 
 def test_zero_sample_weight_removes_examples_from_training(rng):
-    X, y = blobs(rng, n=64)
+    X, y = make_blobs(rng, n=64)
     weights = np.ones(64)
     weights[32:] = 0.0
-    a, b = classifier(dtype="float64"), classifier(dtype="float64")
+    a, b = make_classifier(dtype="float64"), make_classifier(dtype="float64")
     a.fit(X, y, epochs=1, batch_size=64, shuffle=False, sample_weight=weights, verbose=0)
     b.fit(X[:32], y[:32], epochs=1, batch_size=32, shuffle=False, verbose=0)
     np.testing.assert_allclose(a.params, b.params, rtol=1e-12, atol=1e-14)
 
 
 def test_class_weight_balanced_equals_matching_sample_weights(rng):
-    X, y = blobs(rng, n=90)
+    X, y = make_blobs(rng, n=90)
     counts = np.bincount(y, minlength=3)
     weights = (90 / (3 * counts))[y]
-    a, b = classifier(dtype="float64"), classifier(dtype="float64")
+    a, b = make_classifier(dtype="float64"), make_classifier(dtype="float64")
     a.fit(X, y, epochs=2, class_weight="balanced", verbose=0)
     b.fit(X, y, epochs=2, sample_weight=weights, verbose=0)
     np.testing.assert_array_equal(a.params, b.params)
 
 
 def test_l2_penalty_is_in_loss_and_gradient(rng):
-    X, y = blobs(rng, n=20)
-    plain = classifier(dtype="float64")
-    penalised = classifier(dtype="float64", l2=0.01)
+    X, y = make_blobs(rng, n=20)
+    plain = make_classifier(dtype="float64")
+    penalised = make_classifier(dtype="float64", l2=0.01)
     loss, grads = penalised.loss_and_grads(X, y)
     plain_loss, plain_grads = plain.loss_and_grads(X, y)
-    squares = sum(float((layer.W**2).sum()) for layer in plain._dense)
+    squares = sum(float((layer.W**2).sum()) for layer in plain.dense_layers)
     assert loss == pytest.approx(plain_loss + 0.01 * squares, rel=1e-12)
-    for (dW, db), (pW, pb), layer in zip(grads, plain_grads, plain._dense):
+    for (dW, db), (pW, pb), layer in zip(grads, plain_grads, plain.dense_layers):
         np.testing.assert_allclose(dW, pW + 0.02 * layer.W, rtol=1e-12, atol=1e-15)
         np.testing.assert_array_equal(db, pb)  # biases are not penalised
     assert jp.gradcheck(penalised, X, y) < 1e-6
@@ -109,11 +101,11 @@ def test_layer_l2_overrides_network_l2(rng):
 
 
 def test_dropout_is_off_outside_training_and_changes_training(rng):
-    X, y = blobs(rng, n=128)
+    X, y = make_blobs(rng, n=128)
     with_dropout = jp.Network(
         [jp.Dense(32, "relu"), jp.Dropout(0.5), jp.Dense(3, "softmax")], 6, loss="cross_entropy", seed=0
     )
-    without = classifier(hidden=32)
+    without = make_classifier(hidden=32)
     np.testing.assert_array_equal(with_dropout.params, without.params)
     np.testing.assert_array_equal(with_dropout.predict(X), without.predict(X))
     assert with_dropout.evaluate(X, y) == without.evaluate(X, y)
@@ -127,7 +119,7 @@ def test_dropout_mask_matches_its_definition(rng):
     from jitprop.kernels.dropout import uniform
     from jitprop.training import _dropout_key
 
-    X, y = blobs(rng, n=8, features=5)
+    X, y = make_blobs(rng, n=8, features=5)
     net = jp.Network([jp.Dropout(0.3), jp.Dense(4, "tanh"), jp.Dense(3, "softmax")], 5, "cross_entropy", "float64", 0)
     plain = jp.Network([jp.Dense(4, "tanh"), jp.Dense(3, "softmax")], 5, "cross_entropy", "float64", 0)
     key = _dropout_key(net, 0)
@@ -161,80 +153,16 @@ def test_dropout_is_bitwise_reproducible_across_thread_counts(tmp_path):
 
 
 def test_gradient_clipping_bounds_each_update(rng):
-    X, y = blobs(rng, n=32)
-    net = classifier(dtype="float64")
+    X, y = make_blobs(rng, n=32)
+    net = make_classifier(dtype="float64")
     before = net.params.copy()
     net.fit(X, y, epochs=1, batch_size=32, optimizer=jp.SGD(1.0), clip_norm=0.01, verbose=0)
     assert np.linalg.norm(net.params - before) == pytest.approx(0.01, rel=1e-9)
 
 
-def test_early_stopping_stops_and_restores_best_weights(rng):
-    X, y = blobs(rng)
-
-    class Snapshots(Callback):
-        def on_train_begin(self, logs=None):
-            self.params = []
-
-        def on_epoch_end(self, epoch, logs=None):
-            self.params.append(self.network.params.copy())
-
-    # A learning rate so large that validation loss soon stops improving.
-    stopper = EarlyStopping(monitor="val_loss", patience=1, restore_best_weights=True)
-    snapshots = Snapshots()
-    net = classifier()
-    history = net.fit(
-        X, y, epochs=50, validation_split=0.3, optimizer=jp.SGD(2.0), callbacks=[stopper, snapshots], verbose=0
-    )
-    assert len(history["loss"]) < 50
-    assert stopper.stopped_epoch == history.epochs[-1]
-    best = int(np.argmin(history["val_loss"]))
-    assert stopper.best_epoch == history.epochs[best]
-    np.testing.assert_array_equal(net.params, snapshots.params[best])
-
-
-def test_early_stopping_names_missing_metric(rng):
-    X, y = blobs(rng, n=40)
-    with pytest.raises(ValueError, match="monitors 'val_loss'.*validation_split"):
-        classifier().fit(X, y, epochs=2, callbacks=[EarlyStopping()], verbose=0)
-
-
-def test_callbacks_are_called_in_order(rng):
-    X, y = blobs(rng, n=40)
-    calls = []
-
-    class Recorder(Callback):
-        def on_train_begin(self, logs=None):
-            calls.append("train_begin")
-
-        def on_epoch_begin(self, epoch, logs=None):
-            calls.append(f"begin {epoch}")
-
-        def on_epoch_end(self, epoch, logs=None):
-            calls.append(f"end {epoch} {sorted(logs)[0]}")
-
-        def on_train_end(self, logs=None):
-            calls.append("train_end")
-
-    classifier().fit(X, y, epochs=2, callbacks=[Recorder()], verbose=0)
-    assert calls == ["train_begin", "begin 0", "end 0 accuracy", "begin 1", "end 1 accuracy", "train_end"]
-
-
-def test_csv_and_json_loggers_write_every_epoch(rng, tmp_path):
-    X, y = blobs(rng, n=40)
-    csv_path, json_path = tmp_path / "log.csv", tmp_path / "log.json"
-    history = classifier().fit(X, y, epochs=3, callbacks=[CSVLogger(csv_path), JSONLogger(json_path)], verbose=0)
-    lines = csv_path.read_text().splitlines()
-    assert lines[0].split(",")[:3] == ["epoch", "loss", "accuracy"]
-    assert len(lines) == 4
-    assert float(lines[3].split(",")[1]) == pytest.approx(history["loss"][2])
-    logged = json.loads(json_path.read_text())["epochs"]
-    assert [row["loss"] for row in logged] == history["loss"]
-    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
-
-
 def test_fit_continues_across_calls_and_partial_fit(rng):
-    X, y = blobs(rng, n=64)
-    once, twice, partial = classifier(), classifier(), classifier()
+    X, y = make_blobs(rng, n=64)
+    once, twice, partial = make_classifier(), make_classifier(), make_classifier()
     optimizer = jp.SGD(0.05, momentum=0.9)
     once.fit(X, y, epochs=2, optimizer=optimizer, verbose=0)
     second = jp.SGD(0.05, momentum=0.9)
@@ -248,13 +176,13 @@ def test_fit_continues_across_calls_and_partial_fit(rng):
 
 
 def test_initial_epoch_numbers_epochs(rng):
-    X, y = blobs(rng, n=40)
-    history = classifier().fit(X, y, epochs=2, initial_epoch=5, verbose=0)
+    X, y = make_blobs(rng, n=40)
+    history = make_classifier().fit(X, y, epochs=2, initial_epoch=5, verbose=0)
     assert history.epochs == [5, 6]
 
 
 def test_memmap_input_is_read_in_place(rng, tmp_path, monkeypatch):
-    X, y = blobs(rng, n=100)
+    X, y = make_blobs(rng, n=100)
     path = tmp_path / "X.npy"
     np.save(path, X.astype(np.float32))
     mapped = np.load(path, mmap_mode="r")
@@ -269,7 +197,7 @@ def test_memmap_input_is_read_in_place(rng, tmp_path, monkeypatch):
         return result
 
     monkeypatch.setattr(checks, "as_float_matrix", spy)
-    a, b = classifier(), classifier()
+    a, b = make_classifier(), make_classifier()
     a.fit(mapped, y, epochs=2, verbose=0)
     b.fit(X.astype(np.float32), y, epochs=2, verbose=0)
     np.testing.assert_array_equal(a.params, b.params)
@@ -280,14 +208,14 @@ def test_read_only_input_runs_the_kernels_compiled_for_writeable_arrays(rng, tmp
     """A read-only memory map (as joblib hands to scikit-learn's workers) must not cost a second compile."""
     from jitprop.kernels.epoch import train_epoch
 
-    X, y = blobs(rng, n=100)
+    X, y = make_blobs(rng, n=100)
     X = X.astype(np.float32)
     weights = np.ones(100)
     weights.flags.writeable = False
     np.save(tmp_path / "X.npy", X)
     mapped = np.load(tmp_path / "X.npy", mmap_mode="r")
     assert not mapped.flags.writeable
-    a, b = classifier(), classifier()
+    a, b = make_classifier(), make_classifier()
     a.fit(X, y, epochs=2, verbose=0, sample_weight=np.ones(100))
     compiled = len(train_epoch.signatures)
     b.fit(mapped, y, epochs=2, verbose=0, sample_weight=weights)
@@ -309,18 +237,18 @@ def test_divergence_keeps_last_finite_weights(rng, dtype):
 
 
 def test_progress_bar_and_epoch_lines(rng, capsys):
-    X, y = blobs(rng, n=64)
-    classifier().fit(X, y, epochs=2, batch_size=8, verbose=1)
+    X, y = make_blobs(rng, n=64)
+    make_classifier().fit(X, y, epochs=2, batch_size=8, verbose=1)
     assert "epoch 2" in capsys.readouterr().err
-    classifier().fit(X, y, epochs=2, verbose=2)
+    make_classifier().fit(X, y, epochs=2, verbose=2)
     out = capsys.readouterr().out
     assert out.count("\n") == 2 and "loss" in out
 
 
 def test_segmented_epochs_give_the_same_weights(rng):
     """A progress bar runs the epoch in segments; the result must not change."""
-    X, y = blobs(rng, n=200)
-    quiet, bar = classifier(), classifier()
+    X, y = make_blobs(rng, n=200)
+    quiet, bar = make_classifier(), make_classifier()
     quiet.fit(X, y, epochs=2, batch_size=8, verbose=0)
     bar.fit(X, y, epochs=2, batch_size=8, verbose=1)
     np.testing.assert_array_equal(quiet.params, bar.params)
@@ -331,7 +259,7 @@ def test_resume_from_checkpoint_is_bitwise_identical(rng, tmp_path, seed):
     """Interrupt a fit after epoch 3, resume it from its checkpoint: same bits as never stopping."""
     from jitprop.callbacks import ModelCheckpoint
 
-    X, y = blobs(rng, n=300)
+    X, y = make_blobs(rng, n=300)
 
     def network():
         layers = [jp.Dense(32, "relu"), jp.Dropout(0.2), jp.Dense(3, "softmax")]

@@ -95,11 +95,12 @@ THREADS = [1, 2]
 class Workload:
     """A training task of ``jitprop bench``: data shape, network, loss and batch size.
 
-    The shapes are those of ``jitprop.bench.WORKLOADS``, copied here rather
+    The shapes are those of ``jitprop.cli.bench.WORKLOADS``, copied here rather
     than imported: a series on the dashboard must keep measuring the same
-    thing when ``jitprop bench`` changes, and early commits have no
-    ``jitprop.bench``. ``n`` is reduced where an epoch of the full set takes
-    more than about a second on one core.
+    thing when ``jitprop bench`` changes, and early commits have no such
+    module (``jitprop.bench`` before it moved into the command line). ``n``
+    is reduced where an epoch of the full set takes more than about a second
+    on one core.
     """
 
     name: str

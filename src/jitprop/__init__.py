@@ -15,12 +15,11 @@ from .kernels import _numba  # noqa: F401, I001
 
 from importlib.metadata import PackageNotFoundError, version
 
-from . import schedules
-from .errors import DivergenceError
+from . import callbacks, schedules
+from .errors import DivergenceError, ModelFileError
 from .gradcheck import gradcheck
-from . import callbacks
+from .io.model_file import load, save
 from .layers import Dense, Dropout
-from .model_file import ModelFileError, load, save
 from .network import Network
 from .optimizers import SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop
 from .training import History

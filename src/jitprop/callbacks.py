@@ -7,6 +7,8 @@ of an epoch holds that epoch's ``loss``, ``accuracy``, ``val_loss``,
 ``val_accuracy``, ``lr``, ``seconds`` and ``examples_per_second`` (those that
 apply). ``self.network`` is the network being trained; setting
 ``self.network.stop_training = True`` ends training after the epoch.
+``self.fit_plan`` is the :class:`~jitprop.training.FitPlan` of the ``fit``
+call: its first epoch, epochs, batch size and shuffling.
 """
 
 import csv
@@ -16,16 +18,28 @@ import math
 
 import numpy as np
 
-from ._atomic import write_atomically
+from .io._atomic import write_atomically
 
 
 class Callback:
-    """Base class: every hook does nothing."""
+    """Base class: every hook does nothing.
+
+    Attributes
+    ----------
+    network : Network
+        The network being trained, set by ``fit`` before ``on_train_begin``.
+    fit_plan : jitprop.training.FitPlan
+        What the ``fit`` call trains, set likewise.
+    """
 
     network = None
+    fit_plan = None
 
     def set_network(self, network):
         self.network = network
+
+    def set_fit_plan(self, plan):
+        self.fit_plan = plan
 
     def on_train_begin(self, logs=None):
         pass
@@ -175,10 +189,11 @@ class ModelCheckpoint(Callback):
             if not better:
                 return
             self._best = value
-        from .model_file import save
+        from .io.model_file import save
 
         path = self.path.format(epoch=epoch + 1)
-        save(self.network, path, epoch=epoch + 1, training=getattr(self.network, "_fit_plan", None), extra=self.extra)
+        training = None if self.fit_plan is None else self.fit_plan.as_dict()
+        save(self.network, path, epoch=epoch + 1, training=training, extra=self.extra)
         self.last_path = path
         self.last_epoch = epoch + 1
 

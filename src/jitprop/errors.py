@@ -1,4 +1,25 @@
-"""Exceptions jitprop raises beyond ``ValueError`` and ``TypeError``."""
+"""The exception classes jitprop defines, in one place.
+
+Everything else jitprop raises is a built-in ``ValueError``, ``TypeError``,
+``OSError`` or ``FloatingPointError`` whose message names the argument.
+
+============================  =================  ===================================================
+class                         base               raised when
+============================  =================  ===================================================
+:class:`DivergenceError`      ArithmeticError    training produced a non-finite loss or gradient
+:class:`ModelFileError`       ValueError         a file is not a valid jitprop model file
+:class:`DataError`            ValueError         a data file given to the command line is unusable
+:class:`UsageError`           ValueError         command-line options cannot work together
+:class:`Interrupted`          KeyboardInterrupt  Ctrl-C stopped a command (with what was saved)
+:class:`ThreadingLayerError`  RuntimeError       Numba's threading layer cannot run the kernels here
+============================  =================  ===================================================
+
+``ThreadingLayerError`` is defined with the code that raises it,
+:mod:`jitprop._threading`, which sits below everything else; it is
+re-exported here so that this module lists them all.
+"""
+
+from ._threading import ThreadingLayerError
 
 
 class DivergenceError(ArithmeticError):
@@ -23,3 +44,35 @@ class DivergenceError(ArithmeticError):
             f"batch {batch}. The network keeps the last finite weights. "
             f"Try a lower learning rate (lr={lr:g})."
         )
+
+
+class ModelFileError(ValueError):
+    """A file is not a valid jitprop model file.
+
+    Attributes
+    ----------
+    path : str
+        The file.
+    reason : str
+        What is wrong with it.
+    """
+
+    def __init__(self, path, reason):
+        self.path = path
+        self.reason = reason
+        super().__init__(f"Cannot load jitprop model file {path!r}: {reason}")
+
+
+class DataError(ValueError):
+    """A data file cannot be used; the message says where and why, in one line."""
+
+
+class UsageError(ValueError):
+    """Command-line options that cannot work together, found before any work is done."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C stopped a command; the message says what was (not) saved."""
+
+
+__all__ = ["DataError", "DivergenceError", "Interrupted", "ModelFileError", "ThreadingLayerError", "UsageError"]

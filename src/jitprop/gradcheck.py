@@ -2,8 +2,6 @@
 
 import numpy as np
 
-from .kernels.batch import LOSS
-
 _EPS = np.finfo(np.float64).eps
 # Halvings of the step tried when the stencil straddles a kink (ReLU at 0).
 _MAX_HALVINGS = 12
@@ -48,7 +46,7 @@ def gradcheck(net, X, y, step=1e-3):
     ref = net.copy(dtype="float64")
     _, grads = ref.loss_and_grads(X, y)
     analytic = np.concatenate([np.concatenate([dW.T.ravel(), db]) for dW, db in grads])
-    data = ref._data(X, y)
+    data = ref.prepare_data(X, y)
     params = ref.params
 
     def derivative(i, h):
@@ -56,7 +54,7 @@ def gradcheck(net, X, y, step=1e-3):
         values = []
         for offset in (2 * h, h, -h, -2 * h):
             params[i] = original + offset
-            values.append(ref._run(LOSS, data)[0])
+            values.append(ref.evaluate_data(data)["loss"])
         params[i] = original
         noise = 1.5 * _EPS * max(abs(v) for v in values) / h
         return (-values[0] + 8 * values[1] - 8 * values[2] + values[3]) / (12 * h), noise

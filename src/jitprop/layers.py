@@ -5,10 +5,6 @@ import numbers
 from .activations import get_activation
 from .initializers import INITIALIZERS
 
-# Default ``alpha`` by activation: the negative slope of leaky_relu, the scale of elu.
-_DEFAULT_ALPHA = {"leaky_relu": 0.01, "elu": 1.0}
-
-
 class Dense:
     """A fully connected layer: ``a = f(x @ W + b)``, examples as rows.
 
@@ -43,7 +39,7 @@ class Dense:
             raise ValueError(f"units must be a positive integer, got {units!r}.")
         spec = get_activation(activation)
         if alpha is None:
-            alpha = _DEFAULT_ALPHA.get(spec.name, 0.0)
+            alpha = 0.0 if spec.default_alpha is None else spec.default_alpha
         alpha = _non_negative(alpha, "alpha")
         if init is None:
             init = spec.default_init
@@ -83,7 +79,7 @@ class Dense:
         self.b = params[offset + size : offset + size + self.units]
 
     def __repr__(self):
-        extra = f", alpha={self.alpha}" if self.activation in _DEFAULT_ALPHA else ""
+        extra = f", alpha={self.alpha}" if get_activation(self.activation).default_alpha is not None else ""
         return f"Dense({self.units}, activation={self.activation!r}{extra})"
 
 

@@ -21,21 +21,41 @@ from .kernels import losses as codes
 
 @dataclass(frozen=True)
 class Loss:
-    """A loss: its kernel code and what it requires of the network."""
+    """A loss: its kernel code, what it requires of the network and what it costs.
+
+    Attributes
+    ----------
+    name : str
+    code : int
+        What the kernels branch on (:mod:`jitprop.kernels.losses`).
+    output_activation : str or None
+        The output activation it requires, if any.
+    over_outputs : bool
+        Whether the mean runs over outputs as well as examples.
+    classification : bool
+        Whether targets are classes (and accuracy is reported).
+    flops : tuple of int
+        FLOPs per output of the loss value and of its delta ∂loss/∂z, as the
+        cost model (:mod:`jitprop.complexity.model`) counts them.
+    """
 
     name: str
     code: int
-    output_activation: str | None  # required output activation, if any
-    over_outputs: bool  # mean over outputs as well as examples
-    classification: bool  # targets are classes; accuracy is reported
+    output_activation: str | None
+    over_outputs: bool
+    classification: bool
+    flops: tuple
 
 
 LOSSES = {
     loss.name: loss
     for loss in (
-        Loss("mse", codes.MSE, None, True, False),
-        Loss("cross_entropy", codes.CROSS_ENTROPY, "softmax", False, True),
-        Loss("binary_cross_entropy", codes.BINARY_CROSS_ENTROPY, "sigmoid", True, True),
+        # subtract, square, add; subtract, multiply, scale
+        Loss("mse", codes.MSE, None, True, False, flops=(3, 3)),
+        # max, subtract, exp, sum (plus one log); scale, subtract
+        Loss("cross_entropy", codes.CROSS_ENTROPY, "softmax", False, True, flops=(4, 2)),
+        # max, multiply, subtract, abs, exp, log1p, add; subtract, scale
+        Loss("binary_cross_entropy", codes.BINARY_CROSS_ENTROPY, "sigmoid", True, True, flops=(7, 2)),
     )
 }
 

@@ -4,11 +4,12 @@ import numbers
 
 import numpy as np
 
-from . import _checks, _threading, workspace
+from . import _checks, _threading, training, workspace
 from .activations import get_activation
 from .initializers import initial_weights
 from .kernels.batch import FORWARD, GRADIENT, LOSS, batch_kernels, run_batch
-from .kernels.dense import pack_weights, weight_panel_offsets
+from .kernels.dense import pack_weights as pack_weight_panels
+from .kernels.dense import weight_panel_offsets
 from .kernels.layout import Data, Layout
 from .kernels.regularization import add_l2_penalty
 from .layers import Dense, Dropout, layer_from_config
@@ -57,6 +58,20 @@ class Network:
         Epochs trained so far.
     rng : numpy.random.Generator
         Source of initial weights and of the order of examples in each epoch.
+    entropy : int
+        The seed, or the entropy drawn without one; with the epoch it keys
+        the dropout masks, and it seeds the split of ``validation_split``.
+    layout : jitprop.kernels.layout.Layout
+        The architecture as the kernels read it: widths, offsets into
+        :attr:`params`, activation and loss codes, dropout rates, L2 penalties.
+
+    Notes
+    -----
+    The training loop (:mod:`jitprop.training`), and other code that runs the
+    kernels itself, use the network through :attr:`layout`, :attr:`params`,
+    :attr:`packed_weights`, :attr:`entropy`, :attr:`dense_layers` and four
+    methods: :meth:`prepare_data`, :meth:`pack_weights`,
+    :meth:`evaluate_data` and :meth:`metrics`.
     """
 
     def __init__(self, layers, input_dim, loss="mse", dtype="float32", seed=None, l2=0.0):
@@ -80,7 +95,7 @@ class Network:
         self.epoch = 0
         self.stop_training = False
         seeds = np.random.SeedSequence(seed)
-        self._entropy = seeds.entropy  # the seed, or fresh entropy without one
+        self.entropy = seeds.entropy  # the seed, or fresh entropy without one
         self.rng = np.random.default_rng(seeds)
 
         sizes = np.array([self.input_dim] + [layer.units for layer in dense], dtype=np.int64)
@@ -118,6 +133,20 @@ class Network:
         """Width of the output layer."""
         return self._dense[-1].units
 
+    @property
+    def dense_layers(self):
+        """The Dense layers of :attr:`layers`, input side first."""
+        return self._dense
+
+    @property
+    def packed_weights(self):
+        """The weights packed into the panels the matrix products read (see :meth:`pack_weights`).
+
+        A buffer of the network's dtype that :meth:`pack_weights` fills from
+        :attr:`params`; the kernels take it next to :attr:`params`.
+        """
+        return self._packed
+
     def __repr__(self):
         return (
             f"Network({self.layers!r}, input_dim={self.input_dim}, loss={self.loss!r}, "
@@ -144,7 +173,7 @@ class Network:
             "config": self.config(),
             "params": self.params.copy(),
             "rng": self.rng.bit_generator.state,
-            "entropy": self._entropy,
+            "entropy": self.entropy,
             "epoch": self.epoch,
             "optimizer": self.optimizer,
         }
@@ -154,7 +183,7 @@ class Network:
         self.__dict__.update(twin.__dict__)
         self.params[...] = state["params"]
         self.rng.bit_generator.state = state["rng"]
-        self._entropy = state["entropy"]
+        self.entropy = state["entropy"]
         self.epoch = state["epoch"]
         self.optimizer = state["optimizer"]
 
@@ -247,7 +276,7 @@ class Network:
             and ``binary_cross_entropy`` (fraction of outputs on the right
             side of 0.5). Dropout is off.
         """
-        return self._evaluate(self._data(X, y, sample_weight))
+        return self.evaluate_data(self.prepare_data(X, y, sample_weight))
 
     def loss_and_grads(self, X, y, sample_weight=None):
         """The loss on ``(X, y)`` and its exact gradient.
@@ -261,118 +290,19 @@ class Network:
         grads : list of (dW, db)
             One pair per Dense layer, with the shapes of ``(W, b)``.
         """
-        data = self._data(X, y, sample_weight)
+        data = self.prepare_data(X, y, sample_weight)
         grad = np.zeros(self.n_params, dtype=self.dtype)
         loss, _ = self._run(GRADIENT, data, grad=grad)
         return loss, self._unflatten(grad)
 
     # --------------------------------------------------------------- training
-    def fit(
-        self,
-        X,
-        y,
-        epochs=1,
-        batch_size=32,
-        optimizer=None,
-        shuffle=True,
-        verbose="auto",
-        *,
-        validation_data=None,
-        validation_split=0.0,
-        sample_weight=None,
-        class_weight=None,
-        callbacks=(),
-        initial_epoch=None,
-        clip_norm=None,
-        resume_from=None,
-    ):
-        """Train by mini-batch back-propagation.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, input_dim)
-            Any array-like; a C-contiguous float32/float64 array (including a
-            ``np.memmap`` or an ``np.load(..., mmap_mode="r")`` array) is read
-            in place, batch by batch, without a copy.
-        y : array-like
-            ``cross_entropy``: class indices of shape (n_samples,) or rows of
-            probabilities (n_samples, n_outputs). ``binary_cross_entropy``:
-            values in [0, 1] of shape (n_samples,) or (n_samples, n_outputs).
-            ``mse``: shape (n_samples,) for one output or (n_samples, n_outputs).
-        epochs : int, default 1
-            Epochs this call trains.
-        batch_size : int, default 32
-            Examples per update; the last batch of an epoch may be smaller.
-        optimizer : Optimizer, optional
-            Default: the optimizer of the previous call, else ``SGD(lr=0.01)``.
-            Its state (momentum, step count) carries over between calls.
-        shuffle : bool, default True
-            Visit the examples in a new random order each epoch.
-        verbose : {"auto", 0, 1, 2}, default "auto"
-            0 silent; 1 a progress bar per epoch; 2 one line per epoch;
-            "auto" is 1 when standard error is a terminal, else 0.
-        validation_data : tuple (X_val, y_val), optional
-            Evaluated after every epoch (``val_loss``, ``val_accuracy``).
-        validation_split : float, default 0.0
-            Fraction of ``(X, y)`` held out for validation instead, stratified
-            by class for classification losses with class-index targets.
-        sample_weight : array-like of shape (n_samples,), optional
-            Non-negative weight of each example; a batch's loss is the
-            weighted mean.
-        class_weight : dict or "balanced", optional
-            Weight of each class (multiplies ``sample_weight``), for
-            ``cross_entropy`` with class indices or ``binary_cross_entropy``
-            with one output. "balanced" weighs classes by n / (k · count).
-        callbacks : list of Callback, optional
-            See :mod:`jitprop.callbacks` (early stopping, checkpoints, logs).
-        initial_epoch : int, optional
-            Number of the first epoch (default: :attr:`epoch`, the epochs
-            trained so far). It numbers the history and selects the epoch's
-            dropout masks and learning rates.
-        clip_norm : float, optional
-            Scale each batch's gradient down to this global L2 norm if larger.
-        resume_from : str or path, optional
-            A checkpoint written by :class:`jitprop.callbacks.ModelCheckpoint`
-            during an earlier call with the same arguments: weights, optimizer
-            and random state are restored and only the epochs that call had
-            left are trained, ending bitwise where the uninterrupted run would.
-
-        Returns
-        -------
-        History
-            Per-epoch training loss and accuracy, validation metrics, learning
-            rate, wall time and examples per second.
-
-        Raises
-        ------
-        DivergenceError
-            If a batch's loss or gradient is not finite; the network keeps the
-            weights from before that batch.
-        """
-        from .training import train
-
-        return train(
-            self,
-            X,
-            y,
-            epochs=epochs,
-            batch_size=batch_size,
-            optimizer=optimizer,
-            shuffle=shuffle,
-            verbose=verbose,
-            validation_data=validation_data,
-            validation_split=validation_split,
-            sample_weight=sample_weight,
-            class_weight=class_weight,
-            callbacks=callbacks,
-            initial_epoch=initial_epoch,
-            clip_norm=clip_norm,
-            resume_from=resume_from,
-        )
+    #: Train by mini-batch back-propagation: :func:`jitprop.training.fit` is
+    #: this method, so its keywords and their documentation are written once.
+    fit = training.fit
 
     def save(self, path, **kwargs):
         """Write the network to a safetensors file; see :func:`jitprop.save`."""
-        from .model_file import save
+        from .io.model_file import save
 
         save(self, path, **kwargs)
 
@@ -387,31 +317,83 @@ class Network:
             X, y, epochs=1, batch_size=batch_size, optimizer=optimizer, verbose=0, sample_weight=sample_weight
         )
 
-    # ---------------------------------------------------------------- helpers
-    def _data(self, X, y, sample_weight=None):
+    # ------------------------------------------------- for the training loop
+    def prepare_data(self, X, y, sample_weight=None):
+        """``(X, y, sample_weight)`` checked and converted to the arrays the kernels read.
+
+        Parameters
+        ----------
+        X, y, sample_weight
+            As for :meth:`fit`.
+
+        Returns
+        -------
+        jitprop.kernels.layout.Data
+            ``inputs`` (n_samples, input_dim) of the network's dtype;
+            ``targets`` (n_samples, n_outputs), or empty when ``labels``
+            (n_samples,) holds class indices; ``weights`` (n_samples,), or
+            empty without ``sample_weight``.
+        """
         X = _checks.as_float_matrix(X, self.dtype, "X", self.input_dim)
         targets, labels = _checks.prepare_targets(y, get_loss(self.loss), self.n_outputs, X.shape[0], self.dtype)
         weights = _checks.sample_weights(sample_weight, X.shape[0])
         return Data(X, targets, labels, weights)
 
-    def _scale(self, n):
-        """Factor turning a loss summed over ``n`` examples (or total weight ``n``) into its mean."""
-        return 1.0 / (n * self.n_outputs) if self.layout.loss_over_outputs else 1.0 / n
+    def pack_weights(self):
+        """Copy the weights of :attr:`params` into :attr:`packed_weights`; call it after changing them.
 
-    def _metrics(self, mean_loss, correct, n):
-        """``{"loss": ..., "accuracy": ...}`` from a mean loss and a count of correct predictions."""
+        Runs on Numba's threads: call it inside
+        :func:`jitprop._threading.parallel_region`.
+        """
+        pack_weight_panels(self.layout, self.params, self._packed)
+
+    def evaluate_data(self, data, rows=None):
+        """:meth:`evaluate` on the examples ``rows`` (int64 indices, all by default) of prepared ``data``.
+
+        Parameters
+        ----------
+        data : jitprop.kernels.layout.Data
+            From :meth:`prepare_data`.
+        rows : ndarray of int64, optional
+
+        Returns
+        -------
+        dict
+            As :meth:`evaluate` returns it.
+        """
+        n = data.inputs.shape[0] if rows is None else rows.shape[0]
+        mean_loss, correct = self._run(LOSS, data, rows)
+        return self.metrics(mean_loss, correct, n)
+
+    def metrics(self, mean_loss, correct, n_examples):
+        """``{"loss": ..., "accuracy": ...}`` as :meth:`evaluate` reports them, from their sums.
+
+        Parameters
+        ----------
+        mean_loss : float
+            The mean loss, with the L2 penalty.
+        correct : float
+            Correct predictions: examples whose largest output is the
+            target class (``cross_entropy``), outputs on the right side of
+            0.5 (``binary_cross_entropy``); ignored for ``mse``.
+        n_examples : int
+
+        Returns
+        -------
+        dict
+            ``"loss"``, and ``"accuracy"`` for the classification losses.
+        """
         metrics = {"loss": float(mean_loss)}
         spec = get_loss(self.loss)
         if spec.classification:
-            counted = n * self.n_outputs if spec.over_outputs else n
+            counted = n_examples * self.n_outputs if spec.over_outputs else n_examples
             metrics["accuracy"] = float(correct / counted)
         return metrics
 
-    def _evaluate(self, data, rows=None):
-        """Metrics on the examples ``rows`` of ``data`` (all by default)."""
-        n = data.inputs.shape[0] if rows is None else rows.shape[0]
-        mean_loss, correct = self._run(LOSS, data, rows)
-        return self._metrics(mean_loss, correct, n)
+    # ---------------------------------------------------------------- helpers
+    def _scale(self, n):
+        """Factor turning a loss summed over ``n`` examples (or total weight ``n``) into its mean."""
+        return 1.0 / (n * self.n_outputs) if self.layout.loss_over_outputs else 1.0 / n
 
     def _run(self, mode, data, rows=None, grad=None, outputs=None):
         """Run the examples ``rows`` of ``data`` through :func:`run_batch` in chunks of bounded memory.
@@ -434,7 +416,7 @@ class Network:
         loss_sum = correct = 0.0
         kernels = batch_kernels(self.layout, self.params, self._packed, data, ws, grad)
         with _threading.parallel_region():
-            pack_weights(self.layout, self.params, self._packed)
+            self.pack_weights()
             for lo in range(0, n, capacity):
                 hi = min(n, lo + capacity)
                 arguments = (self.layout, self.params, self._packed, data, rows[lo:hi], scale, ws, grad, lo > 0, -1)
@@ -492,8 +474,8 @@ def _check_architecture(layers, loss):
         else:
             dropout[block] = layer.rate
     for i, layer in enumerate(dense[:-1]):
-        if layer.activation == "softmax":
-            raise ValueError(f"softmax is only allowed on the output layer, but Dense layer {i} uses it.")
+        if not get_activation(layer.activation).hidden:
+            raise ValueError(f"{layer.activation} is only allowed on the output layer, but Dense layer {i} uses it.")
     output = dense[-1].activation
     if loss.output_activation is not None and output != loss.output_activation:
         raise ValueError(

@@ -7,13 +7,14 @@ over the network's flat parameter buffer
 inside the compiled epoch. A subclass names its kernel code, the number of
 state slots it needs and the hyper-parameter array the kernel reads.
 
-The contract with the training loop, per ``fit``::
+The contract with the training loop (:func:`jitprop.training.fit`), per ``fit``::
 
-    optimizer.prepare(n_params, dtype)           # (re)creates state; resets step for a new shape
+    optimizer.attach(net)      # keeps the state if it last trained net, else starts afresh (prepare)
     for epoch in ...:
         lrs = optimizer.learning_rates(optimizer.step, n_batches, epoch)
-        done = train_epoch(..., optimizer.kernel_arguments(), lrs, optimizer.step, ...)
-        optimizer.step += done
+        code, state, hyper = optimizer.kernel_arguments()
+        train_epoch(...)       # updates state in place; step numbers start at optimizer.step
+        optimizer.step += n_batches               # after a DivergenceError: the batches done
         optimizer.end_epoch(epoch, logs)          # logs: {"loss": ..., "val_loss": ...}
 
 ``lr`` is a float or a schedule from :mod:`jitprop.schedules`;
@@ -56,6 +57,8 @@ class Optimizer:
 
     code = None
     n_slots = 0
+    #: FLOPs of one update per parameter, counted from the rule's kernel (None: not counted).
+    flops_per_parameter = None
 
     def __init__(self, lr):
         if isinstance(lr, Schedule):
@@ -179,6 +182,13 @@ class SGD(Optimizer):
     def hyperparameters(self):
         return np.array([self.momentum, float(self.nesterov), self.weight_decay])
 
+    @property
+    def flops_per_parameter(self):
+        """4 (``p −= lr·(g + λp)``), 6 with momentum, 8 with Nesterov momentum."""
+        if self.momentum == 0.0:
+            return 4
+        return 8 if self.nesterov else 6
+
     def config(self):
         return dict(super().config(), momentum=self.momentum, nesterov=self.nesterov, weight_decay=self.weight_decay)
 
@@ -234,6 +244,11 @@ class Adam(Optimizer):
     def hyperparameters(self):
         return np.array([self.beta_1, self.beta_2, self.epsilon, self.weight_decay, float(self.amsgrad)])
 
+    @property
+    def flops_per_parameter(self):
+        """16, one more with AMSGrad (AdamW: one more again, for the decay)."""
+        return 16 + self.amsgrad
+
     def config(self):
         names = ("beta_1", "beta_2", "epsilon", "weight_decay", "amsgrad")
         return dict(super().config(), **{name: getattr(self, name) for name in names})
@@ -264,6 +279,11 @@ class AdamW(Adam):
 
     def __init__(self, lr=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-8, weight_decay=0.01, amsgrad=False):
         super().__init__(lr, beta_1, beta_2, epsilon, weight_decay, amsgrad)
+
+    @property
+    def flops_per_parameter(self):
+        """Adam's, plus one for the decoupled decay."""
+        return super().flops_per_parameter + 1
 
 
 class RMSprop(Optimizer):
@@ -314,6 +334,11 @@ class RMSprop(Optimizer):
     def hyperparameters(self):
         return np.array([self.rho, self.epsilon, self.momentum, float(self.centered), self.weight_decay])
 
+    @property
+    def flops_per_parameter(self):
+        """8; centered 6 more, with momentum 2 more."""
+        return 8 + (6 if self.centered else 0) + (2 if self.momentum else 0)
+
     def config(self):
         names = ("rho", "epsilon", "momentum", "centered", "weight_decay")
         return dict(super().config(), **{name: getattr(self, name) for name in names})
@@ -345,6 +370,7 @@ class Adagrad(Optimizer):
 
     code = codes.ADAGRAD
     n_slots = 1
+    flops_per_parameter = 9
 
     def __init__(self, lr=0.01, initial_accumulator_value=0.0, epsilon=1e-10, weight_decay=0.0, lr_decay=0.0):
         super().__init__(lr)

@@ -1,4 +1,4 @@
-"""The training loop: ``Network.fit`` → epochs → one compiled call per epoch.
+"""The training loop: :func:`fit` (which is ``Network.fit``) → epochs → one compiled call per epoch.
 
 Each epoch draws an order of the examples and the learning rate of every
 batch, then hands the whole epoch — every batch's forward pass, backward
@@ -9,14 +9,13 @@ segments so the bar can move, which changes nothing in the result.
 
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
 from . import _checks, _threading, workspace
 from .callbacks import Callback
 from .errors import DivergenceError
-from .kernels.dense import pack_weights
 from .kernels.epoch import EpochPlan, epoch_kernels, gradient_adjustments, train_epoch
 from .kernels.optimizers import rule_entry
 from .losses import get_loss
@@ -55,26 +54,119 @@ class History:
         return self.history[key]
 
 
-def train(
+@dataclass(frozen=True)
+class FitPlan:
+    """What one :func:`fit` call trains, as callbacks see it (:attr:`Callback.fit_plan`).
+
+    :class:`~jitprop.callbacks.ModelCheckpoint` stores it in each checkpoint,
+    so that ``fit(..., resume_from=checkpoint)`` knows which epochs are left.
+
+    Attributes
+    ----------
+    first_epoch : int
+        Number of the call's first epoch.
+    epochs : int
+        Epochs the call trains, from ``first_epoch``.
+    batch_size : int
+        Examples per update (at most the number of training examples).
+    shuffle : bool
+    """
+
+    first_epoch: int
+    epochs: int
+    batch_size: int
+    shuffle: bool
+
+    def as_dict(self):
+        """The plan as JSON-compatible values."""
+        return asdict(self)
+
+
+def fit(
     net,
     X,
     y,
+    epochs=1,
+    batch_size=32,
+    optimizer=None,
+    shuffle=True,
+    verbose="auto",
     *,
-    epochs,
-    batch_size,
-    optimizer,
-    shuffle,
-    verbose,
-    validation_data,
-    validation_split,
-    sample_weight,
-    class_weight,
-    callbacks,
-    initial_epoch,
-    clip_norm,
-    resume_from,
+    validation_data=None,
+    validation_split=0.0,
+    sample_weight=None,
+    class_weight=None,
+    callbacks=(),
+    initial_epoch=None,
+    clip_norm=None,
+    resume_from=None,
 ):
-    """Train ``net`` in place; see :meth:`jitprop.Network.fit`."""
+    """Train by mini-batch back-propagation.
+
+    ``Network.fit`` is this function: ``net.fit(X, y, ...)`` is
+    ``fit(net, X, y, ...)``, which trains ``net`` in place.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, input_dim)
+        Any array-like; a C-contiguous float32/float64 array (including a
+        ``np.memmap`` or an ``np.load(..., mmap_mode="r")`` array) is read
+        in place, batch by batch, without a copy.
+    y : array-like
+        ``cross_entropy``: class indices of shape (n_samples,) or rows of
+        probabilities (n_samples, n_outputs). ``binary_cross_entropy``:
+        values in [0, 1] of shape (n_samples,) or (n_samples, n_outputs).
+        ``mse``: shape (n_samples,) for one output or (n_samples, n_outputs).
+    epochs : int, default 1
+        Epochs this call trains.
+    batch_size : int, default 32
+        Examples per update; the last batch of an epoch may be smaller.
+    optimizer : Optimizer, optional
+        Default: the optimizer of the previous call, else ``SGD(lr=0.01)``.
+        Its state (momentum, step count) carries over between calls.
+    shuffle : bool, default True
+        Visit the examples in a new random order each epoch.
+    verbose : {"auto", 0, 1, 2}, default "auto"
+        0 silent; 1 a progress bar per epoch; 2 one line per epoch;
+        "auto" is 1 when standard error is a terminal, else 0.
+    validation_data : tuple (X_val, y_val), optional
+        Evaluated after every epoch (``val_loss``, ``val_accuracy``).
+    validation_split : float, default 0.0
+        Fraction of ``(X, y)`` held out for validation instead, stratified
+        by class for classification losses with class-index targets.
+    sample_weight : array-like of shape (n_samples,), optional
+        Non-negative weight of each example; a batch's loss is the
+        weighted mean.
+    class_weight : dict or "balanced", optional
+        Weight of each class (multiplies ``sample_weight``), for
+        ``cross_entropy`` with class indices or ``binary_cross_entropy``
+        with one output. "balanced" weighs classes by n / (k · count).
+    callbacks : list of Callback, optional
+        See :mod:`jitprop.callbacks` (early stopping, checkpoints, logs).
+    initial_epoch : int, optional
+        Number of the first epoch (default: :attr:`epoch`, the epochs
+        trained so far). It numbers the history and selects the epoch's
+        dropout masks and learning rates.
+    clip_norm : float, optional
+        Scale each batch's gradient down to this global L2 norm if larger.
+    resume_from : str or path, optional
+        A checkpoint written by :class:`jitprop.callbacks.ModelCheckpoint`
+        during an earlier call with the same arguments: weights, optimizer
+        and random state are restored and only the epochs that call had
+        left are trained, ending bitwise where the uninterrupted run would.
+
+    Returns
+    -------
+    History
+        Per-epoch training loss and accuracy, validation metrics, learning
+        rate, wall time and examples per second.
+
+    Raises
+    ------
+    DivergenceError
+        If a batch's loss or gradient is not finite; the network keeps the
+        weights from before that batch.
+    """
     epochs = _checks.positive_int(epochs, "epochs")
     batch_size = _checks.positive_int(batch_size, "batch_size")
     clip_norm = 0.0 if clip_norm is None else _checks.positive_float(clip_norm, "clip_norm")
@@ -92,7 +184,7 @@ def train(
         optimizer = net.optimizer
     else:
         first_epoch = net.epoch if initial_epoch is None else _checks.non_negative_int(initial_epoch, "initial_epoch")
-    data = net._data(X, y, sample_weight)
+    data = net.prepare_data(X, y, sample_weight)
     if class_weight is not None:
         data = data._replace(weights=_with_class_weights(net, data, class_weight))
     train_rows, val_data, val_rows = _split(net, data, validation_data, validation_split)
@@ -102,21 +194,22 @@ def train(
 
     optimizer.attach(net)
     net.optimizer = optimizer
-    net._fit_plan = {"first_epoch": first_epoch, "epochs": epochs, "batch_size": batch_size, "shuffle": bool(shuffle)}
+    plan = FitPlan(first_epoch=first_epoch, epochs=epochs, batch_size=batch_size, shuffle=shuffle)
 
     ws = workspace.allocate(net.layout, batch_size, net.n_params, net.dtype)
     grad = np.zeros(net.n_params, dtype=net.dtype)
     batch_stats = np.zeros((n_batches, 2))
     adjustments = gradient_adjustments(net.layout, clip_norm)
-    buffers = (net.layout, net.params, net._packed, data, ws, grad)
+    buffers = (net.layout, net.params, net.packed_weights, data, ws, grad)
     kernels = epoch_kernels(*buffers, optimizer.kernel_arguments(), adjustments, evaluates=val_data is not None)
     with _threading.parallel_region():
-        pack_weights(net.layout, net.params, net._packed)
+        net.pack_weights()
 
     history = History()
     net.stop_training = False
     for callback in callbacks:
         callback.set_network(net)
+        callback.set_fit_plan(plan)
         callback.on_train_begin({})
     for epoch in range(first_epoch, first_epoch + epochs):
         if net.stop_training:
@@ -124,7 +217,7 @@ def train(
         for callback in callbacks:
             callback.on_epoch_begin(epoch, {})
         order = train_rows[net.rng.permutation(n)] if shuffle else train_rows
-        plan = EpochPlan(
+        epoch_plan = EpochPlan(
             order=order,
             batch_size=batch_size,
             first_batch=0,
@@ -133,16 +226,17 @@ def train(
             step=optimizer.step,
             dropout_key=_dropout_key(net, epoch) if net.layout.dropout.any() else 0,
         )
-        seconds = _run_epoch(net, kernels, data, plan, ws, grad, optimizer, batch_stats, adjustments, epoch, verbose)
+        buffers = (ws, grad, batch_stats)
+        seconds = _run_epoch(net, kernels, data, epoch_plan, buffers, optimizer, adjustments, epoch, verbose)
         optimizer.step += n_batches
         net.epoch = epoch + 1
 
         rows = np.full(n_batches, batch_size)
         rows[-1] = n - batch_size * (n_batches - 1)
-        logs = net._metrics(float(batch_stats[:, 0] @ rows) / n, batch_stats[:, 1].sum(), n)
+        logs = net.metrics(float(batch_stats[:, 0] @ rows) / n, batch_stats[:, 1].sum(), n)
         if val_data is not None:
-            logs.update({f"val_{key}": value for key, value in net._evaluate(val_data, val_rows).items()})
-        logs["lr"] = float(plan.lrs[-1])
+            logs.update({f"val_{key}": value for key, value in net.evaluate_data(val_data, val_rows).items()})
+        logs["lr"] = float(epoch_plan.lrs[-1])
         logs["seconds"] = seconds
         logs["examples_per_second"] = n / seconds if seconds > 0 else float("inf")
         history.record(epoch, logs)
@@ -160,8 +254,12 @@ def train(
 _SHOWN = ("loss", "accuracy", "val_loss", "val_accuracy")
 
 
-def _run_epoch(net, kernels, data, plan, ws, grad, optimizer, batch_stats, adjustments, epoch, verbose):
-    """Run one epoch's batches (in segments when a bar is shown); return its wall time."""
+def _run_epoch(net, kernels, data, plan, buffers, optimizer, adjustments, epoch, verbose):
+    """Run one epoch's batches (in segments when a bar is shown); return its wall time.
+
+    ``buffers`` are the workspace, the gradient and the per-batch (loss, correct) rows.
+    """
+    ws, grad, batch_stats = buffers
     n_batches = plan.last_batch
     bounds = [0, n_batches]
     bar = None
@@ -178,8 +276,8 @@ def _run_epoch(net, kernels, data, plan, ws, grad, optimizer, batch_stats, adjus
         for first, last in zip(bounds[:-1], bounds[1:]):
             segment = plan._replace(first_batch=first, last_batch=last)
             with _threading.parallel_region():
-                buffers = (net.layout, net.params, net._packed, data, segment, ws, grad, update, batch_stats)
-                done = train_epoch(kernels, *buffers, adjustments)
+                arguments = (net.layout, net.params, net.packed_weights, data, segment, ws, grad, update, batch_stats)
+                done = train_epoch(kernels, *arguments, adjustments)
             if done < last:
                 optimizer.step += done
                 raise DivergenceError(epoch, done, float(plan.lrs[done]))
@@ -203,7 +301,7 @@ def _resolve_verbose(verbose):
 
 def _dropout_key(net, epoch):
     """Key of an epoch's dropout masks: a hash of the network's seed and the epoch."""
-    state = np.random.SeedSequence([net._entropy, epoch]).generate_state(1, np.uint64)[0]
+    state = np.random.SeedSequence([net.entropy, epoch]).generate_state(1, np.uint64)[0]
     return int(state >> np.uint64(1))  # a non-negative int64
 
 
@@ -216,12 +314,12 @@ def _split(net, data, validation_data, validation_split):
             raise ValueError("Pass either validation_data or validation_split, not both.")
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
             raise ValueError("validation_data must be a tuple (X_val, y_val) or (X_val, y_val, sample_weight_val).")
-        return everything, net._data(*validation_data), None
+        return everything, net.prepare_data(*validation_data), None
     if not _checks.fraction(validation_split, "validation_split"):
         return everything, None, None
     # A generator of its own, so that the split does not move the shuffling
     # stream (and is the same when training resumes from a checkpoint).
-    rng = np.random.default_rng([net._entropy, 1])
+    rng = np.random.default_rng([net.entropy, 1])
     if data.labels.shape[0]:
         train_rows, val_rows = stratified_split(data.labels, validation_split, rng)
     else:
@@ -270,7 +368,7 @@ def _with_class_weights(net, data, class_weight):
 
 def _resume(net, path, optimizer):
     """Restore ``net`` from a checkpoint; return (first epoch, epochs left) of the interrupted fit."""
-    from .model_file import load_checkpoint
+    from .io.model_file import load_checkpoint
 
     checkpoint = load_checkpoint(path)
     saved = checkpoint.network
@@ -281,7 +379,7 @@ def _resume(net, path, optimizer):
         raise ValueError(f"The checkpoint {path} was not written during fit; it cannot resume training.")
     net.params[...] = saved.params
     net.rng.bit_generator.state = saved.rng.bit_generator.state
-    net._entropy = saved._entropy
+    net.entropy = saved.entropy
     net.optimizer = saved.optimizer if saved.optimizer is not None else optimizer
     net.epoch = checkpoint.epoch
     return net.epoch, plan["first_epoch"] + plan["epochs"] - net.epoch

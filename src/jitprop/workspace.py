@@ -5,10 +5,12 @@ number of threads — which is what makes training bitwise reproducible
 whatever the thread count.
 """
 
+from typing import NamedTuple
+
 import numpy as np
 
-from .kernels.layout import Workspace
 from .kernels.dense import tile_panel_size
+from .kernels.layout import Workspace
 
 #: Batches with fewer than this many (rows x parameters) run as one tile,
 #: serially: below it a batch takes tens of microseconds, and a parallel
@@ -36,26 +38,56 @@ def plan_tile_rows(batch_rows, n_params, with_gradients=True):
     return rows + (-rows) % 4  # whole blocks of the 4-row matrix micro-kernel
 
 
-def allocate(layout, capacity, n_params, dtype, with_gradients=True):
-    """A :class:`Workspace` for batches of up to ``capacity`` rows."""
+class WorkspaceSize(NamedTuple):
+    """The shapes of the buffers :func:`allocate` makes, without allocating them.
+
+    Element counts of the network's dtype, except ``tile_stats`` (float64).
+    The cost model (:func:`jitprop.complexity.costs`) counts memory from it.
+    """
+
+    tile_rows: int  # rows per tile
+    tiles: int  # most tiles of a batch
+    activations: int  # also the size of preactivations
+    deltas: int  # 0 without gradients
+    panels: tuple  # (tiles, elements per tile)
+    tile_gradients: tuple  # (tiles, n_params), or (1, 0) without gradients
+    tile_stats: tuple  # (tiles, 2)
+
+    @property
+    def elements(self):
+        """Elements of the network's dtype in all the buffers."""
+        products = (self.panels[0] * self.panels[1], self.tile_gradients[0] * self.tile_gradients[1])
+        return 2 * self.activations + self.deltas + sum(products)
+
+
+def size(layout, capacity, n_params, with_gradients=True):
+    """The :class:`WorkspaceSize` of :func:`allocate` for batches of up to ``capacity`` rows."""
     tile_rows = plan_tile_rows(capacity, n_params, with_gradients)
-    max_tiles = -(-capacity // tile_rows)
+    tiles = -(-capacity // tile_rows)
+    per_row = int(layout.sizes.sum()) * capacity
+    return WorkspaceSize(
+        tile_rows=tile_rows,
+        tiles=tiles,
+        activations=per_row,
+        deltas=per_row if with_gradients else 0,
+        panels=(tiles, tile_panel_size(layout.sizes, tile_rows)),
+        tile_gradients=(tiles, n_params) if with_gradients else (1, 0),
+        tile_stats=(tiles, 2),
+    )
+
+
+def allocate(layout, capacity, n_params, dtype, with_gradients=True):
+    """A :class:`Workspace` for batches of up to ``capacity`` rows (shapes as :func:`size` gives them)."""
+    shape = size(layout, capacity, n_params, with_gradients)
     offsets = np.zeros(len(layout.sizes), dtype=np.int64)
     offsets[1:] = np.cumsum(layout.sizes[:-1]) * capacity
-    per_row = int(layout.sizes.sum()) * capacity
-
-    def block(size):
-        return np.empty(size, dtype=dtype)
-
-    backward = per_row if with_gradients else 0
-    panel_size = tile_panel_size(layout.sizes, tile_rows)
     return Workspace(
         row_offsets=offsets,
-        activations=block(per_row),
-        preactivations=block(per_row),
-        deltas=block(backward),
-        panels=np.empty((max_tiles, panel_size), dtype=dtype),
-        tile_gradients=np.empty((max_tiles if with_gradients else 1, n_params if with_gradients else 0), dtype=dtype),
-        tile_stats=np.zeros((max_tiles, 2)),
-        tile_rows=tile_rows,
+        activations=np.empty(shape.activations, dtype=dtype),
+        preactivations=np.empty(shape.activations, dtype=dtype),
+        deltas=np.empty(shape.deltas, dtype=dtype),
+        panels=np.empty(shape.panels, dtype=dtype),
+        tile_gradients=np.empty(shape.tile_gradients, dtype=dtype),
+        tile_stats=np.zeros(shape.tile_stats),
+        tile_rows=shape.tile_rows,
     )

@@ -19,8 +19,8 @@ inference is the forward pass alone.
 * :mod:`~jitprop.complexity.model` counts parameters, FLOPs and memory.
 * :mod:`~jitprop.complexity.experiment` measures the scaling sweeps, the
   backward/forward ratio and inference against training.
-* :mod:`~jitprop.complexity.report` prints, plots, and provides the
-  ``jitprop complexity`` command (:func:`register`).
+* :mod:`~jitprop.complexity.report` prints and plots the results; the
+  ``jitprop complexity`` command is :mod:`jitprop.cli.complexity`.
 
 See docs/complexity.md for the figures measured on a 2-core machine and
 where the claims stop holding.
@@ -29,7 +29,7 @@ where the claims stop holding.
 from .experiment import FULL, QUICK, Plan, calibrate, measure
 from .fitting import PowerLawFit, fit_power_law
 from .model import LayerCost, Memory, NetworkCost, costs, summary, summary_table, update_flops_per_parameter
-from .report import format_results, plot, register, run
+from .report import format_results, plot
 
 __all__ = [
     "FULL",
@@ -45,8 +45,6 @@ __all__ = [
     "format_results",
     "measure",
     "plot",
-    "register",
-    "run",
     "summary",
     "summary_table",
     "update_flops_per_parameter",

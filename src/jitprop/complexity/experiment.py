@@ -30,10 +30,11 @@ from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
+from .._threading import thread_count
 from ..optimizers import SGD
 from .fitting import fit_power_law
 from .model import costs
-from .timing import BatchBench, layer_parts, load_average, machine, numba_threads, resolve_clock, timed
+from .timing import BatchBench, check_threads, layer_parts, load_average, machine, resolve_clock, timed
 
 _STATISTICS = {"median": np.median, "min": np.min}
 
@@ -170,7 +171,7 @@ def measure(
     if statistic not in _STATISTICS:
         raise ValueError(f"statistic must be one of {', '.join(_STATISTICS)}, got {statistic!r}.")
     threads, timer = resolve_clock(clock, threads)
-    with numba_threads(threads):
+    with thread_count(check_threads(threads)):
         return _measure(plan, seed, statistic, timer, clock, progress or (lambda message: None))
 
 
@@ -180,22 +181,22 @@ def _measure(plan, seed, statistic, timer, clock, say):
     started = time.perf_counter()
     load_before = load_average()
     jitprop.warmup([plan.dtype])
-    lab = _Lab(plan, seed, _STATISTICS[statistic], timer)
+    experiment = _Experiment(plan, seed, _STATISTICS[statistic], timer)
 
     say("calibration and inference: reference network " + "-".join(map(str, plan.reference)))
-    reference = lab.reference()
+    reference = experiment.reference()
     throughput = reference["calibration"]["flops_per_second"]
     say("sweep: hidden width " + ", ".join(map(str, plan.widths)))
-    sweeps = {"width": lab.width_sweep(throughput)}
+    sweeps = {"width": experiment.width_sweep(throughput)}
     say("sweep: examples " + ", ".join(map(str, plan.examples)))
-    sweeps["examples"] = lab.examples_sweep(throughput)
+    sweeps["examples"] = experiment.examples_sweep(throughput)
     say("sweep: epochs " + ", ".join(map(str, plan.epochs)))
-    sweeps["epochs"] = lab.epochs_sweep(throughput)
+    sweeps["epochs"] = experiment.epochs_sweep(throughput)
     say("backward/forward on " + "; ".join("-".join(map(str, a)) for a in plan.architectures))
-    ratios = lab.backward_forward()
+    ratios = experiment.backward_forward()
     rows = ", ".join(map(str, plan.parts_rows))
     say(f"backward taken apart: a {plan.parts_layer[0]}x{plan.parts_layer[1]} layer, tiles of {rows} rows")
-    parts = lab.backward_parts()
+    parts = experiment.backward_parts()
 
     errors = [point["error"] for point in sweeps["width"]["points"]]
     exponents = {name: sweep["fit"]["slope"] for name, sweep in sweeps.items()}
@@ -254,14 +255,14 @@ def calibrate(net=None, n_examples=8192, batch_size=128, repeats=3, seed=0, thre
     def fit():
         net.fit(X, y, epochs=1, batch_size=batch_size, optimizer=optimizer, verbose=0)
 
-    with numba_threads(threads):
+    with thread_count(check_threads(threads)):
         fit()
         seconds = float(np.median([timed(timer, fit) for _ in range(repeats)]))
     flops = costs(net, batch_size, optimizer).epoch_flops(n_examples)
     return _calibration(net, batch_size, n_examples, seconds, flops)
 
 
-class _Lab:
+class _Experiment:
     """The data, networks and timing loops of one run of :func:`measure`."""
 
     def __init__(self, plan, seed, statistic, timer):
@@ -456,7 +457,6 @@ class _Lab:
                 }
             )
         return results
-
 
     def backward_parts(self):
         """One layer's backward pieces on a tile, relative to its forward product (see :func:`layer_parts`)."""

@@ -13,10 +13,12 @@ backward           ``dW = xᵀ δ``, ``db = Σ δ``            ``2nk + k``
 
 ``c_f`` and ``c_d`` count the arithmetic operations of the activation and its
 derivative per unit (each operation, comparison or elementary function counts
-one; see :data:`ACTIVATION_FLOPS`). The output layer's delta comes from the
-loss (:data:`LOSS_FLOPS`). These element-wise terms are O(k) against O(nk)
-for the products: a few percent of the total for layers of a few dozen
-units, less for wider ones; the products decide every claim.
+one). Each activation's entry in :data:`jitprop.activations.ACTIVATIONS`
+holds its pair ``(c_f, c_d)`` as ``flops``; the output layer's delta comes
+from the loss, whose entry in :data:`jitprop.losses.LOSSES` holds ``flops``
+per output likewise. These element-wise terms are O(k) against O(nk) for the
+products: a few percent of the total for layers of a few dozen units, less
+for wider ones; the products decide every claim.
 
 With ``w`` weights in all and ``w₁`` in the first layer, the products alone
 give forward ``2w`` and backward ``4w − 2w₁``: a backward/forward ratio of
@@ -31,29 +33,9 @@ import numbers
 from dataclasses import dataclass, field
 
 from .. import workspace
-from ..kernels.dense import tile_panel_size
+from ..activations import get_activation
 from ..layers import Dense, Dropout
-
-#: FLOPs per unit of each activation (forward) and of its derivative applied
-#: to a delta (backward). Softmax is fused with the loss, which counts its delta.
-ACTIVATION_FLOPS = {
-    "identity": (0, 0),
-    "relu": (1, 1),  # max; select
-    "leaky_relu": (2, 2),  # compare, multiply
-    "sigmoid": (4, 3),  # abs, exp, add, divide; δ·a·(1 − a)
-    "tanh": (1, 3),  # tanh; δ·(1 − a²)
-    "elu": (3, 3),  # compare, expm1, multiply; compare, add, multiply
-    "softplus": (5, 5),  # max, abs, exp, log1p, add; sigmoid, multiply
-    "gelu": (5, 10),  # multiply, erf, add, multiply, multiply; Φ, φ and products
-    "softmax": (5, 0),  # max, subtract, exp, sum, scale
-}
-
-#: FLOPs per output of each loss: (value, delta ∂loss/∂z).
-LOSS_FLOPS = {
-    "cross_entropy": (4, 2),  # max, subtract, exp, sum (plus one log); scale, subtract
-    "binary_cross_entropy": (7, 2),  # max, multiply, subtract, abs, exp, log1p, add; subtract, scale
-    "mse": (3, 3),  # subtract, square, add; subtract, multiply, scale
-}
+from ..losses import get_loss
 
 #: FLOPs of a Dropout unit in training: the scale on the way forward and on the way back.
 DROPOUT_FLOPS = (1, 1)
@@ -124,7 +106,7 @@ class NetworkCost:
         the gradient's squared norm, the L2 penalty and the update.
     batch_size, tiles : int
         The batch size counted and the tiles it is cut into (as training
-        cuts it: :func:`jitprop.workspace.plan_tile_rows`).
+        cuts it: :func:`jitprop.workspace.size`).
     memory : Memory
     dtype : str
     step_parts : dict of str to int
@@ -235,9 +217,10 @@ def costs(net, batch_size=32, optimizer=None):
     forward = sum(row.forward_flops for row in rows if row.kind != "Loss")
     backward = sum(row.backward_flops for row in rows) + rows[-1].forward_flops  # the loss value too
 
-    tile_rows = workspace.plan_tile_rows(batch_size, params, True)
-    tiles = -(-batch_size // tile_rows)
-    penalised = sum(row.weights for row, layer in zip(dense, net._dense) if _l2_of(net, layer) > 0)
+    # The buffers training allocates for a batch (workspace.allocate), counted without allocating them.
+    scratch = workspace.size(net.layout, batch_size, params)
+    tiles = scratch.tiles
+    penalised = sum(row.weights for row, layer in zip(dense, net.dense_layers) if _l2_of(net, layer) > 0)
     step_parts = {
         "reduce_tiles": (tiles - 1) * params,
         "gradient_norm": 2 * params,
@@ -245,12 +228,12 @@ def costs(net, batch_size=32, optimizer=None):
         "update": update_flops_per_parameter(optimizer) * params,
     }
     itemsize = net.dtype.itemsize
-    widths = sum(net.layout.sizes)
+    tile_gradients = scratch.tile_gradients[0] * scratch.tile_gradients[1]
     memory = Memory(
-        parameters=(params + net._packed.size) * itemsize,
-        gradients=(1 + tiles) * params * itemsize,
+        parameters=(params + net.packed_weights.size) * itemsize,
+        gradients=(params + tile_gradients) * itemsize,  # the batch gradient and the tiles' own
         optimizer_state=max(1, int(optimizer.n_slots)) * params * itemsize,  # as Optimizer.prepare allocates
-        activations=(3 * int(widths) * batch_size + tiles * tile_panel_size(net.layout.sizes, tile_rows)) * itemsize,
+        activations=(scratch.elements - tile_gradients) * itemsize,
     )
     return NetworkCost(
         layers=rows,
@@ -291,8 +274,8 @@ def summary_table(net):
         counts[kind] += 1
         if isinstance(layer, Dense):
             n, k = fan_in, layer.units
-            act_forward, act_backward = ACTIVATION_FLOPS[layer.activation]
-            output = layer is net._dense[-1]
+            act_forward, act_backward = get_activation(layer.activation).flops
+            output = layer is net.dense_layers[-1]
             forward = 2 * n * k + k + act_forward * k
             # The output layer's delta is the loss's; a hidden layer multiplies by f'.
             backward = 2 * n * k + k + (0 if first else 2 * n * k) + (0 if output else act_backward * k)
@@ -304,9 +287,9 @@ def summary_table(net):
                 LayerCost(name, kind, (None, fan_in), "", 0, 0, DROPOUT_FLOPS[0] * fan_in, DROPOUT_FLOPS[1] * fan_in)
             )
     k = net.n_outputs
-    value, delta = LOSS_FLOPS[net.loss]
+    value, delta = get_loss(net.loss).flops
     if net.loss == "mse":
-        delta += ACTIVATION_FLOPS[net._dense[-1].activation][1]
+        delta += get_activation(net.dense_layers[-1].activation).flops[1]
     rows.append(LayerCost("loss", "Loss", (), net.loss, 0, 0, value * k, delta * k))
     return rows
 
@@ -369,27 +352,19 @@ def summary(net, batch_size=32, optimizer=None):
 
 
 def update_flops_per_parameter(optimizer):
-    """FLOPs per parameter of one update of ``optimizer``, counted from its kernel.
+    """FLOPs per parameter of one update of ``optimizer``: its ``flops_per_parameter``, counted from its kernel.
 
     Counts follow :mod:`jitprop.kernels.optimizers`: SGD 4 (``p −= lr·(g + λp)``),
     with momentum 6, Nesterov 8; Adam 16 (AdamW 17, AMSGrad +1); RMSprop 8,
     centered +6, with momentum +2; Adagrad 9.
     """
-    from .. import optimizers as opt
+    from ..optimizers import Optimizer
 
-    if isinstance(optimizer, opt.SGD):
-        if optimizer.momentum == 0.0:
-            return 4
-        return 8 if optimizer.nesterov else 6
-    if isinstance(optimizer, opt.Adam):  # AdamW too
-        return 16 + isinstance(optimizer, opt.AdamW) + optimizer.amsgrad
-    if isinstance(optimizer, opt.RMSprop):
-        return 8 + (6 if optimizer.centered else 0) + (2 if optimizer.momentum else 0)
-    if isinstance(optimizer, opt.Adagrad):
-        return 9
-    if isinstance(optimizer, opt.Optimizer):
+    if not isinstance(optimizer, Optimizer):
+        raise TypeError(f"optimizer must be a jitprop Optimizer, got {optimizer!r}.")
+    if optimizer.flops_per_parameter is None:
         raise ValueError(f"No FLOP count for optimizer {optimizer!r}.")
-    raise TypeError(f"optimizer must be a jitprop Optimizer, got {optimizer!r}.")
+    return optimizer.flops_per_parameter
 
 
 def _l2_of(net, layer):

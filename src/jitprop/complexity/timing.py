@@ -1,4 +1,4 @@
-"""Clocks, thread counts and the kernel-level benches of the experiment.
+"""Clocks, the check of a thread count and the kernel-level benches of the experiment.
 
 :class:`BatchBench` times :func:`jitprop.kernels.batch.run_batch` in its
 ``FORWARD`` and ``GRADIENT`` modes on the batches of an epoch, with the
@@ -6,16 +6,16 @@ workspace and tile plan training allocates; :func:`layer_parts` times one
 layer's three matrix products on a tile.
 """
 
-import contextlib
 import os
-import platform
 import time
 
 import numpy as np
 
 from .. import workspace
+from .._machine import describe
+from .._threading import parallel_region
 from ..kernels.batch import FORWARD, GRADIENT, batch_kernels, run_batch
-from ..kernels.dense import forward_from_panels, pack_weights, tile_panel_size
+from ..kernels.dense import forward_from_panels, tile_panel_size
 from ..kernels.layout import Data
 from ..kernels.matmul import matmul_nt
 from ..kernels.panels import columns_for_itemsize, matmul_packed_b, matmul_tn, pack_columns, pack_rows, round_up
@@ -35,19 +35,15 @@ def resolve_clock(clock, threads):
     raise ValueError(f"clock must be 'wall' or 'cpu', got {clock!r}.")
 
 
-@contextlib.contextmanager
-def numba_threads(threads):
-    """Run the block with ``threads`` Numba threads (unchanged for None), restoring the count after."""
-    import numba
-
-    from .._threading import thread_count
-
+def check_threads(threads):
+    """``threads`` if it is None or a thread count Numba accepts (1..``NUMBA_NUM_THREADS``), else a ValueError."""
     if threads is not None:
+        import numba
+
         most = numba.config.NUMBA_NUM_THREADS
         if isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= most:
             raise ValueError(f"threads must be an integer in 1..{most}, got {threads!r}.")
-    with thread_count(threads):
-        yield
+    return threads
 
 
 def timed(timer, fn):
@@ -84,8 +80,9 @@ class BatchBench:
         self.ws = workspace.allocate(net.layout, batch_size, net.n_params, net.dtype)
         self.grad = np.zeros(net.n_params, dtype=net.dtype)
         self.no_grad = np.zeros(0, dtype=net.dtype)
-        pack_weights(net.layout, net.params, net._packed)
-        self.kernels = batch_kernels(net.layout, net.params, net._packed, self.data, self.ws, self.grad)
+        with parallel_region():
+            net.pack_weights()
+        self.kernels = batch_kernels(net.layout, net.params, net.packed_weights, self.data, self.ws, self.grad)
 
     def run(self, rep):
         """Seconds of each batch's forward pass and of its gradient pass, alternating which runs first."""
@@ -97,7 +94,7 @@ class BatchBench:
             for mode in (FORWARD, GRADIENT) if (b + rep) % 2 == 0 else (GRADIENT, FORWARD):
                 grad = self.grad if mode == GRADIENT else self.no_grad
                 start = self.timer()
-                arguments = (net.layout, net.params, net._packed, data, index, scale, ws, grad, False, -1)
+                arguments = (net.layout, net.params, net.packed_weights, data, index, scale, ws, grad, False, -1)
                 run_batch(self.kernels, mode, *arguments)
                 (forward if mode == FORWARD else gradient).append(self.timer() - start)
         return forward, gradient
@@ -176,28 +173,13 @@ def load_average():
 
 
 def machine(load_before):
-    """What the figures were measured on."""
-    import numba
-
-    try:
-        from llvmlite import binding
-
-        cpu = binding.get_host_cpu_name()
-    except Exception:  # llvmlite ships with numba; be robust anyway
-        cpu = "unknown"
-    try:
-        layer = numba.threading_layer()
-    except ValueError:
-        layer = "none started"
+    """What the figures were measured on (see :func:`jitprop._machine.describe`), and the load around them."""
+    described = describe()
     return {
-        "cpu": cpu,
-        "machine": platform.machine(),
-        "cpus": os.cpu_count(),
-        "threads": numba.get_num_threads(),
-        "threading_layer": layer,
-        "numba": numba.__version__,
-        "numpy": np.__version__,
-        "python": platform.python_version(),
+        **{key: described[key] for key in ("cpu", "machine", "cpus", "threads", "threading_layer")},
+        "numba": described["versions"]["numba"],
+        "numpy": described["versions"]["numpy"],
+        "python": described["python"],
         "load_average_before": load_before,
         "load_average_after": load_average(),
     }

@@ -4,7 +4,7 @@ The path of one ``fit``: check the hyper-parameters → validate ``X`` and
 encode ``y`` (the subclass's :meth:`MLP._encode`) → on the first fit, build
 the :class:`~jitprop.Network` with scikit-learn's initial weights → hold out
 a validation part if ``early_stopping`` → one :meth:`Network.fit` call of
-``max_iter`` epochs, with :class:`_Bookkeeping` as its callback doing after
+``max_iter`` epochs, with :class:`_SklearnEpochEnd` as its callback doing after
 every epoch what scikit-learn's loop does (loss curve, ``tol`` /
 ``n_iter_no_change`` stopping, learning-rate schedule, best weights).
 
@@ -27,6 +27,7 @@ import numba
 import numpy as np
 
 from .._threading import thread_count
+from ..activations import ACTIVATIONS as JITPROP_ACTIVATIONS
 from ..callbacks import Callback
 from ..layers import Dense, Dropout
 from ..network import Network
@@ -36,21 +37,10 @@ from ..splitting import stratified_split
 from . import _sklearn as sk
 
 #: Hidden-layer activations by the name the estimators take (scikit-learn's, then jitprop's) → jitprop's name.
-ACTIVATIONS = {
-    "identity": "identity",
-    "logistic": "sigmoid",
-    "tanh": "tanh",
-    "relu": "relu",
-    "sigmoid": "sigmoid",
-    "leaky_relu": "leaky_relu",
-    "elu": "elu",
-    "softplus": "softplus",
-    "gelu": "gelu",
-}
+ACTIVATIONS = {a.sklearn_name: a.name for a in JITPROP_ACTIVATIONS.values() if a.hidden and a.sklearn_name}
+ACTIVATIONS.update({a.name: a.name for a in JITPROP_ACTIVATIONS.values() if a.hidden and a.name not in ACTIVATIONS})
 SOLVERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad")
 LEARNING_RATES = ("constant", "invscaling", "adaptive")
-#: scikit-learn's name of each output activation (``out_activation_``).
-OUTPUT_NAMES = {"softmax": "softmax", "sigmoid": "logistic", "identity": "identity"}
 #: ``learning_rate="adaptive"`` stops once the rate has fallen to this (scikit-learn's threshold).
 SMALLEST_ADAPTIVE_RATE = 1e-6
 
@@ -109,9 +99,9 @@ class MLP(sk.BaseEstimator):
         if not incremental or net.optimizer is None:
             self._learning_rate = float(self.learning_rate_init)
             net.optimizer = _optimizer(p, self._learning_rate, self._loss_scale)
-        bookkeeping = _Bookkeeping(self, p, validation, X_train.shape[0])
+        epoch_end = _SklearnEpochEnd(self, p, validation, X_train.shape[0])
         self.n_iter_ = 0
-        with threads(p.n_threads):
+        with thread_count(p.n_threads):
             net.fit(
                 X_train,
                 targets,
@@ -120,11 +110,11 @@ class MLP(sk.BaseEstimator):
                 shuffle=self.shuffle,
                 verbose=0,
                 sample_weight=w_train,
-                callbacks=[bookkeeping],
+                callbacks=[epoch_end],
             )
         if self.early_stopping:
             net.params[...] = self._best_params
-        if not incremental and not bookkeeping.converged and self.n_iter_ == self.max_iter:
+        if not incremental and not epoch_end.converged and self.n_iter_ == self.max_iter:
             warnings.warn(
                 f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and the optimization "
                 "hasn't converged yet.",
@@ -165,7 +155,7 @@ class MLP(sk.BaseEstimator):
         self.network_ = net
         self.n_outputs_ = task.n_outputs
         self.n_layers_ = len(sizes)
-        self.out_activation_ = OUTPUT_NAMES[task.output_activation]
+        self.out_activation_ = JITPROP_ACTIVATIONS[task.output_activation].sklearn_name
         self._loss_scale = task.scale
         self.t_ = 0
         self.loss_curve_ = []
@@ -250,7 +240,7 @@ class MLP(sk.BaseEstimator):
         """Output-layer activations for ``X`` (validated against the fit), as float64."""
         sk.check_is_fitted(self)
         X = self._validate(X)
-        with threads(_threads_wanted(self.n_threads)):
+        with thread_count(_threads_wanted(self.n_threads)):
             return self.network_.predict(X).astype(np.float64)
 
     # ------------------------------------------------------ fitted parameters
@@ -274,7 +264,7 @@ class MLP(sk.BaseEstimator):
         super().__setstate__(state)
 
 
-class _Bookkeeping(Callback):
+class _SklearnEpochEnd(Callback):
     """After each epoch, what scikit-learn's MLP loop does: record, stop, schedule, keep the best weights.
 
     - ``loss_curve_`` gets the epoch's training loss in scikit-learn's units.
@@ -385,11 +375,6 @@ def _set_l2(net, l2):
 
 
 # ------------------------------------------------------------------- threads
-def threads(n_threads):
-    """Run the block with Numba using ``n_threads`` threads (``None``: as it is), then restore the count."""
-    return thread_count(n_threads)
-
-
 def _threads_wanted(n_threads):
     """``n_threads`` as a count Numba accepts: None, -1 (all), or an int >= 1 capped at ``NUMBA_NUM_THREADS``."""
     if n_threads is None:

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .tabular import CHUNK_ROWS, DataError, is_number
+from ..errors import DataError
+from .data_files import CHUNK_ROWS, is_number
 
 TASKS = ("classification", "regression")
 

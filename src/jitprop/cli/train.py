@@ -1,14 +1,15 @@
 """``jitprop train``: read the data, hold out a validation part, train, report, save.
 
 The steps, in order: check the options and output paths (before any work),
-read the data (:mod:`jitprop.tabular`), decide the task, split off a
+read the data (:mod:`.data_files`), decide the task, split off a
 stratified validation part, fit the preprocessing on the training part
-(:mod:`jitprop.preprocessing`), compile the kernels (timed on its own),
+(:mod:`.preprocessing`), compile the kernels (timed on its own),
 train with a progress bar, then print the summary and write the model, the
 metrics and the plot — each file atomically, and only once training is
 over, so Ctrl-C never leaves a half-written one.
 """
 
+import argparse
 import importlib.util
 import io
 import os
@@ -16,13 +17,26 @@ import sys
 import time
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
-from ._atomic import write_atomically
-from .callbacks import Callback, EarlyStopping, ModelCheckpoint
-from .cli import Interrupted, UsageError, check_writable, set_threads, warm_kernels, write_json
+from ..activations import ACTIVATIONS
+from ..callbacks import Callback, EarlyStopping, ModelCheckpoint
+from ..errors import DataError, Interrupted, UsageError
+from ..io._atomic import write_atomically
+from ._common import (
+    check_writable,
+    count,
+    fraction,
+    positive_float,
+    positive_int,
+    using_threads,
+    warm_kernels,
+    widths,
+    write_json,
+)
+from .data_files import Table, read_table, table_format
 from .preprocessing import Preprocessing, infer_task, read_labels
-from .tabular import DataError, Table, read_table, table_format
 
 #: ``--optimizer`` name → (class name in jitprop, defaults the command sets).
 OPTIMIZERS = {
@@ -33,14 +47,67 @@ OPTIMIZERS = {
     "adagrad": ("Adagrad", {}),
 }
 
-#: Credit line of the built-in data set (see :mod:`jitprop.datasets`).
+#: Credit line of the built-in data set (see :mod:`jitprop.io.datasets`).
 DIGITS_CREDIT = (
     "the UCI Optical Recognition of Handwritten Digits data set, E. Alpaydin and C. Kaynak (1998), CC BY 4.0"
 )
 
 
+def register(commands, common):
+    """Add the ``train`` command to the ``jitprop`` parser."""
+    train = commands.add_parser(
+        "train",
+        parents=[common],
+        help="train a network (on the built-in digits without DATA)",
+        description="Train a network on DATA (CSV with a header row, NPY or NPZ), or on the built-in "
+        "UCI handwritten digits when DATA is left out, and save it with what predict needs.",
+    )
+    train.add_argument("data", nargs="?", metavar="DATA", help="CSV, NPY or NPZ file (default: built-in digits)")
+    train.add_argument("--target", metavar="COLUMN", help="column to predict (NPY: index; NPZ: array, default 'y')")
+    model = train.add_argument_group("network")
+    model.add_argument("--hidden", type=widths, default=[64], metavar="WIDTHS", help="hidden widths (default 64)")
+    hidden = [name for name, spec in ACTIVATIONS.items() if spec.hidden]
+    model.add_argument(
+        "--activation", default="relu", choices=hidden, metavar="NAME",
+        help="hidden activation: %(choices)s (default relu)",
+    )
+    model.add_argument("--task", choices=("classification", "regression"), help="default: inferred from the target")
+    model.add_argument(
+        "--loss",
+        choices=("cross_entropy", "binary_cross_entropy", "mse"),
+        help="default cross_entropy (classification) or mse (regression)",
+    )
+    model.add_argument("--dtype", default="float32", choices=("float32", "float64"))
+    model.add_argument(
+        "--standardize",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="scale each feature to mean 0 and deviation 1 over the training part (default: on)",
+    )
+    fit = train.add_argument_group("training")
+    fit.add_argument("--optimizer", default="adam", choices=sorted(OPTIMIZERS), help="default adam")
+    fit.add_argument("--lr", type=positive_float, help="learning rate (default: the optimizer's, adam 0.001)")
+    fit.add_argument("--momentum", type=fraction, help="momentum of sgd (default 0.9) or rmsprop (default 0)")
+    fit.add_argument("--epochs", type=positive_int, default=30, metavar="N", help="default 30")
+    fit.add_argument("--batch-size", type=positive_int, default=32, metavar="N", help="default 32")
+    fit.add_argument(
+        "--val-split", type=fraction, default=0.2, metavar="FRACTION", help="held out for validation (default 0.2)"
+    )
+    fit.add_argument("--early-stopping", type=count, metavar="PATIENCE", help="stop after PATIENCE bad epochs")
+    fit.add_argument("--seed", type=int, default=0, help="seeds weights, split and shuffling (default 0)")
+    fit.add_argument("--threads", type=positive_int, metavar="N", help="Numba threads (default: all)")
+    out = train.add_argument_group("output")
+    out.add_argument("--out", default="model.safetensors", metavar="MODEL", help="default model.safetensors")
+    out.add_argument("--checkpoint-every", type=positive_int, metavar="N", help="checkpoint every N epochs")
+    out.add_argument("--resume", metavar="CHECKPOINT", help="continue an interrupted run from its checkpoint")
+    out.add_argument("--metrics-json", metavar="FILE", help="write final metrics and per-epoch history")
+    out.add_argument("--plot", metavar="FILE.png", help="plot loss and accuracy curves (needs matplotlib)")
+    out.add_argument("--quiet", action="store_true", help="print the summary only, no progress")
+    train.set_defaults(run=run)
+
+
 @dataclass
-class _Job:
+class _TrainingSetup:
     """Everything training needs, decided from the options and the data before it starts."""
 
     table: Table
@@ -58,22 +125,26 @@ class _Job:
 
 def run(args):
     """Run ``jitprop train`` with parsed ``args``; returns the exit status."""
+    _check_options(args)
+    with using_threads(args.threads):
+        return _train(args)
+
+
+def _train(args):
     import jitprop as jp
 
-    _check_options(args)
-    set_threads(args.threads)
     say = (lambda *lines: None) if args.quiet else (lambda *lines: print(*lines, sep="\n", flush=True))
-    job = _prepare(args)
-    say(*_description(job, args))
-    compile_seconds = warm_kernels(args.dtype, job.net, args.batch_size, job.optimizer, say)
+    setup = _prepare(args)
+    say(*_description(setup, args))
+    compile_seconds = warm_kernels(args.dtype, setup.net, args.batch_size, setup.optimizer, say)
     say(f"kernels: ready in {compile_seconds:.2f} s (compiled on first use, then loaded from the cache)")
 
-    history, seconds, stopper = _fit(job, args)
-    units = _Units(job.pre)
-    results = {"train": _scores(job, *job.train)}
-    if job.val is not None:
-        results["validation"] = _scores(job, *job.val)
-    examples_per_second = len(job.train[0]) * len(history.epochs) / seconds if seconds > 0 else float("inf")
+    history, seconds, stopper = _fit(setup, args)
+    units = _TargetUnits(setup.pre)
+    results = {"train": _scores(setup, *setup.train)}
+    if setup.val is not None:
+        results["validation"] = _scores(setup, *setup.val)
+    examples_per_second = len(setup.train[0]) * len(history.epochs) / seconds if seconds > 0 else float("inf")
     print(_results_table(results))
     print(
         f"{len(history.epochs)} epochs in {seconds:.2f} s, {examples_per_second:,.0f} examples/s; "
@@ -85,12 +156,12 @@ def run(args):
             f"{stopper.best_epoch + 1}, whose weights were restored"
         )
 
-    jp.save(job.net, args.out, extra=job.extra)
+    jp.save(setup.net, args.out, extra=setup.extra)
     print(f"model written to {args.out}")
     if args.metrics_json is not None:
         document = {
-            "task": job.task,
-            "loss_function": job.net.loss,
+            "task": setup.task,
+            "loss_function": setup.net.loss,
             "epochs": len(history.epochs),
             **{f"train_{key}": value for key, value in results["train"].items()},
             **{f"val_{key}": value for key, value in results.get("validation", {}).items()},
@@ -104,7 +175,7 @@ def run(args):
         write_json(args.metrics_json, document)
         say(f"metrics written to {args.metrics_json}")
     if args.plot is not None:
-        _plot(args.plot, units.history(history), job.task)
+        _plot(args.plot, units.history(history), setup.task)
         say(f"plot written to {args.plot}")
     return 0
 
@@ -136,65 +207,66 @@ def _prepare(args):
     extra = {"preprocessing": pre.to_json(), "command": _options(args)}
     if args.resume is not None:
         _check_resume(args.resume, extra)
-    return _Job(table, source, task, reason, pre, labels, train, val, net, _optimizer(args), extra)
+    return _TrainingSetup(table, source, task, reason, pre, labels, train, val, net, _optimizer(args), extra)
 
 
 _OUTPUT = {"cross_entropy": "softmax", "binary_cross_entropy": "sigmoid", "mse": "identity"}
 
 
-def _description(job, args):
+def _description(setup, args):
     """The lines printed before training."""
-    net, pre, table = job.net, job.pre, job.table
-    classes = f" into {pre.n_classes} classes" if job.task == "classification" else ""
-    if job.val is None:
+    net, pre, table = setup.net, setup.pre, setup.table
+    classes = f" into {pre.n_classes} classes" if setup.task == "classification" else ""
+    if setup.val is None:
         split = "no validation part"
     else:
-        kind = "stratified" if job.task == "classification" else "random"
-        split = f"{len(job.train[0]):,} training and {len(job.val[0]):,} validation examples ({kind}, seed {args.seed})"
-    widths = "-".join(str(w) for w in [net.input_dim, *args.hidden, net.n_outputs])
+        kind = "stratified" if setup.task == "classification" else "random"
+        n_train, n_val = len(setup.train[0]), len(setup.val[0])
+        split = f"{n_train:,} training and {n_val:,} validation examples ({kind}, seed {args.seed})"
+    shape = "-".join(str(w) for w in [net.input_dim, *args.hidden, net.n_outputs])
     scaled = ", standardised" if pre.standardized else ""
-    credit = (f"      from {DIGITS_CREDIT}",) if job.table.path == "digits" else ()
+    credit = (f"      from {DIGITS_CREDIT}",) if setup.table.path == "digits" else ()
     return (
-        f"data: {job.source}: {table.n_examples:,} examples, {net.input_dim} features{scaled}, "
+        f"data: {setup.source}: {table.n_examples:,} examples, {net.input_dim} features{scaled}, "
         f"target {table.target_label}",
         *credit,
-        f"task: {job.task}{classes} ({job.reason})",
+        f"task: {setup.task}{classes} ({setup.reason})",
         f"split: {split}",
-        f"network: {widths}, {args.activation}, {_OUTPUT[net.loss]} output, {net.loss} loss, "
+        f"network: {shape}, {args.activation}, {_OUTPUT[net.loss]} output, {net.loss} loss, "
         f"{net.n_params:,} parameters, {args.dtype}",
-        f"optimizer: {_describe_optimizer(job.optimizer)}; {args.epochs} epochs, batch size {args.batch_size}, "
-        f"{_threads()} threads",
+        f"optimizer: {_describe_optimizer(setup.optimizer)}; {args.epochs} epochs, batch size {args.batch_size}, "
+        f"{numba.get_num_threads()} threads",
     )
 
 
-def _fit(job, args):
+def _fit(setup, args):
     """Train; returns ``(history, seconds, early stopper or None)``. Ctrl-C raises Interrupted."""
-    bar = _ProgressBar(args.epochs, enabled=not args.quiet, units=_Units(job.pre))
+    bar = _ProgressBar(args.epochs, enabled=not args.quiet, units=_TargetUnits(setup.pre))
     callbacks = [bar]
     stopper = checkpoint = None
     if args.early_stopping is not None:
         stopper = EarlyStopping("val_loss", patience=args.early_stopping, restore_best_weights=True)
         callbacks.append(stopper)
     if args.checkpoint_every is not None:
-        checkpoint = ModelCheckpoint(checkpoint_path(args.out), every=args.checkpoint_every, extra=job.extra)
+        checkpoint = ModelCheckpoint(checkpoint_path(args.out), every=args.checkpoint_every, extra=setup.extra)
         callbacks.append(checkpoint)
     started = time.perf_counter()
     try:
-        history = job.net.fit(
-            job.train[0],
-            job.train[1],
+        history = setup.net.fit(
+            setup.train[0],
+            setup.train[1],
             epochs=args.epochs,
             batch_size=args.batch_size,
-            optimizer=job.optimizer,
+            optimizer=setup.optimizer,
             verbose=0,
-            validation_data=None if job.val is None else job.val[:2],
+            validation_data=None if setup.val is None else setup.val[:2],
             callbacks=callbacks,
             resume_from=args.resume,
         )
     except KeyboardInterrupt:
-        raise Interrupted(_interrupted(job.net, args, checkpoint)) from None
+        raise Interrupted(_interrupted(setup.net, args, checkpoint)) from None
     except ArithmeticError as exc:  # DivergenceError
-        hint = "" if job.pre.standardized else " Standardising the features (--standardize) often helps."
+        hint = "" if setup.pre.standardized else " Standardising the features (--standardize) often helps."
         raise ArithmeticError(f"{exc}{hint}") from exc
     finally:
         bar.close()
@@ -250,12 +322,6 @@ def _describe_optimizer(optimizer):
     return f"{type(optimizer).__name__} lr {optimizer.lr:g}" + (f", momentum {momentum:g}" if momentum else "")
 
 
-def _threads():
-    import numba
-
-    return numba.get_num_threads()
-
-
 def _loss(loss, task, pre):
     if task == "regression":
         if loss not in (None, "mse"):
@@ -269,7 +335,7 @@ def _loss(loss, task, pre):
 
 
 def _check_resume(path, extra):
-    from .model_file import load_checkpoint
+    from ..io.model_file import load_checkpoint
 
     saved = load_checkpoint(path).extra
     if not isinstance(saved, dict) or saved.get("preprocessing") != extra["preprocessing"]:
@@ -283,7 +349,7 @@ def _check_resume(path, extra):
 def _read_data(args):
     """``(table, description of the source)``."""
     if args.data is None:
-        from .datasets import load_digits
+        from ..io.datasets import load_digits
 
         X, y = load_digits()
         names = [str(j) for j in range(X.shape[1])]
@@ -311,7 +377,7 @@ def _split(table, labels, task, fraction, seed):
     """Training and validation rows (sorted), or (None, None) without validation."""
     if fraction == 0:
         return None, None
-    from .splitting import stratified_split
+    from ..splitting import stratified_split
 
     rng = np.random.default_rng(seed)
     n = table.n_examples
@@ -330,7 +396,7 @@ def _split(table, labels, task, fraction, seed):
 
 
 # ------------------------------------------------------------------ metrics
-class _Units:
+class _TargetUnits:
     """Regression losses in the target's units (training sees the target standardised)."""
 
     def __init__(self, pre):
@@ -346,14 +412,14 @@ class _Units:
         return rows
 
 
-def _scores(job, X, y, rows):
+def _scores(setup, X, y, rows):
     """Final scores on a part: loss and accuracy, or (regression, in the target's units) MSE, MAE and R²."""
-    if job.task == "classification":
-        return job.net.evaluate(X, y)
+    if setup.task == "classification":
+        return setup.net.evaluate(X, y)
     from .metrics import regression_scores
 
-    true = job.labels if rows is None else job.labels[rows]
-    scores = regression_scores(true.astype(np.float64), job.pre.predictions(job.net.predict(X)))
+    true = setup.labels if rows is None else setup.labels[rows]
+    scores = regression_scores(true.astype(np.float64), setup.pre.predictions(setup.net.predict(X)))
     return {"loss": scores["mse"], "mae": scores["mae"], "r2": scores["r2"]}
 
 

@@ -2,7 +2,7 @@
 
 :func:`read_table` returns a :class:`Table`: a numeric feature matrix, the
 names of its columns and, when asked for, the raw target column. Every
-defect of the file raises :class:`DataError` with one line that says which
+defect of the file raises :class:`~jitprop.errors.DataError` with one line that says which
 file, which line or row and which column, and what to do.
 
 Formats are told apart by their first bytes, not by the file name:
@@ -32,6 +32,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import DataError
+
 #: Rows converted to numbers at a time when reading a CSV file.
 CHUNK_ROWS = 16384
 
@@ -44,10 +46,6 @@ _GZIP_MAGIC = b"\x1f\x8b"
 _DELIMITERS = (",", ";", "\t")
 _NPY_HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
 _SHOWN_COLUMNS = 20
-
-
-class DataError(ValueError):
-    """A data file cannot be used; the message says where and why, in one line."""
 
 
 @dataclass

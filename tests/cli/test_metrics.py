@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from jitprop.metrics import confusion_matrix, precision_recall, regression_scores
+from jitprop.cli.metrics import confusion_matrix, precision_recall, regression_scores
 
 
 def test_confusion_precision_recall_worked_example():

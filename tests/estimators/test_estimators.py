@@ -66,14 +66,6 @@ def test_sklearn_conventions(estimator, check, monkeypatch):
 
 
 # ---------------------------------------------------------------- data
-@pytest.fixture
-def blobs(rng):
-    """120 samples, 5 features, 3 classes of shifted Gaussians."""
-    y = rng.integers(0, 3, 120)
-    X = rng.normal(size=(120, 5)) + y[:, None]
-    return X, y
-
-
 def _targets(rng, task, n=120):
     return {
         "multiclass": rng.integers(0, 3, n),
@@ -210,12 +202,12 @@ def test_same_initial_weights_as_sklearn(blobs):
 def test_fitted_attributes(blobs):
     X, y = blobs
     clf = jp.Classifier(hidden_layer_sizes=(8, 4), max_iter=7, random_state=0).fit(X, y)
-    assert [c.shape for c in clf.coefs_] == [(5, 8), (8, 4), (4, 3)]
+    assert [c.shape for c in clf.coefs_] == [(6, 8), (8, 4), (4, 3)]
     assert [b.shape for b in clf.intercepts_] == [(8,), (4,), (3,)]
     np.testing.assert_array_equal(clf.classes_, [0, 1, 2])
-    assert clf.n_features_in_ == 5 and clf.n_layers_ == 4 and clf.n_outputs_ == 3
+    assert clf.n_features_in_ == 6 and clf.n_layers_ == 4 and clf.n_outputs_ == 3
     assert clf.out_activation_ == "softmax"
-    assert clf.n_iter_ == len(clf.loss_curve_) == 7 and clf.t_ == 7 * 120
+    assert clf.n_iter_ == len(clf.loss_curve_) == 7 and clf.t_ == 7 * 240
     assert clf.best_loss_ == min(clf.loss_curve_) and clf.validation_scores_ is None
     assert isinstance(clf.network_, jp.Network)
     unfitted = jp.Classifier()
@@ -256,7 +248,7 @@ def test_partial_fit_and_warm_start(blobs):
         clf.partial_fit(X, y)
     for _ in range(3):
         clf.partial_fit(X[y < 2], y[y < 2], classes=[0, 1, 2])  # a batch may lack a class
-    assert clf.n_iter_ == 1 and len(clf.loss_curve_) == 3 and clf.predict_proba(X).shape == (120, 3)
+    assert clf.n_iter_ == 1 and len(clf.loss_curve_) == 3 and clf.predict_proba(X).shape == (240, 3)
     with pytest.raises(ValueError, match="has classes not in"):
         clf.partial_fit(X, y + 1)
 
@@ -299,7 +291,7 @@ def test_model_file_of_the_network_is_pickle_free(blobs, tmp_path):
 def test_feature_names_from_a_dataframe(blobs):
     pd = pytest.importorskip("pandas")
     X, y = blobs
-    frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(5)])
+    frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
     clf = jp.Classifier(hidden_layer_sizes=(4,), max_iter=2).fit(frame, y)
     np.testing.assert_array_equal(clf.feature_names_in_, frame.columns)
     with pytest.warns(UserWarning, match="X does not have valid feature names"):
@@ -318,7 +310,7 @@ def test_pipeline_grid_search_and_cross_validation(blobs):
     assert search.cv_results_["mean_test_score"].shape == (4,)
     regressor = jp.Regressor(hidden_layer_sizes=(8,), learning_rate_init=0.02, max_iter=100, random_state=0)
     regression = make_pipeline(StandardScaler(), regressor)
-    assert cross_val_score(regression, X, X @ np.arange(5.0), cv=3).mean() > 0.5
+    assert cross_val_score(regression, X, X @ np.arange(float(X.shape[1])), cv=3).mean() > 0.5
 
 
 def test_convergence_warning(blobs):

@@ -20,12 +20,14 @@ untimed epochs after the pause, for at least ``REWARM_SECONDS``, before the
 timed one: what is timed is an epoch in the middle of a training run, as
 ``fit(epochs=...)`` runs it. Peers that are not installed are skipped with a note
 (``pip install "jitprop[bench]"``).
+
+The peers are imported by their engines, when they run, and only this
+command imports the engines: ``import jitprop`` never imports PyTorch or
+scikit-learn.
 """
 
-import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -33,7 +35,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .datasets import load_digits
+from .._machine import describe
+from .._threading import thread_count
+from ..io.datasets import load_digits
 
 #: Pause before every timed epoch, so the previous engine's idle worker threads stop spinning.
 SETTLE_SECONDS = 0.3
@@ -294,7 +298,7 @@ def matmul_kernels(repeats=5, burst=20):
     library's sleeping worker threads (on a virtual machine, up to a few
     milliseconds each), which is not the speed of the product.
     """
-    from .kernels.matmul import parallel_matmul_nt
+    from ..kernels.matmul import parallel_matmul_nt
 
     def median_call(product):
         time.sleep(SETTLE_SECONDS)  # the other library's threads stop spinning
@@ -330,20 +334,14 @@ def matmul_kernels(repeats=5, burst=20):
 
 def thread_scaling(workload, repeats, quick=False):
     """jitprop's examples/s on ``workload`` with 1 and 2 threads, alternating epochs."""
-    import numba
-
     X, y = workload.data(quick)
     runner = JitpropEngine(workload, X, y, 2)
     rewarm = runner.epoch() < REWARM_BELOW_SECONDS
-    previous = numba.get_num_threads()
     times = {1: [], 2: []}
-    try:
-        for _ in range(repeats):
-            for threads in (1, 2):
-                numba.set_num_threads(threads)
+    for _ in range(repeats):
+        for threads in (1, 2):
+            with thread_count(threads):
                 times[threads].append(_timed_epoch(runner, rewarm))
-    finally:
-        numba.set_num_threads(previous)
     # String keys, as JSON has them.
     speeds = {str(t): X.shape[0] / float(np.median(s)) for t, s in times.items()}
     return {"workload": workload.name, "examples_per_second": speeds, "speedup": speeds["2"] / speeds["1"]}
@@ -406,23 +404,20 @@ def first_fit_and_memory(quick=False):
     return result
 
 
-def run(workloads=tuple(WORKLOADS), threads=None, quick=False, repeats=None, log=print):
-    """Run the whole benchmark; return one JSON-compatible dict."""
+def run_benchmark(workloads=tuple(WORKLOADS), threads=None, quick=False, repeats=None, log=print):
+    """Run the whole benchmark with ``threads`` Numba threads (default: as set); return one JSON-compatible dict."""
+    with thread_count(threads):
+        return _run(workloads, quick, repeats or (3 if quick else 5), log)
+
+
+def _run(workloads, quick, repeats, log):
     import numba
 
-    if threads is not None:
-        numba.set_num_threads(threads)
     threads = numba.get_num_threads()
-    repeats = repeats or (3 if quick else 5)
-    report = {
-        "machine": {"cpu": platform.processor() or platform.machine(), "threads": threads},
-        "versions": _versions(),
-        "workloads": [],
-    }
+    report = {"machine": None, "versions": None, "workloads": []}  # the first two filled in at the end
     for name in workloads:
         log(f"… {name}")
         report["workloads"].append(compare_workload(WORKLOADS[name], threads, repeats, quick))
-    report["threading_layer"] = numba.threading_layer()
     log("… matrix-product kernels")
     report["matmul"] = matmul_kernels()
     if "W1" in workloads:
@@ -430,19 +425,12 @@ def run(workloads=tuple(WORKLOADS), threads=None, quick=False, repeats=None, log
         report["thread_scaling"] = thread_scaling(WORKLOADS["W1"], repeats, quick)
         log("… first fit and peak memory")
         report.update(first_fit_and_memory(quick))
+    # Described after the runs, once Numba's threads have started and its threading layer is known.
+    machine = describe(packages=("jitprop", "numba", "numpy", "torch", "scikit-learn"))
+    report["machine"] = {"cpu": machine["cpu"], "machine": machine["machine"], "threads": threads}
+    report["versions"] = machine["versions"]
+    report["threading_layer"] = machine["threading_layer"]
     return report
-
-
-def _versions():
-    import importlib.metadata as metadata
-
-    versions = {}
-    for package in ("jitprop", "numba", "numpy", "torch", "scikit-learn"):
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            versions[package] = None
-    return versions
 
 
 def format_report(report):
@@ -484,35 +472,26 @@ def format_report(report):
 
 
 # ----------------------------------------------------------------------- command line
-def register(subparsers):
-    """Add the ``bench`` command to the ``jitprop`` command line."""
-    parser = subparsers.add_parser("bench", help="compare training speed with PyTorch, scikit-learn and NumPy")
+def register(commands, common):
+    """Add the ``bench`` command to the ``jitprop`` parser."""
+    parser = commands.add_parser(
+        "bench", parents=[common], help="compare training speed with PyTorch, scikit-learn and NumPy"
+    )
     parser.add_argument("--workloads", default=",".join(WORKLOADS), help="comma-separated (default: all)")
     parser.add_argument("--threads", type=int, default=None, help="threads for jitprop and PyTorch")
     parser.add_argument("--quick", action="store_true", help="smaller data sets and fewer epochs")
     parser.add_argument("--repeats", type=int, default=None, help="timed epochs per engine (default 5, quick 3)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
-    parser.set_defaults(run=_command)
+    parser.set_defaults(run=run)
 
 
-def _command(args):
+def run(args):
+    """Run ``jitprop bench`` with parsed ``args``; returns the exit status."""
     names = [name.strip() for name in args.workloads.split(",") if name.strip()]
     unknown = [name for name in names if name not in WORKLOADS]
     if unknown:
         raise ValueError(f"Unknown workload {unknown[0]!r}; expected some of {', '.join(WORKLOADS)}.")
     log = (lambda message: print(message, file=sys.stderr)) if not args.json else (lambda message: None)
-    report = run(names, threads=args.threads, quick=args.quick, repeats=args.repeats, log=log)
+    report = run_benchmark(names, threads=args.threads, quick=args.quick, repeats=args.repeats, log=log)
     print(json.dumps(report, indent=1) if args.json else format_report(report))
     return 0
-
-
-def main(argv=None):
-    """``python -m jitprop.bench``."""
-    parser = argparse.ArgumentParser(prog="jitprop")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["bench", *(sys.argv[1:] if argv is None else argv)])
-    return args.run(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 import jitprop as jp
-from jitprop.preprocessing import Preprocessing, infer_task, read_labels
-from jitprop.tabular import DataError, read_table
+from jitprop.cli.data_files import read_table
+from jitprop.cli.preprocessing import Preprocessing, infer_task, read_labels
+from jitprop.errors import DataError
 
 
 def table_of(tmp_path, text, target="y"):

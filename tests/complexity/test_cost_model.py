@@ -1,27 +1,17 @@
-"""jitprop.complexity: the cost model against hand counts, the summary, the fit, the experiment's structure.
+"""jitprop.complexity.model: parameters, FLOPs and memory against hand counts, and the summary.
 
 Timing-based acceptance figures (exponents near 1, ratios, prediction error)
-are not asserted here: they depend on the machine and its load, and live in
-docs/complexity.md. The experiment is only checked for what it returns.
+are not asserted in these tests: they depend on the machine and its load,
+and live in docs/complexity.md.
 """
 
-import argparse
-import json
-
-import numpy as np
 import pytest
 
 import jitprop as jp
+from helpers import dense_net
 from jitprop import complexity
-from jitprop.complexity.fitting import t_quantile_975
 
 
-def dense_net(sizes, hidden="relu", output="softmax", loss="cross_entropy", dtype="float32"):
-    layers = [jp.Dense(width, hidden) for width in sizes[1:-1]] + [jp.Dense(sizes[-1], output)]
-    return jp.Network(layers, input_dim=sizes[0], loss=loss, dtype=dtype, seed=0)
-
-
-# ------------------------------------------------------------------ the model
 def test_small_network_counted_by_hand():
     # 3-4-2, relu then softmax, cross-entropy.
     cost = complexity.costs(dense_net([3, 4, 2]), batch_size=8)
@@ -178,135 +168,3 @@ def test_summary_text():
     assert "Total params: 269,322" in text
     assert "2 - w1/w = 1.253" in text
     assert "Per step of 128 examples (2 tiles)" in text
-
-
-# -------------------------------------------------------------------- fitting
-def test_t_quantiles():
-    assert t_quantile_975(1) == pytest.approx(12.706, abs=1e-3)
-    assert t_quantile_975(5) == pytest.approx(2.5706, abs=1e-4)
-    assert t_quantile_975(30) == pytest.approx(2.0423, abs=1e-4)
-    assert t_quantile_975(40) == pytest.approx(2.0211, abs=1e-4)
-    assert t_quantile_975(120) == pytest.approx(1.9799, abs=1e-4)
-    assert t_quantile_975(10**6) == pytest.approx(1.96, abs=1e-4)
-
-
-def test_power_law_fit(rng):
-    x = np.geomspace(100, 1000, 7)
-    exact = complexity.fit_power_law(x, 3e-6 * x**1.5)
-    assert exact.slope == pytest.approx(1.5)
-    assert exact.ci95[0] == pytest.approx(1.5) and exact.ci95[1] == pytest.approx(1.5)
-    assert exact(200.0) == pytest.approx(3e-6 * 200**1.5)
-
-    noisy = complexity.fit_power_law(x, 2.0 * x * np.exp(rng.normal(0, 0.05, x.shape)))
-    low, high = noisy.ci95
-    assert low < noisy.slope < high
-    assert low < 1.0 < high
-    with pytest.raises(ValueError, match="positive"):
-        complexity.fit_power_law([1, 2, 3], [1, 0, 1])
-
-
-# ----------------------------------------------------------------- experiment
-@pytest.fixture(scope="module")
-def quick_results():
-    return complexity.measure(quick=True, repeats=1)
-
-
-def test_measure_quick_returns_the_documented_structure(quick_results):
-    results = json.loads(json.dumps(quick_results))  # JSON-compatible throughout
-    assert set(results["exponents"]) == {"width", "examples", "epochs"}
-    assert all(isinstance(value, float) for value in results["exponents"].values())
-    for name, sweep in results["sweeps"].items():
-        assert sweep["fit"]["slope"] == results["exponents"][name]
-        low, high = sweep["fit"]["ci95"]
-        assert low <= sweep["fit"]["slope"] <= high
-        assert len(sweep["points"]) >= 3
-        for point in sweep["points"]:
-            assert point["seconds"] > 0 and point["predicted_seconds"] > 0
-    assert len(results["backward_forward"]) >= 3
-    for entry in results["backward_forward"]:
-        assert set(entry) >= {"layers", "predicted", "measured", "matmul_ratio", "batch_size", "tile_rows"}
-        assert entry["layers"][0] in (784, 256)
-        assert 1.0 <= entry["predicted"] < 2.0
-    inference = results["inference"]
-    assert inference["training_seconds_per_example"] > 0 and inference["inference_seconds_per_example"] > 0
-    assert 2.0 < inference["predicted_ratio"] < 3.0
-    assert results["calibration"]["flops_per_second"] > 0
-    assert len(results["prediction"]["errors"]) == len(results["sweeps"]["width"]["points"])
-    assert set(results["acceptance"]) >= {"exponents_in_band", "ratios_within_tolerance", "prediction_within_tolerance"}
-    assert results["plan"]["repeats"] == 1 and results["plan"]["clock"] == "wall"
-
-
-def test_format_and_plot(quick_results, tmp_path):
-    text = complexity.format_results(quick_results)
-    assert "Calibration:" in text and "Backward/forward" in text and "Acceptance:" in text
-    pytest.importorskip("matplotlib")
-    path = tmp_path / "complexity.png"
-    complexity.plot(quick_results, path)
-    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-
-
-def test_measure_rejects_bad_options():
-    with pytest.raises(ValueError, match="statistic"):
-        complexity.measure(quick=True, statistic="mean")
-    with pytest.raises(ValueError, match="clock"):
-        complexity.measure(quick=True, clock="cpu", threads=2)
-    with pytest.raises(ValueError, match="clock must be"):
-        complexity.measure(quick=True, clock="sundial")
-
-
-def test_calibrate_leaves_the_network_alone():
-    net = dense_net([20, 16, 3])
-    before = net.params.copy()
-    calibration = complexity.calibrate(net, n_examples=256, batch_size=32, repeats=1)
-    np.testing.assert_array_equal(net.params, before)
-    assert calibration["layers"] == [20, 16, 3] and calibration["gflops"] > 0
-
-
-# ------------------------------------------------------------------------ CLI
-def parse(argv):
-    parser = argparse.ArgumentParser(prog="jitprop")
-    complexity.register(parser.add_subparsers(dest="command"))
-    return parser.parse_args(argv)
-
-
-def test_register_adds_the_command():
-    args = parse(["complexity", "--quick", "--json", "--plot", "out.png"])
-    assert args.command == "complexity" and args.quick and args.json and args.plot == "out.png"
-    assert args.run is complexity.run
-
-
-def test_network_option_prints_the_model(capsys):
-    assert complexity.run(parse(["complexity", "--network", "784,256,256,10", "--json"])) == 0
-    report = json.loads(capsys.readouterr().out)
-    assert report["layers"] == [784, 256, 256, 10]
-    assert report["params"] == 269322
-    assert round(report["matmul_ratio"], 2) == 1.25
-    assert report["training"]["flops"] == 10 * complexity.costs(dense_net([784, 256, 256, 10]), 128).epoch_flops(60000)
-
-    assert complexity.run(parse(["complexity", "--network", "64-32-10", "--epochs", "2"])) == 0
-    out = capsys.readouterr().out
-    assert "Total params: 2,410" in out and "Training 2 epochs of 60,000 examples" in out
-
-
-def test_plot_folder_is_checked_before_measuring(tmp_path):
-    pytest.importorskip("matplotlib")
-    with pytest.raises(ValueError, match="does not exist"):
-        complexity.run(parse(["complexity", "--quick", "--plot", str(tmp_path / "missing" / "plot.png")]))
-
-
-def test_threads_and_clocks():
-    import time
-
-    import numba
-
-    from jitprop.complexity.timing import numba_threads, resolve_clock
-
-    before = numba.get_num_threads()
-    with numba_threads(1):
-        assert numba.get_num_threads() == 1
-    assert numba.get_num_threads() == before
-    assert resolve_clock("cpu", None) == (1, time.thread_time)
-    assert resolve_clock("wall", 2) == (2, time.perf_counter)
-    with pytest.raises(ValueError, match="threads must be an integer"):
-        with numba_threads(0):
-            pass

@@ -15,9 +15,9 @@ import pytest
 import safetensors.numpy
 
 import jitprop as jp
-from jitprop.model_file import MAX_HEADER_BYTES, Checkpoint, ModelFileError, load_checkpoint
-
-DTYPES = ["float32", "float64"]
+from helpers import DTYPES
+from jitprop.errors import ModelFileError
+from jitprop.io.model_file import MAX_HEADER_BYTES, Checkpoint, load_checkpoint
 
 
 # ------------------------------------------------------------------ helpers

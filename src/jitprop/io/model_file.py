@@ -65,9 +65,10 @@ from typing import Any
 import numpy as np
 import safetensors.numpy
 
+from ..errors import ModelFileError
+from ..network import Network
+from ..optimizers import OPTIMIZERS, optimizer_from_config
 from ._atomic import write_atomically
-from .network import Network
-from .optimizers import OPTIMIZERS, optimizer_from_config
 
 #: Version of the layout above; :func:`load` reads this version only.
 FORMAT_VERSION = 1
@@ -86,23 +87,6 @@ _OPTIMIZER_STATE = "optimizer.state"
 _DTYPE_CODES = {"float32": "F32", "float64": "F64"}
 _STORED_DTYPES = {"float32": np.dtype("<f4"), "float64": np.dtype("<f8")}
 _MAX_INT64 = 2**63 - 1  # the kernels count steps and epochs in int64
-
-
-class ModelFileError(ValueError):
-    """A file is not a valid jitprop model file.
-
-    Attributes
-    ----------
-    path : str
-        The file.
-    reason : str
-        What is wrong with it.
-    """
-
-    def __init__(self, path, reason):
-        self.path = path
-        self.reason = reason
-        super().__init__(f"Cannot load jitprop model file {path!r}: {reason}")
 
 
 @dataclass
@@ -176,7 +160,7 @@ def save(net, path, *, epoch=None, training=None, extra=None):
     by another network) is saved as no state and step 0, which is where the
     next :meth:`~Network.fit` of ``net`` would start it from.
     """
-    from . import __version__
+    from .. import __version__
 
     if not isinstance(net, Network):
         raise TypeError(f"net must be a jitprop Network, got {type(net).__name__}.")
@@ -198,7 +182,7 @@ def save(net, path, *, epoch=None, training=None, extra=None):
         "jitprop_version": __version__,
         "architecture": _plain_json(net.config(), "net.config()"),
         "epoch": int(epoch),
-        "rng": {"entropy": int(net._entropy), "bit_generator": _plain_json(net.rng.bit_generator.state, "net.rng")},
+        "rng": {"entropy": int(net.entropy), "bit_generator": _plain_json(net.rng.bit_generator.state, "net.rng")},
         "optimizer": optimizer,
         "training": _plain_json(training, "training"),
         "extra": _plain_json(extra, "extra"),
@@ -357,7 +341,7 @@ class _Reader:
         net = self._network(architecture, n_params)
         net.params[...] = arrays[_PARAMS]
         net.epoch = epoch
-        net._entropy = entropy
+        net.entropy = entropy
         net.rng.bit_generator.state = bit_generator
         if optimizer is not None:
             if _OPTIMIZER_STATE in arrays:

@@ -5,8 +5,9 @@ import gzip
 import numpy as np
 import pytest
 
-from jitprop import tabular
-from jitprop.tabular import DataError, read_table
+from jitprop.cli import data_files
+from jitprop.cli.data_files import read_table
+from jitprop.errors import DataError
 
 
 def test_csv_reads_numbers_text_targets_and_line_numbers(tmp_path):
@@ -21,7 +22,7 @@ def test_csv_reads_numbers_text_targets_and_line_numbers(tmp_path):
 
 
 def test_csv_chunks_report_the_right_line_in_a_later_chunk(tmp_path, monkeypatch):
-    monkeypatch.setattr(tabular, "CHUNK_ROWS", 3)
+    monkeypatch.setattr(data_files, "CHUNK_ROWS", 3)
     rows = [f"{i},{i * 2}" for i in range(10)]
     rows[7] = "7,x7"
     (tmp_path / "t.csv").write_text("a,b\n" + "\n".join(rows) + "\n")
@@ -45,7 +46,7 @@ def test_gzip_semicolons_and_feature_selection(tmp_path):
 
 
 def test_large_csv_shows_a_progress_bar(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(tabular, "PROGRESS_BYTES", 0)
+    monkeypatch.setattr(data_files, "PROGRESS_BYTES", 0)
     (tmp_path / "t.csv").write_text("a,b\n" + "1,2\n" * 5000)
 
     class Terminal:

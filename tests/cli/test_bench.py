@@ -9,7 +9,8 @@ import json
 import numpy as np
 import pytest
 
-from jitprop import bench, cli
+from jitprop import cli
+from jitprop.cli import bench
 
 TINY = bench.Workload("T", "tiny 4-3-2", 60, (4, 3, 2), "relu", "cross_entropy", 10)
 

@@ -1,0 +1,180 @@
+"""What the commands share: option types, checks made before any work, model files, output.
+
+Nothing here imports a command module, so every command can import this one.
+"""
+
+import argparse
+import json
+import os
+import threading
+
+from .._threading import thread_count
+from ..errors import UsageError
+
+
+# ------------------------------------------------------------ option types
+def widths(text):
+    """``--hidden``: widths like ``128,64``, or ``none`` for no hidden layer."""
+    if text.strip().lower() in ("", "none"):
+        return []
+    try:
+        values = [int(part) for part in text.split(",")]
+    except ValueError:
+        values = [0]
+    if any(width < 1 for width in values):
+        raise argparse.ArgumentTypeError(f"expected widths like 128,64 (or 'none'), got {text!r}")
+    return values
+
+
+def positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def count(text):
+    """An integer >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return value
+
+
+def positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
+    return value
+
+
+def fraction(text):
+    """A number in [0, 1)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}")
+    return value
+
+
+# ---------------------------------------------------------- checks and setup
+def using_threads(threads):
+    """Context in which Numba uses ``threads`` threads (``None``: as it is); a UsageError names the limit.
+
+    The check comes when this is called, before the block does any work.
+    """
+    if threads is not None:
+        import numba
+
+        limit = numba.config.NUMBA_NUM_THREADS
+        if threads > limit:
+            raise UsageError(
+                f"--threads {threads} is more than the {limit} threads Numba started with; "
+                f"set the environment variable NUMBA_NUM_THREADS={threads} to allow more."
+            )
+    return thread_count(threads)
+
+
+def check_writable(path, option):
+    """A UsageError unless a file can be created at ``path`` (checked before any work)."""
+    directory = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise UsageError(f"{option} {path} is a directory; give a file name.")
+    if not os.path.isdir(directory):
+        raise UsageError(f"{option} {path}: the directory {directory} does not exist.")
+    if not os.access(directory, os.W_OK):
+        raise UsageError(f"{option} {path}: the directory {directory} is not writable.")
+
+
+def warm_kernels(dtype, network=None, batch_size=32, optimizer=None, say=None):
+    """Compile (or load from the cache) the kernels for ``network`` (or for ``dtype``); returns the seconds it took.
+
+    If it takes more than a second (compiling, not loading), ``say`` is
+    called with a line that tells what is happening.
+    """
+    from ..warmup import warmup
+
+    notice = threading.Timer(
+        1.0,
+        say or (lambda line: None),
+        ["kernels: compiling for this network on first use; later runs load them from the cache ..."],
+    )
+    notice.daemon = True
+    notice.start()
+    try:
+        return warmup([dtype], network=network, batch_size=batch_size, optimizer=optimizer)
+    finally:
+        notice.cancel()
+
+
+# ------------------------------------------------------------- model files
+def load_model(path):
+    """``(network, preprocessing, checkpoint)`` of a model file."""
+    from ..io.model_file import load_checkpoint
+    from .preprocessing import Preprocessing
+
+    checkpoint = load_checkpoint(path)
+    net = checkpoint.network
+    extra = checkpoint.extra
+    if isinstance(extra, dict) and "preprocessing" in extra:
+        pre = Preprocessing.from_json(extra["preprocessing"], net, path)
+    else:
+        pre = Preprocessing.for_network(net)
+    return net, pre, checkpoint
+
+
+def read_for_model(path, pre, target=None):
+    """The table of ``path`` with the model's feature columns, and ``target`` when given.
+
+    Without ``target``, a column holding the target the model was trained on
+    is left out of the features when the file still has it.
+    """
+    from .data_files import csv_columns, read_table, table_format
+
+    kind = table_format(path)
+    features = pre.features if (kind == "csv" and pre.named_features) else None
+    if target is not None or pre.target is None or features is not None:
+        return read_table(path, target, features=features)
+    if kind == "csv" and pre.target in csv_columns(path):
+        return read_table(path, pre.target)
+    table = read_table(path)
+    if kind == "npy" and table.X.shape[1] == len(pre.features) + 1 and _is_index(pre.target):
+        table = read_table(path, pre.target)
+    return table
+
+
+def _is_index(name):
+    try:
+        int(name)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+# ------------------------------------------------------------------ output
+def write_json(path, document):
+    """Write ``document`` to ``path`` as indented JSON, atomically."""
+    from ..io._atomic import write_atomically
+
+    write_atomically(path, (json.dumps(document, indent=1, allow_nan=False) + "\n").encode())
+
+
+def number_format(dtype):
+    """printf format that keeps every digit of a value of the network's dtype."""
+    return "%.9g" if str(dtype) == "float32" else "%.17g"
+
+
+def label_text(label):
+    """A class label as printed: text as it is, numbers as Python writes them."""
+    return label if isinstance(label, str) else repr(label)

@@ -1,0 +1,68 @@
+"""``jitprop summary``: what a model file holds — inputs, task, layers, parameters and FLOPs."""
+
+from ._common import label_text, load_model
+
+
+def register(commands, common):
+    """Add the ``summary`` command to the ``jitprop`` parser."""
+    summary = commands.add_parser("summary", parents=[common], help="layers, parameters and FLOPs of a model")
+    summary.add_argument("model", metavar="MODEL", help="a model file written by jitprop train or jitprop.save")
+    summary.set_defaults(run=run)
+
+
+def run(args):
+    """Run ``jitprop summary`` with parsed ``args``; returns the exit status."""
+    net, pre, checkpoint = load_model(args.model)
+    print(
+        f"{args.model}: {net.n_params:,} parameters, {net.dtype.name}, loss {net.loss}, "
+        f"{checkpoint.epoch} epochs trained, written by jitprop {checkpoint.jitprop_version}"
+    )
+    features = ", ".join(pre.features[:5]) + (", ..." if len(pre.features) > 5 else "")
+    scaled = "standardised" if pre.standardized else "as given"
+    print(f"inputs: {len(pre.features)} features ({features}), {scaled}")
+    target = "the target" if pre.target is None else repr(pre.target)
+    if pre.task == "classification":
+        shown = ", ".join(label_text(label) for label in pre.classes[:10])
+        more = ", ..." if pre.n_classes > 10 else ""
+        print(f"task: classification of {target} into {pre.n_classes} classes ({shown}{more})")
+    else:
+        print(f"task: regression of {target}")
+    print()
+    print(layer_table(net))
+    return 0
+
+
+def layer_table(net):
+    """A table of the layers of ``net``: shapes, parameters and forward FLOPs per example.
+
+    FLOPs are those of :func:`jitprop.complexity.summary_table`.
+    """
+    from ..complexity import summary_table
+    from ..layers import Dense
+
+    flops = [row.forward_flops for row in summary_table(net) if row.kind != "Loss"]
+    rows = [("layer", "type", "activation", "input", "output", "parameters", "FLOPs")]
+    width = net.input_dim
+    for i, (layer, layer_flops) in enumerate(zip(net.layers, flops)):
+        if isinstance(layer, Dense):
+            params = f"{layer.units * (width + 1):,}"
+            shapes = (f"({width},)", f"({layer.units},)")
+            rows.append((str(i), "Dense", layer.activation, *shapes, params, f"{layer_flops:,}"))
+            width = layer.units
+        else:
+            shapes = (f"({width},)", f"({width},)")
+            rows.append((str(i), "Dropout", f"rate {layer.rate:g}", *shapes, "0", f"{layer_flops:,}"))
+    rows.append(("total", "", "", "", "", f"{net.n_params:,}", f"{sum(flops):,}"))
+    widths = [max(len(row[j]) for row in rows) for j in range(len(rows[0]))]
+    lines = [
+        "  ".join(cell.rjust(w) if j >= 5 else cell.ljust(w) for j, (cell, w) in enumerate(zip(row, widths)))
+        for row in rows
+    ]
+    rule = "-" * len(lines[0])
+    lines[1:1] = [rule]
+    lines[-1:-1] = [rule]
+    lines.append(
+        "FLOPs: forward pass, per example: 2·fan_in·fan_out for the product, fan_out for the bias, and the "
+        "activation's cost per unit times fan_out (Dropout: one scaling per unit, in training only)."
+    )
+    return "\n".join(line.rstrip() for line in lines)

@@ -1,0 +1,95 @@
+"""jitprop.complexity.experiment and .timing: what the experiment returns, its options, threads and clocks.
+
+The experiment is only checked for what it returns: its timings depend on
+the machine and its load (docs/complexity.md has the measured figures).
+"""
+
+import json
+
+import numpy as np
+import pytest
+
+from helpers import dense_net
+from jitprop import complexity
+
+
+@pytest.fixture(scope="module")
+def quick_results():
+    return complexity.measure(quick=True, repeats=1)
+
+
+def test_measure_quick_returns_the_documented_structure(quick_results):
+    results = json.loads(json.dumps(quick_results))  # JSON-compatible throughout
+    assert set(results["exponents"]) == {"width", "examples", "epochs"}
+    assert all(isinstance(value, float) for value in results["exponents"].values())
+    for name, sweep in results["sweeps"].items():
+        assert sweep["fit"]["slope"] == results["exponents"][name]
+        low, high = sweep["fit"]["ci95"]
+        assert low <= sweep["fit"]["slope"] <= high
+        assert len(sweep["points"]) >= 3
+        for point in sweep["points"]:
+            assert point["seconds"] > 0 and point["predicted_seconds"] > 0
+    assert len(results["backward_forward"]) >= 3
+    for entry in results["backward_forward"]:
+        assert set(entry) >= {"layers", "predicted", "measured", "matmul_ratio", "batch_size", "tile_rows"}
+        assert entry["layers"][0] in (784, 256)
+        assert 1.0 <= entry["predicted"] < 2.0
+    inference = results["inference"]
+    assert inference["training_seconds_per_example"] > 0 and inference["inference_seconds_per_example"] > 0
+    assert 2.0 < inference["predicted_ratio"] < 3.0
+    assert results["calibration"]["flops_per_second"] > 0
+    assert len(results["prediction"]["errors"]) == len(results["sweeps"]["width"]["points"])
+    assert set(results["acceptance"]) >= {"exponents_in_band", "ratios_within_tolerance", "prediction_within_tolerance"}
+    assert results["plan"]["repeats"] == 1 and results["plan"]["clock"] == "wall"
+
+
+def test_format_and_plot(quick_results, tmp_path):
+    text = complexity.format_results(quick_results)
+    assert "Calibration:" in text and "Backward/forward" in text and "Acceptance:" in text
+    pytest.importorskip("matplotlib")
+    path = tmp_path / "complexity.png"
+    complexity.plot(quick_results, path)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_measure_rejects_bad_options():
+    with pytest.raises(ValueError, match="statistic"):
+        complexity.measure(quick=True, statistic="mean")
+    with pytest.raises(ValueError, match="clock"):
+        complexity.measure(quick=True, clock="cpu", threads=2)
+    with pytest.raises(ValueError, match="clock must be"):
+        complexity.measure(quick=True, clock="sundial")
+
+
+def test_calibrate_leaves_the_network_alone():
+    net = dense_net([20, 16, 3])
+    before = net.params.copy()
+    calibration = complexity.calibrate(net, n_examples=256, batch_size=32, repeats=1)
+    np.testing.assert_array_equal(net.params, before)
+    assert calibration["layers"] == [20, 16, 3] and calibration["gflops"] > 0
+
+
+def test_thread_counts_are_checked_and_clocks_resolved():
+    import time
+
+    from jitprop.complexity.timing import check_threads, resolve_clock
+
+    assert check_threads(None) is None and check_threads(1) == 1
+    assert resolve_clock("cpu", None) == (1, time.thread_time)
+    assert resolve_clock("wall", 2) == (2, time.perf_counter)
+    with pytest.raises(ValueError, match="threads must be an integer"):
+        check_threads(0)
+    with pytest.raises(ValueError, match="threads must be an integer"):
+        check_threads(True)
+
+
+def test_measure_restores_the_thread_count(monkeypatch):
+    import numba
+
+    from jitprop.complexity import experiment
+
+    seen = []
+    monkeypatch.setattr(experiment, "_measure", lambda *args: seen.append(numba.get_num_threads()))
+    before = numba.get_num_threads()
+    complexity.measure(quick=True, threads=1)
+    assert seen == [1] and numba.get_num_threads() == before
