@@ -48,12 +48,16 @@ DATA_SETS = {
 def model(library, task, random_state, n_threads):
     """The pipeline for one library: scaled features into the MLP with scikit-learn's default hyper-parameters."""
     if task == "classification":
-        mlp = MLPClassifier(random_state=random_state) if library == "sklearn" else jp.Classifier(
-            random_state=random_state, n_threads=n_threads
+        mlp = (
+            MLPClassifier(random_state=random_state)
+            if library == "sklearn"
+            else jp.Classifier(random_state=random_state, n_threads=n_threads)
         )
         return make_pipeline(StandardScaler(), mlp)
-    mlp = MLPRegressor(random_state=random_state) if library == "sklearn" else jp.Regressor(
-        random_state=random_state, n_threads=n_threads
+    mlp = (
+        MLPRegressor(random_state=random_state)
+        if library == "sklearn"
+        else jp.Regressor(random_state=random_state, n_threads=n_threads)
     )
     return TransformedTargetRegressor(make_pipeline(StandardScaler(), mlp), transformer=StandardScaler())
 

@@ -22,7 +22,6 @@ from helpers import (
 from jitprop.workspace import plan_tile_rows
 
 
-
 def assert_matches_reference(net, X, y, dtype):
     """loss_and_grads, predict and evaluate of ``net`` agree with the reference on (X, y)."""
     rtol, atol = TOLERANCE[dtype]

@@ -140,7 +140,7 @@ def test_no_modules_import_each_other_when_they_load():
     def visit(name, path):
         for other in sorted(graph[name]):
             if other in path:
-                cycles.append(path[path.index(other):] + [other])
+                cycles.append(path[path.index(other) :] + [other])
             elif other not in done:
                 visit(other, path + [other])
         done.add(name)

@@ -269,8 +269,15 @@ def test_resume_from_checkpoint_is_bitwise_identical(rng, tmp_path, seed):
         if optimizer is None:
             optimizer = jp.Adam(jp.schedules.CosineDecay(0.01, total_steps=60, warmup_steps=5))
         return net.fit(
-            X, y, epochs=epochs, batch_size=32, optimizer=optimizer, validation_split=0.2,
-            callbacks=list(callbacks), resume_from=resume_from, verbose=0,
+            X,
+            y,
+            epochs=epochs,
+            batch_size=32,
+            optimizer=optimizer,
+            validation_split=0.2,
+            callbacks=list(callbacks),
+            resume_from=resume_from,
+            verbose=0,
         )
 
     class Interrupt(Callback):

@@ -306,8 +306,10 @@ def layer_products(x, wt, d):
         panels.pack_rows(wt, columns, forward_panels)
         panels.pack_columns(wt, columns, backward_panels)
         scratch = np.empty(
-            max(max(fan_in, fan_out) * panels.round_up(rows, panels.PANEL_ROWS),
-                rows * (panels.padded_width(fan_out) + panels.padded_width(fan_in))),
+            max(
+                max(fan_in, fan_out) * panels.round_up(rows, panels.PANEL_ROWS),
+                rows * (panels.padded_width(fan_out) + panels.padded_width(fan_in)),
+            ),
             dtype,
         )
         dense = importlib.import_module("jitprop.kernels.dense")

@@ -108,9 +108,7 @@ def get_activation(name):
     try:
         return ACTIVATIONS[name]
     except (KeyError, TypeError):
-        raise ValueError(
-            f"Unknown activation {name!r}; expected one of {', '.join(sorted(ACTIVATIONS))}."
-        ) from None
+        raise ValueError(f"Unknown activation {name!r}; expected one of {', '.join(sorted(ACTIVATIONS))}.") from None
 
 
 def _table():

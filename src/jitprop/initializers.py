@@ -52,7 +52,5 @@ def initial_weights(name, rng, fan_in, fan_out):
     try:
         init = INITIALIZERS[name]
     except (KeyError, TypeError):
-        raise ValueError(
-            f"Unknown initializer {name!r}; expected one of {', '.join(sorted(INITIALIZERS))}."
-        ) from None
+        raise ValueError(f"Unknown initializer {name!r}; expected one of {', '.join(sorted(INITIALIZERS))}.") from None
     return init(rng, fan_in, fan_out)

@@ -5,6 +5,7 @@ import numbers
 from .activations import get_activation
 from .initializers import INITIALIZERS
 
+
 class Dense:
     """A fully connected layer: ``a = f(x @ W + b)``, examples as rows.
 

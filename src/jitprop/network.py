@@ -75,8 +75,10 @@ class Network:
     """
 
     def __init__(self, layers, input_dim, loss="mse", dtype="float32", seed=None, l2=0.0):
-        if not isinstance(layers, (list, tuple)) or not layers or not all(
-            isinstance(layer, (Dense, Dropout)) for layer in layers
+        if (
+            not isinstance(layers, (list, tuple))
+            or not layers
+            or not all(isinstance(layer, (Dense, Dropout)) for layer in layers)
         ):
             raise TypeError(f"layers must be a non-empty list of Dense and Dropout layers, got {layers!r}.")
         layers = list(layers)
@@ -479,7 +481,6 @@ def _check_architecture(layers, loss):
     output = dense[-1].activation
     if loss.output_activation is not None and output != loss.output_activation:
         raise ValueError(
-            f"loss={loss.name!r} needs a {loss.output_activation!r} output layer, "
-            f"but the last layer uses {output!r}."
+            f"loss={loss.name!r} needs a {loss.output_activation!r} output layer, but the last layer uses {output!r}."
         )
     return dense, dropout

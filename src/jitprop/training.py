@@ -383,4 +383,3 @@ def _resume(net, path, optimizer):
     net.optimizer = saved.optimizer if saved.optimizer is not None else optimizer
     net.epoch = checkpoint.epoch
     return net.epoch, plan["first_epoch"] + plan["epochs"] - net.epoch
-

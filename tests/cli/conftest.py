@@ -28,8 +28,18 @@ def digits_model(data, tmp_path_factory):
     folder = tmp_path_factory.mktemp("model")
     model = folder / "m.safetensors"
     trained = run_jitprop(
-        "train", data / "digits.csv", "--target", "digit", "--epochs", 8, "--hidden", "32",
-        "--out", model, "--quiet", cwd=folder,
+        "train",
+        data / "digits.csv",
+        "--target",
+        "digit",
+        "--epochs",
+        8,
+        "--hidden",
+        "32",
+        "--out",
+        model,
+        "--quiet",
+        cwd=folder,
     )
     assert trained.returncode == 0, trained.stderr
     assert trained.stdout.splitlines()[0].split() == ["loss", "accuracy"]

@@ -110,7 +110,13 @@ def test_every_command_is_registered(capsys):
     for command in ("train", "predict", "evaluate", "summary", "info", "complexity", "bench"):
         assert re.search(rf"^    {command}\b", listed, re.M), command
     assert [module.__name__.rsplit(".", 1)[1] for module in cli.COMMANDS] == [
-        "train", "predict", "evaluate", "summary", "info", "complexity", "bench"
+        "train",
+        "predict",
+        "evaluate",
+        "summary",
+        "info",
+        "complexity",
+        "bench",
     ]
 
 

@@ -9,8 +9,11 @@ def test_summary_counts_the_layers(tmp_path):
     jp.save(net, tmp_path / "m.safetensors")
     summary = run_jitprop("summary", "m.safetensors", cwd=tmp_path)
     assert summary.returncode == 0, summary.stderr
-    rows = {line.split()[0]: line.split() for line in summary.stdout.splitlines() if line[:1].isdigit() or
-            line.startswith("total")}
+    rows = {
+        line.split()[0]: line.split()
+        for line in summary.stdout.splitlines()
+        if line[:1].isdigit() or line.startswith("total")
+    }
     assert rows["0"][1:] == ["Dense", "relu", "(64,)", "(64,)", "4,160", "8,320"]  # 2·64·64 + 64 + 64
     assert rows["1"][1:6] == ["Dropout", "rate", "0.5", "(64,)", "(64,)"]
     assert rows["2"][1:6] == ["Dense", "softmax", "(64,)", "(10,)", "650"]

@@ -41,9 +41,24 @@ def test_train_without_arguments_learns_the_digits(tmp_path):
 def test_ctrl_c_saves_nothing_and_names_the_last_checkpoint(data, tmp_path):
     # The child restores the default SIGINT action: a shell may start background jobs with SIGINT ignored.
     child = subprocess.Popen(
-        [sys.executable, "-m", "jitprop", "train", str(data / "digits.npz"), "--epochs", "100000",
-         "--checkpoint-every", "2", "--out", "model.safetensors", "--quiet"],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "jitprop",
+            "train",
+            str(data / "digits.npz"),
+            "--epochs",
+            "100000",
+            "--checkpoint-every",
+            "2",
+            "--out",
+            "model.safetensors",
+            "--quiet",
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     checkpoint = tmp_path / "model.checkpoint.safetensors"
@@ -67,8 +82,22 @@ def test_ctrl_c_saves_nothing_and_names_the_last_checkpoint(data, tmp_path):
 
 
 def test_regression_csv_reports_and_predicts_in_the_targets_units(data, in_dir, capsys):
-    assert cli.main(["train", str(data / "houses.csv"), "--target", "price", "--epochs", "60", "--quiet",
-                     "--metrics-json", "m.json"]) == 0
+    assert (
+        cli.main(
+            [
+                "train",
+                str(data / "houses.csv"),
+                "--target",
+                "price",
+                "--epochs",
+                "60",
+                "--quiet",
+                "--metrics-json",
+                "m.json",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert out.splitlines()[0].split() == ["loss", "(MSE)", "MAE", "R²"]
     metrics = json.loads(Path("m.json").read_text())
@@ -86,8 +115,10 @@ def test_regression_csv_reports_and_predicts_in_the_targets_units(data, in_dir, 
 
 
 def test_npy_and_npz_training_and_prediction(data, in_dir, capsys):
-    assert cli.main(["train", str(data / "digits.npy"), "--target", "-1", "--epochs", "3", "--quiet",
-                     "--no-standardize"]) == 0
+    assert (
+        cli.main(["train", str(data / "digits.npy"), "--target", "-1", "--epochs", "3", "--quiet", "--no-standardize"])
+        == 0
+    )
     checkpoint = load_checkpoint("model.safetensors")
     assert checkpoint.extra["preprocessing"]["target"] == "64"
     assert checkpoint.extra["preprocessing"]["feature_mean"] is None
@@ -116,8 +147,26 @@ def test_progress_bar_on_a_terminal(data, in_dir, monkeypatch, capsys):
 
 
 def test_early_stopping_plot_and_metrics(data, in_dir, capsys):
-    assert cli.main(["train", str(data / "digits.npz"), "--epochs", "200", "--lr", "0.05", "--early-stopping", "2",
-                     "--metrics-json", "m.json", "--plot", "curves.png", "--quiet"]) == 0
+    assert (
+        cli.main(
+            [
+                "train",
+                str(data / "digits.npz"),
+                "--epochs",
+                "200",
+                "--lr",
+                "0.05",
+                "--early-stopping",
+                "2",
+                "--metrics-json",
+                "m.json",
+                "--plot",
+                "curves.png",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     metrics = json.loads(Path("m.json").read_text())
     assert metrics["stopped_early"] and metrics["epochs"] < 200

@@ -170,10 +170,18 @@ def _read_csv(path, target, features, progress):
 
     size = os.path.getsize(path)
     show = progress and size >= PROGRESS_BYTES
-    with open(path, "rb") as raw, tqdm(
-        total=size, unit="B", unit_scale=True, desc=f"reading {os.path.basename(path)}",
-        disable=None if show else True, file=sys.stderr, leave=False,
-    ) as bar:
+    with (
+        open(path, "rb") as raw,
+        tqdm(
+            total=size,
+            unit="B",
+            unit_scale=True,
+            desc=f"reading {os.path.basename(path)}",
+            disable=None if show else True,
+            file=sys.stderr,
+            leave=False,
+        ) as bar,
+    ):
         compressed = raw.read(2) == _GZIP_MAGIC
         raw.seek(0)
         stream = gzip.GzipFile(fileobj=raw) if compressed else raw
@@ -217,8 +225,7 @@ def _header(path, row):
     if all(is_number(name) for name in header):
         shown = ", ".join(header[:5]) + (", ..." if len(header) > 5 else "")
         raise DataError(
-            f"{path}: the first line ({shown}) holds numbers, not column names; "
-            f"add a header row naming the columns."
+            f"{path}: the first line ({shown}) holds numbers, not column names; add a header row naming the columns."
         )
     for i, name in enumerate(header):
         if not name:
@@ -490,9 +497,7 @@ def _check_finite_block(values, place):
     if bad.any():
         r, c = (int(i) for i in np.argwhere(bad)[0])
         what = "NaN" if np.isnan(values[r, c]) else "infinite"
-        raise DataError(
-            f"{place(r, c)} is {what}; remove or impute missing and infinite values before using the file."
-        )
+        raise DataError(f"{place(r, c)} is {what}; remove or impute missing and infinite values before using the file.")
 
 
 def _list(names):

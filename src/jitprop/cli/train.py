@@ -68,7 +68,10 @@ def register(commands, common):
     model.add_argument("--hidden", type=widths, default=[64], metavar="WIDTHS", help="hidden widths (default 64)")
     hidden = [name for name, spec in ACTIVATIONS.items() if spec.hidden]
     model.add_argument(
-        "--activation", default="relu", choices=hidden, metavar="NAME",
+        "--activation",
+        default="relu",
+        choices=hidden,
+        metavar="NAME",
         help="hidden activation: %(choices)s (default relu)",
     )
     model.add_argument("--task", choices=("classification", "regression"), help="default: inferred from the target")
@@ -299,8 +302,22 @@ def _check_options(args):
 
 def _options(args):
     """The options that shaped the model, stored with it for reference."""
-    keys = ("hidden", "activation", "loss", "task", "dtype", "standardize", "optimizer", "lr", "momentum",
-            "epochs", "batch_size", "val_split", "early_stopping", "seed")
+    keys = (
+        "hidden",
+        "activation",
+        "loss",
+        "task",
+        "dtype",
+        "standardize",
+        "optimizer",
+        "lr",
+        "momentum",
+        "epochs",
+        "batch_size",
+        "val_split",
+        "early_stopping",
+        "seed",
+    )
     return {"data": None if args.data is None else os.path.basename(args.data), **{k: getattr(args, k) for k in keys}}
 
 
@@ -447,8 +464,12 @@ class _ProgressBar(Callback):
         from tqdm.auto import tqdm
 
         self.bar = tqdm(
-            total=self.epochs, desc="training", unit="epoch", file=sys.stderr,
-            disable=None if self.enabled else True, dynamic_ncols=True,
+            total=self.epochs,
+            desc="training",
+            unit="epoch",
+            file=sys.stderr,
+            disable=None if self.enabled else True,
+            dynamic_ncols=True,
         )
 
     def on_epoch_end(self, epoch, logs=None):

@@ -404,9 +404,7 @@ def _split(n, strata, fraction, random_state, early_stopping):
         shuffled = rng.permutation(n)
         train, val = np.sort(shuffled[held:]), np.sort(shuffled[:held])
     if val.shape[0] < 2 or train.shape[0] < 1:
-        raise ValueError(
-            "The validation set is too small. Increase 'validation_fraction' or the size of your dataset."
-        )
+        raise ValueError("The validation set is too small. Increase 'validation_fraction' or the size of your dataset.")
     return train, val
 
 

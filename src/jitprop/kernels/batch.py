@@ -28,7 +28,6 @@ LOSS = 1
 GRADIENT = 2
 
 
-
 def network_kernels(layout, params, packed, data, ws, meanwhile=(), also_in_background=()):
     """The :class:`~.layout.Kernels` of a network for ``data``: compiles (or loads) those kernels and no others.
 

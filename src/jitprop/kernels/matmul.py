@@ -55,10 +55,13 @@ def matmul_nt(a, b, out):
                 b1 = b[j + 1]
                 b2 = b[j + 2]
                 b3 = b[j + 3]
+                # (The sixteen sums, laid out as the block.)
+                # fmt: off
                 s00 = zero; s01 = zero; s02 = zero; s03 = zero  # noqa: E702
                 s10 = zero; s11 = zero; s12 = zero; s13 = zero  # noqa: E702
                 s20 = zero; s21 = zero; s22 = zero; s23 = zero  # noqa: E702
                 s30 = zero; s31 = zero; s32 = zero; s33 = zero  # noqa: E702
+                # fmt: on
                 for p in range(k):
                     x0 = a0[p]
                     x1 = a1[p]
@@ -68,10 +71,12 @@ def matmul_nt(a, b, out):
                     y1 = b1[p]
                     y2 = b2[p]
                     y3 = b3[p]
+                    # fmt: off
                     s00 += x0 * y0; s01 += x0 * y1; s02 += x0 * y2; s03 += x0 * y3  # noqa: E702
                     s10 += x1 * y0; s11 += x1 * y1; s12 += x1 * y2; s13 += x1 * y3  # noqa: E702
                     s20 += x2 * y0; s21 += x2 * y1; s22 += x2 * y2; s23 += x2 * y3  # noqa: E702
                     s30 += x3 * y0; s31 += x3 * y1; s32 += x3 * y2; s33 += x3 * y3  # noqa: E702
+                    # fmt: on
                 out[i, j] = s00
                 out[i, j + 1] = s01
                 out[i, j + 2] = s02
@@ -91,7 +96,7 @@ def matmul_nt(a, b, out):
             for j in range(j4, j1):
                 # Columns left over from the 4-wide blocks: a 4 x 1 block.
                 bj = b[j]
-                s0 = zero; s1 = zero; s2 = zero; s3 = zero  # noqa: E702
+                s0 = zero; s1 = zero; s2 = zero; s3 = zero  # noqa: E702  # fmt: skip
                 for p in range(k):
                     y = bj[p]
                     s0 += a0[p] * y

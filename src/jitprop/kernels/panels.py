@@ -183,4 +183,3 @@ def matmul_packed_b(a, b_buffer, buffer, out):
     """
     pack_rows(a, np.int64(PANEL_ROWS), buffer)
     multiply_panels(buffer, b_buffer, a.shape[1], out)
-

@@ -21,7 +21,6 @@ from .tuning import PARALLEL_STEP, REDUCE_CHUNK
 from ._numba.parallel import run_tasks
 
 
-
 @njit(**KERNEL)
 def sum_and_update(tile_gradients, n_tiles, grad, rule, params, state, hyper, lr, step):
     """``grad = Σ_t tile_gradients[t]`` (tile order), then the update ``rule`` from ``grad``.

@@ -76,7 +76,6 @@ def _untrack(context, builder, kind, value):
     return value
 
 
-
 @intrinsic
 def prefetch(typingctx, array, i):
     """Hint that ``array[i]`` (its first element, for a row of a 2-D array) will be read soon.
