@@ -53,10 +53,10 @@ def classifier():
 def parallel_tiles(monkeypatch):
     """Let the small networks of a test take the multi-tile (parallel) path.
 
-    Production batches under ``workspace.SERIAL_WORK`` rows x parameters run
+    Production batches under ``tuning.SERIAL_WORK`` rows x parameters run
     serially; the kernels are the same either way, so lowering the threshold
     exercises the parallel path without large networks.
     """
-    import jitprop.workspace
+    import jitprop.kernels.tuning
 
-    monkeypatch.setattr(jitprop.workspace, "SERIAL_WORK", 1 << 12)
+    monkeypatch.setattr(jitprop.kernels.tuning, "SERIAL_WORK", 1 << 12)

@@ -11,7 +11,7 @@ import pytest
 
 import jitprop as jp
 from helpers import make_network
-from jitprop.workspace import plan_tile_rows
+from jitprop.kernels.workspace import plan_tile_rows
 
 # A 64-128-10 network trained in batches of 250 examples: 3 tiles of 84 rows
 # per batch (the last one shorter), run in parallel; 1100 examples make the

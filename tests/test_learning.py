@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import jitprop as jp
-from jitprop.workspace import plan_tile_rows
+from jitprop.kernels.workspace import plan_tile_rows
 
 XOR_X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
 XOR_Y = np.array([0.0, 1.0, 1.0, 0.0])

@@ -19,7 +19,7 @@ from helpers import (
     params_of,
     randomize,
 )
-from jitprop.workspace import plan_tile_rows
+from jitprop.kernels.workspace import plan_tile_rows
 
 
 def assert_matches_reference(net, X, y, dtype):

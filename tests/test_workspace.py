@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 import jitprop as jp
-from jitprop import complexity, workspace
+from jitprop import complexity
+from jitprop.kernels import tuning, workspace
 
 
 def network(sizes):
@@ -15,8 +16,8 @@ def network(sizes):
 def test_small_batches_run_as_one_tile_and_large_ones_in_blocks_of_four_rows():
     assert workspace.plan_tile_rows(32, 1000) == 32  # 32 x 1000 < SERIAL_WORK
     rows = workspace.plan_tile_rows(1000, 100_000)
-    assert rows % 4 == 0 and rows >= workspace.MIN_TILE_ROWS
-    assert -(-1000 // rows) <= workspace.MAX_TILES
+    assert rows % 4 == 0 and rows >= tuning.MIN_TILE_ROWS
+    assert -(-1000 // rows) <= tuning.MAX_TILES
     # Without gradients, tiles need no gradient buffers: the budget on them does not apply.
     assert workspace.plan_tile_rows(4096, 1 << 21, with_gradients=False) < workspace.plan_tile_rows(4096, 1 << 21)
 

@@ -4,7 +4,8 @@ import numbers
 
 import numpy as np
 
-from . import _checks, _threading, training, workspace
+from . import _checks, _threading, training
+from .kernels import workspace
 from .activations import get_activation
 from .initializers import initial_weights
 from .kernels.batch import FORWARD, GRADIENT, LOSS, batch_kernels, run_batch

@@ -13,9 +13,10 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from . import _checks, _threading, workspace
+from . import _checks, _threading
 from .callbacks import Callback
 from .errors import DivergenceError
+from .kernels import workspace
 from .kernels.epoch import EpochPlan, epoch_kernels, gradient_adjustments, train_epoch
 from .kernels.optimizers import rule_entry
 from .losses import get_loss

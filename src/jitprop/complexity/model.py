@@ -32,7 +32,7 @@ Inference is the forward pass alone.
 import numbers
 from dataclasses import dataclass, field
 
-from .. import workspace
+from ..kernels import workspace
 from ..activations import get_activation
 from ..layers import Dense, Dropout
 from ..losses import get_loss
@@ -106,7 +106,7 @@ class NetworkCost:
         the gradient's squared norm, the L2 penalty and the update.
     batch_size, tiles : int
         The batch size counted and the tiles it is cut into (as training
-        cuts it: :func:`jitprop.workspace.size`).
+        cuts it: :func:`jitprop.kernels.workspace.size`).
     memory : Memory
     dtype : str
     step_parts : dict of str to int

@@ -11,7 +11,7 @@ import time
 
 import numpy as np
 
-from .. import workspace
+from ..kernels import workspace
 from .._machine import describe
 from .._threading import parallel_region
 from ..kernels.batch import FORWARD, GRADIENT, batch_kernels, run_batch

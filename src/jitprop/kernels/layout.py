@@ -63,19 +63,6 @@ class Data(NamedTuple):
     weights: np.ndarray  # float64 (n,) weight of each example, or (0,) for all 1
 
 
-class Workspace(NamedTuple):
-    """Scratch buffers for batches of up to ``capacity`` rows."""
-
-    row_offsets: np.ndarray  # int64 (n_layers + 1,): start of each layer's block
-    activations: np.ndarray  # flat; layer 0 holds the gathered inputs
-    preactivations: np.ndarray  # flat; z = x @ W + b
-    deltas: np.ndarray  # flat; ∂loss/∂z
-    panels: np.ndarray  # (max_tiles, size): each tile's operands of the weight gradient, packed
-    tile_gradients: np.ndarray  # (max_tiles, n_params)
-    tile_stats: np.ndarray  # float64 (max_tiles, 2): loss sum, correct predictions
-    tile_rows: int  # rows per tile
-
-
 @njit(**INLINED_KERNEL)
 def weights(layout, params, layer):
     """``Wt`` of ``layer``: a view of shape (fan_out, fan_in)."""

@@ -3,11 +3,29 @@
 None of them changes a result: each picks between ways of computing the same
 sums in the same order (serial or in parallel, from packed panels or as dot
 products), so they may be re-tuned for a new processor without a test
-changing. They are read when a kernel is compiled: a change takes effect in
+changing. Most are read when a kernel is compiled: a change takes effect in
 a new process (the kernel sources' hash, and so the cache key, changes with
-this file). Re-tune with ``jitprop bench`` and the asv suite, comparing
-old and new in alternating processes, and name the CPU with each figure.
+this file); the tile plan's are read when a workspace is allocated. Re-tune
+with ``jitprop bench`` and the asv suite, comparing old and new in
+alternating processes, and name the CPU with each figure.
 """
+
+#: Batches with fewer than this many (rows x parameters) run as one tile,
+#: serially (:func:`~.workspace.plan_tile_rows`): below it a batch takes tens
+#: of microseconds, and a parallel region (a few microseconds, far more when
+#: the machine is busy and a worker thread must be woken) would cost more than
+#: it saves.
+SERIAL_WORK = 1 << 20
+
+#: Fewest rows in a tile: the weight gradient is a product over the rows of a
+#: tile, and short products run far below the machine's peak.
+MIN_TILE_ROWS = 64
+
+#: Most tiles in a batch.
+MAX_TILES = 8
+
+#: Most gradient elements held by the tiles of a batch together.
+TILE_GRADIENT_BUDGET = 1 << 22
 
 #: Parameters per chunk of a batch's gradient reduction and update
 #: (:func:`~.batch.reduce_tiles`, :func:`~.step.sum_and_update`): the tiles'

@@ -9,30 +9,30 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .kernels.dense import tile_panel_size
-from .kernels.layout import Workspace
+from . import tuning
+from .dense import tile_panel_size
 
-#: Batches with fewer than this many (rows x parameters) run as one tile,
-#: serially: below it a batch takes tens of microseconds, and a parallel
-#: region (a few microseconds, far more when the machine is busy and a
-#: worker thread must be woken) would cost more than it saves.
-SERIAL_WORK = 1 << 20
-#: Fewest rows in a tile: the weight gradient is a product over the rows of a
-#: tile, and short products run far below the machine's peak.
-MIN_TILE_ROWS = 64
-#: Most tiles in a batch.
-MAX_TILES = 8
-#: Most gradient elements held by the tiles of a batch together.
-TILE_GRADIENT_BUDGET = 1 << 22
+
+class Workspace(NamedTuple):
+    """Scratch buffers for batches of up to ``capacity`` rows."""
+
+    row_offsets: np.ndarray  # int64 (n_layers + 1,): start of each layer's block
+    activations: np.ndarray  # flat; layer 0 holds the gathered inputs
+    preactivations: np.ndarray  # flat; z = x @ W + b
+    deltas: np.ndarray  # flat; ∂loss/∂z
+    panels: np.ndarray  # (max_tiles, size): each tile's operands of the weight gradient, packed
+    tile_gradients: np.ndarray  # (max_tiles, n_params)
+    tile_stats: np.ndarray  # float64 (max_tiles, 2): loss sum, correct predictions
+    tile_rows: int  # rows per tile
 
 
 def plan_tile_rows(batch_rows, n_params, with_gradients=True):
-    """Rows per tile for batches of up to ``batch_rows`` examples."""
-    if batch_rows * n_params < SERIAL_WORK:
+    """Rows per tile for batches of up to ``batch_rows`` examples (see :mod:`.tuning` for the limits)."""
+    if batch_rows * n_params < tuning.SERIAL_WORK:
         return batch_rows
-    n_tiles = min(MAX_TILES, batch_rows // MIN_TILE_ROWS)
+    n_tiles = min(tuning.MAX_TILES, batch_rows // tuning.MIN_TILE_ROWS)
     if with_gradients:
-        n_tiles = min(n_tiles, max(2, TILE_GRADIENT_BUDGET // n_params))
+        n_tiles = min(n_tiles, max(2, tuning.TILE_GRADIENT_BUDGET // n_params))
     n_tiles = max(1, n_tiles)
     rows = -(-batch_rows // n_tiles)
     return rows + (-rows) % 4  # whole blocks of the 4-row matrix micro-kernel
