@@ -83,3 +83,53 @@ def test_initial_weights_follow_the_initialiser(init, fan_in, fan_out, bound):
     zeros = jp.Dense(fan_out, init="zeros")
     jp.Network([zeros], input_dim=fan_in, seed=3)
     np.testing.assert_array_equal(zeros.W, 0)
+
+
+# ------------------------------------------------------------------ layer kinds
+def test_every_layer_kind_is_registered_under_the_type_its_config_names():
+    from jitprop.layers import LAYER_KINDS, Layer
+
+    assert set(LAYER_KINDS) == {"dense", "dropout"}
+    for name, kind in LAYER_KINDS.items():
+        assert issubclass(kind, Layer) and kind.kind == name
+    assert jp.Dense(3).config()["type"] == "dense" and jp.Dropout(0.1).config()["type"] == "dropout"
+
+
+def test_a_network_has_the_parameters_and_widths_its_layers_count():
+    layers = [jp.Dropout(0.1), jp.Dense(7, "relu"), jp.Dropout(0.2), jp.Dense(4, "tanh"), jp.Dense(3, "softmax")]
+    net = jp.Network(layers, input_dim=5, loss="cross_entropy")
+    width, params, widths = 5, 0, []
+    for layer in net.layers:
+        params += layer.parameter_count(width)
+        width = layer.output_width(width)
+        widths.append(width)
+    assert params == net.n_params == (5 * 7 + 7) + (7 * 4 + 4) + (4 * 3 + 3)
+    assert widths == [5, 7, 7, 4, 3]
+    assert [layer.weight_count(w) for layer, w in zip(net.layers, [5] + widths[:-1])] == [0, 35, 0, 28, 12]
+
+
+def test_a_dense_layer_counts_the_flops_its_kernels_run():
+    layer = jp.Dense(4, "tanh")  # tanh: 1 FLOP forward, 3 for its derivative, per unit
+    assert layer.flops(6, first=True, output=False) == (2 * 6 * 4 + 4 + 1 * 4, 2 * 6 * 4 + 4 + 3 * 4)
+    # Not the first: it passes a delta back (another product); the output's delta comes from the loss.
+    assert layer.flops(6, first=False, output=True) == (2 * 6 * 4 + 4 + 4, 2 * 6 * 4 + 4 + 2 * 6 * 4)
+    assert jp.Dropout(0.5).flops(9, first=False, output=False) == (9, 9)
+
+
+def test_a_new_kind_is_read_from_a_model_config_once_registered(monkeypatch):
+    from jitprop import layers
+
+    class Scale(layers.Layer):
+        kind = "scale"
+
+        def __init__(self, factor):
+            self.factor = factor
+
+        def config(self):
+            return {"type": self.kind, "factor": self.factor}
+
+    monkeypatch.setitem(layers.LAYER_KINDS, "scale", Scale)
+    rebuilt = layer_from_config({"type": "scale", "factor": 2.0})
+    assert isinstance(rebuilt, Scale) and rebuilt.config() == {"type": "scale", "factor": 2.0}
+    with pytest.raises(ValueError, match="expected 'dense', 'dropout' or 'scale'"):
+        layer_from_config({"type": "conv"})

@@ -1,12 +1,64 @@
-"""Layers a network is built from."""
+"""Layers a network is built from: one class per layer kind, and the registry of kinds.
+
+A layer kind is a class here and a module of :mod:`jitprop.kernels` (its
+forward and backward passes, and its parameter and FLOP counts), joined by
+an entry of :data:`LAYER_KINDS`. What reads layers through that interface —
+rebuilding them from a model file's configuration (:func:`layer_from_config`),
+the cost model and the command line's tables — needs no change for a new
+kind.
+"""
 
 import numbers
 
 from .activations import get_activation
 from .initializers import INITIALIZERS
+from .kernels import dense as dense_kernels
+from .kernels import dropout as dropout_kernels
 
 
-class Dense:
+class Layer:
+    """What every layer kind provides.
+
+    Attributes
+    ----------
+    kind : str
+        The kind's name: its key in :data:`LAYER_KINDS` and the ``"type"``
+        of its :meth:`config`.
+    """
+
+    kind = None
+
+    def config(self):
+        """The arguments that rebuild this layer (without its weights), and ``"type"``: its kind."""
+        raise NotImplementedError
+
+    def output_width(self, input_width):
+        """Features per example out of the layer, for ``input_width`` in."""
+        raise NotImplementedError
+
+    def parameter_count(self, input_width):
+        """Parameters of the layer (weights and biases) for ``input_width`` inputs."""
+        return 0
+
+    def weight_count(self, input_width):
+        """The weights among :meth:`parameter_count` (what an L2 penalty counts)."""
+        return 0
+
+    def flops(self, input_width, first, output):
+        """Forward and backward FLOPs per example, as the kernels do them.
+
+        ``first``: no layer with parameters before it (no delta to pass
+        back); ``output``: the network's last layer (its delta comes from
+        the loss).
+        """
+        raise NotImplementedError
+
+    def describe(self):
+        """What a table of layers shows besides the kind: the activation, a rate, ..."""
+        return ""
+
+
+class Dense(Layer):
     """A fully connected layer: ``a = f(x @ W + b)``, examples as rows.
 
     Parameters
@@ -56,16 +108,33 @@ class Dense:
         self.W = None
         self.b = None
 
+    kind = "dense"
+
     def config(self):
         """The arguments that rebuild this layer (without its weights)."""
         return {
-            "type": "dense",
+            "type": self.kind,
             "units": self.units,
             "activation": self.activation,
             "alpha": self.alpha,
             "init": self.init,
             "l2": self.l2,
         }
+
+    def output_width(self, input_width):
+        return self.units
+
+    def parameter_count(self, input_width):
+        return dense_kernels.parameter_count(input_width, self.units)
+
+    def weight_count(self, input_width):
+        return input_width * self.units
+
+    def flops(self, input_width, first, output):
+        return dense_kernels.flops(input_width, self.units, get_activation(self.activation).flops, first, output)
+
+    def describe(self):
+        return self.activation
 
     def _bind(self, params, offset, fan_in):
         """Make ``W`` and ``b`` views of ``params`` starting at ``offset``.
@@ -84,7 +153,7 @@ class Dense:
         return f"Dense({self.units}, activation={self.activation!r}{extra})"
 
 
-class Dropout:
+class Dropout(Layer):
     """Inverted dropout on the activations of the layer before it (or the inputs, if first).
 
     In training, each unit is zeroed with probability ``rate`` and the others
@@ -104,25 +173,40 @@ class Dropout:
             raise ValueError(f"Dropout rate must be in [0, 1), got {rate!r}.")
         self.rate = float(rate)
 
+    kind = "dropout"
+
     def config(self):
         """The arguments that rebuild this layer."""
-        return {"type": "dropout", "rate": self.rate}
+        return {"type": self.kind, "rate": self.rate}
+
+    def output_width(self, input_width):
+        return input_width
+
+    def flops(self, input_width, first, output):
+        return dropout_kernels.flops(input_width)
+
+    def describe(self):
+        return f"rate {self.rate:g}"
 
     def __repr__(self):
         return f"Dropout({self.rate})"
 
 
+#: Every layer kind, by name: what a model file's ``"type"`` names.
+LAYER_KINDS = {kind.kind: kind for kind in (Dense, Dropout)}
+
+
 def layer_from_config(config):
-    """Rebuild a layer from its :meth:`config` dictionary."""
+    """Rebuild a layer from its :meth:`~Layer.config` dictionary (its kind from ``"type"``, dense by default)."""
     if not isinstance(config, dict):
         raise TypeError(f"A layer config must be a dict, got {config!r}.")
     config = dict(config)
     kind = config.pop("type", "dense")
-    if kind == "dense":
-        return Dense(**config)
-    if kind == "dropout":
-        return Dropout(**config)
-    raise ValueError(f"Unknown layer type {kind!r}; expected 'dense' or 'dropout'.")
+    if kind not in LAYER_KINDS:
+        names = [repr(name) for name in LAYER_KINDS]
+        expected = ", ".join(names[:-1]) + " or " + names[-1]
+        raise ValueError(f"Unknown layer type {kind!r}; expected {expected}.")
+    return LAYER_KINDS[kind](**config)
 
 
 def _non_negative(value, name):

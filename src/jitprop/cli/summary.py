@@ -38,20 +38,17 @@ def layer_table(net):
     FLOPs are those of :func:`jitprop.complexity.summary_table`.
     """
     from ..complexity import summary_table
-    from ..layers import Dense
 
     flops = [row.forward_flops for row in summary_table(net) if row.kind != "Loss"]
     rows = [("layer", "type", "activation", "input", "output", "parameters", "FLOPs")]
     width = net.input_dim
     for i, (layer, layer_flops) in enumerate(zip(net.layers, flops)):
-        if isinstance(layer, Dense):
-            params = f"{layer.units * (width + 1):,}"
-            shapes = (f"({width},)", f"({layer.units},)")
-            rows.append((str(i), "Dense", layer.activation, *shapes, params, f"{layer_flops:,}"))
-            width = layer.units
-        else:
-            shapes = (f"({width},)", f"({width},)")
-            rows.append((str(i), "Dropout", f"rate {layer.rate:g}", *shapes, "0", f"{layer_flops:,}"))
+        out = layer.output_width(width)
+        params = f"{layer.parameter_count(width):,}"
+        rows.append(
+            (str(i), type(layer).__name__, layer.describe(), f"({width},)", f"({out},)", params, f"{layer_flops:,}")
+        )
+        width = out
     rows.append(("total", "", "", "", "", f"{net.n_params:,}", f"{sum(flops):,}"))
     widths = [max(len(row[j]) for row in rows) for j in range(len(rows[0]))]
     lines = [

@@ -34,11 +34,7 @@ from dataclasses import dataclass, field
 
 from ..kernels import workspace
 from ..activations import get_activation
-from ..layers import Dense, Dropout
 from ..losses import get_loss
-
-#: FLOPs of a Dropout unit in training: the scale on the way forward and on the way back.
-DROPOUT_FLOPS = (1, 1)
 
 
 @dataclass(frozen=True)
@@ -265,27 +261,21 @@ def summary_table(net):
     """
     rows = []
     fan_in = net.input_dim
-    first = True
-    counts = {"Dense": 0, "Dropout": 0}
+    first = True  # no layer with parameters yet: no delta to pass back
+    counts = {}
     for layer in net.layers:
+        # Each layer kind counts itself (jitprop.layers.Layer), from its kernels' formulas.
+        seen = counts[layer.kind] = counts.get(layer.kind, -1) + 1
+        name = layer.kind if seen == 0 else f"{layer.kind}_{seen}"
+        forward, backward = layer.flops(fan_in, first, layer is net.layers[-1])
+        width = layer.output_width(fan_in)
+        params = layer.parameter_count(fan_in)
+        activation = getattr(layer, "activation", "")
+        weights = layer.weight_count(fan_in)
         kind = type(layer).__name__
-        name = "dense" if kind == "Dense" else "dropout"
-        name = name if counts[kind] == 0 else f"{name}_{counts[kind]}"
-        counts[kind] += 1
-        if isinstance(layer, Dense):
-            n, k = fan_in, layer.units
-            act_forward, act_backward = get_activation(layer.activation).flops
-            output = layer is net.dense_layers[-1]
-            forward = 2 * n * k + k + act_forward * k
-            # The output layer's delta is the loss's; a hidden layer multiplies by f'.
-            backward = 2 * n * k + k + (0 if first else 2 * n * k) + (0 if output else act_backward * k)
-            rows.append(LayerCost(name, kind, (None, k), layer.activation, n * k + k, n * k, forward, backward))
-            fan_in = k
-            first = False
-        elif isinstance(layer, Dropout):
-            rows.append(
-                LayerCost(name, kind, (None, fan_in), "", 0, 0, DROPOUT_FLOPS[0] * fan_in, DROPOUT_FLOPS[1] * fan_in)
-            )
+        rows.append(LayerCost(name, kind, (None, width), activation, params, weights, forward, backward))
+        first = first and params == 0
+        fan_in = width
     k = net.n_outputs
     value, delta = get_loss(net.loss).flops
     if net.loss == "mse":

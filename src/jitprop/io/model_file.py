@@ -18,8 +18,9 @@ name                 shape                      content
                                                 the optimizer has state
 ===================  =========================  ===================================
 
-``n_params`` is Σ units·(fan_in + 1) over the dense layers: dense layer
-``i``'s block starts at ``layout.weight_offsets[i]`` and holds its weights
+``n_params`` is the sum of the layers' parameter counts (each layer kind
+counts its own, :meth:`jitprop.layers.Layer.parameter_count`): for dense
+layers Σ units·(fan_in + 1); dense layer ``i``'s block starts at ``layout.weight_offsets[i]`` and holds its weights
 transposed, (fan_out, fan_in) row-major, then its biases.
 
 The safetensors metadata has one entry, ``"jitprop"``, a JSON object::
@@ -66,6 +67,7 @@ import numpy as np
 import safetensors.numpy
 
 from ..errors import ModelFileError
+from ..layers import LAYER_KINDS, layer_from_config
 from ..network import Network
 from ..optimizers import OPTIMIZERS, optimizer_from_config
 from ._atomic import write_atomically
@@ -433,15 +435,15 @@ class _Reader:
             if not isinstance(layer, dict):
                 raise self.error(f"architecture layer {i} must be an object, got {layer!r:.80}.")
             kind = layer.get("type", "dense")
-            if kind == "dropout":  # no parameters, same width
-                continue
-            if kind != "dense":
+            if not isinstance(kind, str) or kind not in LAYER_KINDS:
                 raise self.error(f"architecture layer {i} has unknown type {kind!r:.80}.")
-            units = layer.get("units")
-            if not _is_int(units) or units < 1:
-                raise self.error(f"architecture layer {i} units must be a positive integer, got {units!r:.80}.")
-            n_params += units * (width + 1)
-            width = units
+            # The layer on its own (no weights yet): its kind counts its parameters.
+            try:
+                built = layer_from_config(layer)
+            except (ValueError, TypeError, ArithmeticError) as exc:
+                raise self.error(f"the architecture is not valid: layer {i}: {str(exc):.200}") from exc
+            n_params += built.parameter_count(width)
+            width = built.output_width(width)
         return architecture, dtype, n_params
 
     def _network(self, architecture, n_params):

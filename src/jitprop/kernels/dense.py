@@ -37,6 +37,32 @@ from .panels import (
 from .tuning import MAX_DOT_INPUTS, MIN_PANEL_INPUTS, MIN_PANEL_OUTPUTS, PACK_TASKS, PARALLEL_PACK
 
 
+def parameter_count(fan_in, fan_out):
+    """Weights and biases of a dense layer: ``Wt`` (fan_out, fan_in) and ``b`` (fan_out,)."""
+    return fan_out * fan_in + fan_out
+
+
+def flops(fan_in, fan_out, activation_flops, first, output):
+    """Forward and backward FLOPs per example of a dense layer, as :func:`dense_forward` and :func:`dense_backward` run.
+
+    Forward: ``2·fan_in·fan_out`` for the product, ``fan_out`` for the bias,
+    ``c_f·fan_out`` for the activation. Backward: ``2·fan_in·fan_out`` for
+    ``dWt``, ``fan_out`` for ``db``, ``2·fan_in·fan_out`` for the delta of
+    the layer before (none for the ``first`` layer) and ``c_d·fan_out`` for
+    the activation's derivative (none at the ``output``, whose delta the loss
+    gives).
+
+    Parameters
+    ----------
+    activation_flops : tuple (c_f, c_d)
+        FLOPs per unit of the activation and of its derivative.
+    """
+    product = 2 * fan_in * fan_out
+    forward = product + fan_out + activation_flops[0] * fan_out
+    backward = product + fan_out + (0 if first else product) + (0 if output else activation_flops[1] * fan_out)
+    return forward, backward
+
+
 def forward_from_panels(fan_in, fan_out):
     """Whether the forward product of a layer runs from packed panels (else as dot products)."""
     return fan_out >= MIN_PANEL_OUTPUTS and fan_in < MAX_DOT_INPUTS
