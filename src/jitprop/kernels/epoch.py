@@ -69,13 +69,14 @@ def epoch_kernels(layout, params, packed, data, ws, grad, optimizer, adjustments
     rows = np.zeros(1, dtype=np.int64)
     plan = EpochPlan(order=rows, batch_size=1, first_batch=0, last_batch=0, lrs=np.zeros(1), step=0, dropout_key=0)
     update = (NO_KERNEL, state, hyper)
-    meanwhile = [
-        (RULES[code], (params, grad, state, hyper, 0.0, int64, int64, int64)),
-        (train_epoch, (kernels, layout, params, packed, data, plan, ws, grad, update, np.zeros((1, 2)), adjustments)),
-    ]
+    epoch = (kernels, layout, params, packed, data, plan, ws, grad, update, np.zeros((1, 2)), adjustments)
+    rule = (RULES[code], (params, grad, state, hyper, 0.0, int64, int64, int64))
     batch = (kernels, int64, layout, params, packed, data, rows, 0.0, ws, grad, False, -1)
-    evaluation = [(run_batch, batch)] if evaluates else []
-    return network_kernels(layout, params, packed, data, ws, meanwhile, also_in_background=evaluation)
+    # The second process takes the tile and, to even out the two processes'
+    # work, the evaluation's batch driver where there is one, else the rule.
+    background = [(run_batch, batch)] if evaluates else [rule]
+    meanwhile = ([rule] if evaluates else []) + [(train_epoch, epoch)]
+    return network_kernels(layout, params, packed, data, ws, meanwhile, also_in_background=background)
 
 
 @njit(**KERNEL)
