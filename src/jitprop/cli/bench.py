@@ -28,6 +28,7 @@ scikit-learn.
 
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -35,6 +36,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import _checks
 from .._machine import describe
 from .._threading import thread_count
 from ..io.datasets import load_digits
@@ -404,6 +406,61 @@ def first_fit_and_memory(quick=False):
     return result
 
 
+def first_run(rounds=3):
+    """What a new user waits for, in fresh processes with an empty compile cache, ``rounds`` times.
+
+    Each round times, in a scratch directory with a cache of its own, the
+    whole ``jitprop train`` process (the built-in data set) with the cache
+    empty, then again with it filled, and then a first W1 fit (2,000
+    examples, ``import jitprop`` included) in another empty cache. The
+    README's and docs' first-run figures are this report's
+    (``docs/first_run.json``, checked by ``tests/test_docs_figures.py``).
+
+    Returns
+    -------
+    dict
+        ``train_cold_seconds``, ``train_warm_seconds`` and
+        ``fit_cold_seconds``: one value per round; ``medians`` of each;
+        ``machine``: :func:`jitprop._machine.describe`.
+    """
+    import tempfile
+
+    report = {"train_cold_seconds": [], "train_warm_seconds": [], "fit_cold_seconds": []}
+    for _ in range(rounds):
+        with tempfile.TemporaryDirectory() as scratch:
+            env = {**os.environ, "NUMBA_CACHE_DIR": os.path.join(scratch, "cache")}
+            for key in ("train_cold_seconds", "train_warm_seconds"):
+                started = time.perf_counter()
+                train = [sys.executable, "-m", "jitprop", "train"]
+                subprocess.run(train, cwd=scratch, env=env, check=True, capture_output=True)
+                report[key].append(round(time.perf_counter() - started, 2))
+            seconds, _ = _fresh_process("jitprop", 2_000, {"NUMBA_CACHE_DIR": os.path.join(scratch, "fit-cache")})
+            report["fit_cold_seconds"].append(round(seconds, 2))
+    report["medians"] = {key: statistics.median(values) for key, values in report.items()}
+    report["machine"] = describe()
+    return report
+
+
+def format_first_run(report):
+    """The lines of a :func:`first_run` report."""
+    medians = report["medians"]
+    return "\n".join(
+        [
+            f"first jitprop train, empty compile cache: {_seconds(report['train_cold_seconds'])} s "
+            f"(median {medians['train_cold_seconds']:.1f} s)",
+            f"second jitprop train, cache filled: {_seconds(report['train_warm_seconds'])} s "
+            f"(median {medians['train_warm_seconds']:.2f} s)",
+            f"first W1 fit, empty compile cache: {_seconds(report['fit_cold_seconds'])} s "
+            f"(median {medians['fit_cold_seconds']:.1f} s)",
+            f"on {report['machine']['cpu']}, {report['machine']['cpus']} CPUs",
+        ]
+    )
+
+
+def _seconds(values):
+    return ", ".join(f"{value:.2f}" for value in values)
+
+
 def run_benchmark(workloads=tuple(WORKLOADS), threads=None, quick=False, repeats=None, log=print):
     """Run the whole benchmark with ``threads`` Numba threads (default: as set); return one JSON-compatible dict."""
     with thread_count(threads):
@@ -482,6 +539,12 @@ def register(commands, common):
     parser.add_argument("--quick", action="store_true", help="smaller data sets and fewer epochs")
     parser.add_argument("--repeats", type=int, default=None, help="timed epochs per engine (default 5, quick 3)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+    parser.add_argument(
+        "--first-run",
+        type=int,
+        metavar="ROUNDS",
+        help="instead: time a first jitprop train and a first W1 fit with an empty compile cache, ROUNDS times",
+    )
     parser.set_defaults(run=run)
 
 
@@ -491,6 +554,10 @@ def run(args):
     unknown = [name for name in names if name not in WORKLOADS]
     if unknown:
         raise ValueError(f"Unknown workload {unknown[0]!r}; expected some of {', '.join(WORKLOADS)}.")
+    if args.first_run is not None:
+        report = first_run(_checks.positive_int(args.first_run, "--first-run"))
+        print(json.dumps(report, indent=1) if args.json else format_first_run(report))
+        return 0
     log = (lambda message: print(message, file=sys.stderr)) if not args.json else (lambda message: None)
     report = run_benchmark(names, threads=args.threads, quick=args.quick, repeats=args.repeats, log=log)
     print(json.dumps(report, indent=1) if args.json else format_report(report))
