@@ -1,12 +1,15 @@
-"""Matrix products on unpacked operands, for narrow layers.
+"""Matrix products on unpacked operands: dot products over long rows, and narrow layers.
 
-Products whose output rows are at least 16 wide run from packed panels
-(:mod:`.panels`). Narrower ones, where a 16-wide panel would be mostly
-padding, run here:
+Most products run from packed panels (:mod:`.panels`); these run here
+(:func:`~.dense.forward_from_panels` and :mod:`.tuning` decide which):
 
 * ``matmul_nt(a, b, out)``: ``out = a @ b.T`` with both operands row-major,
   so that every output element is a dot product of two contiguous rows: the
-  forward product ``Z = A Wtᵀ`` of a layer with few outputs (10 classes);
+  forward product ``Z = A Wtᵀ`` of a layer with few outputs (10 classes),
+  where a 16-wide panel would be mostly padding, and of a layer with many
+  inputs (``MAX_DOT_INPUTS`` or more, such as a 784-input first layer),
+  whose long rows it runs as fast as the panels do without a packed copy of
+  the weights;
 * :func:`matmul_nn`: a plain loop for the input gradient (``D Wt``) and the
   weight gradient (``Dᵀ A``, with ``a`` a transposed view) of a layer with
   few inputs.
