@@ -97,3 +97,11 @@ def test_one_process_when_told_so_or_when_inside_the_second(monkeypatch):
     monkeypatch.delenv("JITPROP_COMPILE_PROCESSES")
     monkeypatch.setenv(background._CHILD, "1")
     assert not background._may_start()
+
+
+def test_one_process_when_the_cache_is_this_process_own(monkeypatch):
+    # A cache in a private temporary directory (nothing shared was writable): a child would fill its own.
+    monkeypatch.delenv("JITPROP_COMPILE_PROCESSES", raising=False)
+    monkeypatch.delenv(background._CHILD, raising=False)
+    monkeypatch.setattr(background.cache, "is_shared", lambda: False)
+    assert not background._may_start()

@@ -12,7 +12,9 @@ network's tile in the child, its update and packing here.
 Nothing depends on the child: if it cannot start or fails, this process
 compiles what it would have loaded, as it does without it. It does not
 start when every kernel handed to it is cached already, when the process
-may use one core only, or when ``JITPROP_COMPILE_PROCESSES`` is ``1``.
+may use one core only, when the cache lies in a temporary directory of this
+process's own (no directory to share was writable), or when
+``JITPROP_COMPILE_PROCESSES`` is ``1``.
 """
 
 import os
@@ -23,6 +25,8 @@ from contextlib import contextmanager
 
 import numba
 from numba.core.compiler_lock import global_compiler_lock
+
+from . import cache
 
 # Set in the child, so that it starts no child of its own.
 _CHILD = "JITPROP_COMPILING_CHILD"
@@ -72,7 +76,7 @@ def _types_of(args):
 def _may_start():
     if os.environ.get(_CHILD) or os.environ.get("JITPROP_COMPILE_PROCESSES") == "1":
         return False
-    if numba.config.DISABLE_JIT:
+    if numba.config.DISABLE_JIT or not cache.is_shared():  # (a child's cache would be its own)
         return False
     try:
         cores = len(os.sched_getaffinity(0))

@@ -78,6 +78,7 @@ _KEY_NAME = re.compile(r"[0-9a-f]{16}")
 
 _lock = threading.Lock()
 _chosen = []  # [(directory or None, key)] once chosen
+_private = set()  # the temporary directories made for this process alone
 
 
 def source_key(package=_PACKAGE):
@@ -120,6 +121,12 @@ def cache_directory():
     locators then decide, and fail).
     """
     return _chosen_directory_and_key()[0]
+
+
+def is_shared():
+    """Whether the cache outlives this process, so that another process can fill it for this one."""
+    directory = cache_directory()
+    return directory is not None and directory not in _private
 
 
 def _chosen_directory_and_key():
@@ -263,6 +270,7 @@ def _private_directory(key):
     except OSError:
         return None
     atexit.register(_remove_private, directory, os.getpid())
+    _private.add(directory)
     return directory
 
 
