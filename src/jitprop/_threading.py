@@ -38,6 +38,8 @@ from contextlib import contextmanager
 
 import numba
 
+from .errors import ThreadingLayerError
+
 #: Serialises parallel kernels under the workqueue layer; re-entrant, so a
 #: thread that holds it may call another parallel kernel.
 _WORKQUEUE_LOCK = threading.RLock()
@@ -45,10 +47,6 @@ _WORKQUEUE_LOCK = threading.RLock()
 _layer = None  # the layer of this process, once known
 _layer_pid = None  # the process that started it
 _forked_after_openmp = False  # this process was forked from one running GNU OpenMP threads
-
-
-class ThreadingLayerError(RuntimeError):
-    """Numba's threading layer cannot run jitprop's parallel kernels in this process."""
 
 
 def threading_layer():

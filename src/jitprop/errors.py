@@ -13,13 +13,7 @@ class                         base               raised when
 :class:`Interrupted`          KeyboardInterrupt  Ctrl-C stopped a command (with what was saved)
 :class:`ThreadingLayerError`  RuntimeError       Numba's threading layer cannot run the kernels here
 ============================  =================  ===================================================
-
-``ThreadingLayerError`` is defined with the code that raises it,
-:mod:`jitprop._threading`, which sits below everything else; it is
-re-exported here so that this module lists them all.
 """
-
-from ._threading import ThreadingLayerError
 
 
 class DivergenceError(ArithmeticError):
@@ -76,3 +70,7 @@ class Interrupted(KeyboardInterrupt):
 
 
 __all__ = ["DataError", "DivergenceError", "Interrupted", "ModelFileError", "ThreadingLayerError", "UsageError"]
+
+
+class ThreadingLayerError(RuntimeError):
+    """Numba's threading layer cannot run jitprop's parallel kernels in this process."""
