@@ -1,0 +1,80 @@
+"""Dot-product and plain-loop matrix products (jitprop/kernels/matmul.py) against NumPy."""
+
+import itertools
+
+import numpy as np
+import pytest
+
+from jitprop.kernels.matmul import matmul_nt
+from helpers import DTYPES
+
+
+def _tolerance(dtype, k=1):
+    """rtol/atol for a dot product of length k of O(1) numbers in ``dtype``."""
+    eps = np.finfo(dtype).eps
+    return dict(rtol=8 * eps, atol=8 * eps * np.sqrt(k) * 4)
+
+
+# 1 and odd sizes test the 4-row / 4-column remainders; 67 and 130 cross the
+# 64-column block of matmul_nt (130 = 2 blocks + 2).
+MATMUL_SIZES = [1, 3, 5, 7, 67, 130]
+
+
+MATMUL_SHAPES = [(m, n, k) for m, n in itertools.product(MATMUL_SIZES, MATMUL_SIZES) for k in (1, 7, 67)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("m,n,k", MATMUL_SHAPES)
+def test_matmul_nt_matches_numpy(rng, m, n, k, dtype):
+    a = rng.normal(size=(m, k)).astype(dtype)
+    b = rng.normal(size=(n, k)).astype(dtype)
+    out = rng.normal(size=(m, n)).astype(dtype)
+    matmul_nt(a, b, out)
+    expected = a.astype(np.float64) @ b.astype(np.float64).T
+    assert out.dtype == np.dtype(dtype)
+    np.testing.assert_allclose(out, expected, **_tolerance(dtype, k))
+
+
+def test_matmul_nt_overwrites_garbage(rng):
+    a = rng.normal(size=(5, 3))
+    b = rng.normal(size=(6, 3))
+    out = np.full((5, 6), np.nan)
+    matmul_nt(a, b, out)
+    np.testing.assert_allclose(out, a @ b.T, rtol=1e-14, atol=1e-14)
+
+
+def test_matmul_nt_writes_only_out(rng):
+    a = rng.normal(size=(7, 5))
+    b = rng.normal(size=(67, 5))
+    a0, b0 = a.copy(), b.copy()
+    matmul_nt(a, b, np.zeros((7, 67)))
+    np.testing.assert_array_equal(a, a0)
+    np.testing.assert_array_equal(b, b0)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("m,k,n", [(1, 3, 2), (50, 7, 33), (150, 64, 130)])  # 150 rows: three parallel blocks
+def test_parallel_matmul_nt_matches_numpy(rng, m, k, n, dtype):
+    from jitprop.kernels.matmul import parallel_matmul_nt
+
+    a = rng.normal(size=(m, k)).astype(dtype)
+    b_t = rng.normal(size=(n, k)).astype(dtype)
+    out = np.full((m, n), np.nan, dtype=dtype)
+    parallel_matmul_nt(a, b_t, out)
+    np.testing.assert_allclose(out, a.astype(np.float64) @ b_t.astype(np.float64).T, **_tolerance(dtype, k))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("m,k,n", [(1, 1, 1), (3, 5, 7), (7, 13, 15), (64, 2, 3)])
+def test_narrow_layer_products_match_numpy(rng, m, k, n, dtype):
+    from jitprop.kernels.matmul import matmul_nn
+
+    a = rng.normal(size=(m, k)).astype(dtype)
+    b = rng.normal(size=(k, n)).astype(dtype)
+    out = np.full((m, n), np.nan, dtype=dtype)
+    matmul_nn(a, b, out)
+    np.testing.assert_allclose(out, a.astype(np.float64) @ b.astype(np.float64), **_tolerance(dtype, k))
+    c = rng.normal(size=(m, n)).astype(dtype)
+    out = np.full((k, n), np.nan, dtype=dtype)
+    matmul_nn(a.T, c, out)
+    np.testing.assert_allclose(out, a.astype(np.float64).T @ c.astype(np.float64), **_tolerance(dtype, m))

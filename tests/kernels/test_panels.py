@@ -1,0 +1,82 @@
+"""Packed-panel products and packing (jitprop/kernels/panels.py) against NumPy."""
+
+import itertools
+
+import numpy as np
+import pytest
+
+from jitprop.kernels.panels import PANEL_ROWS, matmul_tn, pack_columns, pack_rows, padded_width
+
+DTYPES = ["float32", "float64"]
+
+
+def _tolerance(dtype, k=1):
+    """rtol/atol for a dot product of length k of O(1) numbers in ``dtype``."""
+    eps = np.finfo(dtype).eps
+    return dict(rtol=8 * eps, atol=8 * eps * np.sqrt(k) * 4)
+
+
+PANEL_SIZES = [1, 5, 6, 7, 16, 17, 33]
+
+
+PANEL_SHAPES = [(m, n, k) for m, n in itertools.product(PANEL_SIZES, PANEL_SIZES) for k in (0, 1, 13, 64)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("m,n,k", PANEL_SHAPES)
+def test_matmul_tn_matches_numpy(rng, m, n, k, dtype):
+    a = rng.normal(size=(k, m)).astype(dtype)
+    b = rng.normal(size=(k, n)).astype(dtype)
+    out = np.full((m, n), np.nan, dtype=dtype)
+    buffer = np.full(k * (padded_width(m) + padded_width(n)), np.nan, dtype=dtype)
+    matmul_tn(a, b, buffer, out)
+    expected = a.astype(np.float64).T @ b.astype(np.float64)
+    np.testing.assert_allclose(out, expected, **_tolerance(dtype, k))
+
+
+def test_matmul_tn_leaves_its_operands_alone(rng):
+    a = rng.normal(size=(9, 7))
+    b = rng.normal(size=(9, 20))
+    a0, b0 = a.copy(), b.copy()
+    matmul_tn(a, b, np.empty(9 * (padded_width(7) + padded_width(20))), np.empty((7, 20)))
+    np.testing.assert_array_equal(a, a0)
+    np.testing.assert_array_equal(b, b0)
+
+
+@pytest.mark.parametrize("width", [PANEL_ROWS, 16])
+def test_pack_columns_cuts_columns_into_zero_padded_panels(rng, width):
+    x = rng.normal(size=(5, 2 * width + 3))
+    buffer = np.full(5 * 3 * width, np.nan)
+    assert pack_columns(x, width, buffer) == 3
+    panels = buffer.reshape(3, 5, width)
+    np.testing.assert_array_equal(panels[0], x[:, :width])
+    np.testing.assert_array_equal(panels[1], x[:, width : 2 * width])
+    np.testing.assert_array_equal(panels[2, :, :3], x[:, 2 * width :])
+    np.testing.assert_array_equal(panels[2, :, 3:], 0)
+
+
+@pytest.mark.parametrize("width", [PANEL_ROWS, 16])
+def test_pack_rows_cuts_rows_into_transposed_zero_padded_panels(rng, width):
+    x = rng.normal(size=(2 * width + 3, 5))
+    buffer = np.full(3 * 5 * width, np.nan)
+    assert pack_rows(x, width, buffer) == 3
+    panels = buffer.reshape(3, 5, width)
+    np.testing.assert_array_equal(panels[0], x[:width].T)
+    np.testing.assert_array_equal(panels[1], x[width : 2 * width].T)
+    np.testing.assert_array_equal(panels[2, :, :3], x[2 * width :].T)
+    np.testing.assert_array_equal(panels[2, :, 3:], 0)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("m,depth,n", [(1, 1, 1), (5, 3, 17), (6, 16, 16), (13, 7, 40), (64, 33, 10)])
+def test_matmul_packed_b_matches_numpy(rng, m, depth, n, dtype):
+    from jitprop.kernels.panels import matmul_packed_b, pack_columns, panel_columns, round_up
+
+    a = rng.normal(size=(m, depth)).astype(dtype)
+    b = rng.normal(size=(depth, n)).astype(dtype)
+    columns = panel_columns(a)
+    b_panels = np.full(depth * round_up(n, columns), np.nan, dtype=dtype)
+    pack_columns(b, columns, b_panels)
+    out = np.full((m, n), np.nan, dtype=dtype)
+    matmul_packed_b(a, b_panels, np.full(depth * round_up(m, PANEL_ROWS), np.nan, dtype=dtype), out)
+    np.testing.assert_allclose(out, a.astype(np.float64) @ b.astype(np.float64), **_tolerance(dtype, depth))

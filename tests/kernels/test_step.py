@@ -1,0 +1,70 @@
+"""Summing the tiles' gradients, updating and checking in one pass (jitprop/kernels/step.py)."""
+
+import numpy as np
+import pytest
+
+from jitprop.kernels import optimizers as kopt
+from jitprop.kernels.step import sum_and_update
+from helpers import DTYPES
+
+
+STEP_RULES = {
+    "sgd": (kopt.SGD, [0.0, 0.0, 0.0], 1),
+    "sgd-momentum-nesterov-decay": (kopt.SGD, [0.9, 1.0, 0.01], 1),
+    "adam-amsgrad": (kopt.ADAM, [0.9, 0.999, 1e-8, 0.0, 1.0], 3),
+}
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("rule", STEP_RULES)
+@pytest.mark.parametrize("n", [1, 1000, 40_000, (1 << 17) + 5])  # one chunk, several, several in parallel
+@pytest.mark.parametrize("n_tiles", [1, 3])
+def test_summing_in_the_update_pass_is_summing_first_bit_for_bit(rng, n, n_tiles, rule, dtype):
+    # The two ways an epoch runs a step: tiles summed in the update's pass, or
+    # summed first (to add a penalty or clip) and handed over as the gradient.
+    from jitprop.kernels.batch import reduce_tiles
+
+    code, hyper, rows = STEP_RULES[rule]
+    hyper = np.array(hyper)
+    tiles = rng.normal(size=(4, n)).astype(dtype)
+    params = rng.normal(size=n).astype(dtype)
+    state = np.abs(rng.normal(size=(rows, n))).astype(dtype)
+    want_params, want_state, want_grad = params.copy(), state.copy(), np.empty(n, dtype=dtype)
+    want_sq = reduce_tiles(tiles, n_tiles, want_grad, False)
+    update = kopt.rule_entry(code, params, want_grad, state, hyper)
+    _, want_finite = sum_and_update(tiles, 0, want_grad, update, want_params, want_state, hyper, 0.01, 3)
+
+    grad = np.empty(n, dtype=dtype)
+    grad_sq, finite = sum_and_update(tiles, n_tiles, grad, update, params, state, hyper, 0.01, 3)
+    assert finite and want_finite
+    assert grad_sq == pytest.approx(want_sq, rel=1e-12)  # (summed in the same order up to vectorisation)
+    assert params.tobytes() == want_params.tobytes()
+    assert state.tobytes() == want_state.tobytes()
+    assert grad.tobytes() == want_grad.tobytes()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n", [1, 1000, (1 << 17) + 5])
+def test_sum_and_update_reports_any_parameter_or_state_that_is_not_finite(n, dtype):
+    def step(tiles, rule, lr=0.01, state_value=0.0):
+        code, hyper, rows = STEP_RULES[rule]
+        params = np.ones(n, dtype=dtype)
+        state = np.full((rows, n), state_value, dtype=dtype)
+        grad = np.empty(n, dtype=dtype)
+        hyper = np.array(hyper)
+        update = kopt.rule_entry(code, params, grad, state, hyper)
+        return sum_and_update(tiles, tiles.shape[0], grad, update, params, state, hyper, lr, 1)
+
+    ones = np.ones((2, n), dtype=dtype)
+    assert step(ones, "sgd")[1]
+    for position in sorted({0, n // 3, n - 1}):
+        for bad in (np.nan, np.inf, -np.inf):
+            tiles = ones.copy()
+            tiles[1, position] = bad
+            for rule in STEP_RULES:
+                assert not step(tiles, rule)[1], (position, bad, rule)
+    # A finite gradient whose update overflows.
+    assert not step(ones, "sgd", lr=1e300 if dtype == "float32" else 1.5e308)[1]
+    # Plain SGD keeps no state: its unused row is not looked at.
+    assert step(ones, "sgd", state_value=np.nan)[1]
+    assert not step(ones, "sgd-momentum-nesterov-decay", state_value=np.inf)[1]
