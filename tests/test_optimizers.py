@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import jitprop as jp
+from jitprop.kernels.batch import chunking
 from jitprop.kernels.optimizers import rule_entry
 from jitprop.kernels.step import sum_and_update
 from jitprop.kernels.tuning import PARALLEL_STEP, REDUCE_CHUNK
@@ -118,7 +119,9 @@ def run_kernel(name, options, params, grads, dtype):
     no_tiles = np.empty((0, p.size), dtype=dtype)  # the gradient is given summed
     rule = rule_entry(code, p, p, state, hyper)
     for t, g in enumerate(grads, start=1):
-        _, finite = sum_and_update(no_tiles, 0, g.astype(dtype), rule, p, state, hyper, learning_rate(t), t)
+        _, finite = sum_and_update(
+            no_tiles, 0, g.astype(dtype), rule, p, state, hyper, learning_rate(t), t, chunking(p.size)
+        )
         assert finite
     return p, opt
 

@@ -485,4 +485,7 @@ def prepare_update(name, n_params, dtype, seed=0):
         rule = kernel("optimizers", "rule_entry")(code, params, grad, state, hyper)
     except NotImplementedError:
         rule = code
+    if "chunked" in _parameter_names(step):  # since small networks compile only one-chunk code
+        chunked = kernel("batch", "chunking")(n_params)
+        return lambda: step(no_tiles, 0, grad, rule, params, state, hyper, lr, 1, chunked)
     return lambda: step(no_tiles, 0, grad, rule, params, state, hyper, lr, 1)

@@ -8,7 +8,7 @@ from . import _checks, _threading, training
 from .kernels import workspace
 from .activations import get_activation
 from .initializers import initial_weights
-from .kernels.batch import FORWARD, GRADIENT, LOSS, batch_kernels, run_batch
+from .kernels.batch import FORWARD, GRADIENT, LOSS, batch_kernels, chunking, run_batch
 from .kernels.dense import pack_weights as pack_weight_panels
 from .kernels.dense import weight_panel_offsets
 from .kernels.layout import Data, Layout
@@ -348,7 +348,7 @@ class Network:
         Runs on Numba's threads: call it inside
         :func:`jitprop._threading.parallel_region`.
         """
-        pack_weight_panels(self.layout, self.params, self._packed)
+        pack_weight_panels(self.layout, self.params, self._packed, chunking(self.n_params))
 
     def evaluate_data(self, data, rows=None):
         """:meth:`evaluate` on the examples ``rows`` (int64 indices, all by default) of prepared ``data``.
@@ -423,7 +423,7 @@ class Network:
             for lo in range(0, n, capacity):
                 hi = min(n, lo + capacity)
                 arguments = (self.layout, self.params, self._packed, data, rows[lo:hi], scale, ws, grad, lo > 0, -1)
-                chunk_loss, chunk_correct, _ = run_batch(kernels, mode, *arguments)
+                chunk_loss, chunk_correct, _ = run_batch(kernels, mode, *arguments, chunking(self.n_params))
                 loss_sum += chunk_loss
                 correct += chunk_correct
                 if outputs is not None:

@@ -17,6 +17,7 @@ from . import _checks, _threading
 from .callbacks import Callback
 from .errors import DivergenceError
 from .kernels import workspace
+from .kernels.batch import chunking
 from .kernels.epoch import EpochPlan, epoch_kernels, gradient_adjustments, train_epoch
 from .kernels.optimizers import rule_entry
 from .losses import get_loss
@@ -202,7 +203,10 @@ def fit(
     batch_stats = np.zeros((n_batches, 2))
     adjustments = gradient_adjustments(net.layout, clip_norm)
     buffers = (net.layout, net.params, net.packed_weights, data, ws, grad)
-    kernels = epoch_kernels(*buffers, optimizer.kernel_arguments(), adjustments, evaluates=val_data is not None)
+    chunked = chunking(net.n_params)
+    kernels = epoch_kernels(
+        *buffers, optimizer.kernel_arguments(), adjustments, chunked, evaluates=val_data is not None
+    )
     with _threading.parallel_region():
         net.pack_weights()
 
@@ -278,7 +282,7 @@ def _run_epoch(net, kernels, data, plan, buffers, optimizer, adjustments, epoch,
             segment = plan._replace(first_batch=first, last_batch=last)
             with _threading.parallel_region():
                 arguments = (net.layout, net.params, net.packed_weights, data, segment, ws, grad, update, batch_stats)
-                done = train_epoch(kernels, *arguments, adjustments)
+                done = train_epoch(kernels, *arguments, adjustments, chunking(net.n_params))
             if done < last:
                 optimizer.step += done
                 raise DivergenceError(epoch, done, float(plan.lrs[done]))

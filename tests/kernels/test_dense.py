@@ -8,13 +8,14 @@ import pytest
 def test_pack_weights_packs_every_product_that_reads_panels(rng, hidden):
     """Panels of under 65,536 weights are packed serially, larger ones (hidden=300: 95,152) by parallel tasks."""
     import jitprop as jp
+    from jitprop.kernels.batch import chunking
     from jitprop.kernels.dense import pack_weights
 
     layers = [jp.Dense(hidden, "relu"), jp.Dense(hidden + 1, "relu"), jp.Dense(7, "softmax")]
     net = jp.Network(layers, 5, "cross_entropy")
     net.params[...] = rng.normal(size=net.n_params)
     net._packed[...] = np.nan
-    pack_weights(net.layout, net.params, net._packed)
+    pack_weights(net.layout, net.params, net._packed, chunking(net.n_params))
     columns = 16  # float32: two vectors of 8
     for i in range(3):
         fan_in, fan_out = (int(v) for v in net.layout.sizes[i : i + 2])

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from jitprop.kernels import optimizers as kopt
+from jitprop.kernels.batch import chunking
 from jitprop.kernels.step import sum_and_update
 from helpers import DTYPES
 
@@ -30,12 +31,13 @@ def test_summing_in_the_update_pass_is_summing_first_bit_for_bit(rng, n, n_tiles
     params = rng.normal(size=n).astype(dtype)
     state = np.abs(rng.normal(size=(rows, n))).astype(dtype)
     want_params, want_state, want_grad = params.copy(), state.copy(), np.empty(n, dtype=dtype)
-    want_sq = reduce_tiles(tiles, n_tiles, want_grad, False)
+    chunked = chunking(n)
+    want_sq = reduce_tiles(tiles, n_tiles, want_grad, False, chunked)
     update = kopt.rule_entry(code, params, want_grad, state, hyper)
-    _, want_finite = sum_and_update(tiles, 0, want_grad, update, want_params, want_state, hyper, 0.01, 3)
+    _, want_finite = sum_and_update(tiles, 0, want_grad, update, want_params, want_state, hyper, 0.01, 3, chunked)
 
     grad = np.empty(n, dtype=dtype)
-    grad_sq, finite = sum_and_update(tiles, n_tiles, grad, update, params, state, hyper, 0.01, 3)
+    grad_sq, finite = sum_and_update(tiles, n_tiles, grad, update, params, state, hyper, 0.01, 3, chunked)
     assert finite and want_finite
     assert grad_sq == pytest.approx(want_sq, rel=1e-12)  # (summed in the same order up to vectorisation)
     assert params.tobytes() == want_params.tobytes()
@@ -53,7 +55,7 @@ def test_sum_and_update_reports_any_parameter_or_state_that_is_not_finite(n, dty
         grad = np.empty(n, dtype=dtype)
         hyper = np.array(hyper)
         update = kopt.rule_entry(code, params, grad, state, hyper)
-        return sum_and_update(tiles, tiles.shape[0], grad, update, params, state, hyper, lr, 1)
+        return sum_and_update(tiles, tiles.shape[0], grad, update, params, state, hyper, lr, 1, chunking(n))
 
     ones = np.ones((2, n), dtype=dtype)
     assert step(ones, "sgd")[1]
@@ -68,3 +70,27 @@ def test_sum_and_update_reports_any_parameter_or_state_that_is_not_finite(n, dty
     # Plain SGD keeps no state: its unused row is not looked at.
     assert step(ones, "sgd", state_value=np.nan)[1]
     assert not step(ones, "sgd-momentum-nesterov-decay", state_value=np.inf)[1]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_one_chunk_is_the_same_with_or_without_the_chunked_code(rng, dtype):
+    # chunking() gives None for networks of one chunk: the code compiled then
+    # must give the bits the chunked code gives for one chunk.
+    n = 1000
+    tiles = rng.normal(size=(3, n)).astype(dtype)
+    code, hyper, rows = STEP_RULES["adam-amsgrad"]
+    hyper = np.array(hyper)
+    results = []
+    for chunked in (None, True):
+        params = np.linspace(-1, 1, n).astype(dtype)
+        state = np.full((rows, n), 0.5, dtype=dtype)
+        grad = np.empty(n, dtype=dtype)
+        update = kopt.rule_entry(code, params, grad, state, hyper)
+        grad_sq, finite = sum_and_update(tiles, 3, grad, update, params, state, hyper, 0.01, 2, chunked)
+        from jitprop.kernels.batch import reduce_tiles
+
+        summed = np.empty(n, dtype=dtype)
+        reduced_sq = reduce_tiles(tiles, 3, summed, False, chunked)
+        results.append((grad_sq, finite, params.tobytes(), state.tobytes(), reduced_sq, summed.tobytes()))
+    assert chunking(n) is None and chunking(1 << 17) is True
+    assert results[0] == results[1]

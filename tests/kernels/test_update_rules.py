@@ -5,6 +5,7 @@ import pytest
 
 import reference as ref
 from jitprop.kernels import optimizers as kopt
+from jitprop.kernels.batch import chunking
 from jitprop.kernels.step import sum_and_update
 from helpers import DTYPES
 
@@ -30,7 +31,8 @@ def test_sgd_update_matches_formula(rng, n, settings, dtype):
     for step, lr in enumerate(lrs, start=1):
         grad = rng.normal(size=n).astype(dtype)
         rule = kopt.rule_entry(kopt.SGD, params, grad, state, hyper)
-        _, finite = sum_and_update(np.empty((0, n), dtype=dtype), 0, grad, rule, params, state, hyper, lr, step)
+        no_tiles = np.empty((0, n), dtype=dtype)
+        _, finite = sum_and_update(no_tiles, 0, grad, rule, params, state, hyper, lr, step, chunking(n))
         assert finite
         expected_p, expected_v = ref.sgd(expected_p, [grad.astype(np.float64)], expected_v, lr, **settings)
     rtol = 1e-5 if dtype == "float32" else 1e-13

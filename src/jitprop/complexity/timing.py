@@ -14,7 +14,7 @@ import numpy as np
 from ..kernels import workspace
 from .._machine import describe
 from .._threading import parallel_region
-from ..kernels.batch import FORWARD, GRADIENT, batch_kernels, run_batch
+from ..kernels.batch import FORWARD, GRADIENT, batch_kernels, chunking, run_batch
 from ..kernels.dense import forward_from_panels, tile_panel_size
 from ..kernels.layout import Data
 from ..kernels.matmul import matmul_nt
@@ -95,7 +95,7 @@ class BatchBench:
                 grad = self.grad if mode == GRADIENT else self.no_grad
                 start = self.timer()
                 arguments = (net.layout, net.params, net.packed_weights, data, index, scale, ws, grad, False, -1)
-                run_batch(self.kernels, mode, *arguments)
+                run_batch(self.kernels, mode, *arguments, chunking(net.n_params))
                 (forward if mode == FORWARD else gradient).append(self.timer() - start)
         return forward, gradient
 

@@ -184,12 +184,14 @@ def dense_backward(kernels, layout, params, packed, ws, index, r0, r1, grad, dro
 
 
 @njit(**KERNEL)
-def pack_weights(layout, params, packed):
+def pack_weights(layout, params, packed, chunked):
     """Pack every layer's ``Wt`` into the panels its forward and input-gradient products read.
 
     Must run after every change to the parameters. The panels of large
     networks are packed in parallel, one panel per task (a single parallel
-    loop over all layers' panels).
+    loop over all layers' panels). ``chunked`` is
+    :func:`~.batch.chunking` of the parameters: with None (a network too
+    small for parallel packing), only the serial code is compiled.
     """
     columns = panel_columns(packed)
     n_panels = 0
@@ -198,7 +200,7 @@ def pack_weights(layout, params, packed):
             n_panels += -(-layout.sizes[layer + 1] // columns)
         if layout.backward_panels[layer] >= 0:
             n_panels += -(-layout.sizes[layer] // columns)
-    if packed.shape[0] < PARALLEL_PACK:
+    if chunked is None or packed.shape[0] < PARALLEL_PACK:
         for panel in range(n_panels):
             _pack_panel(layout, params, packed, columns, panel)
     else:

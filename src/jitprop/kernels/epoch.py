@@ -50,12 +50,12 @@ def gradient_adjustments(layout, clip_norm):
     return GradientAdjustments(penalised, float(clip_norm))
 
 
-def epoch_kernels(layout, params, packed, data, ws, grad, optimizer, adjustments, evaluates):
+def epoch_kernels(layout, params, packed, data, ws, grad, optimizer, adjustments, chunked, evaluates):
     """:func:`~.batch.network_kernels` for :func:`train_epoch`, which is compiled (or loaded) with them.
 
     Parameters
     ----------
-    layout, params, packed, data, ws, grad, adjustments
+    layout, params, packed, data, ws, grad, adjustments, chunked
         As :func:`train_epoch` will take them.
     optimizer : tuple (code, state, hyper)
         The update rule's code, state and hyper-parameters.
@@ -69,9 +69,9 @@ def epoch_kernels(layout, params, packed, data, ws, grad, optimizer, adjustments
     rows = np.zeros(1, dtype=np.int64)
     plan = EpochPlan(order=rows, batch_size=1, first_batch=0, last_batch=0, lrs=np.zeros(1), step=0, dropout_key=0)
     update = (NO_KERNEL, state, hyper)
-    epoch = (kernels, layout, params, packed, data, plan, ws, grad, update, np.zeros((1, 2)), adjustments)
+    epoch = (kernels, layout, params, packed, data, plan, ws, grad, update, np.zeros((1, 2)), adjustments, chunked)
     rule = (RULES[code], (params, grad, state, hyper, 0.0, int64, int64, int64))
-    batch = (kernels, int64, layout, params, packed, data, rows, 0.0, ws, grad, False, -1)
+    batch = (kernels, int64, layout, params, packed, data, rows, 0.0, ws, grad, False, -1, chunked)
     # The second process takes the tile and, to even out the two processes'
     # work, the evaluation's batch driver where there is one, else the rule.
     background = [(run_batch, batch)] if evaluates else [rule]
@@ -80,7 +80,7 @@ def epoch_kernels(layout, params, packed, data, ws, grad, optimizer, adjustments
 
 
 @njit(**KERNEL)
-def train_epoch(kernels, layout, params, packed, data, plan, ws, grad, optimizer, batch_stats, adjustments):
+def train_epoch(kernels, layout, params, packed, data, plan, ws, grad, optimizer, batch_stats, adjustments, chunked):
     """Train on the batches ``plan.first_batch`` to ``plan.last_batch - 1``.
 
     Batch ``b`` holds the examples ``plan.order[b·batch_size : (b+1)·batch_size]``;
@@ -100,6 +100,8 @@ def train_epoch(kernels, layout, params, packed, data, plan, ws, grad, optimizer
         :func:`gradient_adjustments`. None (no L2 penalty, no clipping) sums
         each batch's gradient in the update's pass and leaves out the code of
         both (Numba drops the branch before compiling it).
+    chunked : True or None
+        :func:`~.batch.chunking` of the parameters.
 
     Returns
     -------
@@ -158,7 +160,7 @@ def train_epoch(kernels, layout, params, packed, data, plan, ws, grad, optimizer
         penalty = 0.0
         grad_sq = 0.0
         if adjustments is not None:
-            grad_sq = call(reduce_tiles, (ws.tile_gradients, n_tiles, grad, np.bool_(False)))
+            grad_sq = call(reduce_tiles, (ws.tile_gradients, n_tiles, grad, np.bool_(False), chunked))
             summed_tiles = 0
             if adjustments.penalised:
                 penalty = add_l2_penalty(layout, params, grad)
@@ -173,7 +175,18 @@ def train_epoch(kernels, layout, params, packed, data, plan, ws, grad, optimizer
             clip_by_global_norm(grad, adjustments.clip_norm)
         summed_sq, finite = call(
             sum_and_update,
-            (ws.tile_gradients, summed_tiles, grad, rule, params, state, hyper, plan.lrs[b], plan.step + b + 1),
+            (
+                ws.tile_gradients,
+                summed_tiles,
+                grad,
+                rule,
+                params,
+                state,
+                hyper,
+                plan.lrs[b],
+                plan.step + b + 1,
+                chunked,
+            ),
         )
         b += 1
         if failed < 0 and not (finite and math.isfinite(grad_sq + summed_sq)):
@@ -186,7 +199,7 @@ def train_epoch(kernels, layout, params, packed, data, plan, ws, grad, optimizer
             b = plan.first_batch
             end = failed
         if has_panels:
-            call(pack_weights, (layout, params, packed))
+            call(pack_weights, (layout, params, packed, chunked))
     return failed if failed >= 0 else end
 
 

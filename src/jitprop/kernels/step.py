@@ -22,7 +22,7 @@ from ._numba.parallel import run_tasks
 
 
 @njit(**KERNEL)
-def sum_and_update(tile_gradients, n_tiles, grad, rule, params, state, hyper, lr, step):
+def sum_and_update(tile_gradients, n_tiles, grad, rule, params, state, hyper, lr, step, chunked):
     """``grad = Σ_t tile_gradients[t]`` (tile order), then the update ``rule`` from ``grad``.
 
     Parameters
@@ -36,6 +36,9 @@ def sum_and_update(tile_gradients, n_tiles, grad, rule, params, state, hyper, lr
         :func:`~.optimizers.rule_entry` of the update rule.
     params, state, hyper, lr, step
         As the rule takes them.
+    chunked : True or None
+        :func:`~.batch.chunking` of the parameters: with None, only the
+        one-chunk code is compiled.
 
     Returns
     -------
@@ -50,7 +53,7 @@ def sum_and_update(tile_gradients, n_tiles, grad, rule, params, state, hyper, lr
     """
     n = params.shape[0]
     n_chunks = (n + REDUCE_CHUNK - 1) // REDUCE_CHUNK
-    if n_chunks == 1:
+    if chunked is None or n_chunks == 1:
         # (No arrays of partial results: on a tiny network their allocation is a large part of a batch.)
         return _step_range(tile_gradients, n_tiles, grad, rule, params, state, hyper, lr, step, np.int64(0), n)
     partial = np.empty(n_chunks)
