@@ -2,11 +2,13 @@
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
 
 import numpy as np
+import pytest
 from numba import njit
 
 from jitprop.kernels._numba import background
@@ -105,3 +107,22 @@ def test_one_process_when_the_cache_is_this_process_own(monkeypatch):
     monkeypatch.delenv(background._CHILD, raising=False)
     monkeypatch.setattr(background.cache, "is_shared", lambda: False)
     assert not background._may_start()
+
+
+def test_the_second_process_is_stopped_when_the_first_fails(monkeypatch):
+    children = []
+    start = background._start
+    monkeypatch.setattr(background, "_start", lambda pending: children.append(start(pending)) or children[-1])
+    monkeypatch.setattr(background, "_may_start", lambda: True)
+
+    @njit
+    def add_three(x):
+        for i in range(x.shape[0]):
+            x[i] += 3.0
+
+    x = np.zeros(3)
+    with pytest.raises(KeyboardInterrupt):
+        with background.compiling_in_background([(add_three, (x,))]):
+            raise KeyboardInterrupt
+    # Killed at once (it had barely started Python) and reaped, not left running.
+    assert len(children) == 1 and children[0].returncode == (-signal.SIGKILL if os.name == "posix" else 1)

@@ -48,9 +48,13 @@ def compiling_in_background(jobs):
     child = _start(pending) if pending and _may_start() else None
     try:
         yield
-    finally:
-        if child is not None:
+    except BaseException:
+        if child is not None:  # (interrupted, or failed: nobody waits for what it compiles)
+            child.kill()
             child.wait()
+        raise
+    if child is not None:
+        child.wait()
 
 
 def load_cached(kernel, argtypes):
