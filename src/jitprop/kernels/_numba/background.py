@@ -83,6 +83,8 @@ def _may_start():
         return False
     if numba.config.DISABLE_JIT or not cache.is_shared():  # (a child's cache would be its own)
         return False
+    if getattr(sys, "frozen", False):  # (a frozen application's executable is the application)
+        return False
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # (not on every platform)
@@ -100,7 +102,8 @@ def _start(pending):
             stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-            env={**os.environ, _CHILD: "1"},
+            # (The child imports the jitprop this process runs, wherever it was found.)
+            env={**os.environ, _CHILD: "1", "PYTHONPATH": os.pathsep.join(path for path in sys.path if path)},
         )
         child.stdin.write(work)
         child.stdin.close()
