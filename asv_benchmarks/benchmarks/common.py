@@ -239,12 +239,18 @@ def throughput(run, items):
 # -------------------------------------------------------------- kernel adapters
 @functools.cache
 def kernel(module, name):
-    """``jitprop.kernels.<module>.<name>``; skips the benchmark where this commit has no such kernel."""
-    try:
-        found = getattr(importlib.import_module(f"jitprop.kernels.{module}"), name)
-    except (ImportError, AttributeError) as error:
-        raise NotImplementedError(f"jitprop.kernels.{module}.{name}: {error}") from None
-    return found
+    """``jitprop.kernels.<module>.<name>``; skips the benchmark where this commit has no such kernel.
+
+    A module that later commits moved into ``kernels/_numba/`` (``parallel``,
+    ``linking``) is looked for there too.
+    """
+    error = None
+    for package in ("jitprop.kernels", "jitprop.kernels._numba"):
+        try:
+            return getattr(importlib.import_module(f"{package}.{module}"), name)
+        except (ImportError, AttributeError) as exc:
+            error = error or exc
+    raise NotImplementedError(f"jitprop.kernels.{module}.{name}: {error}") from None
 
 
 def _parameter_names(dispatcher):
