@@ -12,8 +12,10 @@ changes with this file); the tile plan's are read when a workspace is
 allocated.
 
 The measurements below were made on this project's 2-thread AMD EPYC (Zen 4)
-machine on 2026-12-03, each alternative in a process of its own where the
-constant is compiled in. Where a figure favours another value, the value is
+machine on 2026-12-03: alternatives of a constant compiled into kernels each
+in a process of its own, those of the tile plan alternated within one, and
+kernels compared on the same shapes called back to back. Where a figure
+favours another value, the value is
 kept until whole workloads confirm it (``jitprop bench`` and the asv suite,
 old and new in alternating processes, with the CPU named).
 """
