@@ -7,7 +7,6 @@ same whatever the number of threads. A batch of one tile runs serially and
 never starts a parallel region.
 """
 
-import numba
 import numpy as np
 from numba import njit
 
@@ -17,7 +16,7 @@ from .dense import dense_backward, dense_forward
 from .dropout import apply_dropout, undo_dropout
 from .layout import Kernels, rows, untracked
 from ._numba.background import compiling_in_background
-from ._numba.linking import NO_KERNEL, call, call_entry, entry, type_key
+from ._numba.linking import NO_KERNEL, argument_types, call, call_entry, entry, type_key
 from .losses import MSE, loss_kernel
 from .tuning import PARALLEL_REDUCE, REDUCE_CHUNK
 from ._numba.parallel import run_tasks
@@ -116,7 +115,7 @@ def batch_kernels(layout, params, packed, data, ws, grad):
 
 def compile_for(kernel, *args):
     """Compile (or load) ``kernel`` for the types of ``args``, as a call with them would."""
-    kernel.compile(tuple(numba.typeof(arg) for arg in args))
+    kernel.compile(argument_types(args))
 
 
 @njit(**KERNEL)

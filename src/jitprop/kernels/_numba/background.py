@@ -28,6 +28,7 @@ import numba
 from numba.core.compiler_lock import global_compiler_lock
 
 from . import cache
+from .linking import argument_types
 
 # Set in the child, so that it starts no child of its own.
 _CHILD = "JITPROP_COMPILING_CHILD"
@@ -44,7 +45,7 @@ def compiling_in_background(jobs):
         them for. Those already compiled in this process or cached on disk
         are loaded here and not handed to the child.
     """
-    pending = [(kernel, _types_of(args)) for kernel, args in jobs]
+    pending = [(kernel, argument_types(args)) for kernel, args in jobs]
     pending = [(kernel, argtypes) for kernel, argtypes in pending if not load_cached(kernel, argtypes)]
     child = _start(pending) if pending and _may_start() else None
     try:
@@ -72,10 +73,6 @@ def load_cached(kernel, argtypes):
         kernel.targetctx.insert_user_function(result.entry_point, result.fndesc, [result.library])
         kernel.add_overload(result)
         return True
-
-
-def _types_of(args):
-    return tuple(numba.typeof(arg) for arg in args)
 
 
 def _may_start():

@@ -166,14 +166,20 @@ def entry(kernel, *args):
     """
     if kernel is None:
         return NO_KERNEL
-    found = _entries.get((kernel, type_key(args)))
+    cached = (kernel, type_key(args))
+    found = _entries.get(cached)
     if found is None:
-        argtypes = tuple(numba.typeof(arg) for arg in args)
+        argtypes = argument_types(args)
         result, address = _compiled(kernel, argtypes)
         key = _entry_key(result.signature.return_type, argtypes)
-        found = _entries[(kernel, type_key(args))] = np.array([address, key], dtype=np.int64)
+        found = _entries[cached] = np.array([address, key], dtype=np.int64)
         found.flags.writeable = False
     return found
+
+
+def argument_types(args):
+    """The Numba types of the example arguments ``args``: what a kernel called with them is compiled for."""
+    return tuple(numba.typeof(arg) for arg in args)
 
 
 def type_key(value):
