@@ -232,7 +232,8 @@ def fit(
             dropout_key=_dropout_key(net, epoch) if net.layout.dropout.any() else 0,
         )
         buffers = (ws, grad, batch_stats)
-        seconds = _run_epoch(net, kernels, data, epoch_plan, buffers, optimizer, adjustments, epoch, verbose)
+        compiled_for = (adjustments, chunked)  # (what train_epoch's code is compiled for)
+        seconds = _run_epoch(net, kernels, data, epoch_plan, buffers, optimizer, compiled_for, epoch, verbose)
         optimizer.step += n_batches
         net.epoch = epoch + 1
 
@@ -259,10 +260,11 @@ def fit(
 _SHOWN = ("loss", "accuracy", "val_loss", "val_accuracy")
 
 
-def _run_epoch(net, kernels, data, plan, buffers, optimizer, adjustments, epoch, verbose):
+def _run_epoch(net, kernels, data, plan, buffers, optimizer, compiled_for, epoch, verbose):
     """Run one epoch's batches (in segments when a bar is shown); return its wall time.
 
-    ``buffers`` are the workspace, the gradient and the per-batch (loss, correct) rows.
+    ``buffers`` are the workspace, the gradient and the per-batch (loss, correct) rows;
+    ``compiled_for`` the ``adjustments`` and ``chunked`` that ``train_epoch`` is compiled for.
     """
     ws, grad, batch_stats = buffers
     n_batches = plan.last_batch
@@ -282,7 +284,7 @@ def _run_epoch(net, kernels, data, plan, buffers, optimizer, adjustments, epoch,
             segment = plan._replace(first_batch=first, last_batch=last)
             with _threading.parallel_region():
                 arguments = (net.layout, net.params, net.packed_weights, data, segment, ws, grad, update, batch_stats)
-                done = train_epoch(kernels, *arguments, adjustments, chunking(net.n_params))
+                done = train_epoch(kernels, *arguments, *compiled_for)
             if done < last:
                 optimizer.step += done
                 raise DivergenceError(epoch, done, float(plan.lrs[done]))
