@@ -31,6 +31,12 @@ DTYPES = ["float32", "float64"]
 TOLERANCE = {"float32": (1e-4, 1e-5), "float64": (1e-10, 1e-12)}
 
 
+def dot_tolerance(dtype, k=1):
+    """rtol/atol for a dot product of length k of O(1) numbers in ``dtype``."""
+    eps = np.finfo(dtype).eps
+    return dict(rtol=8 * eps, atol=8 * eps * np.sqrt(k) * 4)
+
+
 def make_targets(rng, loss, n, k, labels=False):
     """Random targets of shape (n, k) for ``loss`` (int labels of shape (n,) if ``labels``)."""
     if loss == "cross_entropy":

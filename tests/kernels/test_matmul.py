@@ -6,13 +6,7 @@ import numpy as np
 import pytest
 
 from jitprop.kernels.matmul import matmul_nt
-from helpers import DTYPES
-
-
-def _tolerance(dtype, k=1):
-    """rtol/atol for a dot product of length k of O(1) numbers in ``dtype``."""
-    eps = np.finfo(dtype).eps
-    return dict(rtol=8 * eps, atol=8 * eps * np.sqrt(k) * 4)
+from helpers import DTYPES, dot_tolerance
 
 
 # 1 and odd sizes test the 4-row / 4-column remainders; 67 and 130 cross the
@@ -32,7 +26,7 @@ def test_matmul_nt_matches_numpy(rng, m, n, k, dtype):
     matmul_nt(a, b, out)
     expected = a.astype(np.float64) @ b.astype(np.float64).T
     assert out.dtype == np.dtype(dtype)
-    np.testing.assert_allclose(out, expected, **_tolerance(dtype, k))
+    np.testing.assert_allclose(out, expected, **dot_tolerance(dtype, k))
 
 
 def test_matmul_nt_overwrites_garbage(rng):
@@ -61,7 +55,7 @@ def test_parallel_matmul_nt_matches_numpy(rng, m, k, n, dtype):
     b_t = rng.normal(size=(n, k)).astype(dtype)
     out = np.full((m, n), np.nan, dtype=dtype)
     parallel_matmul_nt(a, b_t, out)
-    np.testing.assert_allclose(out, a.astype(np.float64) @ b_t.astype(np.float64).T, **_tolerance(dtype, k))
+    np.testing.assert_allclose(out, a.astype(np.float64) @ b_t.astype(np.float64).T, **dot_tolerance(dtype, k))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -73,8 +67,8 @@ def test_narrow_layer_products_match_numpy(rng, m, k, n, dtype):
     b = rng.normal(size=(k, n)).astype(dtype)
     out = np.full((m, n), np.nan, dtype=dtype)
     matmul_nn(a, b, out)
-    np.testing.assert_allclose(out, a.astype(np.float64) @ b.astype(np.float64), **_tolerance(dtype, k))
+    np.testing.assert_allclose(out, a.astype(np.float64) @ b.astype(np.float64), **dot_tolerance(dtype, k))
     c = rng.normal(size=(m, n)).astype(dtype)
     out = np.full((k, n), np.nan, dtype=dtype)
     matmul_nn(a.T, c, out)
-    np.testing.assert_allclose(out, a.astype(np.float64).T @ c.astype(np.float64), **_tolerance(dtype, m))
+    np.testing.assert_allclose(out, a.astype(np.float64).T @ c.astype(np.float64), **dot_tolerance(dtype, m))

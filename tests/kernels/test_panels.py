@@ -6,14 +6,7 @@ import numpy as np
 import pytest
 
 from jitprop.kernels.panels import PANEL_ROWS, matmul_tn, pack_columns, pack_rows, padded_width
-
-DTYPES = ["float32", "float64"]
-
-
-def _tolerance(dtype, k=1):
-    """rtol/atol for a dot product of length k of O(1) numbers in ``dtype``."""
-    eps = np.finfo(dtype).eps
-    return dict(rtol=8 * eps, atol=8 * eps * np.sqrt(k) * 4)
+from helpers import DTYPES, dot_tolerance
 
 
 PANEL_SIZES = [1, 5, 6, 7, 16, 17, 33]
@@ -31,7 +24,7 @@ def test_matmul_tn_matches_numpy(rng, m, n, k, dtype):
     buffer = np.full(k * (padded_width(m) + padded_width(n)), np.nan, dtype=dtype)
     matmul_tn(a, b, buffer, out)
     expected = a.astype(np.float64).T @ b.astype(np.float64)
-    np.testing.assert_allclose(out, expected, **_tolerance(dtype, k))
+    np.testing.assert_allclose(out, expected, **dot_tolerance(dtype, k))
 
 
 def test_matmul_tn_leaves_its_operands_alone(rng):
@@ -79,4 +72,4 @@ def test_matmul_packed_b_matches_numpy(rng, m, depth, n, dtype):
     pack_columns(b, columns, b_panels)
     out = np.full((m, n), np.nan, dtype=dtype)
     matmul_packed_b(a, b_panels, np.full(depth * round_up(m, PANEL_ROWS), np.nan, dtype=dtype), out)
-    np.testing.assert_allclose(out, a.astype(np.float64) @ b.astype(np.float64), **_tolerance(dtype, depth))
+    np.testing.assert_allclose(out, a.astype(np.float64) @ b.astype(np.float64), **dot_tolerance(dtype, depth))
