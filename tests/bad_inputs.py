@@ -556,7 +556,7 @@ def _construction_cases():
             "Dropout as the last layer",
             network(lambda: [jp.Dense(2), jp.Dropout(0.5)]),
             ValueError,
-            r"The last layer must be Dense, got Dropout\(0\.5\)",
+            r"The last layer must compute the outputs, as Dense does, got Dropout\(0\.5\)",
         ),
         (
             "Network",

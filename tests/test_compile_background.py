@@ -19,7 +19,7 @@ _FIRST_FIT = textwrap.dedent(
     import json
     import numpy as np
     import jitprop as jp
-    from jitprop.kernels.batch import run_tile
+    from jitprop.kernels.tile import run_tile
 
     rng = np.random.default_rng(0)
     X = rng.random((200, 6)).astype(np.float32)

@@ -45,7 +45,8 @@ def gradcheck(net, X, y, step=1e-3):
     """
     ref = net.copy(dtype="float64")
     _, grads = ref.loss_and_grads(X, y)
-    analytic = np.concatenate([np.concatenate([dW.T.ravel(), db]) for dW, db in grads])
+    # Each layer's views in the order of their memory: the flat gradient.
+    analytic = np.concatenate([view.ravel(order="K") for views in grads for view in views])
     data = ref.prepare_data(X, y)
     params = ref.params
 

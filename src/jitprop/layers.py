@@ -1,19 +1,22 @@
 """Layers a network is built from: one class per layer kind, and the registry of kinds.
 
 A layer kind is a class here and a module of :mod:`jitprop.kernels` (its
-forward and backward passes, and its parameter and FLOP counts), joined by
-an entry of :data:`LAYER_KINDS`. What reads layers through that interface —
-rebuilding them from a model file's configuration (:func:`layer_from_config`),
-the cost model and the command line's tables — needs no change for a new
-kind.
+forward and backward kernels, registered in :mod:`jitprop.kernels.kinds`,
+and its parameter and FLOP counts), joined by an entry of
+:data:`LAYER_KINDS`. What reads layers through that interface — the
+network's layout and parameters (:class:`~jitprop.Network`), the tile that
+runs them, rebuilding them from a model file's configuration
+(:func:`layer_from_config`), the cost model and the command line's tables —
+needs no change for a new kind.
 """
 
 import numbers
 
 from .activations import get_activation
-from .initializers import INITIALIZERS
+from .initializers import INITIALIZERS, initial_weights
 from .kernels import dense as dense_kernels
 from .kernels import dropout as dropout_kernels
+from .kernels import kinds
 
 
 class Layer:
@@ -24,9 +27,23 @@ class Layer:
     kind : str
         The kind's name: its key in :data:`LAYER_KINDS` and the ``"type"``
         of its :meth:`config`.
+    kernel_kind : int or None
+        The code of the kind's kernels in :mod:`jitprop.kernels.kinds`; None
+        for a layer the tile applies between the others (dropout).
+    activation : str
+        The activation a layer with kernels applies to its outputs
+        (``"identity"`` for none).
+    alpha : float
+        The activation's ``alpha``.
+    l2 : float or None
+        The L2 penalty of its weights; None for the network's.
     """
 
     kind = None
+    kernel_kind = None
+    activation = "identity"
+    alpha = 0.0
+    l2 = None
 
     def config(self):
         """The arguments that rebuild this layer (without its weights), and ``"type"``: its kind."""
@@ -42,7 +59,30 @@ class Layer:
 
     def weight_count(self, input_width):
         """The weights among :meth:`parameter_count` (what an L2 penalty counts)."""
-        return 0
+        rows, columns = self.weight_shape(input_width)
+        return rows * columns
+
+    def weight_shape(self, input_width):
+        """Rows and columns of the weight matrix the kernels store first among its parameters; (0, 0) for none."""
+        return (0, 0)
+
+    def geometry(self, input_width):
+        """The integers the kind's kernels read from ``layout.geometry`` (at most ``GEOMETRY``)."""
+        return ()
+
+    def parameter_views(self, buffer, offset, input_width):
+        """The layer's parameters as views of ``buffer`` from ``offset``, in the shapes users see them.
+
+        Applied to the network's parameters, these are the layer's weights;
+        applied to a gradient, its gradient.
+        """
+        return ()
+
+    def bind(self, params, offset, input_width):
+        """Make the layer's parameter attributes views of the network's ``params`` starting at ``offset``."""
+
+    def initialize(self, rng, input_width):
+        """Set the bound parameters to their initial values, drawing from ``rng``."""
 
     def flops(self, input_width, first, output):
         """Forward and backward FLOPs per example, as the kernels do them.
@@ -109,6 +149,7 @@ class Dense(Layer):
         self.b = None
 
     kind = "dense"
+    kernel_kind = kinds.DENSE
 
     def config(self):
         """The arguments that rebuild this layer (without its weights)."""
@@ -127,8 +168,8 @@ class Dense(Layer):
     def parameter_count(self, input_width):
         return dense_kernels.parameter_count(input_width, self.units)
 
-    def weight_count(self, input_width):
-        return input_width * self.units
+    def weight_shape(self, input_width):
+        return (self.units, input_width)  # stored transposed: Wt
 
     def flops(self, input_width, first, output):
         return dense_kernels.flops(input_width, self.units, get_activation(self.activation).flops, first, output)
@@ -136,17 +177,22 @@ class Dense(Layer):
     def describe(self):
         return self.activation
 
-    def _bind(self, params, offset, fan_in):
-        """Make ``W`` and ``b`` views of ``params`` starting at ``offset``.
+    def parameter_views(self, buffer, offset, input_width):
+        """``(W, b)``; the kernels store the weights transposed, (fan_out, fan_in): ``W`` is a Fortran-ordered view."""
+        size = self.units * input_width
+        return (
+            buffer[offset : offset + size].reshape(self.units, input_width).T,
+            buffer[offset + size : offset + size + self.units],
+        )
 
-        The kernels store the weights transposed, (fan_out, fan_in), so ``W``
-        is the transpose of that block: a Fortran-ordered view.
-        """
+    def bind(self, params, offset, input_width):
         if self.W is not None:
             raise ValueError("This Dense layer already belongs to a network; create a new layer for each network.")
-        size = self.units * fan_in
-        self.W = params[offset : offset + size].reshape(self.units, fan_in).T
-        self.b = params[offset + size : offset + size + self.units]
+        self.W, self.b = self.parameter_views(params, offset, input_width)
+
+    def initialize(self, rng, input_width):
+        self.W[...] = initial_weights(self.init, rng, input_width, self.units)
+        self.b[...] = 0
 
     def __repr__(self):
         extra = f", alpha={self.alpha}" if get_activation(self.activation).default_alpha is not None else ""

@@ -7,13 +7,13 @@ import numpy as np
 from . import _checks, _threading, training
 from .kernels import workspace
 from .activations import get_activation
-from .initializers import initial_weights
-from .kernels.batch import FORWARD, GRADIENT, LOSS, batch_kernels, chunking, run_batch
+from .kernels.batch import batch_kernels, chunking, run_batch
+from .kernels.tile import FORWARD, GRADIENT, LOSS
 from .kernels.dense import pack_weights as pack_weight_panels
-from .kernels.dense import weight_panel_offsets
-from .kernels.layout import Data, Layout
+from .kernels.kinds import panel_offsets
+from .kernels.layout import GEOMETRY, Data, Layout
 from .kernels.regularization import add_l2_penalty
-from .layers import Dense, Dropout, layer_from_config
+from .layers import LAYER_KINDS, Dense, Dropout, Layer, layer_from_config
 from .losses import get_loss
 
 _DTYPES = ("float32", "float64")
@@ -76,12 +76,9 @@ class Network:
     """
 
     def __init__(self, layers, input_dim, loss="mse", dtype="float32", seed=None, l2=0.0):
-        if (
-            not isinstance(layers, (list, tuple))
-            or not layers
-            or not all(isinstance(layer, (Dense, Dropout)) for layer in layers)
-        ):
-            raise TypeError(f"layers must be a non-empty list of Dense and Dropout layers, got {layers!r}.")
+        if not isinstance(layers, (list, tuple)) or not layers or not all(isinstance(layer, Layer) for layer in layers):
+            names = " and ".join(kind.__name__ for kind in LAYER_KINDS.values())
+            raise TypeError(f"layers must be a non-empty list of {names} layers, got {layers!r}.")
         layers = list(layers)
         self.input_dim = _checks.positive_int(input_dim, "input_dim")
         spec = get_loss(loss)
@@ -91,9 +88,9 @@ class Network:
             raise TypeError(f"seed must be an integer or None, got {seed!r}.")
         self.seed = seed
         self.l2 = _checks.non_negative_float(l2, "l2")
-        dense, dropout = _check_architecture(layers, spec)
+        computing, dropout = _check_architecture(layers, spec)
         self.layers = layers
-        self._dense = dense
+        self._computing = computing
         self.optimizer = None
         self.epoch = 0
         self.stop_training = False
@@ -101,29 +98,40 @@ class Network:
         self.entropy = seeds.entropy  # the seed, or fresh entropy without one
         self.rng = np.random.default_rng(seeds)
 
-        sizes = np.array([self.input_dim] + [layer.units for layer in dense], dtype=np.int64)
-        per_layer = sizes[1:] * (sizes[:-1] + 1)
-        weight_offsets = np.concatenate([[0], np.cumsum(per_layer)[:-1]]).astype(np.int64)
-        forward_panels, backward_panels, packed_size = weight_panel_offsets(sizes, self.dtype.itemsize)
+        widths = [self.input_dim]
+        for layer in computing:
+            widths.append(layer.output_width(widths[-1]))
+        fan_ins = widths[:-1]
+        counts = [layer.parameter_count(width) for layer, width in zip(computing, fan_ins)]
+        weight_offsets = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+        kinds = np.array([layer.kernel_kind for layer in computing], dtype=np.int64)
+        weight_shapes = np.array([layer.weight_shape(width) for layer, width in zip(computing, fan_ins)], np.int64)
+        geometry = np.zeros((len(computing), GEOMETRY), dtype=np.int64)
+        for row, layer, width in zip(geometry, computing, fan_ins):
+            values = layer.geometry(width)
+            row[: len(values)] = values
+        forward_panels, backward_panels, packed_size = panel_offsets(kinds, weight_shapes, self.dtype.itemsize)
         self.layout = Layout(
-            sizes=sizes,
+            sizes=np.array(widths, dtype=np.int64),
+            kinds=kinds,
+            geometry=geometry,
             weight_offsets=weight_offsets,
+            weight_shapes=weight_shapes,
             forward_panels=forward_panels,
             backward_panels=backward_panels,
-            activations=np.array([get_activation(layer.activation).code for layer in dense], dtype=np.int64),
-            alphas=np.array([layer.alpha for layer in dense], dtype=np.float64),
+            activations=np.array([get_activation(layer.activation).code for layer in computing], dtype=np.int64),
+            alphas=np.array([layer.alpha for layer in computing], dtype=np.float64),
             dropout=np.array(dropout, dtype=np.float64),
-            l2=np.array([self.l2 if layer.l2 is None else layer.l2 for layer in dense], dtype=np.float64),
+            l2=np.array([self.l2 if layer.l2 is None else layer.l2 for layer in computing], dtype=np.float64),
             loss=spec.code,
             loss_over_outputs=spec.over_outputs,
         )
-        self.params = np.zeros(int(per_layer.sum()), dtype=self.dtype)
+        self.params = np.zeros(int(sum(counts)), dtype=self.dtype)
         # The weights packed into the panels the matrix products read (see kernels.dense.pack_weights).
         self._packed = np.zeros(packed_size, dtype=self.dtype)
-        for layer, offset, fan_in in zip(dense, weight_offsets, sizes[:-1]):
-            layer._bind(self.params, int(offset), int(fan_in))
-            layer.W[...] = initial_weights(layer.init, self.rng, int(fan_in), layer.units)
-            layer.b[...] = 0
+        for layer, offset, width in zip(computing, weight_offsets, fan_ins):
+            layer.bind(self.params, int(offset), int(width))
+            layer.initialize(self.rng, int(width))
 
     # ------------------------------------------------------------------ sizes
     @property
@@ -134,12 +142,20 @@ class Network:
     @property
     def n_outputs(self):
         """Width of the output layer."""
-        return self._dense[-1].units
+        return int(self.layout.sizes[-1])
 
     @property
     def dense_layers(self):
         """The Dense layers of :attr:`layers`, input side first."""
-        return self._dense
+        return [layer for layer in self._computing if isinstance(layer, Dense)]
+
+    @property
+    def kernel_layers(self):
+        """The layers the kernels run one after another (all but dropout), input side first.
+
+        Layer ``l`` of :attr:`layout` is ``kernel_layers[l]``.
+        """
+        return self._computing
 
     @property
     def packed_weights(self):
@@ -165,7 +181,7 @@ class Network:
             The new ``l2`` (>= 0).
         """
         self.l2 = _checks.non_negative_float(l2, "l2")
-        for i, layer in enumerate(self._dense):
+        for i, layer in enumerate(self._computing):
             if layer.l2 is None:
                 self.layout.l2[i] = self.l2
 
@@ -415,7 +431,7 @@ class Network:
         if grad is None:
             grad = np.zeros(0, dtype=self.dtype)
         k = self.n_outputs
-        start = ws.row_offsets[len(self._dense)]
+        start = ws.row_offsets[len(self._computing)]
         loss_sum = correct = 0.0
         kernels = batch_kernels(self.layout, self.params, self._packed, data, ws, grad)
         with _threading.parallel_region():
@@ -439,17 +455,13 @@ class Network:
         return loss, correct
 
     def _unflatten(self, flat):
-        """Per-layer ``(dW, db)`` views of a flat gradient, shaped like ``(W, b)``."""
-        pairs = []
-        for layer, offset, fan_in in zip(self._dense, self.layout.weight_offsets, self.layout.sizes[:-1]):
-            size = layer.units * int(fan_in)
-            pairs.append(
-                (
-                    flat[offset : offset + size].reshape(layer.units, int(fan_in)).T,
-                    flat[offset + size : offset + size + layer.units],
-                )
-            )
-        return pairs
+        """Per-layer views of a flat gradient, shaped like the layer's parameters (``(dW, db)`` for Dense)."""
+        layers = zip(self._computing, self.layout.weight_offsets, self.layout.sizes[:-1])
+        return [
+            layer.parameter_views(flat, int(offset), int(width))
+            for layer, offset, width in layers
+            if layer.parameter_count(int(width))
+        ]
 
 
 def _network_dtype(dtype):
@@ -463,25 +475,27 @@ def _network_dtype(dtype):
 
 
 def _check_architecture(layers, loss):
-    """The Dense layers, and the dropout rate of each activation block (inputs first)."""
-    dense = [layer for layer in layers if isinstance(layer, Dense)]
-    if not isinstance(layers[-1], Dense):
-        raise ValueError(f"The last layer must be Dense, got {layers[-1]!r}.")
-    dropout = [0.0] * (len(dense) + 1)
+    """The layers with kernels, and the dropout rate of each of their input blocks (inputs first) and of the output."""
+    computing = [layer for layer in layers if layer.kernel_kind is not None]
+    if layers[-1].kernel_kind is None:
+        raise ValueError(f"The last layer must compute the outputs, as Dense does, got {layers[-1]!r}.")
+    dropout = [0.0] * (len(computing) + 1)
     block = 0
     for i, layer in enumerate(layers):
-        if isinstance(layer, Dense):
+        if layer.kernel_kind is not None:
             block += 1
         elif i > 0 and isinstance(layers[i - 1], Dropout):
             raise ValueError(f"Layers {i - 1} and {i} are both Dropout; use one.")
         else:
             dropout[block] = layer.rate
-    for i, layer in enumerate(dense[:-1]):
+    for i, layer in enumerate(computing[:-1]):
         if not get_activation(layer.activation).hidden:
-            raise ValueError(f"{layer.activation} is only allowed on the output layer, but Dense layer {i} uses it.")
-    output = dense[-1].activation
+            raise ValueError(
+                f"{layer.activation} is only allowed on the output layer, but {type(layer).__name__} layer {i} uses it."
+            )
+    output = computing[-1].activation
     if loss.output_activation is not None and output != loss.output_activation:
         raise ValueError(
             f"loss={loss.name!r} needs a {loss.output_activation!r} output layer, but the last layer uses {output!r}."
         )
-    return dense, dropout
+    return computing, dropout

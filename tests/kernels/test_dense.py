@@ -19,7 +19,7 @@ def test_pack_weights_packs_every_product_that_reads_panels(rng, hidden):
     columns = 16  # float32: two vectors of 8
     for i in range(3):
         fan_in, fan_out = (int(v) for v in net.layout.sizes[i : i + 2])
-        wt = net._dense[i].W.T
+        wt = net.dense_layers[i].W.T
         start = net.layout.forward_panels[i]
         if fan_out < 16 or fan_in >= 128:
             assert start == -1  # the 7 outputs, and 300 inputs, run as dot products

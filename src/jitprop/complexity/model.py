@@ -205,18 +205,19 @@ def costs(net, batch_size=32, optimizer=None):
     batch_size = _count(batch_size, "batch_size")
     optimizer = SGD() if optimizer is None else optimizer
     rows = summary_table(net)
-    dense = [row for row in rows if row.kind == "Dense"]
+    # The rows of the layers the kernels run (not dropout, which inference skips), and their layers.
+    computing = [(row, layer) for row, layer in zip(rows, net.layers) if layer.kernel_kind is not None]
     params = sum(row.params for row in rows)
     weights = sum(row.weights for row in rows)
-    first = dense[0].weights
-    inference = sum(row.forward_flops for row in rows if row.kind == "Dense")
+    first = computing[0][0].weights
+    inference = sum(row.forward_flops for row, _ in computing)
     forward = sum(row.forward_flops for row in rows if row.kind != "Loss")
     backward = sum(row.backward_flops for row in rows) + rows[-1].forward_flops  # the loss value too
 
     # The buffers training allocates for a batch (workspace.allocate), counted without allocating them.
     scratch = workspace.size(net.layout, batch_size, params)
     tiles = scratch.tiles
-    penalised = sum(row.weights for row, layer in zip(dense, net.dense_layers) if _l2_of(net, layer) > 0)
+    penalised = sum(row.weights for row, layer in computing if _l2_of(net, layer) > 0)
     step_parts = {
         "reduce_tiles": (tiles - 1) * params,
         "gradient_norm": 2 * params,
@@ -279,7 +280,7 @@ def summary_table(net):
     k = net.n_outputs
     value, delta = get_loss(net.loss).flops
     if net.loss == "mse":
-        delta += get_activation(net.dense_layers[-1].activation).flops[1]
+        delta += get_activation(net.kernel_layers[-1].activation).flops[1]
     rows.append(LayerCost("loss", "Loss", (), net.loss, 0, 0, value * k, delta * k))
     return rows
 

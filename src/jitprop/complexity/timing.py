@@ -14,7 +14,8 @@ import numpy as np
 from ..kernels import workspace
 from .._machine import describe
 from .._threading import parallel_region
-from ..kernels.batch import FORWARD, GRADIENT, batch_kernels, chunking, run_batch
+from ..kernels.batch import batch_kernels, chunking, run_batch
+from ..kernels.tile import FORWARD, GRADIENT
 from ..kernels.dense import forward_from_panels, tile_panel_size
 from ..kernels.layout import Data
 from ..kernels.matmul import matmul_nt
@@ -103,8 +104,8 @@ class BatchBench:
 def layer_parts(fan_in, fan_out, tile_rows, dtype, samples, statistic, timer, seed=0):
     """Time one dense layer's three matrix products on a tile, relative to its forward product.
 
-    As :func:`~jitprop.kernels.dense.dense_forward` and
-    :func:`~jitprop.kernels.dense.dense_backward` run them: the input-gradient
+    As :func:`~jitprop.kernels.dense.forward` and
+    :func:`~jitprop.kernels.dense.backward` run them: the input-gradient
     product (and the forward product, where
     :func:`~jitprop.kernels.dense.forward_from_panels` says so; otherwise dot
     products over the stored weights) packs the tile's rows and reads weights

@@ -4,7 +4,7 @@ Each activation has a forward kernel ``a = f(z)`` and (except softmax, which
 is only an output and whose delta the loss computes) a kernel
 ``delta *= f'(z)``, each a plain loop over rows that LLVM can vectorize.
 :data:`FORWARD` and :data:`DERIVATIVE` map the codes to them; a network's
-tile calls each layer's through an entry (see :func:`~.batch.network_kernels`),
+tile calls each layer's through an entry (see :func:`~.tile.network_kernels`),
 so only the kernels of the activations it has are compiled. The names,
 formulas and default initialisers live in :mod:`jitprop.activations`.
 

@@ -1,4 +1,4 @@
-"""One batch: forward, loss, backward, in parallel over tiles of examples.
+"""One batch: its tiles (:mod:`.tile`) in parallel, and their results summed.
 
 The batch is cut into tiles of ``ws.tile_rows`` rows. Tile boundaries depend
 on the batch alone, each tile writes its gradient into its own buffer, and
@@ -10,98 +10,15 @@ never starts a parallel region.
 import numpy as np
 from numba import njit
 
+from ._numba.linking import call, call_entry
 from ._numba.options import INLINED_KERNEL, KERNEL
-from . import activations
-from .dense import dense_backward, dense_forward
-from .dropout import apply_dropout, undo_dropout
-from .layout import Kernels, rows, untracked
-from ._numba.background import compiling_in_background
-from ._numba.linking import NO_KERNEL, argument_types, call, call_entry, entry, type_key
-from .losses import MSE, loss_kernel
-from .tuning import PARALLEL_REDUCE, REDUCE_CHUNK
 from ._numba.parallel import run_tasks
-
-#: What :func:`run_batch` computes.
-FORWARD = 0
-LOSS = 1
-GRADIENT = 2
-
-
-def network_kernels(layout, params, packed, data, ws, meanwhile=(), also_in_background=()):
-    """The :class:`~.layout.Kernels` of a network for ``data``: compiles (or loads) those kernels and no others.
-
-    The tile, the largest of them, is compiled in a second process (see
-    :func:`~._numba.background.compiling_in_background`) while this one
-    compiles the others and ``meanwhile``: on a first fit the two largest
-    parts of the work run at once.
-
-    Parameters
-    ----------
-    layout, params, packed, data, ws
-        The network's buffers, its data and a workspace, as the tile will
-        take them (only their types count).
-    meanwhile : list of (kernel, args)
-        Kernels to compile (or load) here for the types of ``args`` while
-        the tile is compiled.
-    also_in_background : list of (kernel, args)
-        Kernels to compile in the second process after the tile.
-    """
-    key = (
-        type_key((layout, params, packed, data, ws)),
-        layout.activations.tobytes(),
-        int(layout.loss),
-        bool(layout.dropout.any()),
-        tuple((kernel, type_key(args)) for kernel, args in (*meanwhile, *also_in_background)),
-    )
-    kernels = _made.get(key)
-    if kernels is None:
-        placeholder = placeholder_kernels(layout, params.dtype, data)
-        index = np.zeros(1, dtype=np.int64)
-        tile = (placeholder, np.int64(GRADIENT), layout, params, packed, data, index, 0.0, ws, 0, 0)
-        with compiling_in_background([(run_tile, tile), *also_in_background]):
-            kernels = _kernels(layout, params.dtype, data, entry)
-            for kernel, args in meanwhile:
-                compile_for(kernel, *args)
-        kernels = _made[key] = kernels._replace(tile=entry(run_tile, *tile))
-    return kernels
-
-
-# What network_kernels made, by what decides it: a fit of a small network
-# would otherwise spend longer finding the types of its buffers than training.
-_made = {}
-
-
-def placeholder_kernels(layout, dtype, data):
-    """:class:`~.layout.Kernels` of the type of the network's, calling nothing: what kernels taking them compile for."""
-    return _kernels(layout, dtype, data, lambda kernel, *args: NO_KERNEL)
-
-
-def _kernels(layout, dtype, data, entry):
-    """The network's :class:`~.layout.Kernels` with each entry made by ``entry``, but the tile's :data:`NO_KERNEL`."""
-    codes = [int(code) for code in layout.activations]
-    output = codes[-1]
-    block = np.empty((1, 1), dtype=dtype)  # a block of rows of a layer, as the tile views it
-    index = np.empty(1, dtype=np.int64)
-    activation = (block, block, 0.0)
-    derivative = (block, block, block, 0.0)
-    int64 = np.int64(0)
-    dropout = bool(layout.dropout.any())
-    # The mean squared error's delta is with respect to the output; other
-    # losses (and mse of a softmax output) give it with respect to z.
-    output_derivative = activations.DERIVATIVE[output] if layout.loss == MSE and output != activations.SOFTMAX else None
-    return Kernels(
-        tile=NO_KERNEL,
-        forward=np.stack([entry(activations.FORWARD[code], *activation) for code in codes]),
-        derivative=np.stack([entry(activations.DERIVATIVE[code], *derivative) for code in codes[:-1]] + [NO_KERNEL]),
-        loss=entry(loss_kernel(layout.loss, output), block, block, data, index, 0.0, block),
-        output_derivative=entry(output_derivative, *derivative) if output_derivative else NO_KERNEL,
-        dropout_masks=entry(apply_dropout, block, index, int64, int64, 0.0) if dropout else NO_KERNEL,
-        dropout_undo=entry(undo_dropout, block, block, index, int64, int64, 0.0) if dropout else NO_KERNEL,
-    )
+from .tile import FORWARD, LOSS, network_kernels, placeholder_kernels
+from .tuning import PARALLEL_REDUCE, REDUCE_CHUNK
 
 
 def batch_kernels(layout, params, packed, data, ws, grad):
-    """:func:`network_kernels` for :func:`run_batch`, which is compiled (or loaded) with them.
+    """:func:`~.tile.network_kernels` for :func:`run_batch`, which is compiled (or loaded) with them.
 
     ``ws`` and ``grad`` are those :func:`run_batch` will be called with (and
     ``chunked``, :func:`chunking` of ``params.shape[0]``).
@@ -111,41 +28,6 @@ def batch_kernels(layout, params, packed, data, ws, grad):
     chunked = chunking(params.shape[0])
     batch = (kernels, np.int64(FORWARD), layout, params, packed, data, index, 0.0, ws, grad, False, -1, chunked)
     return network_kernels(layout, params, packed, data, ws, [(run_batch, batch)])
-
-
-def compile_for(kernel, *args):
-    """Compile (or load) ``kernel`` for the types of ``args``, as a call with them would."""
-    kernel.compile(argument_types(args))
-
-
-@njit(**KERNEL)
-def run_tile(kernels, mode, layout, params, packed, data, index, scale, ws, dropout_key, tile):
-    """Run tile ``tile`` of the batch ``index``: what :func:`run_batch` does for each tile.
-
-    Its loss and count of correct predictions go to ``ws.tile_stats[tile]``,
-    its gradient (``GRADIENT`` mode) to ``ws.tile_gradients[tile]``; the
-    batch's totals are :func:`batch_totals` of all tiles.
-    """
-    # Arguments stay alive for the call: no need to count references to them.
-    kernels, layout, params, packed, data, index, ws = untracked((kernels, layout, params, packed, data, index, ws))
-    r0 = tile * ws.tile_rows
-    r1 = min(index.shape[0], r0 + ws.tile_rows)
-    dense_forward(kernels, layout, params, packed, data.inputs, index, ws, r0, r1, dropout_key)
-    if mode == FORWARD:
-        return
-    last = layout.activations.shape[0]
-    out_z = rows(ws, ws.preactivations, layout, last, r0, r1)
-    out_a = rows(ws, ws.activations, layout, last, r0, r1)
-    if mode == GRADIENT:
-        delta = rows(ws, ws.deltas, layout, last, r0, r1)
-    else:
-        delta = rows(ws, ws.deltas, layout, last, np.int64(0), np.int64(0))
-    loss_sum, correct = call_entry(kernels.loss, (out_z, out_a, data, index[r0:r1], scale, delta), (0.0, 0.0))
-    ws.tile_stats[tile, 0] = loss_sum
-    ws.tile_stats[tile, 1] = correct
-    if mode == GRADIENT:
-        call_entry(kernels.output_derivative, (delta, out_z, out_a, layout.alphas[last - 1]), None)
-        dense_backward(kernels, layout, params, packed, ws, index, r0, r1, ws.tile_gradients[tile], dropout_key)
 
 
 def chunking(n_params):
@@ -169,7 +51,7 @@ def run_batch(kernels, mode, layout, params, packed, data, index, scale, ws, gra
     Parameters
     ----------
     kernels : Kernels
-        :func:`network_kernels` of the network and ``data``.
+        :func:`~.tile.network_kernels` of the network and ``data``.
     mode : int
         ``FORWARD`` (outputs only), ``LOSS`` or ``GRADIENT``.
     packed : ndarray
@@ -202,7 +84,7 @@ def run_batch(kernels, mode, layout, params, packed, data, index, scale, ws, gra
 
 @njit(**INLINED_KERNEL)
 def run_tiles(kernels, mode, layout, params, packed, data, index, scale, ws, dropout_key):
-    """Run every tile of the batch ``index`` (:func:`run_tile`, through ``kernels.tile``); return their number.
+    """Run every tile of the batch ``index`` (:func:`~.tile.run_tile`, through ``kernels.tile``); return their number.
 
     The batch of :func:`run_batch` and of :func:`~.epoch.train_epoch` alike.
     A batch of one tile runs it in this thread, straight away: for a tiny

@@ -1,9 +1,9 @@
-"""Forward and backward passes of a stack of dense layers over a tile of rows.
+"""The dense layer kind: its forward and backward kernels over a tile of rows, its counts and its packing.
 
-Both functions work on rows ``r0:r1`` of a batch and touch only those rows of
-the workspace (and the tile's own panel scratch), so tiles can run in
-parallel. The backward pass writes the tile's whole gradient (every layer's
-``dWt`` and ``db``) into the buffer it is given.
+The two kernels (the contract of :mod:`.kinds`) work on rows ``r0:r1`` of a
+batch and touch only those rows of the workspace (and the tile's own panel
+scratch), so tiles can run in parallel. The backward kernel writes the
+layer's ``dWt`` and ``db`` into the tile's gradient buffer.
 
 Products run from packed panels (:mod:`.panels`) where their output rows are
 wide enough to fill most of a 16-wide block: ``MIN_PANEL_INPUTS`` inputs for
@@ -15,18 +15,16 @@ the weights, which would cost a pass over them after every update. Panels of
 weights are packed by :func:`pack_weights` after every update.
 """
 
-import numpy as np
 from numba import njit
 
-from ._numba.options import INLINED_KERNEL, KERNEL
-from .layout import bias, rows, view2d, weights
+from ._numba.options import KERNEL
+from .layout import LayerKernels, bias, rows, untracked, view2d, weights
 from .matmul import matmul_nn, matmul_nt
 from ._numba.linking import call, call_entry
 from ._numba.parallel import run_tasks
 from .panels import (
     MAX_PANEL_COLUMNS,
     PANEL_ROWS,
-    columns_for_itemsize,
     matmul_packed_b,
     matmul_tn,
     pack_column_panel,
@@ -43,7 +41,7 @@ def parameter_count(fan_in, fan_out):
 
 
 def flops(fan_in, fan_out, activation_flops, first, output):
-    """Forward and backward FLOPs per example of a dense layer, as :func:`dense_forward` and :func:`dense_backward` run.
+    """Forward and backward FLOPs per example of a dense layer, as :func:`forward` and :func:`backward` run.
 
     Forward: ``2·fan_in·fan_out`` for the product, ``fan_out`` for the bias,
     ``c_f·fan_out`` for the activation. Backward: ``2·fan_in·fan_out`` for
@@ -68,28 +66,15 @@ def forward_from_panels(fan_in, fan_out):
     return fan_out >= MIN_PANEL_OUTPUTS and fan_in < MAX_DOT_INPUTS
 
 
-def weight_panel_offsets(sizes, itemsize):
-    """Where :func:`pack_weights` puts each layer's panels, and how much room they take.
+def panels(weight_shape, first):
+    """Which of a dense layer's products read packed panels of its ``Wt`` (see :func:`.kinds.panel_offsets`).
 
-    Returns ``(forward, backward, total)``: per layer, the start of its
-    forward panels (``Wt`` packed by rows) and of its input-gradient panels
-    (``Wt`` packed by columns) in the packed buffer, or -1 where the product
-    runs as a plain loop instead (and the first layer, which needs no input
-    gradient).
+    Returns ``(forward, backward)``: whether the forward product does
+    (:func:`forward_from_panels`), and whether the input-gradient product
+    does (never for the ``first`` layer, which has no input gradient).
     """
-    columns = columns_for_itemsize(itemsize)
-    forward = np.full(len(sizes) - 1, -1, dtype=np.int64)
-    backward = np.full(len(sizes) - 1, -1, dtype=np.int64)
-    total = 0
-    for layer, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-        fan_in, fan_out = int(fan_in), int(fan_out)
-        if forward_from_panels(fan_in, fan_out):
-            forward[layer] = total
-            total += fan_in * round_up(fan_out, columns)
-        if layer > 0 and fan_in >= MIN_PANEL_INPUTS:
-            backward[layer] = total
-            total += fan_out * round_up(fan_in, columns)
-    return forward, backward, total
+    fan_out, fan_in = weight_shape
+    return forward_from_panels(fan_in, fan_out), not first and fan_in >= MIN_PANEL_INPUTS
 
 
 def tile_panel_size(sizes, tile_rows):
@@ -103,84 +88,72 @@ def tile_panel_size(sizes, tile_rows):
     return need
 
 
-@njit(**INLINED_KERNEL)
-def dense_forward(kernels, layout, params, packed, inputs, index, ws, r0, r1, dropout_key):
-    """Gather inputs ``index[r0:r1]`` and run every layer: ``a = f(a_prev @ W + b)``.
-
-    With ``dropout_key >= 0`` (training), the activation blocks that have a
-    dropout rate are masked with the key's masks.
-    """
+@njit(**KERNEL)
+def forward(kernels, layout, params, packed, ws, layer, r0, r1):
+    """``a = f(x @ W + b)`` for rows ``r0:r1`` of ``layer`` (the forward kernel of :mod:`.kinds`' contract)."""
+    # Arguments stay alive for the call: no need to count references to them.
+    kernels, layout, params, packed, ws = untracked((kernels, layout, params, packed, ws))
     panels = ws.panels[r0 // ws.tile_rows]
-    x = rows(ws, ws.activations, layout, np.int64(0), r0, r1)
-    for r in range(r1 - r0):
-        source = inputs[index[r0 + r]]
-        target = x[r]
-        for j in range(x.shape[1]):
-            target[j] = source[j]
-    if dropout_key >= 0 and layout.dropout[0] > 0:
-        call_entry(kernels.dropout_masks, (x, index[r0:r1], dropout_key, np.int64(0), layout.dropout[0]), None)
-    for layer in range(layout.activations.shape[0]):
-        x = rows(ws, ws.activations, layout, layer, r0, r1)
-        z = rows(ws, ws.preactivations, layout, layer + 1, r0, r1)
-        a = rows(ws, ws.activations, layout, layer + 1, r0, r1)
-        if layout.forward_panels[layer] >= 0:
-            call(matmul_packed_b, (x, packed[layout.forward_panels[layer] :], panels, z))
-        else:
-            call(matmul_nt, (x, weights(layout, params, layer), z))
-        b = bias(layout, params, layer)
-        for r in range(z.shape[0]):
-            zr = z[r]
-            for j in range(zr.shape[0]):
-                zr[j] += b[j]
-        call_entry(kernels.forward[layer], (z, a, layout.alphas[layer]), None)
-        if dropout_key >= 0 and layout.dropout[layer + 1] > 0:
-            rate = layout.dropout[layer + 1]
-            call_entry(kernels.dropout_masks, (a, index[r0:r1], dropout_key, layer + 1, rate), None)
+    x = rows(ws, ws.activations, layout, layer, r0, r1)
+    z = rows(ws, ws.preactivations, layout, layer + 1, r0, r1)
+    a = rows(ws, ws.activations, layout, layer + 1, r0, r1)
+    if layout.forward_panels[layer] >= 0:
+        call(matmul_packed_b, (x, packed[layout.forward_panels[layer] :], panels, z))
+    else:
+        call(matmul_nt, (x, weights(layout, params, layer), z))
+    b = bias(layout, params, layer)
+    for r in range(z.shape[0]):
+        zr = z[r]
+        for j in range(zr.shape[0]):
+            zr[j] += b[j]
+    call_entry(kernels.forward[layer], (z, a, layout.alphas[layer]), None)
 
 
-@njit(**INLINED_KERNEL)
-def dense_backward(kernels, layout, params, packed, ws, index, r0, r1, grad, dropout_key):
-    """Back-propagate the output delta of rows ``r0:r1`` and write their gradient.
+@njit(**KERNEL)
+def backward(kernels, layout, params, packed, ws, layer, r0, r1, grad):
+    """Gradient of ``layer`` from the delta of its outputs, rows ``r0:r1`` (the backward kernel of :mod:`.kinds`).
 
-    ``ws.deltas`` must hold ``∂loss/∂z`` of the output layer for these rows.
-    For each layer, from the last: ``dWt = Dᵀ A`` (from packed panels, see
-    :mod:`.panels`) and ``db = Σ D`` over the rows, then (except for the first layer)
-    ``D_prev = (D W) ⊙ mask ⊙ f'(z_prev)``
-    where ``mask`` is the dropout mask of the forward pass, if any.
+    With ``D = ∂loss/∂z`` (the delta after ``f'``): ``dWt = Dᵀ A`` (from
+    packed panels, see :mod:`.panels`) and ``db = Σ D`` over the rows, then
+    (except for the first layer) ``∂loss/∂a_prev = D W``.
     """
+    kernels, layout, params, packed, ws, grad = untracked((kernels, layout, params, packed, ws, grad))
     panels = ws.panels[r0 // ws.tile_rows]
-    for layer in range(layout.activations.shape[0] - 1, -1, -1):
-        fan_in = layout.sizes[layer]
-        fan_out = layout.sizes[layer + 1]
-        d = rows(ws, ws.deltas, layout, layer + 1, r0, r1)
-        start = layout.weight_offsets[layer]
-        grad_w = view2d(grad, start, fan_out, fan_in)
-        a = rows(ws, ws.activations, layout, layer, r0, r1)
-        if fan_in >= MIN_PANEL_INPUTS:
-            call(matmul_tn, (d, a, panels, grad_w))
-        else:
-            call(matmul_nn, (d.T, a, grad_w))
-        grad_b = grad[start + fan_out * fan_in : start + fan_out * (fan_in + 1)]
-        zero = grad_b.dtype.type(0)
+    fan_in = layout.sizes[layer]
+    fan_out = layout.sizes[layer + 1]
+    d = rows(ws, ws.deltas, layout, layer + 1, r0, r1)
+    z = rows(ws, ws.preactivations, layout, layer + 1, r0, r1)
+    a_out = rows(ws, ws.activations, layout, layer + 1, r0, r1)
+    call_entry(kernels.derivative[layer], (d, z, a_out, layout.alphas[layer]), None)
+    start = layout.weight_offsets[layer]
+    grad_w = view2d(grad, start, fan_out, fan_in)
+    a = rows(ws, ws.activations, layout, layer, r0, r1)
+    if fan_in >= MIN_PANEL_INPUTS:
+        call(matmul_tn, (d, a, panels, grad_w))
+    else:
+        call(matmul_nn, (d.T, a, grad_w))
+    grad_b = grad[start + fan_out * fan_in : start + fan_out * (fan_in + 1)]
+    zero = grad_b.dtype.type(0)
+    for j in range(fan_out):
+        grad_b[j] = zero
+    for r in range(d.shape[0]):
+        dr = d[r]
         for j in range(fan_out):
-            grad_b[j] = zero
-        for r in range(d.shape[0]):
-            dr = d[r]
-            for j in range(fan_out):
-                grad_b[j] += dr[j]
-        if layer > 0:
-            d_prev = rows(ws, ws.deltas, layout, layer, r0, r1)
-            a_prev = rows(ws, ws.activations, layout, layer, r0, r1)
-            if layout.backward_panels[layer] >= 0:
-                call(matmul_packed_b, (d, packed[layout.backward_panels[layer] :], panels, d_prev))
-            else:
-                call(matmul_nn, (d, weights(layout, params, layer), d_prev))
-            if dropout_key >= 0 and layout.dropout[layer] > 0:
-                rate = layout.dropout[layer]
-                call_entry(kernels.dropout_undo, (d_prev, a_prev, index[r0:r1], dropout_key, layer, rate), None)
-            z_prev = rows(ws, ws.preactivations, layout, layer, r0, r1)
-            alpha = layout.alphas[layer - 1]
-            call_entry(kernels.derivative[layer - 1], (d_prev, z_prev, a_prev, alpha), None)
+            grad_b[j] += dr[j]
+    if layer > 0:
+        d_prev = rows(ws, ws.deltas, layout, layer, r0, r1)
+        if layout.backward_panels[layer] >= 0:
+            call(matmul_packed_b, (d, packed[layout.backward_panels[layer] :], panels, d_prev))
+        else:
+            call(matmul_nn, (d, weights(layout, params, layer), d_prev))
+
+
+def tile_scratch(layout, layer, tile_rows):
+    """Elements of a tile's panel scratch the layer's products need (see :func:`tile_panel_size`)."""
+    return tile_panel_size(layout.sizes[layer : layer + 2], tile_rows)
+
+
+KERNELS = LayerKernels("dense", forward, backward, tile_scratch, panels)
 
 
 @njit(**KERNEL)
@@ -195,11 +168,11 @@ def pack_weights(layout, params, packed, chunked):
     """
     columns = panel_columns(packed)
     n_panels = 0
-    for layer in range(layout.activations.shape[0]):
+    for layer in range(layout.kinds.shape[0]):
         if layout.forward_panels[layer] >= 0:
-            n_panels += -(-layout.sizes[layer + 1] // columns)
+            n_panels += -(-layout.weight_shapes[layer, 0] // columns)
         if layout.backward_panels[layer] >= 0:
-            n_panels += -(-layout.sizes[layer] // columns)
+            n_panels += -(-layout.weight_shapes[layer, 1] // columns)
     if chunked is None or packed.shape[0] < PARALLEL_PACK:
         for panel in range(n_panels):
             _pack_panel(layout, params, packed, columns, panel)
@@ -222,7 +195,7 @@ def _pack_every(layout, params, packed, columns, n_panels, stride, first):
 @njit(**KERNEL)
 def _pack_panel(layout, params, packed, columns, panel):
     """Pack panel number ``panel``, counting every layer's forward panels, then its input-gradient panels."""
-    for layer in range(layout.activations.shape[0]):
+    for layer in range(layout.kinds.shape[0]):
         wt = weights(layout, params, layer)
         fan_out, fan_in = wt.shape
         start = layout.forward_panels[layer]

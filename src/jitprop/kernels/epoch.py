@@ -13,7 +13,7 @@ import numpy as np
 from numba import njit
 
 from ._numba.options import INLINED_KERNEL, KERNEL
-from .batch import GRADIENT, network_kernels, placeholder_kernels, reduce_tiles, run_batch, run_tiles, tile_totals
+from .batch import reduce_tiles, run_batch, run_tiles, tile_totals
 from .dense import pack_weights
 from .layout import untracked
 from ._numba.linking import NO_KERNEL, call
@@ -21,6 +21,7 @@ from .optimizers import RULES
 from .prefetch import prefetch_examples
 from .regularization import add_l2_penalty, clip_by_global_norm
 from .step import sum_and_update
+from .tile import GRADIENT, network_kernels, placeholder_kernels
 
 
 class EpochPlan(NamedTuple):
@@ -51,7 +52,7 @@ def gradient_adjustments(layout, clip_norm):
 
 
 def epoch_kernels(layout, params, packed, data, ws, grad, optimizer, adjustments, chunked, evaluates):
-    """:func:`~.batch.network_kernels` for :func:`train_epoch`, which is compiled (or loaded) with them.
+    """:func:`~.tile.network_kernels` for :func:`train_epoch`, which is compiled (or loaded) with them.
 
     Parameters
     ----------
@@ -90,7 +91,7 @@ def train_epoch(kernels, layout, params, packed, data, plan, ws, grad, optimizer
     Parameters
     ----------
     kernels : Kernels
-        :func:`~.batch.network_kernels` of the network and ``data``.
+        :func:`~.tile.network_kernels` of the network and ``data``.
     optimizer : tuple (rule, state, hyper)
         :func:`~.optimizers.rule_entry` of the update rule, the rule's state
         and its hyper-parameters (see :mod:`.optimizers`).

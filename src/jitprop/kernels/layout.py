@@ -7,12 +7,15 @@ buffers with one block per layer; a block holds the rows
 of a whole batch, so the tiles of a batch work on disjoint parts of it and
 need no buffers of their own. Only gradients are per tile.
 
-Layer ``l`` maps ``sizes[l]`` inputs to ``sizes[l + 1]`` outputs. Its weights
-are stored transposed, ``Wt`` of shape (fan_out, fan_in), so that the forward
-product runs over contiguous rows; the bias follows them.
+Layer ``l`` maps ``sizes[l]`` features of an example to ``sizes[l + 1]``;
+what it computes is its kind's (see :mod:`.kinds`). Its parameters start at
+``weight_offsets[l]`` with its weight matrix, ``weight_shapes[l]`` (rows,
+columns), followed by its other parameters (a dense layer's weights are
+stored transposed, ``Wt`` of shape (fan_out, fan_in), so that the forward
+product runs over contiguous rows; the bias follows them).
 """
 
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import numpy as np
 from numba import njit
@@ -24,8 +27,11 @@ from ._numba.options import INLINED_KERNEL
 class Layout(NamedTuple):
     """Architecture of a network, as arrays a kernel can read."""
 
-    sizes: np.ndarray  # int64 (n_layers + 1,): widths, input first
-    weight_offsets: np.ndarray  # int64 (n_layers,): start of Wt in the parameters
+    sizes: np.ndarray  # int64 (n_layers + 1,): features per example of each block, input first
+    kinds: np.ndarray  # int64 (n_layers,): layer kind codes (see .kinds)
+    geometry: np.ndarray  # int64 (n_layers, GEOMETRY): what a kind needs besides sizes (its module says what)
+    weight_offsets: np.ndarray  # int64 (n_layers,): start of each layer's parameters, its weight matrix first
+    weight_shapes: np.ndarray  # int64 (n_layers, 2): rows and columns of the weight matrix, (0, 0) for none
     forward_panels: np.ndarray  # int64 (n_layers,): start of the forward product's weight panels, or -1
     backward_panels: np.ndarray  # int64 (n_layers,): start of the input gradient's weight panels, or -1
     activations: np.ndarray  # int64 (n_layers,): activation codes
@@ -36,20 +42,36 @@ class Layout(NamedTuple):
     loss_over_outputs: bool  # mean over outputs as well as examples
 
 
+#: Columns of :attr:`Layout.geometry`.
+GEOMETRY = 8
+
+
+class LayerKernels(NamedTuple):
+    """What a layer kind's kernels module gives the engine (see :mod:`.kinds` for the contract)."""
+
+    name: str
+    forward: Callable  # the forward kernel (a Numba dispatcher)
+    backward: Callable  # the backward kernel
+    tile_scratch: Callable  # (layout, layer, tile_rows) -> elements of ws.panels a tile needs for the layer
+    panels: Callable  # (weight_shape, first) -> whether the (forward, input-gradient) products read packed panels
+
+
 class Kernels(NamedTuple):
     """Entries (``[address, key]``, see :func:`~.linking.entry`) of a network's tile and of the kernels it calls.
 
-    Made by :func:`~.batch.network_kernels` for a network and its data: only
+    Made by :func:`~.tile.network_kernels` for a network and its data: only
     these kernels are compiled for it. The batch and the epoch call the tile
     through its entry, and so are compiled once for all networks of the
     same types, and without waiting for the tile.
     """
 
-    tile: np.ndarray  # int64 (2,): .batch.run_tile for the network's types
+    tile: np.ndarray  # int64 (2,): .tile.run_tile for the network's types
+    layer_forward: np.ndarray  # int64 (n_layers, 2): each layer's kind's forward kernel (see .kinds)
+    layer_backward: np.ndarray  # int64 (n_layers, 2): each layer's kind's backward kernel
     forward: np.ndarray  # int64 (n_layers, 2): each layer's activation (see .activations)
-    derivative: np.ndarray  # int64 (n_layers, 2): each hidden layer's activation derivative; zeros for the output
+    derivative: np.ndarray  # int64 (n_layers, 2): f' of each layer's activation, to turn ∂loss/∂a into ∂loss/∂z;
+    # the output layer's is NO_KERNEL unless its loss gives ∂loss/∂a (mse of an output other than softmax)
     loss: np.ndarray  # int64 (2,): the loss of the output layer (see .losses)
-    output_derivative: np.ndarray  # int64 (2,): f' of the output layer on mse's delta, or NO_KERNEL
     dropout_masks: np.ndarray  # int64 (2,): .dropout.apply_dropout, or NO_KERNEL for a network without dropout
     dropout_undo: np.ndarray  # int64 (2,): .dropout.undo_dropout, or NO_KERNEL
 
@@ -65,15 +87,13 @@ class Data(NamedTuple):
 
 @njit(**INLINED_KERNEL)
 def weights(layout, params, layer):
-    """``Wt`` of ``layer``: a view of shape (fan_out, fan_in)."""
-    fan_in = layout.sizes[layer]
-    fan_out = layout.sizes[layer + 1]
-    return view2d(params, layout.weight_offsets[layer], fan_out, fan_in)
+    """The weight matrix of ``layer`` (a dense layer's ``Wt``): a view of shape ``layout.weight_shapes[layer]``."""
+    return view2d(params, layout.weight_offsets[layer], layout.weight_shapes[layer, 0], layout.weight_shapes[layer, 1])
 
 
 @njit(**INLINED_KERNEL)
 def bias(layout, params, layer):
-    """Bias of ``layer``: a view of shape (fan_out,)."""
+    """Bias of a dense ``layer``: a view of shape (fan_out,)."""
     fan_in = layout.sizes[layer]
     fan_out = layout.sizes[layer + 1]
     start = layout.weight_offsets[layer] + fan_out * fan_in

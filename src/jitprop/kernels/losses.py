@@ -130,8 +130,8 @@ def binary_cross_entropy_loss(z, a, data, index, scale, delta):
 def mse_loss(z, a, data, index, scale, delta):
     """:func:`cross_entropy_loss` for the mean squared error.
 
-    The delta is with respect to the output ``a``: the tile multiplies it by
-    the output activation's derivative (see ``Kernels.output_derivative``).
+    The delta is with respect to the output ``a``: the output layer multiplies
+    it by its activation's derivative (the last of ``Kernels.derivative``).
     """
     rows, k = z.shape
     weighted = data.weights.shape[0] > 0

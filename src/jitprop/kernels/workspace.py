@@ -10,7 +10,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import tuning
-from .dense import tile_panel_size
+from .kinds import tile_scratch
 
 
 class Workspace(NamedTuple):
@@ -70,7 +70,7 @@ def size(layout, capacity, n_params, with_gradients=True):
         tiles=tiles,
         activations=per_row,
         deltas=per_row if with_gradients else 0,
-        panels=(tiles, tile_panel_size(layout.sizes, tile_rows)),
+        panels=(tiles, tile_scratch(layout, tile_rows)),
         tile_gradients=(tiles, n_params) if with_gradients else (1, 0),
         tile_stats=(tiles, 2),
     )

@@ -1,0 +1,93 @@
+"""The registry of layer kinds: what the tile calls for each layer of a network.
+
+A layer kind is one kernels module (:mod:`.dense` is one) that provides a
+:class:`~.layout.LayerKernels`: a forward and a backward kernel of fixed signatures,
+which the tile (:mod:`.tile`) calls through entries, layer by layer, and
+what the buffers need for it. The tile, the batch and the epoch know nothing
+of any kind; a network compiles the kernels of the kinds it has and no
+other. A kind is registered once, here, by :func:`register`, which gives it
+the code :attr:`.layout.Layout.kinds` holds.
+
+The contract of the two kernels, for layer ``l`` on the rows ``r0:r1`` of a
+tile (blocks are those of :func:`.layout.rows`; block ``l`` is the layer's
+input, block ``l + 1`` its output)::
+
+    forward(kernels, layout, params, packed, ws, layer, r0, r1)
+        activations[l] → preactivations[l + 1] and activations[l + 1]; the
+        layer's activation is applied by calling kernels.forward[l].
+    backward(kernels, layout, params, packed, ws, layer, r0, r1, grad)
+        deltas[l + 1] holds ∂loss/∂a of the output (∂loss/∂z where
+        kernels.derivative[l] is NO_KERNEL): first multiply it by f' through
+        kernels.derivative[l], then write the layer's parameter gradient into
+        grad and, unless l == 0, ∂loss/∂a of its input into deltas[l].
+
+Dropout and the gathering of the inputs belong to the tile, between layers.
+"""
+
+import numpy as np
+
+from . import dense
+from .panels import columns_for_itemsize, round_up
+from .layout import LayerKernels  # noqa: F401 (a kind's module makes one; it is defined with the layout)
+
+#: Layer kinds by code.
+LAYER_KERNELS = {}
+
+
+def register(kernels):
+    """Add a kind's :class:`~.layout.LayerKernels`; returns its code (registering it again returns the same code)."""
+    for code, known in LAYER_KERNELS.items():
+        if known is kernels:
+            return code
+    code = len(LAYER_KERNELS)
+    LAYER_KERNELS[code] = kernels
+    return code
+
+
+DENSE = register(dense.KERNELS)
+
+
+def tile_scratch(layout, tile_rows):
+    """Elements of ``ws.panels`` a tile of ``tile_rows`` rows needs: the most any of its layers needs."""
+    need = 0
+    for layer, kind in enumerate(layout.kinds):
+        need = max(need, LAYER_KERNELS[int(kind)].tile_scratch(layout, layer, tile_rows))
+    return need
+
+
+def panel_offsets(kinds, weight_shapes, itemsize):
+    """Where :func:`~.dense.pack_weights` puts each layer's panels of its weight matrix, and the room they take.
+
+    A layer's kind says which of its products read panels (its
+    :attr:`~.layout.LayerKernels.panels`): the forward product reads its
+    weight matrix (rows, columns) packed by rows, the input gradient's
+    product packed by columns. The first layer passes no gradient back.
+
+    Parameters
+    ----------
+    kinds : sequence of int
+    weight_shapes : sequence of (int, int)
+    itemsize : int
+        Bytes per element of the network's dtype.
+
+    Returns
+    -------
+    forward, backward : ndarray of int64
+        Per layer, the start of its forward and of its input-gradient panels
+        in the packed buffer, or -1 where that product reads none.
+    total : int
+        Elements of the packed buffer.
+    """
+    columns = columns_for_itemsize(itemsize)
+    forward = np.full(len(kinds), -1, dtype=np.int64)
+    backward = np.full(len(kinds), -1, dtype=np.int64)
+    total = 0
+    for layer, (kind, (rows, cols)) in enumerate(zip(kinds, weight_shapes)):
+        by_rows, by_columns = LAYER_KERNELS[int(kind)].panels((int(rows), int(cols)), layer == 0)
+        if by_rows:
+            forward[layer] = total
+            total += int(cols) * round_up(int(rows), columns)
+        if by_columns:
+            backward[layer] = total
+            total += int(rows) * round_up(int(cols), columns)
+    return forward, backward, total

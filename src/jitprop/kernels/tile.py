@@ -1,0 +1,197 @@
+"""A tile of a batch through the whole network, and the entries of the kernels it calls.
+
+:func:`run_tile` gathers the tile's examples, runs each layer's kind forward
+(see :mod:`.kinds`), the loss, and each layer's kind backward, applying
+dropout between layers. It calls every layer, activation and loss through
+the entries of a :class:`~.layout.Kernels`, which :func:`network_kernels`
+makes for one network: only the kinds, activations and loss that network
+has are compiled, and the tile itself serves every network of the same
+buffer types.
+"""
+
+import numpy as np
+from numba import njit
+
+from . import activations
+from ._numba.background import compiling_in_background
+from ._numba.linking import NO_KERNEL, argument_types, call_entry, entry, type_key
+from ._numba.options import INLINED_KERNEL, KERNEL
+from .dropout import apply_dropout, undo_dropout
+from .kinds import LAYER_KERNELS
+from .layout import Kernels, rows, untracked
+from .losses import MSE, loss_kernel
+
+#: What a tile (and :func:`~.batch.run_batch`) computes.
+FORWARD = 0
+LOSS = 1
+GRADIENT = 2
+
+
+@njit(**KERNEL)
+def run_tile(kernels, mode, layout, params, packed, data, index, scale, ws, dropout_key, tile):
+    """Run tile ``tile`` of the batch ``index``: what :func:`~.batch.run_batch` does for each tile.
+
+    Its loss and count of correct predictions go to ``ws.tile_stats[tile]``,
+    its gradient (``GRADIENT`` mode) to ``ws.tile_gradients[tile]``; the
+    batch's totals are :func:`~.batch.batch_totals` of all tiles.
+    """
+    # Arguments stay alive for the call: no need to count references to them.
+    kernels, layout, params, packed, data, index, ws = untracked((kernels, layout, params, packed, data, index, ws))
+    r0 = tile * ws.tile_rows
+    r1 = min(index.shape[0], r0 + ws.tile_rows)
+    forward_pass(kernels, layout, params, packed, data.inputs, index, ws, r0, r1, dropout_key)
+    if mode == FORWARD:
+        return
+    last = layout.kinds.shape[0]
+    out_z = rows(ws, ws.preactivations, layout, last, r0, r1)
+    out_a = rows(ws, ws.activations, layout, last, r0, r1)
+    if mode == GRADIENT:
+        delta = rows(ws, ws.deltas, layout, last, r0, r1)
+    else:
+        delta = rows(ws, ws.deltas, layout, last, np.int64(0), np.int64(0))
+    loss_sum, correct = call_entry(kernels.loss, (out_z, out_a, data, index[r0:r1], scale, delta), (0.0, 0.0))
+    ws.tile_stats[tile, 0] = loss_sum
+    ws.tile_stats[tile, 1] = correct
+    if mode == GRADIENT:
+        backward_pass(kernels, layout, params, packed, ws, index, r0, r1, ws.tile_gradients[tile], dropout_key)
+
+
+@njit(**INLINED_KERNEL)
+def forward_pass(kernels, layout, params, packed, inputs, index, ws, r0, r1, dropout_key):
+    """Gather inputs ``index[r0:r1]`` into the first block and run every layer's forward kernel.
+
+    With ``dropout_key >= 0`` (training), the activation blocks that have a
+    dropout rate are masked with the key's masks.
+    """
+    x = rows(ws, ws.activations, layout, np.int64(0), r0, r1)
+    for r in range(r1 - r0):
+        source = inputs[index[r0 + r]]
+        target = x[r]
+        for j in range(x.shape[1]):
+            target[j] = source[j]
+    if dropout_key >= 0 and layout.dropout[0] > 0:
+        call_entry(kernels.dropout_masks, (x, index[r0:r1], dropout_key, np.int64(0), layout.dropout[0]), None)
+    for layer in range(layout.kinds.shape[0]):
+        arguments = (kernels, layout, params, packed, ws, np.int64(layer), r0, r1)
+        call_entry(kernels.layer_forward[layer], arguments, None)
+        if dropout_key >= 0 and layout.dropout[layer + 1] > 0:
+            a = rows(ws, ws.activations, layout, layer + 1, r0, r1)
+            rate = layout.dropout[layer + 1]
+            call_entry(kernels.dropout_masks, (a, index[r0:r1], dropout_key, layer + 1, rate), None)
+
+
+@njit(**INLINED_KERNEL)
+def backward_pass(kernels, layout, params, packed, ws, index, r0, r1, grad, dropout_key):
+    """Back-propagate the output delta of rows ``r0:r1`` through every layer; write their gradient into ``grad``.
+
+    ``ws.deltas`` must hold the loss's delta for these rows. Between layers,
+    the delta passed back is multiplied by the dropout mask of the forward
+    pass, if any.
+    """
+    for layer in range(layout.kinds.shape[0] - 1, -1, -1):
+        arguments = (kernels, layout, params, packed, ws, np.int64(layer), r0, r1, grad)
+        call_entry(kernels.layer_backward[layer], arguments, None)
+        if layer > 0 and dropout_key >= 0 and layout.dropout[layer] > 0:
+            d_prev = rows(ws, ws.deltas, layout, layer, r0, r1)
+            a_prev = rows(ws, ws.activations, layout, layer, r0, r1)
+            rate = layout.dropout[layer]
+            call_entry(kernels.dropout_undo, (d_prev, a_prev, index[r0:r1], dropout_key, layer, rate), None)
+
+
+def network_kernels(layout, params, packed, data, ws, meanwhile=(), also_in_background=()):
+    """The :class:`~.layout.Kernels` of a network for ``data``: compiles (or loads) those kernels and no others.
+
+    The tile and the layers' kernels, the largest of them, are compiled in
+    a second process (see
+    :func:`~._numba.background.compiling_in_background`) while this one
+    compiles the others and ``meanwhile``: on a first fit the two largest
+    parts of the work run at once.
+
+    Parameters
+    ----------
+    layout, params, packed, data, ws
+        The network's buffers, its data and a workspace, as the tile will
+        take them (only their types count).
+    meanwhile : list of (kernel, args)
+        Kernels to compile (or load) here for the types of ``args`` while
+        the tile is compiled.
+    also_in_background : list of (kernel, args)
+        Kernels to compile in the second process after the tile.
+    """
+    key = (
+        type_key((layout, params, packed, data, ws)),
+        layout.kinds.tobytes(),
+        layout.activations.tobytes(),
+        int(layout.loss),
+        bool(layout.dropout.any()),
+        tuple((kernel, type_key(args)) for kernel, args in (*meanwhile, *also_in_background)),
+    )
+    kernels = _made.get(key)
+    if kernels is None:
+        placeholder = placeholder_kernels(layout, params.dtype, data)
+        index = np.zeros(1, dtype=np.int64)
+        tile = (placeholder, np.int64(GRADIENT), layout, params, packed, data, index, 0.0, ws, 0, 0)
+        forward, backward = _layer_jobs(placeholder, layout, params, packed, ws)
+        with compiling_in_background([(run_tile, tile), *forward, *backward, *also_in_background]):
+            kernels = _kernels(layout, params.dtype, data, entry)
+            for kernel, args in meanwhile:
+                compile_for(kernel, *args)
+        kernels = _made[key] = kernels._replace(
+            tile=entry(run_tile, *tile),
+            layer_forward=np.stack([entry(kernel, *args) for kernel, args in forward]),
+            layer_backward=np.stack([entry(kernel, *args) for kernel, args in backward]),
+        )
+    return kernels
+
+
+# What network_kernels made, by what decides it: a fit of a small network
+# would otherwise spend longer finding the types of its buffers than training.
+_made = {}
+
+
+def _layer_jobs(kernels, layout, params, packed, ws):
+    """``(kernel, args)`` of each layer's forward kernel, and of each layer's backward kernel."""
+    grad = ws.tile_gradients[0]
+    kinds = [LAYER_KERNELS[int(kind)] for kind in layout.kinds]
+    forward = [(kind.forward, (kernels, layout, params, packed, ws, np.int64(0), 0, 0)) for kind in kinds]
+    backward = [(kind.backward, (kernels, layout, params, packed, ws, np.int64(0), 0, 0, grad)) for kind in kinds]
+    return forward, backward
+
+
+def placeholder_kernels(layout, dtype, data):
+    """:class:`~.layout.Kernels` of the type of the network's, calling nothing: what kernels taking them compile for."""
+    return _kernels(layout, dtype, data, lambda kernel, *args: NO_KERNEL)
+
+
+def _kernels(layout, dtype, data, entry):
+    """The network's :class:`~.layout.Kernels`, each entry made by ``entry`` but the tile's and layers' (NO_KERNEL)."""
+    codes = [int(code) for code in layout.activations]
+    output = codes[-1]
+    block = np.empty((1, 1), dtype=dtype)  # a block of rows of a layer, as the tile views it
+    index = np.empty(1, dtype=np.int64)
+    activation = (block, block, 0.0)
+    derivative = (block, block, block, 0.0)
+    int64 = np.int64(0)
+    dropout = bool(layout.dropout.any())
+    # The mean squared error's delta is with respect to the output; other
+    # losses (and mse of a softmax output) give it with respect to z.
+    output_derivative = activations.DERIVATIVE[output] if layout.loss == MSE and output != activations.SOFTMAX else None
+    no_layers = np.stack([NO_KERNEL] * len(codes))
+    return Kernels(
+        tile=NO_KERNEL,
+        layer_forward=no_layers,
+        layer_backward=no_layers,
+        forward=np.stack([entry(activations.FORWARD[code], *activation) for code in codes]),
+        derivative=np.stack(
+            [entry(activations.DERIVATIVE[code], *derivative) for code in codes[:-1]]
+            + [entry(output_derivative, *derivative)]
+        ),
+        loss=entry(loss_kernel(layout.loss, output), block, block, data, index, 0.0, block),
+        dropout_masks=entry(apply_dropout, block, index, int64, int64, 0.0) if dropout else NO_KERNEL,
+        dropout_undo=entry(undo_dropout, block, block, index, int64, int64, 0.0) if dropout else NO_KERNEL,
+    )
+
+
+def compile_for(kernel, *args):
+    """Compile (or load) ``kernel`` for the types of ``args``, as a call with them would."""
+    kernel.compile(argument_types(args))
