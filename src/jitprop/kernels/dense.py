@@ -17,7 +17,7 @@ weights are packed by :func:`pack_weights` after every update.
 
 from numba import njit
 
-from ._numba.options import KERNEL
+from ._numba.options import INLINED_KERNEL, KERNEL
 from .layout import LayerKernels, bias, rows, untracked, view2d, weights
 from .matmul import matmul_nn, matmul_nt
 from ._numba.linking import call, call_entry
@@ -88,7 +88,7 @@ def tile_panel_size(sizes, tile_rows):
     return need
 
 
-@njit(**KERNEL)
+@njit(**INLINED_KERNEL)
 def forward(kernels, layout, params, packed, ws, layer, r0, r1):
     """``a = f(x @ W + b)`` for rows ``r0:r1`` of ``layer`` (the forward kernel of :mod:`.kinds`' contract)."""
     # Arguments stay alive for the call: no need to count references to them.
@@ -109,7 +109,7 @@ def forward(kernels, layout, params, packed, ws, layer, r0, r1):
     call_entry(kernels.forward[layer], (z, a, layout.alphas[layer]), None)
 
 
-@njit(**KERNEL)
+@njit(**INLINED_KERNEL)
 def backward(kernels, layout, params, packed, ws, layer, r0, r1, grad):
     """Gradient of ``layer`` from the delta of its outputs, rows ``r0:r1`` (the backward kernel of :mod:`.kinds`).
 

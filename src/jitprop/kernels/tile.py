@@ -7,6 +7,12 @@ the entries of a :class:`~.layout.Kernels`, which :func:`network_kernels`
 makes for one network: only the kinds, activations and loss that network
 has are compiled, and the tile itself serves every network of the same
 buffer types.
+
+One kind is written into the tile instead: dense, the kind of nearly every
+layer. A call through an entry passes the network's buffers (some 200
+machine words) and cost a network of 2-2-2 trained on batches of one about
+a fifth of its speed; the tile runs a dense layer as it runs the rest of
+its own code.
 """
 
 import numpy as np
@@ -17,7 +23,9 @@ from ._numba.background import compiling_in_background
 from ._numba.linking import NO_KERNEL, argument_types, call_entry, entry, type_key
 from ._numba.options import INLINED_KERNEL, KERNEL
 from .dropout import apply_dropout, undo_dropout
-from .kinds import LAYER_KERNELS
+from .dense import backward as dense_backward
+from .dense import forward as dense_forward
+from .kinds import DENSE, LAYER_KERNELS
 from .layout import Kernels, rows, untracked
 from .losses import MSE, loss_kernel
 
@@ -72,8 +80,11 @@ def forward_pass(kernels, layout, params, packed, inputs, index, ws, r0, r1, dro
     if dropout_key >= 0 and layout.dropout[0] > 0:
         call_entry(kernels.dropout_masks, (x, index[r0:r1], dropout_key, np.int64(0), layout.dropout[0]), None)
     for layer in range(layout.kinds.shape[0]):
-        arguments = (kernels, layout, params, packed, ws, np.int64(layer), r0, r1)
-        call_entry(kernels.layer_forward[layer], arguments, None)
+        if layout.kinds[layer] == DENSE:
+            dense_forward(kernels, layout, params, packed, ws, np.int64(layer), r0, r1)
+        else:
+            arguments = (kernels, layout, params, packed, ws, np.int64(layer), r0, r1)
+            call_entry(kernels.layer_forward[layer], arguments, None)
         if dropout_key >= 0 and layout.dropout[layer + 1] > 0:
             a = rows(ws, ws.activations, layout, layer + 1, r0, r1)
             rate = layout.dropout[layer + 1]
@@ -89,8 +100,11 @@ def backward_pass(kernels, layout, params, packed, ws, index, r0, r1, grad, drop
     pass, if any.
     """
     for layer in range(layout.kinds.shape[0] - 1, -1, -1):
-        arguments = (kernels, layout, params, packed, ws, np.int64(layer), r0, r1, grad)
-        call_entry(kernels.layer_backward[layer], arguments, None)
+        if layout.kinds[layer] == DENSE:
+            dense_backward(kernels, layout, params, packed, ws, np.int64(layer), r0, r1, grad)
+        else:
+            arguments = (kernels, layout, params, packed, ws, np.int64(layer), r0, r1, grad)
+            call_entry(kernels.layer_backward[layer], arguments, None)
         if layer > 0 and dropout_key >= 0 and layout.dropout[layer] > 0:
             d_prev = rows(ws, ws.deltas, layout, layer, r0, r1)
             a_prev = rows(ws, ws.activations, layout, layer, r0, r1)
@@ -132,7 +146,8 @@ def network_kernels(layout, params, packed, data, ws, meanwhile=(), also_in_back
         index = np.zeros(1, dtype=np.int64)
         tile = (placeholder, np.int64(GRADIENT), layout, params, packed, data, index, 0.0, ws, 0, 0)
         forward, backward = _layer_jobs(placeholder, layout, params, packed, ws)
-        with compiling_in_background([(run_tile, tile), *forward, *backward, *also_in_background]):
+        layers = [job for job in forward + backward if job[0] is not None]
+        with compiling_in_background([(run_tile, tile), *layers, *also_in_background]):
             kernels = _kernels(layout, params.dtype, data, entry)
             for kernel, args in meanwhile:
                 compile_for(kernel, *args)
@@ -150,11 +165,17 @@ _made = {}
 
 
 def _layer_jobs(kernels, layout, params, packed, ws):
-    """``(kernel, args)`` of each layer's forward kernel, and of each layer's backward kernel."""
+    """``(kernel, args)`` of each layer's forward kernel, and of each layer's backward kernel.
+
+    ``(None, None)`` for a dense layer, whose kernels are written into the
+    tile (:func:`entry` makes :data:`NO_KERNEL` of them).
+    """
     grad = ws.tile_gradients[0]
-    kinds = [LAYER_KERNELS[int(kind)] for kind in layout.kinds]
-    forward = [(kind.forward, (kernels, layout, params, packed, ws, np.int64(0), 0, 0)) for kind in kinds]
-    backward = [(kind.backward, (kernels, layout, params, packed, ws, np.int64(0), 0, 0, grad)) for kind in kinds]
+    kinds = [None if kind == DENSE else LAYER_KERNELS[int(kind)] for kind in layout.kinds]
+    forward = [(kind and kind.forward, (kernels, layout, params, packed, ws, np.int64(0), 0, 0)) for kind in kinds]
+    backward = [
+        (kind and kind.backward, (kernels, layout, params, packed, ws, np.int64(0), 0, 0, grad)) for kind in kinds
+    ]
     return forward, backward
 
 
