@@ -6,6 +6,7 @@ epoch, the cost model and the model file run it without knowing of it.
 """
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -94,27 +95,29 @@ class Scale(Layer):
     def config(self):
         return {"type": self.kind, "activation": self.activation, "l2": self.l2}
 
-    def output_width(self, input_width):
-        return input_width
+    def output_shape(self, input_shape):
+        return tuple(input_shape)
 
-    def parameter_count(self, input_width):
-        return 2 * input_width
+    def parameter_count(self, input_shape):
+        return 2 * math.prod(input_shape)
 
-    def weight_shape(self, input_width):
-        return (1, input_width)
+    def weight_shape(self, input_shape):
+        return (1, math.prod(input_shape))
 
-    def flops(self, input_width, first, output):
-        return 2 * input_width, 2 * input_width + (0 if first else input_width)
+    def flops(self, input_shape, first, output):
+        width = math.prod(input_shape)
+        return 2 * width, 2 * width + (0 if first else width)
 
-    def parameter_views(self, buffer, offset, input_width):
-        return buffer[offset : offset + input_width], buffer[offset + input_width : offset + 2 * input_width]
+    def parameter_views(self, buffer, offset, input_shape):
+        width = math.prod(input_shape)
+        return buffer[offset : offset + width].reshape(input_shape), buffer[offset + width : offset + 2 * width]
 
-    def bind(self, params, offset, input_width):
-        self.w, self.b = self.parameter_views(params, offset, input_width)
+    def bind(self, params, offset, input_shape):
+        self.w, self.b = self.parameter_views(params, offset, input_shape)
 
-    def initialize(self, rng, input_width):
-        self.w[...] = 1.0 + 0.5 * rng.standard_normal(input_width)
-        self.b[...] = 0.1 * rng.standard_normal(input_width)
+    def initialize(self, rng, input_shape):
+        self.w[...] = 1.0 + 0.5 * rng.standard_normal(input_shape)
+        self.b[...] = 0.1 * rng.standard_normal(self.b.shape)
 
 
 @pytest.fixture
@@ -207,3 +210,20 @@ def test_a_dense_network_compiles_no_kernel_of_another_kind():
     run = subprocess.run([sys.executable, "-c", script, here], capture_output=True, text=True, env=dict(os.environ))
     assert run.returncode == 0, run.stderr[-3000:]
     assert json.loads(run.stdout.strip().splitlines()[-1]) == [0, 0]
+
+
+def test_examples_of_several_axes_reach_a_kind_in_c_order(rng, tmp_path, scale_kind):
+    net = jp.Network([Scale("identity")], input_shape=(2, 3), loss="mse", dtype="float64", seed=0)
+    X = rng.normal(size=(5, 2, 3))
+    layer = net.layers[0]
+    expected = (X * layer.w + layer.b.reshape(2, 3)).reshape(5, 6)
+    np.testing.assert_allclose(net.predict(X), expected, rtol=1e-15)
+    with pytest.raises(
+        ValueError,
+        match=r"X must have shape \(n_samples, 2, 3\): examples of shape \(2, 3\), got an array of shape \(5, 6\)",
+    ):
+        net.predict(X.reshape(5, 6))
+    net.save(tmp_path / "shaped.safetensors")
+    loaded = jp.load(tmp_path / "shaped.safetensors")
+    assert loaded.input_shape == (2, 3)
+    np.testing.assert_array_equal(loaded.predict(X), net.predict(X))

@@ -98,22 +98,30 @@ def test_every_layer_kind_is_registered_under_the_type_its_config_names():
 def test_a_network_has_the_parameters_and_widths_its_layers_count():
     layers = [jp.Dropout(0.1), jp.Dense(7, "relu"), jp.Dropout(0.2), jp.Dense(4, "tanh"), jp.Dense(3, "softmax")]
     net = jp.Network(layers, input_dim=5, loss="cross_entropy")
-    width, params, widths = 5, 0, []
+    shape, params, shapes = (5,), 0, []
     for layer in net.layers:
-        params += layer.parameter_count(width)
-        width = layer.output_width(width)
-        widths.append(width)
+        params += layer.parameter_count(shape)
+        shape = layer.output_shape(shape)
+        shapes.append(shape)
     assert params == net.n_params == (5 * 7 + 7) + (7 * 4 + 4) + (4 * 3 + 3)
-    assert widths == [5, 7, 7, 4, 3]
-    assert [layer.weight_count(w) for layer, w in zip(net.layers, [5] + widths[:-1])] == [0, 35, 0, 28, 12]
+    assert shapes == [(5,), (7,), (7,), (4,), (3,)]
+    assert [layer.weight_count(s) for layer, s in zip(net.layers, [(5,)] + shapes[:-1])] == [0, 35, 0, 28, 12]
 
 
 def test_a_dense_layer_counts_the_flops_its_kernels_run():
     layer = jp.Dense(4, "tanh")  # tanh: 1 FLOP forward, 3 for its derivative, per unit
-    assert layer.flops(6, first=True, output=False) == (2 * 6 * 4 + 4 + 1 * 4, 2 * 6 * 4 + 4 + 3 * 4)
+    assert layer.flops((6,), first=True, output=False) == (2 * 6 * 4 + 4 + 1 * 4, 2 * 6 * 4 + 4 + 3 * 4)
     # Not the first: it passes a delta back (another product); the output's delta comes from the loss.
-    assert layer.flops(6, first=False, output=True) == (2 * 6 * 4 + 4 + 4, 2 * 6 * 4 + 4 + 2 * 6 * 4)
-    assert jp.Dropout(0.5).flops(9, first=False, output=False) == (9, 9)
+    assert layer.flops((6,), first=False, output=True) == (2 * 6 * 4 + 4 + 4, 2 * 6 * 4 + 4 + 2 * 6 * 4)
+    assert jp.Dropout(0.5).flops((9,), first=False, output=False) == (9, 9)
+    assert jp.Dropout(0.5).flops((3, 3), first=False, output=False) == (9, 9)
+
+
+def test_a_dense_layer_takes_examples_of_one_axis():
+    with pytest.raises(
+        ValueError, match=r"Dense\(4.*takes examples of one axis of features, got examples of shape \(8, 8\)"
+    ):
+        jp.Network([jp.Dense(4)], input_shape=(8, 8))
 
 
 def test_a_new_kind_is_read_from_a_model_config_once_registered(monkeypatch):

@@ -479,3 +479,26 @@ def test_pickled_network_keeps_views_and_trains_on_identically(rng):
     net.fit(X, y, epochs=1, verbose=0)
     twin.fit(X, y, epochs=1, verbose=0)
     np.testing.assert_array_equal(twin.params, net.params)
+
+
+def test_input_shape_of_one_axis_is_input_dim():
+    by_shape = jp.Network([jp.Dense(3)], input_shape=(4,), seed=0)
+    by_dim = jp.Network([jp.Dense(3)], 4, seed=0)
+    assert by_shape.input_shape == by_dim.input_shape == (4,) and by_shape.input_dim == 4
+    np.testing.assert_array_equal(by_shape.params, by_dim.params)
+    assert jp.Network.from_config(by_dim.config()).input_shape == (4,)
+    assert jp.Network.from_config({k: v for k, v in by_dim.config().items() if k != "input_shape"}).input_dim == 4
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({}, r"Give the network's input_dim \(features of an example\) or its input_shape, not both\."),
+        ({"input_dim": 4, "input_shape": (4,)}, r"Give the network's input_dim"),
+        ({"input_shape": ()}, r"input_shape must be a non-empty tuple of positive integers, got \(\)\."),
+        ({"input_shape": (8, 0)}, r"each size of input_shape must be a positive integer, got 0\."),
+    ],
+)
+def test_input_shape_errors_name_the_problem(kwargs, message):
+    with pytest.raises((TypeError, ValueError), match=message):
+        jp.Network([jp.Dense(3)], **kwargs)

@@ -55,6 +55,28 @@ def as_float_matrix(X, dtype, name="X", n_features=None):
     return _converted(X, dtype, name)
 
 
+def as_float_examples(X, dtype, shape, name="X"):
+    """``X``, examples of ``shape`` each, as the C-contiguous 2-D array of ``dtype`` the kernels read.
+
+    For a ``shape`` of one axis this is :func:`as_float_matrix`; otherwise
+    ``X`` must have shape ``(n_samples, *shape)``, and each example is
+    flattened in C order (the last axis fastest, as Keras lays out images:
+    height, width, channels).
+    """
+    shape = tuple(shape)
+    if len(shape) == 1:
+        return as_float_matrix(X, dtype, name, shape[0])
+    X = _as_numeric_array(X, name)
+    if X.ndim != len(shape) + 1 or tuple(X.shape[1:]) != shape:
+        raise ValueError(
+            f"{name} must have shape (n_samples, {', '.join(map(str, shape))}): examples of shape {shape}, "
+            f"got an array of shape {X.shape}."
+        )
+    if X.shape[0] == 0:
+        raise ValueError(f"{name} has 0 examples (shape {X.shape}); at least 1 is required.")
+    return _converted(X.reshape(X.shape[0], -1), dtype, name)
+
+
 def check_finite(a, name):
     """Raise ``ValueError`` naming the first NaN or inf in ``a`` (1-D or 2-D)."""
     where = _first_non_finite(a)

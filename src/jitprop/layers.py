@@ -10,6 +10,7 @@ runs them, rebuilding them from a model file's configuration
 needs no change for a new kind.
 """
 
+import math
 import numbers
 
 from .activations import get_activation
@@ -49,28 +50,31 @@ class Layer:
         """The arguments that rebuild this layer (without its weights), and ``"type"``: its kind."""
         raise NotImplementedError
 
-    def output_width(self, input_width):
-        """Features per example out of the layer, for ``input_width`` in."""
+    def output_shape(self, input_shape):
+        """The shape of an example out of the layer (a tuple), for examples of ``input_shape`` in.
+
+        Raises ``ValueError`` for an input the layer cannot take.
+        """
         raise NotImplementedError
 
-    def parameter_count(self, input_width):
-        """Parameters of the layer (weights and biases) for ``input_width`` inputs."""
+    def parameter_count(self, input_shape):
+        """Parameters of the layer (weights and biases) for examples of ``input_shape``."""
         return 0
 
-    def weight_count(self, input_width):
+    def weight_count(self, input_shape):
         """The weights among :meth:`parameter_count` (what an L2 penalty counts)."""
-        rows, columns = self.weight_shape(input_width)
+        rows, columns = self.weight_shape(input_shape)
         return rows * columns
 
-    def weight_shape(self, input_width):
+    def weight_shape(self, input_shape):
         """Rows and columns of the weight matrix the kernels store first among its parameters; (0, 0) for none."""
         return (0, 0)
 
-    def geometry(self, input_width):
+    def geometry(self, input_shape):
         """The integers the kind's kernels read from ``layout.geometry`` (at most ``GEOMETRY``)."""
         return ()
 
-    def parameter_views(self, buffer, offset, input_width):
+    def parameter_views(self, buffer, offset, input_shape):
         """The layer's parameters as views of ``buffer`` from ``offset``, in the shapes users see them.
 
         Applied to the network's parameters, these are the layer's weights;
@@ -78,13 +82,13 @@ class Layer:
         """
         return ()
 
-    def bind(self, params, offset, input_width):
+    def bind(self, params, offset, input_shape):
         """Make the layer's parameter attributes views of the network's ``params`` starting at ``offset``."""
 
-    def initialize(self, rng, input_width):
+    def initialize(self, rng, input_shape):
         """Set the bound parameters to their initial values, drawing from ``rng``."""
 
-    def flops(self, input_width, first, output):
+    def flops(self, input_shape, first, output):
         """Forward and backward FLOPs per example, as the kernels do them.
 
         ``first``: no layer with parameters before it (no delta to pass
@@ -162,36 +166,39 @@ class Dense(Layer):
             "l2": self.l2,
         }
 
-    def output_width(self, input_width):
-        return self.units
+    def output_shape(self, input_shape):
+        _features(input_shape, self)
+        return (self.units,)
 
-    def parameter_count(self, input_width):
-        return dense_kernels.parameter_count(input_width, self.units)
+    def parameter_count(self, input_shape):
+        return dense_kernels.parameter_count(_features(input_shape, self), self.units)
 
-    def weight_shape(self, input_width):
-        return (self.units, input_width)  # stored transposed: Wt
+    def weight_shape(self, input_shape):
+        return (self.units, _features(input_shape, self))  # stored transposed: Wt
 
-    def flops(self, input_width, first, output):
-        return dense_kernels.flops(input_width, self.units, get_activation(self.activation).flops, first, output)
+    def flops(self, input_shape, first, output):
+        fan_in = _features(input_shape, self)
+        return dense_kernels.flops(fan_in, self.units, get_activation(self.activation).flops, first, output)
 
     def describe(self):
         return self.activation
 
-    def parameter_views(self, buffer, offset, input_width):
+    def parameter_views(self, buffer, offset, input_shape):
         """``(W, b)``; the kernels store the weights transposed, (fan_out, fan_in): ``W`` is a Fortran-ordered view."""
-        size = self.units * input_width
+        fan_in = _features(input_shape, self)
+        size = self.units * fan_in
         return (
-            buffer[offset : offset + size].reshape(self.units, input_width).T,
+            buffer[offset : offset + size].reshape(self.units, fan_in).T,
             buffer[offset + size : offset + size + self.units],
         )
 
-    def bind(self, params, offset, input_width):
+    def bind(self, params, offset, input_shape):
         if self.W is not None:
             raise ValueError("This Dense layer already belongs to a network; create a new layer for each network.")
-        self.W, self.b = self.parameter_views(params, offset, input_width)
+        self.W, self.b = self.parameter_views(params, offset, input_shape)
 
-    def initialize(self, rng, input_width):
-        self.W[...] = initial_weights(self.init, rng, input_width, self.units)
+    def initialize(self, rng, input_shape):
+        self.W[...] = initial_weights(self.init, rng, _features(input_shape, self), self.units)
         self.b[...] = 0
 
     def __repr__(self):
@@ -225,11 +232,11 @@ class Dropout(Layer):
         """The arguments that rebuild this layer."""
         return {"type": self.kind, "rate": self.rate}
 
-    def output_width(self, input_width):
-        return input_width
+    def output_shape(self, input_shape):
+        return tuple(input_shape)
 
-    def flops(self, input_width, first, output):
-        return dropout_kernels.flops(input_width)
+    def flops(self, input_shape, first, output):
+        return dropout_kernels.flops(math.prod(input_shape))
 
     def describe(self):
         return f"rate {self.rate:g}"
@@ -253,6 +260,16 @@ def layer_from_config(config):
         expected = ", ".join(names[:-1]) + " or " + names[-1]
         raise ValueError(f"Unknown layer type {kind!r}; expected {expected}.")
     return LAYER_KINDS[kind](**config)
+
+
+def _features(input_shape, layer):
+    """The number of input features of a layer that takes examples of one axis."""
+    if len(input_shape) != 1:
+        shape = ", ".join(map(str, input_shape))
+        raise ValueError(
+            f"{layer!r} takes examples of one axis of features, got examples of shape ({shape}); flatten them first."
+        )
+    return int(input_shape[0])
 
 
 def _non_negative(value, name):

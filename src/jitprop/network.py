@@ -1,5 +1,6 @@
 """The network: layers over one contiguous parameter buffer."""
 
+import math
 import numbers
 
 import numpy as np
@@ -32,8 +33,8 @@ class Network:
         The layers, input side first. Each layer belongs to one network.
         A ``Dropout`` applies to the outputs of the ``Dense`` layer before it
         (or to the inputs when it comes first); the last layer is ``Dense``.
-    input_dim : int
-        Number of input features.
+    input_dim : int, optional
+        Number of input features: the same as ``input_shape=(input_dim,)``.
     loss : {"mse", "cross_entropy", "binary_cross_entropy"}, default "mse"
         The loss minimised by :meth:`fit` (see :mod:`jitprop.losses`).
         ``cross_entropy`` needs a ``softmax`` output layer and
@@ -45,6 +46,10 @@ class Network:
         the same weights after training, bit for bit, whatever the thread count.
     l2 : float, default 0.0
         L2 penalty ``l2 · ΣW²`` for every ``Dense`` layer that sets none itself.
+    input_shape : tuple of int, optional
+        The shape of one example, when it has more than one axis (for
+        example ``(height, width, channels)``); ``X`` then has shape
+        ``(n_samples, *input_shape)``. Give ``input_dim`` or ``input_shape``.
 
     Attributes
     ----------
@@ -75,12 +80,13 @@ class Network:
     :meth:`evaluate_data` and :meth:`metrics`.
     """
 
-    def __init__(self, layers, input_dim, loss="mse", dtype="float32", seed=None, l2=0.0):
+    def __init__(self, layers, input_dim=None, loss="mse", dtype="float32", seed=None, l2=0.0, *, input_shape=None):
         if not isinstance(layers, (list, tuple)) or not layers or not all(isinstance(layer, Layer) for layer in layers):
             names = " and ".join(kind.__name__ for kind in LAYER_KINDS.values())
             raise TypeError(f"layers must be a non-empty list of {names} layers, got {layers!r}.")
         layers = list(layers)
-        self.input_dim = _checks.positive_int(input_dim, "input_dim")
+        self.input_shape = _input_shape(input_dim, input_shape)
+        self.input_dim = math.prod(self.input_shape)
         spec = get_loss(loss)
         self.loss = spec.name
         self.dtype = _network_dtype(dtype)
@@ -98,21 +104,21 @@ class Network:
         self.entropy = seeds.entropy  # the seed, or fresh entropy without one
         self.rng = np.random.default_rng(seeds)
 
-        widths = [self.input_dim]
+        shapes = [self.input_shape]  # of an example in each block
         for layer in computing:
-            widths.append(layer.output_width(widths[-1]))
-        fan_ins = widths[:-1]
-        counts = [layer.parameter_count(width) for layer, width in zip(computing, fan_ins)]
+            shapes.append(tuple(layer.output_shape(shapes[-1])))
+        inputs = shapes[:-1]
+        counts = [layer.parameter_count(shape) for layer, shape in zip(computing, inputs)]
         weight_offsets = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
         kinds = np.array([layer.kernel_kind for layer in computing], dtype=np.int64)
-        weight_shapes = np.array([layer.weight_shape(width) for layer, width in zip(computing, fan_ins)], np.int64)
+        weight_shapes = np.array([layer.weight_shape(shape) for layer, shape in zip(computing, inputs)], np.int64)
         geometry = np.zeros((len(computing), GEOMETRY), dtype=np.int64)
-        for row, layer, width in zip(geometry, computing, fan_ins):
-            values = layer.geometry(width)
+        for row, layer, shape in zip(geometry, computing, inputs):
+            values = layer.geometry(shape)
             row[: len(values)] = values
         forward_panels, backward_panels, packed_size = panel_offsets(kinds, weight_shapes, self.dtype.itemsize)
         self.layout = Layout(
-            sizes=np.array(widths, dtype=np.int64),
+            sizes=np.array([math.prod(shape) for shape in shapes], dtype=np.int64),
             kinds=kinds,
             geometry=geometry,
             weight_offsets=weight_offsets,
@@ -129,9 +135,10 @@ class Network:
         self.params = np.zeros(int(sum(counts)), dtype=self.dtype)
         # The weights packed into the panels the matrix products read (see kernels.dense.pack_weights).
         self._packed = np.zeros(packed_size, dtype=self.dtype)
-        for layer, offset, width in zip(computing, weight_offsets, fan_ins):
-            layer.bind(self.params, int(offset), int(width))
-            layer.initialize(self.rng, int(width))
+        self._input_shapes = inputs
+        for layer, offset, shape in zip(computing, weight_offsets, inputs):
+            layer.bind(self.params, int(offset), shape)
+            layer.initialize(self.rng, shape)
 
     # ------------------------------------------------------------------ sizes
     @property
@@ -220,6 +227,7 @@ class Network:
         return {
             "layers": [layer.config() for layer in self.layers],
             "input_dim": self.input_dim,
+            "input_shape": list(self.input_shape),
             "loss": self.loss,
             "dtype": self.dtype.name,
             "seed": self.seed,
@@ -231,11 +239,12 @@ class Network:
         """A new network with the architecture :meth:`config` describes (fresh weights)."""
         return cls(
             [layer_from_config(layer) for layer in config["layers"]],
-            config["input_dim"],
+            None if "input_shape" in config else config["input_dim"],
             loss=config["loss"],
             dtype=config["dtype"],
             seed=config["seed"],
             l2=config.get("l2", 0.0),
+            input_shape=config.get("input_shape"),
         )
 
     def copy(self, dtype=None):
@@ -268,7 +277,7 @@ class Network:
             Activations of the output layer (probabilities for softmax and
             sigmoid outputs), in the network's dtype.
         """
-        X = _checks.as_float_matrix(X, self.dtype, "X", self.input_dim)
+        X = _checks.as_float_examples(X, self.dtype, self.input_shape)
         no_targets = np.zeros((0, self.n_outputs), dtype=self.dtype)
         data = Data(X, no_targets, np.zeros(0, dtype=np.int64), np.zeros(0))
         outputs = np.empty((X.shape[0], self.n_outputs), dtype=self.dtype)
@@ -353,7 +362,7 @@ class Network:
             (n_samples,) holds class indices; ``weights`` (n_samples,), or
             empty without ``sample_weight``.
         """
-        X = _checks.as_float_matrix(X, self.dtype, "X", self.input_dim)
+        X = _checks.as_float_examples(X, self.dtype, self.input_shape)
         targets, labels = _checks.prepare_targets(y, get_loss(self.loss), self.n_outputs, X.shape[0], self.dtype)
         weights = _checks.sample_weights(sample_weight, X.shape[0])
         return Data(X, targets, labels, weights)
@@ -456,12 +465,25 @@ class Network:
 
     def _unflatten(self, flat):
         """Per-layer views of a flat gradient, shaped like the layer's parameters (``(dW, db)`` for Dense)."""
-        layers = zip(self._computing, self.layout.weight_offsets, self.layout.sizes[:-1])
+        layers = zip(self._computing, self.layout.weight_offsets, self._input_shapes)
         return [
-            layer.parameter_views(flat, int(offset), int(width))
-            for layer, offset, width in layers
-            if layer.parameter_count(int(width))
+            layer.parameter_views(flat, int(offset), shape)
+            for layer, offset, shape in layers
+            if layer.parameter_count(shape)
         ]
+
+
+def _input_shape(input_dim, input_shape):
+    """The shape of an example from ``Network``'s ``input_dim`` or ``input_shape``, whichever is given."""
+    if (input_dim is None) == (input_shape is None):
+        raise TypeError("Give the network's input_dim (features of an example) or its input_shape, not both.")
+    if input_shape is None:
+        return (_checks.positive_int(input_dim, "input_dim"),)
+    if isinstance(input_shape, numbers.Integral) and not isinstance(input_shape, bool):
+        input_shape = (input_shape,)
+    if not isinstance(input_shape, (tuple, list)) or not input_shape:
+        raise TypeError(f"input_shape must be a non-empty tuple of positive integers, got {input_shape!r}.")
+    return tuple(_checks.positive_int(size, "each size of input_shape") for size in input_shape)
 
 
 def _network_dtype(dtype):

@@ -41,14 +41,14 @@ def layer_table(net):
 
     flops = [row.forward_flops for row in summary_table(net) if row.kind != "Loss"]
     rows = [("layer", "type", "activation", "input", "output", "parameters", "FLOPs")]
-    width = net.input_dim
+    shape = net.input_shape
     for i, (layer, layer_flops) in enumerate(zip(net.layers, flops)):
-        out = layer.output_width(width)
-        params = f"{layer.parameter_count(width):,}"
+        out = layer.output_shape(shape)
+        params = f"{layer.parameter_count(shape):,}"
         rows.append(
-            (str(i), type(layer).__name__, layer.describe(), f"({width},)", f"({out},)", params, f"{layer_flops:,}")
+            (str(i), type(layer).__name__, layer.describe(), _shape(shape), _shape(out), params, f"{layer_flops:,}")
         )
-        width = out
+        shape = out
     rows.append(("total", "", "", "", "", f"{net.n_params:,}", f"{sum(flops):,}"))
     widths = [max(len(row[j]) for row in rows) for j in range(len(rows[0]))]
     lines = [
@@ -63,3 +63,8 @@ def layer_table(net):
         "activation's cost per unit times fan_out (Dropout: one scaling per unit, in training only)."
     )
     return "\n".join(line.rstrip() for line in lines)
+
+
+def _shape(shape):
+    """A shape as Python writes a tuple: ``(64,)``, ``(8, 8, 16)``."""
+    return str(tuple(int(size) for size in shape))

@@ -261,22 +261,22 @@ def summary_table(net):
         backward FLOPs its delta at the output.
     """
     rows = []
-    fan_in = net.input_dim
+    shape = net.input_shape
     first = True  # no layer with parameters yet: no delta to pass back
     counts = {}
     for layer in net.layers:
         # Each layer kind counts itself (jitprop.layers.Layer), from its kernels' formulas.
         seen = counts[layer.kind] = counts.get(layer.kind, -1) + 1
         name = layer.kind if seen == 0 else f"{layer.kind}_{seen}"
-        forward, backward = layer.flops(fan_in, first, layer is net.layers[-1])
-        width = layer.output_width(fan_in)
-        params = layer.parameter_count(fan_in)
+        forward, backward = layer.flops(shape, first, layer is net.layers[-1])
+        out = layer.output_shape(shape)
+        params = layer.parameter_count(shape)
         activation = getattr(layer, "activation", "")
-        weights = layer.weight_count(fan_in)
+        weights = layer.weight_count(shape)
         kind = type(layer).__name__
-        rows.append(LayerCost(name, kind, (None, width), activation, params, weights, forward, backward))
+        rows.append(LayerCost(name, kind, (None, *out), activation, params, weights, forward, backward))
         first = first and params == 0
-        fan_in = width
+        shape = out
     k = net.n_outputs
     value, delta = get_loss(net.loss).flops
     if net.loss == "mse":

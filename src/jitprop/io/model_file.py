@@ -427,6 +427,12 @@ class _Reader:
         width = architecture.get("input_dim")
         if not _is_int(width) or width < 1:
             raise self.error(f"architecture input_dim must be a positive integer, got {width!r:.80}.")
+        shape = architecture.get("input_shape", [width])
+        if not isinstance(shape, list) or not shape or not all(_is_int(size) and size >= 1 for size in shape):
+            raise self.error(f"architecture input_shape must be a list of positive integers, got {shape!r:.80}.")
+        if math.prod(shape) != width:
+            raise self.error(f"architecture input_shape {shape!r:.80} does not hold input_dim={width} features.")
+        shape = tuple(shape)
         layers = architecture.get("layers")
         if not isinstance(layers, list) or not layers:
             raise self.error(f"architecture layers must be a non-empty list, got {layers!r:.80}.")
@@ -440,10 +446,10 @@ class _Reader:
             # The layer on its own (no weights yet): its kind counts its parameters.
             try:
                 built = layer_from_config(layer)
+                n_params += built.parameter_count(shape)
+                shape = built.output_shape(shape)
             except (ValueError, TypeError, ArithmeticError) as exc:
                 raise self.error(f"the architecture is not valid: layer {i}: {str(exc):.200}") from exc
-            n_params += built.parameter_count(width)
-            width = built.output_width(width)
         return architecture, dtype, n_params
 
     def _network(self, architecture, n_params):
