@@ -9,11 +9,12 @@ every epoch what scikit-learn's loop does (loss curve, ``tol`` /
 ``n_iter_no_change`` stopping, learning-rate schedule, best weights).
 
 How jitprop's loss relates to scikit-learn's objective is one number per
-task, ``scale``: jitprop minimises ``scale · L`` where ``L`` is the per-batch
-objective of ``MLPClassifier``/``MLPRegressor`` (data loss plus
-``alpha·‖W‖² / (2·batch)``). Hyper-parameters are converted so that the
-updates are those of ``L`` itself (see :func:`_optimizer`), and losses are
-reported in scikit-learn's units (divided by ``scale``).
+task, ``scale``, given by the loss's entry (:meth:`jitprop.losses.Loss.sklearn_scale`):
+jitprop minimises ``scale · L`` where ``L`` is the per-batch objective of
+``MLPClassifier``/``MLPRegressor`` (data loss plus ``alpha·‖W‖² / (2·batch)``).
+Hyper-parameters are converted so that the updates are those of ``L`` itself
+(see :func:`_optimizer`), and losses are reported in scikit-learn's units
+(divided by ``scale``).
 """
 
 import math
@@ -30,6 +31,7 @@ from .._threading import thread_count
 from ..activations import ACTIVATIONS as JITPROP_ACTIVATIONS
 from ..callbacks import Callback
 from ..layers import Dense, Dropout
+from ..losses import LOSSES
 from ..network import Network
 from ..optimizers import SGD, Adagrad, Adam, AdamW, RMSprop
 from ..schedules import Constant
@@ -54,6 +56,13 @@ class Task(NamedTuple):
     n_outputs: int
     scale: float  # jitprop's loss = scale · scikit-learn's objective
     strata: np.ndarray | None  # class of each sample for a stratified validation split, or None
+
+    @classmethod
+    def of(cls, targets, loss, n_outputs, strata=None):
+        """Training ``loss`` on ``targets``: the output activation and ``scale`` come from the loss's entry."""
+        spec = LOSSES[loss]
+        output = spec.output_activation or "identity"
+        return cls(targets, loss, output, n_outputs, spec.sklearn_scale(n_outputs), strata)
 
 
 class MLP(sk.BaseEstimator):
