@@ -305,6 +305,10 @@ def test_registry_holds_every_optimizer():
         optimizer_from_config("Lion", {})
 
 
+def test_every_optimizer_has_a_reference_and_cases():
+    assert set(REFERENCES) == {name for name, _ in CASES} == set(OPTIMIZERS)
+
+
 def test_every_optimizer_has_a_short_name_of_its_own():
     names = [cls.name for cls in OPTIMIZERS.values()]
     assert names == ["sgd", "adam", "adamw", "rmsprop", "adagrad"]
