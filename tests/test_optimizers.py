@@ -7,6 +7,7 @@ large buffer, so the parallel chunked path runs, and on a small one (the
 serial path).
 """
 
+import inspect
 import json
 
 import numba
@@ -18,7 +19,7 @@ from jitprop.kernels.batch import chunking
 from jitprop.kernels.optimizers import rule_entry
 from jitprop.kernels.step import sum_and_update
 from jitprop.kernels.tuning import PARALLEL_STEP, REDUCE_CHUNK
-from jitprop.optimizers import OPTIMIZERS, optimizer_from_config
+from jitprop.optimizers import BY_NAME, OPTIMIZERS, get_optimizer, optimizer_from_config
 
 LARGE = PARALLEL_STEP + 1234  # updated in parallel chunks, the last one partial
 SMALL = 1000
@@ -124,6 +125,19 @@ def run_kernel(name, options, params, grads, dtype):
         )
         assert finite
     return p, opt
+
+
+def run_optimizer(opt, params, grads):
+    """``params`` after ``opt`` updates them by each of ``grads`` in turn, at the rates of its schedule."""
+    opt.prepare(params.size, params.dtype)
+    code, state, hyper = opt.kernel_arguments()
+    p = params.copy()
+    no_tiles = np.empty((0, p.size), dtype=p.dtype)
+    rule = rule_entry(code, p, p, state, hyper)
+    for t, (g, rate) in enumerate(zip(grads, opt.learning_rates(0, len(grads), 0)), start=1):
+        _, finite = sum_and_update(no_tiles, 0, g, rule, p, state, hyper, rate, t, chunking(p.size))
+        assert finite
+    return p
 
 
 def run_reference(name, options, params, grads):
@@ -289,6 +303,49 @@ def test_registry_holds_every_optimizer():
     assert OPTIMIZERS == expected
     with pytest.raises(ValueError, match="Unknown optimizer 'Lion'; expected one of Adagrad, Adam, AdamW"):
         optimizer_from_config("Lion", {})
+
+
+def test_every_optimizer_has_a_reference_and_cases():
+    assert set(REFERENCES) == {name for name, _ in CASES} == set(OPTIMIZERS)
+
+
+def test_every_optimizer_has_a_short_name_of_its_own():
+    names = [cls.name for cls in OPTIMIZERS.values()]
+    assert names == ["sgd", "adam", "adamw", "rmsprop", "adagrad"]
+    assert BY_NAME == dict(zip(names, OPTIMIZERS.values()))
+    assert all(get_optimizer(name) is cls for name, cls in BY_NAME.items())
+
+
+def test_an_unknown_short_name_lists_the_valid_ones():
+    with pytest.raises(ValueError, match="Unknown optimizer 'lion'; expected one of adagrad, adam, adamw, rmsprop"):
+        get_optimizer("lion")
+    with pytest.raises(ValueError, match="Unknown optimizer"):
+        get_optimizer(["sgd"])
+
+
+def test_scikit_learn_has_sgd_and_adam_only():
+    assert {cls.name: cls.sklearn_solver for cls in OPTIMIZERS.values() if cls.sklearn_solver} == {
+        "sgd": "sgd",
+        "adam": "adam",
+    }
+
+
+@pytest.mark.parametrize("name", list(OPTIMIZERS))
+def test_a_scaled_loss_gives_the_same_updates_as_adaptive_says(rng, name):
+    """On gradients scaled by c: the same updates with epsilon scaled by c (adaptive), or the rate by 1 / c (SGD).
+
+    The estimators rely on it to train on jitprop's loss, a multiple of scikit-learn's objective.
+    """
+    cls, c = OPTIMIZERS[name], 8.0  # a power of two, so scaling rounds nowhere and the updates agree bitwise
+    options = dict(momentum=0.5) if "momentum" in inspect.signature(cls).parameters else {}
+    if cls.adaptive:
+        plain, scaled = cls(lr=0.01, epsilon=1e-3, **options), cls(lr=0.01, epsilon=1e-3 * c, **options)
+    else:
+        plain, scaled = cls(lr=0.01, **options), cls(lr=0.01 / c, **options)
+    params, grads = random_problem(rng, SMALL)
+    updated = run_optimizer(plain, params, grads)
+    np.testing.assert_array_equal(run_optimizer(scaled, params, [g * c for g in grads]), updated)
+    assert not np.array_equal(updated, params)
 
 
 @pytest.mark.parametrize(

@@ -14,6 +14,7 @@ the kernels compute them so.
 
 from dataclasses import dataclass
 
+from . import _rst
 from .kernels import activations as codes
 
 
@@ -116,10 +117,7 @@ def _table():
     rows = [("name", "f(z)", "f'(z)", "default init", "FLOPs (f, f')")]
     for a in ACTIVATIONS.values():
         rows.append((a.name, a.formula, a.derivative, a.default_init, f"{a.flops[0]}, {a.flops[1]}"))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    rule = "  ".join("=" * w for w in widths)
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
-    return "\n".join([rule, lines[0], rule, *lines[1:], rule])
+    return _rst.table(rows)
 
 
 if __doc__ is not None:  # (python -OO drops docstrings)

@@ -5,7 +5,10 @@ per-parameter state (such as momentum); the update itself is one fused kernel
 over the network's flat parameter buffer
 (a kernel of :mod:`jitprop.kernels.optimizers`), run once per mini-batch
 inside the compiled epoch. A subclass names its kernel code, the number of
-state slots it needs and the hyper-parameter array the kernel reads.
+state slots it needs and the hyper-parameter array the kernel reads, and
+says what the rest of jitprop needs to know about its rule: its short name
+(:attr:`Optimizer.name`, looked up with :func:`get_optimizer`), scikit-learn's
+name for it and whether it is :attr:`~Optimizer.adaptive`.
 
 The contract with the training loop (:func:`jitprop.training.fit`), per ``fit``::
 
@@ -59,6 +62,14 @@ class Optimizer:
     n_slots = 0
     #: FLOPs of one update per parameter, counted from the rule's kernel (None: not counted).
     flops_per_parameter = None
+    #: The short name the estimators (``solver=``) and ``jitprop train --optimizer`` take.
+    name = None
+    #: scikit-learn's ``solver`` for the same rule, where it has one.
+    sklearn_solver = None
+    #: Whether the update divides the gradient by a running measure of its size. Then a loss
+    #: scaled by ``c`` gives the same updates once ``epsilon`` is scaled by ``c``; otherwise the
+    #: step is linear in the gradient, and the same updates need the rate divided by ``c``.
+    adaptive = False
 
     def __init__(self, lr):
         if isinstance(lr, Schedule):
@@ -168,6 +179,8 @@ class SGD(Optimizer):
 
     code = codes.SGD
     n_slots = 1
+    name = "sgd"
+    sklearn_solver = "sgd"
 
     def __init__(self, lr=0.01, momentum=0.0, nesterov=False, weight_decay=0.0):
         super().__init__(lr)
@@ -228,6 +241,9 @@ class Adam(Optimizer):
     """
 
     code = codes.ADAM
+    name = "adam"
+    sklearn_solver = "adam"
+    adaptive = True
 
     def __init__(self, lr=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-8, weight_decay=0.0, amsgrad=False):
         super().__init__(lr)
@@ -276,6 +292,8 @@ class AdamW(Adam):
     """
 
     code = codes.ADAMW
+    name = "adamw"
+    sklearn_solver = None
 
     def __init__(self, lr=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-8, weight_decay=0.01, amsgrad=False):
         super().__init__(lr, beta_1, beta_2, epsilon, weight_decay, amsgrad)
@@ -318,6 +336,8 @@ class RMSprop(Optimizer):
     """
 
     code = codes.RMSPROP
+    name = "rmsprop"
+    adaptive = True
 
     def __init__(self, lr=0.01, rho=0.99, epsilon=1e-8, momentum=0.0, centered=False, weight_decay=0.0):
         super().__init__(lr)
@@ -371,6 +391,8 @@ class Adagrad(Optimizer):
     code = codes.ADAGRAD
     n_slots = 1
     flops_per_parameter = 9
+    name = "adagrad"
+    adaptive = True
 
     def __init__(self, lr=0.01, initial_accumulator_value=0.0, epsilon=1e-10, weight_decay=0.0, lr_decay=0.0):
         super().__init__(lr)
@@ -390,8 +412,30 @@ class Adagrad(Optimizer):
         return dict(super().config(), **{name: getattr(self, name) for name in names})
 
 
-#: Optimizers by name, as saved in model files.
+#: Optimizers by class name, as saved in model files.
 OPTIMIZERS = {cls.__name__: cls for cls in (SGD, Adam, AdamW, RMSprop, Adagrad)}
+
+#: Optimizers by short name (:attr:`Optimizer.name`), in the order of :data:`OPTIMIZERS`.
+BY_NAME = {cls.name: cls for cls in OPTIMIZERS.values()}
+
+
+def get_optimizer(name):
+    """Look up an optimizer class by short name (``"sgd"``, ``"adam"``, ...), with a message listing the valid ones.
+
+    Parameters
+    ----------
+    name : str
+        An :attr:`Optimizer.name`.
+
+    Returns
+    -------
+    type
+        The :class:`Optimizer` subclass.
+    """
+    try:
+        return BY_NAME[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"Unknown optimizer {name!r}; expected one of {', '.join(sorted(BY_NAME))}.") from None
 
 
 def optimizer_from_config(name, config):

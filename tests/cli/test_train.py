@@ -19,6 +19,8 @@ from helpers import write_csv
 from jitprop import cli
 from jitprop.cli import train as train_command
 from jitprop.io.model_file import load_checkpoint
+from jitprop.losses import LOSSES
+from jitprop.optimizers import BY_NAME
 
 
 def test_train_without_arguments_learns_the_digits(tmp_path):
@@ -221,3 +223,26 @@ def test_binary_cross_entropy_with_integer_labels(in_dir, rng, capsys):
     assert rows[0] == ["prediction", "proba_1", "proba_6"]
     assert np.mean([int(row[0]) for row in rows[1:]] == y) > 0.9
     np.testing.assert_allclose(np.array(rows[1:], dtype=float)[:, 1:].sum(axis=1), 1, atol=1e-6)
+
+
+# ------------------------------------------------------------------ options from the registries
+def _train_option(dest):
+    """The ``jitprop train`` option that stores into ``dest``."""
+    commands = next(action for action in cli.build_parser()._actions if action.dest == "command")
+    return next(action for action in commands.choices["train"]._actions if action.dest == dest)
+
+
+def test_optimizer_and_loss_choices_are_the_registries():
+    assert _train_option("optimizer").choices == sorted(BY_NAME)
+    assert set(_train_option("loss").choices) == set(LOSSES)
+
+
+@pytest.mark.parametrize("name", list(BY_NAME))
+def test_each_optimizer_name_builds_its_optimizer(name):
+    args = cli.build_parser().parse_args(["train", "--optimizer", name])
+    optimizer = train_command._optimizer(args)
+    assert type(optimizer) is BY_NAME[name]
+    if name == "sgd":
+        assert optimizer.momentum == 0.9  # the command's default, not SGD's 0
+    with_momentum = args.optimizer in train_command.WITH_MOMENTUM
+    assert with_momentum == hasattr(optimizer, "momentum")

@@ -28,6 +28,9 @@ from sklearn.preprocessing import StandardScaler  # noqa: E402
 from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 
 import jitprop as jp  # noqa: E402
+from jitprop.estimators import _docs  # noqa: E402
+from jitprop.estimators._base import SOLVER_ARGUMENTS, SOLVERS  # noqa: E402
+from jitprop.optimizers import BY_NAME  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -344,7 +347,14 @@ def test_parameter_errors_name_the_parameter(blobs, params, message):
         clf.fit(X, y)
 
 
-@pytest.mark.parametrize("solver", ["adamw", "rmsprop", "adagrad"])
+def test_the_solvers_are_the_optimizers_by_short_name():
+    assert SOLVERS == tuple(BY_NAME) == ("sgd", "adam", "adamw", "rmsprop", "adagrad")
+    assert set(SOLVER_ARGUMENTS) == set(SOLVERS)
+    for solver in SOLVERS:
+        assert f'"{solver}"' in _docs.PARAMETERS
+
+
+@pytest.mark.parametrize("solver", [name for name, cls in BY_NAME.items() if cls.sklearn_solver is None])
 def test_jitprop_solvers_learn(blobs, solver):
     X, y = blobs
     clf = jp.Classifier(hidden_layer_sizes=(16,), solver=solver, learning_rate_init=0.05, max_iter=60, random_state=0)

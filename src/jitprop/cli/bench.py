@@ -40,6 +40,7 @@ from .. import _checks
 from .._machine import describe
 from .._threading import thread_count
 from ..io.datasets import load_digits
+from ..losses import LOSSES
 
 #: Pause before every timed epoch, so the previous engine's idle worker threads stop spinning.
 SETTLE_SECONDS = 0.3
@@ -105,7 +106,7 @@ class JitpropEngine:
 
         self.X, self.y, self.workload = X, y, workload
         hidden = [jp.Dense(width, workload.activation) for width in workload.sizes[1:-1]]
-        output = {"cross_entropy": "softmax", "mse": workload.activation}[workload.loss]
+        output = LOSSES[workload.loss].output_activation or workload.activation  # mse: the hidden layers'
         layers = hidden + [jp.Dense(workload.sizes[-1], output)]
         self.net = jp.Network(layers, input_dim=workload.sizes[0], loss=workload.loss, seed=0)
         self.optimizer = jp.SGD(lr=workload.lr)

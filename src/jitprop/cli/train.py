@@ -11,6 +11,7 @@ over, so Ctrl-C never leaves a half-written one.
 
 import argparse
 import importlib.util
+import inspect
 import io
 import os
 import sys
@@ -20,10 +21,12 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
+from .. import optimizers
 from ..activations import ACTIVATIONS
 from ..callbacks import Callback, EarlyStopping, ModelCheckpoint
 from ..errors import DataError, Interrupted, UsageError
 from ..io._atomic import write_atomically
+from ..losses import LOSSES
 from ._common import (
     check_writable,
     count,
@@ -38,14 +41,12 @@ from ._common import (
 from .data_files import Table, read_table, table_format
 from .preprocessing import Preprocessing, infer_task, read_labels
 
-#: ``--optimizer`` name → (class name in jitprop, defaults the command sets).
-OPTIMIZERS = {
-    "adam": ("Adam", {}),
-    "adamw": ("AdamW", {}),
-    "sgd": ("SGD", {"momentum": 0.9}),
-    "rmsprop": ("RMSprop", {}),
-    "adagrad": ("Adagrad", {}),
-}
+#: ``--optimizer`` name → the arguments the command sets where they differ from the optimizer's defaults.
+OPTIMIZER_DEFAULTS = {"sgd": {"momentum": 0.9}}
+#: The optimizers ``--momentum`` applies to: those that take a momentum.
+WITH_MOMENTUM = tuple(
+    name for name, cls in optimizers.BY_NAME.items() if "momentum" in inspect.signature(cls).parameters
+)
 
 #: Credit line of the built-in data set (see :mod:`jitprop.io.datasets`).
 DIGITS_CREDIT = (
@@ -77,7 +78,7 @@ def register(commands, common):
     model.add_argument("--task", choices=("classification", "regression"), help="default: inferred from the target")
     model.add_argument(
         "--loss",
-        choices=("cross_entropy", "binary_cross_entropy", "mse"),
+        choices=sorted(LOSSES, key=lambda name: not LOSSES[name].classification),  # classification's first
         help="default cross_entropy (classification) or mse (regression)",
     )
     model.add_argument("--dtype", default="float32", choices=("float32", "float64"))
@@ -88,7 +89,7 @@ def register(commands, common):
         help="scale each feature to mean 0 and deviation 1 over the training part (default: on)",
     )
     fit = train.add_argument_group("training")
-    fit.add_argument("--optimizer", default="adam", choices=sorted(OPTIMIZERS), help="default adam")
+    fit.add_argument("--optimizer", default="adam", choices=sorted(optimizers.BY_NAME), help="default adam")
     fit.add_argument("--lr", type=positive_float, help="learning rate (default: the optimizer's, adam 0.001)")
     fit.add_argument("--momentum", type=fraction, help="momentum of sgd (default 0.9) or rmsprop (default 0)")
     fit.add_argument("--epochs", type=positive_int, default=30, metavar="N", help="default 30")
@@ -205,7 +206,7 @@ def _prepare(args):
     val = None if val_rows is None else (X[val_rows], y[val_rows], val_rows)
 
     n_outputs = pre.n_classes if loss == "cross_entropy" else 1
-    layers = [jp.Dense(width, args.activation) for width in args.hidden] + [jp.Dense(n_outputs, _OUTPUT[loss])]
+    layers = [jp.Dense(width, args.activation) for width in args.hidden] + [jp.Dense(n_outputs, _output(loss))]
     net = jp.Network(layers, input_dim=X.shape[1], loss=loss, dtype=args.dtype, seed=args.seed)
     extra = {"preprocessing": pre.to_json(), "command": _options(args)}
     if args.resume is not None:
@@ -213,7 +214,9 @@ def _prepare(args):
     return _TrainingSetup(table, source, task, reason, pre, labels, train, val, net, _optimizer(args), extra)
 
 
-_OUTPUT = {"cross_entropy": "softmax", "binary_cross_entropy": "sigmoid", "mse": "identity"}
+def _output(loss):
+    """The output layer's activation for ``loss``: the one it requires, else identity."""
+    return LOSSES[loss].output_activation or "identity"
 
 
 def _description(setup, args):
@@ -235,7 +238,7 @@ def _description(setup, args):
         *credit,
         f"task: {setup.task}{classes} ({setup.reason})",
         f"split: {split}",
-        f"network: {shape}, {args.activation}, {_OUTPUT[net.loss]} output, {net.loss} loss, "
+        f"network: {shape}, {args.activation}, {_output(net.loss)} output, {net.loss} loss, "
         f"{net.n_params:,} parameters, {args.dtype}",
         f"optimizer: {_describe_optimizer(setup.optimizer)}; {args.epochs} epochs, batch size {args.batch_size}, "
         f"{numba.get_num_threads()} threads",
@@ -289,8 +292,8 @@ def _check_options(args):
         raise UsageError("--target names a column of DATA; give the DATA file too.")
     if args.early_stopping is not None and args.val_split == 0:
         raise UsageError("--early-stopping watches the validation loss; it needs --val-split > 0.")
-    if args.momentum is not None and args.optimizer not in ("sgd", "rmsprop"):
-        raise UsageError(f"--momentum applies to sgd and rmsprop, not {args.optimizer}.")
+    if args.momentum is not None and args.optimizer not in WITH_MOMENTUM:
+        raise UsageError(f"--momentum applies to {' and '.join(WITH_MOMENTUM)}, not {args.optimizer}.")
     if args.plot is not None and importlib.util.find_spec("matplotlib") is None:
         raise UsageError('--plot needs matplotlib; install it with: pip install "jitprop[plot]"')
     for option, path in (("--out", args.out), ("--metrics-json", args.metrics_json), ("--plot", args.plot)):
@@ -322,15 +325,12 @@ def _options(args):
 
 
 def _optimizer(args):
-    import jitprop as jp
-
-    name, defaults = OPTIMIZERS[args.optimizer]
-    kwargs = dict(defaults)
+    kwargs = dict(OPTIMIZER_DEFAULTS.get(args.optimizer, {}))
     if args.lr is not None:
         kwargs["lr"] = args.lr
     if args.momentum is not None:
         kwargs["momentum"] = args.momentum
-    return getattr(jp, name)(**kwargs)
+    return optimizers.BY_NAME[args.optimizer](**kwargs)
 
 
 def _describe_optimizer(optimizer):

@@ -9,11 +9,12 @@ every epoch what scikit-learn's loop does (loss curve, ``tol`` /
 ``n_iter_no_change`` stopping, learning-rate schedule, best weights).
 
 How jitprop's loss relates to scikit-learn's objective is one number per
-task, ``scale``: jitprop minimises ``scale · L`` where ``L`` is the per-batch
-objective of ``MLPClassifier``/``MLPRegressor`` (data loss plus
-``alpha·‖W‖² / (2·batch)``). Hyper-parameters are converted so that the
-updates are those of ``L`` itself (see :func:`_optimizer`), and losses are
-reported in scikit-learn's units (divided by ``scale``).
+task, ``scale``, given by the loss's entry (:meth:`jitprop.losses.Loss.sklearn_scale`):
+jitprop minimises ``scale · L`` where ``L`` is the per-batch objective of
+``MLPClassifier``/``MLPRegressor`` (data loss plus ``alpha·‖W‖² / (2·batch)``).
+Hyper-parameters are converted so that the updates are those of ``L`` itself
+(see :func:`_optimizer`), and losses are reported in scikit-learn's units
+(divided by ``scale``).
 """
 
 import math
@@ -26,12 +27,13 @@ from typing import NamedTuple
 import numba
 import numpy as np
 
+from .. import optimizers
 from .._threading import thread_count
 from ..activations import ACTIVATIONS as JITPROP_ACTIVATIONS
 from ..callbacks import Callback
 from ..layers import Dense, Dropout
+from ..losses import LOSSES
 from ..network import Network
-from ..optimizers import SGD, Adagrad, Adam, AdamW, RMSprop
 from ..schedules import Constant
 from ..splitting import stratified_split
 from . import _sklearn as sk
@@ -39,7 +41,8 @@ from . import _sklearn as sk
 #: Hidden-layer activations by the name the estimators take (scikit-learn's, then jitprop's) → jitprop's name.
 ACTIVATIONS = {a.sklearn_name: a.name for a in JITPROP_ACTIVATIONS.values() if a.hidden and a.sklearn_name}
 ACTIVATIONS.update({a.name: a.name for a in JITPROP_ACTIVATIONS.values() if a.hidden and a.name not in ACTIVATIONS})
-SOLVERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad")
+#: The solvers by name: every optimizer, by its short name.
+SOLVERS = tuple(optimizers.BY_NAME)
 LEARNING_RATES = ("constant", "invscaling", "adaptive")
 #: ``learning_rate="adaptive"`` stops once the rate has fallen to this (scikit-learn's threshold).
 SMALLEST_ADAPTIVE_RATE = 1e-6
@@ -54,6 +57,13 @@ class Task(NamedTuple):
     n_outputs: int
     scale: float  # jitprop's loss = scale · scikit-learn's objective
     strata: np.ndarray | None  # class of each sample for a stratified validation split, or None
+
+    @classmethod
+    def of(cls, targets, loss, n_outputs, strata=None):
+        """Training ``loss`` on ``targets``: the output activation and ``scale`` come from the loss's entry."""
+        spec = LOSSES[loss]
+        output = spec.output_activation or "identity"
+        return cls(targets, loss, output, n_outputs, spec.sklearn_scale(n_outputs), strata)
 
 
 class MLP(sk.BaseEstimator):
@@ -311,7 +321,7 @@ class _SklearnEpochEnd(Callback):
                     print(f"{message} Stopping.")
                 self.converged = True
                 self.network.stop_training = True
-        _set_rate(self.network.optimizer, est._learning_rate, p.solver, est._loss_scale)
+        _set_rate(self.network.optimizer, est._learning_rate, est._loss_scale)
 
     def _count_no_improvement(self):
         est = self.estimator
@@ -333,33 +343,39 @@ class _SklearnEpochEnd(Callback):
 
 
 # ---------------------------------------------------------------- optimizers
+#: Per solver, the optimizer's arguments taken from the checked hyper-parameters, but for the rate and ``epsilon``.
+SOLVER_ARGUMENTS = {
+    "sgd": lambda p: dict(momentum=p.momentum, nesterov=bool(p.nesterovs_momentum) and p.momentum > 0),
+    "adam": lambda p: dict(beta_1=p.beta_1, beta_2=p.beta_2),
+    "adamw": lambda p: dict(beta_1=p.beta_1, beta_2=p.beta_2, weight_decay=p.alpha),
+    "rmsprop": lambda p: {},
+    "adagrad": lambda p: {},
+}
+
+
 def _optimizer(p, learning_rate, scale):
     """The jitprop optimizer whose updates on ``scale · L`` are the solver's updates on ``L``.
 
-    SGD's step is linear in the gradient, so its rate is divided by ``scale``;
-    the adaptive solvers divide by a running gradient magnitude, so their
+    The step of a rule that is not :attr:`~jitprop.optimizers.Optimizer.adaptive`
+    (SGD) is linear in the gradient, so its rate is divided by ``scale``; the
+    adaptive rules divide by a running gradient magnitude, so their
     ``epsilon`` is multiplied by ``scale`` instead.
     """
-    epsilon = p.epsilon * scale
-    if p.solver == "sgd":
-        nesterov = bool(p.nesterovs_momentum) and p.momentum > 0
-        return SGD(_rate(learning_rate, "sgd", scale), momentum=p.momentum, nesterov=nesterov)
-    if p.solver == "adam":
-        return Adam(learning_rate, beta_1=p.beta_1, beta_2=p.beta_2, epsilon=epsilon)
-    if p.solver == "adamw":
-        return AdamW(learning_rate, beta_1=p.beta_1, beta_2=p.beta_2, epsilon=epsilon, weight_decay=p.alpha)
-    if p.solver == "rmsprop":
-        return RMSprop(learning_rate, epsilon=epsilon)
-    return Adagrad(learning_rate, epsilon=epsilon)
+    optimizer = optimizers.BY_NAME[p.solver]
+    arguments = SOLVER_ARGUMENTS[p.solver](p)
+    if optimizer.adaptive:
+        arguments["epsilon"] = p.epsilon * scale
+    return optimizer(_rate(learning_rate, optimizer, scale), **arguments)
 
 
-def _rate(learning_rate, solver, scale):
-    return learning_rate / scale if solver == "sgd" else learning_rate
+def _rate(learning_rate, optimizer, scale):
+    """The rate ``optimizer`` (an instance or its class) takes for ``learning_rate`` on ``scale · L``."""
+    return learning_rate if optimizer.adaptive else learning_rate / scale
 
 
-def _set_rate(optimizer, learning_rate, solver, scale):
+def _set_rate(optimizer, learning_rate, scale):
     """Make ``optimizer`` use ``learning_rate`` (scikit-learn's units) from the next epoch on."""
-    rate = _rate(learning_rate, solver, scale)
+    rate = _rate(learning_rate, optimizer, scale)
     if optimizer.lr != rate:
         optimizer.lr = rate
         optimizer.schedule = Constant(rate)

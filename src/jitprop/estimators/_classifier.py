@@ -132,7 +132,8 @@ class Classifier(sk.ClassifierMixin, MLP):
         Two classes (or one): one sigmoid output, binary cross-entropy on
         "is the second class". Multi-label: one sigmoid output per label —
         jitprop averages binary cross-entropy over the outputs where
-        scikit-learn sums, hence ``scale = 1 / n_labels``.
+        scikit-learn sums, hence ``scale = 1 / n_labels``
+        (:meth:`jitprop.losses.Loss.sklearn_scale`).
         """
         if y.ndim == 2 and y.shape[1] == 1:
             sk.warn_column_vector()
@@ -153,8 +154,7 @@ class Classifier(sk.ClassifierMixin, MLP):
         elif multilabel != self._multilabel or (multilabel and y.shape[1] != self.classes_.shape[0]):
             raise ValueError(f"y is {kind}, but the estimator was fitted on other targets.")
         if multilabel:
-            k = y.shape[1]
-            return Task(y.astype(np.float64), "binary_cross_entropy", "sigmoid", k, 1.0 / k, None)
+            return Task.of(y.astype(np.float64), "binary_cross_entropy", y.shape[1])
 
         seen = np.unique(y)
         if self.warm_start and not incremental and not first and not np.array_equal(seen, self.classes_):
@@ -169,8 +169,8 @@ class Classifier(sk.ClassifierMixin, MLP):
             )
         index = np.searchsorted(self.classes_, y)
         if self.classes_.shape[0] > 2:
-            return Task(index.astype(np.int64), "cross_entropy", "softmax", self.classes_.shape[0], 1.0, index)
-        return Task((index == 1).astype(np.float64).reshape(-1, 1), "binary_cross_entropy", "sigmoid", 1, 1.0, index)
+            return Task.of(index.astype(np.int64), "cross_entropy", self.classes_.shape[0], index)
+        return Task.of((index == 1).astype(np.float64).reshape(-1, 1), "binary_cross_entropy", 1, index)
 
     def _decode(self, outputs):
         if self._multilabel:

@@ -1,8 +1,12 @@
 """The scikit-learn-style regressor."""
 
+from ..losses import LOSSES
 from . import _docs
 from . import _sklearn as sk
 from ._base import MLP, Task, _store_params
+
+#: What a regressor trains on: jitprop's ``mse``, scikit-learn's ``"squared_error"``.
+LOSS = LOSSES["mse"]
 
 
 class Regressor(sk.RegressorMixin, sk.MultiOutputMixin, MLP):
@@ -85,16 +89,15 @@ class Regressor(sk.RegressorMixin, sk.MultiOutputMixin, MLP):
 
         scikit-learn's objective is ``Σ_outputs (y − ŷ)² / 2`` averaged over
         samples; jitprop's ``mse`` averages over the outputs too and has no
-        ½, hence ``scale = 2 / n_outputs``.
+        ½, hence ``scale = 2 / n_outputs`` (:meth:`jitprop.losses.Loss.sklearn_scale`).
         """
-        if self.loss != "squared_error":
-            raise ValueError(f"loss must be 'squared_error' (jitprop has no Poisson loss), got {self.loss!r}.")
+        if self.loss != LOSS.sklearn_name:
+            raise ValueError(f"loss must be {LOSS.sklearn_name!r} (jitprop has no Poisson loss), got {self.loss!r}.")
         if y.ndim == 2 and y.shape[1] == 1:
             sk.warn_column_vector()
             y = y.ravel()
         targets = y.reshape(y.shape[0], -1)
-        k = targets.shape[1]
-        return Task(targets, "mse", "identity", k, 2.0 / k, None)
+        return Task.of(targets, LOSS.name, targets.shape[1])
 
     def _validation_score(self, outputs, y, sample_weight):
         return sk.r2(y, outputs, sample_weight)
