@@ -563,7 +563,7 @@ def _construction_cases():
             "two Dropout layers in a row",
             network(lambda: [jp.Dropout(0.1), jp.Dropout(0.2), jp.Dense(2)]),
             ValueError,
-            r"Layers 0 and 1 are both Dropout; use one",
+            r"Layers 0 and 1 are both Dropout of the same values; use one",
         ),
         (
             "Network",

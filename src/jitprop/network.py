@@ -104,10 +104,13 @@ class Network:
         self.entropy = seeds.entropy  # the seed, or fresh entropy without one
         self.rng = np.random.default_rng(seeds)
 
-        shapes = [self.input_shape]  # of an example in each block
-        for layer in computing:
-            shapes.append(tuple(layer.output_shape(shapes[-1])))
-        inputs = shapes[:-1]
+        # The shape of an example into each layer with kernels, and out of the last.
+        shape, inputs = self.input_shape, []
+        for layer in layers:
+            if layer.kernel_kind is not None:
+                inputs.append(shape)
+            shape = tuple(layer.output_shape(shape))
+        shapes = inputs + [shape]
         counts = [layer.parameter_count(shape) for layer, shape in zip(computing, inputs)]
         weight_offsets = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
         kinds = np.array([layer.kernel_kind for layer in computing], dtype=np.int64)
@@ -502,13 +505,15 @@ def _check_architecture(layers, loss):
     if layers[-1].kernel_kind is None:
         raise ValueError(f"The last layer must compute the outputs, as Dense does, got {layers[-1]!r}.")
     dropout = [0.0] * (len(computing) + 1)
+    dropped_by = {}  # block -> the Dropout layer applied to it
     block = 0
     for i, layer in enumerate(layers):
         if layer.kernel_kind is not None:
             block += 1
-        elif i > 0 and isinstance(layers[i - 1], Dropout):
-            raise ValueError(f"Layers {i - 1} and {i} are both Dropout; use one.")
-        else:
+        elif isinstance(layer, Dropout):
+            if block in dropped_by:
+                raise ValueError(f"Layers {dropped_by[block]} and {i} are both Dropout of the same values; use one.")
+            dropped_by[block] = i
             dropout[block] = layer.rate
     for i, layer in enumerate(computing[:-1]):
         if not get_activation(layer.activation).hidden:
