@@ -8,17 +8,51 @@ network's layout and parameters (:class:`~jitprop.Network`), the tile that
 runs them, rebuilding them from a model file's configuration
 (:func:`layer_from_config`), the cost model and the command line's tables —
 needs no change for a new kind. Layers without kernels are applied between
-the others (:class:`Dropout`).
+the others (:class:`Dropout`) or only change the shape of an example
+(:class:`Flatten`).
 """
 
 from .base import Layer
+from .conv import Conv1D, Conv2D
 from .dense import Dense
 from .dropout import Dropout
+from .flatten import Flatten
+from .pooling import AvgPool1D, AvgPool2D, GlobalAvgPool1D, GlobalAvgPool2D, MaxPool1D, MaxPool2D
 
-__all__ = ["Dense", "Dropout", "LAYER_KINDS", "Layer", "layer_from_config"]
+__all__ = [
+    "AvgPool1D",
+    "AvgPool2D",
+    "Conv1D",
+    "Conv2D",
+    "Dense",
+    "Dropout",
+    "Flatten",
+    "GlobalAvgPool1D",
+    "GlobalAvgPool2D",
+    "LAYER_KINDS",
+    "Layer",
+    "MaxPool1D",
+    "MaxPool2D",
+    "layer_from_config",
+]
 
 #: Every layer kind, by name: what a model file's ``"type"`` names.
-LAYER_KINDS = {kind.kind: kind for kind in (Dense, Dropout)}
+LAYER_KINDS = {
+    kind.kind: kind
+    for kind in (
+        Dense,
+        Dropout,
+        Conv1D,
+        Conv2D,
+        MaxPool1D,
+        MaxPool2D,
+        AvgPool1D,
+        AvgPool2D,
+        GlobalAvgPool1D,
+        GlobalAvgPool2D,
+        Flatten,
+    )
+}
 
 
 def layer_from_config(config):

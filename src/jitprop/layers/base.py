@@ -90,7 +90,8 @@ def features(input_shape, layer):
     if len(input_shape) != 1:
         shape = ", ".join(map(str, input_shape))
         raise ValueError(
-            f"{layer!r} takes examples of one axis of features, got examples of shape ({shape}); flatten them first."
+            f"{layer!r} takes examples of one axis of features, got examples of shape ({shape}); "
+            "flatten them first (with a Flatten layer)."
         )
     return int(input_shape[0])
 
