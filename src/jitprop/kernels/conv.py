@@ -239,6 +239,11 @@ def backward(kernels, layout, params, packed, ws, layer, r0, r1, grad):
     grad_b = grad[start + depth * filters : start + depth * filters + filters]
     chunk_w = view2d(scratch, 0, depth, filters)
     at = depth * filters
+    zero = grad_w.dtype.type(0)
+    if r1 <= r0:  # (no chunk writes dWm)
+        for k in range(depth):
+            for o in range(filters):
+                grad_w[k, o] = zero
     for e0 in range(r0, r1, chunk):
         e1 = min(r1, e0 + chunk)
         m = (e1 - e0) * positions
@@ -255,7 +260,6 @@ def backward(kernels, layout, params, packed, ws, layer, r0, r1, grad):
                 source = chunk_w[k]
                 for o in range(filters):
                     target[o] += source[o]
-    zero = grad_b.dtype.type(0)
     for o in range(filters):
         grad_b[o] = zero
     # The rows of D, one per position of each example.

@@ -10,12 +10,13 @@ AXES = {1: "(steps, channels)", 2: "(height, width, channels)"}
 
 def per_axis(value, rank, name, layer_name):
     """``value`` (an int, or a tuple or list of ``rank`` ints, each >= 1) as a tuple of ``rank`` ints."""
+    given = value
     if _is_int(value):
         value = (value,) * rank
     if not isinstance(value, (tuple, list)) or len(value) != rank or not all(_is_int(v) for v in value):
-        raise ValueError(f"{layer_name} {name} must be a positive integer or {rank} of them, got {value!r}.")
+        raise ValueError(f"{layer_name} {name} must be a positive integer or {rank} of them, got {given!r}.")
     if min(value) < 1:
-        raise ValueError(f"{layer_name} {name} must be positive, got {value!r}.")
+        raise ValueError(f"{layer_name} {name} must be positive, got {given!r}.")
     return tuple(int(v) for v in value)
 
 
