@@ -1,5 +1,10 @@
 """Convolutional networks as users build them: gradients, threads, training, model files, counts and errors."""
 
+import json
+import os
+import subprocess
+import sys
+import textwrap
 import time
 
 import numba
@@ -102,6 +107,50 @@ def test_training_is_bitwise_the_same_on_any_thread_count(rng, parallel_tiles):
     assert results[0][1][-1] < results[0][1][0]
     np.testing.assert_array_equal(results[0][0], results[1][0])
     assert results[0][1] == results[1][1]
+
+
+def test_a_digits_sized_cnn_trains_on_several_tiles_bitwise_alike_on_any_thread_count(rng):
+    # Some 13,700 parameters: batches of 128 are cut into tiles without lowering any threshold.
+    def network():
+        layers = [jp.Conv2D(16, 3, padding="same", activation="relu"), jp.MaxPool2D(2),
+                  jp.Conv2D(32, 3, padding="same", activation="relu"), jp.MaxPool2D(2), jp.Flatten(),
+                  jp.Dense(64, "relu"), jp.Dropout(0.1), jp.Dense(10, "softmax")]  # fmt: skip
+        return jp.Network(layers, input_shape=(8, 8, 1), loss="cross_entropy", seed=5)
+
+    assert workspace.plan_tile_rows(128, network().n_params) < 128
+    X = rng.random((256, 8, 8, 1)).astype(np.float32)
+    y = rng.integers(0, 10, 256)
+    results = []
+    for threads in (1, numba.config.NUMBA_NUM_THREADS):
+        net = network()
+        with thread_count(threads):
+            history = net.fit(X, y, epochs=2, batch_size=128, optimizer=jp.Adam(0.01), verbose=0)
+        results.append((net.params.copy(), history.history["loss"]))
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    assert results[0][1] == results[1][1]
+
+
+def test_a_dense_network_compiles_no_kernel_of_the_convolution_kinds():
+    script = textwrap.dedent(
+        """
+        import json
+        import numpy as np
+        import jitprop as jp
+        from jitprop.kernels import conv, pooling
+
+        X = np.random.default_rng(0).random((40, 5))
+        y = np.arange(40) % 3
+        net = jp.Network([jp.Dense(8, "relu"), jp.Dense(3, "softmax")], input_dim=5, loss="cross_entropy", seed=0)
+        net.fit(X, y, epochs=1, batch_size=8, optimizer=jp.Adam(), verbose=0)
+        net.evaluate(X, y)
+        kernels = [conv.forward, conv.backward, pooling.max_forward, pooling.max_backward,
+                   pooling.average_forward, pooling.average_backward]
+        print(json.dumps([len(kernel.signatures) for kernel in kernels]))
+        """
+    )
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=dict(os.environ))
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert json.loads(run.stdout.strip().splitlines()[-1]) == [0] * 6
 
 
 @pytest.mark.parametrize(
