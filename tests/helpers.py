@@ -143,3 +143,64 @@ def write_csv(path, header, rows):
         writer.writerow(header)
         writer.writerows(rows)
     return path
+
+
+# ------------------------------------------------------- convolution and pooling
+def reference_layers(net):
+    """The layers of ``net`` (but Dropout) as :func:`reference.sequential_loss_and_grads` takes them.
+
+    One spatial axis becomes two, the first of size 1: examples (T, C) are
+    (1, T, C), a window k is (1, k).
+    """
+    layers = []
+    for layer in net.layers:
+        if isinstance(layer, (jp.Conv1D, jp.Conv2D)):
+            one = isinstance(layer, jp.Conv1D)
+            W = np.array(layer.W, dtype=np.float64)
+            padding = layer.padding if isinstance(layer.padding, str) else list(layer.padding)
+            padding = [padding, padding] if isinstance(padding, str) else padding
+            layers.append(
+                {
+                    "kind": "conv",
+                    "W": W[None] if one else W,
+                    "b": np.array(layer.b, dtype=np.float64),
+                    "strides": (1, *layer.strides) if one else layer.strides,
+                    "padding": [0, padding[-1]] if one else padding,
+                    "activation": layer.activation,
+                    "alpha": layer.alpha,
+                }
+            )
+        elif isinstance(layer, (jp.MaxPool1D, jp.MaxPool2D, jp.AvgPool1D, jp.AvgPool2D)):
+            one = isinstance(layer, (jp.MaxPool1D, jp.AvgPool1D))
+            layers.append(
+                {
+                    "kind": "max" if isinstance(layer, (jp.MaxPool1D, jp.MaxPool2D)) else "avg",
+                    "pool": (1, *layer.pool_size) if one else layer.pool_size,
+                    "strides": (1, *layer.strides) if one else layer.strides,
+                }
+            )
+        elif isinstance(layer, (jp.GlobalAvgPool1D, jp.GlobalAvgPool2D)):
+            layers.append({"kind": "global_avg"})
+        elif isinstance(layer, jp.Flatten):
+            layers.append({"kind": "flatten"})
+        elif isinstance(layer, jp.Dense):
+            W, b = np.array(layer.W, dtype=np.float64), np.array(layer.b, dtype=np.float64)
+            layers.append({"kind": "dense", "W": W, "b": b, "activation": layer.activation, "alpha": layer.alpha})
+    return layers
+
+
+def reference_inputs(net, X):
+    """``X`` as the reference reads it: rounded to the network's dtype, float64, with H = 1 for one spatial axis."""
+    X = np.asarray(X, dtype=net.dtype).astype(np.float64)
+    return X[:, None] if len(net.input_shape) == 2 else X
+
+
+def reference_grads(net, grads):
+    """The reference's ``[(dW, db)]`` in the shapes of the network's (one spatial axis: W without its H axis)."""
+    shapes = [tuple(view.shape for view in views) for views in net._unflatten(net.params)]
+    return [(dW.reshape(w_shape), db.reshape(b_shape)) for (dW, db), (w_shape, b_shape) in zip(grads, shapes)]
+
+
+def cnn_data(rng, shape, n, outputs):
+    """``n`` examples of ``shape`` (N(0, 1)) and mse targets of ``outputs`` values."""
+    return rng.normal(size=(n, *shape)), rng.normal(size=(n, outputs))

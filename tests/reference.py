@@ -244,3 +244,164 @@ def sgd(params, grads, velocity, lr, momentum=0.0, nesterov=False, weight_decay=
         new_params.append(p - lr * step)
         new_velocity.append(v)
     return new_params, new_velocity
+
+
+# ------------------------------------------------------- convolution and pooling
+# Examples are channels-last, (n, H, W, C); one spatial axis is H = 1.
+
+
+def same_padding(size, kernel, stride):
+    """Zeros (before, after) of Keras' "same": ceil(size / stride) outputs, the smaller half of the zeros before."""
+    out = math.ceil(size / stride)
+    total = max((out - 1) * stride + kernel - size, 0)
+    return total // 2, total - total // 2
+
+
+def pad_amounts(padding, size, kernel, stride):
+    """Zeros (before, after) of one axis for a padding of "valid", "same" or an int on each side."""
+    if padding == "valid":
+        return 0, 0
+    if padding == "same":
+        return same_padding(size, kernel, stride)
+    return padding, padding
+
+
+def conv2d(x, W, b, strides, pads):
+    """z[n, i, j, o] = b[o] + Σ W[u, v, c, o] · x_padded[n, i·sh + u, j·sw + v, c], position by position.
+
+    ``pads`` is ((top, bottom), (left, right)) zeros.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    W = np.asarray(W, dtype=np.float64)
+    kh, kw, _, c_out = W.shape
+    sh, sw = strides
+    padded = np.pad(x, ((0, 0), pads[0], pads[1], (0, 0)))
+    h_out = (padded.shape[1] - kh) // sh + 1
+    w_out = (padded.shape[2] - kw) // sw + 1
+    z = np.zeros((x.shape[0], h_out, w_out, c_out))
+    for i in range(h_out):
+        for j in range(w_out):
+            window = padded[:, i * sh : i * sh + kh, j * sw : j * sw + kw, :]
+            z[:, i, j, :] = np.einsum("nuvc,uvco->no", window, W) + b
+    return z
+
+
+def conv2d_backward(x, W, dz, strides, pads):
+    """(dx, dW, db) of :func:`conv2d` for ``dz = ∂loss/∂z``, window by window."""
+    x = np.asarray(x, dtype=np.float64)
+    W = np.asarray(W, dtype=np.float64)
+    kh, kw = W.shape[:2]
+    sh, sw = strides
+    padded = np.pad(x, ((0, 0), pads[0], pads[1], (0, 0)))
+    d_padded = np.zeros_like(padded)
+    dW = np.zeros_like(W)
+    for i in range(dz.shape[1]):
+        for j in range(dz.shape[2]):
+            window = padded[:, i * sh : i * sh + kh, j * sw : j * sw + kw, :]
+            dW += np.einsum("nuvc,no->uvco", window, dz[:, i, j, :])
+            d_padded[:, i * sh : i * sh + kh, j * sw : j * sw + kw, :] += np.einsum("uvco,no->nuvc", W, dz[:, i, j, :])
+    dx = d_padded[:, pads[0][0] : pads[0][0] + x.shape[1], pads[1][0] : pads[1][0] + x.shape[2], :]
+    return dx, dW, dz.sum(axis=(0, 1, 2))
+
+
+def pool2d(x, pool, strides, kind):
+    """Max or mean ("max", "avg") of each window of each channel, windows inside the input."""
+    x = np.asarray(x, dtype=np.float64)
+    (kh, kw), (sh, sw) = pool, strides
+    h_out = (x.shape[1] - kh) // sh + 1
+    w_out = (x.shape[2] - kw) // sw + 1
+    z = np.zeros((x.shape[0], h_out, w_out, x.shape[3]))
+    for i in range(h_out):
+        for j in range(w_out):
+            window = x[:, i * sh : i * sh + kh, j * sw : j * sw + kw, :]
+            z[:, i, j, :] = window.max(axis=(1, 2)) if kind == "max" else window.mean(axis=(1, 2))
+    return z
+
+
+def pool2d_backward(x, dz, pool, strides, kind):
+    """∂loss/∂x of :func:`pool2d`: max passes each delta to the first maximum of its window (row by row)."""
+    x = np.asarray(x, dtype=np.float64)
+    (kh, kw), (sh, sw) = pool, strides
+    dx = np.zeros_like(x)
+    for n in range(x.shape[0]):
+        for i in range(dz.shape[1]):
+            for j in range(dz.shape[2]):
+                for c in range(x.shape[3]):
+                    window = x[n, i * sh : i * sh + kh, j * sw : j * sw + kw, c]
+                    if kind == "max":
+                        u, v = np.unravel_index(np.argmax(window), window.shape)  # the first maximum
+                        dx[n, i * sh + u, j * sw + v, c] += dz[n, i, j, c]
+                    else:
+                        dx[n, i * sh : i * sh + kh, j * sw : j * sw + kw, c] += dz[n, i, j, c] / (kh * kw)
+    return dx
+
+
+def sequential_forward(layers, X):
+    """Run ``layers`` (dicts, see :func:`sequential_loss_and_grads`) on ``X``: per layer (input, z, a)."""
+    x = np.asarray(X, dtype=np.float64)
+    trace = []
+    for layer in layers:
+        kind = layer["kind"]
+        if kind == "conv":
+            pads = [
+                pad_amounts(p, size, k, s)
+                for p, size, k, s in zip(layer["padding"], x.shape[1:3], layer["W"].shape[:2], layer["strides"])
+            ]
+            z = conv2d(x, layer["W"], layer["b"], layer["strides"], pads)
+        elif kind in ("max", "avg"):
+            z = pool2d(x, layer["pool"], layer["strides"], kind)
+        elif kind == "global_avg":
+            z = x.mean(axis=(1, 2))
+        elif kind == "flatten":
+            z = x.reshape(x.shape[0], -1)
+        else:
+            z = x @ np.asarray(layer["W"], dtype=np.float64) + np.asarray(layer["b"], dtype=np.float64)
+        name = layer.get("activation", "identity")
+        a = activation(name, z.reshape(z.shape[0], -1), layer.get("alpha")).reshape(z.shape)
+        trace.append((x, z, a))
+        x = a
+    return trace
+
+
+def sequential_loss_and_grads(layers, loss, X, y):
+    """Mean loss of a network of convolution, pooling, flatten and dense layers, and its gradient by the chain rule.
+
+    Each layer is a dict: ``{"kind": "conv", "W", "b", "strides", "padding" (per axis: "valid", "same" or an
+    int), "activation", "alpha"}``, ``{"kind": "max" or "avg", "pool", "strides"}``, ``{"kind": "global_avg"}``,
+    ``{"kind": "flatten"}``, ``{"kind": "dense", "W", "b", "activation", "alpha"}``. Returns the loss and
+    ``[(dW, db)]`` of the layers with weights, in order.
+    """
+    trace = sequential_forward(layers, X)
+    _, z_out, a_out = trace[-1]
+    n = z_out.shape[0]
+    z_flat, a_flat = z_out.reshape(n, -1), a_out.reshape(n, -1)
+    t = targets_as_rows(y, loss, z_flat.shape[1])
+    value = loss_value(loss, z_flat, a_flat, t)
+    last = layers[-1]
+    delta = output_delta(loss, last.get("activation", "identity"), z_flat, a_flat, t, last.get("alpha"))
+    delta = delta.reshape(z_out.shape)  # ∂loss/∂z of the last layer
+    grads = []
+    for index in range(len(layers) - 1, -1, -1):
+        layer = layers[index]
+        x, z, _ = trace[index]
+        if index < len(layers) - 1:
+            delta = delta * derivative(layer.get("activation", "identity"), z, layer.get("alpha"))
+        kind = layer["kind"]
+        if kind == "conv":
+            pads = [
+                pad_amounts(p, size, k, s)
+                for p, size, k, s in zip(layer["padding"], x.shape[1:3], layer["W"].shape[:2], layer["strides"])
+            ]
+            dx, dW, db = conv2d_backward(x, layer["W"], delta, layer["strides"], pads)
+            grads.append((dW, db))
+        elif kind in ("max", "avg"):
+            dx = pool2d_backward(x, delta, layer["pool"], layer["strides"], kind)
+        elif kind == "global_avg":
+            dx = np.broadcast_to(delta[:, None, None, :] / (x.shape[1] * x.shape[2]), x.shape).copy()
+        elif kind == "flatten":
+            dx = delta.reshape(x.shape)
+        else:
+            grads.append((x.T @ delta, delta.sum(axis=0)))
+            dx = delta @ np.asarray(layer["W"], dtype=np.float64).T
+        delta = dx  # ∂loss/∂a of the layer before
+    return value, grads[::-1]

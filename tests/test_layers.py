@@ -43,7 +43,7 @@ def test_config_rebuilds_the_layer(layer):
 
 
 def test_layer_from_config_names_what_is_wrong():
-    with pytest.raises(ValueError, match="Unknown layer type 'conv'; expected 'dense' or 'dropout'"):
+    with pytest.raises(ValueError, match="Unknown layer type 'conv'; expected 'dense', 'dropout', .* or 'flatten'"):
         layer_from_config({"type": "conv", "units": 3})
     with pytest.raises(TypeError, match="A layer config must be a dict"):
         layer_from_config(["dense", 3])
@@ -89,7 +89,19 @@ def test_initial_weights_follow_the_initialiser(init, fan_in, fan_out, bound):
 def test_every_layer_kind_is_registered_under_the_type_its_config_names():
     from jitprop.layers import LAYER_KINDS, Layer
 
-    assert set(LAYER_KINDS) == {"dense", "dropout"}
+    assert set(LAYER_KINDS) == {
+        "dense",
+        "dropout",
+        "conv1d",
+        "conv2d",
+        "max_pooling1d",
+        "max_pooling2d",
+        "average_pooling1d",
+        "average_pooling2d",
+        "global_average_pooling1d",
+        "global_average_pooling2d",
+        "flatten",
+    }
     for name, kind in LAYER_KINDS.items():
         assert issubclass(kind, Layer) and kind.kind == name
     assert jp.Dense(3).config()["type"] == "dense" and jp.Dropout(0.1).config()["type"] == "dropout"
@@ -139,5 +151,5 @@ def test_a_new_kind_is_read_from_a_model_config_once_registered(monkeypatch):
     monkeypatch.setitem(layers.LAYER_KINDS, "scale", Scale)
     rebuilt = layer_from_config({"type": "scale", "factor": 2.0})
     assert isinstance(rebuilt, Scale) and rebuilt.config() == {"type": "scale", "factor": 2.0}
-    with pytest.raises(ValueError, match="expected 'dense', 'dropout' or 'scale'"):
+    with pytest.raises(ValueError, match="expected 'dense', 'dropout', 'conv1d', .*, 'flatten' or 'scale'"):
         layer_from_config({"type": "conv"})

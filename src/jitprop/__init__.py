@@ -19,7 +19,19 @@ from . import callbacks, schedules
 from .errors import DivergenceError, ModelFileError
 from .gradcheck import gradcheck
 from .io.model_file import load, save
-from .layers import Dense, Dropout
+from .layers import (
+    AvgPool1D,
+    AvgPool2D,
+    Conv1D,
+    Conv2D,
+    Dense,
+    Dropout,
+    Flatten,
+    GlobalAvgPool1D,
+    GlobalAvgPool2D,
+    MaxPool1D,
+    MaxPool2D,
+)
 from .network import Network
 from .optimizers import SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop
 from .training import History
@@ -45,9 +57,18 @@ __all__ = [
     "Adagrad",
     "Adam",
     "AdamW",
+    "AvgPool1D",
+    "AvgPool2D",
     "Classifier",
+    "Conv1D",
+    "Conv2D",
     "Dense",
     "Dropout",
+    "Flatten",
+    "GlobalAvgPool1D",
+    "GlobalAvgPool2D",
+    "MaxPool1D",
+    "MaxPool2D",
     "callbacks",
     "DivergenceError",
     "History",

@@ -1,6 +1,8 @@
 """Weight initialisers, by name.
 
-For a layer with ``fan_in`` inputs and ``fan_out`` outputs:
+For a layer with ``fan_in`` inputs and ``fan_out`` outputs (for a
+convolution, as Keras counts them: ``fan_in = kh·kw·c_in`` and
+``fan_out = kh·kw·c_out``, the kernel's window times its channels):
 
 ==================  =====================================================
 name                distribution
@@ -16,26 +18,26 @@ name                distribution
 import numpy as np
 
 
-def _glorot_uniform(rng, fan_in, fan_out):
+def _glorot_uniform(rng, fan_in, fan_out, shape):
     limit = np.sqrt(6.0 / (fan_in + fan_out))
-    return rng.uniform(-limit, limit, size=(fan_in, fan_out))
+    return rng.uniform(-limit, limit, size=shape)
 
 
-def _glorot_normal(rng, fan_in, fan_out):
-    return rng.normal(0.0, np.sqrt(2.0 / (fan_in + fan_out)), size=(fan_in, fan_out))
+def _glorot_normal(rng, fan_in, fan_out, shape):
+    return rng.normal(0.0, np.sqrt(2.0 / (fan_in + fan_out)), size=shape)
 
 
-def _he_uniform(rng, fan_in, fan_out):
+def _he_uniform(rng, fan_in, fan_out, shape):
     limit = np.sqrt(6.0 / fan_in)
-    return rng.uniform(-limit, limit, size=(fan_in, fan_out))
+    return rng.uniform(-limit, limit, size=shape)
 
 
-def _he_normal(rng, fan_in, fan_out):
-    return rng.normal(0.0, np.sqrt(2.0 / fan_in), size=(fan_in, fan_out))
+def _he_normal(rng, fan_in, fan_out, shape):
+    return rng.normal(0.0, np.sqrt(2.0 / fan_in), size=shape)
 
 
-def _zeros(rng, fan_in, fan_out):
-    return np.zeros((fan_in, fan_out))
+def _zeros(rng, fan_in, fan_out, shape):
+    return np.zeros(shape)
 
 
 INITIALIZERS = {
@@ -47,10 +49,10 @@ INITIALIZERS = {
 }
 
 
-def initial_weights(name, rng, fan_in, fan_out):
-    """Draw a (fan_in, fan_out) float64 matrix from the initialiser ``name``."""
+def initial_weights(name, rng, fan_in, fan_out, shape=None):
+    """Draw float64 weights of ``shape`` (default (fan_in, fan_out)) from the initialiser ``name``."""
     try:
         init = INITIALIZERS[name]
     except (KeyError, TypeError):
         raise ValueError(f"Unknown initializer {name!r}; expected one of {', '.join(sorted(INITIALIZERS))}.") from None
-    return init(rng, fan_in, fan_out)
+    return init(rng, fan_in, fan_out, (fan_in, fan_out) if shape is None else tuple(shape))

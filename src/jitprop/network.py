@@ -25,14 +25,18 @@ _CHUNK_ELEMENTS = 1 << 21
 
 
 class Network:
-    """A feed-forward network of dense layers trained by back-propagation.
+    """A feed-forward network trained by back-propagation.
 
     Parameters
     ----------
-    layers : list of Dense and Dropout
-        The layers, input side first. Each layer belongs to one network.
-        A ``Dropout`` applies to the outputs of the ``Dense`` layer before it
-        (or to the inputs when it comes first); the last layer is ``Dense``.
+    layers : list of Layer
+        The layers, input side first: ``Dense``, ``Dropout``, the
+        convolutions (``Conv1D``, ``Conv2D``), pooling (``MaxPool1D``,
+        ``MaxPool2D``, ``AvgPool1D``, ``AvgPool2D``, ``GlobalAvgPool1D``,
+        ``GlobalAvgPool2D``) and ``Flatten``. Each layer belongs to one
+        network. A ``Dropout`` applies to the outputs of the layer before it
+        (or to the inputs when it comes first); the last layer computes the
+        outputs (it is not ``Dropout`` nor ``Flatten``).
     input_dim : int, optional
         Number of input features: the same as ``input_shape=(input_dim,)``.
     loss : {"mse", "cross_entropy", "binary_cross_entropy"}, default "mse"
@@ -53,9 +57,10 @@ class Network:
 
     Attributes
     ----------
-    layers : list of Dense and Dropout
+    layers : list of Layer
         ``layers[i].W`` (fan_in, fan_out) and ``layers[i].b`` (fan_out,) of a
-        ``Dense`` layer are writable views into :attr:`params`.
+        ``Dense`` layer are writable views into :attr:`params`; so are a
+        convolution's ``W`` (kh, kw, c_in, c_out) or (k, c_in, c_out) and ``b``.
     params : ndarray of shape (n_params,)
         Every parameter of the network in one buffer.
     optimizer : Optimizer or None
@@ -319,7 +324,7 @@ class Network:
         -------
         loss : float
         grads : list of (dW, db)
-            One pair per Dense layer, with the shapes of ``(W, b)``.
+            One pair per layer with parameters (Dense, Conv1D, Conv2D), with the shapes of ``(W, b)``.
         """
         data = self.prepare_data(X, y, sample_weight)
         grad = np.zeros(self.n_params, dtype=self.dtype)

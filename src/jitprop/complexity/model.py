@@ -47,7 +47,7 @@ class LayerCost:
 
     name: str
     kind: str  # "Dense", "Dropout" or "Loss"
-    output_shape: tuple  # (None, units), like Keras; () for the loss
+    output_shape: tuple  # (None, units) or (None, *shape), like Keras; () for the loss
     activation: str  # activation, or the loss's name; "" for Dropout
     params: int  # weights and biases
     weights: int
@@ -303,7 +303,7 @@ def summary(net, batch_size=32, optimizer=None):
     body = [
         (
             f"{row.name} ({row.kind})",
-            "-" if not row.output_shape else f"(None, {row.output_shape[1]})",
+            "-" if not row.output_shape else f"(None, {', '.join(map(str, row.output_shape[1:]))})",
             row.activation or "-",
             f"{row.params:,}",
             f"{row.forward_flops:,}",

@@ -26,7 +26,7 @@ Dropout and the gathering of the inputs belong to the tile, between layers.
 
 import numpy as np
 
-from . import dense
+from . import conv, dense, pooling
 from .panels import columns_for_itemsize, round_up
 from .layout import LayerKernels  # noqa: F401 (a kind's module makes one; it is defined with the layout)
 
@@ -45,6 +45,9 @@ def register(kernels):
 
 
 DENSE = register(dense.KERNELS)
+CONV = register(conv.KERNELS)
+MAX_POOLING = register(pooling.MAX_KERNELS)
+AVERAGE_POOLING = register(pooling.AVERAGE_KERNELS)
 
 
 def tile_scratch(layout, tile_rows):

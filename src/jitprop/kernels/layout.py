@@ -42,8 +42,8 @@ class Layout(NamedTuple):
     loss_over_outputs: bool  # mean over outputs as well as examples
 
 
-#: Columns of :attr:`Layout.geometry`.
-GEOMETRY = 8
+#: Columns of :attr:`Layout.geometry` (the windows of convolution and pooling use 12, see :mod:`.windows`).
+GEOMETRY = 12
 
 
 class LayerKernels(NamedTuple):

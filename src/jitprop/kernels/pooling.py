@@ -1,0 +1,189 @@
+"""The pooling kinds (one or two spatial axes): max and average over windows, each channel on its own.
+
+For an example ``x`` of shape (H, W, C) and windows of ``kh x kw`` at
+strides ``(sh, sw)`` inside the input (no padding; see :mod:`.windows`)::
+
+    max:      z[i, j, c] = max_{u, v} x[i·sh + u, j·sw + v, c]
+    average:  z[i, j, c] = Σ_{u, v} x[i·sh + u, j·sw + v, c] / (kh·kw)
+
+Global average pooling is average pooling with one window, the whole input.
+The layers have no parameters and no activation (identity): ``a = z``.
+
+The backward kernels pass ``∂loss/∂z`` back to the window elements: all of
+it to the largest element of a max window, a ``1/(kh·kw)`` share to each
+element of an average window, summed where windows overlap. Max pooling
+stores no index of the maximum: the backward kernel finds it again, as the
+first element of the window (in the order of ``u``, then ``v``) equal to the
+stored output, which is what the forward kernel's strict comparisons kept,
+so ties go to the first maximum, deterministically.
+"""
+
+from numba import njit
+
+from ._numba.linking import call_entry
+from ._numba.options import KERNEL
+from .layout import LayerKernels, rows, untracked
+from .windows import C, H_OUT, KH, KW, SH, SW, W, W_OUT
+
+
+def flops(window, outputs, maximum, first):
+    """Forward and backward FLOPs per example of a pooling layer with ``outputs`` values of windows of ``window``.
+
+    Forward: ``window − 1`` comparisons (max) or additions and a division
+    (average) per output. Backward (none for the ``first`` layer): up to
+    ``window`` comparisons and an addition (max), or a division and
+    ``window`` additions (average), per output.
+    """
+    if maximum:
+        forward, backward = (window - 1) * outputs, (window + 1) * outputs
+    else:
+        forward, backward = window * outputs, (window + 1) * outputs
+    return forward, 0 if first else backward
+
+
+def panels(weight_shape, first):
+    """Pooling reads no weights: no panels."""
+    return False, False
+
+
+def tile_scratch(layout, layer, tile_rows):
+    """Pooling needs no scratch."""
+    return 0
+
+
+@njit(**KERNEL)
+def max_forward(kernels, layout, params, packed, ws, layer, r0, r1):
+    """``z = a`` = the maximum of each window, rows ``r0:r1`` (the forward kernel of :mod:`.kinds`)."""
+    kernels, layout, params, packed, ws = untracked((kernels, layout, params, packed, ws))
+    g = layout.geometry[layer]
+    width, channels = g[W], g[C]
+    h_out, w_out, kh, kw, sh, sw = g[H_OUT], g[W_OUT], g[KH], g[KW], g[SH], g[SW]
+    x = rows(ws, ws.activations, layout, layer, r0, r1)
+    z = rows(ws, ws.preactivations, layout, layer + 1, r0, r1)
+    for r in range(r1 - r0):
+        xr = x[r]
+        zr = z[r]
+        for i in range(h_out):
+            for j in range(w_out):
+                out = zr[(i * w_out + j) * channels : (i * w_out + j + 1) * channels]
+                first = (i * sh * width + j * sw) * channels
+                for c in range(channels):
+                    out[c] = xr[first + c]
+                for u in range(kh):
+                    for v in range(kw):
+                        at = ((i * sh + u) * width + j * sw + v) * channels
+                        for c in range(channels):
+                            value = xr[at + c]
+                            if value > out[c]:
+                                out[c] = value
+    a = rows(ws, ws.activations, layout, layer + 1, r0, r1)
+    call_entry(kernels.forward[layer], (z, a, layout.alphas[layer]), None)
+
+
+@njit(**KERNEL)
+def max_backward(kernels, layout, params, packed, ws, layer, r0, r1, grad):
+    """Each output's delta to the first maximum of its window, rows ``r0:r1`` (the backward kernel of :mod:`.kinds`).
+
+    The maximum is found again in the stored input, as the first element
+    equal to the stored output (see the module's documentation).
+    """
+    kernels, layout, params, packed, ws, grad = untracked((kernels, layout, params, packed, ws, grad))
+    d = rows(ws, ws.deltas, layout, layer + 1, r0, r1)
+    z = rows(ws, ws.preactivations, layout, layer + 1, r0, r1)
+    a_out = rows(ws, ws.activations, layout, layer + 1, r0, r1)
+    call_entry(kernels.derivative[layer], (d, z, a_out, layout.alphas[layer]), None)
+    if layer == 0:
+        return
+    g = layout.geometry[layer]
+    width, channels = g[W], g[C]
+    h_out, w_out, kh, kw, sh, sw = g[H_OUT], g[W_OUT], g[KH], g[KW], g[SH], g[SW]
+    x = rows(ws, ws.activations, layout, layer, r0, r1)
+    d_prev = rows(ws, ws.deltas, layout, layer, r0, r1)
+    zero = d_prev.dtype.type(0)
+    for r in range(r1 - r0):
+        xr = x[r]
+        zr = z[r]
+        dr = d[r]
+        target = d_prev[r]
+        for k in range(target.shape[0]):
+            target[k] = zero
+        for i in range(h_out):
+            for j in range(w_out):
+                out = (i * w_out + j) * channels
+                for c in range(channels):
+                    top = zr[out + c]
+                    found = False
+                    for u in range(kh):
+                        for v in range(kw):
+                            at = ((i * sh + u) * width + j * sw + v) * channels + c
+                            if xr[at] == top:
+                                target[at] += dr[out + c]
+                                found = True
+                                break
+                        if found:
+                            break
+
+
+@njit(**KERNEL)
+def average_forward(kernels, layout, params, packed, ws, layer, r0, r1):
+    """``z = a`` = the mean of each window, rows ``r0:r1`` (the forward kernel of :mod:`.kinds`)."""
+    kernels, layout, params, packed, ws = untracked((kernels, layout, params, packed, ws))
+    g = layout.geometry[layer]
+    width, channels = g[W], g[C]
+    h_out, w_out, kh, kw, sh, sw = g[H_OUT], g[W_OUT], g[KH], g[KW], g[SH], g[SW]
+    x = rows(ws, ws.activations, layout, layer, r0, r1)
+    z = rows(ws, ws.preactivations, layout, layer + 1, r0, r1)
+    count = z.dtype.type(kh * kw)
+    zero = z.dtype.type(0)
+    for r in range(r1 - r0):
+        xr = x[r]
+        zr = z[r]
+        for i in range(h_out):
+            for j in range(w_out):
+                out = zr[(i * w_out + j) * channels : (i * w_out + j + 1) * channels]
+                for c in range(channels):
+                    out[c] = zero
+                for u in range(kh):
+                    for v in range(kw):
+                        at = ((i * sh + u) * width + j * sw + v) * channels
+                        for c in range(channels):
+                            out[c] += xr[at + c]
+                for c in range(channels):
+                    out[c] = out[c] / count
+    a = rows(ws, ws.activations, layout, layer + 1, r0, r1)
+    call_entry(kernels.forward[layer], (z, a, layout.alphas[layer]), None)
+
+
+@njit(**KERNEL)
+def average_backward(kernels, layout, params, packed, ws, layer, r0, r1, grad):
+    """Each output's delta shared out over its window, rows ``r0:r1`` (the backward kernel of :mod:`.kinds`)."""
+    kernels, layout, params, packed, ws, grad = untracked((kernels, layout, params, packed, ws, grad))
+    d = rows(ws, ws.deltas, layout, layer + 1, r0, r1)
+    z = rows(ws, ws.preactivations, layout, layer + 1, r0, r1)
+    a_out = rows(ws, ws.activations, layout, layer + 1, r0, r1)
+    call_entry(kernels.derivative[layer], (d, z, a_out, layout.alphas[layer]), None)
+    if layer == 0:
+        return
+    g = layout.geometry[layer]
+    width, channels = g[W], g[C]
+    h_out, w_out, kh, kw, sh, sw = g[H_OUT], g[W_OUT], g[KH], g[KW], g[SH], g[SW]
+    d_prev = rows(ws, ws.deltas, layout, layer, r0, r1)
+    count = d_prev.dtype.type(kh * kw)
+    zero = d_prev.dtype.type(0)
+    for r in range(r1 - r0):
+        dr = d[r]
+        target = d_prev[r]
+        for k in range(target.shape[0]):
+            target[k] = zero
+        for i in range(h_out):
+            for j in range(w_out):
+                share = dr[(i * w_out + j) * channels : (i * w_out + j + 1) * channels]
+                for u in range(kh):
+                    for v in range(kw):
+                        at = ((i * sh + u) * width + j * sw + v) * channels
+                        for c in range(channels):
+                            target[at + c] += share[c] / count
+
+
+MAX_KERNELS = LayerKernels("max_pooling", max_forward, max_backward, tile_scratch, panels)
+AVERAGE_KERNELS = LayerKernels("average_pooling", average_forward, average_backward, tile_scratch, panels)

@@ -1,0 +1,109 @@
+"""The convolution kind against the plain NumPy reference: every padding, strides 1 to 3, odd sizes, both dtypes."""
+
+import numpy as np
+import pytest
+
+import jitprop as jp
+import reference as ref
+from helpers import DTYPES, cnn_data, reference_grads, reference_inputs, reference_layers
+
+#: (input shape, filters, kernel_size, strides, padding) of a Conv2D.
+CASES_2D = [
+    ((5, 7, 2), 3, 3, 1, "valid"),
+    ((5, 7, 2), 3, 3, 1, "same"),
+    ((6, 5, 3), 2, (2, 3), (2, 1), "same"),
+    ((7, 7, 1), 4, 3, 3, "same"),
+    ((8, 8, 1), 5, 4, 3, "same"),  # an even window: one zero more after than before
+    ((5, 6, 2), 3, (3, 2), 2, 1),
+    ((6, 5, 2), 2, 3, (3, 2), (2, 0)),
+    ((4, 5, 2), 2, 1, 1, "valid"),  # 1x1
+    ((4, 5, 2), 2, 1, 2, (1, 0)),
+    ((3, 4, 2), 3, (3, 4), 1, "valid"),  # the window is the whole input
+    ((3, 3, 1), 1, 5, 1, 1),  # one filter, a window as large as the padded input
+    ((1, 1, 3), 2, 1, 1, "same"),
+]
+
+#: The same for a Conv1D: (steps, channels), filters, kernel_size, strides, padding.
+CASES_1D = [
+    ((9, 2), 3, 3, 1, "valid"),
+    ((9, 2), 3, 4, 2, "same"),
+    ((10, 1), 2, 3, 3, "same"),
+    ((7, 3), 2, 2, 1, 2),
+    ((5, 2), 1, 5, 1, "valid"),
+    ((4, 2), 3, 1, 1, "same"),
+]
+
+
+def _cases():
+    for rank, cases in ((2, CASES_2D), (1, CASES_1D)):
+        for case in cases:
+            shape, filters, kernel, strides, padding = case
+            name = f"{'x'.join(map(str, shape))}-f{filters}-k{kernel}-s{strides}-p{padding}".replace(" ", "")
+            yield pytest.param(rank, case, id=name)
+
+
+def _conv(rank, *args, **kwargs):
+    return (jp.Conv2D if rank == 2 else jp.Conv1D)(*args, **kwargs)
+
+
+def _check_against_reference(net, rng, n, dtype):
+    """The network's outputs and gradients equal the reference's on ``n`` random examples."""
+    out = int(np.prod(net.kernel_layers[-1].output_shape(net._input_shapes[-1])))
+    X, y = cnn_data(rng, net.input_shape, n, out)
+    layers = reference_layers(net)
+    trace = ref.sequential_forward(layers, reference_inputs(net, X))
+    expected = trace[-1][2].reshape(n, -1)
+    rtol, atol = (2e-5, 2e-5) if dtype == "float32" else (1e-12, 1e-12)
+    np.testing.assert_allclose(net.predict(X), expected, rtol=rtol, atol=atol)
+    loss, grads = net.loss_and_grads(X, y)
+    expected_loss, expected_grads = ref.sequential_loss_and_grads(layers, "mse", reference_inputs(net, X), y)
+    assert loss == pytest.approx(expected_loss, rel=rtol)
+    for (dW, db), (eW, eb) in zip(grads, reference_grads(net, expected_grads)):
+        np.testing.assert_allclose(dW, eW, rtol=rtol * 10, atol=atol * 10)
+        np.testing.assert_allclose(db, eb, rtol=rtol * 10, atol=atol * 10)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n", [1, 7])
+@pytest.mark.parametrize(("rank", "case"), list(_cases()))
+def test_a_convolution_runs_and_differentiates_as_its_reference(rng, rank, case, n, dtype):
+    # A 1x1 convolution first, so that the case's layer passes its input's gradient back.
+    shape, filters, kernel, strides, padding = case
+    layers = [
+        _conv(rank, shape[-1], 1, activation="tanh"),
+        _conv(rank, filters, kernel, strides=strides, padding=padding),
+    ]
+    net = jp.Network(layers, input_shape=shape, loss="mse", dtype=dtype, seed=1)
+    for layer in layers:
+        layer.b[...] = rng.normal(size=layer.b.shape)
+    _check_against_reference(net, rng, n, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_a_wide_convolution_runs_its_products_in_several_chunks_per_tile(rng, dtype):
+    # 12x12 positions of 40 examples: several chunks of windows in a tile, panels wider than one block.
+    layers = [jp.Conv2D(20, 3, padding="same", activation="elu"), jp.Conv2D(17, (2, 3), strides=(1, 2), padding=1)]
+    net = jp.Network(layers, input_shape=(12, 12, 3), loss="mse", dtype=dtype, seed=2)
+    _check_against_reference(net, rng, 40, dtype)
+
+
+def test_a_convolution_s_weights_are_views_in_keras_layout():
+    conv1, conv2 = jp.Conv2D(4, (3, 2), activation="relu"), jp.Conv1D(3, 5)
+    net2 = jp.Network([conv1, jp.Flatten(), jp.Dense(2)], input_shape=(6, 5, 3), seed=0)
+    net1 = jp.Network([conv2, jp.Flatten(), jp.Dense(2)], input_shape=(9, 2), seed=0)
+    assert conv1.W.shape == (3, 2, 3, 4) and conv1.b.shape == (4,)
+    assert conv2.W.shape == (5, 2, 3) and conv2.b.shape == (3,)
+    assert np.shares_memory(conv1.W, net2.params) and np.shares_memory(conv2.b, net1.params)
+    conv1.W[...] = 0.0
+    conv1.b[...] = 0.5
+    assert np.all(net2.params[: 3 * 2 * 3 * 4] == 0) and np.all(net2.params[72:76] == 0.5)
+
+
+@pytest.mark.parametrize(("init", "fan_in", "fan_out"), [("he_uniform", 27, None), ("glorot_uniform", 27, 36)])
+def test_a_convolution_draws_its_weights_with_keras_fans(init, fan_in, fan_out):
+    conv = jp.Conv2D(4, 3, init=init)
+    jp.Network([conv], input_shape=(10, 10, 3), seed=0)
+    bound = np.sqrt(6.0 / fan_in) if fan_out is None else np.sqrt(6.0 / (fan_in + fan_out))
+    assert np.abs(conv.W).max() <= bound
+    assert np.abs(conv.W).max() > 0.8 * bound
+    np.testing.assert_array_equal(conv.b, 0)
