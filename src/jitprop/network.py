@@ -87,8 +87,8 @@ class Network:
 
     def __init__(self, layers, input_dim=None, loss="mse", dtype="float32", seed=None, l2=0.0, *, input_shape=None):
         if not isinstance(layers, (list, tuple)) or not layers or not all(isinstance(layer, Layer) for layer in layers):
-            names = " and ".join(kind.__name__ for kind in LAYER_KINDS.values())
-            raise TypeError(f"layers must be a non-empty list of {names} layers, got {layers!r}.")
+            names = ", ".join(kind.__name__ for kind in LAYER_KINDS.values())
+            raise TypeError(f"layers must be a non-empty list of layers ({names}, ...), got {layers!r}.")
         layers = list(layers)
         self.input_shape = _input_shape(input_dim, input_shape)
         self.input_dim = math.prod(self.input_shape)
