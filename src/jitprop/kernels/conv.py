@@ -35,13 +35,8 @@ from ._numba.linking import call, call_entry
 from ._numba.options import INLINED_KERNEL, KERNEL
 from .layout import LayerKernels, rows, untracked, view2d
 from .panels import MAX_PANEL_COLUMNS, PANEL_ROWS, matmul_packed_b, matmul_tn, round_up
+from .tuning import CHUNK_ROWS
 from .windows import C, H, H_OUT, KH, KW, PH, PW, SH, SW, W, W_OUT
-
-#: Rows of the matrix of windows a tile lowers at a time (at least one
-#: example's): enough for the micro-kernel's sums over them (the weight
-#: gradient) to run long, few enough for the chunk to stay in cache. Not
-#: measured.
-CHUNK_ROWS = 256
 
 
 def parameter_count(window, channels, filters):

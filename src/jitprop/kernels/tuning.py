@@ -144,3 +144,9 @@ PARALLEL_ROWS = 64
 #: the L2 cache, where a prefetch has nothing to hide; the limit was chosen
 #: for data that does not, and these figures do not show it paying for them.
 AHEAD_ROWS = 8
+
+#: Rows of the matrix of windows a tile lowers at a time in a convolution
+#: (:mod:`.conv`; at least one example's): enough for the micro-kernel's sums
+#: over them (the weight gradient) to run long, few enough for the chunk to
+#: stay in cache. Not measured yet: the one constant here without a figure.
+CHUNK_ROWS = 256
