@@ -35,10 +35,10 @@ class Network:
         (or to the inputs when it comes first); the last layer is ``Dense``.
     input_dim : int, optional
         Number of input features: the same as ``input_shape=(input_dim,)``.
-    loss : {"mse", "cross_entropy", "binary_cross_entropy"}, default "mse"
+    loss : {"mse", "cross_entropy", "binary_cross_entropy", "poisson"}, default "mse"
         The loss minimised by :meth:`fit` (see :mod:`jitprop.losses`).
-        ``cross_entropy`` needs a ``softmax`` output layer and
-        ``binary_cross_entropy`` a ``sigmoid`` one.
+        ``cross_entropy`` needs a ``softmax`` output layer,
+        ``binary_cross_entropy`` a ``sigmoid`` one and ``poisson`` an ``exp`` one.
     dtype : {"float32", "float64"}, default "float32"
         Precision of parameters and computation.
     seed : int, optional

@@ -118,7 +118,8 @@ def fit(
         ``cross_entropy``: class indices of shape (n_samples,) or rows of
         probabilities (n_samples, n_outputs). ``binary_cross_entropy``:
         values in [0, 1] of shape (n_samples,) or (n_samples, n_outputs).
-        ``mse``: shape (n_samples,) for one output or (n_samples, n_outputs).
+        ``mse``: shape (n_samples,) for one output or (n_samples, n_outputs);
+        ``poisson`` likewise, values >= 0.
     epochs : int, default 1
         Epochs this call trains.
     batch_size : int, default 32
