@@ -20,6 +20,7 @@ from .errors import DivergenceError, ModelFileError
 from .gradcheck import gradcheck
 from .io.model_file import load, save
 from .layers import Dense, Dropout
+from .lbfgs import LBFGS
 from .network import Network
 from .optimizers import SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop
 from .training import History
@@ -51,6 +52,7 @@ __all__ = [
     "callbacks",
     "DivergenceError",
     "History",
+    "LBFGS",
     "ModelFileError",
     "Network",
     "Optimizer",

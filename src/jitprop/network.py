@@ -326,6 +326,39 @@ class Network:
         loss, _ = self._run(GRADIENT, data, grad=grad)
         return loss, self._unflatten(grad)
 
+    def loss_and_flat_gradient(self, data, grad, rows=None):
+        """The loss on prepared ``data`` and its exact gradient, written into one flat buffer.
+
+        What :meth:`loss_and_grads` computes, without converting the data or
+        allocating the gradient: for optimisers that work on the flat
+        parameter vector (:class:`jitprop.LBFGS`). ``grad[i]`` is
+        ``∂loss/∂params[i]``.
+
+        Parameters
+        ----------
+        data : jitprop.kernels.layout.Data
+            From :meth:`prepare_data`.
+        grad : ndarray of shape (n_params,)
+            Of the network's dtype; overwritten.
+        rows : int64 ndarray, optional
+            The examples of ``data`` the loss is the mean over (all by default).
+
+        Returns
+        -------
+        loss : float
+            The (weighted) mean loss plus the L2 penalty, dropout off.
+        correct : float
+            Correct predictions, as :meth:`metrics` counts them.
+
+        Raises
+        ------
+        FloatingPointError
+            If the loss is not finite.
+        """
+        if not (isinstance(grad, np.ndarray) and grad.shape == (self.n_params,) and grad.dtype == self.dtype):
+            raise ValueError(f"grad must be an ndarray of shape ({self.n_params},) and dtype {self.dtype.name}.")
+        return self._run(GRADIENT, data, rows, grad=grad)
+
     # --------------------------------------------------------------- training
     #: Train by mini-batch back-propagation: :func:`jitprop.training.fit` is
     #: this method, so its keywords and their documentation are written once.
