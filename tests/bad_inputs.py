@@ -786,7 +786,7 @@ def _estimator_cases():
         ),
         ("Classifier.fit", "max_iter=0", lambda: jp.Classifier(max_iter=0).fit(X, y), ValueError, r"max_iter"),
         ("Classifier.fit", "batch_size=0", lambda: jp.Classifier(batch_size=0).fit(X, y), ValueError, r"batch_size"),
-        ("Classifier.fit", "solver='lbfgs'", lambda: jp.Classifier(solver="lbfgs").fit(X, y), ValueError, r"solver"),
+        ("Classifier.fit", "solver='newton'", lambda: jp.Classifier(solver="newton").fit(X, y), ValueError, r"solver"),
         (
             "Classifier.fit",
             "activation='swish'",
