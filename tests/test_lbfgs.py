@@ -43,6 +43,10 @@ def test_flat_gradient_is_loss_and_grads_in_one_buffer(rng):
     assert flat_loss == loss and correct == 0.0
     in_memory_order = [view.ravel(order="K") for pair in grads for view in pair]
     np.testing.assert_array_equal(flat, np.concatenate(in_memory_order))
+    evaluate = net.flat_gradient_evaluator(net.prepare_data(X, y), flat)  # prepared once, for many calls
+    flat[...] = np.nan
+    assert evaluate() == (flat_loss, correct)
+    np.testing.assert_array_equal(flat, np.concatenate(in_memory_order))  # bitwise the same
     with pytest.raises(ValueError, match=r"grad must be an ndarray of shape \(31,\) and dtype float64"):
         net.loss_and_flat_gradient(net.prepare_data(X, y), np.zeros(net.n_params, dtype=np.float32))
 

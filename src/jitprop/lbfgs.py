@@ -2,8 +2,8 @@
 
 :class:`LBFGS` is what :meth:`Network.fit` takes instead of a mini-batch
 :class:`~jitprop.Optimizer`. Each evaluation SciPy asks for runs the whole
-training set through the compiled kernels once (:meth:`Network.loss_and_flat_gradient`),
-forward and backward, into one flat gradient buffer: the parameters SciPy
+training set through the compiled kernels once (:meth:`Network.flat_gradient_evaluator`,
+prepared once per fit), forward and backward, into one flat gradient buffer: the parameters SciPy
 proposes are copied into :attr:`Network.params` and the gradient is handed
 back without another copy (a float32 network's is widened into one float64
 buffer, reused). One L-BFGS iteration — a step and its line search, one or
@@ -150,13 +150,14 @@ class LBFGS:
         # SciPy works in float64: a float32 gradient is widened into this buffer, a float64 one handed over as it is.
         wide = grad if net.dtype == np.float64 else np.zeros(net.n_params, dtype=np.float64)
         inverse_scale = 1.0 / self.scale
+        evaluate = net.flat_gradient_evaluator(data, grad, rows)
         last = {"x": None, "loss": math.nan, "correct": 0.0, "evaluations": 0}
 
         def loss_and_gradient(x):
             net.params[...] = x
             last["evaluations"] += 1
             try:
-                loss, correct = net.loss_and_flat_gradient(data, grad, rows)
+                loss, correct = evaluate()
             except FloatingPointError:
                 if last["evaluations"] == 1:  # at the starting point: nothing to back off to
                     raise _diverged_at_start(first_epoch) from None
