@@ -429,7 +429,7 @@ def _construction_cases():
             lambda: jp.Dense(3, "swish"),
             ValueError,
             (
-                r"Unknown activation 'swish'; expected one of elu, gelu, identity, leaky_relu, relu, sigmoid, "
+                r"Unknown activation 'swish'; expected one of elu, exp, gelu, identity, leaky_relu, relu, sigmoid, "
                 r"softmax, softplus, tanh"
             ),
         ),
