@@ -429,7 +429,7 @@ def _construction_cases():
             lambda: jp.Dense(3, "swish"),
             ValueError,
             (
-                r"Unknown activation 'swish'; expected one of elu, gelu, identity, leaky_relu, relu, sigmoid, "
+                r"Unknown activation 'swish'; expected one of elu, exp, gelu, identity, leaky_relu, relu, sigmoid, "
                 r"softmax, softplus, tanh"
             ),
         ),
@@ -472,7 +472,13 @@ def _construction_cases():
             ValueError,
             r"Dropout rate must be in \[0, 1\), got '0\.5'",
         ),
-        ("Network", "layers=[]", network([]), TypeError, r"layers must be a non-empty list of layers \(Dense, Dropout, "),
+        (
+            "Network",
+            "layers=[]",
+            network([]),
+            TypeError,
+            r"layers must be a non-empty list of layers \(Dense, Dropout, ",
+        ),
         (
             "Network",
             "layers=Dense(2) (not in a list)",
@@ -786,7 +792,7 @@ def _estimator_cases():
         ),
         ("Classifier.fit", "max_iter=0", lambda: jp.Classifier(max_iter=0).fit(X, y), ValueError, r"max_iter"),
         ("Classifier.fit", "batch_size=0", lambda: jp.Classifier(batch_size=0).fit(X, y), ValueError, r"batch_size"),
-        ("Classifier.fit", "solver='lbfgs'", lambda: jp.Classifier(solver="lbfgs").fit(X, y), ValueError, r"solver"),
+        ("Classifier.fit", "solver='newton'", lambda: jp.Classifier(solver="newton").fit(X, y), ValueError, r"solver"),
         (
             "Classifier.fit",
             "activation='swish'",

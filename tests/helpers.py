@@ -19,7 +19,7 @@ ALL_ACTIVATIONS = list(ACTIVATIONS)
 HIDDEN_ACTIVATIONS = [name for name, activation in ACTIVATIONS.items() if activation.hidden]
 
 #: (loss, output activation) pairs a network may use: cross-entropy needs softmax,
-#: binary cross-entropy needs sigmoid, mse takes any output activation.
+#: binary cross-entropy sigmoid, poisson exp; mse takes any output activation.
 LOSS_OUTPUTS = [(loss.name, loss.output_activation) for loss in LOSSES.values() if loss.output_activation] + [
     (loss.name, name) for loss in LOSSES.values() if not loss.output_activation for name in ALL_ACTIVATIONS
 ]
@@ -44,6 +44,8 @@ def make_targets(rng, loss, n, k, labels=False):
         return classes if labels else np.eye(k)[classes]
     if loss == "binary_cross_entropy":
         return (rng.random((n, k)) > 0.5).astype(np.float64)
+    if loss == "poisson":
+        return rng.poisson(1.5, size=(n, k)).astype(np.float64)  # counts, zeros among them
     return rng.normal(size=(n, k))
 
 

@@ -75,6 +75,8 @@ def activation(name, z, alpha=None):
         return z * std_normal_cdf(z)
     if name == "softmax":
         return softmax(z)
+    if name == "exp":
+        return np.exp(z)
     raise ValueError(f"reference: unknown activation {name!r}")
 
 
@@ -102,6 +104,8 @@ def derivative(name, z, alpha=None):
         return sigmoid(z)
     if name == "gelu":
         return std_normal_cdf(z) + z * std_normal_pdf(z)
+    if name == "exp":
+        return np.exp(z)
     raise ValueError(f"reference: no element-wise derivative for {name!r}")
 
 
@@ -149,6 +153,11 @@ def loss_value(loss, z, a, t):
     if loss == "binary_cross_entropy":
         # −t log σ(z) − (1 − t) log(1 − σ(z)) = softplus(z) − t z
         return np.sum(activation("softplus", z) - t * z) / (n * k)
+    if loss == "poisson":
+        # Half the Poisson deviance of the mean μ = e^z: t log(t / μ) − t + μ, with 0 log 0 = 0.
+        mu = np.exp(z)
+        t_log_t = np.where(t > 0, t * np.log(np.where(t > 0, t, 1.0)), 0.0)
+        return np.sum(t_log_t - t * z - t + mu) / (n * k)
     raise ValueError(f"reference: unknown loss {loss!r}")
 
 
@@ -166,6 +175,8 @@ def output_delta(loss, output_activation, z, a, t, alpha=None):
         return (p * t.sum(axis=1, keepdims=True) - t) / n
     if loss == "binary_cross_entropy":
         return (sigmoid(z) - t) / (n * k)
+    if loss == "poisson":
+        return (np.exp(z) - t) / (n * k)
     raise ValueError(f"reference: unknown loss {loss!r}")
 
 

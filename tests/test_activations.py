@@ -26,8 +26,9 @@ def test_codes_and_scikit_learn_names_are_unique():
     assert ACTIVATIONS["sigmoid"].sklearn_name == "logistic"
 
 
-def test_only_softmax_is_for_the_output_layer_alone():
-    assert [name for name, spec in ACTIVATIONS.items() if not spec.hidden] == ["softmax"]
+def test_only_the_link_functions_are_for_the_output_layer_alone():
+    assert [name for name, spec in ACTIVATIONS.items() if not spec.hidden] == ["softmax", "exp"]
+    assert ACTIVATIONS["exp"].sklearn_name == "exp"  # scikit-learn's out_activation_ of its Poisson loss
 
 
 def test_the_estimators_take_every_hidden_activation_by_either_name():
@@ -46,7 +47,7 @@ def test_the_documentation_table_is_built_from_the_entries():
 
 
 def test_an_unknown_name_lists_the_valid_ones():
-    with pytest.raises(ValueError, match="Unknown activation 'swish'; expected one of elu, gelu, identity"):
+    with pytest.raises(ValueError, match="Unknown activation 'swish'; expected one of elu, exp, gelu, identity"):
         get_activation("swish")
     with pytest.raises(ValueError, match="Unknown activation"):
         get_activation(["relu"])

@@ -3,6 +3,7 @@
 The ``classifier`` fixture (conftest.py) is a small float64 network.
 """
 
+import pickle
 import re
 
 import numpy as np
@@ -336,7 +337,7 @@ def test_huge_learning_rate_raises_divergence_error(rng, dtype):
     net, X, y = _regression(rng, dtype)
     with pytest.raises(jp.DivergenceError, match=r"diverged.*NaN or infinite at epoch \d+, batch 0.*lr=1e\+06") as info:
         net.fit(X, y, epochs=100, batch_size=64, optimizer=jp.SGD(lr=1e6), shuffle=False)
-    assert isinstance(info.value, ArithmeticError)
+    assert isinstance(info.value, ArithmeticError) and isinstance(info.value, ValueError)
     assert info.value.batch == 0 and info.value.epoch >= 1
     # The network keeps the last finite weights: those of `epoch` full-batch steps.
     assert np.isfinite(net.params).all()
@@ -363,12 +364,13 @@ def test_every_error_class_is_in_jitprop_errors_and_where_the_api_documents_it()
 
     assert {name: cls.__mro__[1] for name, cls in vars(errors).items() if name in errors.__all__} == {
         "DataError": ValueError,
-        "DivergenceError": ArithmeticError,
+        "DivergenceError": ValueError,
         "Interrupted": KeyboardInterrupt,
         "ModelFileError": ValueError,
         "ThreadingLayerError": RuntimeError,
         "UsageError": ValueError,
     }
+    assert jp.DivergenceError.__bases__ == (ValueError, ArithmeticError)  # caught as either, as scikit-learn's is
     assert jp.DivergenceError is errors.DivergenceError and jp.ModelFileError is errors.ModelFileError
     assert errors.ThreadingLayerError is _threading.ThreadingLayerError  # raised there, below everything else
     for name in errors.__all__:  # each listed in the module's table
@@ -382,3 +384,5 @@ def test_model_file_error_and_divergence_error_carry_what_went_wrong():
     diverged = jp.DivergenceError(epoch=3, batch=7, lr=0.5)
     assert (diverged.epoch, diverged.batch) == (3, 7)
     assert "epoch 3, batch 7" in str(diverged) and "lr=0.5" in str(diverged)
+    again = pickle.loads(pickle.dumps(diverged))  # as a worker process hands it back
+    assert (again.epoch, again.batch, again.lr, str(again)) == (3, 7, 0.5, str(diverged))

@@ -26,6 +26,7 @@ def test_what_each_loss_requires_and_reports():
         "mse": (None, True, False),
         "cross_entropy": ("softmax", False, True),
         "binary_cross_entropy": ("sigmoid", True, True),
+        "poisson": ("exp", True, False),
     }
     assert len({spec.code for spec in LOSSES.values()}) == len(LOSSES)
 
@@ -36,11 +37,13 @@ def test_scale_to_scikit_learn_by_number_of_outputs(k):
     assert LOSSES["mse"].sklearn_scale(k) == 2.0 / k
     assert LOSSES["binary_cross_entropy"].sklearn_scale(k) == 1.0 / k
     assert LOSSES["cross_entropy"].sklearn_scale(k) == 1.0
+    assert LOSSES["poisson"].sklearn_scale(k) == 1.0 / k  # half the deviance, summed over outputs by scikit-learn
 
 
 def test_scikit_learn_names_are_its_estimators_losses():
     neural_network = pytest.importorskip("sklearn.neural_network")
     assert LOSSES["mse"].sklearn_name == neural_network.MLPRegressor().loss
+    assert neural_network.MLPRegressor(loss=LOSSES["poisson"].sklearn_name).get_params()["loss"] == "poisson"
     assert LOSSES["cross_entropy"].sklearn_name == LOSSES["binary_cross_entropy"].sklearn_name
     assert LOSSES["cross_entropy"].sklearn_name == neural_network.MLPClassifier().loss
 
@@ -53,12 +56,24 @@ def _targets(rng, name, n, k):
     if name == "cross_entropy":
         labels = rng.integers(0, k, n)
         return labels, labels
+    if name == "poisson":
+        y = rng.poisson(2.0, size=(n, k)).astype(np.float64)
+        return (y.ravel() if k == 1 else y), y
     y = (rng.random((n, k)) > 0.5).astype(np.int64)  # one label: two classes; more: multi-label
     return (y.ravel() if k == 1 else y), y.astype(np.float64)
 
 
 @pytest.mark.parametrize(
-    "name,k", [("mse", 1), ("mse", 3), ("cross_entropy", 3), ("binary_cross_entropy", 1), ("binary_cross_entropy", 3)]
+    "name,k",
+    [
+        ("mse", 1),
+        ("mse", 3),
+        ("cross_entropy", 3),
+        ("binary_cross_entropy", 1),
+        ("binary_cross_entropy", 3),
+        ("poisson", 1),
+        ("poisson", 3),
+    ],
 )
 def test_scale_is_the_ratio_of_the_gradients_to_scikit_learns(rng, name, k):
     """From the same weights, jitprop's gradient is ``sklearn_scale(k)`` times the one scikit-learn's MLP steps along.
@@ -70,9 +85,10 @@ def test_scale_is_the_ratio_of_the_gradients_to_scikit_learns(rng, name, k):
     spec, n, rate = LOSSES[name], 12, 0.1
     X = rng.normal(size=(n, 4))
     y_sklearn, y = _targets(rng, name, n, k)
+    regression = {} if spec.classification else {"loss": spec.sklearn_name}
     estimator = (neural_network.MLPClassifier if spec.classification else neural_network.MLPRegressor)(
-        hidden_layer_sizes=(), solver="sgd", learning_rate_init=rate, momentum=0.0, alpha=0.0, batch_size=n,
-        shuffle=False, max_iter=1, warm_start=True, random_state=0,
+        **regression, hidden_layer_sizes=(), solver="sgd", learning_rate_init=rate, momentum=0.0, alpha=0.0,
+        batch_size=n, shuffle=False, max_iter=1, warm_start=True, random_state=0,
     )  # fmt: skip
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # ConvergenceWarning after one epoch
@@ -97,7 +113,25 @@ def test_the_documentation_table_is_built_from_the_entries():
     assert "¹ softmax with ``mse`` is allowed" in losses.__doc__
 
 
+def test_poisson_loss_is_half_the_deviance_scikit_learn_reports(rng):
+    """From the same weights, jitprop's Poisson loss is scikit-learn's ``half_poisson`` value, constant included."""
+    _loss = pytest.importorskip("sklearn.neural_network._base")
+    X = rng.normal(size=(30, 4))
+    y = rng.poisson(2.0, size=(30, 2)).astype(np.float64)  # zeros among them: 0·log 0 = 0
+    net = jp.Network([jp.Dense(2, "exp")], input_dim=4, loss="poisson", dtype="float64", seed=3)
+    theirs = _loss.poisson_loss(y, net.predict(X))  # summed over the outputs
+    assert net.evaluate(X, y)["loss"] == pytest.approx(LOSSES["poisson"].sklearn_scale(2) * theirs, rel=1e-12)
+
+
+def test_poisson_targets_must_not_be_negative():
+    net = jp.Network([jp.Dense(1, "exp")], input_dim=2, loss="poisson")
+    with pytest.raises(ValueError, match=r"Targets for poisson must be >= 0; y\[1, 0\] = -1.0"):
+        net.evaluate(np.zeros((2, 2)), [1.0, -1.0])
+    with pytest.raises(ValueError, match="loss='poisson' needs a 'exp' output layer"):
+        jp.Network([jp.Dense(1)], input_dim=2, loss="poisson")
+
+
 def test_an_unknown_name_lists_the_valid_ones():
-    expected = "Unknown loss 'hinge'; expected one of binary_cross_entropy, cross_entropy, mse"
+    expected = "Unknown loss 'hinge'; expected one of binary_cross_entropy, cross_entropy, mse, poisson"
     with pytest.raises(ValueError, match=expected):
         get_loss("hinge")

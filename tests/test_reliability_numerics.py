@@ -162,6 +162,10 @@ def _tasks(rng, n):
             lambda dtype: jp.Network([jp.Dense(8, "softplus"), jp.Dense(1)], 4, "mse", dtype, seed=0),
             rng.normal(size=n),
         ),
+        "poisson": (
+            lambda dtype: jp.Network([jp.Dense(8, "tanh"), jp.Dense(1, "exp")], 4, "poisson", dtype, seed=0),
+            rng.poisson(2.0, size=n).astype(float),
+        ),
     }
 
 

@@ -32,6 +32,7 @@ from .layers import (
     MaxPool1D,
     MaxPool2D,
 )
+from .lbfgs import LBFGS
 from .network import Network
 from .optimizers import SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop
 from .training import History
@@ -72,6 +73,7 @@ __all__ = [
     "callbacks",
     "DivergenceError",
     "History",
+    "LBFGS",
     "ModelFileError",
     "Network",
     "Optimizer",

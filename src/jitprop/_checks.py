@@ -89,7 +89,7 @@ def prepare_targets(y, loss, n_outputs, n_examples, dtype, name="y"):
 
     Cross-entropy accepts class indices of shape (n,) (kept as int64 labels)
     or rows of non-negative values (probabilities) of shape (n, k). Binary cross-entropy
-    takes values in [0, 1]. The other losses take (n, k), or (n,) when the
+    takes values in [0, 1], Poisson values >= 0. The other losses take (n, k), or (n,) when the
     network has one output.
     """
     y = _as_numeric_array(y, name)
@@ -117,6 +117,10 @@ def prepare_targets(y, loss, n_outputs, n_examples, dtype, name="y"):
             raise ValueError(
                 f"Targets for binary_cross_entropy must lie in [0, 1]; {name}[{row}, {col}] = {y[row, col].item()!r}."
             )
+    elif loss.name == "poisson" and (y < 0).any():
+        # The Poisson deviance is defined for counts and rates, never negative.
+        row, col = np.argwhere(y < 0)[0]
+        raise ValueError(f"Targets for poisson must be >= 0; {name}[{row}, {col}] = {y[row, col].item()!r}.")
     elif loss.name == "cross_entropy" and (y < 0).any():
         # -Σ t·log p is bounded below only for t >= 0 (rows need not sum to 1).
         row, col = np.argwhere(y < 0)[0]

@@ -57,6 +57,7 @@ class Activation:
 
 
 #: Every activation, by name. Softmax's backward FLOPs are 0: it is fused with the loss, which counts its delta.
+#: Softmax and exp are for the output layer only: the link functions of cross-entropy and of Poisson regression.
 ACTIVATIONS = {
     a.name: a
     for a in (
@@ -98,6 +99,12 @@ ACTIVATIONS = {
             "softmax", codes.SOFTMAX, "e^z / Σ e^z (output layer only)", "Jacobian, fused with loss", "glorot_uniform",
             (5, 0),  # max, subtract, exp, sum, scale
             sklearn_name="softmax",
+            hidden=False,
+        ),
+        Activation(
+            "exp", codes.EXP, "e^z (output layer only)", "a", "glorot_uniform",
+            (1, 1),  # exp; δ·a (for mse: with poisson the loss gives the delta)
+            sklearn_name="exp",
             hidden=False,
         ),
     )

@@ -6,7 +6,8 @@ Everything else jitprop raises is a built-in ``ValueError``, ``TypeError``,
 ============================  =================  ===================================================
 class                         base               raised when
 ============================  =================  ===================================================
-:class:`DivergenceError`      ArithmeticError    training produced a non-finite loss or gradient
+:class:`DivergenceError`      ValueError,        training produced a non-finite loss or gradient
+                              ArithmeticError
 :class:`ModelFileError`       ValueError         a file is not a valid jitprop model file
 :class:`DataError`            ValueError         a data file given to the command line is unusable
 :class:`UsageError`           ValueError         command-line options cannot work together
@@ -16,11 +17,21 @@ class                         base               raised when
 """
 
 
-class DivergenceError(ArithmeticError):
+class DivergenceError(ValueError, ArithmeticError):
     """Training produced a non-finite loss or gradient.
 
     The network keeps the parameters from before the failing batch, the last
-    finite ones.
+    finite ones. It is a ``ValueError``, as scikit-learn's MLP raises for
+    non-finite weights, and an ``ArithmeticError``, as it always was here.
+
+    Parameters
+    ----------
+    epoch, batch : int
+        See Attributes.
+    lr : float
+        The learning rate of the failing batch, quoted in the message.
+    message : str, optional
+        The message, instead of the one made from ``epoch``, ``batch`` and ``lr``.
 
     Attributes
     ----------
@@ -30,14 +41,21 @@ class DivergenceError(ArithmeticError):
         0-based batch within that epoch.
     """
 
-    def __init__(self, epoch, batch, lr):
+    def __init__(self, epoch, batch, lr, message=None):
         self.epoch = epoch
         self.batch = batch
-        super().__init__(
-            f"Training diverged: the loss or gradient became NaN or infinite at epoch {epoch}, "
-            f"batch {batch}. The network keeps the last finite weights. "
-            f"Try a lower learning rate (lr={lr:g})."
-        )
+        self.lr = lr
+        if message is None:
+            message = (
+                f"Training diverged: the loss or gradient became NaN or infinite at epoch {epoch}, "
+                f"batch {batch}. The network keeps the last finite weights. "
+                f"Try a lower learning rate (lr={lr:g})."
+            )
+        super().__init__(message)
+
+    def __reduce__(self):
+        # Pickled (by joblib's workers, for instance) with every argument, not only the message.
+        return type(self), (self.epoch, self.batch, self.lr, str(self))
 
 
 class ModelFileError(ValueError):

@@ -8,8 +8,9 @@ the cost model counts, scikit-learn's name for it, and ``scale``, the ratio
 of jitprop's loss to scikit-learn's objective (:meth:`Loss.sklearn_scale`),
 by which the estimators convert hyper-parameters and reported losses.
 
-Cross-entropy and binary cross-entropy are computed from the logits ``z`` in
-their stable fused forms (log-sum-exp; ``max(z,0) - t·z + log1p(e^-|z|)``).
+Cross-entropy, binary cross-entropy and Poisson are computed from the logits
+``z`` in their stable fused forms (log-sum-exp; ``max(z,0) - t·z + log1p(e^-|z|)``;
+``e^z - t·z + t log t - t``, half the Poisson deviance, 0 where ``e^z = t``).
 """
 
 from dataclasses import dataclass
@@ -95,6 +96,12 @@ LOSSES = {
             flops=(7, 2),  # max, multiply, subtract, abs, exp, log1p, add; subtract, scale
             formula="(1 / nk) Σ -t log σ(z) - (1 - t) log(1 - σ(z))",
             sklearn_name="log_loss",
+        ),
+        Loss(
+            "poisson", codes.POISSON, "exp", True, False,
+            flops=(7, 2),  # exp, multiply, subtract, log, multiply, subtract, add; subtract, scale
+            formula="(1 / nk) Σ e^z - y·z + y log y - y, ŷ = e^z",
+            sklearn_name="poisson",
         ),
     )
 }  # fmt: skip

@@ -39,10 +39,10 @@ class Network:
         outputs (it is not ``Dropout`` nor ``Flatten``).
     input_dim : int, optional
         Number of input features: the same as ``input_shape=(input_dim,)``.
-    loss : {"mse", "cross_entropy", "binary_cross_entropy"}, default "mse"
+    loss : {"mse", "cross_entropy", "binary_cross_entropy", "poisson"}, default "mse"
         The loss minimised by :meth:`fit` (see :mod:`jitprop.losses`).
-        ``cross_entropy`` needs a ``softmax`` output layer and
-        ``binary_cross_entropy`` a ``sigmoid`` one.
+        ``cross_entropy`` needs a ``softmax`` output layer,
+        ``binary_cross_entropy`` a ``sigmoid`` one and ``poisson`` an ``exp`` one.
     dtype : {"float32", "float64"}, default "float32"
         Precision of parameters and computation.
     seed : int, optional
@@ -330,6 +330,90 @@ class Network:
         grad = np.zeros(self.n_params, dtype=self.dtype)
         loss, _ = self._run(GRADIENT, data, grad=grad)
         return loss, self._unflatten(grad)
+
+    def loss_and_flat_gradient(self, data, grad, rows=None):
+        """The loss on prepared ``data`` and its exact gradient, written into one flat buffer.
+
+        What :meth:`loss_and_grads` computes, without converting the data or
+        allocating the gradient: for optimisers that work on the flat
+        parameter vector (:class:`jitprop.LBFGS`). ``grad[i]`` is
+        ``∂loss/∂params[i]``.
+
+        Parameters
+        ----------
+        data : jitprop.kernels.layout.Data
+            From :meth:`prepare_data`.
+        grad : ndarray of shape (n_params,)
+            Of the network's dtype; overwritten.
+        rows : int64 ndarray, optional
+            The examples of ``data`` the loss is the mean over (all by default).
+
+        Returns
+        -------
+        loss : float
+            The (weighted) mean loss plus the L2 penalty, dropout off.
+        correct : float
+            Correct predictions, as :meth:`metrics` counts them.
+
+        Raises
+        ------
+        FloatingPointError
+            If the loss is not finite.
+        """
+        return self.flat_gradient_evaluator(data, grad, rows)()
+
+    def flat_gradient_evaluator(self, data, grad, rows=None):
+        """:meth:`loss_and_flat_gradient` as a function of no arguments, prepared once for many calls.
+
+        The buffers and kernels of the computation are made here, once: a
+        call reads :attr:`params` as they are then, writes ``grad`` and
+        returns ``(loss, correct)``. On small data sets this setup costs
+        more than the computation itself, and an optimiser such as
+        :class:`jitprop.LBFGS` evaluates the same data hundreds of times.
+        The result is bitwise :meth:`loss_and_flat_gradient`'s: the same
+        chunks, summed in the same order.
+
+        Parameters
+        ----------
+        data, grad, rows
+            As for :meth:`loss_and_flat_gradient`; kept by the function.
+
+        Returns
+        -------
+        callable
+            ``evaluate() -> (loss, correct)``; raises ``FloatingPointError``
+            if the loss is not finite.
+        """
+        if not (isinstance(grad, np.ndarray) and grad.shape == (self.n_params,) and grad.dtype == self.dtype):
+            raise ValueError(f"grad must be an ndarray of shape ({self.n_params},) and dtype {self.dtype.name}.")
+        # What _run prepares on each call, prepared once.
+        if rows is None:
+            rows = np.arange(data.inputs.shape[0], dtype=np.int64)
+        n = rows.shape[0]
+        total_weight = float(data.weights[rows].sum()) if data.weights.shape[0] else float(n)
+        scale = self._scale(total_weight) if total_weight > 0 else 0.0
+        capacity = max(1, min(n, _CHUNK_ELEMENTS // int(self.layout.sizes.sum())))
+        ws = workspace.allocate(self.layout, capacity, self.n_params, self.dtype, True)
+        kernels = batch_kernels(self.layout, self.params, self._packed, data, ws, grad)
+        chunked = chunking(self.n_params)
+        chunks = [(lo, rows[lo : min(n, lo + capacity)]) for lo in range(0, n, capacity)]
+        penalized = bool(self.layout.l2.any())
+
+        def evaluate():
+            loss_sum = correct = 0.0
+            with _threading.parallel_region():
+                self.pack_weights()
+                for lo, chunk in chunks:
+                    arguments = (self.layout, self.params, self._packed, data, chunk, scale, ws, grad, lo > 0, -1)
+                    chunk_loss, chunk_correct, _ = run_batch(kernels, GRADIENT, *arguments, chunked)
+                    loss_sum += chunk_loss
+                    correct += chunk_correct
+            penalty = add_l2_penalty(self.layout, self.params, grad) if penalized else 0.0
+            loss = loss_sum * scale + penalty
+            _checks.check_loss_finite(loss, self.dtype)
+            return loss, correct
+
+        return evaluate
 
     # --------------------------------------------------------------- training
     #: Train by mini-batch back-propagation: :func:`jitprop.training.fit` is

@@ -20,6 +20,7 @@ from .kernels import workspace
 from .kernels.batch import chunking
 from .kernels.epoch import EpochPlan, epoch_kernels, gradient_adjustments, train_epoch
 from .kernels.optimizers import rule_entry
+from .lbfgs import LBFGS
 from .losses import get_loss
 from .optimizers import SGD, Optimizer
 from .splitting import stratified_split
@@ -118,14 +119,17 @@ def fit(
         ``cross_entropy``: class indices of shape (n_samples,) or rows of
         probabilities (n_samples, n_outputs). ``binary_cross_entropy``:
         values in [0, 1] of shape (n_samples,) or (n_samples, n_outputs).
-        ``mse``: shape (n_samples,) for one output or (n_samples, n_outputs).
+        ``mse``: shape (n_samples,) for one output or (n_samples, n_outputs);
+        ``poisson`` likewise, values >= 0.
     epochs : int, default 1
         Epochs this call trains.
     batch_size : int, default 32
         Examples per update; the last batch of an epoch may be smaller.
-    optimizer : Optimizer, optional
+    optimizer : Optimizer or LBFGS, optional
         Default: the optimizer of the previous call, else ``SGD(lr=0.01)``.
         Its state (momentum, step count) carries over between calls.
+        :class:`~jitprop.LBFGS` trains on the whole training set instead:
+        each epoch is one L-BFGS iteration (see there for what it ignores).
     shuffle : bool, default True
         Visit the examples in a new random order each epoch.
     verbose : {"auto", 0, 1, 2}, default "auto"
@@ -174,8 +178,14 @@ def fit(
     clip_norm = 0.0 if clip_norm is None else _checks.positive_float(clip_norm, "clip_norm")
     if optimizer is None:
         optimizer = net.optimizer if net.optimizer is not None else SGD()
-    if not isinstance(optimizer, Optimizer):
-        raise TypeError(f"optimizer must be a jitprop Optimizer such as jitprop.SGD(lr=0.01), got {optimizer!r}.")
+    full_batch = isinstance(optimizer, LBFGS)
+    if full_batch and (clip_norm or resume_from is not None):
+        raise ValueError("LBFGS trains on the exact full-batch loss: it takes no clip_norm and no resume_from.")
+    if not full_batch and not isinstance(optimizer, Optimizer):
+        raise TypeError(
+            f"optimizer must be a jitprop Optimizer such as jitprop.SGD(lr=0.01), or jitprop.LBFGS(), "
+            f"got {optimizer!r}."
+        )
     callbacks = _checks.instances(callbacks, Callback, "callbacks", "jitprop.callbacks.Callback")
     shuffle = _checks.boolean(shuffle, "shuffle")
     verbose = _resolve_verbose(verbose)
@@ -190,6 +200,9 @@ def fit(
     if class_weight is not None:
         data = data._replace(weights=_with_class_weights(net, data, class_weight))
     train_rows, val_data, val_rows = _split(net, data, validation_data, validation_split)
+    if full_batch:
+        validation = None if val_data is None else (val_data, val_rows)
+        return optimizer.train(net, data, train_rows, validation, first_epoch, epochs, callbacks, verbose)
     n = train_rows.shape[0]
     batch_size = min(batch_size, n)
     n_batches = -(-n // batch_size)

@@ -246,3 +246,15 @@ def test_each_optimizer_name_builds_its_optimizer(name):
         assert optimizer.momentum == 0.9  # the command's default, not SGD's 0
     with_momentum = args.optimizer in train_command.WITH_MOMENTUM
     assert with_momentum == hasattr(optimizer, "momentum")
+
+
+def test_each_loss_goes_with_its_task():
+    """Regression trains on mse or poisson, classification on the classification losses; the others are refused."""
+    from jitprop.errors import UsageError
+
+    assert train_command._loss(None, "regression", None) == "mse"
+    assert train_command._loss("poisson", "regression", None) == "poisson"
+    with pytest.raises(UsageError, match="--loss cross_entropy is for classification; regression trains on mse or"):
+        train_command._loss("cross_entropy", "regression", None)
+    with pytest.raises(UsageError, match="--loss poisson is for regression; classification uses cross_entropy"):
+        train_command._loss("poisson", "classification", None)

@@ -20,6 +20,7 @@ def test_activation_codes_are_the_kernel_constants():
         "softplus": kact.SOFTPLUS,
         "gelu": kact.GELU,
         "softmax": kact.SOFTMAX,
+        "exp": kact.EXP,
     }
     assert {name: spec.code for name, spec in ACTIVATIONS.items()} == expected
     assert len(set(expected.values())) == len(expected)
@@ -56,8 +57,23 @@ def test_activate_matches_reference(rng, name, alpha, dtype):
         # z·Φ(z) computed as z·(1 + erf(z/√2))/2 loses relative accuracy in the
         # left tail (1 + erf cancels); its absolute error stays at eps·|z|.
         tol["atol"] = 1e-6 if dtype == "float32" else 1e-14
+    if name == "exp":  # e^z beyond the dtype's largest number rounds to infinity, as the true value does
+        beyond = expected > np.finfo(dtype).max
+        assert np.isposinf(a[beyond]).all()
+        a, expected = a[~beyond], expected[~beyond]
     assert np.isfinite(a).all()
     np.testing.assert_allclose(a, expected, **tol)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_exp_derivative_is_the_output_itself(rng, dtype):
+    """exp is an output only; mse on it takes the delta through e^z = a (the Poisson loss needs no derivative)."""
+    z = rng.normal(size=(4, 3)).astype(dtype)
+    a = np.exp(z.astype(np.float64)).astype(dtype)
+    delta = rng.normal(size=z.shape).astype(dtype)
+    out = delta.copy()
+    kact.multiply_by_derivative(out, z, a, kact.EXP, 0.0)
+    np.testing.assert_array_equal(out, delta * a)
 
 
 def test_activate_softmax_rows_sum_to_one(rng):

@@ -341,11 +341,11 @@ def _describe_optimizer(optimizer):
 
 def _loss(loss, task, pre):
     if task == "regression":
-        if loss not in (None, "mse"):
-            raise UsageError(f"--loss {loss} is for classification; regression trains on mse.")
-        return "mse"
-    if loss == "mse":
-        raise UsageError("--loss mse is for regression; classification uses cross_entropy or binary_cross_entropy.")
+        if loss is not None and LOSSES[loss].classification:
+            raise UsageError(f"--loss {loss} is for classification; regression trains on mse or poisson.")
+        return loss or "mse"
+    if loss is not None and not LOSSES[loss].classification:
+        raise UsageError(f"--loss {loss} is for regression; classification uses cross_entropy or binary_cross_entropy.")
     if loss == "binary_cross_entropy" and pre.n_classes != 2:
         raise UsageError(f"--loss binary_cross_entropy needs two classes; the target has {pre.n_classes}.")
     return loss or "cross_entropy"

@@ -33,8 +33,9 @@ class Classifier(sk.ClassifierMixin, MLP):
         beta_2=0.999,
         epsilon=1e-8,
         n_iter_no_change=10,
+        max_fun=15000,
         dropout=0.0,
-        dtype="float32",
+        dtype=None,
         n_threads=None,
     ):
         _store_params(self, locals())
@@ -57,6 +58,7 @@ class Classifier(sk.ClassifierMixin, MLP):
         """
         return self._fit(X, y, sample_weight)
 
+    @sk.available_if(lambda estimator: estimator._partial_fit_available())
     def partial_fit(self, X, y, sample_weight=None, classes=None):
         """One epoch over ``(X, y)``, continuing from the current weights and optimizer state.
 
@@ -107,9 +109,10 @@ class Classifier(sk.ClassifierMixin, MLP):
         Returns
         -------
         ndarray of shape (n_samples, n_classes)
-            Columns in the order of :attr:`classes_`, as float64. Rows sum to
-            1 except for multi-label problems, where each column is the
-            probability of its label on its own.
+            Columns in the order of :attr:`classes_`; float32 for float32 ``X``
+            to a float32 model, else float64. Rows sum to 1 except for
+            multi-label problems, where each column is the probability of its
+            label on its own.
         """
         outputs = self._outputs(X)
         if self._multilabel or self.classes_.shape[0] > 2:

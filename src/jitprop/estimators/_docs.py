@@ -8,14 +8,16 @@ PARAMETERS = """\
         ``"logistic"`` (1 / (1 + e^-z)), ``"tanh"``, ``"relu"`` (max(z, 0)),
         or jitprop's ``"sigmoid"`` (= logistic), ``"leaky_relu"``, ``"elu"``,
         ``"softplus"``, ``"gelu"`` (see :mod:`jitprop.activations`).
-    solver : {"adam", "sgd", "adamw", "rmsprop", "adagrad"}, default "adam"
+    solver : {"adam", "sgd", "adamw", "rmsprop", "adagrad", "lbfgs"}, default "adam"
         The update rule (:mod:`jitprop.optimizers`). ``"sgd"``: momentum
         ``momentum`` (Nesterov's if ``nesterovs_momentum``), the same updates
         as scikit-learn's. ``"adam"``: ``beta_1``, ``beta_2``, ``epsilon``.
         ``"adamw"``: Adam with ``alpha`` as decoupled weight decay
         ``p ← p − lr·alpha·p`` (on biases too) instead of an L2 penalty.
         ``"rmsprop"`` (ρ = 0.99) and ``"adagrad"``: jitprop's, with ``epsilon``.
-        scikit-learn's ``"lbfgs"`` is not available.
+        ``"lbfgs"``: SciPy's L-BFGS-B on the full-batch objective (loss plus
+        ``alpha · ΣW² / (2·Σw)``), as scikit-learn's (:class:`jitprop.LBFGS`;
+        needs SciPy); no ``partial_fit``, no ``dropout``.
     alpha : float, default 0.0001
         L2 penalty, as scikit-learn's: each batch ``B`` minimises its mean loss
         plus ``alpha · ΣW² / (2·|B|)`` (biases are not penalised; ``|B|`` is
@@ -38,7 +40,8 @@ PARAMETERS = """\
     power_t : float, default 0.5
         Exponent of ``"invscaling"``, >= 0.
     max_iter : int, default 200
-        Most epochs (passes over the data) per ``fit``.
+        Most epochs (passes over the data) per ``fit``; with ``"lbfgs"``,
+        most iterations.
     shuffle : bool, default True
         Visit the samples in a new random order each epoch.
     random_state : int, RandomState instance or None, default None
@@ -50,7 +53,8 @@ PARAMETERS = """\
     tol : float, default 1e-4
         An epoch improves when the training loss falls below the best so far
         minus ``tol`` — or, with ``early_stopping``, the validation score rises
-        to the best so far plus ``tol``.
+        to the best so far plus ``tol``. With ``"lbfgs"``, training stops when
+        no component of the objective's gradient exceeds ``tol``.
     verbose : bool, default False
         Print the loss of each epoch (and the validation score) to stdout.
     warm_start : bool, default False
@@ -75,12 +79,18 @@ PARAMETERS = """\
     n_iter_no_change : int or numpy.inf, default 10
         Epochs in a row without improvement (see ``tol``) after which training
         stops (or, with ``"adaptive"``, the rate drops).
+    max_fun : int, default 15000
+        ``"lbfgs"`` only: most evaluations of the loss and its gradient per
+        ``fit`` (SciPy finishes the iteration in progress).
     dropout : float, default 0.0
         jitprop's: inverted dropout of this rate, in [0, 1), on the output of
         every hidden layer while training (:class:`jitprop.Dropout`).
-    dtype : {"float32", "float64"}, default "float32"
+    dtype : {None, "float32", "float64"}, default None
         jitprop's: precision of the weights and of all computation; ``X`` is
-        converted to it once.
+        converted to it once. None keeps the input's as scikit-learn does:
+        float32 ``X`` trains in float32, any other in float64. ``"float32"``
+        is faster on float64 data. Predictions are float32 for float32 ``X``
+        to a float32 model, else float64 (as scikit-learn's).
     n_threads : int or None, default None
         jitprop's: Numba threads used by ``fit``, ``partial_fit`` and the
         predictions, restored afterwards; -1 for all, None to leave Numba's
@@ -100,10 +110,12 @@ ATTRIBUTES = """\
     intercepts_ : list of ndarray
         ``intercepts_[i]`` of shape (fan_out,): the biases of layer ``i``.
     loss_ : float
-        Training loss of the last epoch, in scikit-learn's units (see Notes).
+        Training loss of the last epoch (with ``"lbfgs"``: at the weights
+        found), in scikit-learn's units (see Notes).
     loss_curve_ : list of float
         Training loss of every epoch of every fit since the estimator was
-        (re)initialised, in scikit-learn's units.
+        (re)initialised, in scikit-learn's units; not with ``"lbfgs"``, as in
+        scikit-learn (nor are the three attributes below).
     best_loss_ : float or None
         Smallest value of ``loss_curve_``; None with ``early_stopping``.
     validation_scores_ : list of float or None
@@ -112,7 +124,7 @@ ATTRIBUTES = """\
     best_validation_score_ : float or None
         Best of ``validation_scores_``; None without ``early_stopping``.
     n_iter_ : int
-        Epochs the last ``fit`` (or ``partial_fit``) ran.
+        Epochs (``"lbfgs"``: iterations) the last ``fit`` (or ``partial_fit``) ran.
     t_ : int
         Training samples seen since the estimator was (re)initialised.
     n_layers_ : int
@@ -120,7 +132,7 @@ ATTRIBUTES = """\
     n_outputs_ : int
         Units of the output layer.
     out_activation_ : str
-        Activation of the output layer ("softmax", "logistic" or "identity").
+        Activation of the output layer ("softmax", "logistic", "identity" or "exp").
     network_ : jitprop.Network
         The trained network; save it with :func:`jitprop.save`.
 """
@@ -135,8 +147,14 @@ NOTES = """\
     from ``sklearn.neural_network``: the order of the samples in each epoch
     (drawn by the network's own generator); Adam's ``epsilon`` is added to
     the bias-corrected ``√v̂`` rather than to ``√v``; when an SGD rate changes,
-    the velocity is rescaled (PyTorch's momentum form) rather than kept;
-    ``"lbfgs"`` is not available. Sparse ``X`` is converted to a dense array.
+    the velocity is rescaled (PyTorch's momentum form) rather than kept.
+    Sparse ``X`` is converted to a dense array. A loss or gradient that
+    becomes NaN or infinite keeps the last finite weights; then, as in
+    scikit-learn, ``early_stopping`` ends training with a
+    ``ConvergenceWarning`` and the best validation epoch's weights, and
+    otherwise ``fit`` raises scikit-learn's ``ValueError`` (a
+    :class:`jitprop.DivergenceError`). ``coefs_`` and ``intercepts_`` may be
+    assigned: the arrays are checked and copied into the network.
     Pickling works (use joblib as with any scikit-learn model);
     :func:`jitprop.save` writes :attr:`network_` to a pickle-free file.
 """

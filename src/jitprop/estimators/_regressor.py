@@ -5,8 +5,8 @@ from . import _docs
 from . import _sklearn as sk
 from ._base import MLP, Task, _store_params
 
-#: What a regressor trains on: jitprop's ``mse``, scikit-learn's ``"squared_error"``.
-LOSS = LOSSES["mse"]
+#: What a regressor trains on, by scikit-learn's name: jitprop's ``mse`` and ``poisson``.
+REGRESSION_LOSSES = {LOSSES[name].sklearn_name: LOSSES[name] for name in ("mse", "poisson")}
 
 
 class Regressor(sk.RegressorMixin, sk.MultiOutputMixin, MLP):
@@ -38,8 +38,9 @@ class Regressor(sk.RegressorMixin, sk.MultiOutputMixin, MLP):
         beta_2=0.999,
         epsilon=1e-8,
         n_iter_no_change=10,
+        max_fun=15000,
         dropout=0.0,
-        dtype="float32",
+        dtype=None,
         n_threads=None,
     ):
         _store_params(self, locals())
@@ -60,6 +61,7 @@ class Regressor(sk.RegressorMixin, sk.MultiOutputMixin, MLP):
         """
         return self._fit(X, y, sample_weight)
 
+    @sk.available_if(lambda estimator: estimator._partial_fit_available())
     def partial_fit(self, X, y, sample_weight=None):
         """One epoch over ``(X, y)``, continuing from the current weights and optimizer state.
 
@@ -79,25 +81,31 @@ class Regressor(sk.RegressorMixin, sk.MultiOutputMixin, MLP):
         Returns
         -------
         ndarray of shape (n_samples,) or (n_samples, n_outputs)
-            float64 (computed in ``dtype``); 1-D when the model has one output.
+            float32 for float32 ``X`` to a float32 model, else float64; 1-D
+            when the model has one output.
         """
         outputs = self._outputs(X)
         return outputs.ravel() if self.n_outputs_ == 1 else outputs
 
     def _encode(self, y, first, incremental, classes):
-        """Targets as (n_samples, n_outputs) rows for ``mse`` on an identity output.
+        """Targets as (n_samples, n_outputs) rows for ``mse`` on an identity output, or ``poisson`` on an exp one.
 
-        scikit-learn's objective is ``Σ_outputs (y − ŷ)² / 2`` averaged over
-        samples; jitprop's ``mse`` averages over the outputs too and has no
-        ½, hence ``scale = 2 / n_outputs`` (:meth:`jitprop.losses.Loss.sklearn_scale`).
+        scikit-learn's squared error is ``Σ_outputs (y − ŷ)² / 2`` averaged
+        over samples; jitprop's ``mse`` averages over the outputs too and has
+        no ½, hence ``scale = 2 / n_outputs``. Its Poisson loss is half the
+        deviance summed over outputs, jitprop's the same averaged over them:
+        ``scale = 1 / n_outputs`` (:meth:`jitprop.losses.Loss.sklearn_scale`).
         """
-        if self.loss != LOSS.sklearn_name:
-            raise ValueError(f"loss must be {LOSS.sklearn_name!r} (jitprop has no Poisson loss), got {self.loss!r}.")
+        if not isinstance(self.loss, str) or self.loss not in REGRESSION_LOSSES:
+            raise ValueError(f"loss must be one of {', '.join(map(repr, REGRESSION_LOSSES))}, got {self.loss!r}.")
+        loss = REGRESSION_LOSSES[self.loss]
         if y.ndim == 2 and y.shape[1] == 1:
             sk.warn_column_vector()
             y = y.ravel()
+        if loss.name == "poisson" and (y < 0).any():
+            raise ValueError("Some value(s) of y are negative which is not allowed for Poisson regression.")
         targets = y.reshape(y.shape[0], -1)
-        return Task.of(targets, LOSS.name, targets.shape[1])
+        return Task.of(targets, loss.name, targets.shape[1])
 
     def _validation_score(self, outputs, y, sample_weight):
         return sk.r2(y, outputs, sample_weight)
@@ -112,13 +120,15 @@ Regressor.__doc__ = f"""A multi-layer perceptron regressor trained by jitprop: a
 
     Parameters follow ``sklearn.neural_network.MLPRegressor`` where the
     concept is the same; ``dropout``, ``dtype`` and ``n_threads`` are
-    jitprop's own. The output layer is linear (identity) with one unit per
-    target, trained on the squared error.
+    jitprop's own. The output layer has one unit per target: linear
+    (identity) for the squared error, exponential for the Poisson loss.
 
     Parameters
     ----------
-    loss : {{"squared_error"}}, default "squared_error"
-        The only loss (scikit-learn's ``"poisson"`` is not available).
+    loss : {{"squared_error", "poisson"}}, default "squared_error"
+        ``"squared_error"``: half the squared error, on an identity output.
+        ``"poisson"``: half the Poisson deviance ``ŷ − y·log ŷ + y·log y − y``
+        on an exponential output ``ŷ = e^z`` (the log link); ``y`` must be >= 0.
 {_docs.PARAMETERS}
     Attributes
     ----------

@@ -10,8 +10,10 @@ estimators still work: no feature names, no sparse input unless SciPy is
 there, and no tags (nothing would read them).
 """
 
+import functools
 import inspect
 import numbers
+import types
 import warnings
 
 import numpy as np
@@ -38,6 +40,7 @@ if HAVE_SKLEARN:
     from sklearn.base import BaseEstimator, ClassifierMixin, MultiOutputMixin, RegressorMixin
     from sklearn.exceptions import ConvergenceWarning, DataConversionWarning, NotFittedError
     from sklearn.utils import check_random_state
+    from sklearn.utils.metaestimators import available_if
     from sklearn.utils.multiclass import type_of_target
     from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -108,6 +111,24 @@ else:
     class MultiOutputMixin:
         """Marks support for several targets (read by scikit-learn's tags only)."""
 
+    class available_if:
+        """A method that exists only where ``check(estimator)`` is true (it may raise AttributeError itself)."""
+
+        def __init__(self, check):
+            self.check = check
+
+        def __call__(self, method):
+            self.method = method
+            functools.update_wrapper(self, method)
+            return self
+
+        def __get__(self, estimator, owner=None):
+            if estimator is None:
+                return self.method
+            if not self.check(estimator):
+                raise AttributeError(f"This {type(estimator).__name__} has no attribute {self.method.__name__!r}.")
+            return types.MethodType(self.method, estimator)
+
     def check_random_state(seed):
         if seed is None or seed is np.random:
             return np.random.mtrand._rand
@@ -147,6 +168,8 @@ else:
             raise ValueError(f"Expected a 2-D array for X, got {X.ndim}-D with shape {X.shape}.")
         if X.shape[0] < 1 or X.shape[1] < 1:
             raise ValueError(f"X has shape {X.shape}; at least 1 sample and 1 feature are required.")
+        if isinstance(dtype, tuple):  # keep a listed dtype, else take the first (scikit-learn's rule)
+            dtype = X.dtype if X.dtype in dtype else dtype[0]
         X = np.asarray(X, dtype=dtype if dtype is not None else np.float64)
         if not np.isfinite(X).all():
             raise ValueError("Input X contains NaN or infinity.")

@@ -2,7 +2,8 @@
 
 Each activation has a forward kernel ``a = f(z)`` and (except softmax, which
 is only an output and whose delta the loss computes) a kernel
-``delta *= f'(z)``, each a plain loop over rows that LLVM can vectorize.
+``delta *= f'(z)`` (exp, an output only too, has one for mse; with the
+Poisson loss its delta comes from the loss), each a plain loop over rows that LLVM can vectorize.
 :data:`FORWARD` and :data:`DERIVATIVE` map the codes to them; a network's
 tile calls each layer's through an entry (see :func:`~.tile.network_kernels`),
 so only the kernels of the activations it has are compiled. The names,
@@ -29,6 +30,7 @@ ELU = 5
 SOFTPLUS = 6
 GELU = 7
 SOFTMAX = 8
+EXP = 9
 
 _INV_SQRT2 = 1.0 / math.sqrt(2.0)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
@@ -140,6 +142,15 @@ def softmax_forward(z, a, alpha):
             ar[j] = ar[j] * inv
 
 
+@njit(**KERNEL)
+def exp_forward(z, a, alpha):
+    for r in range(z.shape[0]):
+        zr = z[r]
+        ar = a[r]
+        for j in range(z.shape[1]):
+            ar[j] = math.exp(np.float64(zr[j]))
+
+
 # Derivatives. Where the derivative is cheaper in terms of the output they
 # use ``a`` (σ' = a(1 - a), tanh' = 1 - a², elu' = a + alpha for z < 0).
 
@@ -216,6 +227,15 @@ def gelu_derivative(delta, z, a, alpha):
             dr[j] = dr[j] * (cdf + x * pdf)
 
 
+@njit(**KERNEL)
+def exp_derivative(delta, z, a, alpha):
+    for r in range(z.shape[0]):
+        dr = delta[r]
+        ar = a[r]
+        for j in range(z.shape[1]):
+            dr[j] = dr[j] * ar[j]
+
+
 #: Forward kernel of each activation code.
 FORWARD = {
     IDENTITY: identity_forward,
@@ -227,8 +247,9 @@ FORWARD = {
     SOFTPLUS: softplus_forward,
     GELU: gelu_forward,
     SOFTMAX: softmax_forward,
+    EXP: exp_forward,
 }
-#: Derivative kernel of each activation code that can be a hidden layer's (all but softmax).
+#: Derivative kernel of each activation code but softmax's: every hidden layer's, and exp's (an output of mse).
 DERIVATIVE = {
     IDENTITY: identity_derivative,
     SIGMOID: sigmoid_derivative,
@@ -238,6 +259,7 @@ DERIVATIVE = {
     ELU: elu_derivative,
     SOFTPLUS: softplus_derivative,
     GELU: gelu_derivative,
+    EXP: exp_derivative,
 }
 
 

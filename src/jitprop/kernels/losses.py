@@ -12,7 +12,9 @@ The stable fused forms are used where they exist:
 * cross-entropy with softmax: ``−Σ t·log p = Σ t·(lse(z) − z)``, delta ``p·Σt − t``
   (cross-entropy always has a softmax output, ``a`` here);
 * binary cross-entropy with sigmoid, from logits:
-  ``max(z, 0) − t·z + log1p(exp(−|z|))``, delta ``σ(z) − t``.
+  ``max(z, 0) − t·z + log1p(exp(−|z|))``, delta ``σ(z) − t``;
+* Poisson with an exponential output, from the logits:
+  ``exp(z) − t·z + t·log t − t``, delta ``exp(z) − t``.
 
 Names and formulas for users live in :mod:`jitprop.losses`.
 """
@@ -28,6 +30,7 @@ from .activations import SOFTMAX
 MSE = 0
 CROSS_ENTROPY = 1
 BINARY_CROSS_ENTROPY = 2
+POISSON = 3
 
 
 @njit(**KERNEL)
@@ -127,6 +130,39 @@ def binary_cross_entropy_loss(z, a, data, index, scale, delta):
 
 
 @njit(**KERNEL)
+def poisson_loss(z, a, data, index, scale, delta):
+    """:func:`cross_entropy_loss` for the Poisson deviance of an exponential output, from the logits.
+
+    Per output ``exp(z) − t·z + t·log t − t`` (with ``0·log 0 = 0``): half
+    the Poisson deviance of the mean ``exp(z)``, zero where it equals ``t``
+    (scikit-learn's ``half_poisson`` loss). The delta is ``exp(z) − t``.
+    """
+    rows, k = z.shape
+    weighted = data.weights.shape[0] > 0
+    want_delta = delta.shape[0] > 0
+    total = 0.0
+    for r in range(rows):
+        zr = z[r]
+        ar = a[r]
+        weight = data.weights[index[r]] if weighted else 1.0
+        row_scale = scale * weight
+        row_loss = 0.0
+        tr = data.targets[index[r]]
+        for j in range(k):
+            x = np.float64(zr[j])
+            t = np.float64(tr[j])
+            row_loss += math.exp(x) - t * x
+            if t > 0.0:  # the constant that makes the loss 0 at a perfect prediction
+                row_loss += t * math.log(t) - t
+        if want_delta:
+            dr = delta[r]
+            for j in range(k):
+                dr[j] = row_scale * (ar[j] - tr[j])
+        total += weight * row_loss
+    return total, 0.0
+
+
+@njit(**KERNEL)
 def mse_loss(z, a, data, index, scale, delta):
     """:func:`cross_entropy_loss` for the mean squared error.
 
@@ -173,7 +209,12 @@ def softmax_mse_loss(z, a, data, index, scale, delta):
 
 
 #: Loss kernel of each loss code (for mse, on an output other than softmax).
-LOSSES = {MSE: mse_loss, CROSS_ENTROPY: cross_entropy_loss, BINARY_CROSS_ENTROPY: binary_cross_entropy_loss}
+LOSSES = {
+    MSE: mse_loss,
+    CROSS_ENTROPY: cross_entropy_loss,
+    BINARY_CROSS_ENTROPY: binary_cross_entropy_loss,
+    POISSON: poisson_loss,
+}
 
 
 def loss_kernel(loss, output_activation):
