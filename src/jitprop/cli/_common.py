@@ -57,6 +57,17 @@ def positive_float(text):
     return value
 
 
+def non_negative_float(text):
+    """A finite number >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
+    return value
+
+
 def fraction(text):
     """A number in [0, 1)."""
     try:

@@ -31,6 +31,7 @@ from ._common import (
     check_writable,
     count,
     fraction,
+    non_negative_float,
     positive_float,
     positive_int,
     using_threads,
@@ -38,6 +39,7 @@ from ._common import (
     widths,
     write_json,
 )
+from . import budget as budgets
 from .data_files import Table, read_table, table_format
 from .preprocessing import Preprocessing, infer_task, read_labels
 
@@ -88,16 +90,32 @@ def register(commands, common):
         default=True,
         help="scale each feature to mean 0 and deviation 1 over the training part (default: on)",
     )
+    model.add_argument(
+        "--l2",
+        type=non_negative_float,
+        metavar="LAMBDA",
+        help=f"L2 penalty on the weights (default: {budgets.L2:g} without --epochs, else 0)",
+    )
     fit = train.add_argument_group("training")
     fit.add_argument("--optimizer", default="adam", choices=sorted(optimizers.BY_NAME), help="default adam")
     fit.add_argument("--lr", type=positive_float, help="learning rate (default: the optimizer's, adam 0.001)")
     fit.add_argument("--momentum", type=fraction, help="momentum of sgd (default 0.9) or rmsprop (default 0)")
-    fit.add_argument("--epochs", type=positive_int, default=30, metavar="N", help="default 30")
+    fit.add_argument(
+        "--epochs",
+        type=positive_int,
+        metavar="N",
+        help="train N epochs (default: enough for about 20,000 updates, stopping early on the validation loss)",
+    )
     fit.add_argument("--batch-size", type=positive_int, default=32, metavar="N", help="default 32")
     fit.add_argument(
         "--val-split", type=fraction, default=0.2, metavar="FRACTION", help="held out for validation (default 0.2)"
     )
-    fit.add_argument("--early-stopping", type=count, metavar="PATIENCE", help="stop after PATIENCE bad epochs")
+    fit.add_argument(
+        "--early-stopping",
+        type=count,
+        metavar="PATIENCE",
+        help="stop after PATIENCE bad epochs (default: off with --epochs, else a tenth of the epochs, 10 to 100)",
+    )
     fit.add_argument("--seed", type=int, default=0, help="seeds weights, split and shuffling (default 0)")
     fit.add_argument("--threads", type=positive_int, metavar="N", help="Numba threads (default: all)")
     out = train.add_argument_group("output")
@@ -125,6 +143,7 @@ class _TrainingSetup:
     net: object
     optimizer: object
     extra: dict
+    budget: budgets.Budget
 
 
 def run(args):
@@ -154,11 +173,7 @@ def _train(args):
         f"{len(history.epochs)} epochs in {seconds:.2f} s, {examples_per_second:,.0f} examples/s; "
         f"kernel compile or cache load {compile_seconds:.2f} s, not included"
     )
-    if stopper is not None and stopper.stopped_epoch is not None:
-        print(
-            f"stopped early: no better validation loss for {args.early_stopping} epochs after epoch "
-            f"{stopper.best_epoch + 1}, whose weights were restored"
-        )
+    print(_why_stopped(setup, history, stopper))
 
     jp.save(setup.net, args.out, extra=setup.extra)
     print(f"model written to {args.out}")
@@ -172,6 +187,7 @@ def _train(args):
             "seconds": seconds,
             "examples_per_second": examples_per_second,
             "compile_seconds": compile_seconds,
+            "max_epochs": setup.budget.epochs,
             "stopped_early": stopper is not None and stopper.stopped_epoch is not None,
             "best_epoch": None if stopper is None or stopper.best_epoch is None else stopper.best_epoch + 1,
             "history": units.history(history),
@@ -205,13 +221,14 @@ def _prepare(args):
     train = (X, y, None) if train_rows is None else (X[train_rows], y[train_rows], train_rows)
     val = None if val_rows is None else (X[val_rows], y[val_rows], val_rows)
 
+    budget = budgets.choose(args.epochs, args.early_stopping, args.l2, len(train[0]), args.batch_size, val is not None)
     n_outputs = pre.n_classes if loss == "cross_entropy" else 1
     layers = [jp.Dense(width, args.activation) for width in args.hidden] + [jp.Dense(n_outputs, _output(loss))]
-    net = jp.Network(layers, input_dim=X.shape[1], loss=loss, dtype=args.dtype, seed=args.seed)
+    net = jp.Network(layers, input_dim=X.shape[1], loss=loss, dtype=args.dtype, seed=args.seed, l2=budget.l2)
     extra = {"preprocessing": pre.to_json(), "command": _options(args)}
     if args.resume is not None:
         _check_resume(args.resume, extra)
-    return _TrainingSetup(table, source, task, reason, pre, labels, train, val, net, _optimizer(args), extra)
+    return _TrainingSetup(table, source, task, reason, pre, labels, train, val, net, _optimizer(args), extra, budget)
 
 
 def _output(loss):
@@ -240,18 +257,19 @@ def _description(setup, args):
         f"split: {split}",
         f"network: {shape}, {args.activation}, {_output(net.loss)} output, {net.loss} loss, "
         f"{net.n_params:,} parameters, {args.dtype}",
-        f"optimizer: {_describe_optimizer(setup.optimizer)}; {args.epochs} epochs, batch size {args.batch_size}, "
+        f"optimizer: {_describe_optimizer(setup.optimizer)}; {setup.budget.describe()}, batch size {args.batch_size}, "
         f"{numba.get_num_threads()} threads",
     )
 
 
 def _fit(setup, args):
     """Train; returns ``(history, seconds, early stopper or None)``. Ctrl-C raises Interrupted."""
-    bar = _ProgressBar(args.epochs, enabled=not args.quiet, units=_TargetUnits(setup.pre))
+    budget = setup.budget
+    bar = _ProgressBar(budget.epochs, enabled=not args.quiet, units=_TargetUnits(setup.pre))
     callbacks = [bar]
     stopper = checkpoint = None
-    if args.early_stopping is not None:
-        stopper = EarlyStopping("val_loss", patience=args.early_stopping, restore_best_weights=True)
+    if budget.patience is not None:
+        stopper = EarlyStopping("val_loss", patience=budget.patience, restore_best_weights=True)
         callbacks.append(stopper)
     if args.checkpoint_every is not None:
         checkpoint = ModelCheckpoint(checkpoint_path(args.out), every=args.checkpoint_every, extra=setup.extra)
@@ -261,7 +279,7 @@ def _fit(setup, args):
         history = setup.net.fit(
             setup.train[0],
             setup.train[1],
-            epochs=args.epochs,
+            epochs=budget.epochs,
             batch_size=args.batch_size,
             optimizer=setup.optimizer,
             verbose=0,
@@ -270,13 +288,33 @@ def _fit(setup, args):
             resume_from=args.resume,
         )
     except KeyboardInterrupt:
-        raise Interrupted(_interrupted(setup.net, args, checkpoint)) from None
+        raise Interrupted(_interrupted(setup.net, args, budget.epochs, checkpoint)) from None
     except ArithmeticError as exc:  # DivergenceError
         hint = "" if setup.pre.standardized else " Standardising the features (--standardize) often helps."
         raise ArithmeticError(f"{exc}{hint}") from exc
     finally:
         bar.close()
     return history, time.perf_counter() - started, stopper
+
+
+def _why_stopped(setup, history, stopper):
+    """The line that says why training stopped, and which weights the model has."""
+    budget, epochs = setup.budget, len(history.epochs)
+    if stopper is not None and stopper.stopped_epoch is not None:
+        return (
+            f"stopped early: no better validation loss for {budget.patience} epochs after epoch "
+            f"{stopper.best_epoch + 1}, whose weights were restored"
+        )
+    if budget.default:
+        where = (
+            f"stopped at the most epochs of the default budget, {budget.epochs:,} "
+            f"(about {budgets.UPDATES:,} updates of {len(setup.train[0]):,} training examples)"
+        )
+    else:
+        where = f"stopped after the {budget.epochs:,} epochs of --epochs"
+    if stopper is not None and stopper.best_epoch is not None and stopper.best_epoch + 1 < epochs:
+        return f"{where}; the weights of epoch {stopper.best_epoch + 1}, the best validation loss, were restored"
+    return where
 
 
 def checkpoint_path(out):
@@ -312,6 +350,7 @@ def _options(args):
         "task",
         "dtype",
         "standardize",
+        "l2",
         "optimizer",
         "lr",
         "momentum",
@@ -488,9 +527,9 @@ class _ProgressBar(Callback):
             self.bar.close()
 
 
-def _interrupted(net, args, checkpoint):
+def _interrupted(net, args, epochs, checkpoint):
     """The line to print when Ctrl-C stops training."""
-    where = f"interrupted after {net.epoch} of {args.epochs} epochs"
+    where = f"interrupted after {net.epoch} of {epochs} epochs"
     if checkpoint is None:
         return f"{where}; nothing was saved ({args.out} was not written)."
     if checkpoint.last_path is None:
