@@ -19,12 +19,12 @@ def test_small_tables_get_more_epochs_and_large_ones_at_least_the_minimum():
 
 
 def test_epochs_keeps_its_meaning():
-    given = budget.choose(30, None, None, 1438, 32, validation=True)
+    given = budget.choose_budget(30, None, None, 1438, 32, validation=True)
     assert (given.epochs, given.patience, given.default, given.l2) == (30, None, False, 0.0)
-    default = budget.choose(None, None, None, 1438, 32, validation=True)
+    default = budget.choose_budget(None, None, None, 1438, 32, validation=True)
     assert (default.epochs, default.patience, default.default, default.l2) == (445, 44, True, budget.L2)
-    assert budget.choose(None, None, None, 1438, 32, validation=False).patience is None
-    assert budget.choose(None, 3, 0.0, 1438, 32, validation=True).patience == 3
+    assert budget.choose_budget(None, None, None, 1438, 32, validation=False).patience is None
+    assert budget.choose_budget(None, 3, 0.0, 1438, 32, validation=True).patience == 3
 
 
 def test_the_output_says_why_training_stopped(data, in_dir, capsys, monkeypatch):

@@ -49,12 +49,15 @@ class Budget:
         Whether ``epochs`` is the default, chosen from the table's size.
     l2 : float
         The network's L2 penalty.
+    updates : int or None
+        The updates the default budget aims at (None for ``--epochs``).
     """
 
     epochs: int
     patience: int | None
     default: bool
     l2: float
+    updates: int | None = None
 
     def describe(self):
         """How the budget reads in the line ``optimizer: ...``."""
@@ -64,7 +67,7 @@ class Budget:
         return f"at most {self.epochs:,} epochs, stopping {self.patience} after the best validation loss{penalty}"
 
 
-def choose(epochs, patience, l2, n_train, batch_size, validation):
+def choose_budget(epochs, patience, l2, n_train, batch_size, validation):
     """The budget for ``--epochs``, ``--early-stopping`` and ``--l2`` (each None when not given).
 
     Parameters
@@ -84,7 +87,7 @@ def choose(epochs, patience, l2, n_train, batch_size, validation):
     most = max_epochs(n_train, batch_size)
     if patience is None and validation:
         patience = default_patience(most)
-    return Budget(most, patience, default=True, l2=L2 if l2 is None else l2)
+    return Budget(most, patience, default=True, l2=L2 if l2 is None else l2, updates=UPDATES)
 
 
 def max_epochs(n_train, batch_size):

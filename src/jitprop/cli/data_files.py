@@ -166,8 +166,8 @@ def read_table(
         :data:`SAMPLE_ROWS` examples hold mostly text (not numbers). Without
         it, text in a feature column is an error.
     missing : bool, default False
-        CSV only: read empty feature fields as NaN (numbers) or ``""``
-        (text) instead of refusing them.
+        Read empty CSV feature fields as NaN (numbers) or ``""`` (text), and
+        NaN in NPY and NPZ features as they are, instead of refusing them.
 
     Returns
     -------
@@ -186,9 +186,9 @@ def read_table(
         raise IsADirectoryError(21, "Is a directory", path)
     kind = table_format(path)
     if kind == "npy":
-        return _read_npy(path, target)
+        return _read_npy(path, target, missing)
     if kind == "npz":
-        return _read_npz(path, target)
+        return _read_npz(path, target, missing)
     return _read_csv(path, target, features, progress, categorical, infer_categorical, missing)
 
 
@@ -512,7 +512,7 @@ def is_number(text):
 
 
 # -------------------------------------------------------------- NPY and NPZ
-def _read_npy(path, target):
+def _read_npy(path, target, missing):
     try:
         array = np.load(path, mmap_mode="r", allow_pickle=False)
     except ValueError as exc:
@@ -535,7 +535,7 @@ def _read_npy(path, target):
         y = array[:, column]
         names.pop(column)
     labels = [f"column {name}" for name in names]
-    _check_finite(path, X, labels)
+    _check_finite(path, X, labels, missing)
     return Table(
         path=path,
         X=X,
@@ -562,7 +562,7 @@ def _column_index(path, target, n_columns):
     return column % n_columns
 
 
-def _read_npz(path, target):
+def _read_npz(path, target, missing):
     members = _npz_members(path)
     if target is not None and target not in members:
         raise DataError(f"{path} has no array {target!r}; its arrays are {_list(sorted(members))}.")
@@ -590,7 +590,7 @@ def _read_npz(path, target):
             )
     names = [str(j) for j in range(X.shape[1])]
     labels = [f"{features} column {j}" for j in range(X.shape[1])]
-    _check_finite(path, X, labels)
+    _check_finite(path, X, labels, missing)
     return Table(
         path=path,
         X=X,
@@ -662,17 +662,17 @@ def _check_array(path, array, what):
         raise DataError(f"{path}: {what} has shape {array.shape}; it holds no examples or no columns.")
 
 
-def _check_finite(path, X, labels):
-    """Check a (possibly memory-mapped) feature array for NaN and inf, a chunk of rows at a time."""
+def _check_finite(path, X, labels, missing=False):
+    """Check a (possibly memory-mapped) feature array for NaN (unless ``missing``) and inf, by chunks of rows."""
     if X.dtype.kind != "f":
         return
     for start in range(0, X.shape[0], CHUNK_ROWS):
         block = np.asarray(X[start : start + CHUNK_ROWS])
-        _check_finite_block(block, lambda r, c: f"{path} row {start + r}, {labels[c]}")
+        _check_finite_block(block, lambda r, c: f"{path} row {start + r}, {labels[c]}", missing)
 
 
-def _check_finite_block(values, place):
-    bad = ~np.isfinite(values)
+def _check_finite_block(values, place, missing=False):
+    bad = np.isinf(values) if missing else ~np.isfinite(values)
     if bad.any():
         r, c = (int(i) for i in np.argwhere(bad)[0])
         what = "NaN" if np.isnan(values[r, c]) else "infinite"

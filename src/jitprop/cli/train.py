@@ -29,8 +29,10 @@ from ..io._atomic import write_atomically
 from ..losses import LOSSES
 from ._common import (
     check_writable,
+    column_list,
     count,
     fraction,
+    impute_strategy,
     non_negative_float,
     positive_float,
     positive_int,
@@ -39,9 +41,9 @@ from ._common import (
     widths,
     write_json,
 )
-from . import budget as budgets
+from .budget import L2, Budget, choose_budget
 from .data_files import Table, read_table, table_format
-from .preprocessing import Preprocessing, infer_task, read_labels
+from .preprocessing import MAX_CATEGORIES, Preprocessing, infer_task, read_labels
 
 #: ``--optimizer`` name → the arguments the command sets where they differ from the optimizer's defaults.
 OPTIMIZER_DEFAULTS = {"sgd": {"momentum": 0.9}}
@@ -67,6 +69,29 @@ def register(commands, common):
     )
     train.add_argument("data", nargs="?", metavar="DATA", help="CSV, NPY or NPZ file (default: built-in digits)")
     train.add_argument("--target", metavar="COLUMN", help="column to predict (NPY: index; NPZ: array, default 'y')")
+    table = train.add_argument_group("table")
+    table.add_argument(
+        "--categorical",
+        type=column_list,
+        default=[],
+        metavar="COLUMNS",
+        help="CSV feature columns to one-hot encode besides those holding text, e.g. integer codes "
+        "(default: the text columns; 'none' refuses text in feature columns)",
+    )
+    table.add_argument(
+        "--max-categories",
+        type=positive_int,
+        default=MAX_CATEGORIES,
+        metavar="N",
+        help=f"most distinct values of a categorical column (default {MAX_CATEGORIES})",
+    )
+    table.add_argument(
+        "--impute",
+        type=impute_strategy,
+        metavar="STRATEGY",
+        help="fill missing values with the mean, median, most_frequent value of the training part, or "
+        "constant:VALUE (default: refuse them)",
+    )
     model = train.add_argument_group("network")
     model.add_argument("--hidden", type=widths, default=[64], metavar="WIDTHS", help="hidden widths (default 64)")
     hidden = [name for name, spec in ACTIVATIONS.items() if spec.hidden]
@@ -94,7 +119,7 @@ def register(commands, common):
         "--l2",
         type=non_negative_float,
         metavar="LAMBDA",
-        help=f"L2 penalty on the weights (default: {budgets.L2:g} without --epochs, else 0)",
+        help=f"L2 penalty on the weights (default: {L2:g} without --epochs, else 0)",
     )
     fit = train.add_argument_group("training")
     fit.add_argument("--optimizer", default="adam", choices=sorted(optimizers.BY_NAME), help="default adam")
@@ -143,7 +168,7 @@ class _TrainingSetup:
     net: object
     optimizer: object
     extra: dict
-    budget: budgets.Budget
+    budget: Budget
 
 
 def run(args):
@@ -212,7 +237,7 @@ def _prepare(args):
     else:
         task, reason = args.task, "--task"
     train_rows, val_rows = _split(table, labels, task, args.val_split, args.seed)
-    pre = Preprocessing.fit(table, labels, task, args.standardize, train_rows)
+    pre = Preprocessing.fit(table, labels, task, args.standardize, train_rows, args.impute, args.max_categories)
     loss = _loss(args.loss, task, pre)
     X = pre.inputs(table, args.dtype)
     y = pre.targets(table, labels)
@@ -221,10 +246,10 @@ def _prepare(args):
     train = (X, y, None) if train_rows is None else (X[train_rows], y[train_rows], train_rows)
     val = None if val_rows is None else (X[val_rows], y[val_rows], val_rows)
 
-    budget = budgets.choose(args.epochs, args.early_stopping, args.l2, len(train[0]), args.batch_size, val is not None)
+    budget = choose_budget(args.epochs, args.early_stopping, args.l2, len(train[0]), args.batch_size, val is not None)
     n_outputs = pre.n_classes if loss == "cross_entropy" else 1
     layers = [jp.Dense(width, args.activation) for width in args.hidden] + [jp.Dense(n_outputs, _output(loss))]
-    net = jp.Network(layers, input_dim=X.shape[1], loss=loss, dtype=args.dtype, seed=args.seed, l2=budget.l2)
+    net = jp.Network(layers, input_dim=pre.n_inputs, loss=loss, dtype=args.dtype, seed=args.seed, l2=budget.l2)
     extra = {"preprocessing": pre.to_json(), "command": _options(args)}
     if args.resume is not None:
         _check_resume(args.resume, extra)
@@ -250,9 +275,10 @@ def _description(setup, args):
     scaled = ", standardised" if pre.standardized else ""
     credit = (f"      from {DIGITS_CREDIT}",) if setup.table.path == "digits" else ()
     return (
-        f"data: {setup.source}: {table.n_examples:,} examples, {net.input_dim} features{scaled}, "
+        f"data: {setup.source}: {table.n_examples:,} examples, {len(pre.features)} features{scaled}, "
         f"target {table.target_label}",
         *credit,
+        *_table_lines(setup),
         f"task: {setup.task}{classes} ({setup.reason})",
         f"split: {split}",
         f"network: {shape}, {args.activation}, {_output(net.loss)} output, {net.loss} loss, "
@@ -260,6 +286,25 @@ def _description(setup, args):
         f"optimizer: {_describe_optimizer(setup.optimizer)}; {setup.budget.describe()}, batch size {args.batch_size}, "
         f"{numba.get_num_threads()} threads",
     )
+
+
+def _table_lines(setup):
+    """The lines about categorical columns and missing values, when there are any."""
+    pre, table, rows = setup.pre, setup.table, setup.train[2]
+    lines = []
+    if pre.categories:
+        columns = ", ".join(f"{name} ({len(values)})" for name, values in pre.categories.items())
+        lines.append(f"categorical: {columns}: one-hot encoded, {pre.n_inputs} inputs in all")
+    if pre.imputer is not None:
+        X = table.X if rows is None else table.X[rows]
+        missing = int(np.isnan(X).sum())
+        missing += sum(
+            int(np.count_nonzero((v if rows is None else v[rows]) == "")) for v in table.categorical.values()
+        )
+        strategy = pre.imputer.strategy
+        how = f"constant {pre.imputer.fill_value:g}" if strategy == "constant" else f"{strategy} of the training part"
+        lines.append(f"missing: {missing:,} values in the training part, imputed: {how}")
+    return lines
 
 
 def _fit(setup, args):
@@ -308,7 +353,7 @@ def _why_stopped(setup, history, stopper):
     if budget.default:
         where = (
             f"stopped at the most epochs of the default budget, {budget.epochs:,} "
-            f"(about {budgets.UPDATES:,} updates of {len(setup.train[0]):,} training examples)"
+            f"(about {budget.updates:,} updates of {len(setup.train[0]):,} training examples)"
         )
     else:
         where = f"stopped after the {budget.epochs:,} epochs of --epochs"
@@ -344,6 +389,9 @@ def _check_options(args):
 def _options(args):
     """The options that shaped the model, stored with it for reference."""
     keys = (
+        "categorical",
+        "max_categories",
+        "impute",
         "hidden",
         "activation",
         "loss",
@@ -426,7 +474,17 @@ def _read_data(args):
         if table_format(args.data) != "npz":
             raise UsageError(f"--target is required: name the column of {args.data} to predict.")
         target = "y"
-    return read_table(args.data, target, progress=not args.quiet), args.data
+    if table_format(args.data) != "csv" and args.categorical:
+        raise UsageError("--categorical names columns of a CSV file; NPY and NPZ features are numbers.")
+    read = read_table(
+        args.data,
+        target,
+        progress=not args.quiet,
+        categorical=args.categorical or (),
+        infer_categorical=args.categorical is not None,
+        missing=args.impute is not None,
+    )
+    return read, args.data
 
 
 def _split(table, labels, task, fraction, seed):
