@@ -156,7 +156,7 @@ class OneHotEncoder:
         """Columns of the encoding: the number of categories of all columns."""
         return sum(len(values) for values in self.categories.values())
 
-    def fit(self, columns, rows=None, most_frequent=False):
+    def fit(self, columns, rows=None, most_frequent=False, fill_rows=None):
         """Learn the categories of each column of ``columns`` over ``rows`` (default all).
 
         Parameters
@@ -168,17 +168,27 @@ class OneHotEncoder:
             Fill the empty values of each column with its most frequent
             category in ``rows`` (the imputation of text columns), rather
             than with ``fill``.
+        fill_rows : ndarray of int, optional
+            The rows the most frequent category is taken from (default
+            ``rows``): the command line learns the categories of the whole
+            file, so that a category met only in the validation part has a
+            column too, but takes statistics from the training part alone.
 
         Returns
         -------
         self
         """
         self.categories, self.fills = {}, {}
+        fill_rows = rows if fill_rows is None else fill_rows
         for name, values in columns.items():
-            chosen = np.asarray(values if rows is None else values[rows])
-            present = chosen[chosen != ""]
-            distinct, counts = np.unique(present, return_counts=True)
-            fill = str(distinct[np.argmax(counts)]) if most_frequent and distinct.size else self.fill
+            values = np.asarray(values)
+            chosen = values if rows is None else values[rows]
+            distinct = np.unique(chosen[chosen != ""])
+            fill = self.fill
+            if most_frequent:
+                chosen = values if fill_rows is None else values[fill_rows]
+                common, counts = np.unique(chosen[chosen != ""], return_counts=True)
+                fill = str(common[np.argmax(counts)]) if common.size else None
             self.fills[name] = fill
             if fill is not None and fill not in distinct:
                 distinct = np.sort(np.append(distinct, fill))

@@ -12,7 +12,7 @@ transformations training applied:
   standard deviation of each column over the training examples (a constant
   column gets scale 1);
 - categorical feature columns (text) follow the numeric ones as one 0/1
-  input per category seen in training
+  input per category of the training file
   (:class:`jitprop.preprocessing.OneHotEncoder`);
 - classification labels (numbers or text) map to class indices through the
   sorted list ``classes``, and network outputs map back to labels;
@@ -123,9 +123,13 @@ class Preprocessing:
             X = pre.imputer.transform(X)
         if table.categorical:
             fill = None if impute is None else impute[1]
-            pre.encoder = OneHotEncoder(max_categories, fill).fit(
-                table.categorical, rows, most_frequent=impute is not None and fill is None
-            )
+            # The categories of the whole file (names, not statistics: a category met only in the
+            # validation part gets its column), the most frequent of the training part.
+            pre.encoder = OneHotEncoder(max_categories, fill)
+            try:
+                pre.encoder.fit(table.categorical, most_frequent=impute is not None and fill is None, fill_rows=rows)
+            except DataError as exc:
+                raise DataError(f"{table.path}: {exc}") from None
         if standardize:
             pre.feature_mean, pre.feature_scale = _column_statistics(X, rows)
         if task == "classification":
