@@ -260,3 +260,37 @@ def test_a_mostly_numeric_column_with_a_typo_is_not_taken_for_text(tmp_path, rea
 def test_negative_zero_in_a_column_of_integers(tmp_path, reader):
     (tmp_path / "t.csv").write_text("a,b\n" + "1,2\n" * 100 + "-0,3\n")
     assert np.signbit(read_table(tmp_path / "t.csv").X[100, 0])
+
+
+def test_parquet_numbers_text_and_nulls(tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    columns = {
+        "rooms": pa.array([3, 4, None, 2], pa.int32()),
+        "area": pa.array([60.5, 70.0, 80.0, 30.0]),
+        "city": pa.array(["paris", "lyon", None, "paris"]).dictionary_encode(),
+        "price": pa.array([300.0, 210.0, 380.0, 190.0]),
+    }
+    pq.write_table(pa.table(columns), tmp_path / "h.parquet")
+    path = tmp_path / "h.parquet"
+    assert data_files.table_format(path) == "parquet" and data_files.table_columns(path) == list(columns)
+    with pytest.raises(DataError, match=r"h\.parquet row 2, column 'rooms' is null; fill in or drop missing"):
+        read_table(path, "price", infer_categorical=True)
+    table = read_table(path, "price", infer_categorical=True, missing=True)
+    assert table.feature_names == ["rooms", "area"] and table.categorical["city"].tolist() == [
+        "paris",
+        "lyon",
+        "",
+        "paris",
+    ]
+    np.testing.assert_array_equal(table.X[[0, 1, 3]], [[3, 60.5], [4, 70], [2, 30]])
+    assert np.isnan(table.X[2, 0]) and table.y.tolist() == [300, 210, 380, 190]
+    with pytest.raises(DataError, match=r"column 'city' holds dictionary<.*>; feature columns must be numeric\."):
+        read_table(path, "price", missing=True)
+
+
+def test_parquet_without_pyarrow_names_the_extra(tmp_path, monkeypatch):
+    (tmp_path / "h.parquet").write_bytes(b"PAR1" + b"\0" * 20 + b"PAR1")
+    monkeypatch.setitem(__import__("sys").modules, "pyarrow.parquet", None)
+    with pytest.raises(DataError, match=r'reading it needs pyarrow: pip install "jitprop\[parquet\]"'):
+        read_table(tmp_path / "h.parquet", "price")

@@ -219,3 +219,34 @@ def test_text_columns_without_the_options(in_dir, capsys):
     capsys.readouterr()
     assert cli.main(["summary", "model.safetensors"]) == 0
     assert "  rooms: 4 categories (2, 3, 4, 5)" in capsys.readouterr().out
+
+
+def test_parquet_tables_train_and_predict_by_column_name(in_dir, capsys):
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    rows = [line.split(",") for line in HOUSES.strip().splitlines()[1:]]
+    number = lambda text: float(text) if text else None  # noqa: E731
+    pq.write_table(
+        pa.table(
+            {
+                "rooms": [number(r[0]) for r in rows],
+                "city": [r[1] or None for r in rows],
+                "area": [number(r[2]) for r in rows],
+                "price": [float(r[3]) for r in rows],
+            }
+        ),
+        "houses.parquet",
+    )
+    (in_dir / "houses.csv").write_text(HOUSES)
+    train = ["--target", "price", "--impute", "median", "--epochs", "3", "--val-split", "0", "--quiet"]
+    assert cli.main(["train", "houses.parquet", *train, "--out", "p.safetensors"]) == 0
+    assert cli.main(["train", "houses.csv", *train, "--out", "c.safetensors"]) == 0
+    capsys.readouterr()
+    from jitprop.io.model_file import load_checkpoint
+
+    stored = load_checkpoint("p.safetensors").extra["preprocessing"]
+    assert stored == load_checkpoint("c.safetensors").extra["preprocessing"]
+    assert cli.main(["predict", "p.safetensors", "houses.parquet"]) == 0
+    from_parquet = capsys.readouterr().out
+    assert cli.main(["predict", "p.safetensors", "houses.csv"]) == 0
+    assert capsys.readouterr().out == from_parquet

@@ -184,16 +184,17 @@ def read_for_model(path, pre, target=None):
     columns are read as text and, for a model that imputes, missing values
     are let through.
     """
-    from .data_files import csv_columns, read_table, table_format
+    from .data_files import read_table, table_columns, table_format
 
     kind = table_format(path)
-    features = pre.columns if (kind == "csv" and pre.named_features) else None
+    named = kind in ("csv", "parquet")
+    features = pre.columns if (named and pre.named_features) else None
     options = {"missing": pre.imputer is not None}
-    if kind == "csv":
+    if named:
         options["categorical"] = list(pre.categories)
     if target is not None or pre.target is None or features is not None:
         return read_table(path, target, features=features, **options)
-    if kind == "csv" and pre.target in csv_columns(path):
+    if named and pre.target in table_columns(path):
         return read_table(path, pre.target, **options)
     table = read_table(path, **options)
     if kind == "npy" and table.X.shape[1] == len(pre.features) + 1 and _is_index(pre.target):

@@ -55,6 +55,7 @@ SAMPLE_ROWS = 1000
 _NPY_MAGIC = b"\x93NUMPY"
 _ZIP_MAGIC = b"PK\x03\x04"
 _GZIP_MAGIC = b"\x1f\x8b"
+_PARQUET_MAGIC = b"PAR1"
 _DELIMITERS = (",", ";", "\t")
 _NPY_HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
 _SHOWN_COLUMNS = 20
@@ -117,13 +118,22 @@ class Table:
 
 
 def table_format(path):
-    """``"csv"``, ``"npy"`` or ``"npz"``, from the first bytes of the file at ``path``."""
+    """``"csv"``, ``"npy"``, ``"npz"`` or ``"parquet"``, from the first bytes of the file at ``path``."""
     magic = _magic(path)
     if magic.startswith(_NPY_MAGIC):
         return "npy"
     if magic.startswith(_ZIP_MAGIC):
         return "npz"
+    if magic.startswith(_PARQUET_MAGIC):
+        return "parquet"
     return "csv"
+
+
+def table_columns(path):
+    """The column names of a CSV or Parquet file."""
+    if table_format(path) == "parquet":
+        return list(_parquet(path).schema_arrow.names)
+    return csv_columns(path)
 
 
 def csv_columns(path):
@@ -189,6 +199,8 @@ def read_table(
         return _read_npy(path, target, missing)
     if kind == "npz":
         return _read_npz(path, target, missing)
+    if kind == "parquet":
+        return _read_parquet(path, target, features, categorical, infer_categorical, missing)
     return _read_csv(path, target, features, progress, categorical, infer_categorical, missing)
 
 
@@ -493,13 +505,12 @@ def _numbers(path, block, lines, labels, missing=False):
 
 
 def _check_filled(path, values, lines, labels):
-    """A DataError naming the first empty field of a block of text features."""
+    """A DataError naming the first empty field of a block of text features (``lines`` None: by row)."""
     empty = np.char.strip(values) == ""
     if empty.any():
         r, c = (int(i) for i in np.argwhere(empty)[0])
-        raise DataError(
-            f"{path} line {int(lines[r])}, {labels[c]} is empty; fill in or drop missing values before using the file."
-        )
+        place = f"row {r}" if lines is None else f"line {int(lines[r])}"
+        raise DataError(f"{path} {place}, {labels[c]} is empty; fill in or drop missing values before using the file.")
 
 
 def is_number(text):
@@ -509,6 +520,80 @@ def is_number(text):
     except ValueError:
         return False
     return True
+
+
+# ------------------------------------------------------------------ Parquet
+def _parquet(path):
+    """A ``pyarrow.parquet.ParquetFile``; a DataError that names the extra when pyarrow is missing."""
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise DataError(f'{path} is a Parquet file; reading it needs pyarrow: pip install "jitprop[parquet]"') from None
+    try:
+        return pq.ParquetFile(path)
+    except Exception as exc:  # pyarrow's errors have no common base but Exception
+        raise DataError(f"{path} is not a readable Parquet file: {exc}") from None
+
+
+def _read_parquet(path, target, features, categorical, infer, missing):
+    """Numbers as float64, text columns as text; a column's nulls are missing values."""
+    reader = _parquet(path)
+    import pyarrow as pa  # there: _parquet imported it
+
+    header = list(reader.schema_arrow.names)
+    feature_columns, target_column = _columns(path, header, target, features)
+    wanted = [header[i] for i in feature_columns] + ([] if target is None else [target])
+    data = reader.read(columns=wanted)
+    if data.num_rows == 0:
+        raise DataError(f"{path} has columns but no examples.")
+    for name in categorical:
+        if name not in wanted or name == target:
+            names = [header[i] for i in feature_columns]
+            raise DataError(f"{path} has no feature column {name!r}; its feature columns are {_list(names)}.")
+    numeric, text, labels = [], {}, []
+    for i in feature_columns:
+        name = header[i]
+        column = data.column(name)
+        is_text = pa.types.is_string(column.type) or pa.types.is_large_string(column.type)
+        is_text = is_text or pa.types.is_dictionary(column.type)
+        if name in categorical or (infer and is_text):
+            values = np.array(column.cast(pa.string()).fill_null("").to_pylist(), dtype=str)
+            if not missing:
+                _check_filled(path, values[:, None], None, [f"column {name!r}"])
+            text[name] = np.char.strip(values)
+            continue
+        if not (pa.types.is_integer(column.type) or pa.types.is_floating(column.type)):
+            raise DataError(
+                f"{path}: column {name!r} holds {column.type}; feature columns must be numeric"
+                f"{' (or text, one-hot encoded)' if infer else ''}."
+            )
+        values = column.cast(pa.float64()).fill_null(np.nan).to_numpy()
+        if not missing and column.null_count:
+            row = int(np.flatnonzero(column.is_null().to_numpy(zero_copy_only=False))[0])
+            raise DataError(f"{path} row {row}, column {name!r} is null; fill in or drop missing values first.")
+        numeric.append(values)
+        labels.append(f"column {name!r}")
+    X = np.column_stack(numeric) if numeric else np.empty((data.num_rows, 0))
+    _check_finite(path, X, labels, missing)
+    y = None
+    if target is not None:
+        column = data.column(target)
+        if pa.types.is_integer(column.type) or pa.types.is_floating(column.type):
+            y = column.cast(pa.float64()).fill_null(np.nan).to_numpy()
+        else:
+            y = np.array(column.cast(pa.string()).fill_null("").to_pylist(), dtype=str)
+    return Table(
+        path=path,
+        X=X,
+        feature_names=[header[i] for i in feature_columns if header[i] not in text],
+        named=True,
+        y=y,
+        target=target,
+        lines=None,
+        feature_labels=labels,
+        target_label=None if target is None else f"column {target!r}",
+        categorical=text,
+    )
 
 
 # -------------------------------------------------------------- NPY and NPZ

@@ -474,8 +474,8 @@ def _read_data(args):
         if table_format(args.data) != "npz":
             raise UsageError(f"--target is required: name the column of {args.data} to predict.")
         target = "y"
-    if table_format(args.data) != "csv" and args.categorical:
-        raise UsageError("--categorical names columns of a CSV file; NPY and NPZ features are numbers.")
+    if table_format(args.data) in ("npy", "npz") and args.categorical:
+        raise UsageError("--categorical names columns of a CSV or Parquet file; NPY and NPZ features are numbers.")
     read = read_table(
         args.data,
         target,
