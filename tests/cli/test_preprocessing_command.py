@@ -131,7 +131,7 @@ def test_categorical_columns_and_imputation_round_trip_through_the_model_file(in
     train = ["train", "houses.csv", "--target", "price", "--impute", "median", "--epochs", "5", "--val-split", "0"]
     assert cli.main([*train, "--hidden", "8"]) == 0
     out = capsys.readouterr().out
-    assert "categorical: city (3): one-hot encoded, 5 inputs in all" in out
+    assert "categorical: city (3 categories): one-hot encoded, 5 inputs in all" in out
     assert "missing: 4 values in the training part, imputed: median of the training part" in out
     checkpoint = load_checkpoint("model.safetensors")
     stored = checkpoint.extra["preprocessing"]
@@ -156,7 +156,7 @@ def test_categorical_columns_and_imputation_round_trip_through_the_model_file(in
     assert "houses.csv: 10 examples, target column 'price'" in capsys.readouterr().out
     assert cli.main(["summary", "model.safetensors"]) == 0
     summary = capsys.readouterr().out
-    assert "  city: 3 categories (lyon, nice, paris); missing: paris" in summary
+    assert "  city: 3 categories (lyon, nice, paris), a missing value becomes paris" in summary
     assert "missing values: imputed, median of training (rooms 3, area 70)" in summary
 
 

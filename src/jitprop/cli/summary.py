@@ -43,7 +43,7 @@ def _encoding_lines(pre):
         for name, values in pre.categories.items():
             shown = ", ".join(values[:8]) + (", ..." if len(values) > 8 else "")
             fill = pre.encoder.fills.get(name)
-            missing = f"; missing: {fill}" if fill is not None else ""
+            missing = f", a missing value becomes {fill}" if fill is not None else ""
             lines.append(f"  {name}: {len(values)} categories ({shown}){missing}")
     if pre.imputer is not None:
         imputer = pre.imputer

@@ -293,7 +293,7 @@ def _table_lines(setup):
     pre, table, rows = setup.pre, setup.table, setup.train[2]
     lines = []
     if pre.categories:
-        columns = ", ".join(f"{name} ({len(values)})" for name, values in pre.categories.items())
+        columns = ", ".join(f"{name} ({len(values)} categories)" for name, values in pre.categories.items())
         lines.append(f"categorical: {columns}: one-hot encoded, {pre.n_inputs} inputs in all")
     if pre.imputer is not None:
         X = table.X if rows is None else table.X[rows]
