@@ -8,6 +8,8 @@ import json
 import os
 import threading
 
+import numpy as np
+
 from .._threading import thread_count
 from ..errors import UsageError
 
@@ -55,6 +57,46 @@ def positive_float(text):
     if not 0 < value < float("inf"):
         raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
     return value
+
+
+def non_negative_float(text):
+    """A finite number >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
+    return value
+
+
+def column_list(text):
+    """``--categorical``: column names like ``city,zip``, or ``none`` (None) for no categorical columns."""
+    if text.strip().lower() == "none":
+        return None
+    names = [name.strip() for name in text.split(",")]
+    if not all(names):
+        raise argparse.ArgumentTypeError(f"expected column names like city,zip (or 'none'), got {text!r}")
+    return names
+
+
+def impute_strategy(text):
+    """``--impute``: ``(strategy, None)``, or ``("constant", VALUE)`` for ``constant:VALUE`` (a number)."""
+    from ..preprocessing import STRATEGIES
+
+    strategy, colon, value = text.partition(":")
+    if strategy not in STRATEGIES or (strategy == "constant") != bool(colon):
+        choices = ", ".join(s for s in STRATEGIES if s != "constant")
+        raise argparse.ArgumentTypeError(f"expected {choices} or constant:VALUE, got {text!r}")
+    if colon:
+        try:
+            number = float(value)
+        except ValueError:
+            number = float("nan")
+        if not np.isfinite(number):
+            raise argparse.ArgumentTypeError(f"constant:VALUE takes a finite number, got {value!r}")
+        return strategy, value.strip()
+    return strategy, None
 
 
 def fraction(text):
@@ -138,20 +180,50 @@ def read_for_model(path, pre, target=None):
     """The table of ``path`` with the model's feature columns, and ``target`` when given.
 
     Without ``target``, a column holding the target the model was trained on
-    is left out of the features when the file still has it.
+    is left out of the features when the file still has it. Categorical
+    columns are read as text and, for a model that imputes, missing values
+    are let through.
     """
-    from .data_files import csv_columns, read_table, table_format
+    from .data_files import read_table, table_columns, table_format
 
     kind = table_format(path)
-    features = pre.features if (kind == "csv" and pre.named_features) else None
+    named = kind in ("csv", "parquet")
+    features = pre.columns if (named and pre.named_features) else None
+    options = {"missing": pre.imputer is not None}
+    if named:
+        options["categorical"] = list(pre.categories)
     if target is not None or pre.target is None or features is not None:
-        return read_table(path, target, features=features)
-    if kind == "csv" and pre.target in csv_columns(path):
-        return read_table(path, pre.target)
-    table = read_table(path)
+        return read_table(path, target, features=features, **options)
+    if named and pre.target in table_columns(path):
+        return read_table(path, pre.target, **options)
+    table = read_table(path, **options)
     if kind == "npy" and table.X.shape[1] == len(pre.features) + 1 and _is_index(pre.target):
-        table = read_table(path, pre.target)
+        table = read_table(path, pre.target, **options)
     return table
+
+
+def unknown_category_option(parser):
+    """Add ``--unknown-category`` to the ``predict`` or ``evaluate`` parser."""
+    parser.add_argument(
+        "--unknown-category",
+        choices=("error", "ignore"),
+        default="error",
+        help="a category of a categorical column not seen in training: stop with the row and value (default), "
+        "or encode it as all zeros with a warning",
+    )
+
+
+def model_inputs(pre, table, dtype, unknown, command):
+    """The network inputs of ``table``; under ``unknown="ignore"``, a warning on standard error for unseen
+    categories."""
+    import sys
+
+    inputs = pre.inputs(table, dtype, unknown)
+    if unknown == "ignore":
+        line = pre.unknown_categories(table)
+        if line is not None:
+            print(f"jitprop {command}: warning: {line}", file=sys.stderr)
+    return inputs
 
 
 def _is_index(name):

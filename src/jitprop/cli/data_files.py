@@ -9,10 +9,14 @@ Formats are told apart by their first bytes, not by the file name:
 
 - **CSV** (also gzip-compressed): UTF-8 text, a header row naming the
   columns, one example per line. The delimiter is the one of ``,`` ``;``
-  and tab that the header uses most. Lines are read in chunks of
-  :data:`CHUNK_ROWS`, with a progress bar on standard error for files of
-  :data:`PROGRESS_BYTES` or more. The target column may hold text; every
-  other column read must hold numbers.
+  and tab that the header uses most. Files of :data:`FAST_BYTES` or more
+  are first parsed by a C parser (:mod:`._fast_csv`); when that finds
+  anything unusual, and for smaller files, the careful reader parses the
+  lines in Python, in chunks of :data:`CHUNK_ROWS`, and names the line and
+  column of the first defect. Both give the same arrays. A progress bar
+  shows on standard error for files of :data:`PROGRESS_BYTES` or more. The
+  target column and categorical feature columns may hold text; every other
+  column read must hold numbers.
 - **NPY**: one 2-D numeric array, memory-mapped. Columns are named by their
   index (``"0"``, ``"1"``, ...); the target is given as an index (``-1`` for
   the last column).
@@ -28,11 +32,12 @@ import itertools
 import os
 import sys
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..errors import DataError
+from . import _fast_csv
 
 #: Rows converted to numbers at a time when reading a CSV file.
 CHUNK_ROWS = 16384
@@ -40,9 +45,17 @@ CHUNK_ROWS = 16384
 #: Size from which reading a CSV file shows a progress bar.
 PROGRESS_BYTES = 8 << 20
 
+#: Size from which a CSV file is first read by a C parser (:mod:`._fast_csv`); below it, importing
+#: pandas would take longer than the careful reader.
+FAST_BYTES = 4 << 20
+
+#: Examples looked at to tell text columns from numeric ones.
+SAMPLE_ROWS = 1000
+
 _NPY_MAGIC = b"\x93NUMPY"
 _ZIP_MAGIC = b"PK\x03\x04"
 _GZIP_MAGIC = b"\x1f\x8b"
+_PARQUET_MAGIC = b"PAR1"
 _DELIMITERS = (",", ";", "\t")
 _NPY_HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
 _SHOWN_COLUMNS = 20
@@ -74,6 +87,9 @@ class Table:
         How messages name each column of ``X`` ("column 'age'", "X column 3").
     target_label : str or None
         How messages name the target column.
+    categorical : dict of str to ndarray of str
+        CSV only: the feature columns read as text, by name, in file order,
+        stripped (``""`` where a field is empty). They are not in ``X``.
     """
 
     path: str
@@ -85,6 +101,7 @@ class Table:
     lines: np.ndarray | None
     feature_labels: list
     target_label: str | None
+    categorical: dict = field(default_factory=dict)
 
     @property
     def n_examples(self):
@@ -101,13 +118,22 @@ class Table:
 
 
 def table_format(path):
-    """``"csv"``, ``"npy"`` or ``"npz"``, from the first bytes of the file at ``path``."""
+    """``"csv"``, ``"npy"``, ``"npz"`` or ``"parquet"``, from the first bytes of the file at ``path``."""
     magic = _magic(path)
     if magic.startswith(_NPY_MAGIC):
         return "npy"
     if magic.startswith(_ZIP_MAGIC):
         return "npz"
+    if magic.startswith(_PARQUET_MAGIC):
+        return "parquet"
     return "csv"
+
+
+def table_columns(path):
+    """The column names of a CSV or Parquet file."""
+    if table_format(path) == "parquet":
+        return list(_parquet(path).schema_arrow.names)
+    return csv_columns(path)
 
 
 def csv_columns(path):
@@ -124,7 +150,9 @@ def _magic(path):
         return f.read(6)
 
 
-def read_table(path, target=None, *, features=None, progress=False):
+def read_table(
+    path, target=None, *, features=None, progress=False, categorical=(), infer_categorical=False, missing=False
+):
     """Read the examples of a data file.
 
     Parameters
@@ -140,6 +168,16 @@ def read_table(path, target=None, *, features=None, progress=False):
         (other columns are ignored). Default: every column but the target.
     progress : bool, default False
         Show a progress bar on standard error while reading a large CSV file.
+    categorical : sequence of str, default ()
+        CSV only: feature columns to read as text (``Table.categorical``),
+        whatever they hold.
+    infer_categorical : bool, default False
+        CSV only: also read as text the feature columns whose first
+        :data:`SAMPLE_ROWS` examples hold mostly text (not numbers). Without
+        it, text in a feature column is an error.
+    missing : bool, default False
+        Read empty CSV feature fields as NaN (numbers) or ``""`` (text), and
+        NaN in NPY and NPZ features as they are, instead of refusing them.
 
     Returns
     -------
@@ -158,34 +196,111 @@ def read_table(path, target=None, *, features=None, progress=False):
         raise IsADirectoryError(21, "Is a directory", path)
     kind = table_format(path)
     if kind == "npy":
-        return _read_npy(path, target)
+        return _read_npy(path, target, missing)
     if kind == "npz":
-        return _read_npz(path, target)
-    return _read_csv(path, target, features, progress)
+        return _read_npz(path, target, missing)
+    if kind == "parquet":
+        return _read_parquet(path, target, features, categorical, infer_categorical, missing)
+    return _read_csv(path, target, features, progress, categorical, infer_categorical, missing)
 
 
 # ---------------------------------------------------------------------- CSV
-def _read_csv(path, target, features, progress):
-    from tqdm.auto import tqdm
+def _read_csv(path, target, features, progress, categorical, infer_categorical, missing):
+    header, delimiter = _csv_header(path)
+    feature_columns, target_column = _columns(path, header, target, features)
+    sample = _sample(path, delimiter)
+    text = _text_columns(path, header, sample, feature_columns, categorical, infer_categorical)
+    layout = _Layout(header, feature_columns, target_column, text)
+    parsed = None
+    # pandas takes a first line with more fields than the header for one with an index: leave it to the careful reader
+    if os.path.getsize(path) >= FAST_BYTES and sample and len(sample[0]) == len(header):
+        rows = [row for row in sample if len(row) == len(header)]
+        whole = [i for i in layout.numeric if all(row[i].strip().lstrip("+-").isdigit() for row in rows)]
+        with _opened(path, progress) as (stream, advance):
+            stream.readline()  # the header, read above
+            parsed = _fast_csv.parse(
+                stream, delimiter, len(header), layout.numeric, layout.text, advance, whole, _rows_in(path, sample)
+            )
+    if parsed is None or parsed.numeric.shape[0] == 0:
+        return _read_carefully(path, delimiter, layout, target, progress, missing)
+    lines = parsed.lines if parsed.lines is not None else _line_numbers(path, delimiter)
+    return layout.table(path, target, parsed.numeric, parsed.text, lines)
 
-    size = os.path.getsize(path)
-    show = progress and size >= PROGRESS_BYTES
-    with (
-        open(path, "rb") as raw,
-        tqdm(
+
+@dataclass
+class _Layout:
+    """Which columns of a CSV file are read, and how: numbers, text features, the target."""
+
+    header: list
+    feature_columns: list
+    target_column: int | None
+    text_features: list
+
+    @property
+    def numeric(self):
+        return [i for i in self.feature_columns if i not in self.text_features]
+
+    @property
+    def text(self):
+        """The text columns read: the text features, then the target."""
+        return self.text_features + ([] if self.target_column is None else [self.target_column])
+
+    def table(self, path, target, numeric, text, lines):
+        names = [self.header[i] for i in self.numeric]
+        n_text = len(self.text_features)
+        return Table(
+            path=path,
+            X=numeric,
+            feature_names=names,
+            named=True,
+            y=None if self.target_column is None else text[n_text],
+            target=target,
+            lines=lines,
+            feature_labels=[f"column {name!r}" for name in names],
+            target_label=None if target is None else f"column {target!r}",
+            categorical={self.header[i]: np.char.strip(text[j]) for j, i in enumerate(self.text_features)},
+        )
+
+
+class _opened:
+    """``with _opened(path, progress) as (stream, advance)``: the file's bytes (gunzipped) and a progress bar."""
+
+    def __init__(self, path, progress):
+        self.path = path
+        self.progress = progress
+
+    def __enter__(self):
+        from tqdm.auto import tqdm
+
+        size = os.path.getsize(self.path)
+        show = self.progress and size >= PROGRESS_BYTES
+        self.raw = open(self.path, "rb")
+        self.bar = tqdm(
             total=size,
             unit="B",
             unit_scale=True,
-            desc=f"reading {os.path.basename(path)}",
+            desc=f"reading {os.path.basename(self.path)}",
             disable=None if show else True,
             file=sys.stderr,
             leave=False,
-        ) as bar,
-    ):
-        compressed = raw.read(2) == _GZIP_MAGIC
-        raw.seek(0)
-        stream = gzip.GzipFile(fileobj=raw) if compressed else raw
-        lines = _text_lines(path, stream, raw, bar)
+        )
+        compressed = self.raw.read(2) == _GZIP_MAGIC
+        self.raw.seek(0)
+        stream = gzip.GzipFile(fileobj=self.raw) if compressed else self.raw
+        return stream, self.advance
+
+    def advance(self):
+        self.bar.update(self.raw.tell() - self.bar.n)
+
+    def __exit__(self, *exc):
+        self.bar.close()
+        self.raw.close()
+
+
+def _csv_header(path):
+    """The column names of the header row and the delimiter, checked."""
+    with _opened(path, False) as (stream, _):
+        lines = _text_lines(path, stream, lambda: None)
         try:
             first = next(lines)
         except StopIteration:
@@ -194,19 +309,84 @@ def _read_csv(path, target, features, progress):
             ) from None
         except (OSError, EOFError) as exc:  # a damaged gzip stream
             raise DataError(f"{path} cannot be read as CSV: {exc}.") from None
-        delimiter = max(_DELIMITERS, key=first.count)
-        reader = csv.reader(itertools.chain([first], lines), delimiter=delimiter, strict=True)
+    delimiter = max(_DELIMITERS, key=first.count)
+    reader = csv.reader([first], delimiter=delimiter, strict=True)
+    try:
+        return _header(path, next(reader, [""])), delimiter
+    except csv.Error as exc:
+        raise DataError(f"{path} line 1 is not valid CSV: {exc}.") from None
+
+
+def _text_columns(path, header, sample, feature_columns, categorical, infer):
+    """Indices of the feature columns read as text: those named in ``categorical``, and with ``infer``
+    those whose examples in ``sample`` hold mostly text."""
+    names = [header[i] for i in feature_columns]
+    missing = [name for name in categorical if name not in names]
+    if missing:
+        raise DataError(f"{path} has no feature column {_list(missing)}; its feature columns are {_list(names)}.")
+    text = [i for i in feature_columns if header[i] in categorical]
+    if infer:
+        for i in feature_columns:
+            values = [row[i].strip() for row in sample if len(row) == len(header)]
+            values = [value for value in values if value]
+            numbers = sum(is_number(value) for value in values)
+            # Mostly numbers with some text is a numeric column with mistakes: the reader names the first.
+            if i not in text and 2 * numbers < len(values):
+                text.append(i)
+    return sorted(text)
+
+
+def _sample(path, delimiter):
+    """The first :data:`SAMPLE_ROWS` non-blank rows after the header (fewer if the file is shorter)."""
+    rows = []
+    with _opened(path, False) as (stream, _):
+        lines = _text_lines(path, stream, lambda: None)
         try:
-            header = _header(path, next(reader))
-            columns = _columns(path, header, target, features)
-            return _read_rows(path, reader, header, target, columns)
+            next(lines)
+            for row in csv.reader(lines, delimiter=delimiter):
+                if not _blank(row):
+                    rows.append(row)
+                if len(rows) == SAMPLE_ROWS:
+                    break
+        except (csv.Error, DataError, OSError, EOFError):
+            pass  # reading the whole file says what is wrong, and where
+    return rows
+
+
+def _rows_in(path, sample):
+    """An estimate of the examples in an uncompressed file, from the size of those in the sample (0: unknown)."""
+    if _magic(path).startswith(_GZIP_MAGIC):
+        return 0
+    size = sum(len(field) + 1 for row in sample for field in row)
+    return int(os.path.getsize(path) / size * len(sample) * 1.02) + 1 if size else 0
+
+
+def _line_numbers(path, delimiter):
+    """The line of the file each example ends on, for files where it is not the row number plus one."""
+    with _opened(path, False) as (stream, _):
+        reader = csv.reader(_text_lines(path, stream, lambda: None), delimiter=delimiter)
+        next(reader)
+        return np.array([reader.line_num for row in reader if not _blank(row)], dtype=np.int64)
+
+
+def _blank(row):
+    return not row or (len(row) == 1 and not row[0].strip())
+
+
+def _read_carefully(path, delimiter, layout, target, progress, missing):
+    """Read the file in Python, chunk by chunk, with a message that says where for every defect."""
+    with _opened(path, progress) as (stream, advance):
+        reader = csv.reader(_text_lines(path, stream, advance), delimiter=delimiter, strict=True)
+        try:
+            next(reader)  # the header, checked by _csv_header
+            return _read_rows(path, reader, layout, target, missing)
         except csv.Error as exc:
             raise DataError(f"{path} line {reader.line_num} is not valid CSV: {exc}.") from None
         except (OSError, EOFError) as exc:
             raise DataError(f"{path} cannot be read as CSV: {exc}.") from None
 
 
-def _text_lines(path, stream, raw, bar):
+def _text_lines(path, stream, advance):
     """Lines of ``stream`` decoded as UTF-8 (a byte-order mark is dropped), moving the bar."""
     for number, line in enumerate(stream, 1):
         try:
@@ -217,7 +397,7 @@ def _text_lines(path, stream, raw, bar):
             raise DataError(f"{path} line {number} is not UTF-8 text; is it a CSV file?")
         yield text
         if number % 4096 == 0:
-            bar.update(raw.tell() - bar.n)
+            advance()
 
 
 def _header(path, row):
@@ -257,27 +437,29 @@ def _columns(path, header, target, features):
     return feature_columns, (None if target is None else header.index(target))
 
 
-def _read_rows(path, reader, header, target, columns):
-    feature_columns, target_column = columns
-    width = len(header)
-    names = [header[i] for i in feature_columns]
-    labels = [f"column {name!r}" for name in names]
-    chunks, targets, line_chunks = [], [], []
+def _read_rows(path, reader, layout, target, missing):
+    width = len(layout.header)
+    numeric, text = layout.numeric, layout.text
+    labels = [f"column {layout.header[i]!r}" for i in numeric]
+    text_labels = [f"column {layout.header[i]!r}" for i in layout.text_features]
+    chunks, text_chunks, line_chunks = [], [], []
     rows, lines = [], []
 
     def convert():
         block = np.array(rows, dtype=object)
         chunk_lines = np.array(lines, dtype=np.int64)
-        chunks.append(_numbers(path, block[:, feature_columns], chunk_lines, labels))
-        if target_column is not None:
-            targets.append(block[:, target_column].astype(str))
+        chunks.append(_numbers(path, block[:, numeric].reshape(len(rows), -1), chunk_lines, labels, missing))
+        values = block[:, text].reshape(len(rows), -1).astype(str)
+        if not missing:
+            _check_filled(path, values[:, : len(text_labels)], chunk_lines, text_labels)
+        text_chunks.append(values)
         line_chunks.append(chunk_lines)
         rows.clear()
         lines.clear()
 
     for row in reader:
-        if not row or (len(row) == 1 and not row[0].strip()):
-            continue  # a blank line
+        if _blank(row):
+            continue
         if len(row) != width:
             raise DataError(
                 f"{path} line {reader.line_num} has {len(row)} fields, but the header row has {width} columns."
@@ -290,22 +472,20 @@ def _read_rows(path, reader, header, target, columns):
         convert()
     if not chunks:
         raise DataError(f"{path} has a header row but no examples.")
-    y = np.concatenate(targets) if target_column is not None else None
-    return Table(
-        path=path,
-        X=np.concatenate(chunks),
-        feature_names=names,
-        named=True,
-        y=y,
-        target=target,
-        lines=np.concatenate(line_chunks),
-        feature_labels=labels,
-        target_label=None if target is None else f"column {target!r}",
-    )
+    texts = np.concatenate(text_chunks)
+    columns = [texts[:, j] for j in range(len(text))]
+    return layout.table(path, target, np.concatenate(chunks), columns, np.concatenate(line_chunks))
 
 
-def _numbers(path, block, lines, labels):
-    """A block of CSV fields (object array of str) as float64, or a DataError naming the first bad field."""
+def _numbers(path, block, lines, labels, missing=False):
+    """A block of CSV fields (object array of str) as float64, or a DataError naming the first bad field.
+
+    With ``missing``, empty fields become NaN.
+    """
+    empty = None
+    if missing:
+        empty = np.char.strip(block.astype(str)) == ""
+        block = np.where(empty, "nan", block)
     try:
         values = block.astype(np.float64)
     except (ValueError, TypeError):
@@ -319,8 +499,18 @@ def _numbers(path, block, lines, labels):
                     raise DataError(f"{place} is empty; fill in or drop missing values before using the file.")
                 raise DataError(f"{place}: {text[:40]!r} is not a number; feature columns must be numeric.")
         values = block.astype(np.float64)  # unreachable: some field failed to convert
-    _check_finite_block(values, lambda r, c: f"{path} line {int(lines[r])}, {labels[c]}")
+    checked = values if empty is None else np.where(empty, 0.0, values)
+    _check_finite_block(checked, lambda r, c: f"{path} line {int(lines[r])}, {labels[c]}")
     return values
+
+
+def _check_filled(path, values, lines, labels):
+    """A DataError naming the first empty field of a block of text features (``lines`` None: by row)."""
+    empty = np.char.strip(values) == ""
+    if empty.any():
+        r, c = (int(i) for i in np.argwhere(empty)[0])
+        place = f"row {r}" if lines is None else f"line {int(lines[r])}"
+        raise DataError(f"{path} {place}, {labels[c]} is empty; fill in or drop missing values before using the file.")
 
 
 def is_number(text):
@@ -332,8 +522,82 @@ def is_number(text):
     return True
 
 
+# ------------------------------------------------------------------ Parquet
+def _parquet(path):
+    """A ``pyarrow.parquet.ParquetFile``; a DataError that names the extra when pyarrow is missing."""
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise DataError(f'{path} is a Parquet file; reading it needs pyarrow: pip install "jitprop[parquet]"') from None
+    try:
+        return pq.ParquetFile(path)
+    except Exception as exc:  # pyarrow's errors have no common base but Exception
+        raise DataError(f"{path} is not a readable Parquet file: {exc}") from None
+
+
+def _read_parquet(path, target, features, categorical, infer, missing):
+    """Numbers as float64, text columns as text; a column's nulls are missing values."""
+    reader = _parquet(path)
+    import pyarrow as pa  # there: _parquet imported it
+
+    header = list(reader.schema_arrow.names)
+    feature_columns, target_column = _columns(path, header, target, features)
+    wanted = [header[i] for i in feature_columns] + ([] if target is None else [target])
+    data = reader.read(columns=wanted)
+    if data.num_rows == 0:
+        raise DataError(f"{path} has columns but no examples.")
+    for name in categorical:
+        if name not in wanted or name == target:
+            names = [header[i] for i in feature_columns]
+            raise DataError(f"{path} has no feature column {name!r}; its feature columns are {_list(names)}.")
+    numeric, text, labels = [], {}, []
+    for i in feature_columns:
+        name = header[i]
+        column = data.column(name)
+        is_text = pa.types.is_string(column.type) or pa.types.is_large_string(column.type)
+        is_text = is_text or pa.types.is_dictionary(column.type)
+        if name in categorical or (infer and is_text):
+            values = np.array(column.cast(pa.string()).fill_null("").to_pylist(), dtype=str)
+            if not missing:
+                _check_filled(path, values[:, None], None, [f"column {name!r}"])
+            text[name] = np.char.strip(values)
+            continue
+        if not (pa.types.is_integer(column.type) or pa.types.is_floating(column.type)):
+            raise DataError(
+                f"{path}: column {name!r} holds {column.type}; feature columns must be numeric"
+                f"{' (or text, one-hot encoded)' if infer else ''}."
+            )
+        values = column.cast(pa.float64()).fill_null(np.nan).to_numpy()
+        if not missing and column.null_count:
+            row = int(np.flatnonzero(column.is_null().to_numpy(zero_copy_only=False))[0])
+            raise DataError(f"{path} row {row}, column {name!r} is null; fill in or drop missing values first.")
+        numeric.append(values)
+        labels.append(f"column {name!r}")
+    X = np.column_stack(numeric) if numeric else np.empty((data.num_rows, 0))
+    _check_finite(path, X, labels, missing)
+    y = None
+    if target is not None:
+        column = data.column(target)
+        if pa.types.is_integer(column.type) or pa.types.is_floating(column.type):
+            y = column.cast(pa.float64()).fill_null(np.nan).to_numpy()
+        else:
+            y = np.array(column.cast(pa.string()).fill_null("").to_pylist(), dtype=str)
+    return Table(
+        path=path,
+        X=X,
+        feature_names=[header[i] for i in feature_columns if header[i] not in text],
+        named=True,
+        y=y,
+        target=target,
+        lines=None,
+        feature_labels=labels,
+        target_label=None if target is None else f"column {target!r}",
+        categorical=text,
+    )
+
+
 # -------------------------------------------------------------- NPY and NPZ
-def _read_npy(path, target):
+def _read_npy(path, target, missing):
     try:
         array = np.load(path, mmap_mode="r", allow_pickle=False)
     except ValueError as exc:
@@ -356,7 +620,7 @@ def _read_npy(path, target):
         y = array[:, column]
         names.pop(column)
     labels = [f"column {name}" for name in names]
-    _check_finite(path, X, labels)
+    _check_finite(path, X, labels, missing)
     return Table(
         path=path,
         X=X,
@@ -383,7 +647,7 @@ def _column_index(path, target, n_columns):
     return column % n_columns
 
 
-def _read_npz(path, target):
+def _read_npz(path, target, missing):
     members = _npz_members(path)
     if target is not None and target not in members:
         raise DataError(f"{path} has no array {target!r}; its arrays are {_list(sorted(members))}.")
@@ -411,7 +675,7 @@ def _read_npz(path, target):
             )
     names = [str(j) for j in range(X.shape[1])]
     labels = [f"{features} column {j}" for j in range(X.shape[1])]
-    _check_finite(path, X, labels)
+    _check_finite(path, X, labels, missing)
     return Table(
         path=path,
         X=X,
@@ -483,17 +747,17 @@ def _check_array(path, array, what):
         raise DataError(f"{path}: {what} has shape {array.shape}; it holds no examples or no columns.")
 
 
-def _check_finite(path, X, labels):
-    """Check a (possibly memory-mapped) feature array for NaN and inf, a chunk of rows at a time."""
+def _check_finite(path, X, labels, missing=False):
+    """Check a (possibly memory-mapped) feature array for NaN (unless ``missing``) and inf, by chunks of rows."""
     if X.dtype.kind != "f":
         return
     for start in range(0, X.shape[0], CHUNK_ROWS):
         block = np.asarray(X[start : start + CHUNK_ROWS])
-        _check_finite_block(block, lambda r, c: f"{path} row {start + r}, {labels[c]}")
+        _check_finite_block(block, lambda r, c: f"{path} row {start + r}, {labels[c]}", missing)
 
 
-def _check_finite_block(values, place):
-    bad = ~np.isfinite(values)
+def _check_finite_block(values, place, missing=False):
+    bad = np.isinf(values) if missing else ~np.isfinite(values)
     if bad.any():
         r, c = (int(i) for i in np.argwhere(bad)[0])
         what = "NaN" if np.isnan(values[r, c]) else "infinite"

@@ -5,7 +5,17 @@ confusion matrix. Regression: MSE, MAE and R², in the target's units.
 """
 
 from ..errors import UsageError
-from ._common import check_writable, label_text, load_model, positive_int, read_for_model, using_threads, write_json
+from ._common import (
+    check_writable,
+    label_text,
+    load_model,
+    positive_int,
+    model_inputs,
+    read_for_model,
+    unknown_category_option,
+    using_threads,
+    write_json,
+)
 
 
 def register(commands, common):
@@ -15,6 +25,7 @@ def register(commands, common):
     evaluate.add_argument("data", metavar="DATA", help="CSV, NPY or NPZ file with features and the target")
     evaluate.add_argument("--target", metavar="COLUMN", help="default: the column the model was trained on")
     evaluate.add_argument("--metrics-json", metavar="FILE", help="write the scores as JSON")
+    unknown_category_option(evaluate)
     evaluate.add_argument("--threads", type=positive_int, metavar="N", help="Numba threads (default: all)")
     evaluate.set_defaults(run=run)
 
@@ -40,7 +51,7 @@ def _evaluate(args):
         raise UsageError("the model does not name its target column; give it with --target COLUMN.")
     table = read_for_model(args.data, pre, target)
     labels = read_labels(table)
-    X = pre.inputs(table, net.dtype)
+    X = model_inputs(pre, table, net.dtype, args.unknown_category, "evaluate")
     outputs = net.predict(X)
     print(f"{args.model} on {args.data}: {table.n_examples:,} examples, target {table.target_label}")
     if pre.task == "regression":

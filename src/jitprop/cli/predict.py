@@ -10,7 +10,17 @@ import io
 import sys
 
 from ..errors import UsageError
-from ._common import check_writable, label_text, load_model, number_format, positive_int, read_for_model, using_threads
+from ._common import (
+    check_writable,
+    label_text,
+    load_model,
+    number_format,
+    positive_int,
+    model_inputs,
+    read_for_model,
+    unknown_category_option,
+    using_threads,
+)
 
 
 def register(commands, common):
@@ -20,6 +30,7 @@ def register(commands, common):
     predict.add_argument("data", metavar="DATA", help="CSV, NPY or NPZ file with the model's feature columns")
     predict.add_argument("--out", metavar="FILE", help="CSV file to write (default: standard output)")
     predict.add_argument("--proba", action="store_true", help="add the probability of each class")
+    unknown_category_option(predict)
     predict.add_argument("--threads", type=positive_int, metavar="N", help="Numba threads (default: all)")
     predict.set_defaults(run=run)
 
@@ -35,7 +46,7 @@ def run(args):
         if args.proba and pre.task != "classification":
             raise UsageError("--proba needs a classification model; this model does regression.")
         table = read_for_model(args.data, pre)
-        outputs = net.predict(pre.inputs(table, net.dtype))
+        outputs = net.predict(model_inputs(pre, table, net.dtype, args.unknown_category, "predict"))
     predictions = pre.predictions(outputs)
     fmt = number_format(net.dtype)
     header = ["prediction"]

@@ -6,9 +6,14 @@ so that ``jitprop predict`` and ``jitprop evaluate`` apply exactly the
 transformations training applied:
 
 - features are taken by name from a CSV header, or by position from an
-  array, and with ``standardize`` mapped to ``(x - mean) / scale``, the mean
-  and standard deviation of each column over the training examples (a
-  constant column gets scale 1);
+  array; with ``--impute`` their missing values are filled with a statistic
+  of the training examples (:class:`jitprop.preprocessing.Imputer`); with
+  ``standardize`` they are mapped to ``(x - mean) / scale``, the mean and
+  standard deviation of each column over the training examples (a constant
+  column gets scale 1);
+- categorical feature columns (text) follow the numeric ones as one 0/1
+  input per category of the training file
+  (:class:`jitprop.preprocessing.OneHotEncoder`);
 - classification labels (numbers or text) map to class indices through the
   sorted list ``classes``, and network outputs map back to labels;
 - regression targets are standardised likewise (``target_mean``,
@@ -21,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import DataError
+from ..preprocessing import Imputer, OneHotEncoder
 from .data_files import CHUNK_ROWS, is_number
 
 TASKS = ("classification", "regression")
@@ -28,8 +34,11 @@ TASKS = ("classification", "regression")
 #: Most distinct integer values a target may have to be taken for class labels.
 MAX_INFERRED_CLASSES = 50
 
-_VERSION = 1
-_FIELDS = (
+#: Most distinct values a categorical column may have, by default.
+MAX_CATEGORIES = 100
+
+_VERSION = 2
+_FIELDS_1 = (
     "version",
     "task",
     "target",
@@ -41,6 +50,7 @@ _FIELDS = (
     "target_mean",
     "target_scale",
 )
+_FIELDS = (*_FIELDS_1, "impute", "categorical")
 
 
 @dataclass
@@ -53,7 +63,7 @@ class Preprocessing:
     target : str or None
         Name of the target column the model was trained on.
     features : list of str
-        Names of the feature columns, in the network's input order.
+        Names of the numeric feature columns, in the network's input order.
     named_features : bool
         Whether ``features`` are CSV column names (matched by name when
         predicting) rather than positions.
@@ -63,6 +73,10 @@ class Preprocessing:
         Standardisation of the features, when it was asked for.
     target_mean, target_scale : float
         Regression: predictions are ``output · target_scale + target_mean``.
+    imputer : Imputer or None
+        Fills the missing values of the numeric features, when asked for.
+    encoder : OneHotEncoder or None
+        Encodes the categorical feature columns, which come after ``features``.
     """
 
     task: str
@@ -74,10 +88,12 @@ class Preprocessing:
     feature_scale: np.ndarray | None = None
     target_mean: float = 0.0
     target_scale: float = 1.0
+    imputer: Imputer | None = None
+    encoder: OneHotEncoder | None = None
 
     # ----------------------------------------------------------- building
     @classmethod
-    def fit(cls, table, labels, task, standardize, rows=None):
+    def fit(cls, table, labels, task, standardize, rows=None, impute=None, max_categories=MAX_CATEGORIES):
         """The preprocessing of ``table``, with statistics over the examples ``rows`` (default all).
 
         Parameters
@@ -90,10 +106,32 @@ class Preprocessing:
             Standardise the features.
         rows : ndarray of int, optional
             The training examples; the statistics come from these alone.
+        impute : (str, str or None), optional
+            ``(strategy, value)``: an :class:`~jitprop.preprocessing.Imputer` for the missing values
+            of the numeric features (NaN in ``table.X``), the value (a number, as text) for the
+            "constant" strategy. Missing values of categorical features (``""``) take the most
+            frequent category, or that value as a category of its own.
+        max_categories : int
+            Most distinct values of a categorical column.
         """
         pre = cls(task=task, target=table.target, features=list(table.feature_names), named_features=table.named)
+        X = table.X
+        if impute is not None:
+            strategy, value = impute
+            pre.imputer = Imputer(strategy, None if value is None else float(value))
+            pre.imputer.fit(X, rows, names=[f"{table.path}: {label}" for label in table.feature_labels])
+            X = pre.imputer.transform(X)
+        if table.categorical:
+            fill = None if impute is None else impute[1]
+            # The categories of the whole file (names, not statistics: a category met only in the
+            # validation part gets its column), the most frequent of the training part.
+            pre.encoder = OneHotEncoder(max_categories, fill)
+            try:
+                pre.encoder.fit(table.categorical, most_frequent=impute is not None and fill is None, fill_rows=rows)
+            except DataError as exc:
+                raise DataError(f"{table.path}: {exc}") from None
         if standardize:
-            pre.feature_mean, pre.feature_scale = _column_statistics(table.X, rows)
+            pre.feature_mean, pre.feature_scale = _column_statistics(X, rows)
         if task == "classification":
             classes = np.unique(labels)
             if classes.shape[0] < 2:
@@ -128,20 +166,57 @@ class Preprocessing:
     def n_classes(self):
         return len(self.classes) if self.classes is not None else 0
 
-    def inputs(self, table, dtype):
-        """The network inputs for ``table``: a C-contiguous array of ``dtype`` (no copy when none is needed)."""
+    @property
+    def categories(self):
+        """``{column: categories}`` of the categorical features (empty without any)."""
+        return {} if self.encoder is None else self.encoder.categories
+
+    @property
+    def columns(self):
+        """Every feature column the model reads: the numeric ones, then the categorical ones."""
+        return [*self.features, *self.categories]
+
+    @property
+    def n_inputs(self):
+        """Inputs of the network: one per numeric feature and one per category."""
+        return len(self.features) + (0 if self.encoder is None else self.encoder.n_outputs)
+
+    def inputs(self, table, dtype, unknown="error"):
+        """The network inputs for ``table``: a C-contiguous array of ``dtype`` (no copy when none is needed).
+
+        ``unknown`` is what a category not seen in training gets: ``"error"`` (a DataError naming
+        the field) or ``"ignore"`` (all zeros; :meth:`unknown_categories` counts them).
+        """
         X = table.X
         if X.shape[1] != len(self.features):
             raise DataError(
                 f"{table.path} has {X.shape[1]} feature columns, but the model expects {len(self.features)}."
             )
-        if not self.standardized:
+        if self.imputer is not None:
+            X = self.imputer.transform(X)
+        if self.standardized:
+            scaled = np.empty(X.shape, dtype=dtype)
+            for start in range(0, X.shape[0], CHUNK_ROWS):
+                block = np.asarray(X[start : start + CHUNK_ROWS], dtype=np.float64)
+                scaled[start : start + CHUNK_ROWS] = (block - self.feature_mean) / self.feature_scale
+            X = scaled
+        if self.encoder is None:
             return np.ascontiguousarray(X, dtype=dtype)
-        out = np.empty(X.shape, dtype=dtype)
-        for start in range(0, X.shape[0], CHUNK_ROWS):
-            block = np.asarray(X[start : start + CHUNK_ROWS], dtype=np.float64)
-            out[start : start + CHUNK_ROWS] = (block - self.feature_mean) / self.feature_scale
-        return out
+        encoded = self.encoder.transform(table.categorical, unknown, where=_field_of(table))
+        return np.ascontiguousarray(np.hstack([np.asarray(X, dtype=dtype), encoded.astype(dtype)]))
+
+    def unknown_categories(self, table):
+        """A line saying how many fields of ``table`` hold a category not seen in training (None: none)."""
+        if self.encoder is None:
+            return None
+        count, first = self.encoder.unknown_values(table.categorical, limit=1)
+        if not count:
+            return None
+        row, name, value = first[0]
+        return (
+            f"{count:,} value{'s' if count > 1 else ''} of categorical columns not seen in training, "
+            f"encoded as all zeros; the first: {_field_of(table)(row, name)}: {value[:40]!r}"
+        )
 
     def targets(self, table, labels):
         """Training targets for ``labels``: class indices (int64), or standardised values (float64)."""
@@ -193,6 +268,8 @@ class Preprocessing:
             "feature_scale": None if self.feature_scale is None else self.feature_scale.tolist(),
             "target_mean": self.target_mean,
             "target_scale": self.target_scale,
+            "impute": None if self.imputer is None else self.imputer.to_json(),
+            "categorical": None if self.encoder is None else self.encoder.to_json(),
         }
 
     @classmethod
@@ -202,15 +279,24 @@ class Preprocessing:
         def bad(reason):
             return DataError(f"{path}: the preprocessing saved with the model is not valid: {reason}.")
 
-        if not isinstance(doc, dict) or doc.get("version") != _VERSION:
-            raise bad(f"expected version {_VERSION}, got {doc!r:.80}")
-        if sorted(doc) != sorted(_FIELDS):
-            raise bad(f"expected the keys {', '.join(_FIELDS)}")
+        if not isinstance(doc, dict) or doc.get("version") not in (1, _VERSION):
+            raise bad(f"expected version 1 or {_VERSION}, got {doc!r:.80}")
+        fields = _FIELDS if doc["version"] == _VERSION else _FIELDS_1
+        if sorted(doc) != sorted(fields):
+            raise bad(f"expected the keys {', '.join(fields)}")
         features = doc["features"]
         if not (isinstance(features, list) and all(isinstance(name, str) for name in features)):
             raise bad("features must be a list of names")
-        if len(features) != net.input_dim:
-            raise bad(f"it names {len(features)} features, but the network takes {net.input_dim} inputs")
+        try:
+            imputer = None if doc.get("impute") is None else Imputer.from_json(doc["impute"])
+            encoder = None if doc.get("categorical") is None else OneHotEncoder.from_json(doc["categorical"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise bad(f"impute or categorical: {exc}") from None
+        if imputer is not None and imputer.values.shape != (len(features),):
+            raise bad(f"impute must hold a value for each of the {len(features)} features")
+        inputs = len(features) + (0 if encoder is None else encoder.n_outputs)
+        if inputs != net.input_dim:
+            raise bad(f"it names {inputs} inputs, but the network takes {net.input_dim}")
         if doc["task"] not in TASKS:
             raise bad(f"unknown task {doc['task']!r:.40}")
         if doc["target"] is not None and not isinstance(doc["target"], str):
@@ -229,14 +315,17 @@ class Preprocessing:
             classes=doc["classes"],
             target_mean=float(doc["target_mean"]),
             target_scale=float(doc["target_scale"]),
+            imputer=imputer,
+            encoder=encoder,
         )
         if (doc["feature_mean"] is None) != (doc["feature_scale"] is None):
             raise bad("feature_mean and feature_scale must both be given or both be null")
         if doc["feature_mean"] is not None:
             pre.feature_mean = np.array(doc["feature_mean"], dtype=np.float64)
             pre.feature_scale = np.array(doc["feature_scale"], dtype=np.float64)
-            if pre.feature_mean.shape != (net.input_dim,) or pre.feature_scale.shape != (net.input_dim,):
-                raise bad(f"feature_mean and feature_scale must hold {net.input_dim} numbers")
+            n = len(features)
+            if pre.feature_mean.shape != (n,) or pre.feature_scale.shape != (n,):
+                raise bad(f"feature_mean and feature_scale must hold {n} numbers")
             if not (pre.feature_scale > 0).all():
                 raise bad("feature_scale must be positive")
         if pre.task == "classification":
@@ -317,6 +406,11 @@ def _check_finite_target(table, values):
 def _as_integers(values):
     whole = values.astype(np.int64)
     return whole if np.array_equal(whole, values) else values
+
+
+def _field_of(table):
+    """``where(row, name)`` for messages about the categorical column ``name`` of ``table``."""
+    return lambda row, name: f"{table.where(row)}, column {name!r}"
 
 
 def _is_json_number(value):

@@ -20,6 +20,8 @@ def run(args):
     features = ", ".join(pre.features[:5]) + (", ..." if len(pre.features) > 5 else "")
     scaled = "standardised" if pre.standardized else "as given"
     print(f"inputs: {len(pre.features)} features ({features}), {scaled}")
+    for line in _encoding_lines(pre):
+        print(line)
     target = "the target" if pre.target is None else repr(pre.target)
     if pre.task == "classification":
         shown = ", ".join(label_text(label) for label in pre.classes[:10])
@@ -30,6 +32,28 @@ def run(args):
     print()
     print(layer_table(net))
     return 0
+
+
+def _encoding_lines(pre):
+    """Lines on the categorical columns (one-hot encoded) and on the imputation of missing values."""
+    lines = []
+    if pre.categories:
+        n = len(pre.categories)
+        lines.append(f"categorical: {n} column{'s' if n > 1 else ''}, one-hot encoded after the features:")
+        for name, values in pre.categories.items():
+            shown = ", ".join(values[:8]) + (", ..." if len(values) > 8 else "")
+            fill = pre.encoder.fills.get(name)
+            missing = f", a missing value becomes {fill}" if fill is not None else ""
+            lines.append(f"  {name}: {len(values)} categories ({shown}){missing}")
+    if pre.imputer is not None:
+        imputer = pre.imputer
+        how = (
+            f"constant {imputer.fill_value:g}" if imputer.strategy == "constant" else f"{imputer.strategy} of training"
+        )
+        values = ", ".join(f"{name} {value:.6g}" for name, value in zip(pre.features[:5], imputer.values))
+        more = ", ..." if len(pre.features) > 5 else ""
+        lines.append(f"missing values: imputed, {how} ({values}{more})")
+    return lines
 
 
 def layer_table(net):

@@ -29,8 +29,11 @@ from ..io._atomic import write_atomically
 from ..losses import LOSSES
 from ._common import (
     check_writable,
+    column_list,
     count,
     fraction,
+    impute_strategy,
+    non_negative_float,
     positive_float,
     positive_int,
     using_threads,
@@ -38,8 +41,9 @@ from ._common import (
     widths,
     write_json,
 )
+from .budget import L2, Budget, choose_budget
 from .data_files import Table, read_table, table_format
-from .preprocessing import Preprocessing, infer_task, read_labels
+from .preprocessing import MAX_CATEGORIES, Preprocessing, infer_task, read_labels
 
 #: ``--optimizer`` name → the arguments the command sets where they differ from the optimizer's defaults.
 OPTIMIZER_DEFAULTS = {"sgd": {"momentum": 0.9}}
@@ -65,6 +69,29 @@ def register(commands, common):
     )
     train.add_argument("data", nargs="?", metavar="DATA", help="CSV, NPY or NPZ file (default: built-in digits)")
     train.add_argument("--target", metavar="COLUMN", help="column to predict (NPY: index; NPZ: array, default 'y')")
+    table = train.add_argument_group("table")
+    table.add_argument(
+        "--categorical",
+        type=column_list,
+        default=[],
+        metavar="COLUMNS",
+        help="CSV feature columns to one-hot encode besides those holding text, e.g. integer codes "
+        "(default: the text columns; 'none' refuses text in feature columns)",
+    )
+    table.add_argument(
+        "--max-categories",
+        type=positive_int,
+        default=MAX_CATEGORIES,
+        metavar="N",
+        help=f"most distinct values of a categorical column (default {MAX_CATEGORIES})",
+    )
+    table.add_argument(
+        "--impute",
+        type=impute_strategy,
+        metavar="STRATEGY",
+        help="fill missing values with the mean, median, most_frequent value of the training part, or "
+        "constant:VALUE (default: refuse them)",
+    )
     model = train.add_argument_group("network")
     model.add_argument("--hidden", type=widths, default=[64], metavar="WIDTHS", help="hidden widths (default 64)")
     hidden = [name for name, spec in ACTIVATIONS.items() if spec.hidden]
@@ -88,16 +115,32 @@ def register(commands, common):
         default=True,
         help="scale each feature to mean 0 and deviation 1 over the training part (default: on)",
     )
+    model.add_argument(
+        "--l2",
+        type=non_negative_float,
+        metavar="LAMBDA",
+        help=f"L2 penalty on the weights (default: {L2:g} without --epochs, else 0)",
+    )
     fit = train.add_argument_group("training")
     fit.add_argument("--optimizer", default="adam", choices=sorted(optimizers.BY_NAME), help="default adam")
     fit.add_argument("--lr", type=positive_float, help="learning rate (default: the optimizer's, adam 0.001)")
     fit.add_argument("--momentum", type=fraction, help="momentum of sgd (default 0.9) or rmsprop (default 0)")
-    fit.add_argument("--epochs", type=positive_int, default=30, metavar="N", help="default 30")
+    fit.add_argument(
+        "--epochs",
+        type=positive_int,
+        metavar="N",
+        help="train N epochs (default: enough for about 20,000 updates, stopping early on the validation loss)",
+    )
     fit.add_argument("--batch-size", type=positive_int, default=32, metavar="N", help="default 32")
     fit.add_argument(
         "--val-split", type=fraction, default=0.2, metavar="FRACTION", help="held out for validation (default 0.2)"
     )
-    fit.add_argument("--early-stopping", type=count, metavar="PATIENCE", help="stop after PATIENCE bad epochs")
+    fit.add_argument(
+        "--early-stopping",
+        type=count,
+        metavar="PATIENCE",
+        help="stop after PATIENCE bad epochs (default: off with --epochs, else a tenth of the epochs, 10 to 100)",
+    )
     fit.add_argument("--seed", type=int, default=0, help="seeds weights, split and shuffling (default 0)")
     fit.add_argument("--threads", type=positive_int, metavar="N", help="Numba threads (default: all)")
     out = train.add_argument_group("output")
@@ -125,6 +168,7 @@ class _TrainingSetup:
     net: object
     optimizer: object
     extra: dict
+    budget: Budget
 
 
 def run(args):
@@ -154,11 +198,7 @@ def _train(args):
         f"{len(history.epochs)} epochs in {seconds:.2f} s, {examples_per_second:,.0f} examples/s; "
         f"kernel compile or cache load {compile_seconds:.2f} s, not included"
     )
-    if stopper is not None and stopper.stopped_epoch is not None:
-        print(
-            f"stopped early: no better validation loss for {args.early_stopping} epochs after epoch "
-            f"{stopper.best_epoch + 1}, whose weights were restored"
-        )
+    print(_why_stopped(setup, history, stopper))
 
     jp.save(setup.net, args.out, extra=setup.extra)
     print(f"model written to {args.out}")
@@ -172,6 +212,7 @@ def _train(args):
             "seconds": seconds,
             "examples_per_second": examples_per_second,
             "compile_seconds": compile_seconds,
+            "max_epochs": setup.budget.epochs,
             "stopped_early": stopper is not None and stopper.stopped_epoch is not None,
             "best_epoch": None if stopper is None or stopper.best_epoch is None else stopper.best_epoch + 1,
             "history": units.history(history),
@@ -196,7 +237,7 @@ def _prepare(args):
     else:
         task, reason = args.task, "--task"
     train_rows, val_rows = _split(table, labels, task, args.val_split, args.seed)
-    pre = Preprocessing.fit(table, labels, task, args.standardize, train_rows)
+    pre = Preprocessing.fit(table, labels, task, args.standardize, train_rows, args.impute, args.max_categories)
     loss = _loss(args.loss, task, pre)
     X = pre.inputs(table, args.dtype)
     y = pre.targets(table, labels)
@@ -205,13 +246,14 @@ def _prepare(args):
     train = (X, y, None) if train_rows is None else (X[train_rows], y[train_rows], train_rows)
     val = None if val_rows is None else (X[val_rows], y[val_rows], val_rows)
 
+    budget = choose_budget(args.epochs, args.early_stopping, args.l2, len(train[0]), args.batch_size, val is not None)
     n_outputs = pre.n_classes if loss == "cross_entropy" else 1
     layers = [jp.Dense(width, args.activation) for width in args.hidden] + [jp.Dense(n_outputs, _output(loss))]
-    net = jp.Network(layers, input_dim=X.shape[1], loss=loss, dtype=args.dtype, seed=args.seed)
+    net = jp.Network(layers, input_dim=pre.n_inputs, loss=loss, dtype=args.dtype, seed=args.seed, l2=budget.l2)
     extra = {"preprocessing": pre.to_json(), "command": _options(args)}
     if args.resume is not None:
         _check_resume(args.resume, extra)
-    return _TrainingSetup(table, source, task, reason, pre, labels, train, val, net, _optimizer(args), extra)
+    return _TrainingSetup(table, source, task, reason, pre, labels, train, val, net, _optimizer(args), extra, budget)
 
 
 def _output(loss):
@@ -233,25 +275,46 @@ def _description(setup, args):
     scaled = ", standardised" if pre.standardized else ""
     credit = (f"      from {DIGITS_CREDIT}",) if setup.table.path == "digits" else ()
     return (
-        f"data: {setup.source}: {table.n_examples:,} examples, {net.input_dim} features{scaled}, "
+        f"data: {setup.source}: {table.n_examples:,} examples, {len(pre.features)} features{scaled}, "
         f"target {table.target_label}",
         *credit,
+        *_table_lines(setup),
         f"task: {setup.task}{classes} ({setup.reason})",
         f"split: {split}",
         f"network: {shape}, {args.activation}, {_output(net.loss)} output, {net.loss} loss, "
         f"{net.n_params:,} parameters, {args.dtype}",
-        f"optimizer: {_describe_optimizer(setup.optimizer)}; {args.epochs} epochs, batch size {args.batch_size}, "
+        f"optimizer: {_describe_optimizer(setup.optimizer)}; {setup.budget.describe()}, batch size {args.batch_size}, "
         f"{numba.get_num_threads()} threads",
     )
 
 
+def _table_lines(setup):
+    """The lines about categorical columns and missing values, when there are any."""
+    pre, table, rows = setup.pre, setup.table, setup.train[2]
+    lines = []
+    if pre.categories:
+        columns = ", ".join(f"{name} ({len(values)} categories)" for name, values in pre.categories.items())
+        lines.append(f"categorical: {columns}: one-hot encoded, {pre.n_inputs} inputs in all")
+    if pre.imputer is not None:
+        X = table.X if rows is None else table.X[rows]
+        missing = int(np.isnan(X).sum())
+        missing += sum(
+            int(np.count_nonzero((v if rows is None else v[rows]) == "")) for v in table.categorical.values()
+        )
+        strategy = pre.imputer.strategy
+        how = f"constant {pre.imputer.fill_value:g}" if strategy == "constant" else f"{strategy} of the training part"
+        lines.append(f"missing: {missing:,} values in the training part, imputed: {how}")
+    return lines
+
+
 def _fit(setup, args):
     """Train; returns ``(history, seconds, early stopper or None)``. Ctrl-C raises Interrupted."""
-    bar = _ProgressBar(args.epochs, enabled=not args.quiet, units=_TargetUnits(setup.pre))
+    budget = setup.budget
+    bar = _ProgressBar(budget.epochs, enabled=not args.quiet, units=_TargetUnits(setup.pre))
     callbacks = [bar]
     stopper = checkpoint = None
-    if args.early_stopping is not None:
-        stopper = EarlyStopping("val_loss", patience=args.early_stopping, restore_best_weights=True)
+    if budget.patience is not None:
+        stopper = EarlyStopping("val_loss", patience=budget.patience, restore_best_weights=True)
         callbacks.append(stopper)
     if args.checkpoint_every is not None:
         checkpoint = ModelCheckpoint(checkpoint_path(args.out), every=args.checkpoint_every, extra=setup.extra)
@@ -261,7 +324,7 @@ def _fit(setup, args):
         history = setup.net.fit(
             setup.train[0],
             setup.train[1],
-            epochs=args.epochs,
+            epochs=budget.epochs,
             batch_size=args.batch_size,
             optimizer=setup.optimizer,
             verbose=0,
@@ -270,13 +333,33 @@ def _fit(setup, args):
             resume_from=args.resume,
         )
     except KeyboardInterrupt:
-        raise Interrupted(_interrupted(setup.net, args, checkpoint)) from None
+        raise Interrupted(_interrupted(setup.net, args, budget.epochs, checkpoint)) from None
     except ArithmeticError as exc:  # DivergenceError
         hint = "" if setup.pre.standardized else " Standardising the features (--standardize) often helps."
         raise ArithmeticError(f"{exc}{hint}") from exc
     finally:
         bar.close()
     return history, time.perf_counter() - started, stopper
+
+
+def _why_stopped(setup, history, stopper):
+    """The line that says why training stopped, and which weights the model has."""
+    budget, epochs = setup.budget, len(history.epochs)
+    if stopper is not None and stopper.stopped_epoch is not None:
+        return (
+            f"stopped early: no better validation loss for {budget.patience} epochs after epoch "
+            f"{stopper.best_epoch + 1}, whose weights were restored"
+        )
+    if budget.default:
+        where = (
+            f"stopped at the most epochs of the default budget, {budget.epochs:,} "
+            f"(about {budget.updates:,} updates of {len(setup.train[0]):,} training examples)"
+        )
+    else:
+        where = f"stopped after the {budget.epochs:,} epochs of --epochs"
+    if stopper is not None and stopper.best_epoch is not None and stopper.best_epoch + 1 < epochs:
+        return f"{where}; the weights of epoch {stopper.best_epoch + 1}, the best validation loss, were restored"
+    return where
 
 
 def checkpoint_path(out):
@@ -306,12 +389,16 @@ def _check_options(args):
 def _options(args):
     """The options that shaped the model, stored with it for reference."""
     keys = (
+        "categorical",
+        "max_categories",
+        "impute",
         "hidden",
         "activation",
         "loss",
         "task",
         "dtype",
         "standardize",
+        "l2",
         "optimizer",
         "lr",
         "momentum",
@@ -387,7 +474,17 @@ def _read_data(args):
         if table_format(args.data) != "npz":
             raise UsageError(f"--target is required: name the column of {args.data} to predict.")
         target = "y"
-    return read_table(args.data, target, progress=not args.quiet), args.data
+    if table_format(args.data) in ("npy", "npz") and args.categorical:
+        raise UsageError("--categorical names columns of a CSV or Parquet file; NPY and NPZ features are numbers.")
+    read = read_table(
+        args.data,
+        target,
+        progress=not args.quiet,
+        categorical=args.categorical or (),
+        infer_categorical=args.categorical is not None,
+        missing=args.impute is not None,
+    )
+    return read, args.data
 
 
 def _split(table, labels, task, fraction, seed):
@@ -488,9 +585,9 @@ class _ProgressBar(Callback):
             self.bar.close()
 
 
-def _interrupted(net, args, checkpoint):
+def _interrupted(net, args, epochs, checkpoint):
     """The line to print when Ctrl-C stops training."""
-    where = f"interrupted after {net.epoch} of {args.epochs} epochs"
+    where = f"interrupted after {net.epoch} of {epochs} epochs"
     if checkpoint is None:
         return f"{where}; nothing was saved ({args.out} was not written)."
     if checkpoint.last_path is None:
