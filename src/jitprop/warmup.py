@@ -45,7 +45,7 @@ def warmup(dtypes=("float32", "float64"), network=None, batch_size=32, optimizer
     net = network.copy()
     optimizer = SGD() if optimizer is None else optimizer_from_config(type(optimizer).__name__, optimizer.config())
     rows = max(1, int(batch_size))
-    X = np.zeros((rows, net.input_dim), dtype=net.dtype)
+    X = np.zeros((rows, *net.input_shape), dtype=net.dtype)
     y = np.zeros(rows, dtype=np.int64) if net.loss == "cross_entropy" else np.zeros((rows, net.n_outputs))
     # (With validation data, a fit compiles what evaluation needs along with its own kernels.)
     fit = dict(epochs=1, batch_size=rows, optimizer=optimizer, clip_norm=clip_norm, verbose=0)

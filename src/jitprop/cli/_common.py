@@ -213,12 +213,14 @@ def unknown_category_option(parser):
     )
 
 
-def model_inputs(pre, table, dtype, unknown, command):
-    """The network inputs of ``table``; under ``unknown="ignore"``, a warning on standard error for unseen
-    categories."""
+def model_inputs(pre, table, dtype, unknown, command, input_shape=None):
+    """The network inputs of ``table``, each example of ``input_shape`` (flat by default); under
+    ``unknown="ignore"``, a warning on standard error for unseen categories."""
     import sys
 
     inputs = pre.inputs(table, dtype, unknown)
+    if input_shape is not None and len(input_shape) > 1:
+        inputs = inputs.reshape(-1, *input_shape)
     if unknown == "ignore":
         line = pre.unknown_categories(table)
         if line is not None:

@@ -90,6 +90,10 @@ class Table:
     categorical : dict of str to ndarray of str
         CSV only: the feature columns read as text, by name, in file order,
         stripped (``""`` where a field is empty). They are not in ``X``.
+    example_shape : tuple of int or None
+        NPZ only: the shape of one example when the features array has more
+        than two axes (images ``(n, H, W, C)``); ``X`` holds each example
+        flattened in C order.
     """
 
     path: str
@@ -102,6 +106,7 @@ class Table:
     feature_labels: list
     target_label: str | None
     categorical: dict = field(default_factory=dict)
+    example_shape: tuple | None = None
 
     @property
     def n_examples(self):
@@ -654,14 +659,19 @@ def _read_npz(path, target, missing):
     if "X" in members and target != "X":
         features = "X"
     else:
-        candidates = [name for name, array in members.items() if name != target and array.ndim == 2]
+        candidates = [name for name, array in members.items() if name != target and array.ndim >= 2]
         if len(candidates) != 1:
             raise DataError(
-                f"{path} should hold the features as a 2-D array named 'X' (np.savez(path, X=X, y=y)); "
-                f"its arrays are {_list(sorted(members))}."
+                f"{path} should hold the features as an array named 'X' (np.savez(path, X=X, y=y)), "
+                f"one example per row; its arrays are {_list(sorted(members))}."
             )
         features = candidates[0]
     X = members[features]
+    example_shape = None
+    if X.ndim > 2 and X.shape[0] > 0:
+        # Examples of several axes (images): flattened in C order, their shape kept for the network.
+        example_shape = tuple(int(size) for size in X.shape[1:])
+        X = X.reshape(X.shape[0], -1)
     _check_array(path, X, f"array {features!r}")
     y = None
     if target is not None:
@@ -686,6 +696,7 @@ def _read_npz(path, target, missing):
         lines=None,
         feature_labels=labels,
         target_label=None if target is None else f"array {target!r}",
+        example_shape=example_shape,
     )
 
 

@@ -51,7 +51,7 @@ def _evaluate(args):
         raise UsageError("the model does not name its target column; give it with --target COLUMN.")
     table = read_for_model(args.data, pre, target)
     labels = read_labels(table)
-    X = model_inputs(pre, table, net.dtype, args.unknown_category, "evaluate")
+    X = model_inputs(pre, table, net.dtype, args.unknown_category, "evaluate", net.input_shape)
     outputs = net.predict(X)
     print(f"{args.model} on {args.data}: {table.n_examples:,} examples, target {table.target_label}")
     if pre.task == "regression":

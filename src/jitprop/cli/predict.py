@@ -46,7 +46,7 @@ def run(args):
         if args.proba and pre.task != "classification":
             raise UsageError("--proba needs a classification model; this model does regression.")
         table = read_for_model(args.data, pre)
-        outputs = net.predict(model_inputs(pre, table, net.dtype, args.unknown_category, "predict"))
+        outputs = net.predict(model_inputs(pre, table, net.dtype, args.unknown_category, "predict", net.input_shape))
     predictions = pre.predictions(outputs)
     fmt = number_format(net.dtype)
     header = ["prediction"]

@@ -13,6 +13,7 @@ import argparse
 import importlib.util
 import inspect
 import io
+import math
 import os
 import sys
 import time
@@ -41,6 +42,7 @@ from ._common import (
     widths,
     write_json,
 )
+from . import layer_spec
 from .budget import L2, Budget, choose_budget
 from .data_files import Table, read_table, table_format
 from .preprocessing import MAX_CATEGORIES, Preprocessing, infer_task, read_labels
@@ -93,7 +95,20 @@ def register(commands, common):
         "constant:VALUE (default: refuse them)",
     )
     model = train.add_argument_group("network")
-    model.add_argument("--hidden", type=widths, default=[64], metavar="WIDTHS", help="hidden widths (default 64)")
+    model.add_argument("--hidden", type=widths, metavar="WIDTHS", help="hidden dense widths (default 64)")
+    model.add_argument(
+        "--layers",
+        type=layer_spec.layer_spec,
+        metavar="SPEC",
+        help="hidden layers of any kind instead of --hidden, e.g. conv2d:16:3:same,maxpool2d:2,flatten,dense:64 "
+        "(see docs/cli.md)",
+    )
+    model.add_argument(
+        "--input-shape",
+        type=layer_spec.input_shape,
+        metavar="SHAPE",
+        help="shape of one example, e.g. 8,8,1 for the digits as images (default: an NPZ array's, else flat)",
+    )
     hidden = [name for name, spec in ACTIVATIONS.items() if spec.hidden]
     model.add_argument(
         "--activation",
@@ -229,6 +244,10 @@ def _prepare(args):
     """Read the data, decide the task, split, fit the preprocessing and build the network."""
     import jitprop as jp
 
+    if args.layers is not None and args.hidden is not None:
+        raise UsageError("give the hidden layers by --hidden or by --layers, not both.")
+    if args.layers is None and args.hidden is None:
+        args.hidden = [64]
     table, source = _read_data(args)
     labels = read_labels(table)
     if args.task is None:
@@ -248,12 +267,47 @@ def _prepare(args):
 
     budget = choose_budget(args.epochs, args.early_stopping, args.l2, len(train[0]), args.batch_size, val is not None)
     n_outputs = pre.n_classes if loss == "cross_entropy" else 1
-    layers = [jp.Dense(width, args.activation) for width in args.hidden] + [jp.Dense(n_outputs, _output(loss))]
-    net = jp.Network(layers, input_dim=pre.n_inputs, loss=loss, dtype=args.dtype, seed=args.seed, l2=budget.l2)
+    shape = _example_shape(args, table, pre)
+    layers = _hidden_layers(args) + [jp.Dense(n_outputs, _output(loss))]
+    try:
+        net = jp.Network(layers, loss=loss, dtype=args.dtype, seed=args.seed, l2=budget.l2, input_shape=shape)
+    except ValueError as exc:
+        hint = "; give the shape of an example with --input-shape (e.g. 8,8,1)" if len(shape) == 1 else ""
+        raise UsageError(f"the network cannot be built: {str(exc).rstrip('.')}{hint}.") from None
+    if len(shape) > 1:  # the network takes examples of their own shape
+        train = (train[0].reshape(-1, *shape), *train[1:])
+        val = None if val is None else (val[0].reshape(-1, *shape), *val[1:])
     extra = {"preprocessing": pre.to_json(), "command": _options(args)}
     if args.resume is not None:
         _check_resume(args.resume, extra)
     return _TrainingSetup(table, source, task, reason, pre, labels, train, val, net, _optimizer(args), extra, budget)
+
+
+def _hidden_layers(args):
+    """The hidden layers ``--hidden`` or ``--layers`` asks for (without either, :func:`_prepare` sets 64 units)."""
+    import jitprop as jp
+
+    if args.layers is not None:
+        try:
+            return layer_spec.build(args.layers, args.activation)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+    return [jp.Dense(width, args.activation) for width in args.hidden]
+
+
+def _example_shape(args, table, pre):
+    """The shape of one example: ``--input-shape``, else an NPZ array's own, else flat."""
+    if args.input_shape is None:
+        if table.example_shape is not None and pre.n_inputs == math.prod(table.example_shape):
+            return table.example_shape
+        return (pre.n_inputs,)
+    if math.prod(args.input_shape) != pre.n_inputs:
+        shape = ",".join(map(str, args.input_shape))
+        raise UsageError(
+            f"--input-shape {shape} holds {math.prod(args.input_shape)} values, but each example has "
+            f"{pre.n_inputs} inputs."
+        )
+    return args.input_shape
 
 
 def _output(loss):
@@ -271,7 +325,10 @@ def _description(setup, args):
         kind = "stratified" if setup.task == "classification" else "random"
         n_train, n_val = len(setup.train[0]), len(setup.val[0])
         split = f"{n_train:,} training and {n_val:,} validation examples ({kind}, seed {args.seed})"
-    shape = "-".join(str(w) for w in [net.input_dim, *args.hidden, net.n_outputs])
+    if args.layers is not None:
+        shape = f"{'x'.join(map(str, net.input_shape))} -> {layer_spec.describe(args.layers)} -> {net.n_outputs}"
+    else:
+        shape = "-".join(str(w) for w in [net.input_dim, *args.hidden, net.n_outputs])
     scaled = ", standardised" if pre.standardized else ""
     credit = (f"      from {DIGITS_CREDIT}",) if setup.table.path == "digits" else ()
     return (
@@ -393,6 +450,8 @@ def _options(args):
         "max_categories",
         "impute",
         "hidden",
+        "layers",
+        "input_shape",
         "activation",
         "loss",
         "task",

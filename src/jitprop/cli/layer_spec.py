@@ -1,0 +1,99 @@
+"""``--layers`` and ``--input-shape``: a network's hidden layers and its examples' shape, as text.
+
+``--layers`` lists the hidden layers, input side first, separated by commas;
+each is a kind and its arguments separated by colons (the output layer is
+added after them, as with ``--hidden``)::
+
+    conv2d:FILTERS:KERNEL[:PADDING[:STRIDES]]   Conv2D; KERNEL and STRIDES an int or HxW,
+    conv1d:FILTERS:KERNEL[:PADDING[:STRIDES]]   PADDING valid (default), same or an int
+    maxpool2d:SIZE[:STRIDES]   avgpool2d:...    pooling (STRIDES default to SIZE)
+    maxpool1d:SIZE[:STRIDES]   avgpool1d:...
+    globalavgpool2d   globalavgpool1d   flatten
+    dense:UNITS   dropout:RATE
+
+for example ``conv2d:16:3:same,maxpool2d:2,flatten,dense:64``. Layers with an
+activation take ``--activation``'s.
+"""
+
+import argparse
+
+#: Spelling of each kind -> (class name in jitprop, whether it takes the hidden activation, its arguments).
+KINDS = {
+    "conv2d": ("Conv2D", True, "FILTERS:KERNEL[:PADDING[:STRIDES]]"),
+    "conv1d": ("Conv1D", True, "FILTERS:KERNEL[:PADDING[:STRIDES]]"),
+    "maxpool2d": ("MaxPool2D", False, "SIZE[:STRIDES]"),
+    "avgpool2d": ("AvgPool2D", False, "SIZE[:STRIDES]"),
+    "maxpool1d": ("MaxPool1D", False, "SIZE[:STRIDES]"),
+    "avgpool1d": ("AvgPool1D", False, "SIZE[:STRIDES]"),
+    "globalavgpool2d": ("GlobalAvgPool2D", False, ""),
+    "globalavgpool1d": ("GlobalAvgPool1D", False, ""),
+    "flatten": ("Flatten", False, ""),
+    "dense": ("Dense", True, "UNITS"),
+    "dropout": ("Dropout", False, "RATE"),
+}
+
+
+def layer_spec(text):
+    """``--layers``: a list of ``(kind, arguments)``, checked for spelling; the layers are built by :func:`build`."""
+    layers = []
+    for item in text.split(","):
+        kind, *arguments = [part.strip() for part in item.strip().split(":")]
+        if kind.lower() not in KINDS:
+            raise argparse.ArgumentTypeError(
+                f"unknown layer {kind!r} in {text!r}; expected one of {', '.join(KINDS)} (e.g. conv2d:16:3:same)"
+            )
+        layers.append((kind.lower(), arguments))
+    return layers
+
+
+def input_shape(text):
+    """``--input-shape``: the shape of one example, like ``8,8,1``."""
+    try:
+        shape = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        shape = ()
+    if not shape or any(size < 1 for size in shape):
+        raise argparse.ArgumentTypeError(f"expected positive sizes like 8,8,1, got {text!r}")
+    return shape
+
+
+def build(spec, activation):
+    """The jitprop layers of a :func:`layer_spec`, or ``ValueError`` naming the layer whose arguments are wrong."""
+    import jitprop as jp
+
+    layers = []
+    for position, (kind, arguments) in enumerate(spec, 1):
+        name, activated, usage = KINDS[kind]
+        given = ":".join([kind, *arguments])
+        required = len(usage.split("[")[0].split(":")) if usage else 0  # the arguments before the optional ones
+        most = len(usage.replace("[", "").replace("]", "").split(":")) if usage else 0
+        if not required <= len(arguments) <= most:
+            expected = f"{kind}:{usage}" if usage else f"{kind}, without arguments"
+            raise ValueError(f"--layers: layer {position} ({given}): expected {expected}.")
+        values = [_value(argument) for argument in arguments]
+        keywords = {"activation": activation} if activated else {}
+        if kind.startswith("conv"):
+            keywords.update(zip(("filters", "kernel_size", "padding", "strides"), values, strict=False))
+            values = []
+        try:
+            layers.append(getattr(jp, name)(*values, **keywords))
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"--layers: layer {position} ({given}): {exc}") from None
+    return layers
+
+
+def _value(text):
+    """A layer argument: an int, a float, ``HxW`` (a tuple) or a word such as ``same``."""
+    if "x" in text and all(part.isdigit() for part in text.split("x")):
+        return tuple(int(part) for part in text.split("x"))
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def describe(spec):
+    """The spec as ``--layers`` spells it."""
+    return ",".join(":".join([kind, *arguments]) for kind, arguments in spec)
