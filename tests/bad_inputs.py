@@ -472,7 +472,13 @@ def _construction_cases():
             ValueError,
             r"Dropout rate must be in \[0, 1\), got '0\.5'",
         ),
-        ("Network", "layers=[]", network([]), TypeError, r"layers must be a non-empty list of layers \(Dense, Dropout, "),
+        (
+            "Network",
+            "layers=[]",
+            network([]),
+            TypeError,
+            r"layers must be a non-empty list of layers \(Dense, Dropout, ",
+        ),
         (
             "Network",
             "layers=Dense(2) (not in a list)",
