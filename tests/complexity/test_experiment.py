@@ -123,3 +123,9 @@ def test_a_sweep_fits_the_exponent_of_synthetic_timings():
     assert result["fit"]["slope"] == pytest.approx(1.05)
     assert result["model_slope"] == pytest.approx(1.0)
     assert [point["samples"] for point in result["points"]][0] == [2e-6 * 64**1.05] * complexity.QUICK.repeats
+
+
+def test_calibrate_trains_a_cnn_on_images_of_its_input_shape():
+    net = complexity.cnn_network("16x16x1 conv8-pool-conv16-dense10")
+    result = complexity.calibrate(net, n_examples=128, batch_size=64, repeats=1)
+    assert result["flops_per_second"] > 0 and result["layers"][0] == 256

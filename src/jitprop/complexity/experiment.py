@@ -319,9 +319,10 @@ def calibrate(net=None, n_examples=8192, batch_size=128, repeats=3, seed=0, thre
     """Training throughput of this machine, in FLOPs per second.
 
     Trains a copy of ``net`` (default: 784-256-256-10, ReLU, softmax,
-    float32) for one epoch of ``n_examples`` random examples, ``repeats``
-    times after one untimed run, and divides the epoch's FLOPs
-    (:meth:`NetworkCost.epoch_flops`) by the median time. Predicted time of
+    float32; a CNN too, on random images of its input shape) for one epoch
+    of ``n_examples`` random examples, ``repeats`` times after one untimed
+    run, and divides the epoch's FLOPs (:meth:`NetworkCost.epoch_flops`) by
+    the median time. Predicted time of
     any training run is then its FLOPs divided by this figure.
 
     ``threads`` and ``clock`` are as for :func:`measure`.
@@ -334,7 +335,7 @@ def calibrate(net=None, n_examples=8192, batch_size=128, repeats=3, seed=0, thre
     net = relu_network((784, 256, 256, 10), "float32", seed) if net is None else net.copy()
     threads, timer = resolve_clock(clock, threads)
     rng = np.random.default_rng(seed)
-    X = rng.random((n_examples, net.input_dim), dtype=np.float32).astype(net.dtype, copy=False)
+    X = rng.random((n_examples, *net.input_shape), dtype=np.float32).astype(net.dtype, copy=False)
     y = rng.integers(0, net.n_outputs, n_examples)
     if net.loss != "cross_entropy":
         y = np.eye(net.n_outputs)[y]
