@@ -104,12 +104,16 @@ class Workload:
     """
 
     name: str
-    sizes: tuple  # layer widths, inputs first
+    sizes: tuple  # layer widths, inputs first; () for a CNN
     activation: str
     loss: str
     batch_size: int
-    n: int  # examples (the digits set for W2, whatever n says)
+    n: int  # examples (the digits set for W2 and W6, whatever n says)
     lr: float = 0.01
+    # A CNN: one example's shape (H, W, C) and its layers, output last, as tuples:
+    # ("conv", filters, kernel, padding), ("maxpool", size), ("flatten",), ("dense", units).
+    input_shape: tuple = ()
+    layers: tuple = ()
 
 
 WORKLOADS = {
@@ -124,8 +128,24 @@ WORKLOADS = {
         # The textbook 2-2-2 sigmoid network, batch 1 and batch 64 (full size).
         Workload("W4b1", (2, 2, 2), "sigmoid", "mse", 1, 100_000, 0.1),
         Workload("W4b64", (2, 2, 2), "sigmoid", "mse", 64, 100_000, 0.1),
+        # LeNet-5-like on 28x28x1 images; jitprop bench uses 10,000 examples.
+        Workload(
+            "W5", (), "relu", "cross_entropy", 64, 1_024, input_shape=(28, 28, 1),
+            layers=(("conv", 6, 5, "same"), ("maxpool", 2), ("conv", 16, 5, "valid"), ("maxpool", 2), ("flatten",),
+                    ("dense", 120), ("dense", 84), ("dense", 10)),
+        ),
+        # A small CNN on the 1,797 digits as 8x8x1 images.
+        Workload(
+            "W6", (), "relu", "cross_entropy", 32, 1_797, input_shape=(8, 8, 1),
+            layers=(("conv", 16, 3, "same"), ("maxpool", 2), ("flatten",), ("dense", 10)),
+        ),
     )
-}
+}  # fmt: skip
+
+#: The workloads whose network is dense: every commit can train them.
+DENSE_WORKLOADS = [name for name, workload in WORKLOADS.items() if not workload.layers]
+#: The convolutional ones (skipped before jitprop had convolutions).
+CNN_WORKLOADS = [name for name, workload in WORKLOADS.items() if workload.layers]
 
 
 # ------------------------------------------------------------------- builders
@@ -148,12 +168,18 @@ def load_digits():
 
 
 def workload_data(workload, dtype, n=None):
-    """``(X, y)`` of a workload in ``dtype``, from a fixed seed (the digits set for W2)."""
+    """``(X, y)`` of a workload in ``dtype``, from a fixed seed (the digits set for W2 and W6, as images for W6)."""
     rng = np.random.default_rng(0)
     if workload.name == "W2":
         X, y = load_digits()
         return X.astype(dtype), y
+    if workload.name == "W6":
+        X, y = load_digits()
+        return X.astype(dtype).reshape(-1, *workload.input_shape), y
     n = workload.n if n is None else n
+    if workload.layers:
+        X = rng.random((n, *workload.input_shape), dtype=np.dtype(dtype).type)
+        return X, rng.integers(0, workload.layers[-1][1], n)
     X = rng.random((n, workload.sizes[0]), dtype=np.dtype(dtype).type)
     if workload.loss == "cross_entropy":
         return X, rng.integers(0, workload.sizes[-1], n)
@@ -166,10 +192,38 @@ def workload_network(workload, dtype):
     """A fresh ``jitprop.Network`` of the workload's shape, seeded."""
     import jitprop as jp
 
+    if workload.layers:
+        return cnn_network(workload.layers, workload.input_shape, dtype)
     hidden = [jp.Dense(width, workload.activation) for width in workload.sizes[1:-1]]
     output = {"cross_entropy": "softmax", "mse": workload.activation}[workload.loss]
     layers = hidden + [jp.Dense(workload.sizes[-1], output)]
     return jp.Network(layers, input_dim=workload.sizes[0], loss=workload.loss, dtype=dtype, seed=0)
+
+
+def cnn_network(layers, input_shape, dtype, pooling="max"):
+    """A seeded CNN of ``layers`` (tuples as ``Workload.layers``), ReLU inside and softmax at the output.
+
+    ``pooling`` ("max" or "average") is the kind of the ``"maxpool"``
+    layers. Skipped where the commit has no convolutional layers.
+    """
+    import jitprop as jp
+
+    if not hasattr(jp, "Conv2D"):
+        raise NotImplementedError("jitprop.Conv2D is not in this commit")
+    pool = jp.MaxPool2D if pooling == "max" else jp.AvgPool2D
+    built = []
+    for i, (kind, *arguments) in enumerate(layers):
+        activation = "softmax" if i == len(layers) - 1 else "relu"
+        if kind == "conv":
+            filters, kernel, padding = arguments
+            built.append(jp.Conv2D(filters, kernel, padding=padding, activation=activation))
+        elif kind == "maxpool":
+            built.append(pool(arguments[0]))
+        elif kind == "flatten":
+            built.append(jp.Flatten())
+        else:
+            built.append(jp.Dense(arguments[0], activation))
+    return jp.Network(built, input_shape=input_shape, loss="cross_entropy", dtype=dtype, seed=0)
 
 
 class Training:
@@ -448,6 +502,46 @@ def _prepare_loss_kernel(loss_kernel, loss, output, rows, k, dtype, spec, seed):
     data = Data(np.zeros((rows, 1), dtype=dtype), targets, labels, np.zeros(0))
     scale = 1.0 / (rows * k) if spec.over_outputs else 1.0 / rows
     return lambda: loss_kernel(z, a, data, index, scale, delta)
+
+
+def layer_kernels(net, layer, rows, seed=0):
+    """The forward and backward kernels of layer ``layer`` of ``net`` on a tile, as training calls them.
+
+    Builds the buffers training builds for batches of ``rows`` (a
+    workspace, the network's kernel entries, packed weights), runs one
+    gradient pass over the tile so that every layer's input, output and delta
+    are in place, and returns ``(forward, backward, tile_rows)``: callables of
+    no arguments that call the layer kind's kernels
+    (``jitprop.kernels.kinds.LAYER_KERNELS``) on the first tile's rows, and
+    how many rows that tile has. The backward kernel first multiplies the
+    layer's delta by its activation's derivative, in place: with ReLU (0 or
+    1) or none, calling it again leaves the delta as it was.
+    """
+    try:
+        kinds = importlib.import_module("jitprop.kernels.kinds")
+        batch = importlib.import_module("jitprop.kernels.batch")
+        workspace = importlib.import_module("jitprop.kernels.workspace")
+        tile = importlib.import_module("jitprop.kernels.tile")
+        threading = importlib.import_module("jitprop._threading")
+    except ImportError as error:
+        raise NotImplementedError(f"layer kinds: {error}") from None
+    layout, params, packed = net.layout, net.params, net.packed_weights
+    rng = np.random.default_rng(seed)
+    X = rng.random((rows, *net.input_shape)).astype(net.dtype)
+    data = net.prepare_data(X, rng.integers(0, net.n_outputs, rows))
+    ws = workspace.allocate(layout, rows, net.n_params, net.dtype, True)
+    grad = np.zeros(net.n_params, dtype=net.dtype)
+    kernels = batch.batch_kernels(layout, params, packed, data, ws, grad)
+    index = np.arange(rows, dtype=np.int64)
+    with threading.parallel_region():
+        net.pack_weights()
+        chunked = batch.chunking(net.n_params)
+        arguments = (layout, params, packed, data, index, 1.0 / rows, ws, grad, False, -1, chunked)
+        batch.run_batch(kernels, np.int64(tile.GRADIENT), *arguments)
+    kind = kinds.LAYER_KERNELS[int(layout.kinds[layer])]
+    at = (kernels, layout, params, packed, ws, np.int64(layer), np.int64(0), np.int64(ws.tile_rows))
+    tile_gradient = ws.tile_gradients[0]
+    return (lambda: kind.forward(*at)), (lambda: kind.backward(*at, tile_gradient)), ws.tile_rows
 
 
 #: Optimizers of the update benchmark: class name in jitprop and its arguments.

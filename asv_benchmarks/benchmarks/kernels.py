@@ -1,4 +1,5 @@
-"""Single kernels: the matrix products, activations, the fused loss, the parameter updates and a parallel region.
+"""Single kernels: the matrix products, a convolution and pooling layer, activations, the fused loss, the parameter
+updates and a parallel region.
 
 Kernels are called through the adapters of ``common``. Inputs are built and
 the kernel is run once in ``setup``, so the timings hold no compilation.
@@ -268,3 +269,52 @@ class ParallelTasks:
 
     def time_run_tasks(self, tasks):
         self.run(self.out, tasks)
+
+
+#: Layers of W5 (LeNet-5-like on 28x28x1, batch 64) whose kernels are timed: (pooling kind, layer index).
+CNN_LAYERS = {
+    "conv 14x14x6 5x5 16": ("max", 2),  # W5's second convolution: 10x10 positions, windows of 150 inputs
+    "maxpool 28x28x6 2": ("max", 1),  # W5's first pooling
+    "avgpool 28x28x6 2": ("average", 1),  # the same layer averaging
+}
+
+
+@functools.cache
+def _cnn_layer(layer, dtype):
+    """``(forward, backward)`` of a layer of ``CNN_LAYERS`` on a tile of W5's batch of 64."""
+    pooling, index = CNN_LAYERS[layer]
+    w5 = common.WORKLOADS["W5"]
+    net = common.cnn_network(w5.layers, w5.input_shape, dtype, pooling)
+    forward, backward, _ = common.layer_kernels(net, index, w5.batch_size)
+    return forward, backward
+
+
+class CNNLayerKernels:
+    """The forward and backward kernels of one layer of W5 on a tile, as training calls them.
+
+    Timed through :func:`common.layer_kernels`, which gives the layer the
+    buffers training gives it, filled by a gradient pass. A tile is as many
+    of the batch's 64 rows as training puts in one. The convolution (not the
+    first layer: its backward kernel adds the input gradient to the weight
+    gradient) lowers a few examples' windows at a time and runs the matrix
+    kernels on them; forward is ``z = P Wm + b`` and ``f(z)``, backward
+    ``f'``, ``dWm = Pᵀ D``, ``db`` and ``dP = D Wmᵀ`` added back into the
+    input's delta. Pooling layers compute windows' maxima or means forward
+    and route or share the delta backward.
+    """
+
+    params = (list(CNN_LAYERS), common.DTYPES)
+    param_names = ["layer", "dtype"]
+    timeout = 180
+
+    def setup(self, layer, dtype):
+        self.forward, self.backward = _cnn_layer(layer, dtype)
+        # Warm-up: compile (or load) both kernels.
+        self.forward()
+        self.backward()
+
+    def time_forward(self, layer, dtype):
+        self.forward()
+
+    def time_backward(self, layer, dtype):
+        self.backward()

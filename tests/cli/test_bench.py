@@ -159,3 +159,173 @@ def test_thread_scaling_alternates_thread_counts(monkeypatch):
     assert seen[1:] == [1, 2, 1, 2]
     assert result["speedup"] == pytest.approx(2**0.5)
     json.dumps(result)  # the report's part is plain JSON
+
+
+# ------------------------------------------------------------------ the CNN workloads
+def test_w5_is_lenet5_on_28x28x1_images():
+    w5 = bench.WORKLOADS["W5"]
+    assert (w5.n, w5.batch_size, w5.loss, w5.activation, w5.dataset) == (10_000, 64, "cross_entropy", "relu", "random")
+    shape, layers = w5.architecture()
+    assert shape == (28, 28, 1)
+    assert layers == (
+        bench.Conv(6, 5, "same"),
+        bench.MaxPool(2),
+        bench.Conv(16, 5, "valid"),
+        bench.MaxPool(2),
+        bench.Flatten(),
+        bench.Dense(120),
+        bench.Dense(84),
+        bench.Dense(10),
+    )
+    assert w5.shapes() == [
+        (28, 28, 1),
+        (28, 28, 6),
+        (14, 14, 6),
+        (10, 10, 16),
+        (5, 5, 16),
+        (400,),
+        (120,),
+        (84,),
+        (10,),
+    ]
+    X, y = w5.data(quick=True)
+    assert X.shape == (2000, 28, 28, 1) and X.dtype == np.float32
+    assert y.shape == (2000,) and set(np.unique(y)) <= set(range(10))
+
+
+def test_w6_is_a_small_cnn_on_the_digits_as_8x8x1_images():
+    from jitprop.io.datasets import load_digits
+
+    w6 = bench.WORKLOADS["W6"]
+    assert (w6.batch_size, w6.loss, w6.dataset) == (32, "cross_entropy", "digits")
+    shape, layers = w6.architecture()
+    assert shape == (8, 8, 1)
+    assert layers == (bench.Conv(16, 3, "same"), bench.MaxPool(2), bench.Flatten(), bench.Dense(10))
+    X, y = w6.data()
+    digits, labels = load_digits()
+    assert X.shape == (1_797, 8, 8, 1) and X.dtype == np.float32
+    np.testing.assert_array_equal(X.reshape(-1, 64), digits.astype(np.float32))
+    np.testing.assert_array_equal(y, labels)
+
+
+def test_dense_workloads_keep_their_widths_as_their_architecture():
+    w1 = bench.WORKLOADS["W1"]
+    assert w1.dense and not bench.WORKLOADS["W5"].dense
+    assert w1.architecture() == ((784,), (bench.Dense(256), bench.Dense(128), bench.Dense(10)))
+    assert w1.flops_per_example() == 2 * 2 * (784 * 256 + 256 * 128 + 128 * 10) + 2 * (256 * 128 + 128 * 10)
+    X, y = bench.WORKLOADS["W2"].data()
+    assert X.shape == (1_797, 64)
+
+
+def test_cnn_training_flops_count_each_product_at_every_position():
+    # A 3x3 convolution on 8x8x1 ("same": 64 positions, 16 filters), then 256 -> 10.
+    conv, dense = 2 * 9 * 1 * 16 * 64, 2 * 256 * 10
+    assert bench.WORKLOADS["W6"].flops_per_example() == 2 * (conv + dense) + dense
+
+
+def test_the_jitprop_engine_builds_the_workload_s_network():
+    w5 = bench.WORKLOADS["W5"]
+    X, y = w5.data(quick=True)
+    net = bench.JitpropEngine(w5, X[:10], y[:10], 1).net
+    assert net.input_shape == (28, 28, 1)
+    assert [type(layer).__name__ for layer in net.layers] == [
+        "Conv2D", "MaxPool2D", "Conv2D", "MaxPool2D", "Flatten", "Dense", "Dense", "Dense",
+    ]  # fmt: skip
+    assert [layer.activation for layer in net.layers if hasattr(layer, "W")] == ["relu"] * 4 + ["softmax"]
+    # LeNet-5's parameters: 156 + 2,416 + 48,120 + 10,164 + 850.
+    assert net.n_params == 61_706
+
+
+def test_dense_only_engines_skip_a_cnn_with_a_note():
+    calls = []
+    result = bench.compare_workload(
+        bench.WORKLOADS["W6"], threads=1, repeats=1, engines=(stand_in_cnn("jitprop", calls), bench.NumpyEngine)
+    )
+    assert set(result["engines"]) == {"jitprop"}
+    assert any(note.startswith("numpy") and "dense networks only" in note for note in result["notes"])
+
+
+def stand_in_cnn(name, calls):
+    class StandIn:
+        def __init__(self, workload, X, y, threads):
+            assert X.shape[1:] == workload.architecture()[0]
+
+        def epoch(self):
+            calls.append(name)
+            return 2.0
+
+    StandIn.name = name
+    return StandIn
+
+
+PEERS = {"pytorch": ("torch", "TorchEngine"), "jax": ("jax", "JaxEngine")}
+
+
+@pytest.mark.parametrize("peer", sorted(PEERS))
+@pytest.mark.parametrize("workload", ["W2", "W4b64", "W5", "W6"])
+def test_a_peer_computes_jitprop_s_loss_from_jitprop_s_weights(peer, workload):
+    module, engine = PEERS[peer]
+    pytest.importorskip(module)
+    w = bench.WORKLOADS[workload]
+    X, y = w.data(quick=True)
+    X, y = X[:64], y[:64]
+    ours = bench.JitpropEngine(w, X, y, 1)
+    theirs = getattr(bench, engine)(w, X, y, 1)
+    theirs.set_weights(ours.weights())
+    assert theirs.loss(X[:5], y[:5]) == pytest.approx(ours.loss(X[:5], y[:5]), rel=1e-5)
+
+
+@pytest.mark.parametrize("peer", sorted(PEERS))
+def test_a_peer_trains_a_cnn_epoch_by_epoch(peer):
+    module, engine = PEERS[peer]
+    pytest.importorskip(module)
+    w6 = bench.WORKLOADS["W6"]
+    X, y = w6.data()
+    runner = getattr(bench, engine)(w6, X[:300], y[:300], 1)
+    before = runner.loss(X[:300], y[:300])
+    for _ in range(3):
+        assert runner.epoch() > 0
+    assert runner.loss(X[:300], y[:300]) < before
+
+
+# -------------------------------------------------------------- engines in their own processes
+def test_processes_alternate_engines_round_by_round_and_pair_their_medians():
+    runs = []
+    per_round = {"jitprop": [[1.0, 1.2, 0.9], [2.0, 2.0, 2.0]], "peer": [[3.0, 3.0, 3.3], [4.0, 4.4, 4.0]]}
+
+    def run_engine(workload, engine, threads, quick):
+        assert (workload, threads, quick) == ("W6", 2, True)
+        seconds = per_round[engine][sum(1 for _, e in runs if e == engine)]
+        runs.append((workload, engine))
+        return {"epoch_seconds": seconds, "warmup_seconds": 5.0}
+
+    engines = (stand_in("jitprop", [1.0], []), stand_in("peer", [1.0], []))
+    result = bench.compare_in_processes(
+        bench.WORKLOADS["W6"],
+        threads=2,
+        rounds=2,
+        quick=True,
+        engines=engines,
+        log=lambda m: None,
+        run_engine=run_engine,
+    )
+    assert [engine for _, engine in runs] == ["jitprop", "peer", "jitprop", "peer"]
+    assert result["engines"]["jitprop"]["epoch_seconds"] == [1.0, 2.0]  # each process's median
+    assert result["engines"]["peer"]["epoch_seconds"] == [3.0, 4.0]
+    assert result["engines"]["peer"]["warmup_seconds"] == [5.0, 5.0]
+    assert result["ratios"] == {"peer": pytest.approx(np.median([3.0, 2.0]))}
+    assert result["processes"] == {"rounds": 2, "epochs_per_process": bench.PROCESS_EPOCHS}
+    assert "each engine in its own process, 2 rounds" in bench.format_report(
+        {"machine": {"threads": 2}, "threading_layer": "omp", "workloads": [result], "matmul": []}
+    )
+
+
+def test_an_engine_process_trains_and_reports_its_epochs():
+    entry = bench.engine_process("W4b64", "numpy", 1, quick=True)
+    assert len(entry["epoch_seconds"]) == bench.PROCESS_EPOCHS
+    assert all(seconds > 0 for seconds in entry["epoch_seconds"]) and entry["warmup_seconds"] > 0
+
+
+def test_unknown_engine_is_named(capsys):
+    assert cli.main(["bench", "--workloads", "W6", "--engines", "jitprop,theano"]) != 0
+    assert "theano" in capsys.readouterr().err

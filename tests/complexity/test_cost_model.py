@@ -168,3 +168,59 @@ def test_summary_text():
     assert "Total params: 269,322" in text
     assert "2 - w1/w = 1.253" in text
     assert "Per step of 128 examples (2 tiles)" in text
+
+
+# ----------------------------------------------------------------- convolutions
+def _cnn(first=None, input_shape=(8, 8, 2)):
+    layers = [
+        jp.Conv2D(4, 3, padding="same", activation="relu"),
+        jp.MaxPool2D(2),
+        jp.Conv2D(8, 3, activation="relu"),
+        jp.Flatten(),
+        jp.Dense(10, "softmax"),
+    ]
+    return jp.Network(([first] if first else []) + layers, input_shape=input_shape, loss="cross_entropy", seed=0)
+
+
+def test_a_convolution_uses_each_weight_at_every_output_position():
+    cost = complexity.costs(_cnn())
+    # conv 3x3x2 -> 4 at 8x8 positions, pool to 4x4x4, conv 3x3x4 -> 8 at 2x2, then 32 -> 10.
+    uses = [3 * 3 * 2 * 4 * 64, 3 * 3 * 4 * 8 * 4, 32 * 10]
+    assert [row.weight_uses for row in cost.layers] == [uses[0], 0, uses[1], 0, uses[2], 0]
+    assert cost.weights == 72 + 288 + 320 and cost.first_layer_weights == 72
+    assert cost.weight_uses == sum(uses) and cost.first_layer_weight_uses == uses[0]
+    assert cost.shares_weights
+    # The products: forward 2u, weight gradients 2u, input gradients 2u but the first layer's.
+    assert cost.matmul_ratio == pytest.approx(2 - uses[0] / sum(uses))
+    products = [2 * u for u in uses]
+    rows = [row for row in cost.layers if row.weights]
+    assert [row.forward_flops - p for row, p in zip(rows, products)] == [2 * 4 * 64, 2 * 8 * 4, 10 + 5 * 10]
+    assert rows[0].backward_flops - products[0] == 2 * 4 * 64  # bias and ReLU's derivative; no input gradient
+    assert rows[1].backward_flops - 2 * products[1] == 2 * 8 * 4
+    assert cost.as_dict()["weight_uses"] == sum(uses)
+
+
+def test_a_dense_network_uses_each_weight_once():
+    cost = complexity.costs(dense_net([784, 256, 256, 10]))
+    assert (cost.weight_uses, cost.first_layer_weight_uses) == (cost.weights, cost.first_layer_weights)
+    assert not cost.shares_weights
+
+
+def test_a_convolution_after_a_first_pooling_layer_passes_its_input_gradient_back():
+    # The kernels skip the input gradient of layer 0 only, here the pooling layer; the convolution computes it.
+    pooled = complexity.costs(_cnn(first=jp.MaxPool2D(2), input_shape=(16, 16, 2)))
+    plain = complexity.costs(_cnn())
+    assert pooled.layers[0].backward_flops == 0
+    assert pooled.layers[1].backward_flops == plain.layers[0].backward_flops + 2 * plain.layers[0].weight_uses
+    assert pooled.first_layer_weight_uses == 0 and pooled.matmul_ratio == 2.0
+
+
+def test_summary_text_of_a_cnn():
+    text = complexity.summary(_cnn())
+    lines = text.splitlines()
+    assert lines[0] == "Network: 8x8x2-8x8x4-4x4x4-2x2x8-10, loss cross_entropy, float32"
+    uses = 4608 + 1152 + 320
+    assert f"weights w = 680, used at every output position: u = w·P = {uses:,} per example" in text
+    assert "first layer u1 = 4,608" in text
+    assert f"(matrix products alone: 2 - u1/u = {2 - 4608 / uses:.3f})" in text
+    assert "w1" not in text

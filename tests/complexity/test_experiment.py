@@ -20,7 +20,7 @@ def quick_results():
 
 def test_measure_quick_returns_the_documented_structure(quick_results):
     results = json.loads(json.dumps(quick_results))  # JSON-compatible throughout
-    assert set(results["exponents"]) == {"width", "examples", "epochs"}
+    assert set(results["exponents"]) == {"width", "examples", "epochs", "positions"}
     assert all(isinstance(value, float) for value in results["exponents"].values())
     for name, sweep in results["sweeps"].items():
         assert sweep["fit"]["slope"] == results["exponents"][name]
@@ -34,6 +34,14 @@ def test_measure_quick_returns_the_documented_structure(quick_results):
         assert set(entry) >= {"layers", "predicted", "measured", "matmul_ratio", "batch_size", "tile_rows"}
         assert entry["layers"][0] in (784, 256)
         assert 1.0 <= entry["predicted"] < 2.0
+    positions = results["sweeps"]["positions"]["points"]
+    assert [p["x"] for p in positions] == [side * side for side in complexity.QUICK.image_sides]
+    assert len({p["params"] for p in positions}) == 1  # the weights stay as they are
+    assert len(results["cnn_backward_forward"]) == len(complexity.QUICK.cnns)
+    for entry in results["cnn_backward_forward"]:
+        assert entry["network"] in complexity.CNNS and entry["weight_uses"] > entry["weights"]
+        assert 1.0 <= entry["predicted"] < 2.0 and entry["measured"] > 0
+    assert "cnn_ratios_within_tolerance" in results["acceptance"]
     inference = results["inference"]
     assert inference["training_seconds_per_example"] > 0 and inference["inference_seconds_per_example"] > 0
     assert 2.0 < inference["predicted_ratio"] < 3.0
@@ -93,3 +101,31 @@ def test_measure_restores_the_thread_count(monkeypatch):
     before = numba.get_num_threads()
     complexity.measure(quick=True, threads=1)
     assert seen == [1] and numba.get_num_threads() == before
+
+
+def test_the_positions_sweep_network_keeps_its_weights_and_scales_its_products_with_the_positions():
+    nets = [complexity.positions_network(side) for side in (8, 16, 32)]
+    assert len({net.n_params for net in nets}) == 1
+    uses = [complexity.costs(net).weight_uses for net in nets]
+    # Convolutions scale with the side squared; the dense layer after the global pool (160 weights) does not.
+    assert (uses[1] - 160) == 4 * (uses[0] - 160) and (uses[2] - 160) == 16 * (uses[0] - 160)
+
+
+def test_a_sweep_fits_the_exponent_of_synthetic_timings():
+    import time
+
+    from jitprop.complexity.experiment import _Experiment
+
+    experiment = _Experiment(complexity.QUICK, 0, np.median, time.perf_counter)
+    positions = [64, 256, 1024]
+    setups = [(None, (lambda p=p: 2e-6 * p**1.05), lambda: None) for p in positions]
+    result = experiment.sweep("positions", positions, setups, [1e3 * p for p in positions], 1e9)
+    assert result["fit"]["slope"] == pytest.approx(1.05)
+    assert result["model_slope"] == pytest.approx(1.0)
+    assert [point["samples"] for point in result["points"]][0] == [2e-6 * 64**1.05] * complexity.QUICK.repeats
+
+
+def test_calibrate_trains_a_cnn_on_images_of_its_input_shape():
+    net = complexity.cnn_network("16x16x1 conv8-pool-conv16-dense10")
+    result = complexity.calibrate(net, n_examples=128, batch_size=64, repeats=1)
+    assert result["flops_per_second"] > 0 and result["layers"][0] == 256

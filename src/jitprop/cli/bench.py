@@ -1,8 +1,10 @@
 """``jitprop bench``: jitprop and its peers on the same workloads, side by side.
 
 Each workload is trained by every available engine in turn — jitprop,
-PyTorch (CPU, a plain training loop), scikit-learn's MLP and a plain NumPy
-implementation — one epoch at a time, alternating engines (A B A B …), after
+PyTorch (CPU, a plain training loop), JAX (CPU; the step under ``jax.jit``,
+the whole epoch under ``jax.lax.scan``), scikit-learn's MLP and a plain NumPy
+implementation (the last two for dense networks only) — one epoch at a time,
+alternating engines (A B A B …), after
 one warm-up epoch each. The reported speed is the median over the timed
 epochs, in examples per second. A ratio is the median over rounds of the
 ratio of two engines' speeds in the same round (epochs seconds apart), which
@@ -21,8 +23,20 @@ timed one: what is timed is an epoch in the middle of a training run, as
 ``fit(epochs=...)`` runs it. Peers that are not installed are skipped with a note
 (``pip install "jitprop[bench]"``).
 
+With ``--processes`` each engine runs in a process of its own instead, one
+after the other in every round (A B C A B C …): three engines' thread pools
+(Numba's, PyTorch's, XLA's) then never share a process, at the cost of a
+warm-up epoch (JAX's and PyTorch's compile or first-call costs included) per
+process. Each process times ``PROCESS_EPOCHS`` epochs and reports their
+median; the round's ratios pair these medians.
+
+:data:`WORKLOADS` is the one place that defines the workloads: a dense
+network by its widths (``sizes``), a convolutional one by its input shape
+and its layers (:class:`Conv`, :class:`MaxPool`, :class:`Flatten`,
+:class:`Dense`); every engine builds its network from that description.
+
 The peers are imported by their engines, when they run, and only this
-command imports the engines: ``import jitprop`` never imports PyTorch or
+command imports the engines: ``import jitprop`` never imports PyTorch, JAX or
 scikit-learn.
 """
 
@@ -53,48 +67,182 @@ REWARM_SECONDS = 0.02
 
 
 @dataclass(frozen=True)
+class Conv:
+    """A 2-D convolution of a workload: ``filters`` windows of ``kernel`` x ``kernel``, stride 1.
+
+    Its activation is the workload's ``activation``.
+    """
+
+    filters: int
+    kernel: int
+    padding: str = "valid"  # or "same"
+
+
+@dataclass(frozen=True)
+class MaxPool:
+    """Max pooling over ``size`` x ``size`` windows at stride ``size``."""
+
+    size: int
+
+
+@dataclass(frozen=True)
+class Flatten:
+    """Flattens an example's (H, W, C) channels last, as ``jitprop.Flatten`` does."""
+
+
+@dataclass(frozen=True)
+class Dense:
+    """A dense layer of ``units``: the workload's ``activation``, or the loss's output activation at the end."""
+
+    units: int
+
+
+@dataclass(frozen=True)
 class Workload:
-    """A training task: data shape, network, loss and batch size."""
+    """A training task: data shape, network, loss and batch size.
+
+    A dense network is given by ``sizes`` (its widths, inputs first); a
+    convolutional one by ``input_shape`` (one example's (H, W, C)) and
+    ``layers`` (:class:`Conv`, :class:`MaxPool`, :class:`Flatten` and
+    :class:`Dense`, the output last), with ``sizes`` empty.
+    :meth:`architecture` gives either as an input shape and layers, which
+    the engines build from. ``dataset`` is ``"random"`` (seeded uniform
+    inputs and labels or smooth targets) or ``"digits"`` (the 1,797 built-in
+    digits, as 64 features or 8x8x1 images, whatever ``n`` says).
+    """
 
     name: str
     description: str
     n: int
-    sizes: tuple  # layer widths, inputs first
+    sizes: tuple  # dense: layer widths, inputs first; () when input_shape and layers describe the network
     activation: str
     loss: str
     batch_size: int
     lr: float = 0.01
+    input_shape: tuple = ()
+    layers: tuple = ()
+    dataset: str = "random"
+
+    @property
+    def dense(self):
+        """Whether the network is dense (a multilayer perceptron, which every engine runs)."""
+        return not self.layers
+
+    def architecture(self):
+        """``(input_shape, layers)``: one example's shape and the layers after it, the output last."""
+        if self.dense:
+            return (self.sizes[0],), tuple(Dense(width) for width in self.sizes[1:])
+        return tuple(self.input_shape), tuple(self.layers)
+
+    def shapes(self):
+        """One example's shape at the input and after each layer of :meth:`architecture`."""
+        shape, layers = self.architecture()
+        shapes = [shape]
+        for layer in layers:
+            shapes.append(_output_shape(layer, shapes[-1]))
+        return shapes
+
+    @property
+    def n_outputs(self):
+        """Units of the output layer (classes for cross-entropy)."""
+        return self.architecture()[1][-1].units
 
     def data(self, quick=False):
-        """``(X, y)`` in float32, from a fixed seed (the digits set for W2)."""
+        """``(X, y)`` in float32, from a fixed seed (the digits set for W2 and W6), ``X`` of shape (n, *input)."""
         rng = np.random.default_rng(0)
         n = self.n if not quick else min(self.n, max(2000, self.n // 5))
-        if self.name == "W2":
+        shape = self.architecture()[0]
+        if self.dataset == "digits":
             X, y = load_digits()
-            return X.astype(np.float32), y
-        X = rng.random((n, self.sizes[0]), dtype=np.float32)
+            return X.astype(np.float32).reshape(-1, *shape), y
+        X = rng.random((n, *shape), dtype=np.float32)
         if self.loss == "cross_entropy":
-            return X, rng.integers(0, self.sizes[-1], n)
+            return X, rng.integers(0, self.n_outputs, n)
         # The textbook task: outputs are smooth functions of the inputs, in (0, 1).
         y = np.stack([X[:, 0] * X[:, 1], 0.5 * (X[:, 0] + X[:, 1])], axis=1).astype(np.float32)
         return X, y
 
     def flops_per_example(self):
-        """Training FLOPs per example: forward, weight gradient and input gradient products."""
-        products = [2 * a * b for a, b in zip(self.sizes[:-1], self.sizes[1:])]
+        """Training FLOPs per example: forward, weight gradient and input gradient products.
+
+        A layer with weights of ``K`` inputs (a window: kh·kw·C) and ``units``
+        outputs at ``P`` positions (1 for a dense layer) has a product of
+        ``2·K·units·P`` FLOPs forward, the same for its weight gradient and,
+        but for the first such layer, for its input gradient. Pooling,
+        biases and activations are not counted.
+        """
+        products = []
+        for layer, before, after in zip(self.architecture()[1], self.shapes(), self.shapes()[1:]):
+            if isinstance(layer, Conv):
+                products.append(2 * layer.kernel**2 * before[-1] * int(np.prod(after)))
+            elif isinstance(layer, Dense):
+                products.append(2 * int(np.prod(before)) * layer.units)
         return 2 * sum(products) + sum(products[1:])
 
+
+def _output_shape(layer, shape):
+    """One example's shape after ``layer`` (of :class:`Workload`'s layers), from ``shape`` before it."""
+    if isinstance(layer, Conv):
+        lost = 0 if layer.padding == "same" else layer.kernel - 1
+        return (shape[0] - lost, shape[1] - lost, layer.filters)
+    if isinstance(layer, MaxPool):
+        return (shape[0] // layer.size, shape[1] // layer.size, shape[2])
+    if isinstance(layer, Flatten):
+        return (int(np.prod(shape)),)
+    return (layer.units,)
+
+
+#: LeNet-5's layers, with ReLU and max pooling: W5.
+LENET5 = (Conv(6, 5, "same"), MaxPool(2), Conv(16, 5), MaxPool(2), Flatten(), Dense(120), Dense(84), Dense(10))
 
 WORKLOADS = {
     w.name: w
     for w in (
         Workload("W1", "MNIST-shaped 784-256-128-10", 60_000, (784, 256, 128, 10), "relu", "cross_entropy", 128),
-        Workload("W2", "digits 64-32-10", 1_797, (64, 32, 10), "relu", "cross_entropy", 32),
+        Workload("W2", "digits 64-32-10", 1_797, (64, 32, 10), "relu", "cross_entropy", 32, dataset="digits"),
         Workload("W3", "wide 1024-1024-1024-10", 20_000, (1024, 1024, 1024, 10), "relu", "cross_entropy", 256),
         Workload("W4b1", "textbook 2-2-2, batch 1", 100_000, (2, 2, 2), "sigmoid", "mse", 1, 0.1),
         Workload("W4b64", "textbook 2-2-2, batch 64", 100_000, (2, 2, 2), "sigmoid", "mse", 64, 0.1),
+        Workload(
+            "W5",
+            "LeNet-5-like CNN, 28x28x1",
+            10_000,
+            (),
+            "relu",
+            "cross_entropy",
+            64,
+            input_shape=(28, 28, 1),
+            layers=LENET5,
+        ),
+        Workload(
+            "W6",
+            "digits CNN 8x8x1, conv 16@3x3",
+            1_797,
+            (),
+            "relu",
+            "cross_entropy",
+            32,
+            input_shape=(8, 8, 1),
+            layers=(Conv(16, 3, "same"), MaxPool(2), Flatten(), Dense(10)),
+            dataset="digits",
+        ),
     )
 }
+
+
+def _weight_layers(workload):
+    """The layers of ``workload`` that have weights, each with the example's shape before it.
+
+    For a dense layer straight after :class:`Flatten`, the shape is the one
+    before the flattening: (H, W, C), the order of its weights' rows.
+    """
+    _, layers = workload.architecture()
+    shapes = workload.shapes()
+    found = []
+    for i, layer in enumerate(layers):
+        if isinstance(layer, (Conv, Dense)):
+            found.append((layer, shapes[i - 1] if i and isinstance(layers[i - 1], Flatten) else shapes[i]))
+    return found
 
 
 # --------------------------------------------------------------------------- engines
@@ -105,11 +253,32 @@ class JitpropEngine:
         import jitprop as jp
 
         self.X, self.y, self.workload = X, y, workload
-        hidden = [jp.Dense(width, workload.activation) for width in workload.sizes[1:-1]]
+        shape, specs = workload.architecture()
         output = LOSSES[workload.loss].output_activation or workload.activation  # mse: the hidden layers'
-        layers = hidden + [jp.Dense(workload.sizes[-1], output)]
-        self.net = jp.Network(layers, input_dim=workload.sizes[0], loss=workload.loss, seed=0)
+        layers = []
+        for i, spec in enumerate(specs):
+            activation = output if i == len(specs) - 1 else workload.activation
+            if isinstance(spec, Conv):
+                layers.append(jp.Conv2D(spec.filters, spec.kernel, padding=spec.padding, activation=activation))
+            elif isinstance(spec, MaxPool):
+                layers.append(jp.MaxPool2D(spec.size))
+            elif isinstance(spec, Flatten):
+                layers.append(jp.Flatten())
+            else:
+                layers.append(jp.Dense(spec.units, activation))
+        if workload.dense:
+            self.net = jp.Network(layers, input_dim=shape[0], loss=workload.loss, seed=0)
+        else:
+            self.net = jp.Network(layers, input_shape=shape, loss=workload.loss, seed=0)
         self.optimizer = jp.SGD(lr=workload.lr)
+
+    def weights(self):
+        """``(W, b)`` of each layer with weights, in Keras' layout (as the peers' ``set_weights`` take them)."""
+        return [(layer.W.copy(), layer.b.copy()) for layer in self.net.kernel_layers if hasattr(layer, "W")]
+
+    def loss(self, X, y):
+        """The mean loss on ``(X, y)``."""
+        return self.net.evaluate(X, y)["loss"]
 
     def epoch(self):
         started = time.perf_counter()
@@ -118,6 +287,8 @@ class JitpropEngine:
 
 
 class TorchEngine:
+    """PyTorch on the CPU, a plain training loop; a CNN runs channels first, as PyTorch lays images out."""
+
     name = "pytorch"
 
     def __init__(self, workload, X, y, threads):
@@ -125,19 +296,54 @@ class TorchEngine:
 
         torch.set_num_threads(threads)
         torch.manual_seed(0)
-        self.torch = torch
+        self.torch, self.workload = torch, workload
         act = {"relu": torch.nn.ReLU, "sigmoid": torch.nn.Sigmoid}[workload.activation]
+        _, specs = workload.architecture()
         modules = []
-        for i, (a, b) in enumerate(zip(workload.sizes[:-1], workload.sizes[1:])):
-            modules.append(torch.nn.Linear(a, b))
-            if i < len(workload.sizes) - 2 or workload.loss == "mse":
+        for i, (spec, before) in enumerate(zip(specs, workload.shapes())):
+            if isinstance(spec, Conv):
+                modules.append(torch.nn.Conv2d(before[-1], spec.filters, spec.kernel, padding=spec.padding))
+            elif isinstance(spec, MaxPool):
+                modules.append(torch.nn.MaxPool2d(spec.size))
+            elif isinstance(spec, Flatten):
+                modules.append(torch.nn.Flatten())
+            else:
+                modules.append(torch.nn.Linear(int(np.prod(before)), spec.units))
+            if isinstance(spec, (Conv, Dense)) and (i < len(specs) - 1 or workload.loss == "mse"):
                 modules.append(act())
         self.model = torch.nn.Sequential(*modules)
-        self.loss = torch.nn.CrossEntropyLoss() if workload.loss == "cross_entropy" else torch.nn.MSELoss()
+        self.loss_function = torch.nn.CrossEntropyLoss() if workload.loss == "cross_entropy" else torch.nn.MSELoss()
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=workload.lr)
-        self.X = torch.from_numpy(X)
-        self.y = torch.from_numpy(y.astype(np.int64) if workload.loss == "cross_entropy" else y)
+        self.X = self._inputs(X)
+        self.y = self._targets(y)
         self.batch_size = workload.batch_size
+
+    def _inputs(self, X):
+        X = self.torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
+        return X if X.ndim == 2 else X.permute(0, 3, 1, 2).contiguous()  # (n, H, W, C) -> (n, C, H, W)
+
+    def _targets(self, y):
+        return self.torch.from_numpy(y.astype(np.int64) if self.workload.loss == "cross_entropy" else y)
+
+    def set_weights(self, weights):
+        """Take jitprop's weights (Keras' layout, channels last) into the channels-first modules."""
+        torch = self.torch
+        modules = [m for m in self.model if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
+        with torch.no_grad():
+            for module, (W, b), (spec, before) in zip(modules, weights, _weight_layers(self.workload)):
+                if isinstance(spec, Conv):
+                    W = W.transpose(3, 2, 0, 1)  # (kh, kw, C, C_out) -> (C_out, C, kh, kw)
+                elif len(before) == 3:  # after Flatten: rows in (H, W, C) order, PyTorch flattens (C, H, W)
+                    W = W.reshape(*before, -1).transpose(2, 0, 1, 3).reshape(-1, W.shape[-1])
+                if isinstance(spec, Dense):
+                    W = W.T
+                module.weight.copy_(torch.from_numpy(np.ascontiguousarray(W)))
+                module.bias.copy_(torch.from_numpy(b))
+
+    def loss(self, X, y):
+        """The mean loss on ``(X, y)``."""
+        with self.torch.no_grad():
+            return float(self.loss_function(self.model(self._inputs(X)), self._targets(y)))
 
     def epoch(self):
         torch = self.torch
@@ -146,14 +352,118 @@ class TorchEngine:
         for start in range(0, self.X.shape[0], self.batch_size):
             index = order[start : start + self.batch_size]
             self.optimizer.zero_grad(set_to_none=True)
-            loss = self.loss(self.model(self.X[index]), self.y[index])
+            loss = self.loss_function(self.model(self.X[index]), self.y[index])
             loss.backward()
             self.optimizer.step()
         return time.perf_counter() - started
 
 
+class JaxEngine:
+    """JAX on the CPU: the SGD step under ``jax.jit``, the whole epoch (shuffle included) under ``jax.lax.scan``.
+
+    Images stay channels last (``lax.conv_general_dilated`` with NHWC inputs
+    and HWIO weights, Keras' layout). The full batches of an epoch are one
+    ``lax.scan``; a last, smaller batch is one more step in the same
+    compiled epoch.
+    """
+
+    name = "jax"
+
+    def __init__(self, workload, X, y, threads):
+        if threads == 1 and "jax" not in sys.modules:
+            # XLA reads its flags when it starts: one thread for its products and its own pool.
+            flags = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+            os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {flags}".strip()
+        import jax
+        import jax.numpy as jnp
+        from jax import lax
+
+        self.jax, self.jnp, self.workload = jax, jnp, workload
+        _, specs = workload.architecture()
+        rng = np.random.default_rng(0)
+        params = []
+        for spec, before in _weight_layers(workload):
+            if isinstance(spec, Conv):
+                fan_in, shape = spec.kernel**2 * before[-1], (spec.kernel, spec.kernel, before[-1], spec.filters)
+            else:
+                fan_in = int(np.prod(before))
+                shape = (fan_in, spec.units)
+            W = rng.normal(0.0, np.sqrt(2.0 / fan_in), shape).astype(np.float32)
+            params.append((jnp.asarray(W), jnp.zeros(shape[-1], jnp.float32)))
+        self.params = params
+        last = len(specs) - 1
+        hidden = {"relu": jax.nn.relu, "sigmoid": jax.nn.sigmoid}[workload.activation]
+        cross_entropy = workload.loss == "cross_entropy"
+
+        def logits(params, x):
+            weights = iter(params)
+            for i, spec in enumerate(specs):
+                if isinstance(spec, Conv):
+                    W, b = next(weights)
+                    padding = spec.padding.upper()
+                    x = lax.conv_general_dilated(x, W, (1, 1), padding, dimension_numbers=("NHWC", "HWIO", "NHWC")) + b
+                elif isinstance(spec, MaxPool):
+                    window = (1, spec.size, spec.size, 1)
+                    x = lax.reduce_window(x, -jnp.inf, lax.max, window, window, "VALID")
+                elif isinstance(spec, Flatten):
+                    x = x.reshape(x.shape[0], -1)
+                else:
+                    W, b = next(weights)
+                    x = x @ W + b
+                if isinstance(spec, (Conv, Dense)) and (i < last or not cross_entropy):
+                    x = hidden(x)
+            return x
+
+        def loss(params, x, y):
+            out = logits(params, x)
+            if cross_entropy:
+                return -jnp.mean(jnp.take_along_axis(jax.nn.log_softmax(out), y[:, None], axis=1))
+            return jnp.mean((out - y) ** 2)
+
+        lr, batch = workload.lr, workload.batch_size
+        gradient = jax.grad(loss)
+
+        def step(params, x, y):
+            return jax.tree_util.tree_map(lambda p, g: p - lr * g, params, gradient(params, x, y))
+
+        def epoch(params, X, y, key):
+            n = X.shape[0]
+            order = jax.random.permutation(key, n)
+            full = n // batch * batch
+            batches = (
+                X[order[:full]].reshape(-1, batch, *X.shape[1:]),
+                y[order[:full]].reshape(-1, batch, *y.shape[1:]),
+            )
+            params, _ = lax.scan(lambda p, xy: (step(p, *xy), None), params, batches)
+            if full < n:
+                params = step(params, X[order[full:]], y[order[full:]])
+            return params
+
+        self._loss = jax.jit(loss)
+        self._epoch = jax.jit(epoch)
+        self.X = jnp.asarray(X)
+        self.y = jnp.asarray(y.astype(np.int32) if cross_entropy else y)
+        self.key = jax.random.PRNGKey(0)
+
+    def set_weights(self, weights):
+        """Take jitprop's weights (Keras' layout: the layout this engine computes in)."""
+        self.params = [(self.jnp.asarray(W), self.jnp.asarray(b)) for W, b in weights]
+
+    def loss(self, X, y):
+        """The mean loss on ``(X, y)``."""
+        targets = y.astype(np.int32) if self.workload.loss == "cross_entropy" else y
+        return float(self._loss(self.params, self.jnp.asarray(X), self.jnp.asarray(targets)))
+
+    def epoch(self):
+        started = time.perf_counter()
+        self.key, key = self.jax.random.split(self.key)
+        self.params = self.jax.block_until_ready(self._epoch(self.params, self.X, self.y, key))
+        return time.perf_counter() - started
+
+
 class SklearnEngine:
     name = "scikit-learn"
+    dense_only = True
 
     def __init__(self, workload, X, y, threads):
         from sklearn.neural_network import MLPClassifier, MLPRegressor
@@ -185,6 +495,7 @@ class NumpyEngine:
     """A plain NumPy MLP trained by SGD: the textbook algorithm on BLAS matrix products."""
 
     name = "numpy"
+    dense_only = True
 
     def __init__(self, workload, X, y, threads):
         rng = np.random.default_rng(0)
@@ -233,8 +544,8 @@ class NumpyEngine:
         return time.perf_counter() - started
 
 
-ENGINES = (JitpropEngine, TorchEngine, SklearnEngine, NumpyEngine)
-_PEER_MODULES = {"pytorch": "torch", "scikit-learn": "sklearn"}
+ENGINES = (JitpropEngine, TorchEngine, JaxEngine, SklearnEngine, NumpyEngine)
+_PEER_MODULES = {"pytorch": "torch", "jax": "jax", "scikit-learn": "sklearn"}
 
 
 def _available(engine):
@@ -247,16 +558,29 @@ def _available(engine):
 
 
 # ------------------------------------------------------------------------ measurements
+#: Timed epochs of each engine's process in a round of :func:`compare_in_processes`.
+PROCESS_EPOCHS = 3
+
+
+def _skipped(engine, workload):
+    """Why ``engine`` does not run ``workload`` (a note), or None."""
+    if not _available(engine):
+        return f"{engine.name} is not installed: skipped"
+    if getattr(engine, "dense_only", False) and not workload.dense:
+        return f"{engine.name}: skipped (dense networks only)"
+    if engine is NumpyEngine and workload.batch_size == 1:
+        return "numpy: skipped at batch size 1 (interpreter-bound, minutes per epoch)"
+    return None
+
+
 def compare_workload(workload, threads, repeats, quick=False, engines=ENGINES, log=print):
     """Median examples/s of each engine on ``workload``, epochs alternating between engines."""
     X, y = workload.data(quick)
     runners, notes, warmup = [], [], {}
     for engine in engines:
-        if not _available(engine):
-            notes.append(f"{engine.name} is not installed: skipped")
-            continue
-        if engine is NumpyEngine and workload.batch_size == 1:
-            notes.append("numpy: skipped at batch size 1 (interpreter-bound, minutes per epoch)")
+        note = _skipped(engine, workload)
+        if note is not None:
+            notes.append(note)
             continue
         runner = engine(workload, X, y, threads)
         warmup[engine.name] = runner.epoch()  # jitprop's includes compiling (or loading) its kernels
@@ -265,20 +589,95 @@ def compare_workload(workload, threads, repeats, quick=False, engines=ENGINES, l
     for _ in range(repeats):
         for runner in runners:
             times[runner.name].append(_timed_epoch(runner, rewarm=warmup[runner.name] < REWARM_BELOW_SECONDS))
+    return _result(workload, X.shape[0], times, warmup, notes)
+
+
+def compare_in_processes(workload, threads, rounds, quick=False, engines=ENGINES, log=print, run_engine=None):
+    """Median examples/s of each engine on ``workload``, each engine in a fresh process of its own, alternating.
+
+    In each of ``rounds`` rounds every engine in turn trains in a new process
+    (``run_engine``, default :func:`engine_process`): a warm-up epoch, then
+    ``PROCESS_EPOCHS`` timed epochs as :func:`compare_workload` times them,
+    whose median is the engine's time in that round. ``epoch_seconds`` lists
+    these per-round medians, ``warmup_seconds`` each process's warm-up
+    epoch; speeds and ratios are taken over rounds as in
+    :func:`compare_workload`.
+    """
+    run_engine = engine_process if run_engine is None else run_engine
+    n = workload.data(quick)[0].shape[0]
+    notes, names = [], []
+    for engine in engines:
+        note = _skipped(engine, workload)
+        if note is None:
+            names.append(engine.name)
+        else:
+            notes.append(note)
+    times = {name: [] for name in names}
+    warmup = {name: [] for name in names}
+    for round_ in range(rounds):
+        for name in names:
+            log(f"… {workload.name} round {round_ + 1}/{rounds}: {name}")
+            entry = run_engine(workload.name, name, threads, quick)
+            times[name].append(float(np.median(entry["epoch_seconds"])))
+            warmup[name].append(entry["warmup_seconds"])
+    result = _result(workload, n, times, warmup, notes)
+    result["processes"] = {"rounds": rounds, "epochs_per_process": PROCESS_EPOCHS}
+    return result
+
+
+_ENGINE_SCRIPT = """
+import json, sys
+from jitprop.cli import bench
+workload, engine, threads, quick = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == "1"
+print(json.dumps(bench.one_engine(workload, engine, threads, quick)))
+"""
+
+
+def engine_process(workload, engine, threads, quick=False):
+    """Run :func:`one_engine` in a fresh Python process; return its result."""
+    out = subprocess.run(
+        [sys.executable, "-c", _ENGINE_SCRIPT, workload, engine, str(threads), "1" if quick else "0"],
+        capture_output=True,
+        text=True,
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f"{engine} on {workload} failed in its process:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def one_engine(workload, engine, threads, quick=False, epochs=None):
+    """A warm-up epoch and ``epochs`` (default ``PROCESS_EPOCHS``) timed ones of one engine, in this process.
+
+    Returns
+    -------
+    dict
+        ``epoch_seconds`` (the timed epochs) and ``warmup_seconds``.
+    """
+    (engine_class,) = [e for e in ENGINES if e.name == engine]
+    with thread_count(threads):
+        result = compare_workload(WORKLOADS[workload], threads, epochs or PROCESS_EPOCHS, quick, (engine_class,))
+    entry = result["engines"][engine]
+    return {"epoch_seconds": entry["epoch_seconds"], "warmup_seconds": entry["warmup_seconds"]}
+
+
+def _result(workload, n, times, warmup, notes):
+    """The report of one workload from each engine's epoch times (per round, aligned)."""
     flops = workload.flops_per_example()
-    result = {"workload": workload.name, "description": workload.description, "examples": X.shape[0], "engines": {}}
+    result = {"workload": workload.name, "description": workload.description, "examples": n, "engines": {}}
     for name, seconds in times.items():
         median = float(np.median(seconds))
         result["engines"][name] = {
-            "examples_per_second": X.shape[0] / median,
-            "gflops": flops * X.shape[0] / median / 1e9,
+            "examples_per_second": n / median,
+            "gflops": flops * n / median / 1e9,
             "epoch_seconds": seconds,
             "warmup_seconds": warmup[name],
         }
-    ours = np.array(times["jitprop"])
-    result["ratios"] = {
-        name: float(np.median(np.array(seconds) / ours)) for name, seconds in times.items() if name != "jitprop"
-    }
+    result["ratios"] = {}
+    if "jitprop" in times:
+        ours = np.array(times["jitprop"])
+        result["ratios"] = {
+            name: float(np.median(np.array(seconds) / ours)) for name, seconds in times.items() if name != "jitprop"
+        }
     result["notes"] = notes
     return result
 
@@ -357,7 +756,11 @@ import numpy as np
 engine = sys.argv[1]
 rng = np.random.default_rng(0)
 X = rng.random((int(sys.argv[2]), 784), dtype=np.float32); y = rng.integers(0, 10, X.shape[0])
-if engine == "jitprop":
+if engine == "jitprop-w6":  # the bench's own W6 network, on the digits
+    from jitprop.cli import bench
+    w6 = bench.WORKLOADS["W6"]
+    bench.JitpropEngine(w6, *w6.data(), 1).epoch()
+elif engine == "jitprop":
     import jitprop as jp
     layers = [jp.Dense(256, "relu"), jp.Dense(128, "relu"), jp.Dense(10, "softmax")]
     net = jp.Network(layers, 784, "cross_entropy", seed=0)
@@ -405,6 +808,22 @@ def first_fit_and_memory(quick=False):
     if _available(TorchEngine):
         result["peak_memory_bytes"]["pytorch"] = _fresh_process("torch", n)[1]
     return result
+
+
+def first_cnn_fit():
+    """Wall time of a first fit of W6's CNN (one epoch, the digits) in fresh processes, cold and warm cache.
+
+    The process imports jitprop, builds the network and trains it one
+    epoch: with an empty compile cache that is mostly compiling the
+    convolution, pooling and dense kernels; with the cache filled, loading
+    them. The difference is the compile time a first CNN fit adds.
+    """
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as cache:
+        cold, _ = _fresh_process("jitprop-w6", 0, {"NUMBA_CACHE_DIR": cache})
+        warm, _ = _fresh_process("jitprop-w6", 0, {"NUMBA_CACHE_DIR": cache})
+    return {"first_cnn_fit_cold_seconds": cold, "first_cnn_fit_warm_seconds": warm}
 
 
 def first_run(rounds=3):
@@ -462,20 +881,31 @@ def _seconds(values):
     return ", ".join(f"{value:.2f}" for value in values)
 
 
-def run_benchmark(workloads=tuple(WORKLOADS), threads=None, quick=False, repeats=None, log=print):
-    """Run the whole benchmark with ``threads`` Numba threads (default: as set); return one JSON-compatible dict."""
+def run_benchmark(
+    workloads=tuple(WORKLOADS), threads=None, quick=False, repeats=None, log=print, engines=ENGINES, processes=False
+):
+    """Run the whole benchmark with ``threads`` Numba threads (default: as set); return one JSON-compatible dict.
+
+    ``engines`` are the engine classes to run (default all); with
+    ``processes``, each engine trains in processes of its own
+    (:func:`compare_in_processes`, ``repeats`` rounds) instead of in this one.
+    """
     with thread_count(threads):
-        return _run(workloads, quick, repeats or (3 if quick else 5), log)
+        return _run(workloads, quick, repeats or (3 if quick else 5), log, engines, processes)
 
 
-def _run(workloads, quick, repeats, log):
+def _run(workloads, quick, repeats, log, engines=ENGINES, processes=False):
     import numba
 
     threads = numba.get_num_threads()
     report = {"machine": None, "versions": None, "workloads": []}  # the first two filled in at the end
     for name in workloads:
         log(f"… {name}")
-        report["workloads"].append(compare_workload(WORKLOADS[name], threads, repeats, quick))
+        if processes:
+            result = compare_in_processes(WORKLOADS[name], threads, repeats, quick, engines, log)
+        else:
+            result = compare_workload(WORKLOADS[name], threads, repeats, quick, engines)
+        report["workloads"].append(result)
     log("… matrix-product kernels")
     report["matmul"] = matmul_kernels()
     if "W1" in workloads:
@@ -483,8 +913,11 @@ def _run(workloads, quick, repeats, log):
         report["thread_scaling"] = thread_scaling(WORKLOADS["W1"], repeats, quick)
         log("… first fit and peak memory")
         report.update(first_fit_and_memory(quick))
+    if "W6" in workloads and any(engine.name == "jitprop" for engine in engines):
+        log("… first CNN fit")
+        report.update(first_cnn_fit())
     # Described after the runs, once Numba's threads have started and its threading layer is known.
-    machine = describe(packages=("jitprop", "numba", "numpy", "torch", "scikit-learn"))
+    machine = describe(packages=("jitprop", "numba", "numpy", "torch", "jax", "scikit-learn"))
     report["machine"] = {"cpu": machine["cpu"], "machine": machine["machine"], "threads": threads}
     report["versions"] = machine["versions"]
     report["threading_layer"] = machine["threading_layer"]
@@ -498,11 +931,14 @@ def format_report(report):
     lines += [header, "-" * len(header)]
     for result in report["workloads"]:
         for name, entry in result["engines"].items():
-            ratio = "" if name == "jitprop" else f"{result['ratios'][name]:.2f}"
+            ratio = f"{result['ratios'][name]:.2f}" if name in result["ratios"] else ""
             lines.append(
                 f"{result['workload']:<8} {name:<13} {entry['examples_per_second']:>12,.0f} "
                 f"{entry['gflops']:>8.1f} {ratio:>10}"
             )
+        if "processes" in result:
+            rounds = result["processes"]["rounds"]
+            lines.append(f"{'':<8} note: each engine in its own process, {rounds} rounds (medians of rounds)")
         for note in result["notes"]:
             lines.append(f"{'':<8} note: {note}")
     lines += ["", "matrix products (float32, jitprop parallel_matmul_nt vs numpy matmul):"]
@@ -526,6 +962,11 @@ def format_report(report):
         )
         memory = ", ".join(f"{k} {v / 2**20:,.0f} MiB" for k, v in report["peak_memory_bytes"].items())
         lines.append(f"peak memory of a W1 fit ({report['w1_examples']:,} examples): {memory}")
+    if "first_cnn_fit_cold_seconds" in report:
+        lines.append(
+            f"first W6 CNN fit in a fresh process: {report['first_cnn_fit_cold_seconds']:.1f} s with a cold "
+            f"compile cache, {report['first_cnn_fit_warm_seconds']:.2f} s with a warm one"
+        )
     return "\n".join(lines)
 
 
@@ -533,12 +974,20 @@ def format_report(report):
 def register(commands, common):
     """Add the ``bench`` command to the ``jitprop`` parser."""
     parser = commands.add_parser(
-        "bench", parents=[common], help="compare training speed with PyTorch, scikit-learn and NumPy"
+        "bench", parents=[common], help="compare training speed with PyTorch, JAX, scikit-learn and NumPy"
     )
     parser.add_argument("--workloads", default=",".join(WORKLOADS), help="comma-separated (default: all)")
-    parser.add_argument("--threads", type=int, default=None, help="threads for jitprop and PyTorch")
+    parser.add_argument(
+        "--engines", default=",".join(e.name for e in ENGINES), help="comma-separated (default: all installed)"
+    )
+    parser.add_argument("--threads", type=int, default=None, help="threads for jitprop, PyTorch and JAX")
     parser.add_argument("--quick", action="store_true", help="smaller data sets and fewer epochs")
     parser.add_argument("--repeats", type=int, default=None, help="timed epochs per engine (default 5, quick 3)")
+    parser.add_argument(
+        "--processes",
+        action="store_true",
+        help=f"each engine in a fresh process per round ({PROCESS_EPOCHS} timed epochs each; --repeats: rounds)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     parser.add_argument(
         "--first-run",
@@ -555,11 +1004,19 @@ def run(args):
     unknown = [name for name in names if name not in WORKLOADS]
     if unknown:
         raise ValueError(f"Unknown workload {unknown[0]!r}; expected some of {', '.join(WORKLOADS)}.")
+    by_name = {engine.name: engine for engine in ENGINES}
+    chosen = [name.strip() for name in args.engines.split(",") if name.strip()]
+    unknown = [name for name in chosen if name not in by_name]
+    if unknown:
+        raise ValueError(f"Unknown engine {unknown[0]!r}; expected some of {', '.join(by_name)}.")
     if args.first_run is not None:
         report = first_run(_checks.positive_int(args.first_run, "--first-run"))
         print(json.dumps(report, indent=1) if args.json else format_first_run(report))
         return 0
     log = (lambda message: print(message, file=sys.stderr)) if not args.json else (lambda message: None)
-    report = run_benchmark(names, threads=args.threads, quick=args.quick, repeats=args.repeats, log=log)
+    engines = tuple(by_name[name] for name in chosen)
+    report = run_benchmark(
+        names, args.threads, args.quick, args.repeats, log, engines=engines, processes=args.processes
+    )
     print(json.dumps(report, indent=1) if args.json else format_report(report))
     return 0

@@ -62,6 +62,7 @@ def layer_table(net):
     FLOPs are those of :func:`jitprop.complexity.summary_table`.
     """
     from ..complexity import summary_table
+    from ..layers import Dense
 
     flops = [row.forward_flops for row in summary_table(net) if row.kind != "Loss"]
     rows = [("layer", "type", "activation", "input", "output", "parameters", "FLOPs")]
@@ -86,6 +87,12 @@ def layer_table(net):
         "FLOPs: forward pass, per example: 2·fan_in·fan_out for the product, fan_out for the bias, and the "
         "activation's cost per unit times fan_out (Dropout: one scaling per unit, in training only)."
     )
+    if any(layer.kernel_kind is not None and not isinstance(layer, Dense) for layer in net.layers):
+        lines.append(
+            "A convolution: 2·kh·kw·c_in·c_out per output position (H_out·W_out) for the product, c_out per "
+            "position for the bias and for each operation of the activation; pooling: window − 1 comparisons (max) "
+            "or window − 1 additions and a division (average) per output value; Flatten: none."
+        )
     return "\n".join(line.rstrip() for line in lines)
 
 

@@ -50,7 +50,11 @@ class Plan:
 
     Networks are dense, ReLU hidden layers and a softmax output trained with
     cross-entropy by ``SGD`` on random inputs in [0, 1) and random labels;
-    the cost of an epoch does not depend on the values.
+    the cost of an epoch does not depend on the values. The convolutional
+    part trains :func:`positions_network` on images of each side in
+    ``image_sides`` (its weights do not depend on the side) and times the
+    backward/forward ratio of the CNNs of :data:`CNNS` named in
+    ``cnns``; a plan without them skips that part.
     """
 
     widths: tuple  # hidden widths of the width sweep (one hidden layer)
@@ -71,6 +75,11 @@ class Plan:
     input_dim: int = 784
     outputs: int = 10
     dtype: str = "float32"
+    image_sides: tuple = ()  # sides s of the s x s x 1 images of the positions sweep
+    image_examples: int = 0  # m of each positions point (one epoch)
+    cnns: tuple = ()  # names in CNNS of the convolutional backward/forward measurements
+    cnn_batch_size: int = 64
+    cnn_examples: int = 0
 
 
 FULL = Plan(
@@ -89,6 +98,10 @@ FULL = Plan(
     reference=(784, 256, 256, 10),
     reference_examples=8192,
     repeats=5,
+    image_sides=(8, 11, 16, 23, 32),
+    image_examples=1024,
+    cnns=("16x16x1 conv8-pool-conv16-dense10", "16x16x4 conv16-conv16-gap-dense10"),
+    cnn_examples=1024,
 )
 
 QUICK = Plan(
@@ -107,7 +120,72 @@ QUICK = Plan(
     reference=(784, 128, 128, 10),
     reference_examples=2048,
     repeats=2,
+    image_sides=(8, 16, 32),
+    image_examples=256,
+    cnns=("16x16x1 conv8-pool-conv16-dense10",),
+    cnn_examples=256,
 )
+
+
+def positions_network(side, dtype="float32", seed=0):
+    """The network of the positions sweep, on ``side`` x ``side`` x 1 images.
+
+    Two 3x3 convolutions ("same": each has ``side²`` output positions), 8
+    and 16 filters, ReLU; a global average pool, so that the dense softmax
+    layer of 10 outputs sees 16 values whatever the side: 1,418 parameters
+    for every side, and the products cost ``side²`` times theirs per example.
+    """
+    from ..layers import Conv2D, Dense, GlobalAvgPool2D
+
+    layers = [
+        Conv2D(8, 3, padding="same", activation="relu"),
+        Conv2D(16, 3, padding="same", activation="relu"),
+        GlobalAvgPool2D(),
+        Dense(10, "softmax"),
+    ]
+    return _network(layers, (side, side, 1), dtype, seed)
+
+
+def _cnn_a():
+    from ..layers import Conv2D, Dense, Flatten, MaxPool2D
+
+    return [
+        Conv2D(8, 3, padding="same", activation="relu"),
+        MaxPool2D(2),
+        Conv2D(16, 3, padding="same", activation="relu"),
+        Flatten(),
+        Dense(10, "softmax"),
+    ]
+
+
+def _cnn_b():
+    from ..layers import Conv2D, Dense, GlobalAvgPool2D
+
+    return [
+        Conv2D(16, 3, padding="same", activation="relu"),
+        Conv2D(16, 3, padding="same", activation="relu"),
+        GlobalAvgPool2D(),
+        Dense(10, "softmax"),
+    ]
+
+
+#: The CNNs whose backward/forward ratio is measured: name -> (input shape, a function making the layers).
+CNNS = {
+    "16x16x1 conv8-pool-conv16-dense10": ((16, 16, 1), _cnn_a),
+    "16x16x4 conv16-conv16-gap-dense10": ((16, 16, 4), _cnn_b),
+}
+
+
+def cnn_network(name, dtype="float32", seed=0):
+    """The CNN ``name`` of :data:`CNNS`: ReLU convolutions, softmax output, cross-entropy."""
+    shape, layers = CNNS[name]
+    return _network(layers(), shape, dtype, seed)
+
+
+def _network(layers, input_shape, dtype, seed):
+    from ..network import Network
+
+    return Network(layers, input_shape=input_shape, loss="cross_entropy", dtype=dtype, seed=seed)
 
 
 def measure(
@@ -197,6 +275,14 @@ def _measure(plan, seed, statistic, timer, clock, say):
     rows = ", ".join(map(str, plan.parts_rows))
     say(f"backward taken apart: a {plan.parts_layer[0]}x{plan.parts_layer[1]} layer, tiles of {rows} rows")
     parts = experiment.backward_parts()
+    cnn_ratios = []
+    if plan.image_sides:
+        sides = ", ".join(f"{s}x{s}" for s in plan.image_sides)
+        say(f"sweep: output positions, images of {sides} (the same weights)")
+        sweeps["positions"] = experiment.positions_sweep(throughput)
+    if plan.cnns:
+        say("backward/forward on " + "; ".join(plan.cnns))
+        cnn_ratios = experiment.cnn_backward_forward()
 
     errors = [point["error"] for point in sweeps["width"]["points"]]
     exponents = {name: sweep["fit"]["slope"] for name, sweep in sweeps.items()}
@@ -205,6 +291,7 @@ def _measure(plan, seed, statistic, timer, clock, say):
         "exponents": exponents,
         "sweeps": sweeps,
         "backward_forward": ratios,
+        "cnn_backward_forward": cnn_ratios,
         "backward_parts": parts,
         "inference": reference["inference"],
         "calibration": reference["calibration"],
@@ -217,6 +304,7 @@ def _measure(plan, seed, statistic, timer, clock, say):
             "exponents_in_band": all(low <= s <= high for s in exponents.values()),
             "exponent_band": list(EXPONENT_BAND),
             "ratios_within_tolerance": sum(abs(r["error"]) <= RATIO_TOLERANCE for r in ratios),
+            "cnn_ratios_within_tolerance": sum(abs(r["error"]) <= RATIO_TOLERANCE for r in cnn_ratios),
             "ratio_tolerance": RATIO_TOLERANCE,
             "prediction_within_tolerance": max(abs(e) for e in errors) <= PREDICTION_TOLERANCE,
             "prediction_tolerance": PREDICTION_TOLERANCE,
@@ -231,9 +319,10 @@ def calibrate(net=None, n_examples=8192, batch_size=128, repeats=3, seed=0, thre
     """Training throughput of this machine, in FLOPs per second.
 
     Trains a copy of ``net`` (default: 784-256-256-10, ReLU, softmax,
-    float32) for one epoch of ``n_examples`` random examples, ``repeats``
-    times after one untimed run, and divides the epoch's FLOPs
-    (:meth:`NetworkCost.epoch_flops`) by the median time. Predicted time of
+    float32; a CNN too, on random images of its input shape) for one epoch
+    of ``n_examples`` random examples, ``repeats`` times after one untimed
+    run, and divides the epoch's FLOPs (:meth:`NetworkCost.epoch_flops`) by
+    the median time. Predicted time of
     any training run is then its FLOPs divided by this figure.
 
     ``threads`` and ``clock`` are as for :func:`measure`.
@@ -246,7 +335,7 @@ def calibrate(net=None, n_examples=8192, batch_size=128, repeats=3, seed=0, thre
     net = relu_network((784, 256, 256, 10), "float32", seed) if net is None else net.copy()
     threads, timer = resolve_clock(clock, threads)
     rng = np.random.default_rng(seed)
-    X = rng.random((n_examples, net.input_dim), dtype=np.float32).astype(net.dtype, copy=False)
+    X = rng.random((n_examples, *net.input_shape), dtype=np.float32).astype(net.dtype, copy=False)
     y = rng.integers(0, net.n_outputs, n_examples)
     if net.loss != "cross_entropy":
         y = np.eye(net.n_outputs)[y]
@@ -274,7 +363,12 @@ class _Experiment:
         most = max(
             plan.width_examples, max(plan.examples), plan.epoch_examples, plan.ratio_examples, plan.reference_examples
         )
-        widest = max([plan.input_dim] + [a[0] for a in plan.architectures] + [plan.reference[0]])
+        widest = max(
+            [plan.input_dim, plan.reference[0], *(a[0] for a in plan.architectures)]
+            + [side * side for side in plan.image_sides]
+            + [int(np.prod(CNNS[name][0])) for name in plan.cnns]
+        )
+        most = max(most, plan.image_examples, plan.cnn_examples)
         self.X = rng.random((most, widest), dtype=np.float32).astype(plan.dtype, copy=False)
         self.y = rng.integers(0, plan.outputs, most)
 
@@ -285,10 +379,14 @@ class _Experiment:
     def network(self, sizes):
         return relu_network(sizes, self.plan.dtype, self.seed)
 
-    def fit_timer(self, sizes, n_examples, epochs):
-        """A network of ``sizes`` and a function that trains it and returns the seconds taken."""
-        net = self.network(sizes)
-        X = self.inputs(sizes[0], n_examples)
+    def fit_timer(self, sizes, n_examples, epochs, net=None):
+        """A network of ``sizes`` (or ``net``) and a function that trains it and returns the seconds taken.
+
+        Returns ``(net, run, warm)``: ``run()`` trains ``epochs`` epochs and
+        returns the seconds, ``warm()`` trains a few batches untimed.
+        """
+        net = self.network(sizes) if net is None else net
+        X = self.inputs(int(net.layout.sizes[0]), n_examples).reshape(n_examples, *net.input_shape)
         y = self.y[:n_examples]
         optimizer = _sgd()
         batch_size = self.plan.batch_size
@@ -365,6 +463,18 @@ class _Experiment:
         flops = [cost.training_flops(plan.epoch_examples, e) for e in plan.epochs]
         return self.sweep("epochs", list(plan.epochs), setups, flops, throughput)
 
+    def positions_sweep(self, throughput):
+        """Training time against the output positions of the convolutions, at fixed weights (the image side varies)."""
+        plan = self.plan
+        nets = [positions_network(side, plan.dtype, self.seed) for side in plan.image_sides]
+        setups = [self.fit_timer(None, plan.image_examples, 1, net) for net in nets]
+        flops = [costs(net, plan.batch_size, _sgd()).epoch_flops(plan.image_examples) for net in nets]
+        result = self.sweep("positions", [side * side for side in plan.image_sides], setups, flops, throughput)
+        for point, side, net in zip(result["points"], plan.image_sides, nets):
+            point["side"] = side
+            point["params"] = net.n_params
+        return result
+
     def reference(self):
         """Calibrate on the reference network, and time its inference against its training."""
         plan = self.plan
@@ -402,20 +512,36 @@ class _Experiment:
         ``measured``; every batch size is listed under ``by_batch_size``.
         """
         plan = self.plan
-        m = plan.ratio_examples
+        nets = [self.network(sizes) for sizes in plan.architectures]
+        return self._ratios(nets, plan.ratio_examples, plan.ratio_batch_sizes)
+
+    def cnn_backward_forward(self):
+        """:meth:`backward_forward` of the CNNs of ``plan.cnns``, at ``plan.cnn_batch_size``."""
+        plan = self.plan
+        nets = [cnn_network(name, plan.dtype, self.seed) for name in plan.cnns]
+        results = self._ratios(nets, plan.cnn_examples, (plan.cnn_batch_size,))
+        for name, net, entry in zip(plan.cnns, nets, results):
+            cost = costs(net, plan.cnn_batch_size, _sgd())
+            entry["network"] = name
+            entry["weights"] = cost.weights
+            entry["weight_uses"] = cost.weight_uses
+        return results
+
+    def _ratios(self, nets, m, batch_sizes):
+        """The backward/forward measurements of ``nets`` on ``m`` examples at each of ``batch_sizes``."""
         measured = {}
-        for batch in plan.ratio_batch_sizes:
+        for batch in batch_sizes:
             usable = m - m % batch  # whole batches only: every sample times the same work
             if usable == 0:
-                raise ValueError(f"ratio_examples={m} holds no whole batch of ratio_batch_size={batch}.")
+                raise ValueError(f"{m} examples hold no whole batch of {batch}.")
             benches = [
-                BatchBench(self.network(sizes), self.X[:usable, : sizes[0]], self.y[:usable], batch, self.timer)
-                for sizes in plan.architectures
+                BatchBench(net, self.X[:usable, : int(net.layout.sizes[0])], self.y[:usable], batch, self.timer)
+                for net in nets
             ]
             for bench in benches:
                 bench.run(0)
             samples = [([], []) for _ in benches]
-            for rep in range(plan.repeats):
+            for rep in range(self.plan.repeats):
                 order = range(len(benches)) if rep % 2 == 0 else reversed(range(len(benches)))
                 for i in order:
                     forward, gradient = benches[i].run(rep)
@@ -435,8 +561,8 @@ class _Experiment:
                     }
                 )
         results = []
-        for i, sizes in enumerate(plan.architectures):
-            cost = costs(self.network(sizes), plan.ratio_batch_sizes[0], _sgd())
+        for i, net in enumerate(nets):
+            cost = costs(net, batch_sizes[0], _sgd())
             head = measured[i][0]
             f = head["forward_seconds_per_example"]
             b = head["gradient_seconds_per_example"] - f

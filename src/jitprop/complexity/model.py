@@ -20,15 +20,39 @@ per output likewise. These element-wise terms are O(k) against O(nk) for the
 products: a few percent of the total for layers of a few dozen units, less
 for wider ones; the products decide every claim.
 
-With ``w`` weights in all and ``w₁`` in the first layer, the products alone
-give forward ``2w`` and backward ``4w − 2w₁``: a backward/forward ratio of
-``2 − w₁/w`` — 1.25 for 784-256-256-10, approaching 2 for deep uniform
-networks. Training ``m`` examples for ``e`` epochs costs
-``e·(m·(forward + backward) + ⌈m/B⌉·step)`` FLOPs, where a step (per batch of
-``B``) sums the tiles' gradients and updates every parameter: O(w·m·e).
-Inference is the forward pass alone.
+A convolution shares its weights across the ``P`` output positions of an
+example (``P = H_out·W_out``, or ``L_out`` for one axis): with windows of
+``K = kh·kw·C_in`` inputs and ``C_out`` filters it has ``w = K·C_out``
+weights and applies each ``P`` times, so its products cost ``P`` times a
+dense layer's of the same weights:
+
+================== ====================================== =========================
+pass               work                                   FLOPs
+================== ====================================== =========================
+forward            ``Z = P_x Wm + b``, ``A = f(Z)``       ``2·K·C_out·P + (1 + c_f)·C_out·P``
+backward           ``dWm = P_xᵀ D``, ``db = Σ D``         ``2·K·C_out·P + C_out·P``
+                   ``dP_x = D Wmᵀ``, added back           ``2·K·C_out·P`` (not the first layer)
+================== ====================================== =========================
+
+(``P_x`` the matrix of the example's windows, one row per position.)
+Pooling layers have no weights; they cost O(window) per output value, and
+no backward pass as the first layer. The first layer is the first layer
+the kernels run (Dropout and Flatten do not count): its input needs no
+gradient.
+
+A layer's *weight uses* are its weights times the positions it applies
+them at (``w·P``; ``w`` for a dense layer). With ``u`` weight uses in all and
+``u₁`` in the first layer, the products alone give forward ``2u`` and
+backward ``4u − 2u₁``: a backward/forward ratio of ``2 − u₁/u``. For a dense
+network ``u = w`` and ``u₁ = w₁``: ``2 − w₁/w`` — 1.25 for 784-256-256-10,
+approaching 2 for deep uniform networks. Training ``m`` examples for ``e``
+epochs costs ``e·(m·(forward + backward) + ⌈m/B⌉·step)`` FLOPs, where a step
+(per batch of ``B``) sums the tiles' gradients and updates every parameter:
+O(w·m·e) for a dense network, O(u·m·e) = O(w·P·m·e) with weight sharing,
+while the step stays O(w). Inference is the forward pass alone.
 """
 
+import math
 import numbers
 from dataclasses import dataclass, field
 
@@ -46,13 +70,14 @@ class LayerCost:
     """
 
     name: str
-    kind: str  # "Dense", "Dropout" or "Loss"
+    kind: str  # the layer's class name ("Dense", "Conv2D", "Dropout", ...) or "Loss"
     output_shape: tuple  # (None, units) or (None, *shape), like Keras; () for the loss
     activation: str  # activation, or the loss's name; "" for Dropout
     params: int  # weights and biases
     weights: int
     forward_flops: int
     backward_flops: int
+    weight_uses: int = 0  # weights times the output positions they apply at (weights for Dense)
 
 
 @dataclass(frozen=True)
@@ -84,12 +109,17 @@ class NetworkCost:
     layers : list of LayerCost
         Per layer, input side first, then the loss.
     sizes : list of int
-        Widths of the Dense layers, inputs first.
+        Values per example at the input and after each layer the kernels
+        run (the widths of a dense network, inputs first).
     params : int
         Weights and biases: the ``w`` of O(w·m·e).
     weights, first_layer_weights : int
         The weights alone, in all and in the first layer: the ``w`` and ``w₁``
         of ``2 − w₁/w``.
+    weight_uses, first_layer_weight_uses : int
+        Weights times the output positions each applies at, in all and in
+        the first layer: the ``u`` and ``u₁`` of ``2 − u₁/u`` (equal to ``w``
+        and ``w₁`` for a dense network).
     inference_flops : int
         Forward FLOPs per example without dropout or loss: what ``predict`` does.
     forward_flops : int
@@ -124,6 +154,8 @@ class NetworkCost:
     memory: Memory
     dtype: str
     step_parts: dict = field(default_factory=dict)
+    weight_uses: int = 0
+    first_layer_weight_uses: int = 0
 
     @property
     def training_flops_per_example(self):
@@ -137,8 +169,13 @@ class NetworkCost:
 
     @property
     def matmul_ratio(self):
-        """The ratio of the matrix products alone: ``2 − w₁/w`` (w: weights)."""
-        return 2.0 - self.first_layer_weights / self.weights
+        """The ratio of the matrix products alone: ``2 − u₁/u`` (u: weight uses; ``2 − w₁/w`` for a dense network)."""
+        return 2.0 - self.first_layer_weight_uses / self.weight_uses
+
+    @property
+    def shares_weights(self):
+        """Whether some layer applies its weights at more than one position (a convolution)."""
+        return self.weight_uses != self.weights
 
     def epoch_flops(self, n_examples):
         """FLOPs of one epoch over ``n_examples``: ``m·(forward + backward) + ⌈m/B⌉·step``."""
@@ -161,6 +198,8 @@ class NetworkCost:
             "params": self.params,
             "weights": self.weights,
             "first_layer_weights": self.first_layer_weights,
+            "weight_uses": self.weight_uses,
+            "first_layer_weight_uses": self.first_layer_weight_uses,
             "dtype": self.dtype,
             "batch_size": self.batch_size,
             "tiles": self.tiles,
@@ -209,7 +248,7 @@ def costs(net, batch_size=32, optimizer=None):
     computing = [(row, layer) for row, layer in zip(rows, net.layers) if layer.kernel_kind is not None]
     params = sum(row.params for row in rows)
     weights = sum(row.weights for row in rows)
-    first = computing[0][0].weights
+    first = computing[0][0]
     inference = sum(row.forward_flops for row, _ in computing)
     forward = sum(row.forward_flops for row in rows if row.kind != "Loss")
     backward = sum(row.backward_flops for row in rows) + rows[-1].forward_flops  # the loss value too
@@ -237,7 +276,9 @@ def costs(net, batch_size=32, optimizer=None):
         sizes=[int(size) for size in net.layout.sizes],
         params=params,
         weights=weights,
-        first_layer_weights=first,
+        first_layer_weights=first.weights,
+        weight_uses=sum(row.weight_uses for row in rows),
+        first_layer_weight_uses=first.weight_uses,
         inference_flops=inference,
         forward_flops=forward,
         backward_flops=backward,
@@ -256,13 +297,14 @@ def summary_table(net):
     Returns
     -------
     list of LayerCost
-        One row per layer of ``net.layers`` (Dense and Dropout, in order) and
-        a last row ``kind="Loss"`` whose forward FLOPs are the loss value and
-        backward FLOPs its delta at the output.
+        One row per layer of ``net.layers``, in order, and a last row
+        ``kind="Loss"`` whose forward FLOPs are the loss value and backward
+        FLOPs its delta at the output.
     """
     rows = []
     shape = net.input_shape
-    first = True  # no layer with parameters yet: no delta to pass back
+    # No layer the kernels run yet: the next one is layer 0 of the layout, whose input gets no gradient.
+    first = True
     counts = {}
     for layer in net.layers:
         # Each layer kind counts itself (jitprop.layers.Layer), from its kernels' formulas.
@@ -274,8 +316,10 @@ def summary_table(net):
         activation = getattr(layer, "activation", "")
         weights = layer.weight_count(shape)
         kind = type(layer).__name__
-        rows.append(LayerCost(name, kind, (None, *out), activation, params, weights, forward, backward))
-        first = first and params == 0
+        positions = math.prod(out[:-1])  # where each weight applies: 1 for a dense layer's (units,)
+        row = LayerCost(name, kind, (None, *out), activation, params, weights, forward, backward, weights * positions)
+        rows.append(row)
+        first = first and layer.kernel_kind is None
         shape = out
     k = net.n_outputs
     value, delta = get_loss(net.loss).flops
@@ -319,19 +363,27 @@ def summary(net, batch_size=32, optimizer=None):
 
     rule = "=" * len(line(header))
     memory = cost.memory
+    shapes = [net.input_shape] + [
+        row.output_shape[1:] for row, layer in zip(cost.layers, net.layers) if layer.kernel_kind is not None
+    ]
     lines = [
-        f"Network: {'-'.join(map(str, cost.sizes))}, loss {net.loss}, {cost.dtype}",
+        f"Network: {'-'.join('x'.join(map(str, shape)) for shape in shapes)}, loss {net.loss}, {cost.dtype}",
         rule,
         line(header),
         "-" * len(rule),
         *(line(cells) for cells in body),
         rule,
         f"Total params: {cost.params:,} ({_bytes(cost.params * net.dtype.itemsize)}); weights w = {cost.weights:,}, "
-        f"first layer w1 = {cost.first_layer_weights:,}",
+        + (
+            f"used at every output position: u = w·P = {cost.weight_uses:,} per example, first layer "
+            f"u1 = {cost.first_layer_weight_uses:,}"
+            if cost.shares_weights
+            else f"first layer w1 = {cost.first_layer_weights:,}"
+        ),
         f"FLOPs per example: forward {cost.forward_flops:,} (inference {cost.inference_flops:,}), "
         f"backward {cost.backward_flops:,}, training {cost.training_flops_per_example:,}",
-        f"Backward/forward: {cost.backward_forward_ratio:.3f} (matrix products alone: 2 - w1/w = "
-        f"{cost.matmul_ratio:.3f})",
+        f"Backward/forward: {cost.backward_forward_ratio:.3f} (matrix products alone: "
+        f"{'2 - u1/u' if cost.shares_weights else '2 - w1/w'} = {cost.matmul_ratio:.3f})",
         f"Per step of {cost.batch_size} examples ({cost.tiles} tile{'s' if cost.tiles > 1 else ''}): "
         f"{cost.step_flops:,} FLOPs",
         f"Training memory: {_bytes(memory.total)} (parameters and their packed copy "

@@ -33,7 +33,7 @@ def format_results(results):
         xs = [p["x"] for p in sweep["points"]]
         fit = sweep["fit"]
         span = f"{xs[0]:,}..{xs[-1]:,} ({xs[-1] / xs[0]:.0f}x)"
-        label = {"width": "params"}.get(name, name)
+        label = {"width": "params"}.get(name, name)  # positions: of each convolution, at fixed weights
         lines.append(
             f"  {label:<10}{span:<26}{len(xs):>6}  {fit['slope']:>6.3f}  "
             f"[{fit['ci95'][0]:.3f}, {fit['ci95'][1]:.3f}]  {sweep['model_slope']:>6.3f}"
@@ -63,6 +63,20 @@ def format_results(results):
             f"  {_layers(r['layers']):<28}{r['predicted']:>9.3f}  {r['matmul_ratio']:>6.3f}  {r['measured']:>8.3f}  "
             f"{r['error']:>+7.1%}  {r['tile_rows']:>9}{extra}"
         )
+    cnns = results.get("cnn_backward_forward") or []
+    if cnns:
+        lines += [
+            "",
+            f"Backward/forward of CNNs, batch {cnns[0]['batch_size']} (model: weight gradient = forward product, "
+            "input gradient the same but for the first layer)",
+            f"  {'network':<36}{'weights':>8}  {'w·P':>9}  {'predicted':>9}  {'2-u1/u':>6}  {'measured':>8}  "
+            f"{'error':>7}",
+        ]
+        for r in cnns:
+            lines.append(
+                f"  {r['network']:<36}{r['weights']:>8,}  {r['weight_uses']:>9,}  {r['predicted']:>9.3f}  "
+                f"{r['matmul_ratio']:>6.3f}  {r['measured']:>8.3f}  {r['error']:>+7.1%}"
+            )
     parts = results["backward_parts"]
     lines += [
         "",
@@ -88,7 +102,9 @@ def format_results(results):
     low, high = acc["exponent_band"]
     lines.append(
         f"Acceptance: exponents in [{low}, {high}]: {_yes(acc['exponents_in_band'])}; "
-        f"backward/forward within {acc['ratio_tolerance']:.0%}: {acc['ratios_within_tolerance']} of {len(ratios)}; "
+        f"backward/forward within {acc['ratio_tolerance']:.0%}: {acc['ratios_within_tolerance']} of {len(ratios)}"
+        + (f" (CNNs {acc['cnn_ratios_within_tolerance']} of {len(cnns)})" if cnns else "")
+        + "; "
         f"epoch time within {acc['prediction_tolerance']:.0%}: {_yes(acc['prediction_within_tolerance'])} "
         f"(largest error {results['prediction']['max_abs_error']:.1%})"
     )
@@ -125,14 +141,22 @@ def plot(results, path):
     except ImportError:
         raise ImportError("--plot needs matplotlib: pip install 'jitprop[plot]' (or pip install matplotlib).") from None
 
-    figure, axes = plt.subplots(2, 2, figsize=(11, 8.5))
+    cnns = results.get("cnn_backward_forward") or []
+    columns = 3 if "positions" in results["sweeps"] or cnns else 2
+    figure, grid_axes = plt.subplots(2, columns, figsize=(5.5 * columns, 8.5))
+    # Dense sweeps and ratios in the first two columns, the convolutional part in the third.
+    places = {"width": grid_axes[0, 0], "examples": grid_axes[0, 1], "epochs": grid_axes[1, 0]}
+    if columns == 3:
+        places["positions"] = grid_axes[0, 2]
     titles = {
         "width": "Training time against parameters (hidden width)",
         "examples": "Training time against examples",
         "epochs": "Training time against epochs",
+        "positions": "CNN: training time against output positions P\n(image side varies, weights fixed)",
     }
-    xlabels = {"width": "parameters w", "examples": "examples m", "epochs": "epochs e"}
-    for ax, (name, sweep) in zip(axes.flat, results["sweeps"].items()):
+    xlabels = {"width": "parameters w", "examples": "examples m", "epochs": "epochs e", "positions": "positions P"}
+    for name, sweep in results["sweeps"].items():
+        ax = places[name]
         points = sweep["points"]
         xs = np.array([p["x"] for p in points], dtype=float)
         for x, p in zip(xs, points):
@@ -156,7 +180,7 @@ def plot(results, path):
         ax.legend(fontsize=8)
         ax.grid(True, which="both", alpha=0.3)
 
-    ax = axes.flat[3]
+    ax = grid_axes[1, 1]
     ratios = results["backward_forward"]
     at = np.arange(len(ratios))
     n_bars = 1 + len(ratios[0]["by_batch_size"])
@@ -174,6 +198,21 @@ def plot(results, path):
     ax.set_ylabel("backward time / forward time")
     ax.set_title("Backward time / forward time (run_batch)", fontsize=10)
     ax.legend(fontsize=8)
+    if columns == 3:
+        ax = grid_axes[1, 2]
+        if cnns:
+            at = np.arange(len(cnns))
+            ax.bar(at - 0.2, [r["predicted"] for r in cnns], 0.4, color="C3", alpha=0.7, label="predicted (FLOPs)")
+            label = f"measured, batch {cnns[0]['batch_size']}"
+            ax.bar(at + 0.2, [r["measured"] for r in cnns], 0.4, color="C0", label=label)
+            ax.axhline(2.0, color="0.5", linestyle=":", linewidth=1)
+            ax.set_xticks(at)
+            ax.set_xticklabels([r["network"].replace(" ", "\n", 1) for r in cnns], fontsize=7)
+            ax.set_ylabel("backward time / forward time")
+            ax.set_title("CNNs: backward time / forward time (run_batch)", fontsize=10)
+            ax.legend(fontsize=8)
+        else:
+            ax.axis("off")
     machine = results["machine"]
     cal = results["calibration"]
     figure.suptitle(
