@@ -297,3 +297,18 @@ def test_a_convolution_belongs_to_one_network():
     jp.Network([conv], input_shape=(4, 4, 1))
     with pytest.raises(ValueError, match="This Conv2D layer already belongs to a network"):
         jp.Network([conv], input_shape=(4, 4, 1))
+
+
+def test_images_given_flat_are_read_by_the_input_shape(rng):
+    net = jp.Network(
+        [jp.Conv2D(4, 3, padding="same", activation="relu"), jp.MaxPool2D(2), jp.Flatten(), jp.Dense(3, "softmax")],
+        input_shape=(6, 6, 2),
+        loss="cross_entropy",
+        seed=0,
+    )
+    images = rng.random((7, 6, 6, 2)).astype(np.float32)
+    np.testing.assert_array_equal(net.predict(images.reshape(7, 72)), net.predict(images))
+    with pytest.raises(
+        ValueError, match=r"X must have shape \(n_samples, 6, 6, 2\) .* got an array of shape \(7, 71\)"
+    ):
+        net.predict(images.reshape(7, 72)[:, :71])

@@ -19,6 +19,7 @@ The catalogue of bad inputs and the answer to each is ``tests/bad_inputs.py``
 (its table is in ``docs/reliability.md``).
 """
 
+import math
 import numbers
 
 import numpy as np
@@ -59,18 +60,19 @@ def as_float_examples(X, dtype, shape, name="X"):
     """``X``, examples of ``shape`` each, as the C-contiguous 2-D array of ``dtype`` the kernels read.
 
     For a ``shape`` of one axis this is :func:`as_float_matrix`; otherwise
-    ``X`` must have shape ``(n_samples, *shape)``, and each example is
-    flattened in C order (the last axis fastest, as Keras lays out images:
-    height, width, channels).
+    ``X`` has shape ``(n_samples, *shape)``, or ``(n_samples, prod(shape))``
+    with each example already flattened, in C order (the last axis fastest,
+    as Keras lays out images: height, width, channels).
     """
     shape = tuple(shape)
     if len(shape) == 1:
         return as_float_matrix(X, dtype, name, shape[0])
     X = _as_numeric_array(X, name)
-    if X.ndim != len(shape) + 1 or tuple(X.shape[1:]) != shape:
+    flat = X.ndim == 2 and X.shape[1] == math.prod(shape)
+    if not flat and (X.ndim != len(shape) + 1 or tuple(X.shape[1:]) != shape):
         raise ValueError(
-            f"{name} must have shape (n_samples, {', '.join(map(str, shape))}): examples of shape {shape}, "
-            f"got an array of shape {X.shape}."
+            f"{name} must have shape (n_samples, {', '.join(map(str, shape))}) (examples of shape {shape}), "
+            f"or (n_samples, {math.prod(shape)}) with each example flattened; got an array of shape {X.shape}."
         )
     if X.shape[0] == 0:
         raise ValueError(f"{name} has 0 examples (shape {X.shape}); at least 1 is required.")
