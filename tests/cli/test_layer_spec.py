@@ -11,10 +11,10 @@ from jitprop.cli import layer_spec
 
 
 def test_a_spec_builds_the_layers_it_names():
-    spec = layer_spec.layer_spec(
+    spec = layer_spec.parse_layers(
         "conv2d:16:3:same,maxpool2d:2,conv2d:8:3x2:1:2,avgpool2d:2:1,flatten,dropout:0.25,dense:64"
     )
-    layers = layer_spec.build(spec, "tanh")
+    layers = layer_spec.build_layers(spec, "tanh")
     assert [type(layer).__name__ for layer in layers] == [
         "Conv2D", "MaxPool2D", "Conv2D", "AvgPool2D", "Flatten", "Dropout", "Dense"
     ]  # fmt: skip
@@ -23,7 +23,7 @@ def test_a_spec_builds_the_layers_it_names():
     assert net_shapes(layers) == [(8, 8, 16), (4, 4, 16), (2, 3, 8), (1, 2, 8), (16,), (16,), (64,)]
     assert third["strides"] in ([2, 2], (2, 2)) and layers[6].units == 64 and layers[5].rate == 0.25
     assert (
-        layer_spec.describe(spec)
+        layer_spec.describe_layers(spec)
         == "conv2d:16:3:same,maxpool2d:2,conv2d:8:3x2:1:2,avgpool2d:2:1,flatten,dropout:0.25,dense:64"
     )
 

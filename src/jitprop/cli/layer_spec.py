@@ -33,8 +33,8 @@ KINDS = {
 }
 
 
-def layer_spec(text):
-    """``--layers``: a list of ``(kind, arguments)``, checked for spelling; the layers are built by :func:`build`."""
+def parse_layers(text):
+    """``--layers``: a list of ``(kind, arguments)``, checked for spelling; :func:`build_layers` builds them."""
     layers = []
     for item in text.split(","):
         kind, *arguments = [part.strip() for part in item.strip().split(":")]
@@ -46,7 +46,7 @@ def layer_spec(text):
     return layers
 
 
-def input_shape(text):
+def parse_input_shape(text):
     """``--input-shape``: the shape of one example, like ``8,8,1``."""
     try:
         shape = tuple(int(part) for part in text.split(","))
@@ -57,8 +57,8 @@ def input_shape(text):
     return shape
 
 
-def build(spec, activation):
-    """The jitprop layers of a :func:`layer_spec`, or ``ValueError`` naming the layer whose arguments are wrong."""
+def build_layers(spec, activation):
+    """The layers of a :func:`parse_layers` spec, or ``ValueError`` naming the layer whose arguments are wrong."""
     import jitprop as jp
 
     layers = []
@@ -94,6 +94,6 @@ def _value(text):
     return text
 
 
-def describe(spec):
+def describe_layers(spec):
     """The spec as ``--layers`` spells it."""
     return ",".join(":".join([kind, *arguments]) for kind, arguments in spec)

@@ -42,9 +42,9 @@ from ._common import (
     widths,
     write_json,
 )
-from . import layer_spec
 from .budget import L2, Budget, choose_budget
 from .data_files import Table, read_table, table_format
+from .layer_spec import build_layers, describe_layers, parse_input_shape, parse_layers
 from .preprocessing import MAX_CATEGORIES, Preprocessing, infer_task, read_labels
 
 #: ``--optimizer`` name → the arguments the command sets where they differ from the optimizer's defaults.
@@ -98,14 +98,14 @@ def register(commands, common):
     model.add_argument("--hidden", type=widths, metavar="WIDTHS", help="hidden dense widths (default 64)")
     model.add_argument(
         "--layers",
-        type=layer_spec.layer_spec,
+        type=parse_layers,
         metavar="SPEC",
         help="hidden layers of any kind instead of --hidden, e.g. conv2d:16:3:same,maxpool2d:2,flatten,dense:64 "
         "(see docs/cli.md)",
     )
     model.add_argument(
         "--input-shape",
-        type=layer_spec.input_shape,
+        type=parse_input_shape,
         metavar="SHAPE",
         help="shape of one example, e.g. 8,8,1 for the digits as images (default: an NPZ array's, else flat)",
     )
@@ -289,7 +289,7 @@ def _hidden_layers(args):
 
     if args.layers is not None:
         try:
-            return layer_spec.build(args.layers, args.activation)
+            return build_layers(args.layers, args.activation)
         except ValueError as exc:
             raise UsageError(str(exc)) from None
     return [jp.Dense(width, args.activation) for width in args.hidden]
@@ -326,7 +326,7 @@ def _description(setup, args):
         n_train, n_val = len(setup.train[0]), len(setup.val[0])
         split = f"{n_train:,} training and {n_val:,} validation examples ({kind}, seed {args.seed})"
     if args.layers is not None:
-        shape = f"{'x'.join(map(str, net.input_shape))} -> {layer_spec.describe(args.layers)} -> {net.n_outputs}"
+        shape = f"{'x'.join(map(str, net.input_shape))} -> {describe_layers(args.layers)} -> {net.n_outputs}"
     else:
         shape = "-".join(str(w) for w in [net.input_dim, *args.hidden, net.n_outputs])
     scaled = ", standardised" if pre.standardized else ""
