@@ -18,7 +18,7 @@ weights are packed by :func:`pack_weights` after every update.
 from numba import njit
 
 from ._numba.options import INLINED_KERNEL, KERNEL
-from .layout import LayerKernels, bias, rows, untracked, view2d, weights
+from .layout import LayerKernels, bias, rows, view2d, weights
 from .matmul import matmul_nn, matmul_nt
 from ._numba.linking import call, call_entry
 from ._numba.parallel import run_tasks
@@ -91,8 +91,7 @@ def tile_panel_size(sizes, tile_rows):
 @njit(**INLINED_KERNEL)
 def forward(kernels, layout, params, packed, ws, layer, r0, r1):
     """``a = f(x @ W + b)`` for rows ``r0:r1`` of ``layer`` (the forward kernel of :mod:`.kinds`' contract)."""
-    # Arguments stay alive for the call: no need to count references to them.
-    kernels, layout, params, packed, ws = untracked((kernels, layout, params, packed, ws))
+    # (Written into the tile, whose arguments are already untracked: see .tile.run_tile.)
     panels = ws.panels[r0 // ws.tile_rows]
     x = rows(ws, ws.activations, layout, layer, r0, r1)
     z = rows(ws, ws.preactivations, layout, layer + 1, r0, r1)
@@ -117,7 +116,6 @@ def backward(kernels, layout, params, packed, ws, layer, r0, r1, grad):
     packed panels, see :mod:`.panels`) and ``db = Σ D`` over the rows, then
     (except for the first layer) ``∂loss/∂a_prev = D W``.
     """
-    kernels, layout, params, packed, ws, grad = untracked((kernels, layout, params, packed, ws, grad))
     panels = ws.panels[r0 // ws.tile_rows]
     fan_in = layout.sizes[layer]
     fan_out = layout.sizes[layer + 1]
