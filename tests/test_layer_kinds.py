@@ -21,7 +21,6 @@ from jitprop._threading import thread_count
 from jitprop.activations import get_activation
 from jitprop.complexity.model import summary_table
 from jitprop.kernels import kinds
-from jitprop.kernels._numba.linking import call_entry
 from jitprop.kernels._numba.options import KERNEL
 from jitprop.kernels.layout import LayerKernels, rows, untracked
 from jitprop.layers import LAYER_KINDS, Layer
@@ -32,7 +31,6 @@ def scale_forward(kernels, layout, params, packed, ws, layer, r0, r1):
     kernels, layout, params, packed, ws = untracked((kernels, layout, params, packed, ws))
     x = rows(ws, ws.activations, layout, layer, r0, r1)
     z = rows(ws, ws.preactivations, layout, layer + 1, r0, r1)
-    a = rows(ws, ws.activations, layout, layer + 1, r0, r1)
     width = x.shape[1]
     start = layout.weight_offsets[layer]
     w = params[start : start + width]
@@ -40,16 +38,12 @@ def scale_forward(kernels, layout, params, packed, ws, layer, r0, r1):
     for r in range(x.shape[0]):
         for j in range(width):
             z[r, j] = x[r, j] * w[j] + b[j]
-    call_entry(kernels.forward[layer], (z, a, layout.alphas[layer]), None)
 
 
 @njit(**KERNEL)
 def scale_backward(kernels, layout, params, packed, ws, layer, r0, r1, grad):
     kernels, layout, params, packed, ws, grad = untracked((kernels, layout, params, packed, ws, grad))
     d = rows(ws, ws.deltas, layout, layer + 1, r0, r1)
-    z = rows(ws, ws.preactivations, layout, layer + 1, r0, r1)
-    a = rows(ws, ws.activations, layout, layer + 1, r0, r1)
-    call_entry(kernels.derivative[layer], (d, z, a, layout.alphas[layer]), None)
     x = rows(ws, ws.activations, layout, layer, r0, r1)
     width = x.shape[1]
     start = layout.weight_offsets[layer]

@@ -31,9 +31,9 @@ the windows of a whole batch is made: the scratch is sized by the chunk.
 
 from numba import njit
 
-from ._numba.linking import call, call_entry
+from ._numba.linking import call
 from ._numba.options import INLINED_KERNEL, KERNEL
-from .layout import LayerKernels, rows, untracked, view2d
+from .layout import LayerKernels, untracked, view2d
 from .panels import MAX_PANEL_COLUMNS, PANEL_ROWS, matmul_packed_b, matmul_tn, round_up
 from .tuning import CHUNK_ROWS
 from .windows import C, H, H_OUT, KH, KW, PH, PW, SH, SW, W, W_OUT
@@ -203,25 +203,18 @@ def forward(kernels, layout, params, packed, ws, layer, r0, r1):
             zr = z[r]
             for o in range(filters):
                 zr[o] += b[o]
-    z = rows(ws, ws.preactivations, layout, layer + 1, r0, r1)
-    a = rows(ws, ws.activations, layout, layer + 1, r0, r1)
-    call_entry(kernels.forward[layer], (z, a, layout.alphas[layer]), None)
 
 
 @njit(**KERNEL)
 def backward(kernels, layout, params, packed, ws, layer, r0, r1, grad):
     """Gradient of ``layer`` from the delta of its outputs, rows ``r0:r1`` (the backward kernel of :mod:`.kinds`).
 
-    With ``D = ∂loss/∂z`` (after ``f'``): ``dWm = Σ Pᵀ D`` over the tile's
+    With ``D = ∂loss/∂z``: ``dWm = Σ Pᵀ D`` over the tile's
     chunks and ``db = Σ D`` over rows and positions; then, except for the
     first layer, ``dP = D Wmᵀ`` added back at the windows' input positions.
     """
     kernels, layout, params, packed, ws, grad = untracked((kernels, layout, params, packed, ws, grad))
     scratch = ws.panels[r0 // ws.tile_rows]
-    d = rows(ws, ws.deltas, layout, layer + 1, r0, r1)
-    z = rows(ws, ws.preactivations, layout, layer + 1, r0, r1)
-    a_out = rows(ws, ws.activations, layout, layer + 1, r0, r1)
-    call_entry(kernels.derivative[layer], (d, z, a_out, layout.alphas[layer]), None)
     geometry = layout.geometry[layer]
     positions = geometry[H_OUT] * geometry[W_OUT]
     depth = layout.weight_shapes[layer, 0]

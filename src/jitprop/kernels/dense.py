@@ -20,7 +20,7 @@ from numba import njit
 from ._numba.options import INLINED_KERNEL, KERNEL
 from .layout import LayerKernels, bias, rows, view2d, weights
 from .matmul import matmul_nn, matmul_nt
-from ._numba.linking import call, call_entry
+from ._numba.linking import call
 from ._numba.parallel import run_tasks
 from .panels import (
     MAX_PANEL_COLUMNS,
@@ -90,12 +90,11 @@ def tile_panel_size(sizes, tile_rows):
 
 @njit(**INLINED_KERNEL)
 def forward(kernels, layout, params, packed, ws, layer, r0, r1):
-    """``a = f(x @ W + b)`` for rows ``r0:r1`` of ``layer`` (the forward kernel of :mod:`.kinds`' contract)."""
+    """``z = x @ W + b`` for rows ``r0:r1`` of ``layer`` (the forward kernel of :mod:`.kinds`' contract)."""
     # (Written into the tile, whose arguments are already untracked: see .tile.run_tile.)
     panels = ws.panels[r0 // ws.tile_rows]
     x = rows(ws, ws.activations, layout, layer, r0, r1)
     z = rows(ws, ws.preactivations, layout, layer + 1, r0, r1)
-    a = rows(ws, ws.activations, layout, layer + 1, r0, r1)
     if layout.forward_panels[layer] >= 0:
         call(matmul_packed_b, (x, packed[layout.forward_panels[layer] :], panels, z))
     else:
@@ -105,14 +104,13 @@ def forward(kernels, layout, params, packed, ws, layer, r0, r1):
         zr = z[r]
         for j in range(zr.shape[0]):
             zr[j] += b[j]
-    call_entry(kernels.forward[layer], (z, a, layout.alphas[layer]), None)
 
 
 @njit(**INLINED_KERNEL)
 def backward(kernels, layout, params, packed, ws, layer, r0, r1, grad):
     """Gradient of ``layer`` from the delta of its outputs, rows ``r0:r1`` (the backward kernel of :mod:`.kinds`).
 
-    With ``D = ∂loss/∂z`` (the delta after ``f'``): ``dWt = Dᵀ A`` (from
+    With ``D = ∂loss/∂z``: ``dWt = Dᵀ A`` (from
     packed panels, see :mod:`.panels`) and ``db = Σ D`` over the rows, then
     (except for the first layer) ``∂loss/∂a_prev = D W``.
     """
@@ -120,9 +118,6 @@ def backward(kernels, layout, params, packed, ws, layer, r0, r1, grad):
     fan_in = layout.sizes[layer]
     fan_out = layout.sizes[layer + 1]
     d = rows(ws, ws.deltas, layout, layer + 1, r0, r1)
-    z = rows(ws, ws.preactivations, layout, layer + 1, r0, r1)
-    a_out = rows(ws, ws.activations, layout, layer + 1, r0, r1)
-    call_entry(kernels.derivative[layer], (d, z, a_out, layout.alphas[layer]), None)
     start = layout.weight_offsets[layer]
     grad_w = view2d(grad, start, fan_out, fan_in)
     a = rows(ws, ws.activations, layout, layer, r0, r1)

@@ -13,15 +13,17 @@ tile (blocks are those of :func:`.layout.rows`; block ``l`` is the layer's
 input, block ``l + 1`` its output)::
 
     forward(kernels, layout, params, packed, ws, layer, r0, r1)
-        activations[l] → preactivations[l + 1] and activations[l + 1]; the
-        layer's activation is applied by calling kernels.forward[l].
+        activations[l] → preactivations[l + 1] (z).
     backward(kernels, layout, params, packed, ws, layer, r0, r1, grad)
-        deltas[l + 1] holds ∂loss/∂a of the output (∂loss/∂z where
-        kernels.derivative[l] is NO_KERNEL): first multiply it by f' through
-        kernels.derivative[l], then write the layer's parameter gradient into
-        grad and, unless l == 0, ∂loss/∂a of its input into deltas[l].
+        deltas[l + 1] holds ∂loss/∂z of the output: write the layer's
+        parameter gradient into grad and, unless l == 0, ∂loss/∂a of its
+        input into deltas[l].
 
-Dropout and the gathering of the inputs belong to the tile, between layers.
+The tile applies the layer's activation after its forward kernel
+(kernels.forward[l]: z → activations[l + 1]) and multiplies the delta by
+the activation's derivative before its backward kernel (kernels.derivative[l]);
+a kind without an activation of its own has ``identity``. Dropout and the
+gathering of the inputs belong to the tile too, between layers.
 """
 
 import numpy as np

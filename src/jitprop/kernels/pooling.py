@@ -20,7 +20,6 @@ so ties go to the first maximum, deterministically.
 
 from numba import njit
 
-from ._numba.linking import call_entry
 from ._numba.options import KERNEL
 from .layout import LayerKernels, rows, untracked
 from .windows import C, H_OUT, KH, KW, SH, SW, W, W_OUT
@@ -76,8 +75,6 @@ def max_forward(kernels, layout, params, packed, ws, layer, r0, r1):
                             value = xr[at + c]
                             if value > out[c]:
                                 out[c] = value
-    a = rows(ws, ws.activations, layout, layer + 1, r0, r1)
-    call_entry(kernels.forward[layer], (z, a, layout.alphas[layer]), None)
 
 
 @njit(**KERNEL)
@@ -90,8 +87,6 @@ def max_backward(kernels, layout, params, packed, ws, layer, r0, r1, grad):
     kernels, layout, params, packed, ws, grad = untracked((kernels, layout, params, packed, ws, grad))
     d = rows(ws, ws.deltas, layout, layer + 1, r0, r1)
     z = rows(ws, ws.preactivations, layout, layer + 1, r0, r1)
-    a_out = rows(ws, ws.activations, layout, layer + 1, r0, r1)
-    call_entry(kernels.derivative[layer], (d, z, a_out, layout.alphas[layer]), None)
     if layer == 0:
         return
     g = layout.geometry[layer]
@@ -150,8 +145,6 @@ def average_forward(kernels, layout, params, packed, ws, layer, r0, r1):
                             out[c] += xr[at + c]
                 for c in range(channels):
                     out[c] = out[c] / count
-    a = rows(ws, ws.activations, layout, layer + 1, r0, r1)
-    call_entry(kernels.forward[layer], (z, a, layout.alphas[layer]), None)
 
 
 @njit(**KERNEL)
@@ -159,9 +152,6 @@ def average_backward(kernels, layout, params, packed, ws, layer, r0, r1, grad):
     """Each output's delta shared out over its window, rows ``r0:r1`` (the backward kernel of :mod:`.kinds`)."""
     kernels, layout, params, packed, ws, grad = untracked((kernels, layout, params, packed, ws, grad))
     d = rows(ws, ws.deltas, layout, layer + 1, r0, r1)
-    z = rows(ws, ws.preactivations, layout, layer + 1, r0, r1)
-    a_out = rows(ws, ws.activations, layout, layer + 1, r0, r1)
-    call_entry(kernels.derivative[layer], (d, z, a_out, layout.alphas[layer]), None)
     if layer == 0:
         return
     g = layout.geometry[layer]

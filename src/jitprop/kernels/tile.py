@@ -2,11 +2,11 @@
 
 :func:`run_tile` gathers the tile's examples, runs each layer's kind forward
 (see :mod:`.kinds`), the loss, and each layer's kind backward, applying
-dropout between layers. It calls every layer, activation and loss through
-the entries of a :class:`~.layout.Kernels`, which :func:`network_kernels`
-makes for one network: only the kinds, activations and loss that network
-has are compiled, and the tile itself serves every network of the same
-buffer types.
+each layer's activation (and its derivative) and dropout between them. It
+calls every layer, activation and loss through the entries of a
+:class:`~.layout.Kernels`, which :func:`network_kernels` makes for one
+network: only the kinds, activations and loss that network has are
+compiled, and the tile itself serves every network of the same buffer types.
 
 One kind is written into the tile instead: dense, the kind of nearly every
 layer. A call through an entry passes the network's buffers (some 200
@@ -66,7 +66,7 @@ def run_tile(kernels, mode, layout, params, packed, data, index, scale, ws, drop
 
 @njit(**INLINED_KERNEL)
 def forward_pass(kernels, layout, params, packed, inputs, index, ws, r0, r1, dropout_key):
-    """Gather inputs ``index[r0:r1]`` into the first block and run every layer's forward kernel.
+    """Gather inputs ``index[r0:r1]`` into the first block and run every layer's forward kernel and activation.
 
     With ``dropout_key >= 0`` (training), the activation blocks that have a
     dropout rate are masked with the key's masks.
@@ -85,8 +85,10 @@ def forward_pass(kernels, layout, params, packed, inputs, index, ws, r0, r1, dro
         else:
             arguments = (kernels, layout, params, packed, ws, np.int64(layer), r0, r1)
             call_entry(kernels.layer_forward[layer], arguments, None)
+        z = rows(ws, ws.preactivations, layout, layer + 1, r0, r1)
+        a = rows(ws, ws.activations, layout, layer + 1, r0, r1)
+        call_entry(kernels.forward[layer], (z, a, layout.alphas[layer]), None)
         if dropout_key >= 0 and layout.dropout[layer + 1] > 0:
-            a = rows(ws, ws.activations, layout, layer + 1, r0, r1)
             rate = layout.dropout[layer + 1]
             call_entry(kernels.dropout_masks, (a, index[r0:r1], dropout_key, layer + 1, rate), None)
 
@@ -95,11 +97,17 @@ def forward_pass(kernels, layout, params, packed, inputs, index, ws, r0, r1, dro
 def backward_pass(kernels, layout, params, packed, ws, index, r0, r1, grad, dropout_key):
     """Back-propagate the output delta of rows ``r0:r1`` through every layer; write their gradient into ``grad``.
 
-    ``ws.deltas`` must hold the loss's delta for these rows. Between layers,
-    the delta passed back is multiplied by the dropout mask of the forward
-    pass, if any.
+    ``ws.deltas`` must hold the loss's delta for these rows. Each layer's
+    delta is multiplied by its activation's derivative before its kind's
+    backward kernel runs; the delta passed back is multiplied by the dropout
+    mask of the forward pass, if any.
     """
     for layer in range(layout.kinds.shape[0] - 1, -1, -1):
+        # ∂loss/∂a of the layer's outputs (the loss's delta for the last) times f': ∂loss/∂z.
+        d = rows(ws, ws.deltas, layout, layer + 1, r0, r1)
+        z = rows(ws, ws.preactivations, layout, layer + 1, r0, r1)
+        a = rows(ws, ws.activations, layout, layer + 1, r0, r1)
+        call_entry(kernels.derivative[layer], (d, z, a, layout.alphas[layer]), None)
         if layout.kinds[layer] == DENSE:
             dense_backward(kernels, layout, params, packed, ws, np.int64(layer), r0, r1, grad)
         else:
