@@ -199,6 +199,34 @@ def test_fast_and_careful_reading_give_identical_arrays(tmp_path, monkeypatch, p
     assert np.array_equal(careful.X, np.array([[float(t) for t in row] for row in rows]))
 
 
+def test_empty_fields_read_fast_as_missing_values(tmp_path, monkeypatch):
+    if _fast_csv.parser() != "pandas":
+        pytest.skip("needs pandas 3 or later")
+    rng = np.random.default_rng(5)
+    X = np.round(rng.normal(size=(2000, 4)), 3)
+    rows = X.astype(str).astype(object)
+    rows[rng.random(X.shape) < 0.1] = ""
+    rows[7, 1] = '""'  # quoted, and empty all the same
+    city = rng.choice(["paris", "lyon", ""], size=2000)
+    path = tmp_path / "m.csv"
+    lines = (",".join([*row, c, "1"]) for row, c in zip(rows, city))
+    path.write_text("a,b,c,d,city,y\n" + "\n".join(lines) + "\n")
+    kwargs = dict(target="y", infer_categorical=True, missing=True)
+    fast, careful = read_fast_and_carefully(monkeypatch, path, "pandas", **kwargs)
+    assert_same_tables(fast, careful)
+    assert np.isnan(fast.X).sum() == (rows == "").sum() + 1 and np.isnan(fast.X[7, 1])
+    assert (fast.categorical["city"] == "").sum() == (city == "").sum()
+
+    # An empty last field looks like a short line to pandas: the careful reader reads the file.
+    path.write_text("a,b\n1,2\n3,\n")
+    monkeypatch.setattr(data_files, "FAST_BYTES", 0)
+    table = read_table(path, missing=True)
+    np.testing.assert_array_equal(table.X, [[1, 2], [3, np.nan]])
+    path.write_text("a,b\n1,2\n3\n")
+    with pytest.raises(DataError, match="line 3 has 1 fields, but the header row has 2 columns"):
+        read_table(path, missing=True)
+
+
 @pytest.mark.parametrize("parser", READERS[1:])
 def test_thousands_of_columns_and_text_features(tmp_path, monkeypatch, parser):
     if parser == "pandas" and _fast_csv.parser() != "pandas":

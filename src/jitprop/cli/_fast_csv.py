@@ -3,9 +3,10 @@
 The careful reader of :mod:`.data_files` parses in Python so that it can word
 every defect by line and column. This module only tries the fast way: it
 returns ``None`` on anything the careful reader would refuse or read
-differently — an empty cell, a cell that is not a finite number, a line with
-too many or too few fields, text that is not UTF-8 — and the careful reader
-then reads the file again to give the message. Numbers are parsed by
+differently — an empty cell (unless missing values are asked for), a cell
+that is not a finite number, a line with too many or too few fields, text
+that is not UTF-8 — and the careful reader then reads the file again to give
+the message. Numbers are parsed by
 correctly rounded C parsers (pandas 3's and NumPy's), so a clean file gives
 the same float64 values, bit for bit, as Python's ``float``.
 
@@ -62,7 +63,7 @@ def parser():
     return "pandas" if int(pandas.__version__.split(".")[0]) >= 3 else "numpy"
 
 
-def parse(stream, delimiter, width, numeric, text, advance, whole=(), expected_rows=0):
+def parse(stream, delimiter, width, numeric, text, advance, whole=(), expected_rows=0, missing=False):
     """Parse the rest of ``stream`` (binary, after the header line), or None if it is not clean.
 
     Parameters
@@ -81,9 +82,13 @@ def parse(stream, delimiter, width, numeric, text, advance, whole=(), expected_r
         "-0" is -0.0 as Python reads it).
     expected_rows : int
         An estimate of the number of rows, to allocate the array once.
+    missing : bool
+        Read empty fields as the careful reader does with missing values:
+        NaN in a numeric column, ``""`` in a text column. Only pandas does;
+        NumPy's parser leaves such files to the careful reader.
     """
     if parser() == "pandas":
-        return _with_pandas(stream, delimiter, width, numeric, text, advance, whole, expected_rows)
+        return _with_pandas(stream, delimiter, width, numeric, text, advance, whole, expected_rows, missing)
     return _with_numpy(stream, delimiter, width, numeric, text, advance)
 
 
@@ -112,15 +117,20 @@ class _CountingReader:
         return self.newlines + (0 if self.ends_with_newline else 1)
 
 
-def _with_pandas(stream, delimiter, width, numeric, text, advance, whole, expected_rows):
+def _with_pandas(stream, delimiter, width, numeric, text, advance, whole, expected_rows, missing):
     import pandas as pd
+
+    # pandas fills the fields a short line lacks with NaN, as it does empty ones: an empty field
+    # of the last column cannot be told from a short line, and is left to the careful reader.
+    may_be_empty = set(numeric) | set(text) if missing else set()
+    may_be_empty.discard(width - 1)
 
     # The last column is always read: a short line leaves it empty, which makes the file unclean.
     last = [] if width - 1 in numeric or width - 1 in text else [width - 1]
     # Other numbers are left to pandas' inference, which measured faster than asking for float64.
     dtype = {i: np.float64 for i in numeric if i in whole} | {i: object for i in [*text, *last]}
     reader = _CountingReader(stream, advance)
-    numbers = _Rows(expected_rows, len(numeric))
+    numbers = RowBuffer(expected_rows, len(numeric))
     texts = [[] for _ in text]
     try:
         chunks = pd.read_csv(
@@ -140,16 +150,23 @@ def _with_pandas(stream, delimiter, width, numeric, text, advance, whole, expect
             chunksize=PANDAS_CHUNK_ROWS,
         )
         for chunk in chunks:
-            # Floats without NaN (an empty cell) or infinities. Integers were asked for as floats:
-            # an integer column here would read "-0" as 0. Booleans and text are not numbers.
+            # Floats without infinities, and without NaN (an empty cell) where none may be. Integers
+            # were asked for as floats: an integer column here would read "-0" as 0. Booleans and
+            # text are not numbers.
             if any(chunk[j].dtype.kind != "f" for j in numeric):
                 return None
             block = chunk[numeric].to_numpy(dtype=np.float64)
-            if not np.isfinite(block).all() or any(chunk[j].isna().any() for j in dtype if j not in numeric):
+            if missing:
+                if np.isinf(block).any() or (width - 1 in numeric and np.isnan(chunk[width - 1].to_numpy()).any()):
+                    return None
+            elif not np.isfinite(block).all():
+                return None
+            if any(chunk[j].isna().any() for j in dtype if j not in numeric and j not in may_be_empty):
                 return None
             numbers.append(block)
             for values, j in zip(texts, text):
-                values.append(chunk[j].to_numpy().astype(str))
+                column = chunk[j].fillna("") if j in may_be_empty else chunk[j]
+                values.append(column.to_numpy().astype(str))
     except (ValueError, UnicodeError, pd.errors.ParserError, OSError, EOFError):
         return None
     rows = numbers.n
@@ -158,7 +175,7 @@ def _with_pandas(stream, delimiter, width, numeric, text, advance, whole, expect
     return Parsed(numbers.array(), texts, lines)
 
 
-class _Rows:
+class RowBuffer:
     """A float64 array of a known width grown by blocks of rows, allocated once when the estimate holds."""
 
     def __init__(self, expected, width):

@@ -223,11 +223,12 @@ def _read_csv(path, target, features, progress, categorical, infer_categorical, 
         whole = [i for i in layout.numeric if all(row[i].strip().lstrip("+-").isdigit() for row in rows)]
         with _opened(path, progress) as (stream, advance):
             stream.readline()  # the header, read above
+            expected = _rows_in(path, sample)
             parsed = _fast_csv.parse(
-                stream, delimiter, len(header), layout.numeric, layout.text, advance, whole, _rows_in(path, sample)
+                stream, delimiter, len(header), layout.numeric, layout.text, advance, whole, expected, missing
             )
     if parsed is None or parsed.numeric.shape[0] == 0:
-        return _read_carefully(path, delimiter, layout, target, progress, missing)
+        return _read_carefully(path, delimiter, layout, target, progress, missing, _rows_in(path, sample))
     lines = parsed.lines if parsed.lines is not None else _line_numbers(path, delimiter)
     return layout.table(path, target, parsed.numeric, parsed.text, lines)
 
@@ -378,13 +379,17 @@ def _blank(row):
     return not row or (len(row) == 1 and not row[0].strip())
 
 
-def _read_carefully(path, delimiter, layout, target, progress, missing):
-    """Read the file in Python, chunk by chunk, with a message that says where for every defect."""
+def _read_carefully(path, delimiter, layout, target, progress, missing, expected_rows=0):
+    """Read the file in Python, chunk by chunk, with a message that says where for every defect.
+
+    The numbers go into one array allocated for ``expected_rows`` (an
+    estimate; it grows if short): there is no second copy of them.
+    """
     with _opened(path, progress) as (stream, advance):
         reader = csv.reader(_text_lines(path, stream, advance), delimiter=delimiter, strict=True)
         try:
             next(reader)  # the header, checked by _csv_header
-            return _read_rows(path, reader, layout, target, missing)
+            return _read_rows(path, reader, layout, target, missing, expected_rows)
         except csv.Error as exc:
             raise DataError(f"{path} line {reader.line_num} is not valid CSV: {exc}.") from None
         except (OSError, EOFError) as exc:
@@ -442,18 +447,19 @@ def _columns(path, header, target, features):
     return feature_columns, (None if target is None else header.index(target))
 
 
-def _read_rows(path, reader, layout, target, missing):
+def _read_rows(path, reader, layout, target, missing, expected_rows):
     width = len(layout.header)
     numeric, text = layout.numeric, layout.text
     labels = [f"column {layout.header[i]!r}" for i in numeric]
     text_labels = [f"column {layout.header[i]!r}" for i in layout.text_features]
-    chunks, text_chunks, line_chunks = [], [], []
+    numbers = _fast_csv.RowBuffer(expected_rows, len(numeric))
+    text_chunks, line_chunks = [], []
     rows, lines = [], []
 
     def convert():
         block = np.array(rows, dtype=object)
         chunk_lines = np.array(lines, dtype=np.int64)
-        chunks.append(_numbers(path, block[:, numeric].reshape(len(rows), -1), chunk_lines, labels, missing))
+        numbers.append(_numbers(path, block[:, numeric].reshape(len(rows), -1), chunk_lines, labels, missing))
         values = block[:, text].reshape(len(rows), -1).astype(str)
         if not missing:
             _check_filled(path, values[:, : len(text_labels)], chunk_lines, text_labels)
@@ -475,11 +481,11 @@ def _read_rows(path, reader, layout, target, missing):
             convert()
     if rows:
         convert()
-    if not chunks:
+    if not line_chunks:
         raise DataError(f"{path} has a header row but no examples.")
     texts = np.concatenate(text_chunks)
     columns = [texts[:, j] for j in range(len(text))]
-    return layout.table(path, target, np.concatenate(chunks), columns, np.concatenate(line_chunks))
+    return layout.table(path, target, numbers.array(), columns, np.concatenate(line_chunks))
 
 
 def _numbers(path, block, lines, labels, missing=False):
