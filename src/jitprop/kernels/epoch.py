@@ -62,7 +62,7 @@ def epoch_kernels(layout, params, packed, data, ws, grad, optimizer, adjustments
         The update rule's code, state and hyper-parameters.
     evaluates : bool
         Also compile :func:`~.batch.run_batch`, which evaluation (of
-        validation data, for example) calls, in the second process.
+        validation data, for example) calls.
     """
     code, state, hyper = optimizer
     int64 = np.int64(0)
@@ -73,10 +73,11 @@ def epoch_kernels(layout, params, packed, data, ws, grad, optimizer, adjustments
     epoch = (kernels, layout, params, packed, data, plan, ws, grad, update, np.zeros((1, 2)), adjustments, chunked)
     rule = (RULES[code], (params, grad, state, hyper, 0.0, int64, int64, int64))
     batch = (kernels, int64, layout, params, packed, data, rows, 0.0, ws, grad, False, -1, chunked)
-    # The second process takes the tile and, to even out the two processes'
-    # work, the evaluation's batch driver where there is one, else the rule.
-    background = [(run_batch, batch)] if evaluates else [rule]
-    meanwhile = ([rule] if evaluates else []) + [(train_epoch, epoch)]
+    # The second process takes the tile and the rule; this one the epoch and the
+    # evaluation's batch driver, which share callees (the tile alone is the
+    # larger part: with the driver too, the second process was the one waited for).
+    background = [rule]
+    meanwhile = [(train_epoch, epoch)] + ([(run_batch, batch)] if evaluates else [])
     return network_kernels(layout, params, packed, data, ws, meanwhile, also_in_background=background)
 
 

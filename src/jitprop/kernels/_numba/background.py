@@ -7,8 +7,8 @@ on-disk cache while this process compiles the rest; when both are done,
 this process loads the child's kernels from the cache (a few milliseconds
 each) instead of compiling them. The caller chooses kernels that call no
 kernel this process compiles meanwhile, so that no work is done twice: a
-network's tile, and its update rule or evaluation driver, in the child;
-its epoch (with the packing and the update's pass) here.
+network's tile and its update rule in the child; its epoch (with the
+packing and the update's pass) and evaluation driver here.
 
 Nothing depends on the child: if it cannot start or fails, this process
 compiles what it would have loaded, as it does without it. It does not
