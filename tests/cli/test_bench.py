@@ -223,6 +223,40 @@ def test_cnn_training_flops_count_each_product_at_every_position():
     assert bench.WORKLOADS["W6"].flops_per_example() == 2 * (conv + dense) + dense
 
 
+def test_recurrent_workloads_and_their_flops():
+    w7, w8 = bench.WORKLOADS["W7"], bench.WORKLOADS["W8"]
+    assert w7.architecture() == ((50, 16), (bench.Recurrent("lstm", 64), bench.Dense(10)))
+    assert w8.architecture() == ((100, 32), (bench.Recurrent("gru", 128), bench.Dense(10)))
+    assert (w7.n, w7.batch_size, w8.n, w8.batch_size) == (8_192, 32, 4_096, 64)
+    assert w7.shapes() == [(50, 16), (64,), (10,)]
+    X, y = w7.data(quick=True)
+    assert X.shape == (2_000, 50, 16) and X.dtype == np.float32 and set(np.unique(y)) <= set(range(10))
+    # Per step, the inputs' product (16 -> 4·64) and the state's (64 -> 4·64): forward, weight gradient,
+    # and the state's gradient through every step; the first layer passes no gradient to its inputs.
+    inputs, state, dense = 2 * 50 * 16 * 256, 2 * 50 * 64 * 256, 2 * 64 * 10
+    assert w7.flops_per_example() == 2 * inputs + 3 * state + 3 * dense
+    inputs, state, dense = 2 * 100 * 32 * 384, 2 * 100 * 128 * 384, 2 * 128 * 10
+    assert w8.flops_per_example() == 2 * inputs + 3 * state + 3 * dense
+
+
+def test_the_peers_run_the_recurrent_cells_alike():
+    """PyTorch's nn.LSTM/nn.GRU and the JAX cells give one loss from the same Keras-layout weights."""
+    pytest.importorskip("torch")
+    pytest.importorskip("jax")
+    rng = np.random.default_rng(1)
+    for name in ("W7", "W8"):
+        w = bench.WORKLOADS[name]
+        X, y = w.data(quick=True)
+        X, y = X[:8], y[:8]
+        jax_engine = bench.JaxEngine(w, X, y, 1)
+        perturbed = [[np.asarray(a) + 0.1 * rng.normal(size=a.shape) for a in arrays] for arrays in jax_engine.params]
+        weights = [tuple(a.astype(np.float32) for a in arrays) for arrays in perturbed]
+        torch_engine = bench.TorchEngine(w, X, y, 1)
+        jax_engine.set_weights(weights)
+        torch_engine.set_weights(weights)
+        assert jax_engine.loss(X, y) == pytest.approx(torch_engine.loss(X, y), rel=1e-5)
+
+
 def test_the_jitprop_engine_builds_the_workload_s_network():
     w5 = bench.WORKLOADS["W5"]
     X, y = w5.data(quick=True)

@@ -31,9 +31,10 @@ process. Each process times ``PROCESS_EPOCHS`` epochs and reports their
 median; the round's ratios pair these medians.
 
 :data:`WORKLOADS` is the one place that defines the workloads: a dense
-network by its widths (``sizes``), a convolutional one by its input shape
-and its layers (:class:`Conv`, :class:`MaxPool`, :class:`Flatten`,
-:class:`Dense`); every engine builds its network from that description.
+network by its widths (``sizes``), a convolutional or recurrent one by its
+input shape and its layers (:class:`Conv`, :class:`MaxPool`,
+:class:`Flatten`, :class:`Recurrent`, :class:`Dense`); every engine builds
+its network from that description.
 
 The peers are imported by their engines, when they run, and only this
 command imports the engines: ``import jitprop`` never imports PyTorch, JAX or
@@ -91,6 +92,24 @@ class Flatten:
 
 
 @dataclass(frozen=True)
+class Recurrent:
+    """A recurrent layer of ``units`` over the time steps of an example (T, F), its last output only.
+
+    ``cell`` is ``"lstm"`` (4 gates) or ``"gru"`` (3 gates, the reset
+    applied after the recurrent product), with the gate nonlinearities of
+    :class:`jitprop.LSTM` and :class:`jitprop.GRU`, not the workload's
+    ``activation``.
+    """
+
+    cell: str
+    units: int
+
+    @property
+    def gates(self):
+        return {"lstm": 4, "gru": 3}[self.cell]
+
+
+@dataclass(frozen=True)
 class Dense:
     """A dense layer of ``units``: the workload's ``activation``, or the loss's output activation at the end."""
 
@@ -104,7 +123,8 @@ class Workload:
     A dense network is given by ``sizes`` (its widths, inputs first); a
     convolutional one by ``input_shape`` (one example's (H, W, C)) and
     ``layers`` (:class:`Conv`, :class:`MaxPool`, :class:`Flatten` and
-    :class:`Dense`, the output last), with ``sizes`` empty.
+    :class:`Dense`, the output last), with ``sizes`` empty; a recurrent one
+    likewise, by an example's (T, F) and :class:`Recurrent` layers.
     :meth:`architecture` gives either as an input shape and layers, which
     the engines build from. ``dataset`` is ``"random"`` (seeded uniform
     inputs and labels or smooth targets) or ``"digits"`` (the 1,797 built-in
@@ -168,16 +188,28 @@ class Workload:
         A layer with weights of ``K`` inputs (a window: kh·kw·C) and ``units``
         outputs at ``P`` positions (1 for a dense layer) has a product of
         ``2·K·units·P`` FLOPs forward, the same for its weight gradient and,
-        but for the first such layer, for its input gradient. Pooling,
-        biases and activations are not counted.
+        but for the first such layer, for its input gradient. A recurrent
+        layer of ``g`` gates over ``T`` steps of ``F`` features has the
+        products of the inputs (``K = F``) and of the state (``K = units``)
+        with ``g·units`` outputs at each step; the state's gradient passes
+        back through every step, in the first layer too. Pooling, biases,
+        activations and gates' element-wise operations are not counted.
         """
-        products = []
+        total = 0
+        first = True
         for layer, before, after in zip(self.architecture()[1], self.shapes(), self.shapes()[1:]):
             if isinstance(layer, Conv):
-                products.append(2 * layer.kernel**2 * before[-1] * int(np.prod(after)))
+                inputs, state = 2 * layer.kernel**2 * before[-1] * int(np.prod(after)), 0
+            elif isinstance(layer, Recurrent):
+                steps, outputs = before[0], layer.gates * layer.units
+                inputs, state = 2 * steps * before[-1] * outputs, 2 * steps * layer.units * outputs
             elif isinstance(layer, Dense):
-                products.append(2 * int(np.prod(before)) * layer.units)
-        return 2 * sum(products) + sum(products[1:])
+                inputs, state = 2 * int(np.prod(before)) * layer.units, 0
+            else:
+                continue
+            total += 3 * state + (2 if first else 3) * inputs
+            first = False
+        return total
 
 
 def _output_shape(layer, shape):
@@ -189,7 +221,7 @@ def _output_shape(layer, shape):
         return (shape[0] // layer.size, shape[1] // layer.size, shape[2])
     if isinstance(layer, Flatten):
         return (int(np.prod(shape)),)
-    return (layer.units,)
+    return (layer.units,)  # Dense, and Recurrent (its last output)
 
 
 #: LeNet-5's layers, with ReLU and max pooling: W5.
@@ -226,6 +258,28 @@ WORKLOADS = {
             layers=(Conv(16, 3, "same"), MaxPool(2), Flatten(), Dense(10)),
             dataset="digits",
         ),
+        Workload(
+            "W7",
+            "LSTM(64) on T=50, F=16",
+            8_192,
+            (),
+            "relu",
+            "cross_entropy",
+            32,
+            input_shape=(50, 16),
+            layers=(Recurrent("lstm", 64), Dense(10)),
+        ),
+        Workload(
+            "W8",
+            "GRU(128) on T=100, F=32",
+            4_096,
+            (),
+            "relu",
+            "cross_entropy",
+            64,
+            input_shape=(100, 32),
+            layers=(Recurrent("gru", 128), Dense(10)),
+        ),
     )
 }
 
@@ -240,7 +294,7 @@ def _weight_layers(workload):
     shapes = workload.shapes()
     found = []
     for i, layer in enumerate(layers):
-        if isinstance(layer, (Conv, Dense)):
+        if isinstance(layer, (Conv, Dense, Recurrent)):
             found.append((layer, shapes[i - 1] if i and isinstance(layers[i - 1], Flatten) else shapes[i]))
     return found
 
@@ -264,6 +318,8 @@ class JitpropEngine:
                 layers.append(jp.MaxPool2D(spec.size))
             elif isinstance(spec, Flatten):
                 layers.append(jp.Flatten())
+            elif isinstance(spec, Recurrent):
+                layers.append({"lstm": jp.LSTM, "gru": jp.GRU}[spec.cell](spec.units))
             else:
                 layers.append(jp.Dense(spec.units, activation))
         if workload.dense:
@@ -273,8 +329,13 @@ class JitpropEngine:
         self.optimizer = jp.SGD(lr=workload.lr)
 
     def weights(self):
-        """``(W, b)`` of each layer with weights, in Keras' layout (as the peers' ``set_weights`` take them)."""
-        return [(layer.W.copy(), layer.b.copy()) for layer in self.net.kernel_layers if hasattr(layer, "W")]
+        """``(W, b)`` of each layer with weights, ``(W, U, b)`` of a recurrent one, in Keras' layout.
+
+        As the peers' ``set_weights`` take them.
+        """
+        layers = [layer for layer in self.net.kernel_layers if hasattr(layer, "W")]
+        names = ("W", "U", "b")
+        return [tuple(getattr(layer, name).copy() for name in names if hasattr(layer, name)) for layer in layers]
 
     def loss(self, X, y):
         """The mean loss on ``(X, y)``."""
@@ -287,7 +348,12 @@ class JitpropEngine:
 
 
 class TorchEngine:
-    """PyTorch on the CPU, a plain training loop; a CNN runs channels first, as PyTorch lays images out."""
+    """PyTorch on the CPU, a plain training loop.
+
+    A CNN runs channels first, as PyTorch lays images out; a recurrent
+    layer is ``nn.LSTM`` or ``nn.GRU`` (``batch_first``), of which the next
+    layer takes the last step's output.
+    """
 
     name = "pytorch"
 
@@ -307,6 +373,8 @@ class TorchEngine:
                 modules.append(torch.nn.MaxPool2d(spec.size))
             elif isinstance(spec, Flatten):
                 modules.append(torch.nn.Flatten())
+            elif isinstance(spec, Recurrent):
+                modules.append(_last_output(torch, spec, before[-1]))
             else:
                 modules.append(torch.nn.Linear(int(np.prod(before)), spec.units))
             if isinstance(spec, (Conv, Dense)) and (i < len(specs) - 1 or workload.loss == "mse"):
@@ -320,7 +388,7 @@ class TorchEngine:
 
     def _inputs(self, X):
         X = self.torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
-        return X if X.ndim == 2 else X.permute(0, 3, 1, 2).contiguous()  # (n, H, W, C) -> (n, C, H, W)
+        return X if X.ndim != 4 else X.permute(0, 3, 1, 2).contiguous()  # (n, H, W, C) -> (n, C, H, W)
 
     def _targets(self, y):
         return self.torch.from_numpy(y.astype(np.int64) if self.workload.loss == "cross_entropy" else y)
@@ -328,9 +396,15 @@ class TorchEngine:
     def set_weights(self, weights):
         """Take jitprop's weights (Keras' layout, channels last) into the channels-first modules."""
         torch = self.torch
-        modules = [m for m in self.model if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
+        kinds = (torch.nn.Conv2d, torch.nn.Linear, torch.nn.LSTM, torch.nn.GRU)
+        modules = [m.recurrent if hasattr(m, "recurrent") else m for m in self.model]
+        modules = [m for m in modules if isinstance(m, kinds)]
         with torch.no_grad():
-            for module, (W, b), (spec, before) in zip(modules, weights, _weight_layers(self.workload)):
+            for module, arrays, (spec, before) in zip(modules, weights, _weight_layers(self.workload)):
+                if isinstance(spec, Recurrent):
+                    _set_recurrent_weights(torch, module, spec, *arrays)
+                    continue
+                W, b = arrays
                 if isinstance(spec, Conv):
                     W = W.transpose(3, 2, 0, 1)  # (kh, kw, C, C_out) -> (C_out, C, kh, kw)
                 elif len(before) == 3:  # after Flatten: rows in (H, W, C) order, PyTorch flattens (C, H, W)
@@ -358,13 +432,53 @@ class TorchEngine:
         return time.perf_counter() - started
 
 
+def _last_output(torch, spec, features):
+    """A module running ``nn.LSTM`` or ``nn.GRU`` over (n, T, F) and giving the last step's output (n, units)."""
+
+    class LastOutput(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            kind = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[spec.cell]
+            self.recurrent = kind(features, spec.units, batch_first=True)
+
+        def forward(self, x):
+            return self.recurrent(x)[0][:, -1]
+
+    return LastOutput()
+
+
+def _set_recurrent_weights(torch, module, spec, W, U, b):
+    """Keras' ``W`` (F, g·u), ``U`` (u, g·u) and ``b`` into PyTorch's (g·u, F), (g·u, u) and two biases.
+
+    An LSTM's gates are in the same order in both ([i, f, c, o]); a GRU's
+    are [z, r, h] in Keras and [r, z, n] in PyTorch, and its ``b`` holds the
+    input and the recurrent biases.
+    """
+    u = spec.units
+    order = [1, 0, 2] if spec.cell == "gru" else [0, 1, 2, 3]
+
+    def gates(a):  # the gate blocks of the last axis, in PyTorch's order
+        return np.concatenate([a[..., g * u : (g + 1) * u] for g in order], axis=-1)
+
+    b_input, b_recurrent = (b[0], b[1]) if spec.cell == "gru" else (b, np.zeros_like(b))
+    for name, value in (
+        ("weight_ih_l0", gates(W).T),
+        ("weight_hh_l0", gates(U).T),
+        ("bias_ih_l0", gates(b_input)),
+        ("bias_hh_l0", gates(b_recurrent)),
+    ):
+        getattr(module, name).copy_(torch.from_numpy(np.ascontiguousarray(value)))
+
+
 class JaxEngine:
     """JAX on the CPU: the SGD step under ``jax.jit``, the whole epoch (shuffle included) under ``jax.lax.scan``.
 
     Images stay channels last (``lax.conv_general_dilated`` with NHWC inputs
-    and HWIO weights, Keras' layout). The full batches of an epoch are one
-    ``lax.scan``; a last, smaller batch is one more step in the same
-    compiled epoch.
+    and HWIO weights, Keras' layout). A recurrent layer projects the inputs
+    of all steps at once and runs its cell, written out from the formulas of
+    :class:`jitprop.LSTM` and :class:`jitprop.GRU`, under a ``lax.scan`` over
+    the steps. The full batches of an epoch are one ``lax.scan``; a last,
+    smaller batch is one more step in the same compiled epoch.
     """
 
     name = "jax"
@@ -383,6 +497,9 @@ class JaxEngine:
         rng = np.random.default_rng(0)
         params = []
         for spec, before in _weight_layers(workload):
+            if isinstance(spec, Recurrent):
+                params.append(_recurrent_parameters(jnp, rng, spec, before[-1]))
+                continue
             if isinstance(spec, Conv):
                 fan_in, shape = spec.kernel**2 * before[-1], (spec.kernel, spec.kernel, before[-1], spec.filters)
             else:
@@ -407,6 +524,8 @@ class JaxEngine:
                     x = lax.reduce_window(x, -jnp.inf, lax.max, window, window, "VALID")
                 elif isinstance(spec, Flatten):
                     x = x.reshape(x.shape[0], -1)
+                elif isinstance(spec, Recurrent):
+                    x = _recurrent_last_output(jax, jnp, lax, spec, next(weights), x)
                 else:
                     W, b = next(weights)
                     x = x @ W + b
@@ -447,7 +566,7 @@ class JaxEngine:
 
     def set_weights(self, weights):
         """Take jitprop's weights (Keras' layout: the layout this engine computes in)."""
-        self.params = [(self.jnp.asarray(W), self.jnp.asarray(b)) for W, b in weights]
+        self.params = [tuple(self.jnp.asarray(array) for array in arrays) for arrays in weights]
 
     def loss(self, X, y):
         """The mean loss on ``(X, y)``."""
@@ -459,6 +578,47 @@ class JaxEngine:
         self.key, key = self.jax.random.split(self.key)
         self.params = self.jax.block_until_ready(self._epoch(self.params, self.X, self.y, key))
         return time.perf_counter() - started
+
+
+def _recurrent_parameters(jnp, rng, spec, features):
+    """``(W, U, b)`` of a recurrent layer in Keras' layout, drawn as :class:`jitprop.LSTM` and GRU draw them."""
+    outputs = spec.gates * spec.units
+    W = rng.uniform(-1, 1, (features, outputs)) * np.sqrt(6.0 / (features + outputs))
+    U = np.linalg.qr(rng.normal(size=(outputs, spec.units)))[0].T  # orthogonal rows
+    if spec.cell == "lstm":
+        b = np.zeros(outputs)
+        b[spec.units : 2 * spec.units] = 1.0  # the forget gate's
+    else:
+        b = np.zeros((2, outputs))
+    return tuple(jnp.asarray(a.astype(np.float32)) for a in (W, U, b))
+
+
+def _recurrent_last_output(jax, jnp, lax, spec, weights, x):
+    """The last step's output ``h`` (n, units) of a recurrent layer over ``x`` (n, T, F), zero initial state."""
+    W, U, b = weights
+    sigmoid = jax.nn.sigmoid
+    zeros = jnp.zeros((x.shape[0], spec.units), x.dtype)
+    if spec.cell == "lstm":
+        steps = jnp.swapaxes(x @ W + b, 0, 1)  # (T, n, 4u): every step's input projection at once
+
+        def cell(state, projected):
+            h, c = state
+            i, f, g, o = jnp.split(projected + h @ U, 4, axis=-1)
+            c = sigmoid(f) * c + sigmoid(i) * jnp.tanh(g)
+            return (sigmoid(o) * jnp.tanh(c), c), None
+
+        (h, _), _ = lax.scan(cell, (zeros, zeros), steps)
+        return h
+    steps = jnp.swapaxes(x @ W + b[0], 0, 1)  # (T, n, 3u)
+
+    def cell(h, projected):
+        xz, xr, xh = jnp.split(projected, 3, axis=-1)
+        hz, hr, hh = jnp.split(h @ U + b[1], 3, axis=-1)
+        z, r = sigmoid(xz + hz), sigmoid(xr + hr)
+        return z * h + (1 - z) * jnp.tanh(xh + r * hh), None
+
+    h, _ = lax.scan(cell, zeros, steps)
+    return h
 
 
 class SklearnEngine:
