@@ -28,7 +28,9 @@ class Workspace(NamedTuple):
 
 def plan_tile_rows(batch_rows, n_params, with_gradients=True):
     """Rows per tile for batches of up to ``batch_rows`` examples (see :mod:`.tuning` for the limits)."""
-    if batch_rows * n_params < tuning.SERIAL_WORK:
+    # Without gradients a row costs a third of the products (the forward pass only).
+    serial_work = tuning.SERIAL_WORK if with_gradients else 3 * tuning.SERIAL_WORK
+    if batch_rows * n_params < serial_work:
         return batch_rows
     n_tiles = min(tuning.MAX_TILES, batch_rows // tuning.MIN_TILE_ROWS)
     if with_gradients:
