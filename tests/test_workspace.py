@@ -20,6 +20,11 @@ def test_small_batches_run_as_one_tile_and_large_ones_in_blocks_of_four_rows():
     assert -(-1000 // rows) <= tuning.MAX_TILES
     # Without gradients, tiles need no gradient buffers: the budget on them does not apply.
     assert workspace.plan_tile_rows(4096, 1 << 21, with_gradients=False) < workspace.plan_tile_rows(4096, 1 << 21)
+    # A forward pass does a third of the work of a row: it stays serial up to three times the limit.
+    rows = tuning.SERIAL_WORK // 1000 + 64
+    assert workspace.plan_tile_rows(rows, 1000) < rows == workspace.plan_tile_rows(rows, 1000, with_gradients=False)
+    rows = 3 * tuning.SERIAL_WORK // 1000 + 64
+    assert workspace.plan_tile_rows(rows, 1000, with_gradients=False) < rows
 
 
 @pytest.mark.parametrize("with_gradients", [True, False])
