@@ -148,3 +148,36 @@ def test_a_killed_rank_ends_the_job_and_leaves_the_last_checkpoint_whole(tmp_pat
     checkpoint = load_checkpoint(str(tmp_path / "killed.safetensors"))
     assert checkpoint.epoch == 2
     assert [p.name for p in tmp_path.iterdir() if p.suffix == ".safetensors"] == ["killed.safetensors"]
+
+
+def test_the_command_line_trains_on_the_ranks_of_mpiexec(tmp_path, runs):
+    X, y, _ = worker.data()
+    np.savez(tmp_path / "data.npz", X=X, y=y)
+    options = ["--target", "y", "--hidden", "128", "--optimizer", "sgd", "--lr", "0.05", "--batch-size", "250"]
+    options += ["--epochs", "2", "--seed", "11", "--quiet"]
+    env = dict(os.environ, NUMBA_NUM_THREADS="1")
+    command = [MPIEXEC, "-n", "2", sys.executable, "-m", "jitprop", "train", "data.npz", *options]
+    done = subprocess.run(
+        [*command, "--out", "ranks.safetensors", "--metrics-json", "m.json"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.count("trained on 2 MPI ranks") == 1  # (rank 0 reports, alone)
+    assert json.loads((tmp_path / "m.json").read_text())["ranks"] == 2
+    single = subprocess.run(
+        [sys.executable, "-m", "jitprop", "train", "data.npz", *options, "--out", "one.safetensors"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert single.returncode == 0, single.stderr
+    assert "MPI" not in single.stdout
+    np.testing.assert_array_equal(
+        jp.load(str(tmp_path / "ranks.safetensors")).params, jp.load(str(tmp_path / "one.safetensors")).params
+    )

@@ -37,6 +37,7 @@ or of its error, in the same way.
 import math
 import time
 import traceback
+import warnings
 from contextlib import contextmanager
 
 import numpy as np
@@ -221,6 +222,15 @@ class Session:
         if self.combine == "allreduce":
             meanwhile.append((reduce_tiles, (ws.tile_gradients, int64, self.flat[:n], False, self.chunked)))
         self.kernels = network_kernels(*buffers, self.tile_ws, meanwhile)
+        self.tiles_per_batch = ws.tile_gradients.shape[0]
+        if self.root and self.tiles_per_batch < self.size:
+            warnings.warn(
+                f"A batch of this network is cut into {self.tiles_per_batch} tile(s), fewer than the {self.size} "
+                f"ranks: ranks {self.tiles_per_batch} to {self.size - 1} have no examples to train on. A larger "
+                f"batch_size (or network) makes more tiles (see jitprop.kernels.workspace.plan_tile_rows).",
+                RuntimeWarning,
+                stacklevel=3,
+            )
 
     def run_epoch(self, net, data, plan, ws, batch_stats, optimizer, adjustments, epoch, bar=None):
         """Train on the batches of ``plan`` (as :func:`~jitprop.kernels.epoch.train_epoch` does); return the seconds.
