@@ -55,9 +55,32 @@ class StopAfter(Callback):
 
 
 def same(out, results, combine="tiles"):
-    """Epoch by epoch (one fit call each), with sample weights and a validation split."""
+    """Epoch by epoch (one fit call each), with sample weights and a validation split.
+
+    After every update the ranks compare their weights: ``{combine}_steps``
+    holds, for each step, whether every rank's equalled rank 0's.
+    """
     X, y, weights = data()
     net = network()
+    update = distributed.Session._update
+    steps = []
+
+    def checked(self, arguments):
+        done = update(self, arguments)
+        params = arguments[4]
+        first = COMM.bcast(params if RANK == 0 else None, root=0)
+        steps.append(all(COMM.allgather(np.array_equal(params, first))))
+        return done
+
+    distributed.Session._update = checked
+    try:
+        _epochs(X, y, weights, net, results, combine)
+    finally:
+        distributed.Session._update = update
+    results[f"{combine}_steps"] = np.array(steps)
+
+
+def _epochs(X, y, weights, net, results, combine):
     for epoch in range(EPOCHS):
         history = net.fit(
             X,

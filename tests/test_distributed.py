@@ -84,6 +84,13 @@ def runs(tmp_path_factory):
     return reference, ranks, out
 
 
+def test_every_rank_holds_the_same_weights_after_every_step(runs):
+    _, ranks, _ = runs
+    for combine in ("tiles", "allreduce"):
+        steps = ranks[0][f"{combine}_steps"]
+        assert steps.shape == (worker.EPOCHS * 4,) and steps.all()  # 920 training examples: 4 batches an epoch
+
+
 def test_two_ranks_hold_the_weights_of_one_process_bit_for_bit_after_every_epoch(runs):
     reference, ranks, _ = runs
     for epoch in range(worker.EPOCHS):

@@ -278,9 +278,8 @@ class Session:
             saved_params[:] = params
             saved_state[:] = flat_state
             lr, step = float(plan.lrs[b]), np.int64(plan.step + b + 1)
-            with _threading.parallel_region():
-                update = (tiles, np.int64(summed_tiles), batch_grad, self.rule, params, state, hyper, lr, step)
-                summed_sq, finite = sum_and_update(*update, self.chunked)
+            update = (tiles, np.int64(summed_tiles), batch_grad, self.rule, params, state, hyper, lr, step)
+            summed_sq, finite = self._update(update)
             if not (finite and math.isfinite(grad_sq + summed_sq)):
                 params[:] = saved_params
                 flat_state[:] = saved_state
@@ -292,6 +291,11 @@ class Session:
                 bar.update(index.shape[0])
                 bar.set_postfix(loss=f"{batch_stats[b, 0]:.4f}", refresh=False)
         return time.perf_counter() - started
+
+    def _update(self, update):
+        """:func:`~jitprop.kernels.step.sum_and_update` of the arguments ``update``: the step every rank applies."""
+        with _threading.parallel_region():
+            return sum_and_update(*update, self.chunked)
 
     def _diverged(self, optimizer, plan, b, seconds):
         """Count the batches done before ``b`` and raise :class:`DivergenceError` (on every rank alike)."""
