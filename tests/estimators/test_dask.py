@@ -6,8 +6,6 @@ them, fits its share of the candidates and sends the scores back. The
 search must choose and score exactly as under joblib's default backend.
 """
 
-import os
-
 import numpy as np
 import pytest
 
@@ -30,8 +28,8 @@ def search(X, y):
 def test_a_grid_search_on_a_local_cluster_matches_the_default_backend(digits):
     X, y = digits[0][:400], digits[1][:400]
     expected = search(X, y)
-    env = {"NUMBA_CACHE_DIR": os.environ["NUMBA_CACHE_DIR"], "NUMBA_NUM_THREADS": "1"}
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, env=env) as cluster:
+    # (The workers inherit NUMBA_CACHE_DIR, which conftest.py set, when they are spawned.)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
         with Client(cluster) as client:
             with joblib.parallel_backend("dask"):
                 found = search(X, y)
