@@ -222,11 +222,11 @@ class Session:
         if self.combine == "allreduce":
             meanwhile.append((reduce_tiles, (ws.tile_gradients, int64, self.flat[:n], False, self.chunked)))
         self.kernels = network_kernels(*buffers, self.tile_ws, meanwhile)
-        self.tiles_per_batch = ws.tile_gradients.shape[0]
-        if self.root and self.tiles_per_batch < self.size:
+        tiles_per_batch = ws.tile_gradients.shape[0]
+        if self.root and tiles_per_batch < self.size:
             warnings.warn(
-                f"A batch of this network is cut into {self.tiles_per_batch} tile(s), fewer than the {self.size} "
-                f"ranks: ranks {self.tiles_per_batch} to {self.size - 1} have no examples to train on. A larger "
+                f"A batch of this network is cut into {tiles_per_batch} tile(s), fewer than the {self.size} "
+                f"ranks: ranks {tiles_per_batch} to {self.size - 1} have no examples to train on. A larger "
                 f"batch_size (or network) makes more tiles (see jitprop.kernels.workspace.plan_tile_rows).",
                 RuntimeWarning,
                 stacklevel=3,
@@ -270,7 +270,7 @@ class Session:
             batch_stats[b, 0] = loss_sum * scale + penalty
             batch_stats[b, 1] = correct
             if not math.isfinite(params.dtype.type(batch_stats[b, 0])):
-                return self._diverged(optimizer, plan, b, time.perf_counter() - started)
+                return self._diverged(optimizer, plan, b)
             if adjustments is not None and adjustments.clip_norm > 0:
                 clip_by_global_norm(batch_grad, adjustments.clip_norm)
             if self.combine == "allreduce" and not np.isfinite(batch_grad).all():
@@ -283,7 +283,7 @@ class Session:
             if not (finite and math.isfinite(grad_sq + summed_sq)):
                 params[:] = saved_params
                 flat_state[:] = saved_state
-                return self._diverged(optimizer, plan, b, time.perf_counter() - started)
+                return self._diverged(optimizer, plan, b)
             if has_panels:
                 with _threading.parallel_region():
                     net.pack_weights()
@@ -297,7 +297,7 @@ class Session:
         with _threading.parallel_region():
             return sum_and_update(*update, self.chunked)
 
-    def _diverged(self, optimizer, plan, b, seconds):
+    def _diverged(self, optimizer, plan, b):
         """Count the batches done before ``b`` and raise :class:`DivergenceError` (on every rank alike)."""
         optimizer.step += b
         raise DivergenceError(self.epoch, b, float(plan.lrs[b]))
