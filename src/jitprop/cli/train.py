@@ -415,6 +415,8 @@ def _fit(setup, args, comm=None, quiet=False):
             **({} if comm is None else {"comm": comm, "combine": args.combine}),
         )
     except KeyboardInterrupt:
+        if comm is not None and comm.Get_rank() != 0:
+            raise  # (rank 0, which checkpoints, says what was saved)
         raise Interrupted(_interrupted(setup.net, args, budget.epochs, checkpoint)) from None
     except ArithmeticError as exc:  # DivergenceError
         hint = "" if setup.pre.standardized else " Standardising the features (--standardize) often helps."
