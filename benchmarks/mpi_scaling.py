@@ -13,7 +13,8 @@ workload (W1, W3 of ``jitprop bench``) on random data, and prints its
 seconds. ``rounds`` runs, in each round and in separate processes, the
 allreduce timing, then for W1 and W3: 1 process × 2 threads, 2 ranks × 1
 thread (tiles, then allreduce) and 1 process × 1 thread (the throughput the
-scaling model divides by the ranks), and prints each figure as it comes.
+scaling model divides by the ranks), and prints each figure as it comes,
+then the model's prediction of that round (:func:`predict`).
 """
 
 import json
@@ -110,7 +111,8 @@ def rounds(n):
         cost = costs(network(name), WORKLOADS[name].batch_size)
         print(f"{name}: {cost.params:,} parameters, batch {cost.batch_size}, {cost.tiles} tiles", flush=True)
     for r in range(1, n + 1):
-        print(f"round {r}: allreduce {json.dumps(run(two_ranks + ['allreduce'], {'NUMBA_NUM_THREADS': '1'}))}")
+        talk = run(two_ranks + ["allreduce"], {"NUMBA_NUM_THREADS": "1"})
+        print(f"round {r}: allreduce {json.dumps(talk)}")
         for name in ("W1", "W3"):
             figures = {
                 "1 process x 2 threads": run(one + ["epoch", name, "none"], {"NUMBA_NUM_THREADS": "2"}),
@@ -122,6 +124,26 @@ def rounds(n):
             }
             shown = ", ".join(f"{key} {value['seconds']:.2f} s" for key, value in figures.items())
             print(f"round {r}: {name} epoch: {shown}", flush=True)
+            print(f"round {r}: {name} model: {predict(name, figures['1 process x 1 thread']['seconds'], talk)}")
+
+
+def predict(name, one_thread, talk):
+    """The scaling model's 2-rank epochs (tiles, allreduce) from this round's 1-thread epoch and exchange times.
+
+    One rank's throughput S is the epoch's FLOPs over the 1-thread time; a
+    step costs B·F/(2S) + U/S plus the measured exchange of that round.
+    """
+    workload = WORKLOADS[name]
+    cost = costs(network(name), workload.batch_size)
+    steps = -(-workload.n // workload.batch_size)
+    speed = cost.epoch_flops(workload.n) / one_thread
+    compute = workload.batch_size * cost.training_flops_per_example / (2 * speed) + cost.step_flops / speed
+    tiles = steps * (compute + talk[f"{name}_tiles_gather"])
+    allreduce = steps * (compute + talk[f"{name}_allreduce"])
+    return (
+        f"S {speed / 1e9:.1f} GFLOP/s; 2 ranks x 1 thread, tiles {tiles:.2f} s, allreduce {allreduce:.2f} s; "
+        f"1 process x 2 threads (ideal) {one_thread / 2:.2f} s"
+    )
 
 
 def _cpu():
