@@ -126,6 +126,15 @@ def shard(out, results):
     results["shard_rows"] = np.flatnonzero(mine)
 
 
+def idle(out, results):
+    """Batches of 100: one tile each (100 × 9,610 parameters is under SERIAL_WORK), so rank 1 has none."""
+    X, y, _ = data()
+    for combine in ("tiles", "allreduce"):
+        net = network()
+        net.fit(X, y, epochs=1, batch_size=100, optimizer=optimizer(), verbose=0, comm=COMM, combine=combine)
+        results[f"idle_{combine}"] = net.params.copy()
+
+
 def raises(out, results, errors):
     """Rank 1 fails in its second batch; both ranks must end with its message."""
     X, y, _ = data()

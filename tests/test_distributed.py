@@ -19,6 +19,7 @@ import pytest
 
 import jitprop as jp
 from jitprop.io.model_file import load_checkpoint
+from jitprop.kernels.workspace import plan_tile_rows
 
 pytest.importorskip("mpi4py", reason="the distributed tests need mpi4py (pip install 'jitprop[mpi]')")
 
@@ -62,6 +63,9 @@ def runs(tmp_path_factory):
     net.fit(X, y, epochs=worker.EPOCHS, batch_size=worker.BATCH, optimizer=worker.optimizer(), verbose=0)
     reference["uninterrupted"] = net.params.copy()
     net = worker.network()
+    net.fit(X, y, epochs=1, batch_size=100, optimizer=worker.optimizer(), verbose=0)
+    reference["idle"] = net.params.copy()
+    net = worker.network()
     callbacks = [worker.StopAfter(0), jp.callbacks.ModelCheckpoint(str(out / "single.safetensors"))]
     net.fit(
         X,
@@ -73,8 +77,9 @@ def runs(tmp_path_factory):
         callbacks=callbacks,
     )
 
-    done = mpiexec(out, "same", "allreduce", "shard", "raises", "resume")
+    done = mpiexec(out, "same", "allreduce", "shard", "idle", "raises", "resume")
     assert done.returncode == 0, done.stdout + done.stderr
+    (out / "stderr.txt").write_text(done.stderr)
     ranks = []
     for rank in range(2):
         with np.load(out / f"rank{rank}.npz") as arrays:
@@ -116,6 +121,16 @@ def test_a_rank_reads_only_the_rows_of_its_own_tiles(runs):
     assert not rows[0] & rows[1] and len(rows[0] | rows[1]) == worker.N
     # Batches of 3 tiles and a last one of 2: rank 1 takes one tile of each, about a third of the rows.
     assert 0.3 * worker.N < len(rows[1]) < 0.4 * worker.N
+
+
+def test_a_rank_without_tiles_takes_part_and_holds_the_same_weights(runs):
+    reference, ranks, out = runs
+    assert plan_tile_rows(100, worker.network().n_params) == 100  # one tile a batch: rank 1 computes nothing
+    for rank in ranks:
+        np.testing.assert_array_equal(rank["idle_tiles"], reference["idle"])
+        # (one tile: the allreduce adds rank 1's zeros to rank 0's sum, exactly)
+        np.testing.assert_array_equal(rank["idle_allreduce"], reference["idle"])
+    assert "fewer than the 2 ranks" in (out / "stderr.txt").read_text()
 
 
 def test_a_failing_rank_ends_every_rank_with_its_message(runs):
