@@ -367,6 +367,7 @@ def test_every_error_class_is_in_jitprop_errors_and_where_the_api_documents_it()
         "DivergenceError": ValueError,
         "Interrupted": KeyboardInterrupt,
         "ModelFileError": ValueError,
+        "RankError": RuntimeError,
         "ThreadingLayerError": RuntimeError,
         "UsageError": ValueError,
     }
@@ -375,6 +376,19 @@ def test_every_error_class_is_in_jitprop_errors_and_where_the_api_documents_it()
     assert errors.ThreadingLayerError is _threading.ThreadingLayerError  # raised there, below everything else
     for name in errors.__all__:  # each listed in the module's table
         assert f":class:`{name}`" in errors.__doc__
+
+
+def test_rank_error_names_the_rank_and_what_the_ranks_were_doing():
+    error = jp.RankError(1, 4, "epoch 2, batch 7", "ValueError: bad shard")
+    assert str(error) == "rank 1 of 4 failed (epoch 2, batch 7): ValueError: bad shard"
+    again = pickle.loads(pickle.dumps(error))
+    assert (again.rank, again.size, again.where, again.message, str(again)) == (
+        1,
+        4,
+        "epoch 2, batch 7",
+        "ValueError: bad shard",
+        str(error),
+    )
 
 
 def test_model_file_error_and_divergence_error_carry_what_went_wrong():

@@ -16,7 +16,7 @@ from .kernels import _numba  # noqa: F401, I001
 from importlib.metadata import PackageNotFoundError, version
 
 from . import callbacks, schedules
-from .errors import DivergenceError, ModelFileError
+from .errors import DivergenceError, ModelFileError, RankError
 from .gradcheck import gradcheck
 from .io.model_file import load, save
 from .layers import (
@@ -77,6 +77,7 @@ __all__ = [
     "ModelFileError",
     "Network",
     "Optimizer",
+    "RankError",
     "RMSprop",
     "Regressor",
     "SGD",

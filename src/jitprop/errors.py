@@ -13,6 +13,7 @@ class                         base               raised when
 :class:`UsageError`           ValueError         command-line options cannot work together
 :class:`Interrupted`          KeyboardInterrupt  Ctrl-C stopped a command (with what was saved)
 :class:`ThreadingLayerError`  RuntimeError       Numba's threading layer cannot run the kernels here
+:class:`RankError`            RuntimeError       a rank of a distributed fit failed; every rank raises it
 ============================  =================  ===================================================
 """
 
@@ -87,7 +88,50 @@ class Interrupted(KeyboardInterrupt):
     """Ctrl-C stopped a command; the message says what was (not) saved."""
 
 
-__all__ = ["DataError", "DivergenceError", "Interrupted", "ModelFileError", "ThreadingLayerError", "UsageError"]
+class RankError(RuntimeError):
+    """A rank of a distributed :meth:`~jitprop.Network.fit` (``comm=...``) failed; every rank raises this.
+
+    The failing rank raises it from its own exception; the others learn its
+    message with the batch's gradient exchange (or the step's agreement), so
+    that no rank waits for one that has stopped.
+
+    Parameters
+    ----------
+    rank, size : int
+        See Attributes.
+    where : str
+        What the ranks were doing (``"setup"``, ``"epoch 3, batch 7"``).
+    message : str
+        The failing rank's exception, as ``"TypeName: text"``.
+
+    Attributes
+    ----------
+    rank : int
+        The lowest rank that failed.
+    size : int
+        Number of ranks.
+    """
+
+    def __init__(self, rank, size, where, message):
+        self.rank = rank
+        self.size = size
+        self.where = where
+        self.message = message
+        super().__init__(f"rank {rank} of {size} failed ({where}): {message}")
+
+    def __reduce__(self):
+        return type(self), (self.rank, self.size, self.where, self.message)
+
+
+__all__ = [
+    "DataError",
+    "DivergenceError",
+    "Interrupted",
+    "ModelFileError",
+    "RankError",
+    "ThreadingLayerError",
+    "UsageError",
+]
 
 
 class ThreadingLayerError(RuntimeError):

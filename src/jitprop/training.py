@@ -9,6 +9,7 @@ segments so the bar can move, which changes nothing in the result.
 
 import sys
 import time
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -103,6 +104,8 @@ def fit(
     initial_epoch=None,
     clip_norm=None,
     resume_from=None,
+    comm=None,
+    combine="tiles",
 ):
     """Train by mini-batch back-propagation.
 
@@ -160,6 +163,27 @@ def fit(
         during an earlier call with the same arguments: weights, optimizer
         and random state are restored and only the epochs that call had
         left are trained, ending bitwise where the uninterrupted run would.
+        Any number of ranks may resume a checkpoint of any other number.
+    comm : mpi4py.MPI.Intracomm, optional
+        Train data-parallel over the ranks of this communicator (run under
+        ``mpiexec -n P``; ``pip install 'jitprop[mpi]'``). Every rank calls
+        ``fit`` with the same arguments and the whole ``X`` (an array,
+        memory map or ``.npy`` path, of which each rank reads only the rows
+        of its own examples); each batch is shared out by whole tiles and
+        the gradients combined once per batch, so every rank holds the same
+        weights after every update. Rank 0 starts them (its weights, random
+        and optimizer state are broadcast), validates, runs the callbacks
+        (checkpoints, logs, early stopping) and shows progress; every rank
+        returns the same history. A rank that raises ends every rank with
+        :class:`~jitprop.errors.RankError`. See :mod:`jitprop.distributed`
+        and docs/distributed.md.
+    combine : {"tiles", "allreduce"}, default "tiles"
+        With ``comm``: how a batch's gradients are combined. ``"tiles"``
+        gathers every tile's gradient and sums them in the single process's
+        order: the weights equal those of ``fit`` without ``comm``, bit for
+        bit, for any number of ranks (traffic: tiles × parameters per batch).
+        ``"allreduce"`` adds the ranks' partial sums (traffic: parameters per
+        batch): reproducible for a given number of ranks only.
 
     Returns
     -------
@@ -172,6 +196,8 @@ def fit(
     DivergenceError
         If a batch's loss or gradient is not finite; the network keeps the
         weights from before that batch.
+    RankError
+        With ``comm``, on every rank, when one of them raised.
     """
     epochs = _checks.positive_int(epochs, "epochs")
     batch_size = _checks.positive_int(batch_size, "batch_size")
@@ -179,6 +205,14 @@ def fit(
     if optimizer is None:
         optimizer = net.optimizer if net.optimizer is not None else SGD()
     full_batch = isinstance(optimizer, LBFGS)
+    session = None
+    if comm is not None:
+        from .distributed import Session
+
+        session = Session(comm, combine)
+        if full_batch:
+            raise ValueError("LBFGS trains in one process: fit(comm=...) takes a mini-batch Optimizer such as SGD.")
+        verbose = _resolve_verbose(verbose) if session.root else 0
     if full_batch and (clip_norm or resume_from is not None):
         raise ValueError("LBFGS trains on the exact full-batch loss: it takes no clip_norm and no resume_from.")
     if not full_batch and not isinstance(optimizer, Optimizer):
@@ -190,50 +224,75 @@ def fit(
     shuffle = _checks.boolean(shuffle, "shuffle")
     verbose = _resolve_verbose(verbose)
 
-    # Resuming restores the network first: its random state decides the split.
-    if resume_from is not None:
-        first_epoch, epochs = _resume(net, resume_from, optimizer)
-        optimizer = net.optimizer
-    else:
-        first_epoch = net.epoch if initial_epoch is None else _checks.non_negative_int(initial_epoch, "initial_epoch")
-    data = net.prepare_data(X, y, sample_weight)
-    if class_weight is not None:
-        data = data._replace(weights=_with_class_weights(net, data, class_weight))
-    train_rows, val_data, val_rows = _split(net, data, validation_data, validation_split)
-    if full_batch:
-        validation = None if val_data is None else (val_data, val_rows)
-        return optimizer.train(net, data, train_rows, validation, first_epoch, epochs, callbacks, verbose)
-    n = train_rows.shape[0]
-    batch_size = min(batch_size, n)
-    n_batches = -(-n // batch_size)
+    with nullcontext() if session is None else session.together("setup"):
+        # Resuming restores the network first: its random state decides the split.
+        if resume_from is not None:
+            first_epoch, epochs = _resume(net, resume_from, optimizer)
+            optimizer = net.optimizer
+        else:
+            first_epoch = (
+                net.epoch if initial_epoch is None else _checks.non_negative_int(initial_epoch, "initial_epoch")
+            )
+        if session is None:
+            data = net.prepare_data(X, y, sample_weight)
+        else:
+            data = session.prepare_data(net, X, y, sample_weight)
+        if class_weight is not None:
+            data = data._replace(weights=_with_class_weights(net, data, class_weight))
+        train_rows, val_data, val_rows = _split(net, data, validation_data, validation_split)
+        if full_batch:
+            validation = None if val_data is None else (val_data, val_rows)
+            return optimizer.train(net, data, train_rows, validation, first_epoch, epochs, callbacks, verbose)
+        n = train_rows.shape[0]
+        batch_size = min(batch_size, n)
+        n_batches = -(-n // batch_size)
 
-    optimizer.attach(net)
-    net.optimizer = optimizer
-    plan = FitPlan(first_epoch=first_epoch, epochs=epochs, batch_size=batch_size, shuffle=shuffle)
+        optimizer.attach(net)
+        net.optimizer = optimizer
+        plan = FitPlan(first_epoch=first_epoch, epochs=epochs, batch_size=batch_size, shuffle=shuffle)
 
-    ws = workspace.allocate(net.layout, batch_size, net.n_params, net.dtype)
-    grad = np.zeros(net.n_params, dtype=net.dtype)
-    batch_stats = np.zeros((n_batches, 2))
-    adjustments = gradient_adjustments(net.layout, clip_norm)
-    buffers = (net.layout, net.params, net.packed_weights, data, ws, grad)
-    chunked = chunking(net.n_params)
-    kernels = epoch_kernels(
-        *buffers, optimizer.kernel_arguments(), adjustments, chunked, evaluates=val_data is not None
-    )
+        ws = workspace.allocate(net.layout, batch_size, net.n_params, net.dtype)
+        grad = np.zeros(net.n_params, dtype=net.dtype)
+        batch_stats = np.zeros((n_batches, 2))
+        adjustments = gradient_adjustments(net.layout, clip_norm)
+        if session is None:
+            buffers = (net.layout, net.params, net.packed_weights, data, ws, grad)
+            chunked = chunking(net.n_params)
+            kernels = epoch_kernels(
+                *buffers, optimizer.kernel_arguments(), adjustments, chunked, evaluates=val_data is not None
+            )
+        else:
+            session.prepare(net, data, ws, grad, optimizer)
+    if session is not None:
+        session.check_same(
+            {
+                "network": net.config(),
+                "training examples": n,
+                "validation": None if val_data is None else val_data.inputs.shape[0],
+                "fit plan": plan.as_dict(),
+                "optimizer": (type(optimizer).__name__, optimizer.kernel_arguments()[2].tolist()),
+                "clip_norm": clip_norm,
+                "combine": combine,
+            }
+        )
+        session.share_start(net, optimizer)
     with _threading.parallel_region():
         net.pack_weights()
 
     history = History()
     net.stop_training = False
-    for callback in callbacks:
-        callback.set_network(net)
-        callback.set_fit_plan(plan)
-        callback.on_train_begin({})
+
+    def begin():
+        for callback in callbacks:
+            callback.set_network(net)
+            callback.set_fit_plan(plan)
+            callback.on_train_begin({})
+
+    _on_root(session, "on_train_begin", begin)
     for epoch in range(first_epoch, first_epoch + epochs):
         if net.stop_training:
             break
-        for callback in callbacks:
-            callback.on_epoch_begin(epoch, {})
+        _on_root(session, "on_epoch_begin", lambda: [callback.on_epoch_begin(epoch, {}) for callback in callbacks])
         order = train_rows[net.rng.permutation(n)] if shuffle else train_rows
         epoch_plan = EpochPlan(
             order=order,
@@ -244,17 +303,26 @@ def fit(
             step=optimizer.step,
             dropout_key=_dropout_key(net, epoch) if net.layout.dropout.any() else 0,
         )
-        buffers = (ws, grad, batch_stats)
-        compiled_for = (adjustments, chunked)  # (what train_epoch's code is compiled for)
-        seconds = _run_epoch(net, kernels, data, epoch_plan, buffers, optimizer, compiled_for, epoch, verbose)
+        if session is None:
+            buffers = (ws, grad, batch_stats)
+            compiled_for = (adjustments, chunked)  # (what train_epoch's code is compiled for)
+            seconds = _run_epoch(net, kernels, data, epoch_plan, buffers, optimizer, compiled_for, epoch, verbose)
+        else:
+            with _bar(verbose, n, epoch) as bar:
+                seconds = session.run_epoch(net, data, epoch_plan, ws, batch_stats, optimizer, adjustments, epoch, bar)
         optimizer.step += n_batches
         net.epoch = epoch + 1
 
         rows = np.full(n_batches, batch_size)
         rows[-1] = n - batch_size * (n_batches - 1)
         logs = net.metrics(float(batch_stats[:, 0] @ rows) / n, batch_stats[:, 1].sum(), n)
-        if val_data is not None:
-            logs.update({f"val_{key}": value for key, value in net.evaluate_data(val_data, val_rows).items()})
+
+        def validate():
+            scores = {} if val_data is None else net.evaluate_data(val_data, val_rows)
+            return {f"val_{key}": value for key, value in scores.items()}, seconds
+
+        validation, seconds = _on_root(session, "validation", validate)
+        logs.update(validation)
         logs["lr"] = float(epoch_plan.lrs[-1])
         logs["seconds"] = seconds
         logs["examples_per_second"] = n / seconds if seconds > 0 else float("inf")
@@ -263,11 +331,43 @@ def fit(
             shown = "".join(f"  {key} {logs[key]:.4f}" for key in _SHOWN if key in logs)
             print(f"epoch {epoch + 1}{shown}  {logs['examples_per_second']:,.0f} examples/s", flush=True)
         optimizer.end_epoch(epoch, logs)
+
+        def end_epoch():
+            for callback in callbacks:
+                callback.on_epoch_end(epoch, logs)
+            return net.stop_training
+
+        net.stop_training = _on_root(session, "on_epoch_end", end_epoch)
+
+    def end():
+        before = None if session is None else net.params.copy()
         for callback in callbacks:
-            callback.on_epoch_end(epoch, logs)
-    for callback in callbacks:
-        callback.on_train_end({})
+            callback.on_train_end({})
+        return before is not None and not np.array_equal(before, net.params)
+
+    if _on_root(session, "on_train_end", end):  # (a callback restored other weights on rank 0)
+        session.comm.Bcast(net.params, root=0)
     return history
+
+
+def _on_root(session, where, work):
+    """``work()`` here, or with a distributed ``session`` on rank 0 only, its result (or error) shared by all ranks."""
+    return work() if session is None else session.from_root(where, work)
+
+
+@contextmanager
+def _bar(verbose, n, epoch):
+    """A progress bar over the ``n`` examples of an epoch with ``verbose`` 1, else None."""
+    if verbose != 1:
+        yield None
+        return
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=n, desc=f"epoch {epoch + 1}", unit="ex", leave=True, file=sys.stderr)
+    try:
+        yield bar
+    finally:
+        bar.close()
 
 
 _SHOWN = ("loss", "accuracy", "val_loss", "val_accuracy")

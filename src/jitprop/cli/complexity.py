@@ -46,6 +46,21 @@ def register(commands, common):
     add("--epochs", type=int, default=10, help="with --network: epochs (10)")
     add("--batch-size", type=int, default=128, help="with --network: batch size (128)")
     add("--calibrate", action="store_true", help="with --network: measure GFLOP/s and predict times")
+    add(
+        "--ranks",
+        metavar="P,P,...",
+        help="with --network: predict data-parallel epochs on these numbers of MPI ranks, e.g. 1,2,4,...,1024 "
+        "(a list with '...' doubles up to the last)",
+    )
+    add("--bandwidth", default="10GB/s", help="with --ranks: the interconnect's bandwidth (default 10GB/s)")
+    add("--latency", default="5us", help="with --ranks: the latency of one message (default 5us)")
+    add(
+        "--gflops",
+        type=float,
+        default=None,
+        help="with --ranks: one rank's training GFLOP/s (default: measured, as --calibrate)",
+    )
+    add("--combine", choices=["allreduce", "tiles"], default="allreduce", help="with --ranks: fit(combine=...)")
     command.set_defaults(run=run)
 
 
@@ -87,6 +102,8 @@ def run(args):
 
 
 def _model_only(args):
+    if args.ranks:
+        return _scaling(args)
     try:
         sizes = [int(s) for s in args.network.replace("-", ",").split(",") if s.strip()]
     except ValueError:
@@ -122,3 +139,98 @@ def _model_only(args):
             f"inference {t['predicted_inference_seconds']:.3f} s"
         )
     return 0
+
+
+def _sizes(text):
+    try:
+        return [int(s) for s in text.replace("-", ",").split(",") if s.strip()]
+    except ValueError:
+        raise ValueError(f"--network must be widths separated by commas, e.g. 784,256,10; got {text!r}.") from None
+
+
+def parse_ranks(text):
+    """``"1,2,4"``, or ``"1,2,...,1024"`` (doubling from the last listed up to the end), as a list of ints."""
+    parts = [part.strip() for part in text.split(",") if part.strip()]
+    ranks = []
+    for i, part in enumerate(parts):
+        if part in ("...", "…"):
+            if not ranks or i + 1 >= len(parts):
+                raise ValueError(f"--ranks {text!r}: '...' goes between a first and a last number, e.g. 1,2,...,1024.")
+            last = int(parts[i + 1])
+            while ranks[-1] * 2 < last:
+                ranks.append(ranks[-1] * 2)
+            continue
+        if not part.isdigit() or int(part) < 1:
+            raise ValueError(f"--ranks {text!r}: {part!r} is not a positive number of ranks.")
+        ranks.append(int(part))
+    return ranks
+
+
+def _scaling(args):
+    from ..complexity.scaling import Link, batch_for_efficiency, parse_bandwidth, parse_latency, scaling
+
+    ranks = parse_ranks(args.ranks)
+    link = Link(parse_bandwidth(args.bandwidth), parse_latency(args.latency))
+    net = relu_network(_sizes(args.network), "float32", args.seed)
+    cost = costs(net, args.batch_size)
+    if args.gflops is not None:
+        speed, source = args.gflops * 1e9, "given (--gflops)"
+    else:
+        cal = calibrate(net, batch_size=args.batch_size, repeats=args.repeats or 3, seed=args.seed, threads=1)
+        speed, source = cal["flops_per_second"], "measured on this machine, 1 thread"
+    points = scaling(cost, args.examples, ranks, link, speed, args.combine)
+    batches = [batch_for_efficiency(cost, p, link, speed, 0.8, args.combine) for p in ranks]
+    if args.json:
+        rows = [dict(point.as_dict(), batch_for_80_percent=b) for point, b in zip(points, batches)]
+        print(
+            json.dumps(
+                {
+                    "network": cost.sizes,
+                    "params": cost.params,
+                    "batch_size": args.batch_size,
+                    "examples": args.examples,
+                    "bandwidth": link.bandwidth,
+                    "latency": link.latency,
+                    "flops_per_second": speed,
+                    "combine": args.combine,
+                    "points": rows,
+                }
+            )
+        )
+    else:
+        print(
+            f"network {'-'.join(map(str, cost.sizes))}: {cost.params:,} parameters ({cost.dtype}); epoch of "
+            f"{args.examples:,} examples in batches of {args.batch_size} ({cost.tiles} tiles each)"
+        )
+        print(
+            f"one rank: {speed / 1e9:.1f} GFLOP/s ({source}); link {link.bandwidth / 1e9:g} GB/s, "
+            f"{link.latency * 1e6:g} us; gradients combined by {args.combine}"
+        )
+        print(
+            f"{'ranks':>6} {'compute/step':>13} {'comm/step':>11} {'epoch':>10} {'speedup':>8} {'efficiency':>10} "
+            f"{'batch for 80%':>14}"
+        )
+        for point, batch in zip(points, batches):
+            print(
+                f"{point.ranks:>6} {_time(point.compute_seconds):>13} {_time(point.communication_seconds):>11} "
+                f"{_time(point.epoch_seconds):>10} {point.speedup:>8.1f} {point.efficiency:>10.1%} {batch:>14,}"
+            )
+        print(
+            f"(the model divides a batch freely; jitprop shares it out by whole tiles, {cost.tiles} here: more "
+            f"ranks than tiles need a larger batch)"
+        )
+    if args.plot:
+        from ..complexity.report import plot_scaling
+
+        plot_scaling(points, args.plot, title=f"{'-'.join(map(str, cost.sizes))}, batch {args.batch_size}")
+        if not args.json:
+            print(f"plot: {args.plot}")
+    return 0
+
+
+def _time(seconds):
+    if seconds >= 1:
+        return f"{seconds:.2f} s"
+    if seconds >= 1e-3:
+        return f"{seconds * 1e3:.2f} ms"
+    return f"{seconds * 1e6:.1f} us"

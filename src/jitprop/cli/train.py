@@ -7,6 +7,11 @@ stratified validation part, fit the preprocessing on the training part
 train with a progress bar, then print the summary and write the model, the
 metrics and the plot — each file atomically, and only once training is
 over, so Ctrl-C never leaves a half-written one.
+
+Under ``mpiexec -n P`` (with mpi4py installed: ``pip install 'jitprop[mpi]'``)
+the P ranks train one network together (``fit(comm=MPI.COMM_WORLD)``, see
+:mod:`jitprop.distributed`); every rank reads and preprocesses the data, rank
+0 alone prints, checkpoints and writes the model, metrics and plot.
 """
 
 import argparse
@@ -158,6 +163,13 @@ def register(commands, common):
     )
     fit.add_argument("--seed", type=int, default=0, help="seeds weights, split and shuffling (default 0)")
     fit.add_argument("--threads", type=positive_int, metavar="N", help="Numba threads (default: all)")
+    fit.add_argument(
+        "--combine",
+        choices=("tiles", "allreduce"),
+        default="tiles",
+        help="under mpiexec: gather every tile's gradient and sum them as one process would (the same weights, "
+        "bit for bit; default), or add the ranks' sums (less traffic)",
+    )
     out = train.add_argument_group("output")
     out.add_argument("--out", default="model.safetensors", metavar="MODEL", help="default model.safetensors")
     out.add_argument("--checkpoint-every", type=positive_int, metavar="N", help="checkpoint every N epochs")
@@ -196,13 +208,19 @@ def run(args):
 def _train(args):
     import jitprop as jp
 
-    say = (lambda *lines: None) if args.quiet else (lambda *lines: print(*lines, sep="\n", flush=True))
+    comm = communicator()
+    root = comm is None or comm.Get_rank() == 0
+    ranks = 1 if comm is None else comm.Get_size()
+    quiet = args.quiet or not root
+    say = (lambda *lines: None) if quiet else (lambda *lines: print(*lines, sep="\n", flush=True))
     setup = _prepare(args)
     say(*_description(setup, args))
     compile_seconds = warm_kernels(args.dtype, setup.net, args.batch_size, setup.optimizer, say)
     say(f"kernels: ready in {compile_seconds:.2f} s (compiled on first use, then loaded from the cache)")
 
-    history, seconds, stopper = _fit(setup, args)
+    history, seconds, stopper = _fit(setup, args, comm, quiet)
+    if not root:
+        return 0
     units = _TargetUnits(setup.pre)
     results = {"train": _scores(setup, *setup.train)}
     if setup.val is not None:
@@ -214,6 +232,8 @@ def _train(args):
         f"kernel compile or cache load {compile_seconds:.2f} s, not included"
     )
     print(_why_stopped(setup, history, stopper))
+    if comm is not None:
+        print(f"trained on {ranks} MPI ranks (gradients combined per batch: --combine {args.combine})")
 
     jp.save(setup.net, args.out, extra=setup.extra)
     print(f"model written to {args.out}")
@@ -227,6 +247,7 @@ def _train(args):
             "seconds": seconds,
             "examples_per_second": examples_per_second,
             "compile_seconds": compile_seconds,
+            "ranks": ranks,
             "max_epochs": setup.budget.epochs,
             "stopped_early": stopper is not None and stopper.stopped_epoch is not None,
             "best_epoch": None if stopper is None or stopper.best_epoch is None else stopper.best_epoch + 1,
@@ -364,10 +385,13 @@ def _table_lines(setup):
     return lines
 
 
-def _fit(setup, args):
-    """Train; returns ``(history, seconds, early stopper or None)``. Ctrl-C raises Interrupted."""
+def _fit(setup, args, comm=None, quiet=False):
+    """Train (over the ranks of ``comm``, if given); returns ``(history, seconds, early stopper or None)``.
+
+    Ctrl-C raises Interrupted.
+    """
     budget = setup.budget
-    bar = _ProgressBar(budget.epochs, enabled=not args.quiet, units=_TargetUnits(setup.pre))
+    bar = _ProgressBar(budget.epochs, enabled=not quiet, units=_TargetUnits(setup.pre))
     callbacks = [bar]
     stopper = checkpoint = None
     if budget.patience is not None:
@@ -388,8 +412,11 @@ def _fit(setup, args):
             validation_data=None if setup.val is None else setup.val[:2],
             callbacks=callbacks,
             resume_from=args.resume,
+            **({} if comm is None else {"comm": comm, "combine": args.combine}),
         )
     except KeyboardInterrupt:
+        if comm is not None and comm.Get_rank() != 0:
+            raise  # (rank 0, which checkpoints, says what was saved)
         raise Interrupted(_interrupted(setup.net, args, budget.epochs, checkpoint)) from None
     except ArithmeticError as exc:  # DivergenceError
         hint = "" if setup.pre.standardized else " Standardising the features (--standardize) often helps."
@@ -417,6 +444,31 @@ def _why_stopped(setup, history, stopper):
     if stopper is not None and stopper.best_epoch is not None and stopper.best_epoch + 1 < epochs:
         return f"{where}; the weights of epoch {stopper.best_epoch + 1}, the best validation loss, were restored"
     return where
+
+
+#: Variables the MPI launchers set to the number of ranks (MPICH and Intel MPI, Open MPI, PMIx).
+_RANKS_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "MPI_LOCALNRANKS")
+
+
+def communicator():
+    """``MPI.COMM_WORLD`` when this process is one of several started by ``mpiexec``, else None.
+
+    Raises
+    ------
+    UsageError
+        Started as one of several ranks, without mpi4py to join them.
+    """
+    sizes = [int(os.environ[name]) for name in _RANKS_VARIABLES if os.environ.get(name, "").isdigit()]
+    if not sizes or max(sizes) < 2:
+        return None
+    try:
+        from mpi4py import MPI
+    except ImportError:
+        raise UsageError(
+            f"jitprop train was started as one of {max(sizes)} MPI ranks, but mpi4py is not installed: "
+            f"pip install 'jitprop[mpi]'."
+        ) from None
+    return MPI.COMM_WORLD if MPI.COMM_WORLD.Get_size() > 1 else None
 
 
 def checkpoint_path(out):

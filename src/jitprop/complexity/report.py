@@ -237,3 +237,51 @@ def _layers(sizes):
 
 def _yes(flag):
     return "yes" if flag else "no"
+
+
+def plot_scaling(points, path, title=""):
+    """Draw predicted epoch time and efficiency against the number of ranks into ``path``, atomically.
+
+    ``points`` are :func:`~jitprop.complexity.scaling.scaling`'s. Needs matplotlib.
+    """
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise ImportError("--plot needs matplotlib: pip install 'jitprop[plot]' (or pip install matplotlib).") from None
+    import io
+    import os
+
+    from ..io._atomic import write_atomically
+
+    ranks = [point.ranks for point in points]
+    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    left.loglog(ranks, [point.epoch_seconds for point in points], "o-", label="epoch")
+    talking = [point for point in points if point.communication_seconds > 0]  # (none on one rank)
+    left.loglog(
+        [point.ranks for point in talking],
+        [point.epoch_seconds * point.communication_seconds / point.step_seconds for point in talking],
+        "s--",
+        label="of which communication",
+    )
+    ideal = points[0].epoch_seconds * points[0].ranks
+    left.loglog(ranks, [ideal / p for p in ranks], ":", color="grey", label="O(w·m·e)/P")
+    left.set_xlabel("ranks P")
+    left.set_ylabel("predicted epoch (s)")
+    left.legend()
+    right.semilogx(ranks, [100 * point.efficiency for point in points], "o-")
+    right.axhline(80, color="grey", linestyle=":")
+    right.set_xlabel("ranks P")
+    right.set_ylabel("efficiency (%)")
+    right.set_ylim(0, 105)
+    for axes in (left, right):
+        axes.set_xscale("log", base=2)
+        axes.grid(True, which="both", alpha=0.3)
+    figure.suptitle(title)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, dpi=110, format=os.path.splitext(str(path))[1].lstrip(".") or "png")
+    plt.close(figure)
+    write_atomically(path, buffer.getvalue())

@@ -100,6 +100,22 @@ def run_tiles(kernels, mode, layout, params, packed, data, index, scale, ws, dro
 
 
 @njit(**INLINED_KERNEL)
+def batch_scale(weights, index, outputs):
+    """``1 / (W · outputs)``, W the batch's total weight (its size without ``weights``); 0 when W is 0.
+
+    What turns the batch's summed loss and gradient into their (weighted)
+    mean; ``outputs`` is the number of outputs for a loss that is a mean
+    over them too, else 1. The weights are added in batch order.
+    """
+    total_weight = float(index.shape[0])
+    if weights.shape[0] > 0:
+        total_weight = 0.0
+        for i in range(index.shape[0]):
+            total_weight += weights[index[i]]
+    return 1.0 / (total_weight * outputs) if total_weight > 0 else 0.0
+
+
+@njit(**INLINED_KERNEL)
 def tiles_of(index, ws):
     """Number of tiles the batch ``index`` is cut into."""
     return (index.shape[0] + ws.tile_rows - 1) // ws.tile_rows

@@ -13,7 +13,7 @@ import numpy as np
 from numba import njit
 
 from ._numba.options import INLINED_KERNEL, KERNEL
-from .batch import reduce_tiles, run_batch, run_tiles, tile_totals
+from .batch import batch_scale, reduce_tiles, run_batch, run_tiles, tile_totals
 from .dense import pack_weights
 from .layout import untracked
 from ._numba.linking import NO_KERNEL, call
@@ -146,12 +146,7 @@ def train_epoch(kernels, layout, params, packed, data, plan, ws, grad, optimizer
     while b < end:
         index = plan.order[b * plan.batch_size : min(n, (b + 1) * plan.batch_size)]
         prefetch_examples(data, plan.order, (b + 1) * plan.batch_size, min(n, (b + 2) * plan.batch_size))
-        total_weight = float(index.shape[0])
-        if data.weights.shape[0] > 0:
-            total_weight = 0.0
-            for i in range(index.shape[0]):
-                total_weight += data.weights[index[i]]
-        scale = 1.0 / (total_weight * outputs) if total_weight > 0 else 0.0
+        scale = batch_scale(data.weights, index, outputs)
         mode = np.int64(GRADIENT)  # (the tile's mode argument is an int64)
         n_tiles = run_tiles(kernels, mode, layout, params, packed, data, index, scale, ws, plan.dropout_key)
         loss_sum, correct = tile_totals(ws, n_tiles)

@@ -1,0 +1,375 @@
+"""Data-parallel training over MPI: what ``fit(..., comm=...)`` runs instead of one compiled call per epoch.
+
+Every rank holds the same network (rank 0's weights, random state and
+optimizer state are broadcast when ``fit`` starts) and visits the examples in
+the same order: each epoch's shuffle is drawn from that random state. Each
+batch is cut into tiles exactly as in one process (the tile plan,
+:func:`~jitprop.kernels.workspace.plan_tile_rows`, depends on the batch and
+the network only); the ranks take whole tiles, in rank order (the first
+``tiles % ranks`` ranks one more), and run them with
+:func:`~jitprop.kernels.batch.run_tiles`, which gathers the rows of those
+tiles' examples and no others. Then the gradients are combined, once per
+batch, and every rank applies the same update
+(:func:`~jitprop.kernels.step.sum_and_update`):
+
+``combine="tiles"`` (the default)
+    The tiles' gradients are gathered (``Allgatherv``, in place) into the
+    tile buffer one process would have, and summed in tile order by the same
+    kernel: the weights are those of a single-process fit, bit for bit,
+    whatever the number of ranks. Each rank receives every tile's gradient:
+    ``tiles × parameters`` values per batch.
+``combine="allreduce"``
+    Each rank sums its own tiles (:func:`~jitprop.kernels.batch.reduce_tiles`),
+    and ``Allreduce`` adds the ranks' sums: one gradient's worth of traffic,
+    but the additions are associated by the number of ranks (and the MPI
+    library's algorithm), so the weights are reproducible for a given number
+    of ranks only, and differ from a single process's in the last bits.
+
+Each message also carries the tiles' losses and counts of correct
+predictions, and a flag per rank saying whether its part of the batch
+failed: a rank that raises still takes part in the exchange, every rank
+then sees the flag, and every rank raises :class:`~jitprop.errors.RankError`
+with the failing rank's message. Work done by rank 0 alone (validation,
+callbacks, checkpoints, progress) is followed by a broadcast of its result,
+or of its error, in the same way.
+"""
+
+import math
+import time
+import traceback
+import warnings
+from contextlib import contextmanager
+
+import numpy as np
+
+from . import _checks, _threading
+from .errors import DivergenceError, RankError
+from .kernels.batch import batch_scale, chunking, reduce_tiles, run_tiles, tile_totals
+from .kernels.layout import Data
+from .kernels.optimizers import rule_entry
+from .kernels.regularization import add_l2_penalty, clip_by_global_norm
+from .kernels.step import sum_and_update
+from .kernels.tile import GRADIENT, network_kernels, placeholder_kernels
+from .losses import get_loss
+
+#: The ways of combining a batch's gradients over the ranks (see the module docstring).
+COMBINES = ("tiles", "allreduce")
+
+# Bytes after each tile's gradient in the gathered buffer: its loss and
+# count of correct predictions (float64), and the failure flag of a rank
+# whose first row it is.
+_STATUS_BYTES = 24
+_FLAG = 16
+
+
+def rank_tiles(n_tiles, size):
+    """``(first, end)`` tiles of each rank: whole tiles in rank order, the first ``n_tiles % size`` ranks one more.
+
+    Ranks past ``n_tiles`` (a batch of fewer tiles than ranks) get none.
+    """
+    base, extra = divmod(n_tiles, size)
+    ends = np.cumsum([base + (rank < extra) for rank in range(size)])
+    return [(int(end - (base + (rank < extra))), int(end)) for rank, end in enumerate(ends)]
+
+
+class Session:
+    """One distributed :func:`~jitprop.training.fit` call: the communicator, its rank, and the agreements.
+
+    Parameters
+    ----------
+    comm : mpi4py.MPI.Comm
+        An intracommunicator; every one of its ranks calls ``fit`` with the
+        same arguments.
+    combine : {"tiles", "allreduce"}
+        How a batch's gradients are combined (see :mod:`jitprop.distributed`).
+    """
+
+    def __init__(self, comm, combine):
+        try:
+            from mpi4py import MPI
+        except ImportError as exc:  # pragma: no cover - comm came from mpi4py
+            raise ImportError("fit(comm=...) needs mpi4py: pip install 'jitprop[mpi]'.") from exc
+        if not isinstance(comm, MPI.Intracomm):
+            raise TypeError(f"comm must be an mpi4py intracommunicator such as MPI.COMM_WORLD, got {comm!r}.")
+        if combine not in COMBINES:
+            raise ValueError(f"combine must be one of {', '.join(map(repr, COMBINES))}, got {combine!r}.")
+        self.MPI = MPI
+        self.comm = comm
+        self.rank = comm.Get_rank()
+        self.size = comm.Get_size()
+        self.combine = combine
+
+    @property
+    def root(self):
+        """Whether this is rank 0, the rank that validates, calls the callbacks and writes files."""
+        return self.rank == 0
+
+    # ------------------------------------------------------------ agreement
+    def agree(self, where, error=None):
+        """Every rank says whether it failed (``error``); if any did, every rank raises its :class:`RankError`."""
+        messages = self.comm.allgather(None if error is None else _describe(error))
+        for rank, message in enumerate(messages):
+            if message is not None:
+                raise RankError(rank, self.size, where, message) from error
+
+    @contextmanager
+    def together(self, where):
+        """Run the block on every rank, then :meth:`agree` on whether it raised."""
+        try:
+            yield
+        except Exception as exc:
+            self.agree(where, exc)
+            raise  # (agree raised already)
+        self.agree(where)
+
+    def from_root(self, where, work):
+        """``work()`` on rank 0, its result broadcast to every rank; its exception raises :class:`RankError` on all."""
+        result = error = None
+        if self.root:
+            try:
+                result = work()
+            except Exception as exc:
+                error = exc
+        message, result = self.comm.bcast((None if error is None else _describe(error), result), root=0)
+        if message is not None:
+            raise RankError(0, self.size, where, message) from error
+        return result
+
+    def check_same(self, what):
+        """Raise :class:`ValueError` on every rank unless ``what`` (a dict of plain values) is the same on all."""
+        first = self.comm.bcast(what if self.root else None, root=0)
+        differs = sorted(key for key in what if what[key] != first.get(key))
+        report = self.comm.allgather(differs)
+        for rank, keys in enumerate(report):
+            if keys:
+                raise ValueError(
+                    f"Every rank must call fit with the same network, data size and options; rank {rank} of "
+                    f"{self.size} differs from rank 0 in: {', '.join(keys)}."
+                )
+
+    def share_start(self, net, optimizer):
+        """Broadcast rank 0's weights, random state, optimizer state and step to every rank."""
+        self.comm.Bcast(net.params, root=0)
+        rng_state, entropy, step = self.comm.bcast(
+            (net.rng.bit_generator.state, net.entropy, optimizer.step) if self.root else None, root=0
+        )
+        net.rng.bit_generator.state = rng_state
+        net.entropy = entropy
+        optimizer.step = step
+        state = optimizer.kernel_arguments()[1]
+        if state.size:
+            self.comm.Bcast(state, root=0)
+
+    # ------------------------------------------------------------------ data
+    def prepare_data(self, net, X, y, sample_weight):
+        """:meth:`Network.prepare_data`, without reading every row of ``X`` when it can be read in place.
+
+        ``X`` may be the path of a ``.npy`` file, which is memory-mapped.
+        A C-contiguous array (or memory map) of the network's dtype is used
+        as it is, unread: each rank reads only the rows of its own tiles
+        (a NaN among them then ends training as a divergence, on every
+        rank, instead of being named up front). Anything else is converted
+        (and read) as in one process. ``y`` and ``sample_weight`` are
+        read whole.
+        """
+        if isinstance(X, (str, bytes)) or hasattr(X, "__fspath__"):
+            X = np.load(X, mmap_mode="r", allow_pickle=False)
+        shape = (X.shape[0], int(np.prod(net.input_shape))) if isinstance(X, np.ndarray) else None
+        in_place = (
+            shape is not None
+            and X.dtype == net.dtype
+            and X.flags.c_contiguous
+            and X.shape[0] > 0
+            and (X.shape[1:] == tuple(net.input_shape) or X.shape[1:] == shape[1:])
+        )
+        if not in_place:
+            return net.prepare_data(X, y, sample_weight)
+        inputs = _checks.kernel_input(X.reshape(shape))
+        targets, labels = _checks.prepare_targets(y, get_loss(net.loss), net.n_outputs, shape[0], net.dtype)
+        weights = _checks.sample_weights(sample_weight, shape[0])
+        return Data(inputs, targets, labels, weights)
+
+    # ---------------------------------------------------------------- epochs
+    def prepare(self, net, data, ws, grad, optimizer):
+        """Allocate the exchange buffers and compile (or load) the kernels of :meth:`run_epoch`."""
+        n = net.n_params
+        self.itemsize = np.dtype(net.dtype).itemsize
+        if self.combine == "tiles":
+            extra = -(-_STATUS_BYTES // self.itemsize)
+            rows = max(ws.tile_gradients.shape[0], self.size)
+            self.tiles = np.zeros((rows, n + extra), dtype=net.dtype)
+            self.status = self.tiles[:, n:].view(np.uint8)
+            self.tile_ws = ws._replace(tile_gradients=self.tiles)
+        else:
+            self.flat = np.zeros(n + 3, dtype=net.dtype)
+            self.tile_ws = ws
+        code, state, hyper = optimizer.kernel_arguments()
+        self.rule = rule_entry(code, net.params, grad, state, hyper)
+        self.grad = grad
+        self.chunked = chunking(n)
+        index = np.zeros(1, dtype=np.int64)
+        int64 = np.int64(0)
+        tiles = self.tile_ws.tile_gradients
+        buffers = (net.layout, net.params, net.packed_weights, data)
+        placeholder = placeholder_kernels(net.layout, net.dtype, data)
+        meanwhile = [
+            (run_tiles, (placeholder, int64, *buffers, index, 0.0, self.tile_ws, int64)),
+            (batch_scale, (data.weights, index, int64)),
+            (tile_totals, (ws, int64)),
+            (reduce_tiles, (tiles, int64, grad, False, self.chunked)),
+            (sum_and_update, (tiles, int64, grad, self.rule, net.params, state, hyper, 0.0, int64, self.chunked)),
+        ]
+        if self.combine == "allreduce":
+            meanwhile.append((reduce_tiles, (ws.tile_gradients, int64, self.flat[:n], False, self.chunked)))
+        self.kernels = network_kernels(*buffers, self.tile_ws, meanwhile)
+        tiles_per_batch = ws.tile_gradients.shape[0]
+        if self.root and tiles_per_batch < self.size:
+            warnings.warn(
+                f"A batch of this network is cut into {tiles_per_batch} tile(s), fewer than the {self.size} "
+                f"ranks: ranks {tiles_per_batch} to {self.size - 1} have no examples to train on. A larger "
+                f"batch_size (or network) makes more tiles (see jitprop.kernels.workspace.plan_tile_rows).",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+
+    def run_epoch(self, net, data, plan, ws, batch_stats, optimizer, adjustments, epoch, bar=None):
+        """Train on the batches of ``plan`` (as :func:`~jitprop.kernels.epoch.train_epoch` does); return the seconds.
+
+        Raises
+        ------
+        DivergenceError
+            On every rank, as in one process.
+        RankError
+            On every rank, when one failed.
+        """
+        layout, params = net.layout, net.params
+        code, state, hyper = optimizer.kernel_arguments()
+        flat_state = state.reshape(-1)
+        saved_params, saved_state = np.empty_like(params), np.empty_like(flat_state)
+        n = plan.order.shape[0]
+        outputs = np.int64(net.n_outputs if layout.loss_over_outputs else 1)
+        has_panels = net.packed_weights.shape[0] > 0
+        started = time.perf_counter()
+        self.epoch = epoch
+        for b in range(plan.first_batch, plan.last_batch):
+            self.where = f"epoch {epoch}, batch {b}"
+            index = plan.order[b * plan.batch_size : min(n, (b + 1) * plan.batch_size)]
+            scale = batch_scale(data.weights, index, outputs)
+            n_tiles = -(-index.shape[0] // ws.tile_rows)
+            if self.combine == "tiles":
+                loss_sum, correct, tiles, summed_tiles, batch_grad = self._gather(net, data, plan, ws, index, scale)
+            else:
+                loss_sum, correct, tiles, summed_tiles, batch_grad = self._allreduce(net, data, plan, ws, index, scale)
+            penalty = 0.0
+            grad_sq = 0.0
+            if adjustments is not None and summed_tiles:
+                grad_sq = reduce_tiles(tiles, n_tiles, batch_grad, False, self.chunked)
+                summed_tiles = 0
+            if adjustments is not None and adjustments.penalised:
+                penalty = add_l2_penalty(layout, params, batch_grad)
+            batch_stats[b, 0] = loss_sum * scale + penalty
+            batch_stats[b, 1] = correct
+            if not math.isfinite(params.dtype.type(batch_stats[b, 0])):
+                return self._diverged(optimizer, plan, b)
+            if adjustments is not None and adjustments.clip_norm > 0:
+                clip_by_global_norm(batch_grad, adjustments.clip_norm)
+            if self.combine == "allreduce" and not np.isfinite(batch_grad).all():
+                grad_sq = math.inf
+            saved_params[:] = params
+            saved_state[:] = flat_state
+            lr, step = float(plan.lrs[b]), np.int64(plan.step + b + 1)
+            update = (tiles, np.int64(summed_tiles), batch_grad, self.rule, params, state, hyper, lr, step)
+            summed_sq, finite = self._update(update)
+            if not (finite and math.isfinite(grad_sq + summed_sq)):
+                params[:] = saved_params
+                flat_state[:] = saved_state
+                return self._diverged(optimizer, plan, b)
+            if has_panels:
+                with _threading.parallel_region():
+                    net.pack_weights()
+            if bar is not None:
+                bar.update(index.shape[0])
+                bar.set_postfix(loss=f"{batch_stats[b, 0]:.4f}", refresh=False)
+        return time.perf_counter() - started
+
+    def _update(self, update):
+        """:func:`~jitprop.kernels.step.sum_and_update` of the arguments ``update``: the step every rank applies."""
+        with _threading.parallel_region():
+            return sum_and_update(*update, self.chunked)
+
+    def _diverged(self, optimizer, plan, b):
+        """Count the batches done before ``b`` and raise :class:`DivergenceError` (on every rank alike)."""
+        optimizer.step += b
+        raise DivergenceError(self.epoch, b, float(plan.lrs[b]))
+
+    def _local_tiles(self, net, data, plan, ws, index, scale, first, end):
+        """Run this rank's tiles ``first:end`` of the batch ``index``; tile ``first`` lands in ``ws``'s first row."""
+        rows = index[first * ws.tile_rows : min(index.shape[0], end * ws.tile_rows)]
+        arguments = (net.layout, net.params, net.packed_weights, data, rows, scale, ws, np.int64(plan.dropout_key))
+        with _threading.parallel_region():
+            run_tiles(self.kernels, np.int64(GRADIENT), *arguments)
+
+    def _gather(self, net, data, plan, ws, index, scale):
+        """``combine="tiles"``: every tile's gradient and stats in every rank's buffer, in tile order."""
+        n_tiles = -(-index.shape[0] // ws.tile_rows)
+        ranges = rank_tiles(n_tiles, self.size)
+        homes = [first if end > first else rank for rank, (first, end) in enumerate(ranges)]
+        first, end = ranges[self.rank]
+        home = homes[self.rank]
+        error = None
+        try:
+            if end > first:
+                mine = self.tile_ws._replace(tile_gradients=self.tiles[first:])
+                self._local_tiles(net, data, plan, mine, index, scale, first, end)
+                self.status[first:end, :16] = ws.tile_stats[: end - first].view(np.uint8)
+        except Exception as exc:
+            error = exc
+        self.status[home, _FLAG] = error is not None
+        row = self.tiles.shape[1] * self.itemsize
+        counts = [max(1, end - first) * row for first, end in ranges]
+        places = [home * row for home in homes]
+        memory = self.tiles.reshape(-1).view(np.uint8)
+        self.comm.Allgatherv(self.MPI.IN_PLACE, [memory, counts, places, self.MPI.BYTE])
+        failed = [rank for rank, home in enumerate(homes) if self.status[home, _FLAG]]
+        if failed:
+            self._fail(failed[0], error)
+        ws.tile_stats[:n_tiles] = self.status[:n_tiles, :16].view(np.float64)
+        loss_sum, correct = tile_totals(ws, np.int64(n_tiles))
+        return loss_sum, correct, self.tiles, n_tiles, self.grad
+
+    def _allreduce(self, net, data, plan, ws, index, scale):
+        """``combine="allreduce"``: this rank's tiles summed, then the ranks' sums added."""
+        n_tiles = -(-index.shape[0] // ws.tile_rows)
+        first, end = rank_tiles(n_tiles, self.size)[self.rank]
+        n = net.n_params
+        flat = self.flat
+        grad = flat[:n]
+        error = None
+        try:
+            loss_sum = correct = 0.0
+            if end > first:
+                self._local_tiles(net, data, plan, ws, index, scale, first, end)
+                with _threading.parallel_region():
+                    reduce_tiles(ws.tile_gradients, np.int64(end - first), grad, False, self.chunked)
+                loss_sum, correct = tile_totals(ws, np.int64(end - first))
+            else:
+                grad[:] = 0
+            flat[n], flat[n + 1] = loss_sum, correct
+        except Exception as exc:
+            error = exc
+        flat[n + 2] = error is not None
+        self.comm.Allreduce(self.MPI.IN_PLACE, flat, op=self.MPI.SUM)
+        if flat[n + 2] != 0:
+            failed = [rank for rank, bad in enumerate(self.comm.allgather(error is not None)) if bad]
+            self._fail(failed[0], error)
+        return float(flat[n]), float(flat[n + 1]), ws.tile_gradients, 0, grad
+
+    def _fail(self, rank, error):
+        """Every rank raises :class:`RankError` with the message of ``rank``, the lowest that failed."""
+        message = self.comm.bcast(_describe(error) if self.rank == rank else None, root=rank)
+        raise RankError(rank, self.size, self.where, message) from error
+
+
+def _describe(error):
+    """``"TypeName: message"`` of an exception (its last traceback line)."""
+    return traceback.format_exception_only(type(error), error)[-1].strip()
