@@ -44,10 +44,10 @@ def gradcheck(net, X, y, step=1e-3):
     float
     """
     ref = net.copy(dtype="float64")
-    _, grads = ref.loss_and_grads(X, y)
-    # Each layer's views in the order of their memory: the flat gradient.
-    analytic = np.concatenate([view.ravel(order="K") for views in grads for view in views])
     data = ref.prepare_data(X, y)
+    # The gradient of loss_and_grads, flat: element i is ∂loss/∂params[i].
+    analytic = np.zeros(ref.n_params)
+    ref.loss_and_flat_gradient(data, analytic)
     params = ref.params
 
     def derivative(i, h):

@@ -118,7 +118,7 @@ class Network:
         shapes = inputs + [shape]
         counts = [layer.parameter_count(shape) for layer, shape in zip(computing, inputs)]
         weight_offsets = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
-        kinds = np.array([layer.kernel_kind for layer in computing], dtype=np.int64)
+        kinds = np.array([layer.kernel_code(shape) for layer, shape in zip(computing, inputs)], dtype=np.int64)
         weight_shapes = np.array([layer.weight_shape(shape) for layer, shape in zip(computing, inputs)], np.int64)
         geometry = np.zeros((len(computing), GEOMETRY), dtype=np.int64)
         for row, layer, shape in zip(geometry, computing, inputs):
@@ -392,7 +392,7 @@ class Network:
         n = rows.shape[0]
         total_weight = float(data.weights[rows].sum()) if data.weights.shape[0] else float(n)
         scale = self._scale(total_weight) if total_weight > 0 else 0.0
-        capacity = max(1, min(n, _CHUNK_ELEMENTS // int(self.layout.sizes.sum())))
+        capacity = max(1, min(n, _CHUNK_ELEMENTS // workspace.row_elements(self.layout)))
         ws = workspace.allocate(self.layout, capacity, self.n_params, self.dtype, True)
         kernels = batch_kernels(self.layout, self.params, self._packed, data, ws, grad)
         chunked = chunking(self.n_params)
@@ -527,7 +527,7 @@ class Network:
         n = rows.shape[0]
         total_weight = float(data.weights[rows].sum()) if data.weights.shape[0] else float(n)
         scale = self._scale(total_weight) if total_weight > 0 else 0.0
-        capacity = max(1, min(n, _CHUNK_ELEMENTS // int(self.layout.sizes.sum())))
+        capacity = max(1, min(n, _CHUNK_ELEMENTS // workspace.row_elements(self.layout)))
         ws = workspace.allocate(self.layout, capacity, self.n_params, self.dtype, mode == GRADIENT)
         if grad is None:
             grad = np.zeros(0, dtype=self.dtype)

@@ -49,6 +49,10 @@ class Layer:
         rows, columns = self.weight_shape(input_shape)
         return rows * columns
 
+    def kernel_code(self, input_shape):
+        """The code of the kernels that run the layer on examples of ``input_shape`` (its :attr:`kernel_kind`)."""
+        return self.kernel_kind
+
     def weight_shape(self, input_shape):
         """Rows and columns of the weight matrix the kernels store first among its parameters; (0, 0) for none."""
         return (0, 0)
