@@ -116,6 +116,7 @@ class Network:
                 inputs.append(shape)
             shape = tuple(layer.output_shape(shape))
         shapes = inputs + [shape]
+        self.output_shape = shape
         counts = [layer.parameter_count(shape) for layer, shape in zip(computing, inputs)]
         weight_offsets = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
         kinds = np.array([layer.kernel_code(shape) for layer, shape in zip(computing, inputs)], dtype=np.int64)
@@ -299,7 +300,7 @@ class Network:
         ----------
         X : array-like of shape (n_samples, input_dim)
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
-            As for :meth:`fit`.
+            As for :meth:`fit` (also (n_samples, steps, outputs) for outputs per step).
         sample_weight : array-like of shape (n_samples,), optional
             Weights of the examples in the mean loss.
 
@@ -455,6 +456,10 @@ class Network:
             empty without ``sample_weight``.
         """
         X = _checks.as_float_examples(X, self.dtype, self.input_shape)
+        if len(self.output_shape) > 1 and np.ndim(y) == 1 + len(self.output_shape):
+            y = np.asarray(y)
+            if y.shape[1:] == self.output_shape:  # a target per step (and output), as the outputs are shaped
+                y = y.reshape(y.shape[0], -1)
         targets, labels = _checks.prepare_targets(y, get_loss(self.loss), self.n_outputs, X.shape[0], self.dtype)
         weights = _checks.sample_weights(sample_weight, X.shape[0])
         return Data(X, targets, labels, weights)
