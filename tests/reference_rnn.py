@@ -63,14 +63,19 @@ def cell_forward(kind, X, W, U, b, activation="tanh", reverse=False):
     return H, cache
 
 
-def cell_backward(kind, cache, dH, W, U, b, activation="tanh"):
-    """``(dX, dW, dU, db)`` from ∂loss/∂h of every step, ``dH`` (n, T, u), through time."""
+def cell_backward(kind, cache, dH, W, U, b, activation="tanh", truncate=0):
+    """``(dX, dW, dU, db)`` from ∂loss/∂h of every step, ``dH`` (n, T, u), through time.
+
+    With ``truncate`` = k > 0, no gradient passes through the state from a
+    step whose position in the order of reading is a multiple of k to the
+    step before it (truncated back-propagation through time).
+    """
     n, steps, units = dH.shape
     dX = np.zeros((n, steps, W.shape[0]))
     dW, dU, db = np.zeros_like(W), np.zeros_like(U), np.zeros_like(b)
     dh_next = np.zeros((n, units))
     dc_next = np.zeros((n, units))
-    for entry in reversed(cache):
+    for position, entry in reversed(list(enumerate(cache))):
         t, x, h_prev = entry[:3]
         dh = dh_next + dH[:, t]
         if kind == "simple_rnn":
@@ -106,6 +111,9 @@ def cell_backward(kind, cache, dH, W, U, b, activation="tanh"):
         dW += x.T @ dz
         dU += h_prev.T @ dz_rec
         dX[:, t] = dz @ W.T
+        if truncate and position % truncate == 0:
+            dh_next = np.zeros_like(dh_next)
+            dc_next = np.zeros_like(dc_next)
     return dX, dW, dU, db
 
 
@@ -119,7 +127,7 @@ def recurrent_forward(kind, X, directions, return_sequences, activation="tanh"):
     return np.concatenate(outputs, axis=-1), caches
 
 
-def recurrent_backward(kind, caches, dout, directions, return_sequences, steps, activation="tanh"):
+def recurrent_backward(kind, caches, dout, directions, return_sequences, steps, activation="tanh", truncate=0):
     """``(dX, [(dW, dU, db) per direction])`` from ∂loss/∂(the layer's output)."""
     n = dout.shape[0]
     dX = 0.0
@@ -132,7 +140,7 @@ def recurrent_backward(kind, caches, dout, directions, return_sequences, steps, 
         else:
             dH = np.zeros((n, steps, units))
             dH[:, 0 if d == 1 else -1] = part
-        dx, dW, dU, db = cell_backward(kind, cache, dH, W, U, b, activation)
+        dx, dW, dU, db = cell_backward(kind, cache, dH, W, U, b, activation, truncate)
         dX = dX + dx
         grads.append((dW, dU, db))
     return dX, grads
@@ -151,11 +159,12 @@ def dense_backward(X, z, da, W, activation):
     return dz @ W.T, dW, dz.sum(axis=axes)
 
 
-def network_loss_and_grads(net, X, y):
+def network_loss_and_grads(net, X, y, truncate=0):
     """The mse of a network of recurrent and dense layers on ``(X, y)`` and its gradient, per layer as its views.
 
     ``y`` has the output's shape per example (or flat); the loss is the mean
-    over examples and outputs, as jitprop's ``mse``.
+    over examples and outputs, as jitprop's ``mse``; ``truncate`` as for
+    :func:`cell_backward`, in every recurrent layer.
     """
     layers = net.kernel_layers
     a = X
@@ -179,7 +188,8 @@ def network_loss_and_grads(net, X, y):
             grads.append((dW, db))
         else:
             kind, directions, sequences, activation = describe(layer)
-            da, parts = recurrent_backward(kind, kept, da, directions, sequences, a_in.shape[1], activation)
+            steps = a_in.shape[1]
+            da, parts = recurrent_backward(kind, kept, da, directions, sequences, steps, activation, truncate)
             grads.append(tuple(g for part in parts for g in part))
     return loss, grads[::-1]
 

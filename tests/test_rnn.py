@@ -112,6 +112,56 @@ def test_a_bidirectional_simple_rnn_has_exact_gradients(rng):
     assert jp.gradcheck(net, rng.normal(size=(2, 5, 3)), rng.normal(size=(2, 2))) < 1e-6
 
 
+# ----------------------------------------------- truncated back-propagation
+def _truncated_network(rng):
+    layers = [jp.Bidirectional(jp.LSTM(3, return_sequences=True)), jp.GRU(2), jp.Dense(2)]
+    return _randomized(jp.Network(layers, input_shape=(5, 2), loss="mse", dtype="float64", seed=0), rng)
+
+
+def test_truncated_back_propagation_runs_as_its_reference(rng):
+    from jitprop.training import truncated_backpropagation
+
+    net = _truncated_network(rng)
+    X, y = rng.normal(size=(3, 5, 2)), rng.normal(size=(3, 2))
+    full_loss, full = net.loss_and_grads(X, y)
+    with truncated_backpropagation(net, 2):
+        loss, grads = net.loss_and_grads(X, y)
+    assert loss == full_loss and not np.allclose(grads[0][1], full[0][1])
+    _, expected = ref.network_loss_and_grads(net, X, y, truncate=2)
+    for views, wanted in zip(grads, expected):
+        for got, want in zip(views, wanted):
+            np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-13)
+    assert not net.layout.geometry[:, 7].any()  # restored
+
+
+def test_fit_truncates_back_propagation_to_bptt_steps(rng):
+    X, y = rng.normal(size=(4, 5, 2)), rng.normal(size=(4, 2))
+    nets = [_truncated_network(np.random.default_rng(1)) for _ in range(3)]
+    before = nets[0].params.copy()
+    _, expected = ref.network_loss_and_grads(nets[0], X, y, truncate=2)
+    for net, steps in zip(nets, (None, 5, 2)):
+        net.fit(X, y, epochs=1, batch_size=4, optimizer=jp.SGD(0.1, momentum=0.0), shuffle=False, verbose=0,
+                bptt_steps=steps)  # fmt: skip
+    np.testing.assert_array_equal(nets[0].params, nets[1].params)  # segments as long as the sequence: no change
+    # The reference's gradient laid out as the network's parameters.
+    flat = np.zeros_like(before)
+    offset = 0
+    for layer, views, shape in zip(nets[2].kernel_layers, expected, nets[2]._input_shapes):
+        for target, value in zip(layer.parameter_views(flat, offset, shape), views):
+            target[...] = value
+        offset += layer.parameter_count(shape)
+    np.testing.assert_allclose(nets[2].params, before - 0.1 * flat, rtol=1e-10, atol=1e-13)
+
+
+def test_bptt_steps_needs_a_recurrent_network_and_a_positive_count(rng):
+    X, y = rng.normal(size=(4, 5, 2)), rng.normal(size=(4, 2))
+    with pytest.raises(ValueError, match="bptt_steps must be a positive integer"):
+        _truncated_network(rng).fit(X, y, verbose=0, bptt_steps=0)
+    dense = jp.Network([jp.Dense(2)], input_dim=3)
+    with pytest.raises(ValueError, match="the network has no recurrent layer"):
+        dense.fit(rng.normal(size=(4, 3)), y, verbose=0, bptt_steps=2)
+
+
 # ------------------------------------------------------------------ training
 def _lstm_network(seed=0, dropout=0.0):
     layers = [jp.LSTM(8, return_sequences=True), jp.Bidirectional(jp.GRU(4)), jp.Dense(1)]

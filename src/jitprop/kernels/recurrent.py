@@ -28,7 +28,9 @@ gates fused, overwriting ``P`` with the gates' activations and keeping
 reverse from the kept values, overwriting each step's gates with
 ``G = ∂loss/∂(gate pre-activations)``; then ``dW = Xᵀ G``,
 ``dU = H₋ᵀ G`` (``G`` with ``r⊙`` on the GRU's candidate part) and
-``dX = G Wᵀ`` are products from panels over the tile's rows.
+``dX = G Wᵀ`` are products from panels over the tile's rows. With a
+``TRUNCATE`` of k steps (``fit(..., bptt_steps=k)``), the gradient passes
+through the state within segments of k steps only.
 
 Stash of a tile's rows ``r0:r1`` (n of them), per direction, one block of
 n·T rows each: the gates (g·u), ``h`` (u), and ``c`` or the GRU's recurrent
@@ -69,6 +71,7 @@ UNITS = 3
 SEQUENCES = 4  # 1: the output is h at every step
 DIRECTIONS = 5
 ACTIVATION = 6  # SimpleRNN's activation code (see .activations)
+TRUNCATE = 7  # k > 0: back-propagation through time truncated to segments of k steps (0: the whole sequence)
 
 #: Activations a SimpleRNN may have.
 SIMPLE_ACTIVATIONS = (activations.TANH, activations.SIGMOID, activations.RELU, activations.IDENTITY)
@@ -355,8 +358,14 @@ def forward(kernels, layout, params, packed, ws, layer, r0, r1):
 
 # ----------------------------------------------------------------- backward
 @njit(**KERNEL)
-def run_steps_back(cell, code, reverse, steps, directions, direction, sequences, u, gates, h, kept, dout, vectors):
+def run_steps_back(cell, code, reverse, truncate, steps, directions, direction, sequences, u, gates, h, kept, dout,
+                   vectors):  # fmt: skip
     """Each example's steps in reverse: ``G`` of every step over its gates (see the module's docstring).
+
+    With ``truncate`` = k > 0, no gradient passes through the state into
+    the step before one whose place in the order of reading is a multiple
+    of k: each segment of k steps is differentiated on its own, its first
+    state taken as a constant.
 
     ``dout`` (n, width_out) is ∂loss/∂(the layer's output). Overwrites
     ``gates`` with ``G``, and the GRU's ``kept`` with ``r⊙G_h`` (the part
@@ -425,6 +434,11 @@ def run_steps_back(cell, code, reverse, steps, directions, direction, sequences,
                     dh_next[k] = dh[k] * z
             if s == 0:
                 continue
+            if truncate > 0 and s % truncate == 0:
+                for k in range(units):
+                    dh_next[k] = zero
+                    dc_next[k] = zero
+                continue
             # ∂loss/∂h₋ through the recurrent product: G Uᵀ (the GRU's candidate part from kept).
             recurrent = width - units if cell == GRU else width
             for j in range(units):
@@ -483,7 +497,8 @@ def backward(kernels, layout, params, packed, ws, layer, r0, r1, grad):
         gates = view2d(block, 0, n * steps, width)
         h = view2d(block, n * steps * width, n * steps, units)
         kept = view2d(block, n * steps * (width + units), n * steps if cell != SIMPLE else 0, units)
-        run_steps_back(cell, code, d == 1, steps, directions, d, sequences, u, gates, h, kept, dout, vectors)
+        truncate = g[TRUNCATE]
+        run_steps_back(cell, code, d == 1, truncate, steps, directions, d, sequences, u, gates, h, kept, dout, vectors)
         # db: Σ G over the rows (the GRU's recurrent bias: Σ of the G its recurrent product sees).
         for k in range(size):
             grad_b[k] = zero
