@@ -33,7 +33,9 @@ class Network:
         The layers, input side first: ``Dense``, ``Dropout``, the
         convolutions (``Conv1D``, ``Conv2D``), pooling (``MaxPool1D``,
         ``MaxPool2D``, ``AvgPool1D``, ``AvgPool2D``, ``GlobalAvgPool1D``,
-        ``GlobalAvgPool2D``) and ``Flatten``. Each layer belongs to one
+        ``GlobalAvgPool2D``), ``Flatten`` and the recurrent layers
+        (``SimpleRNN``, ``GRU``, ``LSTM``, ``Bidirectional``), which take
+        examples of shape (steps, features). Each layer belongs to one
         network. A ``Dropout`` applies to the outputs of the layer before it
         (or to the inputs when it comes first); the last layer computes the
         outputs (it is not ``Dropout`` nor ``Flatten``).
@@ -60,7 +62,8 @@ class Network:
     layers : list of Layer
         ``layers[i].W`` (fan_in, fan_out) and ``layers[i].b`` (fan_out,) of a
         ``Dense`` layer are writable views into :attr:`params`; so are a
-        convolution's ``W`` (kh, kw, c_in, c_out) or (k, c_in, c_out) and ``b``.
+        convolution's ``W`` (kh, kw, c_in, c_out) or (k, c_in, c_out) and ``b``,
+        and a recurrent layer's ``W``, ``U`` and ``b``.
     params : ndarray of shape (n_params,)
         Every parameter of the network in one buffer.
     optimizer : Optimizer or None
@@ -324,8 +327,11 @@ class Network:
         Returns
         -------
         loss : float
-        grads : list of (dW, db)
-            One pair per layer with parameters (Dense, Conv1D, Conv2D), with the shapes of ``(W, b)``.
+        grads : list of tuple
+            Per layer with parameters, its gradient in the shapes of its
+            parameters: ``(dW, db)`` (Dense, Conv1D, Conv2D), ``(dW, dU, db)``
+            (SimpleRNN, GRU, LSTM), the forward layer's then the backward
+            layer's for Bidirectional.
         """
         data = self.prepare_data(X, y, sample_weight)
         grad = np.zeros(self.n_params, dtype=self.dtype)
