@@ -44,10 +44,13 @@ def gradcheck(net, X, y, step=1e-3):
     float
     """
     ref = net.copy(dtype="float64")
-    data = ref.prepare_data(X, y)
-    # The gradient of loss_and_grads, flat: element i is ∂loss/∂params[i].
+    _, grads = ref.loss_and_grads(X, y)
+    # Each layer's gradients put where its parameters are: element i is ∂loss/∂params[i].
     analytic = np.zeros(ref.n_params)
-    ref.loss_and_flat_gradient(data, analytic)
+    for views, targets in zip(grads, ref._unflatten(analytic), strict=True):
+        for view, target in zip(views, targets, strict=True):
+            target[...] = view
+    data = ref.prepare_data(X, y)
     params = ref.params
 
     def derivative(i, h):
