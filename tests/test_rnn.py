@@ -78,6 +78,22 @@ def test_a_recurrent_network_runs_as_its_reference(rng, case):
             np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-13)
 
 
+def test_tiles_and_chunks_of_a_batch_run_as_the_reference(rng, parallel_tiles):
+    # Several tiles a batch, each of several chunks of examples (CHUNK_ROWS // steps examples a chunk).
+    layers = [jp.Dense(3, "tanh"), jp.Bidirectional(jp.GRU(3, return_sequences=True)), jp.LSTM(2), jp.Dense(2)]
+    net = _randomized(jp.Network(layers, input_shape=(5, 2), loss="mse", dtype="float64", seed=0), rng)
+    ws = workspace.allocate(net.layout, 300, net.n_params, net.dtype)
+    assert ws.tile_rows < 300 and ws.tile_rows > 256 // 5
+    X, y = rng.normal(size=(300, 5, 2)), rng.normal(size=(300, 2))
+    np.testing.assert_allclose(net.predict(X), ref.network_predict(net, X), rtol=1e-12, atol=1e-13)
+    loss, grads = net.loss_and_grads(X, y)
+    expected_loss, expected = ref.network_loss_and_grads(net, X, y)
+    assert loss == pytest.approx(expected_loss, rel=1e-12)
+    for views, wanted in zip(grads, expected):
+        for got, want in zip(views, wanted):
+            np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-13)
+
+
 def test_the_views_are_keras_layout_and_the_lstm_forget_bias_starts_at_one():
     lstm, gru, simple = jp.LSTM(4), jp.GRU(3, return_sequences=True), jp.SimpleRNN(2)
     jp.Network([lstm, jp.Dense(1)], input_shape=(5, 6))
