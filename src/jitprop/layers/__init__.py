@@ -56,11 +56,11 @@ LAYER_KINDS = {
         AvgPool2D,
         GlobalAvgPool1D,
         GlobalAvgPool2D,
-        Flatten,
         SimpleRNN,
         GRU,
         LSTM,
         Bidirectional,
+        Flatten,
     )
 }
 

@@ -8,7 +8,7 @@ from ..kernels import conv as conv_kernels
 from ..kernels import dense as dense_kernels
 from ..kernels import kinds
 from ..kernels import windows as window_geometry
-from .base import Layer, features, non_negative
+from .base import Layer, non_negative
 
 
 class Dense(Layer):
@@ -86,7 +86,13 @@ class Dense(Layer):
         """Features of each example (or of each step, on examples of two axes)."""
         if len(input_shape) == 2:
             return int(input_shape[1])
-        return features(input_shape, self)
+        if len(input_shape) != 1:
+            shape = ", ".join(map(str, input_shape))
+            raise ValueError(
+                f"{self!r} takes examples of one axis of features, or of two (steps, features), got examples of "
+                f"shape ({shape}); flatten them first (with a Flatten layer)."
+            )
+        return int(input_shape[0])
 
     def kernel_code(self, input_shape):
         """Dense kernels on examples of one axis; over steps, those of a convolution of window 1."""
@@ -109,7 +115,7 @@ class Dense(Layer):
     def weight_shape(self, input_shape):
         if len(input_shape) == 2:
             return (self._fan_in(input_shape), self.units)  # a convolution's Wm (window 1)
-        return (self.units, features(input_shape, self))  # stored transposed: Wt
+        return (self.units, self._fan_in(input_shape))  # stored transposed: Wt
 
     def geometry(self, input_shape):
         if len(input_shape) != 2:

@@ -6,7 +6,7 @@ import numpy as np
 
 from ..activations import get_activation
 from ..initializers import initial_weights
-from ..kernels import kinds
+from ..kernels import cells, kinds
 from ..kernels import recurrent as rnn
 from .base import Layer, non_negative
 
@@ -55,7 +55,7 @@ class _Recurrent(Layer):
     @property
     def gates(self):
         """Gates per unit: 1, 3 or 4."""
-        return rnn.gate_count.py_func(self.cell)
+        return cells.gate_count.py_func(self.cell)
 
     def _activation_code(self):
         return 0
@@ -102,7 +102,7 @@ class _Recurrent(Layer):
         _, features = _sequence_shape(input_shape, self)
         gates = self.gates * self.units
         start = offset + direction * (features + self.units) * gates
-        bias_rows = rnn.bias_rows.py_func(self.cell)
+        bias_rows = cells.bias_rows.py_func(self.cell)
         bias_start = offset + directions * (features + self.units) * gates + direction * bias_rows * gates
         b = buffer[bias_start : bias_start + bias_rows * gates]
         return (
@@ -129,7 +129,7 @@ class _Recurrent(Layer):
         self.W[...] = initial_weights("glorot_uniform", rng, features, gates)
         self.U[...] = _orthogonal(rng, (self.units, gates))
         self.b[...] = 0
-        if self.cell == rnn.LSTM:
+        if self.cell == cells.LSTM:
             self.b[self.units : 2 * self.units] = 1
 
     def _copy(self):
@@ -171,12 +171,12 @@ class SimpleRNN(_Recurrent):
     """
 
     kind = "simple_rnn"
-    cell = rnn.SIMPLE
+    cell = cells.SIMPLE
 
     def __init__(self, units, activation="tanh", return_sequences=False, *, l2=None):
         super().__init__(units, return_sequences, l2=l2)
         spec = get_activation(activation)
-        if spec.code not in rnn.SIMPLE_ACTIVATIONS:
+        if spec.code not in cells.SIMPLE_ACTIVATIONS:
             names = ", ".join(repr(get_activation(name).name) for name in ("tanh", "sigmoid", "relu", "identity"))
             raise ValueError(f"SimpleRNN activation must be one of {names}, got {activation!r}.")
         self.cell_activation = spec.name
@@ -226,7 +226,7 @@ class GRU(_Recurrent):
     """
 
     kind = "gru"
-    cell = rnn.GRU
+    cell = cells.GRU
 
 
 class LSTM(_Recurrent):
@@ -258,7 +258,7 @@ class LSTM(_Recurrent):
     """
 
     kind = "lstm"
-    cell = rnn.LSTM
+    cell = cells.LSTM
 
 
 class Bidirectional(Layer):
