@@ -90,6 +90,10 @@ class _Recurrent(Layer):
         row[rnn.ACTIVATION] = self._activation_code()
         return tuple(row)
 
+    def weight_positions(self, input_shape):
+        """Steps: every weight applies at each step, whatever the layer returns."""
+        return _sequence_shape(input_shape, self)[0]
+
     def flops(self, input_shape, first, output):
         steps, features = _sequence_shape(input_shape, self)
         return rnn.flops(self.cell, steps, features, self.units, self.directions, first)
@@ -326,6 +330,9 @@ class Bidirectional(Layer):
 
     def flops(self, input_shape, first, output):
         return self.forward_layer.flops(input_shape, first, output)
+
+    def weight_positions(self, input_shape):
+        return self.forward_layer.weight_positions(input_shape)
 
     def describe(self):
         return f"{type(self.forward_layer).__name__}, {self.forward_layer.describe()}".rstrip(", ")
