@@ -100,6 +100,10 @@ def test_every_layer_kind_is_registered_under_the_type_its_config_names():
         "average_pooling2d",
         "global_average_pooling1d",
         "global_average_pooling2d",
+        "simple_rnn",
+        "gru",
+        "lstm",
+        "bidirectional",
         "flatten",
     }
     for name, kind in LAYER_KINDS.items():
@@ -129,11 +133,16 @@ def test_a_dense_layer_counts_the_flops_its_kernels_run():
     assert jp.Dropout(0.5).flops((3, 3), first=False, output=False) == (9, 9)
 
 
-def test_a_dense_layer_takes_examples_of_one_axis():
+def test_a_dense_layer_takes_examples_of_one_axis_or_applies_to_every_step_of_two():
     with pytest.raises(
-        ValueError, match=r"Dense\(4.*takes examples of one axis of features, got examples of shape \(8, 8\)"
+        ValueError,
+        match=r"Dense\(4.*takes examples of one axis of features, or of two \(steps, features\), got "
+        r"examples of shape \(8, 8, 1\)",
     ):
-        jp.Network([jp.Dense(4)], input_shape=(8, 8))
+        jp.Network([jp.Dense(4)], input_shape=(8, 8, 1))
+    per_step = jp.Dense(4)
+    net = jp.Network([per_step], input_shape=(6, 8))
+    assert net.n_outputs == 6 * 4 and per_step.W.shape == (8, 4) and per_step.W.flags.c_contiguous
 
 
 def test_a_new_kind_is_read_from_a_model_config_once_registered(monkeypatch):

@@ -45,8 +45,11 @@ def gradcheck(net, X, y, step=1e-3):
     """
     ref = net.copy(dtype="float64")
     _, grads = ref.loss_and_grads(X, y)
-    # Each layer's views in the order of their memory: the flat gradient.
-    analytic = np.concatenate([view.ravel(order="K") for views in grads for view in views])
+    # Each layer's gradients put where its parameters are: element i is ∂loss/∂params[i].
+    analytic = np.zeros(ref.n_params)
+    for views, targets in zip(grads, ref._unflatten(analytic), strict=True):
+        for view, target in zip(views, targets, strict=True):
+            target[...] = view
     data = ref.prepare_data(X, y)
     params = ref.params
 

@@ -33,7 +33,9 @@ class Network:
         The layers, input side first: ``Dense``, ``Dropout``, the
         convolutions (``Conv1D``, ``Conv2D``), pooling (``MaxPool1D``,
         ``MaxPool2D``, ``AvgPool1D``, ``AvgPool2D``, ``GlobalAvgPool1D``,
-        ``GlobalAvgPool2D``) and ``Flatten``. Each layer belongs to one
+        ``GlobalAvgPool2D``), ``Flatten`` and the recurrent layers
+        (``SimpleRNN``, ``GRU``, ``LSTM``, ``Bidirectional``), which take
+        examples of shape (steps, features). Each layer belongs to one
         network. A ``Dropout`` applies to the outputs of the layer before it
         (or to the inputs when it comes first); the last layer computes the
         outputs (it is not ``Dropout`` nor ``Flatten``).
@@ -60,7 +62,8 @@ class Network:
     layers : list of Layer
         ``layers[i].W`` (fan_in, fan_out) and ``layers[i].b`` (fan_out,) of a
         ``Dense`` layer are writable views into :attr:`params`; so are a
-        convolution's ``W`` (kh, kw, c_in, c_out) or (k, c_in, c_out) and ``b``.
+        convolution's ``W`` (kh, kw, c_in, c_out) or (k, c_in, c_out) and ``b``,
+        and a recurrent layer's ``W``, ``U`` and ``b``.
     params : ndarray of shape (n_params,)
         Every parameter of the network in one buffer.
     optimizer : Optimizer or None
@@ -116,9 +119,10 @@ class Network:
                 inputs.append(shape)
             shape = tuple(layer.output_shape(shape))
         shapes = inputs + [shape]
+        self.output_shape = shape
         counts = [layer.parameter_count(shape) for layer, shape in zip(computing, inputs)]
         weight_offsets = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
-        kinds = np.array([layer.kernel_kind for layer in computing], dtype=np.int64)
+        kinds = np.array([layer.kernel_code(shape) for layer, shape in zip(computing, inputs)], dtype=np.int64)
         weight_shapes = np.array([layer.weight_shape(shape) for layer, shape in zip(computing, inputs)], np.int64)
         geometry = np.zeros((len(computing), GEOMETRY), dtype=np.int64)
         for row, layer, shape in zip(geometry, computing, inputs):
@@ -299,7 +303,7 @@ class Network:
         ----------
         X : array-like of shape (n_samples, input_dim)
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
-            As for :meth:`fit`.
+            As for :meth:`fit` (also (n_samples, steps, outputs) for outputs per step).
         sample_weight : array-like of shape (n_samples,), optional
             Weights of the examples in the mean loss.
 
@@ -323,8 +327,11 @@ class Network:
         Returns
         -------
         loss : float
-        grads : list of (dW, db)
-            One pair per layer with parameters (Dense, Conv1D, Conv2D), with the shapes of ``(W, b)``.
+        grads : list of tuple
+            Per layer with parameters, its gradient in the shapes of its
+            parameters: ``(dW, db)`` (Dense, Conv1D, Conv2D), ``(dW, dU, db)``
+            (SimpleRNN, GRU, LSTM), the forward layer's then the backward
+            layer's for Bidirectional.
         """
         data = self.prepare_data(X, y, sample_weight)
         grad = np.zeros(self.n_params, dtype=self.dtype)
@@ -392,7 +399,7 @@ class Network:
         n = rows.shape[0]
         total_weight = float(data.weights[rows].sum()) if data.weights.shape[0] else float(n)
         scale = self._scale(total_weight) if total_weight > 0 else 0.0
-        capacity = max(1, min(n, _CHUNK_ELEMENTS // int(self.layout.sizes.sum())))
+        capacity = max(1, min(n, _CHUNK_ELEMENTS // workspace.row_elements(self.layout)))
         ws = workspace.allocate(self.layout, capacity, self.n_params, self.dtype, True)
         kernels = batch_kernels(self.layout, self.params, self._packed, data, ws, grad)
         chunked = chunking(self.n_params)
@@ -455,6 +462,10 @@ class Network:
             empty without ``sample_weight``.
         """
         X = _checks.as_float_examples(X, self.dtype, self.input_shape)
+        if len(self.output_shape) > 1 and np.ndim(y) == 1 + len(self.output_shape):
+            y = np.asarray(y)
+            if y.shape[1:] == self.output_shape:  # a target per step (and output), as the outputs are shaped
+                y = y.reshape(y.shape[0], -1)
         targets, labels = _checks.prepare_targets(y, get_loss(self.loss), self.n_outputs, X.shape[0], self.dtype)
         weights = _checks.sample_weights(sample_weight, X.shape[0])
         return Data(X, targets, labels, weights)
@@ -527,7 +538,7 @@ class Network:
         n = rows.shape[0]
         total_weight = float(data.weights[rows].sum()) if data.weights.shape[0] else float(n)
         scale = self._scale(total_weight) if total_weight > 0 else 0.0
-        capacity = max(1, min(n, _CHUNK_ELEMENTS // int(self.layout.sizes.sum())))
+        capacity = max(1, min(n, _CHUNK_ELEMENTS // workspace.row_elements(self.layout)))
         ws = workspace.allocate(self.layout, capacity, self.n_params, self.dtype, mode == GRADIENT)
         if grad is None:
             grad = np.zeros(0, dtype=self.dtype)

@@ -17,7 +17,7 @@ import numpy as np
 from . import _checks, _threading
 from .callbacks import Callback
 from .errors import DivergenceError
-from .kernels import workspace
+from .kernels import kinds, recurrent, workspace
 from .kernels.batch import chunking
 from .kernels.epoch import EpochPlan, epoch_kernels, gradient_adjustments, train_epoch
 from .kernels.optimizers import rule_entry
@@ -106,6 +106,7 @@ def fit(
     resume_from=None,
     comm=None,
     combine="tiles",
+    bptt_steps=None,
 ):
     """Train by mini-batch back-propagation.
 
@@ -184,6 +185,13 @@ def fit(
         bit, for any number of ranks (traffic: tiles × parameters per batch).
         ``"allreduce"`` adds the ranks' partial sums (traffic: parameters per
         batch): reproducible for a given number of ranks only.
+    bptt_steps : int, optional
+        Truncate back-propagation through time in the recurrent layers to
+        segments of this many steps: the forward pass runs over the whole
+        sequence from a zero state as always, but no gradient passes
+        through the state from one segment into the one before it (the
+        steps a layer reads, cut from its first). Default: through the
+        whole sequence.
 
     Returns
     -------
@@ -199,6 +207,24 @@ def fit(
     RankError
         With ``comm``, on every rank, when one of them raised.
     """
+    if bptt_steps is not None:
+        if isinstance(optimizer, LBFGS):
+            raise ValueError("LBFGS trains on the exact full-batch loss: it takes no bptt_steps.")
+        with truncated_backpropagation(net, _checks.positive_int(bptt_steps, "bptt_steps")):
+            arguments = (epochs, batch_size, optimizer, shuffle, verbose)
+            keywords = dict(
+                validation_data=validation_data,
+                validation_split=validation_split,
+                sample_weight=sample_weight,
+                class_weight=class_weight,
+                callbacks=callbacks,
+                initial_epoch=initial_epoch,
+                clip_norm=clip_norm,
+                resume_from=resume_from,
+                comm=comm,
+                combine=combine,
+            )
+            return fit(net, X, y, *arguments, **keywords)
     epochs = _checks.positive_int(epochs, "epochs")
     batch_size = _checks.positive_int(batch_size, "batch_size")
     clip_norm = 0.0 if clip_norm is None else _checks.positive_float(clip_norm, "clip_norm")
@@ -409,6 +435,24 @@ def _run_epoch(net, kernels, data, plan, buffers, optimizer, compiled_for, epoch
         if bar is not None:
             bar.close()
     return time.perf_counter() - started
+
+
+@contextmanager
+def truncated_backpropagation(net, steps):
+    """Within the block, ``net``'s recurrent layers back-propagate through segments of ``steps`` steps only.
+
+    What :func:`fit`'s ``bptt_steps`` does while it trains; gradients
+    computed in the block (``loss_and_grads`` too) are truncated alike.
+    """
+    layers = np.flatnonzero(net.layout.kinds == kinds.RECURRENT)
+    if layers.size == 0:
+        raise ValueError("bptt_steps truncates back-propagation through time, but the network has no recurrent layer.")
+    saved = net.layout.geometry[layers, recurrent.TRUNCATE].copy()
+    net.layout.geometry[layers, recurrent.TRUNCATE] = steps
+    try:
+        yield
+    finally:
+        net.layout.geometry[layers, recurrent.TRUNCATE] = saved
 
 
 def _resolve_verbose(verbose):

@@ -1,4 +1,4 @@
-"""``jitprop train --layers ... --input-shape ...``: convolutional networks from the command line."""
+"""``jitprop train --layers ... --input-shape ...``: convolutional and recurrent networks from the command line."""
 
 import re
 
@@ -28,6 +28,19 @@ def test_a_spec_builds_the_layers_it_names():
     )
 
 
+def test_a_spec_builds_recurrent_layers():
+    spec = layer_spec.parse_layers("bilstm:4:seq,gru:3:seq,dense:2,simplernn:5")
+    layers = layer_spec.build_layers(spec, "relu")
+    assert [type(layer).__name__ for layer in layers] == ["Bidirectional", "GRU", "Dense", "SimpleRNN"]
+    assert type(layers[0].forward_layer).__name__ == "LSTM" and layers[0].return_sequences
+    assert layers[3].cell_activation == "tanh" and not layers[3].return_sequences
+    net = jp.Network([*layers, jp.Dense(3)], input_shape=(6, 2))
+    assert [layer.output_shape(shape) for layer, shape in zip(net.layers, net._input_shapes)] == [
+        (6, 8), (6, 3), (6, 2), (5,), (3,)
+    ]  # fmt: skip
+    assert layer_spec.describe_layers(spec) == "bilstm:4:seq,gru:3:seq,dense:2,simplernn:5"
+
+
 def net_shapes(layers):
     net = jp.Network([*layers, jp.Dense(3)], input_shape=(8, 8, 1))
     shape, shapes = net.input_shape, []
@@ -44,6 +57,8 @@ def net_shapes(layers):
         (["--layers", "conv2d:16"], r"--layers: layer 1 \(conv2d:16\): expected conv2d:FILTERS:KERNEL\[:PADDING"),
         (["--layers", "flatten:2"], r"layer 1 \(flatten:2\): expected flatten, without arguments"),
         (["--layers", "dense:x"], r"layer 1 \(dense:x\): units must be a positive integer, got 'x'"),
+        (["--layers", "lstm:8:all"], r"layer 1 \(lstm:8:all\): expected lstm:UNITS\[:seq\]"),
+        (["--layers", "gru:4"], r"GRU\(4\) takes examples of shape \(steps, features\)"),
         (["--layers", "conv2d:4:3"], r"takes examples of shape \(height, width, channels\).*--input-shape \(e\.g\."),
         (["--layers", "conv2d:4:9", "--input-shape", "8,8,1"], r"the network cannot be built: .*Conv2D"),
         (["--input-shape", "8,8,2"], r"--input-shape 8,8,2 holds 128 values, but each example has 64 inputs"),
@@ -84,3 +99,22 @@ def test_the_digits_train_as_images_and_predict_from_an_npz_of_images(tmp_path, 
     predicted = np.loadtxt("p.csv", skiprows=1, dtype=int)
     assert (predicted == y).mean() >= 0.95
     assert cli.main(["evaluate", "from_npz.safetensors", str(images), "--target", "y"]) == 0
+
+
+def test_the_digits_train_as_sequences_of_rows_with_an_lstm(tmp_path, in_dir, capsys, digits):
+    X, y = digits
+    rows = tmp_path / "rows.npz"
+    np.savez(rows, X=X.reshape(-1, 8, 8).astype(np.float32), y=y)
+    options = ["--layers", "lstm:32", "--epochs", "15", "--lr", "0.01", "--seed", "0"]
+    assert cli.main(["train", str(rows), "--target", "y", *options]) == 0
+    out = capsys.readouterr().out
+    assert "network: 8x8 -> lstm:32 -> 10" in out
+    accuracy = float(re.search(r"^validation\s+\S+\s+(\S+)$", out, re.M).group(1))
+    assert accuracy >= 0.95  # 0.986 when measured
+    net = jp.load("model.safetensors")
+    assert net.input_shape == (8, 8) and type(net.layers[0]).__name__ == "LSTM"
+    assert cli.main(["predict", "model.safetensors", str(rows), "--out", "p.csv"]) == 0
+    predicted = np.loadtxt("p.csv", skiprows=1, dtype=int)
+    assert (predicted == y).mean() >= 0.95
+    assert cli.main(["summary", "model.safetensors"]) == 0
+    assert "A recurrent layer of g gates" in capsys.readouterr().out

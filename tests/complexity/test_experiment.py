@@ -20,7 +20,7 @@ def quick_results():
 
 def test_measure_quick_returns_the_documented_structure(quick_results):
     results = json.loads(json.dumps(quick_results))  # JSON-compatible throughout
-    assert set(results["exponents"]) == {"width", "examples", "epochs", "positions"}
+    assert set(results["exponents"]) == {"width", "examples", "epochs", "positions", "steps"}
     assert all(isinstance(value, float) for value in results["exponents"].values())
     for name, sweep in results["sweeps"].items():
         assert sweep["fit"]["slope"] == results["exponents"][name]
@@ -42,6 +42,14 @@ def test_measure_quick_returns_the_documented_structure(quick_results):
         assert entry["network"] in complexity.CNNS and entry["weight_uses"] > entry["weights"]
         assert 1.0 <= entry["predicted"] < 2.0 and entry["measured"] > 0
     assert "cnn_ratios_within_tolerance" in results["acceptance"]
+    steps = results["sweeps"]["steps"]["points"]
+    assert [p["x"] for p in steps] == list(complexity.QUICK.sequence_steps)
+    assert len({p["params"] for p in steps}) == 1
+    assert len(results["rnn_backward_forward"]) == len(complexity.QUICK.rnns)
+    for entry in results["rnn_backward_forward"]:
+        assert entry["network"] in complexity.RNNS and entry["weight_uses"] > entry["weights"]
+        assert 1.0 <= entry["predicted"] < 2.5 and entry["measured"] > 0
+    assert "rnn_ratios_within_tolerance" in results["acceptance"]
     inference = results["inference"]
     assert inference["training_seconds_per_example"] > 0 and inference["inference_seconds_per_example"] > 0
     assert 2.0 < inference["predicted_ratio"] < 3.0
@@ -54,6 +62,7 @@ def test_measure_quick_returns_the_documented_structure(quick_results):
 def test_format_and_plot(quick_results, tmp_path):
     text = complexity.format_results(quick_results)
     assert "Calibration:" in text and "Backward/forward" in text and "Acceptance:" in text
+    assert "Backward/forward of recurrent networks" in text and "  steps " in text
     pytest.importorskip("matplotlib")
     path = tmp_path / "complexity.png"
     complexity.plot(quick_results, path)
@@ -109,6 +118,14 @@ def test_the_positions_sweep_network_keeps_its_weights_and_scales_its_products_w
     uses = [complexity.costs(net).weight_uses for net in nets]
     # Convolutions scale with the side squared; the dense layer after the global pool (160 weights) does not.
     assert (uses[1] - 160) == 4 * (uses[0] - 160) and (uses[2] - 160) == 16 * (uses[0] - 160)
+
+
+def test_the_steps_sweep_network_keeps_its_weights_and_scales_its_products_with_the_steps():
+    nets = [complexity.steps_network(steps) for steps in (8, 16, 32)]
+    assert len({net.n_params for net in nets}) == 1
+    uses = [complexity.costs(net).weight_uses for net in nets]
+    # The LSTM's weights are used at every step; the dense layer's after its last output (320) once.
+    assert (uses[1] - 320) == 2 * (uses[0] - 320) and (uses[2] - 320) == 4 * (uses[0] - 320)
 
 
 def test_a_sweep_fits_the_exponent_of_synthetic_timings():

@@ -10,9 +10,15 @@ added after them, as with ``--hidden``)::
     maxpool1d:SIZE[:STRIDES]   avgpool1d:...
     globalavgpool2d   globalavgpool1d   flatten
     dense:UNITS   dropout:RATE
+    lstm:UNITS[:seq]   gru:UNITS[:seq]   simplernn:UNITS[:seq]
+                               recurrent layers over examples of shape (steps, features);
+                               seq: output every step (return_sequences)
+    bilstm:UNITS[:seq]   bigru:...   bisimplernn:...   the same, Bidirectional
 
-for example ``conv2d:16:3:same,maxpool2d:2,flatten,dense:64``. Layers with an
-activation take ``--activation``'s.
+for example ``conv2d:16:3:same,maxpool2d:2,flatten,dense:64`` or, with
+``--input-shape 8,8`` (the digits read row by row), ``lstm:32``. Layers with
+an activation take ``--activation``'s (recurrent layers keep their own: tanh
+and sigmoid gates).
 """
 
 import argparse
@@ -30,7 +36,17 @@ KINDS = {
     "flatten": ("Flatten", False, ""),
     "dense": ("Dense", True, "UNITS"),
     "dropout": ("Dropout", False, "RATE"),
+    "lstm": ("LSTM", False, "UNITS[:seq]"),
+    "gru": ("GRU", False, "UNITS[:seq]"),
+    "simplernn": ("SimpleRNN", False, "UNITS[:seq]"),
+    "bilstm": ("LSTM", False, "UNITS[:seq]"),
+    "bigru": ("GRU", False, "UNITS[:seq]"),
+    "bisimplernn": ("SimpleRNN", False, "UNITS[:seq]"),
 }
+
+#: The recurrent kinds, and those of them wrapped in a Bidirectional.
+RECURRENT = {"lstm", "gru", "simplernn", "bilstm", "bigru", "bisimplernn"}
+BIDIRECTIONAL = {"bilstm", "bigru", "bisimplernn"}
 
 
 def parse_layers(text):
@@ -75,8 +91,13 @@ def build_layers(spec, activation):
         if kind.startswith("conv"):
             keywords.update(zip(("filters", "kernel_size", "padding", "strides"), values, strict=False))
             values = []
+        if kind in RECURRENT and len(values) == 2:
+            if values.pop() != "seq":
+                raise ValueError(f"--layers: layer {position} ({given}): expected {kind}:{usage}.")
+            keywords["return_sequences"] = True
         try:
-            layers.append(getattr(jp, name)(*values, **keywords))
+            layer = getattr(jp, name)(*values, **keywords)
+            layers.append(jp.Bidirectional(layer) if kind in BIDIRECTIONAL else layer)
         except (TypeError, ValueError) as exc:
             raise ValueError(f"--layers: layer {position} ({given}): {exc}") from None
     return layers

@@ -93,6 +93,11 @@ def layer_table(net):
             "position for the bias and for each operation of the activation; pooling: window − 1 comparisons (max) "
             "or window − 1 additions and a division (average) per output value; Flatten: none."
         )
+    if any(layer.kind in ("simple_rnn", "gru", "lstm", "bidirectional") for layer in net.layers):
+        lines.append(
+            "A recurrent layer of g gates (SimpleRNN 1, GRU 3, LSTM 4) and u units over T steps of F features: "
+            "T·(2·F·g·u + 2·u·g·u + 7·g·u), twice for Bidirectional (see docs/complexity.md)."
+        )
     return "\n".join(line.rstrip() for line in lines)
 
 

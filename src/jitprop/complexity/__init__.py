@@ -20,9 +20,9 @@ ratio becomes ``2 − u₁/u`` with ``u = Σ w·P`` (see :mod:`.model`).
 
 * :mod:`~jitprop.complexity.model` counts parameters, FLOPs and memory.
 * :mod:`~jitprop.complexity.experiment` measures the scaling sweeps (a
-  convolutional one against output positions among them), the
-  backward/forward ratio of dense networks and CNNs, and inference against
-  training.
+  convolutional one against output positions and a recurrent one against
+  steps among them), the backward/forward ratio of dense, convolutional
+  and recurrent networks, and inference against training.
 * :mod:`~jitprop.complexity.report` prints and plots the results; the
   ``jitprop complexity`` command is :mod:`jitprop.cli.complexity`.
 
@@ -30,7 +30,19 @@ See docs/complexity.md for the figures measured on a 2-core machine and
 where the claims stop holding.
 """
 
-from .experiment import CNNS, FULL, QUICK, Plan, calibrate, cnn_network, measure, positions_network
+from .experiment import (
+    CNNS,
+    FULL,
+    QUICK,
+    RNNS,
+    Plan,
+    calibrate,
+    cnn_network,
+    measure,
+    positions_network,
+    rnn_network,
+    steps_network,
+)
 from .fitting import PowerLawFit, fit_power_law
 from .model import LayerCost, Memory, NetworkCost, costs, summary, summary_table, update_flops_per_parameter
 from .report import format_results, plot
@@ -39,6 +51,7 @@ __all__ = [
     "CNNS",
     "FULL",
     "QUICK",
+    "RNNS",
     "LayerCost",
     "Memory",
     "NetworkCost",
@@ -52,6 +65,8 @@ __all__ = [
     "measure",
     "plot",
     "positions_network",
+    "rnn_network",
+    "steps_network",
     "summary",
     "summary_table",
     "update_flops_per_parameter",

@@ -54,7 +54,10 @@ class Plan:
     part trains :func:`positions_network` on images of each side in
     ``image_sides`` (its weights do not depend on the side) and times the
     backward/forward ratio of the CNNs of :data:`CNNS` named in
-    ``cnns``; a plan without them skips that part.
+    ``cnns``; the recurrent part likewise trains :func:`steps_network` on
+    sequences of each length in ``sequence_steps`` and times the recurrent
+    networks of :data:`RNNS` named in ``rnns``. A plan without them skips
+    that part.
     """
 
     widths: tuple  # hidden widths of the width sweep (one hidden layer)
@@ -80,6 +83,11 @@ class Plan:
     cnns: tuple = ()  # names in CNNS of the convolutional backward/forward measurements
     cnn_batch_size: int = 64
     cnn_examples: int = 0
+    sequence_steps: tuple = ()  # steps T of the sequences of the steps sweep
+    sequence_examples: int = 0  # m of each steps point (one epoch)
+    rnns: tuple = ()  # names in RNNS of the recurrent backward/forward measurements
+    rnn_batch_size: int = 32
+    rnn_examples: int = 0
 
 
 FULL = Plan(
@@ -102,6 +110,10 @@ FULL = Plan(
     image_examples=1024,
     cnns=("16x16x1 conv8-pool-conv16-dense10", "16x16x4 conv16-conv16-gap-dense10"),
     cnn_examples=1024,
+    sequence_steps=(8, 11, 16, 23, 32, 45, 64),
+    sequence_examples=512,
+    rnns=("T=32 F=16 lstm64-dense10", "T=32 F=16 gru64-dense10"),
+    rnn_examples=512,
 )
 
 QUICK = Plan(
@@ -124,6 +136,10 @@ QUICK = Plan(
     image_examples=256,
     cnns=("16x16x1 conv8-pool-conv16-dense10",),
     cnn_examples=256,
+    sequence_steps=(8, 16, 32),
+    sequence_examples=128,
+    rnns=("T=32 F=16 lstm64-dense10",),
+    rnn_examples=128,
 )
 
 
@@ -179,6 +195,40 @@ CNNS = {
 def cnn_network(name, dtype="float32", seed=0):
     """The CNN ``name`` of :data:`CNNS`: ReLU convolutions, softmax output, cross-entropy."""
     shape, layers = CNNS[name]
+    return _network(layers(), shape, dtype, seed)
+
+
+def steps_network(steps, dtype="float32", seed=0):
+    """The network of the steps sweep, on sequences of ``steps`` steps of 8 features.
+
+    An LSTM of 32 units, its last output into a dense softmax layer of 10:
+    5,578 parameters whatever the length, each of the LSTM's used at every
+    step, so that its products cost ``steps`` times theirs per example.
+    """
+    from ..layers import LSTM, Dense
+
+    return _network([LSTM(32), Dense(10, "softmax")], (steps, 8), dtype, seed)
+
+
+def _rnn(cell):
+    def layers():
+        from ..layers import GRU, LSTM, Dense
+
+        return [{"lstm": LSTM, "gru": GRU}[cell](64), Dense(10, "softmax")]
+
+    return layers
+
+
+#: The recurrent networks whose backward/forward ratio is measured: name -> (input shape, a function making the layers).
+RNNS = {
+    "T=32 F=16 lstm64-dense10": ((32, 16), _rnn("lstm")),
+    "T=32 F=16 gru64-dense10": ((32, 16), _rnn("gru")),
+}
+
+
+def rnn_network(name, dtype="float32", seed=0):
+    """The recurrent network ``name`` of :data:`RNNS`: softmax output, cross-entropy."""
+    shape, layers = RNNS[name]
     return _network(layers(), shape, dtype, seed)
 
 
@@ -283,6 +333,13 @@ def _measure(plan, seed, statistic, timer, clock, say):
     if plan.cnns:
         say("backward/forward on " + "; ".join(plan.cnns))
         cnn_ratios = experiment.cnn_backward_forward()
+    rnn_ratios = []
+    if plan.sequence_steps:
+        say("sweep: steps " + ", ".join(map(str, plan.sequence_steps)) + " of an LSTM (the same weights)")
+        sweeps["steps"] = experiment.steps_sweep(throughput)
+    if plan.rnns:
+        say("backward/forward on " + "; ".join(plan.rnns))
+        rnn_ratios = experiment.rnn_backward_forward()
 
     errors = [point["error"] for point in sweeps["width"]["points"]]
     exponents = {name: sweep["fit"]["slope"] for name, sweep in sweeps.items()}
@@ -292,6 +349,7 @@ def _measure(plan, seed, statistic, timer, clock, say):
         "sweeps": sweeps,
         "backward_forward": ratios,
         "cnn_backward_forward": cnn_ratios,
+        "rnn_backward_forward": rnn_ratios,
         "backward_parts": parts,
         "inference": reference["inference"],
         "calibration": reference["calibration"],
@@ -305,6 +363,7 @@ def _measure(plan, seed, statistic, timer, clock, say):
             "exponent_band": list(EXPONENT_BAND),
             "ratios_within_tolerance": sum(abs(r["error"]) <= RATIO_TOLERANCE for r in ratios),
             "cnn_ratios_within_tolerance": sum(abs(r["error"]) <= RATIO_TOLERANCE for r in cnn_ratios),
+            "rnn_ratios_within_tolerance": sum(abs(r["error"]) <= RATIO_TOLERANCE for r in rnn_ratios),
             "ratio_tolerance": RATIO_TOLERANCE,
             "prediction_within_tolerance": max(abs(e) for e in errors) <= PREDICTION_TOLERANCE,
             "prediction_tolerance": PREDICTION_TOLERANCE,
@@ -367,8 +426,10 @@ class _Experiment:
             [plan.input_dim, plan.reference[0], *(a[0] for a in plan.architectures)]
             + [side * side for side in plan.image_sides]
             + [int(np.prod(CNNS[name][0])) for name in plan.cnns]
+            + [steps * 8 for steps in plan.sequence_steps]
+            + [int(np.prod(RNNS[name][0])) for name in plan.rnns]
         )
-        most = max(most, plan.image_examples, plan.cnn_examples)
+        most = max(most, plan.image_examples, plan.cnn_examples, plan.sequence_examples, plan.rnn_examples)
         self.X = rng.random((most, widest), dtype=np.float32).astype(plan.dtype, copy=False)
         self.y = rng.integers(0, plan.outputs, most)
 
@@ -475,6 +536,17 @@ class _Experiment:
             point["params"] = net.n_params
         return result
 
+    def steps_sweep(self, throughput):
+        """Training time against the steps of the sequences, at fixed weights (an LSTM's; the length varies)."""
+        plan = self.plan
+        nets = [steps_network(steps, plan.dtype, self.seed) for steps in plan.sequence_steps]
+        setups = [self.fit_timer(None, plan.sequence_examples, 1, net) for net in nets]
+        flops = [costs(net, plan.batch_size, _sgd()).epoch_flops(plan.sequence_examples) for net in nets]
+        result = self.sweep("steps", list(plan.sequence_steps), setups, flops, throughput)
+        for point, net in zip(result["points"], nets):
+            point["params"] = net.n_params
+        return result
+
     def reference(self):
         """Calibrate on the reference network, and time its inference against its training."""
         plan = self.plan
@@ -519,9 +591,18 @@ class _Experiment:
         """:meth:`backward_forward` of the CNNs of ``plan.cnns``, at ``plan.cnn_batch_size``."""
         plan = self.plan
         nets = [cnn_network(name, plan.dtype, self.seed) for name in plan.cnns]
-        results = self._ratios(nets, plan.cnn_examples, (plan.cnn_batch_size,))
-        for name, net, entry in zip(plan.cnns, nets, results):
-            cost = costs(net, plan.cnn_batch_size, _sgd())
+        return self._named_ratios(plan.cnns, nets, plan.cnn_examples, plan.cnn_batch_size)
+
+    def rnn_backward_forward(self):
+        """:meth:`backward_forward` of the recurrent networks of ``plan.rnns``, at ``plan.rnn_batch_size``."""
+        plan = self.plan
+        nets = [rnn_network(name, plan.dtype, self.seed) for name in plan.rnns]
+        return self._named_ratios(plan.rnns, nets, plan.rnn_examples, plan.rnn_batch_size)
+
+    def _named_ratios(self, names, nets, m, batch_size):
+        results = self._ratios(nets, m, (batch_size,))
+        for name, net, entry in zip(names, nets, results):
+            cost = costs(net, batch_size, _sgd())
             entry["network"] = name
             entry["weights"] = cost.weights
             entry["weight_uses"] = cost.weight_uses

@@ -52,7 +52,6 @@ O(w·m·e) for a dense network, O(u·m·e) = O(w·P·m·e) with weight sharing,
 while the step stays O(w). Inference is the forward pass alone.
 """
 
-import math
 import numbers
 from dataclasses import dataclass, field
 
@@ -316,7 +315,7 @@ def summary_table(net):
         activation = getattr(layer, "activation", "")
         weights = layer.weight_count(shape)
         kind = type(layer).__name__
-        positions = math.prod(out[:-1])  # where each weight applies: 1 for a dense layer's (units,)
+        positions = layer.weight_positions(shape)  # where each weight applies: 1 for a dense layer's
         row = LayerCost(name, kind, (None, *out), activation, params, weights, forward, backward, weights * positions)
         rows.append(row)
         first = first and layer.kernel_kind is None

@@ -33,7 +33,7 @@ def format_results(results):
         xs = [p["x"] for p in sweep["points"]]
         fit = sweep["fit"]
         span = f"{xs[0]:,}..{xs[-1]:,} ({xs[-1] / xs[0]:.0f}x)"
-        label = {"width": "params"}.get(name, name)  # positions: of each convolution, at fixed weights
+        label = {"width": "params"}.get(name, name)  # positions of each convolution, steps: at fixed weights
         lines.append(
             f"  {label:<10}{span:<26}{len(xs):>6}  {fit['slope']:>6.3f}  "
             f"[{fit['ci95'][0]:.3f}, {fit['ci95'][1]:.3f}]  {sweep['model_slope']:>6.3f}"
@@ -64,15 +64,19 @@ def format_results(results):
             f"{r['error']:>+7.1%}  {r['tile_rows']:>9}{extra}"
         )
     cnns = results.get("cnn_backward_forward") or []
-    if cnns:
+    rnns = results.get("rnn_backward_forward") or []
+    for kind, entries, uses in (("CNNs", cnns, "w·P"), ("recurrent networks", rnns, "w·T")):
+        if not entries:
+            continue
         lines += [
             "",
-            f"Backward/forward of CNNs, batch {cnns[0]['batch_size']} (model: weight gradient = forward product, "
-            "input gradient the same but for the first layer)",
-            f"  {'network':<36}{'weights':>8}  {'w·P':>9}  {'predicted':>9}  {'2-u1/u':>6}  {'measured':>8}  "
+            f"Backward/forward of {kind}, batch {entries[0]['batch_size']} (model: weight gradient = forward "
+            "product, input gradient the same but for the first layer"
+            + (", the state's gradient at every step)" if entries is rnns else ")"),
+            f"  {'network':<36}{'weights':>8}  {uses:>9}  {'predicted':>9}  {'2-u1/u':>6}  {'measured':>8}  "
             f"{'error':>7}",
         ]
-        for r in cnns:
+        for r in entries:
             lines.append(
                 f"  {r['network']:<36}{r['weights']:>8,}  {r['weight_uses']:>9,}  {r['predicted']:>9.3f}  "
                 f"{r['matmul_ratio']:>6.3f}  {r['measured']:>8.3f}  {r['error']:>+7.1%}"
@@ -104,6 +108,7 @@ def format_results(results):
         f"Acceptance: exponents in [{low}, {high}]: {_yes(acc['exponents_in_band'])}; "
         f"backward/forward within {acc['ratio_tolerance']:.0%}: {acc['ratios_within_tolerance']} of {len(ratios)}"
         + (f" (CNNs {acc['cnn_ratios_within_tolerance']} of {len(cnns)})" if cnns else "")
+        + (f" (recurrent {acc.get('rnn_ratios_within_tolerance', 0)} of {len(rnns)})" if rnns else "")
         + "; "
         f"epoch time within {acc['prediction_tolerance']:.0%}: {_yes(acc['prediction_within_tolerance'])} "
         f"(largest error {results['prediction']['max_abs_error']:.1%})"
@@ -141,20 +146,33 @@ def plot(results, path):
     except ImportError:
         raise ImportError("--plot needs matplotlib: pip install 'jitprop[plot]' (or pip install matplotlib).") from None
 
-    cnns = results.get("cnn_backward_forward") or []
-    columns = 3 if "positions" in results["sweeps"] or cnns else 2
+    # Dense sweeps and ratios in the first two columns, then a column for the convolutional
+    # part and one for the recurrent part (each a sweep above its ratios) where measured.
+    kinds = (("positions", "cnn_backward_forward", "CNNs"), ("steps", "rnn_backward_forward", "RNNs"))
+    parts = [
+        (sweep, results.get(ratios) or [], kind)
+        for sweep, ratios, kind in kinds
+        if sweep in results["sweeps"] or results.get(ratios)
+    ]
+    columns = 2 + len(parts)
     figure, grid_axes = plt.subplots(2, columns, figsize=(5.5 * columns, 8.5))
-    # Dense sweeps and ratios in the first two columns, the convolutional part in the third.
     places = {"width": grid_axes[0, 0], "examples": grid_axes[0, 1], "epochs": grid_axes[1, 0]}
-    if columns == 3:
-        places["positions"] = grid_axes[0, 2]
+    for column, (sweep, _, _) in enumerate(parts, 2):
+        places[sweep] = grid_axes[0, column]
     titles = {
         "width": "Training time against parameters (hidden width)",
         "examples": "Training time against examples",
         "epochs": "Training time against epochs",
         "positions": "CNN: training time against output positions P\n(image side varies, weights fixed)",
+        "steps": "RNN: training time against steps T\n(sequence length varies, weights fixed)",
     }
-    xlabels = {"width": "parameters w", "examples": "examples m", "epochs": "epochs e", "positions": "positions P"}
+    xlabels = {
+        "width": "parameters w",
+        "examples": "examples m",
+        "epochs": "epochs e",
+        "positions": "positions P",
+        "steps": "steps T",
+    }
     for name, sweep in results["sweeps"].items():
         ax = places[name]
         points = sweep["points"]
@@ -198,21 +216,21 @@ def plot(results, path):
     ax.set_ylabel("backward time / forward time")
     ax.set_title("Backward time / forward time (run_batch)", fontsize=10)
     ax.legend(fontsize=8)
-    if columns == 3:
-        ax = grid_axes[1, 2]
-        if cnns:
-            at = np.arange(len(cnns))
-            ax.bar(at - 0.2, [r["predicted"] for r in cnns], 0.4, color="C3", alpha=0.7, label="predicted (FLOPs)")
-            label = f"measured, batch {cnns[0]['batch_size']}"
-            ax.bar(at + 0.2, [r["measured"] for r in cnns], 0.4, color="C0", label=label)
-            ax.axhline(2.0, color="0.5", linestyle=":", linewidth=1)
-            ax.set_xticks(at)
-            ax.set_xticklabels([r["network"].replace(" ", "\n", 1) for r in cnns], fontsize=7)
-            ax.set_ylabel("backward time / forward time")
-            ax.set_title("CNNs: backward time / forward time (run_batch)", fontsize=10)
-            ax.legend(fontsize=8)
-        else:
+    for column, (_, entries, kind) in enumerate(parts, 2):
+        ax = grid_axes[1, column]
+        if not entries:
             ax.axis("off")
+            continue
+        at = np.arange(len(entries))
+        ax.bar(at - 0.2, [r["predicted"] for r in entries], 0.4, color="C3", alpha=0.7, label="predicted (FLOPs)")
+        label = f"measured, batch {entries[0]['batch_size']}"
+        ax.bar(at + 0.2, [r["measured"] for r in entries], 0.4, color="C0", label=label)
+        ax.axhline(2.0, color="0.5", linestyle=":", linewidth=1)
+        ax.set_xticks(at)
+        ax.set_xticklabels([r["network"].replace(" ", "\n", 1) for r in entries], fontsize=7)
+        ax.set_ylabel("backward time / forward time")
+        ax.set_title(f"{kind}: backward time / forward time (run_batch)", fontsize=10)
+        ax.legend(fontsize=8)
     machine = results["machine"]
     cal = results["calibration"]
     figure.suptitle(

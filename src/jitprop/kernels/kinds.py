@@ -19,6 +19,15 @@ input, block ``l + 1`` its output)::
         parameter gradient into grad and, unless l == 0, ∂loss/∂a of its
         input into deltas[l].
 
+A kind that keeps values of each example from its forward kernel for its
+backward kernel (a recurrent layer keeps its gates at every time step)
+declares how many per example, its :attr:`~.layout.LayerKernels.stash`;
+the workspace gives each such layer a block of ``ws.stash`` of that many
+elements per row (see :func:`stash_widths`), which the tile's rows ``r0:r1``
+own as ``stash[stash_offsets[l] + r0·width : stash_offsets[l] + r1·width]``.
+Unlike the tile's panel scratch, which every layer reuses, it lasts from
+the forward pass to the backward pass.
+
 The tile applies the layer's activation after its forward kernel
 (kernels.forward[l]: z → activations[l + 1]) and multiplies the delta by
 the activation's derivative before its backward kernel (kernels.derivative[l]);
@@ -28,7 +37,7 @@ gathering of the inputs belong to the tile too, between layers.
 
 import numpy as np
 
-from . import conv, dense, pooling
+from . import conv, dense, pooling, recurrent
 from .panels import columns_for_itemsize, round_up
 from .layout import LayerKernels  # noqa: F401 (a kind's module makes one; it is defined with the layout)
 
@@ -50,6 +59,7 @@ DENSE = register(dense.KERNELS)
 CONV = register(conv.KERNELS)
 MAX_POOLING = register(pooling.MAX_KERNELS)
 AVERAGE_POOLING = register(pooling.AVERAGE_KERNELS)
+RECURRENT = register(recurrent.KERNELS)
 
 
 def tile_scratch(layout, tile_rows):
@@ -58,6 +68,13 @@ def tile_scratch(layout, tile_rows):
     for layer, kind in enumerate(layout.kinds):
         need = max(need, LAYER_KERNELS[int(kind)].tile_scratch(layout, layer, tile_rows))
     return need
+
+
+def stash_widths(layout):
+    """Elements per example each layer keeps from its forward to its backward kernel (int64, one per layer)."""
+    return np.array(
+        [LAYER_KERNELS[int(kind)].stash(layout, layer) for layer, kind in enumerate(layout.kinds)], dtype=np.int64
+    )
 
 
 def panel_offsets(kinds, weight_shapes, itemsize):

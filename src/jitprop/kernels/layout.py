@@ -54,6 +54,8 @@ class LayerKernels(NamedTuple):
     backward: Callable  # the backward kernel
     tile_scratch: Callable  # (layout, layer, tile_rows) -> elements of ws.panels a tile needs for the layer
     panels: Callable  # (weight_shape, first) -> whether the (forward, input-gradient) products read packed panels
+    # (layout, layer) -> elements per example the forward kernel keeps in ws.stash for the backward kernel
+    stash: Callable = lambda layout, layer: 0
 
 
 class Kernels(NamedTuple):

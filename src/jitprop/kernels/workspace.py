@@ -10,7 +10,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import tuning
-from .kinds import tile_scratch
+from .kinds import stash_widths, tile_scratch
 
 
 class Workspace(NamedTuple):
@@ -21,6 +21,8 @@ class Workspace(NamedTuple):
     preactivations: np.ndarray  # flat; z = x @ W + b
     deltas: np.ndarray  # flat; ∂loss/∂z
     panels: np.ndarray  # (max_tiles, size): each tile's operands of the weight gradient, packed
+    stash_offsets: np.ndarray  # int64 (n_layers,): start of each layer's block of stash
+    stash: np.ndarray  # flat; what a layer keeps of each row from its forward to its backward kernel (see .kinds)
     tile_gradients: np.ndarray  # (max_tiles, n_params)
     tile_stats: np.ndarray  # float64 (max_tiles, 2): loss sum, correct predictions
     tile_rows: int  # rows per tile
@@ -52,6 +54,7 @@ class WorkspaceSize(NamedTuple):
     activations: int  # also the size of preactivations
     deltas: int  # 0 without gradients
     panels: tuple  # (tiles, elements per tile)
+    stash: int  # what layers keep from the forward pass to the backward pass (recurrent layers: their gates)
     tile_gradients: tuple  # (tiles, n_params), or (1, 0) without gradients
     tile_stats: tuple  # (tiles, 2)
 
@@ -59,7 +62,7 @@ class WorkspaceSize(NamedTuple):
     def elements(self):
         """Elements of the network's dtype in all the buffers."""
         products = (self.panels[0] * self.panels[1], self.tile_gradients[0] * self.tile_gradients[1])
-        return 2 * self.activations + self.deltas + sum(products)
+        return 2 * self.activations + self.deltas + self.stash + sum(products)
 
 
 def size(layout, capacity, n_params, with_gradients=True):
@@ -67,15 +70,22 @@ def size(layout, capacity, n_params, with_gradients=True):
     tile_rows = plan_tile_rows(capacity, n_params, with_gradients)
     tiles = -(-capacity // tile_rows)
     per_row = int(layout.sizes.sum()) * capacity
+    stash = int(stash_widths(layout).sum()) * capacity
     return WorkspaceSize(
         tile_rows=tile_rows,
         tiles=tiles,
         activations=per_row,
         deltas=per_row if with_gradients else 0,
         panels=(tiles, tile_scratch(layout, tile_rows)),
+        stash=stash,
         tile_gradients=(tiles, n_params) if with_gradients else (1, 0),
         tile_stats=(tiles, 2),
     )
+
+
+def row_elements(layout):
+    """Elements of the per-row buffers one example takes (activations and stash): what sizes a chunk of data."""
+    return int(layout.sizes.sum() + stash_widths(layout).sum())
 
 
 def allocate(layout, capacity, n_params, dtype, with_gradients=True):
@@ -83,12 +93,16 @@ def allocate(layout, capacity, n_params, dtype, with_gradients=True):
     shape = size(layout, capacity, n_params, with_gradients)
     offsets = np.zeros(len(layout.sizes), dtype=np.int64)
     offsets[1:] = np.cumsum(layout.sizes[:-1]) * capacity
+    widths = stash_widths(layout)
+    stash_offsets = np.concatenate([[0], np.cumsum(widths[:-1])]).astype(np.int64) * capacity
     return Workspace(
         row_offsets=offsets,
         activations=np.empty(shape.activations, dtype=dtype),
         preactivations=np.empty(shape.activations, dtype=dtype),
         deltas=np.empty(shape.deltas, dtype=dtype),
         panels=np.empty(shape.panels, dtype=dtype),
+        stash_offsets=stash_offsets,
+        stash=np.empty(shape.stash, dtype=dtype),
         tile_gradients=np.empty(shape.tile_gradients, dtype=dtype),
         tile_stats=np.zeros(shape.tile_stats),
         tile_rows=shape.tile_rows,

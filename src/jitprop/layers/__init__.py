@@ -9,7 +9,8 @@ runs them, rebuilding them from a model file's configuration
 (:func:`layer_from_config`), the cost model and the command line's tables —
 needs no change for a new kind. Layers without kernels are applied between
 the others (:class:`Dropout`) or only change the shape of an example
-(:class:`Flatten`).
+(:class:`Flatten`). A recurrent layer keeps values of each example from its
+forward to its backward kernel (see :mod:`jitprop.kernels.kinds`).
 """
 
 from .base import Layer
@@ -18,21 +19,26 @@ from .dense import Dense
 from .dropout import Dropout
 from .flatten import Flatten
 from .pooling import AvgPool1D, AvgPool2D, GlobalAvgPool1D, GlobalAvgPool2D, MaxPool1D, MaxPool2D
+from .recurrent import GRU, LSTM, Bidirectional, SimpleRNN
 
 __all__ = [
     "AvgPool1D",
     "AvgPool2D",
+    "Bidirectional",
     "Conv1D",
     "Conv2D",
     "Dense",
     "Dropout",
     "Flatten",
+    "GRU",
     "GlobalAvgPool1D",
     "GlobalAvgPool2D",
     "LAYER_KINDS",
+    "LSTM",
     "Layer",
     "MaxPool1D",
     "MaxPool2D",
+    "SimpleRNN",
     "layer_from_config",
 ]
 
@@ -50,6 +56,10 @@ LAYER_KINDS = {
         AvgPool2D,
         GlobalAvgPool1D,
         GlobalAvgPool2D,
+        SimpleRNN,
+        GRU,
+        LSTM,
+        Bidirectional,
         Flatten,
     )
 }

@@ -1,5 +1,6 @@
 """What every layer kind provides (:class:`Layer`), and the checks of arguments layers share."""
 
+import math
 import numbers
 
 
@@ -49,9 +50,18 @@ class Layer:
         rows, columns = self.weight_shape(input_shape)
         return rows * columns
 
+    def kernel_code(self, input_shape):
+        """The code of the kernels that run the layer on examples of ``input_shape`` (its :attr:`kernel_kind`)."""
+        return self.kernel_kind
+
     def weight_shape(self, input_shape):
         """Rows and columns of the weight matrix the kernels store first among its parameters; (0, 0) for none."""
         return (0, 0)
+
+    def weight_positions(self, input_shape):
+        """Places each weight applies at in one example: 1 for a dense layer, the output positions of a
+        convolution, the steps of a recurrent layer (the ``P`` of the cost model's weight uses w·P)."""
+        return math.prod(self.output_shape(input_shape)[:-1])
 
     def geometry(self, input_shape):
         """The integers the kind's kernels read from ``layout.geometry`` (at most ``GEOMETRY``)."""

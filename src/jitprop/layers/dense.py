@@ -4,13 +4,20 @@ import numbers
 
 from ..activations import get_activation
 from ..initializers import INITIALIZERS, initial_weights
+from ..kernels import conv as conv_kernels
 from ..kernels import dense as dense_kernels
 from ..kernels import kinds
-from .base import Layer, features, non_negative
+from ..kernels import windows as window_geometry
+from .base import Layer, non_negative
 
 
 class Dense(Layer):
     """A fully connected layer: ``a = f(x @ W + b)``, examples as rows.
+
+    On examples of two axes, (steps, features) (the output of a recurrent
+    layer with ``return_sequences``), the layer applies to every step:
+    ``a[t] = f(x[t] @ W + b)``, an output of shape (steps, units) (run as a
+    convolution of window 1).
 
     Parameters
     ----------
@@ -33,7 +40,9 @@ class Dense(Layer):
     ----------
     W : ndarray of shape (fan_in, fan_out)
         Weights, a writable view into the network's parameter buffer; ``None``
-        until the layer is part of a :class:`~jitprop.Network`.
+        until the layer is part of a :class:`~jitprop.Network`. (On examples
+        of one axis the kernels store them transposed and ``W`` is a
+        Fortran-ordered view; over steps, a C-ordered one.)
     b : ndarray of shape (fan_out,)
         Biases, likewise.
     """
@@ -73,29 +82,67 @@ class Dense(Layer):
             "l2": self.l2,
         }
 
+    def _fan_in(self, input_shape):
+        """Features of each example (or of each step, on examples of two axes)."""
+        if len(input_shape) == 2:
+            return int(input_shape[1])
+        if len(input_shape) != 1:
+            shape = ", ".join(map(str, input_shape))
+            raise ValueError(
+                f"{self!r} takes examples of one axis of features, or of two (steps, features), got examples of "
+                f"shape ({shape}); flatten them first (with a Flatten layer)."
+            )
+        return int(input_shape[0])
+
+    def kernel_code(self, input_shape):
+        """Dense kernels on examples of one axis; over steps, those of a convolution of window 1."""
+        return kinds.CONV if len(input_shape) == 2 else kinds.DENSE
+
     def output_shape(self, input_shape):
-        features(input_shape, self)
+        self._fan_in(input_shape)  # (a ValueError for examples it cannot take)
+        if len(input_shape) == 2:
+            if self.activation == "softmax":
+                raise ValueError(
+                    f"{self!r} on examples of shape {tuple(input_shape)} (steps, features): a softmax per step is "
+                    "not supported yet; use another activation, or Flatten the steps first."
+                )
+            return (int(input_shape[0]), self.units)
         return (self.units,)
 
     def parameter_count(self, input_shape):
-        return dense_kernels.parameter_count(features(input_shape, self), self.units)
+        return dense_kernels.parameter_count(self._fan_in(input_shape), self.units)
 
     def weight_shape(self, input_shape):
-        return (self.units, features(input_shape, self))  # stored transposed: Wt
+        if len(input_shape) == 2:
+            return (self._fan_in(input_shape), self.units)  # a convolution's Wm (window 1)
+        return (self.units, self._fan_in(input_shape))  # stored transposed: Wt
+
+    def geometry(self, input_shape):
+        if len(input_shape) != 2:
+            return ()
+        steps, fan_in = int(input_shape[0]), int(input_shape[1])
+        return window_geometry.geometry_row((1, steps), fan_in, (1, steps), self.units, (1, 1), (1, 1), (0, 0))
 
     def flops(self, input_shape, first, output):
-        fan_in = features(input_shape, self)
-        return dense_kernels.flops(fan_in, self.units, get_activation(self.activation).flops, first, output)
+        fan_in = self._fan_in(input_shape)
+        activation = get_activation(self.activation).flops
+        if len(input_shape) == 2:
+            return conv_kernels.flops(1, fan_in, self.units, int(input_shape[0]), activation, first, output)
+        return dense_kernels.flops(fan_in, self.units, activation, first, output)
 
     def describe(self):
         return self.activation
 
     def parameter_views(self, buffer, offset, input_shape):
-        """``(W, b)``; the kernels store the weights transposed, (fan_out, fan_in): ``W`` is a Fortran-ordered view."""
-        fan_in = features(input_shape, self)
+        """``(W, b)``; the kernels store the weights transposed, (fan_out, fan_in): ``W`` is a Fortran-ordered view.
+
+        Over steps (examples of two axes) they are stored as ``W`` (fan_in, fan_out).
+        """
+        fan_in = self._fan_in(input_shape)
         size = self.units * fan_in
+        weights = buffer[offset : offset + size]
         return (
-            buffer[offset : offset + size].reshape(self.units, fan_in).T,
+            weights.reshape(fan_in, self.units) if len(input_shape) == 2 else weights.reshape(self.units, fan_in).T,
             buffer[offset + size : offset + size + self.units],
         )
 
@@ -105,7 +152,7 @@ class Dense(Layer):
         self.W, self.b = self.parameter_views(params, offset, input_shape)
 
     def initialize(self, rng, input_shape):
-        self.W[...] = initial_weights(self.init, rng, features(input_shape, self), self.units)
+        self.W[...] = initial_weights(self.init, rng, self._fan_in(input_shape), self.units)
         self.b[...] = 0
 
     def __repr__(self):

@@ -1,0 +1,351 @@
+"""The recurrent kind (SimpleRNN, GRU, LSTM, one direction or both): its kernels over a tile of rows, and its counts.
+
+A layer reads an example ``x`` of shape (T, F) and runs a cell of ``u``
+units over its steps from a zero state; ``g`` gates per cell (1, 3 or 4),
+in Keras' order, with ``W`` (F, g·u), ``U`` (u, g·u) and the bias ``b``::
+
+    SimpleRNN   h = f(x·W + h₋·U + b)
+    LSTM        [i, f, c̃, o] = [σ, σ, tanh, σ](x·W + h₋·U + b)
+                c = f⊙c₋ + i⊙c̃,   h = o⊙tanh(c)
+    GRU         [z, r] = σ(x·W_zr + b⁰_zr + h₋·U_zr + b¹_zr)           (b = [b⁰; b¹], (2, 3u))
+                h̃ = tanh(x·W_h + b⁰_h + r⊙(h₋·U_h + b¹_h)),   h = z⊙h₋ + (1−z)⊙h̃
+
+The output is ``h`` at every step, (T, D·u), or at the last step the layer
+reads, (D·u,); with two directions (``D = 2``, :class:`~jitprop.Bidirectional`)
+the second reads the steps backwards and its outputs follow the first's on
+the last axis (its "last" step is step 0). The parameters of a layer are
+``[W; U]`` of each direction, one matrix (D·(F+u), g·u) (its
+:attr:`~.layout.Layout.weight_shapes`, what the L2 penalty counts), then
+each direction's bias. The tile applies no activation (``identity``).
+
+Forward, per tile and direction: the input projection of every step of every
+example, ``P = X W`` on the rows (examples·T, F), is one product from packed
+panels (:mod:`.panels`), written into the layer's stash (see :mod:`.kinds`);
+then each example runs its steps, each step one product ``h₋·U`` and the
+gates fused, overwriting ``P`` with the gates' activations and keeping
+``h`` (and the LSTM's ``c``, the GRU's ``h₋·U_h + b¹_h``). Backward
+(through time over the whole sequence), each example runs its steps in
+reverse from the kept values, overwriting each step's gates with
+``G = ∂loss/∂(gate pre-activations)``; then ``dW = Xᵀ G``,
+``dU = H₋ᵀ G`` (``G`` with ``r⊙`` on the GRU's candidate part) and
+``dX = G Wᵀ`` are products from panels over the tile's rows. With a
+``TRUNCATE`` of k steps (``fit(..., bptt_steps=k)``), the gradient passes
+through the state within segments of k steps only.
+
+Stash of a tile's rows ``r0:r1`` (n of them), per direction, one block of
+n·T rows each: the gates (g·u), ``h`` (u), and ``c`` or the GRU's recurrent
+candidate (u) except for SimpleRNN. The step loops are :mod:`.cells`'.
+"""
+
+from numba import njit
+
+from ._numba.linking import call
+from ._numba.options import INLINED_KERNEL, KERNEL
+from .layout import LayerKernels, untracked, view2d
+from .panels import (
+    MAX_PANEL_COLUMNS,
+    PANEL_ROWS,
+    matmul_packed_b,
+    matmul_tn,
+    pack_columns,
+    pack_rows,
+    padded_width,
+    panel_columns,
+    round_up,
+)
+from .cells import GRU, SIMPLE, bias_rows, gate_count, run_steps, run_steps_back, step_width
+from .tuning import CHUNK_ROWS
+
+#: Columns of a layer's row of :attr:`~.layout.Layout.geometry`.
+CELL = 0
+STEPS = 1
+FEATURES = 2
+UNITS = 3
+SEQUENCES = 4  # 1: the output is h at every step
+DIRECTIONS = 5
+ACTIVATION = 6  # SimpleRNN's activation code (see .activations)
+TRUNCATE = 7  # k > 0: back-propagation through time truncated to segments of k steps (0: the whole sequence)
+
+
+def parameter_count(cell, features, units, directions):
+    """``W`` (F, g·u), ``U`` (u, g·u) and the bias of each direction."""
+    gates = gate_count.py_func(cell) * units
+    return directions * ((features + units) * gates + bias_rows.py_func(cell) * gates)
+
+
+def flops(cell, steps, features, units, directions, first):
+    """Forward and backward FLOPs per example, as :func:`forward` and :func:`backward` run them.
+
+    Per step and direction with ``G = g·u`` gate pre-activations: forward
+    ``2·F·G`` (input projection), ``2·u·G`` (recurrent product), ``2·G``
+    (the two bias additions and the sum) and the cell's elementwise work
+    (counted as 5 per gate value: a sigmoid or tanh, and the state update);
+    backward ``2·F·G`` (``dW``), ``2·u·G`` (``dU``), ``2·u·G`` (the state's
+    gradient), ``G`` (``db``), ``2·F·G`` for ``dX`` (none for the ``first``
+    layer) and 5 per gate value.
+    """
+    gates = gate_count.py_func(cell) * units
+    per_step_forward = 2 * features * gates + 2 * units * gates + 2 * gates + 5 * gates
+    per_step_backward = 2 * features * gates + 4 * units * gates + gates + 5 * gates
+    if not first:
+        per_step_backward += 2 * features * gates
+    return directions * steps * per_step_forward, directions * steps * per_step_backward
+
+
+def panels(weight_shape, first):
+    """No products read the network's packed panels: a tile packs ``W`` itself (see :func:`forward`)."""
+    return False, False
+
+
+def stash(layout, layer):
+    """Elements per example kept from the forward to the backward kernel (see the module's docstring)."""
+    g = layout.geometry[layer]
+    return int(g[DIRECTIONS] * g[STEPS] * step_width.py_func(int(g[CELL]), int(g[UNITS])))
+
+
+@njit(**INLINED_KERNEL)
+def examples_per_chunk(steps, tile_rows):
+    """Examples whose steps a product takes at a time: ``CHUNK_ROWS`` rows' worth, at least one, at most a tile."""
+    return min(tile_rows, max(1, CHUNK_ROWS // steps))
+
+
+def scratch_size(cell, steps, features, units, rows):
+    """Elements of a tile's scratch for chunks of ``rows`` rows (examples·T) (see :func:`forward`, :func:`backward`).
+
+    Vectors of one example's step, the packed ``W`` (or ``Wᵀ``), a chunk's
+    ``dW`` and ``dU``, its ``H₋``, the GRU's recurrent ``G`` and the second
+    direction's ``dX``, then what the products pack of their other operands.
+    """
+    gates = gate_count.py_func(cell) * units
+    vectors = 5 * units + gates
+    weight_panels = _weight_panels_size.py_func(features, gates)
+    chunk_gradients = (features + units) * gates
+    chunk_rows = rows * (units + gates + features)
+    packing = max(
+        features * round_up(rows, PANEL_ROWS),
+        rows * (padded_width(features) + padded_width(gates)),
+        rows * (padded_width(units) + padded_width(gates)),
+        gates * round_up(rows, PANEL_ROWS),
+    )
+    return vectors + weight_panels + chunk_gradients + chunk_rows + packing
+
+
+def tile_scratch(layout, layer, tile_rows):
+    """Elements of a tile's scratch the layer needs (see :func:`scratch_size`)."""
+    g = layout.geometry[layer]
+    steps = int(g[STEPS])
+    rows = examples_per_chunk.py_func(steps, tile_rows) * steps
+    return scratch_size(int(g[CELL]), steps, int(g[FEATURES]), int(g[UNITS]), rows)
+
+
+# ------------------------------------------------------------------ helpers
+@njit(**INLINED_KERNEL)
+def _weight_panels_size(features, gates):
+    """Room for ``W`` (features, gates) packed by columns, or by rows (``Wᵀ``'s panels), with either panel width."""
+    by_columns = features * (-(-gates // MAX_PANEL_COLUMNS) * MAX_PANEL_COLUMNS)
+    by_rows = gates * (-(-features // MAX_PANEL_COLUMNS) * MAX_PANEL_COLUMNS)
+    return max(by_columns, by_rows)
+
+
+@njit(**INLINED_KERNEL)
+def _direction_weights(layout, params, layer, direction):
+    """``W`` (F, g·u), ``U`` (u, g·u) and the bias (rows·g·u,) of one direction, as views of ``params``."""
+    g = layout.geometry[layer]
+    cell, features, units, directions = g[CELL], g[FEATURES], g[UNITS], g[DIRECTIONS]
+    gates = gate_count(cell) * units
+    start = layout.weight_offsets[layer] + direction * (features + units) * gates
+    w = view2d(params, start, features, gates)
+    u = view2d(params, start + features * gates, units, gates)
+    size = bias_rows(cell) * gates
+    b0 = layout.weight_offsets[layer] + directions * (features + units) * gates + direction * size
+    return w, u, params[b0 : b0 + size]
+
+
+@njit(**INLINED_KERNEL)
+def _stash_block(ws, layout, layer, r0, r1, direction):
+    """The tile's stash of one direction: n·T rows of one step's gates, ``h`` and ``c`` (or the candidate product)."""
+    g = layout.geometry[layer]
+    width = step_width(g[CELL], g[UNITS])
+    rows = (r1 - r0) * g[STEPS]
+    total = g[DIRECTIONS] * g[STEPS] * width
+    start = ws.stash_offsets[layer] + r0 * total + direction * rows * width
+    return ws.stash[start : start + rows * width]
+
+
+# ------------------------------------------------------------------ kernels
+@njit(**KERNEL)
+def forward(kernels, layout, params, packed, ws, layer, r0, r1):
+    """``h`` of every step (or the last) for rows ``r0:r1`` of ``layer`` (the forward kernel of :mod:`.kinds`)."""
+    kernels, layout, params, packed, ws = untracked((kernels, layout, params, packed, ws))
+    scratch = ws.panels[r0 // ws.tile_rows]
+    g = layout.geometry[layer]
+    cell, steps, features, units = g[CELL], g[STEPS], g[FEATURES], g[UNITS]
+    sequences, directions, code = g[SEQUENCES], g[DIRECTIONS], g[ACTIVATION]
+    width = gate_count(cell) * units
+    n = r1 - r0
+    rows = n * steps
+    width_out = layout.sizes[layer + 1]
+    chunk = examples_per_chunk(steps, ws.tile_rows)
+    vectors = scratch[: 5 * units + width]
+    weight_panels = scratch[5 * units + width :]
+    x_start = ws.row_offsets[layer] + r0 * steps * features
+    out = view2d(ws.preactivations, ws.row_offsets[layer + 1] + r0 * width_out, n, width_out)
+    for d in range(directions):
+        w, u, b = _direction_weights(layout, params, layer, d)
+        block = _stash_block(ws, layout, layer, r0, r1, d)
+        gates = view2d(block, 0, rows, width)
+        h = view2d(block, rows * width, rows, units)
+        kept = view2d(block, rows * (width + units), rows if cell != SIMPLE else 0, units)
+        # The input projection P = X W, a chunk of examples at a time.
+        size = pack_columns(w, panel_columns(w), weight_panels) * features * panel_columns(w)
+        buffer = weight_panels[size:]
+        for e0 in range(0, n, chunk):
+            e1 = min(n, e0 + chunk)
+            x = view2d(ws.activations, x_start + e0 * steps * features, (e1 - e0) * steps, features)
+            p = view2d(block, e0 * steps * width, (e1 - e0) * steps, width)
+            call(matmul_packed_b, (x, weight_panels, buffer, p))
+        run_steps(cell, code, d == 1, steps, u, b, gates, h, kept, vectors)
+        for e in range(n):
+            target = out[e]
+            if sequences:
+                for t in range(steps):
+                    source = h[e * steps + t]
+                    at = (t * directions + d) * units
+                    for k in range(units):
+                        target[at + k] = source[k]
+            else:
+                source = h[e * steps + (0 if d == 1 else steps - 1)]
+                for k in range(units):
+                    target[d * units + k] = source[k]
+
+
+@njit(**KERNEL)
+def backward(kernels, layout, params, packed, ws, layer, r0, r1, grad):
+    """Gradient of ``layer`` through time from the delta of its outputs, rows ``r0:r1`` (see :mod:`.kinds`).
+
+    Writes ``dW``, ``dU`` and the bias's gradient of each direction into
+    ``grad`` and, except for the first layer, ``∂loss/∂x`` into the deltas
+    of its input.
+    """
+    kernels, layout, params, packed, ws, grad = untracked((kernels, layout, params, packed, ws, grad))
+    scratch = ws.panels[r0 // ws.tile_rows]
+    g = layout.geometry[layer]
+    cell, steps, features, units = g[CELL], g[STEPS], g[FEATURES], g[UNITS]
+    sequences, directions, code = g[SEQUENCES], g[DIRECTIONS], g[ACTIVATION]
+    width = gate_count(cell) * units
+    n = r1 - r0
+    width_out = layout.sizes[layer + 1]
+    chunk = examples_per_chunk(steps, ws.tile_rows)
+    most = chunk * steps
+    at = 5 * units + width
+    vectors = scratch[:at]
+    weight_panels = scratch[at:]
+    at += _weight_panels_size(features, width)
+    chunk_w = view2d(scratch, at, features, width)
+    chunk_u = view2d(scratch, at + features * width, units, width)
+    at += (features + units) * width
+    shifted_all = scratch[at : at + most * units]
+    recurrent_all = scratch[at + most * units : at + most * (units + width)]
+    dx_all = scratch[at + most * (units + width) : at + most * (units + width + features)]
+    buffer = scratch[at + most * (units + width + features) :]
+    x_start = ws.row_offsets[layer] + r0 * steps * features
+    dout = view2d(ws.deltas, ws.row_offsets[layer + 1] + r0 * width_out, n, width_out)
+    zero = grad.dtype.type(0)
+    for d in range(directions):
+        w, u, b = _direction_weights(layout, params, layer, d)
+        start = layout.weight_offsets[layer] + d * (features + units) * width
+        grad_w = view2d(grad, start, features, width)
+        grad_u = view2d(grad, start + features * width, units, width)
+        size = bias_rows(cell) * width
+        b0 = layout.weight_offsets[layer] + directions * (features + units) * width + d * size
+        grad_b = grad[b0 : b0 + size]
+        block = _stash_block(ws, layout, layer, r0, r1, d)
+        gates = view2d(block, 0, n * steps, width)
+        h = view2d(block, n * steps * width, n * steps, units)
+        kept = view2d(block, n * steps * (width + units), n * steps if cell != SIMPLE else 0, units)
+        truncate = g[TRUNCATE]
+        run_steps_back(cell, code, d == 1, truncate, steps, directions, d, sequences, u, gates, h, kept, dout, vectors)
+        # db: Σ G over the rows (the GRU's recurrent bias: Σ of the G its recurrent product sees).
+        for k in range(size):
+            grad_b[k] = zero
+        for row in range(n * steps):
+            gr = gates[row]
+            for k in range(width):
+                grad_b[k] += gr[k]
+            if cell == GRU:
+                rr = kept[row]
+                for k in range(width - units):
+                    grad_b[width + k] += gr[k]
+                for k in range(units):
+                    grad_b[2 * width - units + k] += rr[k]
+        if n == 0:
+            for k in range(features):
+                for j in range(width):
+                    grad_w[k, j] = zero
+            for k in range(units):
+                for j in range(width):
+                    grad_u[k, j] = zero
+        # dW = Xᵀ G and dU = H₋ᵀ G, summed over the chunks in order.
+        for e0 in range(0, n, chunk):
+            e1 = min(n, e0 + chunk)
+            m = (e1 - e0) * steps
+            x = view2d(ws.activations, x_start + e0 * steps * features, m, features)
+            gc = view2d(block, e0 * steps * width, m, width)
+            shifted = view2d(shifted_all, 0, m, units)
+            for e in range(e1 - e0):
+                for t in range(steps):
+                    target = shifted[e * steps + t]
+                    source_t = t + 1 if d == 1 else t - 1
+                    if source_t < 0 or source_t >= steps:
+                        for k in range(units):
+                            target[k] = zero
+                    else:
+                        source = h[(e0 + e) * steps + source_t]
+                        for k in range(units):
+                            target[k] = source[k]
+            recurrent = gc
+            if cell == GRU:
+                recurrent = view2d(recurrent_all, 0, m, width)
+                for row in range(m):
+                    target = recurrent[row]
+                    source = gc[row]
+                    candidate = kept[e0 * steps + row]
+                    for k in range(width - units):
+                        target[k] = source[k]
+                    for k in range(units):
+                        target[width - units + k] = candidate[k]
+            if e0 == 0:
+                call(matmul_tn, (x, gc, buffer, grad_w))
+                call(matmul_tn, (shifted, recurrent, buffer, grad_u))
+            else:
+                call(matmul_tn, (x, gc, buffer, chunk_w))
+                call(matmul_tn, (shifted, recurrent, buffer, chunk_u))
+                _add_into(grad_w, chunk_w)
+                _add_into(grad_u, chunk_u)
+        if layer == 0:
+            continue
+        # dX = G Wᵀ (the second direction's added to the first's).
+        pack_rows(w, panel_columns(w), weight_panels)
+        for e0 in range(0, n, chunk):
+            e1 = min(n, e0 + chunk)
+            m = (e1 - e0) * steps
+            gc = view2d(block, e0 * steps * width, m, width)
+            dx = view2d(ws.deltas, x_start + e0 * steps * features, m, features)
+            if d == 0:
+                call(matmul_packed_b, (gc, weight_panels, buffer, dx))
+            else:
+                part = view2d(dx_all, 0, m, features)
+                call(matmul_packed_b, (gc, weight_panels, buffer, part))
+                _add_into(dx, part)
+
+
+@njit(**INLINED_KERNEL)
+def _add_into(target, source):
+    for i in range(target.shape[0]):
+        t = target[i]
+        s = source[i]
+        for j in range(target.shape[1]):
+            t[j] += s[j]
+
+
+KERNELS = LayerKernels("recurrent", forward, backward, tile_scratch, panels, stash)

@@ -1,0 +1,354 @@
+"""Recurrent networks as users build them: against a NumPy reference, gradients, threads, training, files and errors.
+
+Every network here is float64 with mse (gradients) or float32 (training),
+so the recurrent kernels compile once per dtype for the whole module.
+"""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import numba
+import numpy as np
+import pytest
+
+import jitprop as jp
+import reference_rnn as ref
+from jitprop._threading import thread_count
+from jitprop.complexity.model import summary, summary_table
+from jitprop.kernels import workspace
+
+
+def _cell(kind, units, sequences, activation="tanh"):
+    if kind == "simple_rnn":
+        return jp.SimpleRNN(units, activation=activation, return_sequences=sequences)
+    return {"gru": jp.GRU, "lstm": jp.LSTM}[kind](units, return_sequences=sequences)
+
+
+def _randomized(net, rng):
+    """The network with every parameter drawn at random (biases too), so no gradient is zero by construction."""
+    net.params[...] = rng.normal(0.0, 0.5, size=net.n_params)
+    return net
+
+
+# ------------------------------------------------------------------ reference
+CASES = {
+    # id: (kind, activation, return_sequences, bidirectional, dense before it, steps, features, units, examples)
+    "lstm": ("lstm", "tanh", False, False, True, 5, 3, 4, 3),
+    "lstm-sequences": ("lstm", "tanh", True, False, False, 4, 2, 3, 2),
+    "gru": ("gru", "tanh", False, False, False, 5, 3, 4, 3),
+    "gru-sequences": ("gru", "tanh", True, False, True, 4, 3, 2, 3),
+    "simple": ("simple_rnn", "tanh", False, False, True, 6, 2, 3, 4),
+    "simple-relu-sequences": ("simple_rnn", "relu", True, False, False, 3, 2, 3, 2),
+    "bidirectional-lstm-sequences": ("lstm", "tanh", True, True, True, 4, 2, 3, 2),
+    "bidirectional-gru": ("gru", "tanh", False, True, False, 5, 2, 3, 3),
+    "bidirectional-simple": ("simple_rnn", "sigmoid", False, True, True, 3, 3, 2, 2),
+    "one-step": ("lstm", "tanh", True, True, False, 1, 3, 2, 3),
+    "one-unit": ("gru", "tanh", True, False, True, 4, 2, 1, 2),
+    "one-example": ("lstm", "tanh", False, True, True, 5, 2, 3, 1),
+    "one-of-each": ("simple_rnn", "identity", False, False, False, 1, 1, 1, 1),
+}
+
+
+def _case_network(rng, case):
+    kind, activation, sequences, bidirectional, dense_first, steps, features, units, _ = case
+    layer = _cell(kind, units, sequences, activation)
+    layers = [jp.Bidirectional(layer) if bidirectional else layer, jp.Dense(2, "tanh")]
+    if dense_first:
+        layers.insert(0, jp.Dense(3, "tanh"))  # over steps: the recurrent layer passes a gradient back
+    net = jp.Network(layers, input_shape=(steps, features), loss="mse", dtype="float64", seed=0)
+    return _randomized(net, rng)
+
+
+@pytest.mark.parametrize("case", list(CASES.values()), ids=list(CASES))
+def test_a_recurrent_network_runs_as_its_reference(rng, case):
+    net = _case_network(rng, case)
+    examples = case[-1]
+    X = rng.normal(size=(examples, *net.input_shape))
+    y = rng.normal(size=(examples, net.n_outputs))
+    np.testing.assert_allclose(net.predict(X), ref.network_predict(net, X), rtol=1e-12, atol=1e-13)
+    loss, grads = net.loss_and_grads(X, y)
+    expected_loss, expected_grads = ref.network_loss_and_grads(net, X, y)
+    assert loss == pytest.approx(expected_loss, rel=1e-12)
+    assert len(grads) == len(expected_grads)
+    for views, expected in zip(grads, expected_grads):
+        assert len(views) == len(expected)
+        for got, want in zip(views, expected):
+            np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-13)
+
+
+def test_tiles_and_chunks_of_a_batch_run_as_the_reference(rng, parallel_tiles):
+    # Several tiles a batch, each of several chunks of examples (CHUNK_ROWS // steps examples a chunk).
+    layers = [jp.Dense(3, "tanh"), jp.Bidirectional(jp.GRU(3, return_sequences=True)), jp.LSTM(2), jp.Dense(2)]
+    net = _randomized(jp.Network(layers, input_shape=(5, 2), loss="mse", dtype="float64", seed=0), rng)
+    ws = workspace.allocate(net.layout, 300, net.n_params, net.dtype)
+    assert ws.tile_rows < 300 and ws.tile_rows > 256 // 5
+    X, y = rng.normal(size=(300, 5, 2)), rng.normal(size=(300, 2))
+    np.testing.assert_allclose(net.predict(X), ref.network_predict(net, X), rtol=1e-12, atol=1e-13)
+    loss, grads = net.loss_and_grads(X, y)
+    expected_loss, expected = ref.network_loss_and_grads(net, X, y)
+    assert loss == pytest.approx(expected_loss, rel=1e-12)
+    for views, wanted in zip(grads, expected):
+        for got, want in zip(views, wanted):
+            np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-13)
+
+
+def test_the_views_are_keras_layout_and_the_lstm_forget_bias_starts_at_one():
+    lstm, gru, simple = jp.LSTM(4), jp.GRU(3, return_sequences=True), jp.SimpleRNN(2)
+    jp.Network([lstm, jp.Dense(1)], input_shape=(5, 6))
+    jp.Network([gru, jp.Dense(1)], input_shape=(5, 6))
+    jp.Network([jp.Bidirectional(simple), jp.Dense(1)], input_shape=(5, 6))
+    assert (lstm.W.shape, lstm.U.shape, lstm.b.shape) == ((6, 16), (4, 16), (16,))
+    assert (gru.W.shape, gru.U.shape, gru.b.shape) == ((6, 9), (3, 9), (2, 9))
+    assert (simple.W.shape, simple.U.shape, simple.b.shape) == ((6, 2), (2, 2), (2,))
+    np.testing.assert_array_equal(lstm.b, np.r_[np.zeros(4), np.ones(4), np.zeros(8)])
+    np.testing.assert_allclose(lstm.U @ lstm.U.T, np.eye(4), atol=1e-6)  # orthogonal rows
+    assert not gru.b.any()
+
+
+# ------------------------------------------------------------------ gradients
+def test_stacked_recurrent_layers_have_exact_gradients(rng):
+    layers = [
+        jp.LSTM(3, return_sequences=True, l2=0.01),
+        jp.Bidirectional(jp.GRU(2, return_sequences=True)),
+        jp.Dense(2, "tanh"),
+        jp.Flatten(),
+        jp.Dense(2),
+    ]
+    net = _randomized(jp.Network(layers, input_shape=(4, 2), loss="mse", dtype="float64", seed=0, l2=0.02), rng)
+    X = rng.normal(size=(3, 4, 2))
+    y = rng.normal(size=(3, 2))
+    assert jp.gradcheck(net, X, y) < 1e-6
+
+
+def test_a_bidirectional_simple_rnn_has_exact_gradients(rng):
+    layers = [jp.Dense(2, "tanh"), jp.Bidirectional(jp.SimpleRNN(3)), jp.Dense(2)]
+    net = _randomized(jp.Network(layers, input_shape=(5, 3), loss="mse", dtype="float64", seed=1), rng)
+    assert jp.gradcheck(net, rng.normal(size=(2, 5, 3)), rng.normal(size=(2, 2))) < 1e-6
+
+
+# ----------------------------------------------- truncated back-propagation
+def _truncated_network(rng):
+    layers = [jp.Bidirectional(jp.LSTM(3, return_sequences=True)), jp.GRU(2), jp.Dense(2)]
+    return _randomized(jp.Network(layers, input_shape=(5, 2), loss="mse", dtype="float64", seed=0), rng)
+
+
+def test_truncated_back_propagation_runs_as_its_reference(rng):
+    from jitprop.training import truncated_backpropagation
+
+    net = _truncated_network(rng)
+    X, y = rng.normal(size=(3, 5, 2)), rng.normal(size=(3, 2))
+    full_loss, full = net.loss_and_grads(X, y)
+    with truncated_backpropagation(net, 2):
+        loss, grads = net.loss_and_grads(X, y)
+    assert loss == full_loss and not np.allclose(grads[0][1], full[0][1])
+    _, expected = ref.network_loss_and_grads(net, X, y, truncate=2)
+    for views, wanted in zip(grads, expected):
+        for got, want in zip(views, wanted):
+            np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-13)
+    assert not net.layout.geometry[:, 7].any()  # restored
+
+
+def test_fit_truncates_back_propagation_to_bptt_steps(rng):
+    X, y = rng.normal(size=(4, 5, 2)), rng.normal(size=(4, 2))
+    nets = [_truncated_network(np.random.default_rng(1)) for _ in range(3)]
+    before = nets[0].params.copy()
+    _, expected = ref.network_loss_and_grads(nets[0], X, y, truncate=2)
+    for net, steps in zip(nets, (None, 5, 2)):
+        net.fit(X, y, epochs=1, batch_size=4, optimizer=jp.SGD(0.1, momentum=0.0), shuffle=False, verbose=0,
+                bptt_steps=steps)  # fmt: skip
+    np.testing.assert_array_equal(nets[0].params, nets[1].params)  # segments as long as the sequence: no change
+    # The reference's gradient laid out as the network's parameters.
+    flat = np.zeros_like(before)
+    offset = 0
+    for layer, views, shape in zip(nets[2].kernel_layers, expected, nets[2]._input_shapes):
+        for target, value in zip(layer.parameter_views(flat, offset, shape), views):
+            target[...] = value
+        offset += layer.parameter_count(shape)
+    np.testing.assert_allclose(nets[2].params, before - 0.1 * flat, rtol=1e-10, atol=1e-13)
+
+
+def test_bptt_steps_needs_a_recurrent_network_and_a_positive_count(rng):
+    X, y = rng.normal(size=(4, 5, 2)), rng.normal(size=(4, 2))
+    with pytest.raises(ValueError, match="bptt_steps must be a positive integer"):
+        _truncated_network(rng).fit(X, y, verbose=0, bptt_steps=0)
+    dense = jp.Network([jp.Dense(2)], input_dim=3)
+    with pytest.raises(ValueError, match="the network has no recurrent layer"):
+        dense.fit(rng.normal(size=(4, 3)), y, verbose=0, bptt_steps=2)
+
+
+# ------------------------------------------------------------------ training
+def _lstm_network(seed=0, dropout=0.0):
+    layers = [jp.LSTM(8, return_sequences=True), jp.Bidirectional(jp.GRU(4)), jp.Dense(1)]
+    if dropout:
+        layers.insert(0, jp.Dropout(dropout))
+    return jp.Network(layers, input_shape=(6, 3), loss="mse", seed=seed)
+
+
+def _sequences(rng, n=256):
+    X = rng.normal(size=(n, 6, 3)).astype(np.float32)
+    y = (X[:, :3, 0].sum(axis=1) - X[:, 3:, 1].sum(axis=1)).astype(np.float32)
+    return X, y
+
+
+def test_training_is_bitwise_the_same_on_any_thread_count(rng, parallel_tiles):
+    X, y = _sequences(rng)
+    assert workspace.plan_tile_rows(128, _lstm_network().n_params) < 128  # batches of several tiles
+    results = []
+    for threads in (1, numba.config.NUMBA_NUM_THREADS):
+        net = _lstm_network(seed=3, dropout=0.1)
+        with thread_count(threads):
+            history = net.fit(X, y, epochs=3, batch_size=128, optimizer=jp.Adam(0.01), clip_norm=1.0, verbose=0)
+        results.append((net.params.copy(), history.history["loss"]))
+    assert results[0][1][-1] < results[0][1][0]
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    assert results[0][1] == results[1][1]
+
+
+TRAINING = textwrap.dedent(
+    """
+    import numpy as np
+    import jitprop as jp
+    import jitprop.kernels.tuning
+
+    jitprop.kernels.tuning.SERIAL_WORK = 1 << 12  # several tiles a batch
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(200, 6, 3)).astype(np.float32)
+    y = X[:, :, :1].cumsum(axis=1).astype(np.float32)  # a target per step
+    layers = [jp.Bidirectional(jp.LSTM(5, return_sequences=True)), jp.Dense(1)]
+    net = jp.Network(layers, input_shape=(6, 3), loss="mse", seed=4)
+    net.fit(X, y, epochs=2, batch_size=64, optimizer=jp.RMSprop(0.01), verbose=0)
+    """
+)
+
+
+def test_same_bits_in_a_fresh_process_of_one_thread(parallel_tiles):
+    # Here first (the kernels compile and fill the on-disk cache), then in a process of one thread.
+    space = {}
+    exec(TRAINING, space)
+    expected = space["net"].params.tobytes().hex()
+    script = TRAINING + "print(net.params.tobytes().hex())"
+    env = dict(os.environ, NUMBA_NUM_THREADS="1")
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split()[-1] == expected
+
+
+@pytest.mark.parametrize(
+    "optimizer",
+    [jp.SGD(0.05, momentum=0.9), jp.Adam(0.01), jp.AdamW(0.01), jp.RMSprop(0.005), jp.Adagrad(0.1)],
+    ids=lambda optimizer: type(optimizer).__name__,
+)
+def test_every_optimizer_trains_a_recurrent_network(rng, optimizer):
+    X, y = _sequences(rng, 96)
+    net = _lstm_network(seed=1)
+    history = net.fit(X, y, epochs=6, batch_size=16, optimizer=optimizer, verbose=0)
+    assert history.history["loss"][-1] < history.history["loss"][0]
+
+
+def test_targets_per_step_train_with_validation_and_callbacks(rng):
+    X = rng.normal(size=(120, 6, 3)).astype(np.float32)
+    y = X[:, :, :1].cumsum(axis=1)  # (n, steps, 1): one target per step
+    net = jp.Network([jp.GRU(6, return_sequences=True), jp.Dense(1)], input_shape=(6, 3), loss="mse", seed=2)
+    stop = jp.callbacks.EarlyStopping(patience=50)
+    history = net.fit(X, y, epochs=5, batch_size=16, optimizer=jp.Adam(0.01), validation_split=0.25,
+                      callbacks=[stop], verbose=0)  # fmt: skip
+    assert history.history["val_loss"][-1] < history.history["val_loss"][0]
+    assert net.predict(X).shape == (120, 6)
+    assert net.evaluate(X, y)["loss"] == pytest.approx(net.evaluate(X, y.reshape(120, 6))["loss"])
+
+
+def test_an_lstm_learns_the_digits_read_row_by_row(digits):
+    X, y = digits
+    X = X.reshape(-1, 8, 8).astype(np.float32)
+    order = np.random.default_rng(0).permutation(X.shape[0])
+    X, y = X[order], y[order]
+    net = jp.Network([jp.LSTM(32), jp.Dense(10, "softmax")], input_shape=(8, 8), loss="cross_entropy", seed=0)
+    net.fit(X[:1400], y[:1400], epochs=15, batch_size=32, optimizer=jp.Adam(lr=1e-2), clip_norm=1.0, verbose=0)
+    assert net.evaluate(X[1400:], y[1400:])["accuracy"] >= 0.9
+
+
+# ------------------------------------------------------- files, copies, counts
+def test_a_recurrent_network_is_saved_loaded_and_resumed_bitwise(tmp_path, rng):
+    X, y = _sequences(rng, 64)
+    straight = _lstm_network(seed=5)
+    straight.fit(X, y, epochs=4, batch_size=16, optimizer=jp.Adam(0.01), verbose=0)
+    first = _lstm_network(seed=5)
+    first.fit(X, y, epochs=2, batch_size=16, optimizer=jp.Adam(0.01), verbose=0)
+    path = tmp_path / "rnn.safetensors"
+    first.save(path)
+    loaded = jp.load(path)
+    assert [layer.config() for layer in loaded.layers] == [layer.config() for layer in first.layers]
+    np.testing.assert_array_equal(loaded.predict(X), first.predict(X))
+    np.testing.assert_array_equal(first.copy().predict(X), first.predict(X))
+    loaded.fit(X, y, epochs=2, batch_size=16, verbose=0)
+    np.testing.assert_array_equal(loaded.params, straight.params)
+
+
+def test_a_recurrent_layer_s_config_rebuilds_it():
+    from jitprop.layers import layer_from_config
+
+    for layer in [
+        jp.SimpleRNN(3, activation="relu", return_sequences=True, l2=0.1),
+        jp.GRU(2),
+        jp.LSTM(5, return_sequences=True),
+        jp.Bidirectional(jp.GRU(4, return_sequences=True)),
+    ]:
+        rebuilt = layer_from_config(layer.config())
+        assert type(rebuilt) is type(layer) and rebuilt.config() == layer.config() and repr(rebuilt) == repr(layer)
+
+
+def test_bidirectional_has_two_layers_of_their_own_weights():
+    bi = jp.Bidirectional(jp.LSTM(3, return_sequences=True))
+    net = jp.Network([bi, jp.Dense(1)], input_shape=(4, 2), seed=0)
+    assert bi.backward_layer.go_backwards and not bi.forward_layer.go_backwards
+    assert type(bi.backward_layer) is jp.LSTM and bi.backward_layer.W.shape == bi.forward_layer.W.shape
+    assert not np.shares_memory(bi.forward_layer.W, bi.backward_layer.W)
+    assert np.shares_memory(bi.backward_layer.U, net.params)
+    assert net.kernel_layers[0].output_shape((4, 2)) == (4, 6)
+
+
+def test_summary_counts_the_parameters_of_recurrent_layers():
+    net = jp.Network([jp.Bidirectional(jp.LSTM(4, return_sequences=True)), jp.GRU(3), jp.Dense(2)],
+                     input_shape=(7, 5), loss="mse")  # fmt: skip
+    rows = summary_table(net)
+    assert [row.output_shape for row in rows[:3]] == [(None, 7, 8), (None, 3), (None, 2)]
+    assert [row.params for row in rows[:3]] == [2 * (4 * 4 * (5 + 4) + 16), 9 * (8 + 3) + 18, 3 * 2 + 2]
+    assert net.n_params == sum(row.params for row in rows)
+    assert "bidirectional (Bidirectional)" in summary(net)
+
+
+# ------------------------------------------------------------------ errors
+@pytest.mark.parametrize(
+    ("layers", "shape", "message"),
+    [
+        ([jp.LSTM(3)], (8,), r"LSTM\(3\) takes examples of shape \(steps, features\), got examples of shape \(8\)"),
+        ([jp.GRU(3)], (2, 3, 4), r"GRU\(3\) takes examples of shape \(steps, features\)"),
+        ([jp.LSTM(3), jp.GRU(2)], (5, 2), r"GRU\(2\) takes examples of shape \(steps, features\).*\(3\)"),
+        ([jp.LSTM(3, return_sequences=True), jp.Dense(4, "softmax")], (5, 2), r"softmax per step is not supported"),
+    ],
+)
+def test_a_network_names_the_recurrent_layer_and_shapes_it_cannot_take(layers, shape, message):
+    with pytest.raises(ValueError, match=message):
+        jp.Network(layers, input_shape=shape)
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: jp.LSTM(0), r"LSTM units must be a positive integer, got 0"),
+        (lambda: jp.GRU(2, return_sequences="yes"), r"GRU return_sequences must be True or False"),
+        (lambda: jp.SimpleRNN(2, activation="softmax"), r"SimpleRNN activation must be one of"),
+        (lambda: jp.Bidirectional(jp.Dense(3)), r"Bidirectional takes a SimpleRNN, GRU or LSTM layer"),
+    ],
+)
+def test_a_recurrent_layer_refuses_arguments_it_cannot_take(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+def test_sequences_of_the_wrong_length_are_refused(rng):
+    net = jp.Network([jp.LSTM(2), jp.Dense(1)], input_shape=(5, 3))
+    with pytest.raises(ValueError, match=r"X must have shape \(n_samples, 5, 3\).*got an array of shape \(4, 6, 3\)"):
+        net.predict(rng.normal(size=(4, 6, 3)))
