@@ -125,6 +125,14 @@ def gelu_forward(z, a, alpha):
 
 @njit(**KERNEL)
 def softmax_forward(z, a, alpha):
+    if alpha > 0:  # a softmax over each group of alpha outputs: one per step of a Dense layer over steps
+        _softmax_rows(z.reshape((z.size // int(alpha), int(alpha))), a.reshape((a.size // int(alpha), int(alpha))))
+    else:
+        _softmax_rows(z, a)
+
+
+@njit(**INLINED_KERNEL)
+def _softmax_rows(z, a):
     cols = z.shape[1]
     for r in range(z.shape[0]):
         zr = z[r]
