@@ -466,7 +466,7 @@ class Network:
             empty without ``sample_weight``.
         """
         X = _checks.as_float_examples(X, self.dtype, self.input_shape)
-        if self.layout.alphas[-1] > 0 and self.loss == "cross_entropy":  # a softmax per step
+        if self.layout.alphas[-1] < 0 and self.loss == "cross_entropy":  # a softmax per step
             steps, classes = self.output_shape
             targets, labels = _checks.step_labels(y, steps, classes, X.shape[0], self.dtype)
             return Data(X, targets, labels, _checks.sample_weights(sample_weight, X.shape[0]))

@@ -223,8 +223,8 @@ def _kernels(layout, dtype, data, entry):
 
 
 def per_step_output(layout):
-    """Whether the output is a softmax per step (its alpha is the width of a step, see :mod:`.activations`)."""
-    return bool(layout.activations[-1] == activations.SOFTMAX and layout.alphas[-1] > 0)
+    """Whether the output is a softmax per step (its alpha is minus the width of a step, see :mod:`.activations`)."""
+    return bool(layout.activations[-1] == activations.SOFTMAX and layout.alphas[-1] < 0)
 
 
 def compile_for(kernel, *args):

@@ -96,9 +96,9 @@ class Dense(Layer):
         return int(input_shape[0])
 
     def kernel_alpha(self, input_shape):
-        """A softmax over steps is one per step: the kernel's softmax over groups of ``units`` outputs."""
+        """A softmax over steps is one per step: an alpha of −units, the softmax kernel's groups of outputs."""
         if len(input_shape) == 2 and self.activation == "softmax":
-            return float(self.units)
+            return -float(self.units)
         return self.alpha
 
     def kernel_code(self, input_shape):
