@@ -16,7 +16,13 @@ def sigmoid(z):
     return 1.0 / (1.0 + np.exp(-z))
 
 
+def softmax(z):
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
 ACTIVATIONS = {
+    "softmax": (softmax, None),  # (the output of cross_entropy only: its delta is taken from z)
     "tanh": (np.tanh, lambda z: 1.0 - np.tanh(z) ** 2),
     "sigmoid": (sigmoid, lambda z: sigmoid(z) * (1.0 - sigmoid(z))),
     "relu": (lambda z: np.maximum(z, 0.0), lambda z: (z > 0).astype(z.dtype)),
@@ -160,11 +166,13 @@ def dense_backward(X, z, da, W, activation):
 
 
 def network_loss_and_grads(net, X, y, truncate=0):
-    """The mse of a network of recurrent and dense layers on ``(X, y)`` and its gradient, per layer as its views.
+    """The loss of a network of recurrent and dense layers on ``(X, y)`` and its gradient, per layer as its views.
 
-    ``y`` has the output's shape per example (or flat); the loss is the mean
-    over examples and outputs, as jitprop's ``mse``; ``truncate`` as for
-    :func:`cell_backward`, in every recurrent layer.
+    The network's loss: mse, the mean over examples and outputs (``y`` of
+    the output's shape per example, or flat), or the cross-entropy of a
+    softmax per step, the mean over examples and steps (``y`` a label per
+    step, (n, steps)). ``truncate`` as for :func:`cell_backward`, in every
+    recurrent layer.
     """
     layers = net.kernel_layers
     a = X
@@ -178,12 +186,25 @@ def network_loss_and_grads(net, X, y, truncate=0):
             out, caches = recurrent_forward(kind, a, directions, sequences, activation)
             saved.append((a, caches))
         a = out
-    diff = a.reshape(a.shape[0], -1) - y.reshape(a.shape[0], -1)
-    loss = float(np.mean(diff**2))
-    da = (2.0 * diff / diff.size).reshape(a.shape)
+    if net.loss == "cross_entropy":  # a softmax per step, y (n, steps) labels: the mean over examples and steps
+        z = saved[-1][1]
+        logp = z - z.max(axis=-1, keepdims=True)
+        logp = logp - np.log(np.exp(logp).sum(axis=-1, keepdims=True))
+        onehot = np.eye(z.shape[-1])[y]
+        loss = float(-np.mean((onehot * logp).sum(axis=-1)))
+        dz_out = (a - onehot) / (y.size)
+    else:
+        diff = a.reshape(a.shape[0], -1) - y.reshape(a.shape[0], -1)
+        loss = float(np.mean(diff**2))
+        da = (2.0 * diff / diff.size).reshape(a.shape)
     grads = []
     for layer, (a_in, kept) in reversed(list(zip(layers, saved))):
-        if layer.kind == "dense":
+        if layer.kind == "dense" and layer.activation == "softmax":
+            axes = tuple(range(a_in.ndim - 1))
+            dW, db = np.tensordot(a_in, dz_out, axes=(axes, axes)), dz_out.sum(axis=axes)
+            da = dz_out @ layer.W.T
+            grads.append((dW, db))
+        elif layer.kind == "dense":
             da, dW, db = dense_backward(a_in, kept, da, layer.W, layer.activation)
             grads.append((dW, db))
         else:

@@ -128,6 +128,38 @@ def test_a_bidirectional_simple_rnn_has_exact_gradients(rng):
     assert jp.gradcheck(net, rng.normal(size=(2, 5, 3)), rng.normal(size=(2, 2))) < 1e-6
 
 
+# ------------------------------------------------- a softmax per step
+def test_a_softmax_per_step_runs_as_its_reference(rng):
+    layers = [jp.Bidirectional(jp.GRU(3, return_sequences=True)), jp.Dense(4, "softmax")]
+    net = _randomized(jp.Network(layers, input_shape=(5, 2), loss="cross_entropy", dtype="float64", seed=0), rng)
+    X, y = rng.normal(size=(6, 5, 2)), rng.integers(0, 4, size=(6, 5))
+    probabilities = net.predict(X).reshape(6, 5, 4)
+    np.testing.assert_allclose(probabilities, ref.network_predict(net, X).reshape(6, 5, 4), rtol=1e-12)
+    np.testing.assert_allclose(probabilities.sum(axis=-1), 1.0)
+    loss, grads = net.loss_and_grads(X, y)
+    expected_loss, expected = ref.network_loss_and_grads(net, X, y)
+    assert loss == pytest.approx(expected_loss, rel=1e-12)
+    for views, wanted in zip(grads, expected):
+        for got, want in zip(views, wanted):
+            np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-13)
+    assert jp.gradcheck(net, X, y) < 1e-6
+    correct = (probabilities.argmax(axis=-1) == y).mean()
+    assert net.evaluate(X, y)["accuracy"] == pytest.approx(correct)
+
+
+def test_a_label_per_step_is_learned(rng):
+    X = rng.normal(size=(300, 6, 3)).astype(np.float32)
+    y = X.argmax(axis=-1)  # the class of each step: its largest feature
+    net = jp.Network([jp.LSTM(8, return_sequences=True), jp.Dense(3, "softmax")], input_shape=(6, 3),
+                     loss="cross_entropy", seed=0)  # fmt: skip
+    history = net.fit(X, y, epochs=8, batch_size=32, optimizer=jp.Adam(0.02), validation_split=0.2, verbose=0)
+    assert history.history["val_accuracy"][-1] > 0.9
+    with pytest.raises(ValueError, match=r"a class label per step: y of shape \(300, 6\), got shape \(300,\)"):
+        net.evaluate(X, y[:, 0])
+    with pytest.raises(ValueError, match="takes no class label per step"):
+        net.fit(X, y, class_weight="balanced", verbose=0)
+
+
 # ----------------------------------------------- truncated back-propagation
 def _truncated_network(rng):
     layers = [jp.Bidirectional(jp.LSTM(3, return_sequences=True)), jp.GRU(2), jp.Dense(2)]
@@ -326,7 +358,7 @@ def test_summary_counts_the_parameters_of_recurrent_layers():
         ([jp.LSTM(3)], (8,), r"LSTM\(3\) takes examples of shape \(steps, features\), got examples of shape \(8\)"),
         ([jp.GRU(3)], (2, 3, 4), r"GRU\(3\) takes examples of shape \(steps, features\)"),
         ([jp.LSTM(3), jp.GRU(2)], (5, 2), r"GRU\(2\) takes examples of shape \(steps, features\).*\(3\)"),
-        ([jp.LSTM(3, return_sequences=True), jp.Dense(4, "softmax")], (5, 2), r"softmax per step is not supported"),
+        ([jp.LSTM(3, return_sequences=True), jp.Dense(4, "softmax")], (5, 2), r"softmax per step .* needs loss='c"),
     ],
 )
 def test_a_network_names_the_recurrent_layer_and_shapes_it_cannot_take(layers, shape, message):

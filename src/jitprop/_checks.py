@@ -329,6 +329,22 @@ def _position(a, where):
     return f"row {where[0]}, column {where[1]}" if a.ndim == 2 else f"row {where[0]}"
 
 
+def step_labels(y, steps, n_classes, n_examples, dtype, name="y"):
+    """A class label per step, ``y`` of shape (n, steps), for a softmax per step: ``(targets, labels)``.
+
+    ``labels`` holds them flat, (n·steps,) int64, example by example;
+    ``targets`` is empty.
+    """
+    y = _as_numeric_array(y, name)
+    if y.shape != (n_examples, steps):
+        raise ValueError(
+            f"A softmax per step takes a class label per step: {name} of shape ({n_examples}, {steps}), "
+            f"got shape {y.shape}."
+        )
+    check_finite(y, name)
+    return np.zeros((0, steps * n_classes), dtype=dtype), _class_labels(y.reshape(-1), n_classes, name)
+
+
 def _class_labels(y, n_outputs, name):
     """Class indices (n,) as int64, checked integral and in [0, n_outputs) before any cast."""
     if y.dtype.kind == "f":

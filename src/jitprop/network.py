@@ -120,6 +120,10 @@ class Network:
             shape = tuple(layer.output_shape(shape))
         shapes = inputs + [shape]
         self.output_shape = shape
+        if len(shape) == 2 and computing[-1].activation == "softmax" and spec.name != "cross_entropy":
+            raise ValueError(
+                f"A softmax per step ({computing[-1]!r} on steps) needs loss='cross_entropy', got {spec.name!r}."
+            )
         counts = [layer.parameter_count(shape) for layer, shape in zip(computing, inputs)]
         weight_offsets = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
         kinds = np.array([layer.kernel_code(shape) for layer, shape in zip(computing, inputs)], dtype=np.int64)
@@ -138,7 +142,7 @@ class Network:
             forward_panels=forward_panels,
             backward_panels=backward_panels,
             activations=np.array([get_activation(layer.activation).code for layer in computing], dtype=np.int64),
-            alphas=np.array([layer.alpha for layer in computing], dtype=np.float64),
+            alphas=np.array([layer.kernel_alpha(shape) for layer, shape in zip(computing, inputs)], np.float64),
             dropout=np.array(dropout, dtype=np.float64),
             l2=np.array([self.l2 if layer.l2 is None else layer.l2 for layer in computing], dtype=np.float64),
             loss=spec.code,
@@ -462,6 +466,10 @@ class Network:
             empty without ``sample_weight``.
         """
         X = _checks.as_float_examples(X, self.dtype, self.input_shape)
+        if self.layout.alphas[-1] < 0 and self.loss == "cross_entropy":  # a softmax per step
+            steps, classes = self.output_shape
+            targets, labels = _checks.step_labels(y, steps, classes, X.shape[0], self.dtype)
+            return Data(X, targets, labels, _checks.sample_weights(sample_weight, X.shape[0]))
         if len(self.output_shape) > 1 and np.ndim(y) == 1 + len(self.output_shape):
             y = np.asarray(y)
             if y.shape[1:] == self.output_shape:  # a target per step (and output), as the outputs are shaped

@@ -484,7 +484,7 @@ def _split(net, data, validation_data, validation_split):
     # A generator of its own, so that the split does not move the shuffling
     # stream (and is the same when training resumes from a checkpoint).
     rng = np.random.default_rng([net.entropy, 1])
-    if data.labels.shape[0]:
+    if data.labels.shape[0] == n:  # (a label per example; not per step)
         train_rows, val_rows = stratified_split(data.labels, validation_split, rng)
     else:
         held = min(n, int(round(validation_split * n)))
@@ -501,6 +501,8 @@ def _split(net, data, validation_data, validation_split):
 def _with_class_weights(net, data, class_weight):
     """Per-example weights: ``data.weights`` times the weight of each example's class."""
     spec = get_loss(net.loss)
+    if data.labels.shape[0] > data.inputs.shape[0]:
+        raise ValueError("class_weight weighs examples by their class: it takes no class label per step.")
     if data.labels.shape[0]:
         labels = data.labels
         n_classes = net.n_outputs

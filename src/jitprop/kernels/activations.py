@@ -45,7 +45,9 @@ def sigmoid(z):
 
 # Every kernel takes ``(z, a, alpha)`` (forward) or ``(delta, z, a, alpha)``
 # (derivative); ``alpha`` is the negative slope of leaky_relu and the scale
-# of elu, unused by the others. Shapes are (rows, units).
+# of elu; below 0, minus the width of softmax's groups (a softmax per step,
+# which users' alphas, never negative, cannot ask for); unused by the others.
+# Shapes are (rows, units).
 
 
 @njit(**KERNEL)
@@ -125,6 +127,12 @@ def gelu_forward(z, a, alpha):
 
 @njit(**KERNEL)
 def softmax_forward(z, a, alpha):
+    if alpha < 0:  # a softmax over each group of −alpha outputs: one per step of a Dense layer over steps
+        width = int(-alpha)
+        for r in range(z.shape[0]):
+            for start in range(0, z.shape[1], width):
+                _softmax_group(z[r, start : start + width], a[r, start : start + width])
+        return
     cols = z.shape[1]
     for r in range(z.shape[0]):
         zr = z[r]
@@ -140,6 +148,22 @@ def softmax_forward(z, a, alpha):
         inv = 1.0 / total
         for j in range(cols):
             ar[j] = ar[j] * inv
+
+
+@njit(**INLINED_KERNEL)
+def _softmax_group(z, a):
+    """``a = softmax(z)`` of one group of outputs (``z``, ``a`` 1-D)."""
+    top = z[0]
+    for j in range(z.shape[0]):
+        top = max(top, z[j])
+    total = 0.0
+    for j in range(z.shape[0]):
+        e = math.exp(z[j] - top)
+        a[j] = e
+        total += e
+    inv = 1.0 / total
+    for j in range(z.shape[0]):
+        a[j] = a[j] * inv
 
 
 @njit(**KERNEL)

@@ -103,6 +103,47 @@ def cross_entropy_loss(z, a, data, index, scale, delta):
 
 
 @njit(**KERNEL)
+def cross_entropy_per_step_loss(z, a, data, index, scale, delta):
+    """:func:`cross_entropy_loss` of a softmax per step, a class label per step.
+
+    A row holds the T steps of an example, k outputs each; ``data.labels``
+    holds T labels per example (example ``e``'s step ``t`` at ``e·T + t``).
+    An example's loss is the mean over its steps, and so is its count of
+    correct predictions (the fraction of its steps whose largest output is
+    the label's).
+    """
+    rows, width = z.shape
+    steps = data.labels.shape[0] // data.inputs.shape[0]
+    k = width // steps
+    weighted = data.weights.shape[0] > 0
+    want_delta = delta.shape[0] > 0
+    total = 0.0
+    correct = 0.0
+    for r in range(rows):
+        weight = data.weights[index[r]] if weighted else 1.0
+        step_scale = scale * weight / steps
+        first = index[r] * steps
+        row_loss = 0.0
+        row_correct = 0.0
+        for t in range(steps):
+            zt = z[r, t * k : (t + 1) * k]
+            at = a[r, t * k : (t + 1) * k]
+            guess = _argmax(zt)
+            lse = np.float64(zt[guess]) - math.log(np.float64(at[guess]))  # (see cross_entropy_loss)
+            c = data.labels[first + t]
+            row_correct += guess == c
+            row_loss += lse - zt[c]
+            if want_delta:
+                dt = delta[r, t * k : (t + 1) * k]
+                for j in range(k):
+                    dt[j] = step_scale * at[j]
+                dt[c] = step_scale * (at[c] - 1.0)
+        total += weight * row_loss / steps
+        correct += row_correct / steps
+    return total, correct
+
+
+@njit(**KERNEL)
 def binary_cross_entropy_loss(z, a, data, index, scale, delta):
     """:func:`cross_entropy_loss` for binary cross-entropy of a sigmoid output, from the logits."""
     rows, k = z.shape
@@ -217,10 +258,15 @@ LOSSES = {
 }
 
 
-def loss_kernel(loss, output_activation):
-    """The loss kernel of loss code ``loss`` after an output layer of activation code ``output_activation``."""
+def loss_kernel(loss, output_activation, per_step=False):
+    """The loss kernel of loss code ``loss`` after an output layer of activation code ``output_activation``.
+
+    ``per_step``: the output is a softmax per step (of a Dense layer over steps).
+    """
     if loss == MSE and output_activation == SOFTMAX:
         return softmax_mse_loss
+    if loss == CROSS_ENTROPY and per_step:
+        return cross_entropy_per_step_loss
     return LOSSES[loss]
 
 

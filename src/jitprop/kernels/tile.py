@@ -145,6 +145,7 @@ def network_kernels(layout, params, packed, data, ws, meanwhile=(), also_in_back
         layout.kinds.tobytes(),
         layout.activations.tobytes(),
         int(layout.loss),
+        per_step_output(layout),
         bool(layout.dropout.any()),
         tuple((kernel, type_key(args)) for kernel, args in (*meanwhile, *also_in_background)),
     )
@@ -215,10 +216,15 @@ def _kernels(layout, dtype, data, entry):
             [entry(activations.DERIVATIVE[code], *derivative) for code in codes[:-1]]
             + [entry(output_derivative, *derivative)]
         ),
-        loss=entry(loss_kernel(layout.loss, output), block, block, data, index, 0.0, block),
+        loss=entry(loss_kernel(layout.loss, output, per_step_output(layout)), block, block, data, index, 0.0, block),
         dropout_masks=entry(apply_dropout, block, index, int64, int64, 0.0) if dropout else NO_KERNEL,
         dropout_undo=entry(undo_dropout, block, block, index, int64, int64, 0.0) if dropout else NO_KERNEL,
     )
+
+
+def per_step_output(layout):
+    """Whether the output is a softmax per step (its alpha is minus the width of a step, see :mod:`.activations`)."""
+    return bool(layout.activations[-1] == activations.SOFTMAX and layout.alphas[-1] < 0)
 
 
 def compile_for(kernel, *args):

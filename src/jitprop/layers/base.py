@@ -50,6 +50,10 @@ class Layer:
         rows, columns = self.weight_shape(input_shape)
         return rows * columns
 
+    def kernel_alpha(self, input_shape):
+        """The ``alpha`` the layer's activation kernel reads on examples of ``input_shape`` (its :attr:`alpha`)."""
+        return self.alpha
+
     def kernel_code(self, input_shape):
         """The code of the kernels that run the layer on examples of ``input_shape`` (its :attr:`kernel_kind`)."""
         return self.kernel_kind

@@ -17,7 +17,8 @@ class Dense(Layer):
     On examples of two axes, (steps, features) (the output of a recurrent
     layer with ``return_sequences``), the layer applies to every step:
     ``a[t] = f(x[t] @ W + b)``, an output of shape (steps, units) (run as a
-    convolution of window 1).
+    convolution of window 1); a ``softmax`` output is one per step, with
+    ``cross_entropy`` on a class label per step, ``y`` of shape (n, steps).
 
     Parameters
     ----------
@@ -94,6 +95,12 @@ class Dense(Layer):
             )
         return int(input_shape[0])
 
+    def kernel_alpha(self, input_shape):
+        """A softmax over steps is one per step: an alpha of −units, the softmax kernel's groups of outputs."""
+        if len(input_shape) == 2 and self.activation == "softmax":
+            return -float(self.units)
+        return self.alpha
+
     def kernel_code(self, input_shape):
         """Dense kernels on examples of one axis; over steps, those of a convolution of window 1."""
         return kinds.CONV if len(input_shape) == 2 else kinds.DENSE
@@ -101,11 +108,6 @@ class Dense(Layer):
     def output_shape(self, input_shape):
         self._fan_in(input_shape)  # (a ValueError for examples it cannot take)
         if len(input_shape) == 2:
-            if self.activation == "softmax":
-                raise ValueError(
-                    f"{self!r} on examples of shape {tuple(input_shape)} (steps, features): a softmax per step is "
-                    "not supported yet; use another activation, or Flatten the steps first."
-                )
             return (int(input_shape[0]), self.units)
         return (self.units,)
 
