@@ -296,7 +296,7 @@ PEERS = {"pytorch": ("torch", "TorchEngine"), "jax": ("jax", "JaxEngine")}
 
 
 @pytest.mark.parametrize("peer", sorted(PEERS))
-@pytest.mark.parametrize("workload", ["W2", "W4b64", "W5", "W6"])
+@pytest.mark.parametrize("workload", ["W2", "W4b64", "W5", "W6", "W7", "W8"])
 def test_a_peer_computes_jitprop_s_loss_from_jitprop_s_weights(peer, workload):
     module, engine = PEERS[peer]
     pytest.importorskip(module)
