@@ -110,8 +110,9 @@ class Workload:
     batch_size: int
     n: int  # examples (the digits set for W2 and W6, whatever n says)
     lr: float = 0.01
-    # A CNN: one example's shape (H, W, C) and its layers, output last, as tuples:
-    # ("conv", filters, kernel, padding), ("maxpool", size), ("flatten",), ("dense", units).
+    # A CNN or a recurrent network: one example's shape ((H, W, C), or (T, F)) and its layers,
+    # output last, as tuples: ("conv", filters, kernel, padding), ("maxpool", size), ("flatten",),
+    # ("lstm", units), ("gru", units), ("dense", units).
     input_shape: tuple = ()
     layers: tuple = ()
 
@@ -139,13 +140,23 @@ WORKLOADS = {
             "W6", (), "relu", "cross_entropy", 32, 1_797, input_shape=(8, 8, 1),
             layers=(("conv", 16, 3, "same"), ("maxpool", 2), ("flatten",), ("dense", 10)),
         ),
+        # LSTM(64) on sequences of 50 steps of 16 features; jitprop bench uses 8,192 sequences.
+        Workload(
+            "W7", (), "relu", "cross_entropy", 32, 512, input_shape=(50, 16), layers=(("lstm", 64), ("dense", 10)),
+        ),
+        # GRU(128) on sequences of 100 steps of 32 features; jitprop bench uses 4,096 sequences.
+        Workload(
+            "W8", (), "relu", "cross_entropy", 64, 256, input_shape=(100, 32), layers=(("gru", 128), ("dense", 10)),
+        ),
     )
 }  # fmt: skip
 
 #: The workloads whose network is dense: every commit can train them.
 DENSE_WORKLOADS = [name for name, workload in WORKLOADS.items() if not workload.layers]
 #: The convolutional ones (skipped before jitprop had convolutions).
-CNN_WORKLOADS = [name for name, workload in WORKLOADS.items() if workload.layers]
+CNN_WORKLOADS = [name for name, workload in WORKLOADS.items() if any(layer[0] == "conv" for layer in workload.layers)]
+#: The recurrent ones (skipped before jitprop had recurrent layers).
+RNN_WORKLOADS = [name for name, w in WORKLOADS.items() if any(layer[0] in ("lstm", "gru") for layer in w.layers)]
 
 
 # ------------------------------------------------------------------- builders
@@ -201,15 +212,18 @@ def workload_network(workload, dtype):
 
 
 def cnn_network(layers, input_shape, dtype, pooling="max"):
-    """A seeded CNN of ``layers`` (tuples as ``Workload.layers``), ReLU inside and softmax at the output.
+    """A seeded CNN or recurrent network of ``layers`` (tuples as ``Workload.layers``), softmax at the output.
 
-    ``pooling`` ("max" or "average") is the kind of the ``"maxpool"``
-    layers. Skipped where the commit has no convolutional layers.
+    Convolutions and hidden dense layers are ReLU. ``pooling`` ("max" or
+    "average") is the kind of the ``"maxpool"`` layers. Skipped where the
+    commit has no convolutional (or recurrent) layers.
     """
     import jitprop as jp
 
     if not hasattr(jp, "Conv2D"):
         raise NotImplementedError("jitprop.Conv2D is not in this commit")
+    if any(layer[0] in ("lstm", "gru") for layer in layers) and not hasattr(jp, "LSTM"):
+        raise NotImplementedError("jitprop.LSTM is not in this commit")
     pool = jp.MaxPool2D if pooling == "max" else jp.AvgPool2D
     built = []
     for i, (kind, *arguments) in enumerate(layers):
@@ -221,6 +235,8 @@ def cnn_network(layers, input_shape, dtype, pooling="max"):
             built.append(pool(arguments[0]))
         elif kind == "flatten":
             built.append(jp.Flatten())
+        elif kind in ("lstm", "gru"):
+            built.append({"lstm": jp.LSTM, "gru": jp.GRU}[kind](arguments[0]))
         else:
             built.append(jp.Dense(arguments[0], activation))
     return jp.Network(built, input_shape=input_shape, loss="cross_entropy", dtype=dtype, seed=0)

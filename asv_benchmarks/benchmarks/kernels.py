@@ -289,6 +289,47 @@ def _cnn_layer(layer, dtype):
     return forward, backward
 
 
+#: Recurrent layers whose kernels are timed: (workload, layer index); a tile of its batch.
+RNN_LAYERS = {
+    "lstm 50x16 64": ("W7", 0),  # W7's LSTM: 50 steps, batch 32
+    "gru 100x32 128": ("W8", 0),  # W8's GRU: 100 steps, batch 64
+}
+
+
+@functools.cache
+def _rnn_layer(layer, dtype):
+    name, index = RNN_LAYERS[layer]
+    workload = common.WORKLOADS[name]
+    net = common.cnn_network(workload.layers, workload.input_shape, dtype)
+    forward, backward, _ = common.layer_kernels(net, index, workload.batch_size)
+    return forward, backward
+
+
+class RNNLayerKernels:
+    """The forward and backward kernels of W7's LSTM and W8's GRU on a tile, as training calls them.
+
+    Forward: the input projection of every step as one product, then the
+    steps with the gates fused; backward: through time from the stashed
+    gate activations, then the weight and recurrent-weight gradients (the
+    first layer passes no gradient to its inputs).
+    """
+
+    params = (list(RNN_LAYERS), ["float32"])
+    param_names = ["layer", "dtype"]
+    timeout = 180
+
+    def setup(self, layer, dtype):
+        self.forward, self.backward = _rnn_layer(layer, dtype)
+        self.forward()
+        self.backward()
+
+    def time_forward(self, layer, dtype):
+        self.forward()
+
+    def time_backward(self, layer, dtype):
+        self.backward()
+
+
 class CNNLayerKernels:
     """The forward and backward kernels of one layer of W5 on a tile, as training calls them.
 
