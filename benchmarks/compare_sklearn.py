@@ -1,6 +1,6 @@
 """jitprop's estimators side by side with scikit-learn's MLP: score and fit time.
 
-    python benchmarks/compare_sklearn.py [--repeats 3] [--folds 5] [--threads N]
+    python benchmarks/compare_sklearn.py [--repeats 3] [--folds 5] [--threads N] [--dtype float32] [--solver lbfgs]
 
 For each data set, both models get the same hyper-parameters (scikit-learn's
 defaults, ``random_state`` varying by repeat) inside the same pipeline
@@ -12,8 +12,10 @@ alternate between the two (A B A B …) so that a change in the machine's load
 hits both. The score is the mean over folds (accuracy, or R² for the
 regression), the fit time the sum over folds; the table gives the median of
 each over the repeats, and the speed-up is the median over repeats of the
-ratio of the two fit times of the same repeat. Both compute in float64 (the
-data sets' dtype, which jitprop's estimators keep by default). In each
+ratio of the two fit times of the same repeat. Both compute in the data's
+dtype, float64 as the data sets come or float32 with ``--dtype float32``
+(both libraries keep the input's precision). ``--solver`` picks the solver
+of both (default scikit-learn's, ``"adam"``). In each
 process, one untimed fit on the data comes first: jitprop's kernels are
 compiled (or loaded from the cache) and the libraries' imports are paid before
 anything is timed.
@@ -53,27 +55,30 @@ DATA_SETS = {
 }
 
 
-def model(library, task, random_state, n_threads):
+def model(library, task, random_state, n_threads, solver):
     """The pipeline for one library: scaled features into the MLP with scikit-learn's default hyper-parameters."""
     if task == "classification":
         mlp = (
-            MLPClassifier(random_state=random_state)
+            MLPClassifier(solver=solver, random_state=random_state)
             if library == "sklearn"
-            else jp.Classifier(random_state=random_state, n_threads=n_threads)
+            else jp.Classifier(solver=solver, random_state=random_state, n_threads=n_threads)
         )
         return make_pipeline(StandardScaler(), mlp)
     mlp = (
-        MLPRegressor(random_state=random_state)
+        MLPRegressor(solver=solver, random_state=random_state)
         if library == "sklearn"
-        else jp.Regressor(random_state=random_state, n_threads=n_threads)
+        else jp.Regressor(solver=solver, random_state=random_state, n_threads=n_threads)
     )
     return TransformedTargetRegressor(make_pipeline(StandardScaler(), mlp), transformer=StandardScaler())
 
 
-def run(library, name, folds, random_state, n_threads):
+def run(library, name, folds, random_state, n_threads, dtype="float64", solver="adam"):
     """Mean score over the folds and total fit time of one cross-validation, in this process."""
     loader, task = DATA_SETS[name]
     X, y = loader(return_X_y=True)
+    X = X.astype(dtype)
+    if task == "regression":
+        y = y.astype(dtype)
     splitter = (StratifiedKFold if task == "classification" else KFold)(folds, shuffle=True, random_state=0)
     limit = nullcontext()
     if library == "sklearn" and n_threads is not None:
@@ -81,14 +86,15 @@ def run(library, name, folds, random_state, n_threads):
 
         limit = threadpool_limits(n_threads)
     with limit:
-        model(library, task, random_state, n_threads).fit(X, y)  # untimed: compiling, imports, first touches
-        result = cross_validate(model(library, task, random_state, n_threads), X, y, cv=splitter)
+        model(library, task, random_state, n_threads, solver).fit(X, y)  # untimed: compiling, imports, first touches
+        result = cross_validate(model(library, task, random_state, n_threads, solver), X, y, cv=splitter)
     return float(np.mean(result["test_score"])), float(np.sum(result["fit_time"]))
 
 
-def run_in_process(library, name, folds, random_state, n_threads):
+def run_in_process(library, name, folds, random_state, n_threads, dtype, solver):
     """:func:`run` in a fresh Python process."""
     command = [sys.executable, __file__, "--one", library, name, str(random_state), "--folds", str(folds)]
+    command += ["--dtype", dtype, "--solver", solver]
     if n_threads is not None:
         command += ["--threads", str(n_threads)]
     output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
@@ -101,12 +107,14 @@ def main():
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--threads", type=int, default=None, help="threads of both libraries (default: their own)")
     parser.add_argument("--data-sets", nargs="+", default=list(DATA_SETS), choices=list(DATA_SETS))
+    parser.add_argument("--dtype", default="float64", choices=["float64", "float32"], help="the data's precision")
+    parser.add_argument("--solver", default="adam", choices=["adam", "sgd", "lbfgs"], help="both libraries' solver")
     parser.add_argument("--one", nargs=3, metavar=("LIBRARY", "DATA_SET", "SEED"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     warnings.simplefilter("ignore", ConvergenceWarning)
     if args.one:  # a child process: one cross-validation, its result as JSON
         library, name, seed = args.one
-        print(json.dumps(run(library, name, args.folds, int(seed), args.threads)))
+        print(json.dumps(run(library, name, args.folds, int(seed), args.threads, args.dtype, args.solver)))
         return
 
     from threadpoolctl import threadpool_info
@@ -116,7 +124,7 @@ def main():
     threads = args.threads or numba.get_num_threads()
     print(
         f"scikit-learn {sklearn.__version__} ({', '.join(blas)}); jitprop {jp.__version__} "
-        f"(float64 as the data, {threads} Numba threads); {os.cpu_count()} CPUs; "
+        f"({threads} Numba threads); {args.dtype}, solver {args.solver}; {os.cpu_count()} CPUs; "
         f"{args.folds}-fold cross-validation, median of {args.repeats} repeats, each in a process of its own\n"
     )
     print("| data set | scikit-learn score | jitprop score | scikit-learn fit (s) | jitprop fit (s) | speed-up |")
@@ -128,7 +136,8 @@ def main():
         for repeat in range(args.repeats):
             order = ("sklearn", "jitprop") if repeat % 2 == 0 else ("jitprop", "sklearn")
             for library in order:
-                records[library].append(run_in_process(library, name, args.folds, repeat, args.threads))
+                result = run_in_process(library, name, args.folds, repeat, args.threads, args.dtype, args.solver)
+                records[library].append(result)
             print(f"{name} repeat {repeat}: " + ", ".join(f"{k} {v[-1]}" for k, v in records.items()), file=sys.stderr)
         sk_score, jp_score = (statistics.median(score for score, _ in records[lib]) for lib in ("sklearn", "jitprop"))
         sk_time, jp_time = (statistics.median(seconds for _, seconds in records[lib]) for lib in ("sklearn", "jitprop"))
