@@ -78,6 +78,40 @@ def test_a_recurrent_network_runs_as_its_reference(rng, case):
             np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-13)
 
 
+FLOAT32_CASES = {
+    # id: (kind, activation, bidirectional)
+    "lstm": ("lstm", "tanh", False),
+    "gru": ("gru", "tanh", True),
+    "simple-sigmoid": ("simple_rnn", "sigmoid", False),
+    "simple-tanh": ("simple_rnn", "tanh", True),
+}
+
+
+@pytest.mark.parametrize("case", list(FLOAT32_CASES.values()), ids=list(FLOAT32_CASES))
+def test_a_float32_network_runs_as_its_reference_within_float32_rounding(rng, case):
+    # float32 cells compute tanh and the logistic function by a rational approximation (within 3 ulps).
+    kind, activation, bidirectional = case
+
+    def network(dtype):
+        layer = _cell(kind, 8, True, activation)
+        layers = [jp.Dense(4, "tanh"), jp.Bidirectional(layer) if bidirectional else layer, jp.Dense(2, "tanh")]
+        return jp.Network(layers, input_shape=(7, 3), loss="mse", dtype=dtype, seed=0)
+
+    net = _randomized(network("float32"), rng)
+    X = rng.normal(size=(40, 7, 3)).astype(np.float32)
+    y = rng.normal(size=(40, net.n_outputs)).astype(np.float32)
+    as_float64 = network("float64")
+    as_float64.params[...] = net.params
+    np.testing.assert_allclose(net.predict(X), ref.network_predict(as_float64, X.astype(np.float64)), rtol=1e-5,
+                               atol=1e-5)  # fmt: skip
+    loss, grads = net.loss_and_grads(X, y)
+    expected_loss, expected = ref.network_loss_and_grads(as_float64, X.astype(np.float64), y.astype(np.float64))
+    assert loss == pytest.approx(expected_loss, rel=1e-5)
+    for views, wanted in zip(grads, expected):
+        for got, want in zip(views, wanted):
+            np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
 def test_tiles_and_chunks_of_a_batch_run_as_the_reference(rng, parallel_tiles):
     # Several tiles a batch, each of several chunks of examples (CHUNK_ROWS // steps examples a chunk).
     layers = [jp.Dense(3, "tanh"), jp.Bidirectional(jp.GRU(3, return_sequences=True)), jp.LSTM(2), jp.Dense(2)]

@@ -1,21 +1,38 @@
-"""The recurrent cells step by step: each example's steps forward, and back through them.
+"""The recurrent cells step by step: the examples' steps forward, and back through them.
 
 What the recurrent kind (:mod:`.recurrent`) runs for one direction of a
 tile, after the input projection ``P = X W`` and before the products of the
-gradient. Per step, with ``G = g·u`` gate values (see :mod:`.recurrent` for
-the formulas): the recurrent product ``h₋·U`` (a row of ``U`` at a time,
-over contiguous gate values), then the gates' nonlinearities and the state
+gradient. The n examples of the tile take each step together. Per step,
+with ``G = g·u`` gate values (see :mod:`.recurrent` for the formulas): the
+recurrent product ``H₋ U`` of the examples' states gathered into an (n, u)
+block, one product from packed panels (:mod:`.panels`, ``U`` packed once
+per call), then per example the gates' nonlinearities and the state
 update, fused. Going back, each step's gate pre-activations' gradient
 overwrites its gate activations, from which it is computed, and
-``∂loss/∂h₋ = G Uᵀ`` (dot products over contiguous rows of ``U``).
+``∂loss/∂H₋ = G Uᵀ`` is one product from panels over the examples' rows
+of ``G``. Each sum of a product runs over ``k`` in order, one example's
+independent of the others', so that the results do not depend on ``n``.
+
+In float32 networks the gates' tanh and logistic function are a rational
+approximation of tanh evaluated in float64 (:func:`_tanh`: within 3
+float32 ulps of tanh; the logistic function ``(1 + tanh(x/2)) / 2``, within
+about 1.3e-7 of it, its least value about 1.3e-7), arithmetic that LLVM
+vectorizes over a step's units where calls into libm would not vectorize;
+float64 networks call ``math.tanh`` and ``math.exp``.
 """
 
 import math
 
-from numba import njit
+import numpy as np
+from numba import njit, types
+from numba.extending import overload
 
 from . import activations
+from ._numba.linking import call
+from ._numba.microkernel import PANEL_ROWS
 from ._numba.options import INLINED_KERNEL, KERNEL
+from .layout import view2d
+from .panels import MAX_PANEL_COLUMNS, matmul_packed_b, pack_columns, pack_rows, panel_columns
 
 #: Cells.
 SIMPLE = 0
@@ -46,18 +63,56 @@ def step_width(cell, units):
     return (gate_count(cell) + 1 + (0 if cell == SIMPLE else 1)) * units
 
 
-@njit(**INLINED_KERNEL)
-def _sigmoid(x):
+#: Eigen's rational approximation of tanh on [-TANH_CLAMP, TANH_CLAMP] (within 3 float32 ulps of tanh):
+#: odd numerator coefficients of x¹ … x¹³, even denominator ones of x⁰ … x⁶.
+TANH_NUMERATOR = (4.89352455891786e-03, 6.37261928875436e-04, 1.48572235717979e-05, 5.12229709037114e-08,
+                  -8.60467152213735e-11, 2.00018790482477e-13, -2.76076847742355e-16)  # fmt: skip
+TANH_DENOMINATOR = (4.89352518554385e-03, 2.26843463243900e-03, 1.18534705686654e-04, 1.19825839466702e-06)
+TANH_CLAMP = 7.90531110763549805
+
+
+def _tanh(x, like):
+    """``tanh(x)``: in float32 networks (``like`` a float32) a rational approximation, else ``math.tanh``."""
+    return math.tanh(x)
+
+
+@overload(_tanh, jit_options=INLINED_KERNEL)
+def _tanh_typed(x, like):
+    """The float32 form is arithmetic only, so that loops over a step's units vectorize (no vector libm here)."""
+    if like != types.float32:
+        return lambda x, like: math.tanh(x)
+    a1, a3, a5, a7, a9, a11, a13 = TANH_NUMERATOR
+    b0, b2, b4, b6 = TANH_DENOMINATOR
+
+    def rational(x, like):
+        y = min(max(np.float64(x), -TANH_CLAMP), TANH_CLAMP)
+        y2 = y * y
+        p = y * (a1 + y2 * (a3 + y2 * (a5 + y2 * (a7 + y2 * (a9 + y2 * (a11 + y2 * a13))))))
+        q = b0 + y2 * (b2 + y2 * (b4 + y2 * b6))
+        return y if abs(y) < 0.0004 else p / q
+
+    return rational
+
+
+def _sigmoid(x, like):
+    """The logistic function ``1 / (1 + exp(-x))``; in float32 networks ``(1 + tanh(x/2)) / 2`` (see :func:`_tanh`)."""
     return 1.0 / (1.0 + math.exp(-x))
 
 
+@overload(_sigmoid, jit_options=INLINED_KERNEL)
+def _sigmoid_typed(x, like):
+    if like != types.float32:
+        return lambda x, like: 1.0 / (1.0 + math.exp(-x))
+    return lambda x, like: 0.5 + 0.5 * _tanh(0.5 * np.float64(x), like)
+
+
 @njit(**INLINED_KERNEL)
-def _activate(code, x):
+def _activate(code, x, like):
     """A SimpleRNN's activation of one value."""
     if code == activations.TANH:
-        return math.tanh(x)
+        return _tanh(x, like)
     if code == activations.SIGMOID:
-        return _sigmoid(x)
+        return _sigmoid(x, like)
     if code == activations.RELU:
         return max(x, 0.0)
     return x
@@ -75,88 +130,129 @@ def _slope(code, h):
     return 1.0
 
 
+@njit(**INLINED_KERNEL)
+def steps_scratch_size(units, gates, examples):
+    """Elements of scratch :func:`run_steps` and :func:`run_steps_back` need for ``examples`` examples.
+
+    ``U`` (or ``Uᵀ``) packed, a step's blocks of ``examples`` rows (``H₋``
+    or ``dh``, ``dc``, the recurrent product, the recurrent ``G``), one
+    example's ``dh``, a zero state and what the product packs of its left
+    operand.
+    """
+    panel_u = units * (-(-gates // MAX_PANEL_COLUMNS) * MAX_PANEL_COLUMNS)
+    panel_ut = gates * (-(-units // MAX_PANEL_COLUMNS) * MAX_PANEL_COLUMNS)
+    packing = max(units, gates) * (-(-examples // PANEL_ROWS) * PANEL_ROWS)
+    return max(panel_u, panel_ut) + examples * (3 * units + gates) + 2 * units + packing
+
+
 @njit(**KERNEL)
-def run_steps(cell, code, reverse, steps, u, b, gates, h, kept, vectors):
-    """Each example's steps forward from a zero state (see the module's docstring).
+def run_steps(cell, code, reverse, steps, u, b, gates, h, kept, scratch):
+    """The examples' steps forward from a zero state, all examples' step ``t`` at once.
 
     ``gates`` (n·T, g·u) holds ``P = X W`` and is overwritten with the gates'
     activations; ``h`` (n·T, u) receives ``h`` of each step, ``kept`` (n·T,
-    u) ``c`` (LSTM) or ``h₋·U_h + b¹_h`` (GRU). ``vectors`` is scratch of
-    at least 2·u + g·u elements.
+    u) ``c`` (LSTM) or ``h₋·U_h + b¹_h`` (GRU). Per step, the n examples'
+    ``H₋`` (n, u) are gathered into a block and ``H₋ U`` is one product
+    from packed panels (:mod:`.panels`, ``U`` packed once per call); then
+    the gates, fused, a row at a time. ``scratch`` holds at least
+    :func:`steps_scratch_size` elements.
     """
     units = u.shape[0]
     width = u.shape[1]
     n = gates.shape[0] // steps
     zero = gates.dtype.type(0)
-    h_prev = vectors[:units]
-    c_prev = vectors[units : 2 * units]
-    acc = vectors[2 * units : 2 * units + width]
-    input_bias = b[:width]
-    for e in range(n):
-        for k in range(units):
-            h_prev[k] = zero
-            c_prev[k] = zero
-        for s in range(steps):
-            t = steps - 1 - s if reverse else s
+    size = pack_columns(u, panel_columns(u), scratch) * units * panel_columns(u)
+    u_panels = scratch[:size]
+    previous = view2d(scratch, size, n, units)
+    acc = view2d(scratch, size + n * units, n, width)
+    no_state = view2d(scratch, size + n * (units + width), 1, units)[0]  # the state before the first step
+    buffer = scratch[size + n * (units + width) + units :]
+    for k in range(units):
+        no_state[k] = zero
+    # P + b⁰ on every row first (the order of the sums of a row as in the formulas).
+    for row in range(gates.shape[0]):
+        gr = gates[row]
+        for k in range(width):
+            gr[k] = gr[k] + b[k]
+    for s in range(steps):
+        t = steps - 1 - s if reverse else s
+        back = t + 1 if reverse else t - 1
+        # acc = H₋ U (+ b¹ for the GRU), every example's h₋ at once.
+        if s > 0:
+            for e in range(n):
+                source = h[e * steps + back]
+                target = previous[e]
+                for k in range(units):
+                    target[k] = source[k]
+            call(matmul_packed_b, (previous, u_panels, buffer, acc))
+        else:
+            for e in range(n):
+                target = acc[e]
+                for k in range(width):
+                    target[k] = zero
+        if cell == GRU:
+            for e in range(n):
+                target = acc[e]
+                for k in range(width):
+                    target[k] = target[k] + b[width + k]
+        for e in range(n):
             row = e * steps + t
-            # acc = h₋·U (+ b¹ for the GRU), one row of U after another.
-            if cell == GRU:
-                for k in range(width):
-                    acc[k] = b[width + k]
-            else:
-                for k in range(width):
-                    acc[k] = zero
-            if s > 0:
-                for j in range(units):
-                    hj = h_prev[j]
-                    uj = u[j]
-                    for k in range(width):
-                        acc[k] += hj * uj[k]
             gr = gates[row]
+            ar = acc[e]
             hr = h[row]
             if cell == SIMPLE:
                 for k in range(units):
-                    value = _activate(code, gr[k] + input_bias[k] + acc[k])
+                    value = _activate(code, gr[k] + ar[k], zero)
                     gr[k] = value
                     hr[k] = value
-                    h_prev[k] = value
             elif cell == LSTM:
                 cr = kept[row]
+                cp = kept[e * steps + back] if s > 0 else no_state
+                gi = view2d(gr, 0, 1, units)[0]
+                gf = view2d(gr, units, 1, units)[0]
+                gc = view2d(gr, 2 * units, 1, units)[0]
+                go = view2d(gr, 3 * units, 1, units)[0]
+                ai = view2d(ar, 0, 1, units)[0]
+                af = view2d(ar, units, 1, units)[0]
+                ac = view2d(ar, 2 * units, 1, units)[0]
+                ao = view2d(ar, 3 * units, 1, units)[0]
                 for k in range(units):
-                    i = _sigmoid(gr[k] + input_bias[k] + acc[k])
-                    f = _sigmoid(gr[units + k] + input_bias[units + k] + acc[units + k])
-                    candidate = math.tanh(gr[2 * units + k] + input_bias[2 * units + k] + acc[2 * units + k])
-                    o = _sigmoid(gr[3 * units + k] + input_bias[3 * units + k] + acc[3 * units + k])
-                    c = f * c_prev[k] + i * candidate
-                    value = o * math.tanh(c)
-                    gr[k] = i
-                    gr[units + k] = f
-                    gr[2 * units + k] = candidate
-                    gr[3 * units + k] = o
+                    i = _sigmoid(gi[k] + ai[k], zero)
+                    f = _sigmoid(gf[k] + af[k], zero)
+                    candidate = _tanh(gc[k] + ac[k], zero)
+                    o = _sigmoid(go[k] + ao[k], zero)
+                    c = f * cp[k] + i * candidate
+                    gi[k] = i
+                    gf[k] = f
+                    gc[k] = candidate
+                    go[k] = o
                     cr[k] = c
-                    c_prev[k] = c
-                    hr[k] = value
-                    h_prev[k] = value
+                    hr[k] = o * _tanh(c, zero)
             else:
                 rr = kept[row]
+                hp = h[e * steps + back] if s > 0 else no_state
+                gz = view2d(gr, 0, 1, units)[0]
+                gs = view2d(gr, units, 1, units)[0]
+                gc = view2d(gr, 2 * units, 1, units)[0]
+                az = view2d(ar, 0, 1, units)[0]
+                ar_ = view2d(ar, units, 1, units)[0]
+                ac = view2d(ar, 2 * units, 1, units)[0]
                 for k in range(units):
-                    z = _sigmoid(gr[k] + input_bias[k] + acc[k])
-                    r = _sigmoid(gr[units + k] + input_bias[units + k] + acc[units + k])
-                    product = acc[2 * units + k]
-                    candidate = math.tanh(gr[2 * units + k] + input_bias[2 * units + k] + r * product)
-                    value = z * h_prev[k] + (1.0 - z) * candidate
-                    gr[k] = z
-                    gr[units + k] = r
-                    gr[2 * units + k] = candidate
+                    z = _sigmoid(gz[k] + az[k], zero)
+                    r = _sigmoid(gs[k] + ar_[k], zero)
+                    product = ac[k]
+                    candidate = _tanh(gc[k] + r * product, zero)
+                    gz[k] = z
+                    gs[k] = r
+                    gc[k] = candidate
                     rr[k] = product
-                    hr[k] = value
-                    h_prev[k] = value
+                    hr[k] = z * hp[k] + (1.0 - z) * candidate
 
 
 @njit(**KERNEL)
 def run_steps_back(cell, code, reverse, truncate, steps, directions, direction, sequences, u, gates, h, kept, dout,
-                   vectors):  # fmt: skip
-    """Each example's steps in reverse: ``G`` of every step over its gates (see the module's docstring).
+                   scratch):  # fmt: skip
+    """The examples' steps in reverse, all examples' step ``t`` at once: ``G`` of every step over its gates.
 
     With ``truncate`` = k > 0, no gradient passes through the state into
     the step before one whose place in the order of reading is a multiple
@@ -165,85 +261,113 @@ def run_steps_back(cell, code, reverse, truncate, steps, directions, direction, 
 
     ``dout`` (n, width_out) is ∂loss/∂(the layer's output). Overwrites
     ``gates`` with ``G``, and the GRU's ``kept`` with ``r⊙G_h`` (the part
-    of ``G`` the recurrent product sees). ``vectors`` is scratch of at
-    least 3·u elements.
+    of ``G`` the recurrent product sees). Per step, ``∂loss/∂H₋ = G Uᵀ``
+    is one product from packed panels over the n examples' recurrent ``G``
+    gathered into a block. ``scratch`` holds at least
+    :func:`steps_scratch_size` elements.
     """
     units = u.shape[0]
     width = u.shape[1]
     n = gates.shape[0] // steps
     zero = gates.dtype.type(0)
-    dh = vectors[:units]
-    dh_next = vectors[units : 2 * units]
-    dc_next = vectors[2 * units : 3 * units]
+    size = pack_rows(u, panel_columns(u), scratch) * width * panel_columns(u)
+    ut_panels = scratch[:size]
+    dh_next = view2d(scratch, size, n, units)
+    dc_next = view2d(scratch, size + n * units, n, units)
+    product = view2d(scratch, size + 2 * n * units, n, units)
+    recurrent = view2d(scratch, size + 3 * n * units, n, width)
+    at = size + n * (3 * units + width)
+    dh = view2d(scratch, at, 1, units)[0]
+    no_state = view2d(scratch, at + units, 1, units)[0]  # the state before the first step
+    buffer = scratch[at + 2 * units :]
+    for k in range(units):
+        no_state[k] = zero
     for e in range(n):
         for k in range(units):
-            dh_next[k] = zero
-            dc_next[k] = zero
-        de = dout[e]
-        for s in range(steps - 1, -1, -1):
-            t = steps - 1 - s if reverse else s
+            dh_next[e, k] = zero
+            dc_next[e, k] = zero
+    recurrent_width = width - units if cell == GRU else width
+    for s in range(steps - 1, -1, -1):
+        t = steps - 1 - s if reverse else s
+        for e in range(n):
             row = e * steps + t
             previous = row + 1 if reverse else row - 1
+            de = dout[e]
+            dn = dh_next[e]
+            dcn = dc_next[e]
             if sequences:
-                at = (t * directions + direction) * units
+                offset = (t * directions + direction) * units
                 for k in range(units):
-                    dh[k] = dh_next[k] + de[at + k]
+                    dh[k] = dn[k] + de[offset + k]
             elif s == steps - 1:
                 for k in range(units):
-                    dh[k] = dh_next[k] + de[direction * units + k]
+                    dh[k] = dn[k] + de[direction * units + k]
             else:
                 for k in range(units):
-                    dh[k] = dh_next[k]
+                    dh[k] = dn[k]
             gr = gates[row]
             if cell == SIMPLE:
                 for k in range(units):
                     gr[k] = dh[k] * _slope(code, gr[k])
-                    dh_next[k] = zero
+                    dn[k] = zero
             elif cell == LSTM:
                 cr = kept[row]
+                cp = kept[previous] if s > 0 else no_state
+                gi = view2d(gr, 0, 1, units)[0]
+                gf = view2d(gr, units, 1, units)[0]
+                gc = view2d(gr, 2 * units, 1, units)[0]
+                go = view2d(gr, 3 * units, 1, units)[0]
                 for k in range(units):
-                    i = gr[k]
-                    f = gr[units + k]
-                    candidate = gr[2 * units + k]
-                    o = gr[3 * units + k]
-                    tc = math.tanh(cr[k])
-                    c_prev = kept[previous, k] if s > 0 else zero
-                    dc = dc_next[k] + dh[k] * o * (1.0 - tc * tc)
-                    gr[k] = dc * candidate * i * (1.0 - i)
-                    gr[units + k] = dc * c_prev * f * (1.0 - f)
-                    gr[2 * units + k] = dc * i * (1.0 - candidate * candidate)
-                    gr[3 * units + k] = dh[k] * tc * o * (1.0 - o)
-                    dc_next[k] = dc * f
-                    dh_next[k] = zero
+                    i = gi[k]
+                    f = gf[k]
+                    candidate = gc[k]
+                    o = go[k]
+                    tc = _tanh(cr[k], zero)
+                    dc = dcn[k] + dh[k] * o * (1.0 - tc * tc)
+                    gi[k] = dc * candidate * i * (1.0 - i)
+                    gf[k] = dc * cp[k] * f * (1.0 - f)
+                    gc[k] = dc * i * (1.0 - candidate * candidate)
+                    go[k] = dh[k] * tc * o * (1.0 - o)
+                    dcn[k] = dc * f
+                    dn[k] = zero
             else:
                 rr = kept[row]
+                hp = h[previous] if s > 0 else no_state
+                gz = view2d(gr, 0, 1, units)[0]
+                gs = view2d(gr, units, 1, units)[0]
+                gc = view2d(gr, 2 * units, 1, units)[0]
                 for k in range(units):
-                    z = gr[k]
-                    r = gr[units + k]
-                    candidate = gr[2 * units + k]
-                    h_prev = h[previous, k] if s > 0 else zero
+                    z = gz[k]
+                    r = gs[k]
+                    candidate = gc[k]
                     d_candidate = dh[k] * (1.0 - z) * (1.0 - candidate * candidate)
-                    gr[k] = dh[k] * (h_prev - candidate) * z * (1.0 - z)
-                    gr[units + k] = d_candidate * rr[k] * r * (1.0 - r)
-                    gr[2 * units + k] = d_candidate
+                    gz[k] = dh[k] * (hp[k] - candidate) * z * (1.0 - z)
+                    gs[k] = d_candidate * rr[k] * r * (1.0 - r)
+                    gc[k] = d_candidate
                     rr[k] = d_candidate * r
-                    dh_next[k] = dh[k] * z
-            if s == 0:
-                continue
-            if truncate > 0 and s % truncate == 0:
+                    dn[k] = dh[k] * z
+        if s == 0:
+            continue
+        if truncate > 0 and s % truncate == 0:
+            for e in range(n):
                 for k in range(units):
-                    dh_next[k] = zero
-                    dc_next[k] = zero
-                continue
-            # ∂loss/∂h₋ through the recurrent product: G Uᵀ (the GRU's candidate part from kept).
-            recurrent = width - units if cell == GRU else width
-            for j in range(units):
-                uj = u[j]
-                total = zero
-                for k in range(recurrent):
-                    total += gr[k] * uj[k]
-                if cell == GRU:
-                    rr = kept[row]
-                    for k in range(units):
-                        total += rr[k] * uj[recurrent + k]
-                dh_next[j] += total
+                    dh_next[e, k] = zero
+                    dc_next[e, k] = zero
+            continue
+        # ∂loss/∂H₋ through the recurrent product: G Uᵀ (the GRU's candidate part from kept).
+        for e in range(n):
+            row = e * steps + t
+            gr = gates[row]
+            target = recurrent[e]
+            for k in range(recurrent_width):
+                target[k] = gr[k]
+            if cell == GRU:
+                rr = kept[row]
+                for k in range(units):
+                    target[recurrent_width + k] = rr[k]
+        call(matmul_packed_b, (recurrent, ut_panels, buffer, product))
+        for e in range(n):
+            dn = dh_next[e]
+            pr = product[e]
+            for k in range(units):
+                dn[k] += pr[k]

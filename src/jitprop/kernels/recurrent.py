@@ -21,11 +21,12 @@ each direction's bias. The tile applies no activation (``identity``).
 Forward, per tile and direction: the input projection of every step of every
 example, ``P = X W`` on the rows (examples·T, F), is one product from packed
 panels (:mod:`.panels`), written into the layer's stash (see :mod:`.kinds`);
-then each example runs its steps, each step one product ``h₋·U`` and the
-gates fused, overwriting ``P`` with the gates' activations and keeping
-``h`` (and the LSTM's ``c``, the GRU's ``h₋·U_h + b¹_h``). Backward
-(through time over the whole sequence), each example runs its steps in
-reverse from the kept values, overwriting each step's gates with
+then the tile's examples run their steps together, each step one product
+``H₋ U`` over the examples' states and the gates fused, overwriting ``P``
+with the gates' activations and keeping ``h`` (and the LSTM's ``c``, the
+GRU's ``h₋·U_h + b¹_h``). Backward (through time over the whole sequence),
+the examples run their steps in reverse from the kept values, each step
+one product ``G Uᵀ``, overwriting each step's gates with
 ``G = ∂loss/∂(gate pre-activations)``; then ``dW = Xᵀ G``,
 ``dU = H₋ᵀ G`` (``G`` with ``r⊙`` on the GRU's candidate part) and
 ``dX = G Wᵀ`` are products from panels over the tile's rows. With a
@@ -53,7 +54,7 @@ from .panels import (
     panel_columns,
     round_up,
 )
-from .cells import GRU, SIMPLE, bias_rows, gate_count, run_steps, run_steps_back, step_width
+from .cells import GRU, SIMPLE, bias_rows, gate_count, run_steps, run_steps_back, step_width, steps_scratch_size
 from .tuning import CHUNK_ROWS
 
 #: Columns of a layer's row of :attr:`~.layout.Layout.geometry`.
@@ -109,15 +110,15 @@ def examples_per_chunk(steps, tile_rows):
     return min(tile_rows, max(1, CHUNK_ROWS // steps))
 
 
-def scratch_size(cell, steps, features, units, rows):
-    """Elements of a tile's scratch for chunks of ``rows`` rows (examples·T) (see :func:`forward`, :func:`backward`).
+def scratch_size(cell, steps, features, units, rows, examples):
+    """Elements of a tile's scratch for chunks of ``rows`` rows (examples·T) and tiles of ``examples`` examples.
 
-    Vectors of one example's step, the packed ``W`` (or ``Wᵀ``), a chunk's
-    ``dW`` and ``dU``, its ``H₋``, the GRU's recurrent ``G`` and the second
-    direction's ``dX``, then what the products pack of their other operands.
+    The steps' (:func:`~.cells.steps_scratch_size`), or the products':
+    the packed ``W`` (or ``Wᵀ``), a chunk's ``dW`` and ``dU``, its ``H₋``,
+    the GRU's recurrent ``G`` and the second direction's ``dX``, then what
+    the products pack of their other operands.
     """
     gates = gate_count.py_func(cell) * units
-    vectors = 5 * units + gates
     weight_panels = _weight_panels_size.py_func(features, gates)
     chunk_gradients = (features + units) * gates
     chunk_rows = rows * (units + gates + features)
@@ -127,7 +128,8 @@ def scratch_size(cell, steps, features, units, rows):
         rows * (padded_width(units) + padded_width(gates)),
         gates * round_up(rows, PANEL_ROWS),
     )
-    return vectors + weight_panels + chunk_gradients + chunk_rows + packing
+    products = weight_panels + chunk_gradients + chunk_rows + packing
+    return max(products, steps_scratch_size.py_func(units, gates, examples))
 
 
 def tile_scratch(layout, layer, tile_rows):
@@ -135,7 +137,7 @@ def tile_scratch(layout, layer, tile_rows):
     g = layout.geometry[layer]
     steps = int(g[STEPS])
     rows = examples_per_chunk.py_func(steps, tile_rows) * steps
-    return scratch_size(int(g[CELL]), steps, int(g[FEATURES]), int(g[UNITS]), rows)
+    return scratch_size(int(g[CELL]), steps, int(g[FEATURES]), int(g[UNITS]), rows, tile_rows)
 
 
 # ------------------------------------------------------------------ helpers
@@ -186,8 +188,7 @@ def forward(kernels, layout, params, packed, ws, layer, r0, r1):
     rows = n * steps
     width_out = layout.sizes[layer + 1]
     chunk = examples_per_chunk(steps, ws.tile_rows)
-    vectors = scratch[: 5 * units + width]
-    weight_panels = scratch[5 * units + width :]
+    weight_panels = scratch
     x_start = ws.row_offsets[layer] + r0 * steps * features
     out = view2d(ws.preactivations, ws.row_offsets[layer + 1] + r0 * width_out, n, width_out)
     for d in range(directions):
@@ -204,7 +205,7 @@ def forward(kernels, layout, params, packed, ws, layer, r0, r1):
             x = view2d(ws.activations, x_start + e0 * steps * features, (e1 - e0) * steps, features)
             p = view2d(block, e0 * steps * width, (e1 - e0) * steps, width)
             call(matmul_packed_b, (x, weight_panels, buffer, p))
-        run_steps(cell, code, d == 1, steps, u, b, gates, h, kept, vectors)
+        call(run_steps, (cell, code, d == 1, steps, u, b, gates, h, kept, scratch))
         for e in range(n):
             target = out[e]
             if sequences:
@@ -237,10 +238,8 @@ def backward(kernels, layout, params, packed, ws, layer, r0, r1, grad):
     width_out = layout.sizes[layer + 1]
     chunk = examples_per_chunk(steps, ws.tile_rows)
     most = chunk * steps
-    at = 5 * units + width
-    vectors = scratch[:at]
-    weight_panels = scratch[at:]
-    at += _weight_panels_size(features, width)
+    weight_panels = scratch
+    at = _weight_panels_size(features, width)
     chunk_w = view2d(scratch, at, features, width)
     chunk_u = view2d(scratch, at + features * width, units, width)
     at += (features + units) * width
@@ -264,7 +263,8 @@ def backward(kernels, layout, params, packed, ws, layer, r0, r1, grad):
         h = view2d(block, n * steps * width, n * steps, units)
         kept = view2d(block, n * steps * (width + units), n * steps if cell != SIMPLE else 0, units)
         truncate = g[TRUNCATE]
-        run_steps_back(cell, code, d == 1, truncate, steps, directions, d, sequences, u, gates, h, kept, dout, vectors)
+        arguments = (cell, code, d == 1, truncate, steps, directions, d, sequences, u, gates, h, kept, dout, scratch)
+        call(run_steps_back, arguments)
         # db: Σ G over the rows (the GRU's recurrent bias: Σ of the G its recurrent product sees).
         for k in range(size):
             grad_b[k] = zero
