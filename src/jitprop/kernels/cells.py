@@ -24,13 +24,13 @@ float64 networks call ``math.tanh`` and ``math.exp``.
 import math
 
 import numpy as np
-from numba import njit, types
-from numba.extending import overload
+from numba import njit
 
 from . import activations
 from ._numba.linking import call
 from ._numba.microkernel import PANEL_ROWS
 from ._numba.options import INLINED_KERNEL, KERNEL
+from ._numba.precision import by_precision
 from .layout import view2d
 from .panels import MAX_PANEL_COLUMNS, matmul_packed_b, pack_columns, pack_rows, panel_columns
 
@@ -71,39 +71,40 @@ TANH_DENOMINATOR = (4.89352518554385e-03, 2.26843463243900e-03, 1.18534705686654
 TANH_CLAMP = 7.90531110763549805
 
 
-def _tanh(x, like):
-    """``tanh(x)``: in float32 networks (``like`` a float32) a rational approximation, else ``math.tanh``."""
+_A1, _A3, _A5, _A7, _A9, _A11, _A13 = TANH_NUMERATOR
+_B0, _B2, _B4, _B6 = TANH_DENOMINATOR
+
+
+@njit(**INLINED_KERNEL)
+def _rational_tanh(x):
+    """Eigen's rational tanh, in float64: arithmetic only, so that loops over a step's units vectorize."""
+    y = min(max(np.float64(x), -TANH_CLAMP), TANH_CLAMP)
+    y2 = y * y
+    p = y * (_A1 + y2 * (_A3 + y2 * (_A5 + y2 * (_A7 + y2 * (_A9 + y2 * (_A11 + y2 * _A13))))))
+    q = _B0 + y2 * (_B2 + y2 * (_B4 + y2 * _B6))
+    return y if abs(y) < 0.0004 else p / q
+
+
+@njit(**INLINED_KERNEL)
+def _libm_tanh(x):
     return math.tanh(x)
 
 
-@overload(_tanh, jit_options=INLINED_KERNEL)
-def _tanh_typed(x, like):
-    """The float32 form is arithmetic only, so that loops over a step's units vectorize (no vector libm here)."""
-    if like != types.float32:
-        return lambda x, like: math.tanh(x)
-    a1, a3, a5, a7, a9, a11, a13 = TANH_NUMERATOR
-    b0, b2, b4, b6 = TANH_DENOMINATOR
-
-    def rational(x, like):
-        y = min(max(np.float64(x), -TANH_CLAMP), TANH_CLAMP)
-        y2 = y * y
-        p = y * (a1 + y2 * (a3 + y2 * (a5 + y2 * (a7 + y2 * (a9 + y2 * (a11 + y2 * a13))))))
-        q = b0 + y2 * (b2 + y2 * (b4 + y2 * b6))
-        return y if abs(y) < 0.0004 else p / q
-
-    return rational
+@njit(**INLINED_KERNEL)
+def _rational_sigmoid(x):
+    """``(1 + tanh(x/2)) / 2`` with :func:`_rational_tanh`."""
+    return 0.5 + 0.5 * _rational_tanh(0.5 * np.float64(x))
 
 
-def _sigmoid(x, like):
-    """The logistic function ``1 / (1 + exp(-x))``; in float32 networks ``(1 + tanh(x/2)) / 2`` (see :func:`_tanh`)."""
+@njit(**INLINED_KERNEL)
+def _libm_sigmoid(x):
     return 1.0 / (1.0 + math.exp(-x))
 
 
-@overload(_sigmoid, jit_options=INLINED_KERNEL)
-def _sigmoid_typed(x, like):
-    if like != types.float32:
-        return lambda x, like: 1.0 / (1.0 + math.exp(-x))
-    return lambda x, like: 0.5 + 0.5 * _tanh(0.5 * np.float64(x), like)
+#: ``_tanh(x, like)``: in float32 networks (``like`` a float32) the rational approximation, else ``math.tanh``.
+_tanh = by_precision(_rational_tanh, _libm_tanh, "_tanh")
+#: ``_sigmoid(x, like)``: the logistic function; in float32 networks ``(1 + tanh(x/2)) / 2`` with ``_tanh``'s.
+_sigmoid = by_precision(_rational_sigmoid, _libm_sigmoid, "_sigmoid")
 
 
 @njit(**INLINED_KERNEL)

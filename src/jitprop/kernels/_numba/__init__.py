@@ -5,8 +5,9 @@ are not public API (``tests/test_numba_support.py`` checks that no other
 module does): ``options`` (how kernels are compiled), ``cache`` (where),
 ``linking`` (kernels called through symbols and entries), ``parallel``
 (tasks on the thread pool), ``arrays`` (views, reference counts,
-prefetches), ``microkernel`` (the panel products' vector code) and
-``background`` (compiling in a second process). Importing it checks, first
+prefetches), ``microkernel`` (the panel products' vector code),
+``precision`` (code chosen by an argument's precision) and ``background``
+(compiling in a second process). Importing it checks, first
 of all, that the installed releases are ones jitprop was tested with.
 
 Those parts change between releases without notice:
