@@ -305,21 +305,15 @@ def _rnn_layer(layer, dtype):
     return forward, backward
 
 
-class RNNLayerKernels:
-    """The forward and backward kernels of W7's LSTM and W8's GRU on a tile, as training calls them.
+class _TileKernels:
+    """Times a layer's forward and backward kernels on a tile; ``layer_kernels(layer, dtype)`` gives them."""
 
-    Forward: the input projection of every step as one product, then the
-    steps with the gates fused; backward: through time from the stashed
-    gate activations, then the weight and recurrent-weight gradients (the
-    first layer passes no gradient to its inputs).
-    """
-
-    params = (list(RNN_LAYERS), ["float32"])
     param_names = ["layer", "dtype"]
     timeout = 180
 
     def setup(self, layer, dtype):
-        self.forward, self.backward = _rnn_layer(layer, dtype)
+        self.forward, self.backward = type(self).layer_kernels(layer, dtype)
+        # Warm-up: compile (or load) both kernels.
         self.forward()
         self.backward()
 
@@ -330,7 +324,20 @@ class RNNLayerKernels:
         self.backward()
 
 
-class CNNLayerKernels:
+class RNNLayerKernels(_TileKernels):
+    """The forward and backward kernels of W7's LSTM and W8's GRU on a tile, as training calls them.
+
+    Forward: the input projection of every step as one product, then the
+    steps with the gates fused; backward: through time from the stashed
+    gate activations, then the weight and recurrent-weight gradients (the
+    first layer passes no gradient to its inputs).
+    """
+
+    params = (list(RNN_LAYERS), ["float32"])
+    layer_kernels = staticmethod(_rnn_layer)
+
+
+class CNNLayerKernels(_TileKernels):
     """The forward and backward kernels of one layer of W5 on a tile, as training calls them.
 
     Timed through :func:`common.layer_kernels`, which gives the layer the
@@ -345,17 +352,4 @@ class CNNLayerKernels:
     """
 
     params = (list(CNN_LAYERS), common.DTYPES)
-    param_names = ["layer", "dtype"]
-    timeout = 180
-
-    def setup(self, layer, dtype):
-        self.forward, self.backward = _cnn_layer(layer, dtype)
-        # Warm-up: compile (or load) both kernels.
-        self.forward()
-        self.backward()
-
-    def time_forward(self, layer, dtype):
-        self.forward()
-
-    def time_backward(self, layer, dtype):
-        self.backward()
+    layer_kernels = staticmethod(_cnn_layer)
