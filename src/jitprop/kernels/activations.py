@@ -127,27 +127,12 @@ def gelu_forward(z, a, alpha):
 
 @njit(**KERNEL)
 def softmax_forward(z, a, alpha):
-    if alpha < 0:  # a softmax over each group of −alpha outputs: one per step of a Dense layer over steps
-        width = int(-alpha)
-        for r in range(z.shape[0]):
-            for start in range(0, z.shape[1], width):
-                _softmax_group(z[r, start : start + width], a[r, start : start + width])
-        return
-    cols = z.shape[1]
+    # The softmax of each row, or with alpha < 0 of each group of −alpha outputs (one per step of a Dense
+    # layer over steps).
+    width = int(-alpha) if alpha < 0 else z.shape[1]
     for r in range(z.shape[0]):
-        zr = z[r]
-        ar = a[r]
-        top = zr[0]
-        for j in range(cols):
-            top = max(top, zr[j])
-        total = 0.0
-        for j in range(cols):
-            e = math.exp(zr[j] - top)
-            ar[j] = e
-            total += e
-        inv = 1.0 / total
-        for j in range(cols):
-            ar[j] = ar[j] * inv
+        for start in range(0, z.shape[1], width):
+            _softmax_group(z[r, start : start + width], a[r, start : start + width])
 
 
 @njit(**INLINED_KERNEL)
