@@ -110,7 +110,7 @@ def shard(out, results):
     rng.bit_generator.state = net.rng.bit_generator.state
     order = rng.permutation(N)
     mine = np.zeros(N, dtype=bool)
-    tile_rows = plan_tile_rows(BATCH, net.n_params)
+    tile_rows = plan_tile_rows(BATCH, net.layout, net.n_params)
     for start in range(0, N, BATCH):
         batch = order[start : start + BATCH]
         tiles = [batch[i : i + tile_rows] for i in range(0, len(batch), tile_rows)]

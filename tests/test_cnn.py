@@ -97,7 +97,7 @@ def test_a_convolution_s_l2_penalty_counts_its_weights_only(rng):
 def test_training_is_bitwise_the_same_on_any_thread_count(rng, parallel_tiles):
     X = rng.random((256, 7, 6, 2)).astype(np.float32)
     y = rng.integers(0, 3, 256)
-    assert workspace.plan_tile_rows(128, _mixed_2d().n_params) < 128  # batches of several tiles
+    assert workspace.plan_tile_rows(128, _mixed_2d().layout, _mixed_2d().n_params) < 128  # batches of several tiles
     results = []
     for threads in (1, numba.config.NUMBA_NUM_THREADS):
         net = _mixed_2d("float32", seed=3, dropout=0.2)
@@ -117,7 +117,7 @@ def test_a_digits_sized_cnn_trains_on_several_tiles_bitwise_alike_on_any_thread_
                   jp.Dense(64, "relu"), jp.Dropout(0.1), jp.Dense(10, "softmax")]  # fmt: skip
         return jp.Network(layers, input_shape=(8, 8, 1), loss="cross_entropy", seed=5)
 
-    assert workspace.plan_tile_rows(128, network().n_params) < 128
+    assert workspace.plan_tile_rows(128, network().layout, network().n_params) < 128
     X = rng.random((256, 8, 8, 1)).astype(np.float32)
     y = rng.integers(0, 10, 256)
     results = []

@@ -52,7 +52,7 @@ def restore_threads():
 def test_training_batches_take_the_parallel_path():
     space = _training()
     net, _, _ = space["train"](epochs=1)
-    tile = plan_tile_rows(space["BATCH"], net.n_params)
+    tile = plan_tile_rows(space["BATCH"], net.layout, net.n_params)
     assert -(-space["BATCH"] // tile) >= 3 and space["BATCH"] % tile != 0
     last = space["N"] % space["BATCH"]
     assert -(-last // tile) >= 2
@@ -101,7 +101,7 @@ def test_loss_and_grads_and_predict_same_bits_on_1_or_2_threads(rng, restore_thr
     net = make_network([20, 64, 10], ["tanh", "sigmoid"], "binary_cross_entropy", dtype, seed=4)
     X = rng.normal(size=(300, 20))
     y = (rng.random((300, 10)) > 0.5).astype(float)
-    assert -(-300 // plan_tile_rows(300, net.n_params)) >= 2
+    assert -(-300 // plan_tile_rows(300, net.layout, net.n_params)) >= 2
     results = []
     for threads in (1, 2):
         numba.set_num_threads(threads)

@@ -125,7 +125,9 @@ def test_a_rank_reads_only_the_rows_of_its_own_tiles(runs):
 
 def test_a_rank_without_tiles_takes_part_and_holds_the_same_weights(runs):
     reference, ranks, out = runs
-    assert plan_tile_rows(100, worker.network().n_params) == 100  # one tile a batch: rank 1 computes nothing
+    assert (
+        plan_tile_rows(100, worker.network().layout, worker.network().n_params) == 100
+    )  # one tile a batch: rank 1 computes nothing
     for rank in ranks:
         np.testing.assert_array_equal(rank["idle_tiles"], reference["idle"])
         # (one tile: the allreduce adds rank 1's zeros to rank 0's sum, exactly)

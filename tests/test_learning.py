@@ -51,7 +51,7 @@ def test_digits(digits, parallel_tiles, batch_size, lr, epochs):
         [jp.Dense(64, "relu"), jp.Dense(10, "softmax")], input_dim=64, loss="cross_entropy", dtype="float32", seed=0
     )
     if batch_size == 200:  # this case trains on batches of several parallel tiles
-        assert -(-batch_size // plan_tile_rows(batch_size, net.n_params)) >= 2
+        assert -(-batch_size // plan_tile_rows(batch_size, net.layout, net.n_params)) >= 2
     history = net.fit(
         X_train, y_train, epochs=epochs, batch_size=batch_size, optimizer=jp.SGD(lr=lr, momentum=0.9), shuffle=True
     )

@@ -155,9 +155,9 @@ def _parallel_case(rng, loss, output, hidden, dtype, n):
 def test_batch_of_several_tiles_matches_reference(rng, parallel_tiles, loss, output, hidden, dtype):
     n = 300
     net, X, y = _parallel_case(rng, loss, output, hidden, dtype, n)
-    tile = plan_tile_rows(n, net.n_params)
+    tile = plan_tile_rows(n, net.layout, net.n_params)
     assert -(-n // tile) >= 2 and n % tile != 0  # several tiles, the last one shorter
-    assert -(-n // plan_tile_rows(n, net.n_params, with_gradients=False)) >= 2
+    assert -(-n // plan_tile_rows(n, net.layout, net.n_params, with_gradients=False)) >= 2
     assert_matches_reference(net, X, y, dtype)
 
 
@@ -354,7 +354,7 @@ def test_sgd_steps_on_batches_of_several_tiles(rng, parallel_tiles, dtype):
     n, batch = 300, 130
     # tanh: smooth, so six float32 updates cannot put a unit on different sides of a kink.
     net, X, y = _parallel_case(rng, "cross_entropy", "softmax", "tanh", dtype, n)
-    tile = plan_tile_rows(batch, net.n_params)
+    tile = plan_tile_rows(batch, net.layout, net.n_params)
     assert -(-batch // tile) >= 2 and batch % tile != 0
     X = X.astype(dtype).astype(np.float64)
     batches = [(X[i : i + batch], y[i : i + batch]) for i in range(0, n, batch)]

@@ -116,9 +116,9 @@ def test_tiles_and_chunks_of_a_batch_run_as_the_reference(rng, parallel_tiles):
     # Several tiles a batch, each of several chunks of examples (CHUNK_ROWS // steps examples a chunk).
     layers = [jp.Dense(3, "tanh"), jp.Bidirectional(jp.GRU(3, return_sequences=True)), jp.LSTM(2), jp.Dense(2)]
     net = _randomized(jp.Network(layers, input_shape=(5, 2), loss="mse", dtype="float64", seed=0), rng)
-    ws = workspace.allocate(net.layout, 300, net.n_params, net.dtype)
-    assert ws.tile_rows < 300 and ws.tile_rows > 256 // 5
-    X, y = rng.normal(size=(300, 5, 2)), rng.normal(size=(300, 2))
+    ws = workspace.allocate(net.layout, 600, net.n_params, net.dtype)
+    assert ws.tile_rows < 600 and ws.tile_rows > 256 // 5
+    X, y = rng.normal(size=(600, 5, 2)), rng.normal(size=(600, 2))
     np.testing.assert_allclose(net.predict(X), ref.network_predict(net, X), rtol=1e-12, atol=1e-13)
     loss, grads = net.loss_and_grads(X, y)
     expected_loss, expected = ref.network_loss_and_grads(net, X, y)
@@ -260,7 +260,9 @@ def _sequences(rng, n=256):
 
 def test_training_is_bitwise_the_same_on_any_thread_count(rng, parallel_tiles):
     X, y = _sequences(rng)
-    assert workspace.plan_tile_rows(128, _lstm_network().n_params) < 128  # batches of several tiles
+    assert (
+        workspace.plan_tile_rows(128, _lstm_network().layout, _lstm_network().n_params) < 128
+    )  # batches of several tiles
     results = []
     for threads in (1, numba.config.NUMBA_NUM_THREADS):
         net = _lstm_network(seed=3, dropout=0.1)

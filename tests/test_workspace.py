@@ -5,7 +5,7 @@ import pytest
 
 import jitprop as jp
 from jitprop import complexity
-from jitprop.kernels import tuning, workspace
+from jitprop.kernels import kinds, tuning, workspace
 
 
 def network(sizes):
@@ -13,18 +13,45 @@ def network(sizes):
     return jp.Network(layers, input_dim=sizes[0], loss="cross_entropy", seed=0)
 
 
+def plan(rows, net, with_gradients=True):
+    return workspace.plan_tile_rows(rows, net.layout, net.n_params, with_gradients)
+
+
 def test_small_batches_run_as_one_tile_and_large_ones_in_blocks_of_four_rows():
-    assert workspace.plan_tile_rows(32, 1000) == 32  # 32 x 1000 < SERIAL_WORK
-    rows = workspace.plan_tile_rows(1000, 100_000)
+    small, large, huge = network([30, 30, 2]), network([300, 300, 30]), network([1024, 1024, 1024])
+    assert small.n_params < 1000 and large.n_params < 100_000 and huge.n_params > 1 << 21
+    assert plan(32, small) == 32  # 32 x 1000 < SERIAL_WORK
+    rows = plan(1000, large)
     assert rows % 4 == 0 and rows >= tuning.MIN_TILE_ROWS
     assert -(-1000 // rows) <= tuning.MAX_TILES
     # Without gradients, tiles need no gradient buffers: the budget on them does not apply.
-    assert workspace.plan_tile_rows(4096, 1 << 21, with_gradients=False) < workspace.plan_tile_rows(4096, 1 << 21)
+    assert plan(4096, huge, with_gradients=False) < plan(4096, huge)
     # A forward pass does a third of the work of a row: it stays serial up to three times the limit.
-    rows = tuning.SERIAL_WORK // 1000 + 64
-    assert workspace.plan_tile_rows(rows, 1000) < rows == workspace.plan_tile_rows(rows, 1000, with_gradients=False)
-    rows = 3 * tuning.SERIAL_WORK // 1000 + 64
-    assert workspace.plan_tile_rows(rows, 1000, with_gradients=False) < rows
+    rows = tuning.SERIAL_WORK // small.n_params + 64
+    assert plan(rows, small) < rows == plan(rows, small, with_gradients=False)
+    rows = 3 * tuning.SERIAL_WORK // small.n_params + 64
+    assert plan(rows, small, with_gradients=False) < rows
+
+
+def test_weights_applied_at_many_places_weigh_by_their_uses():
+    # 32 sequences of 50 steps through an LSTM(64): about 21,000 parameters, each used 50 times an example.
+    lstm = jp.Network([jp.LSTM(64), jp.Dense(10, "softmax")], input_shape=(50, 16), loss="cross_entropy")
+    assert 32 * lstm.n_params < tuning.SERIAL_WORK  # by parameters alone, one serial tile
+    rows = plan(32, lstm)
+    assert rows == tuning.MIN_TILE_EXAMPLES < 32  # each product row of an example per step: tiles of 16 examples
+    # A convolution: its output positions count as rows of its products.
+    conv = jp.Network(
+        [jp.Conv2D(16, 5, padding="same", activation="relu"), jp.MaxPool2D(2), jp.Flatten(), jp.Dense(10, "softmax")],
+        input_shape=(28, 28, 1),
+        loss="cross_entropy",
+    )
+    parameters, positions = kinds.weight_uses(conv.layout, conv.n_params)
+    assert parameters.tolist() == [416, 0, 14 * 14 * 16 * 10 + 10] and positions.tolist() == [784, 1, 1]
+    assert plan(64, conv) == tuning.MIN_TILE_EXAMPLES
+    # A dense network's uses are its parameters: the plan by rows alone.
+    dense = network([30, 64, 32, 10])
+    parameters, positions = kinds.weight_uses(dense.layout, dense.n_params)
+    assert parameters.sum() == dense.n_params and set(positions.tolist()) == {1}
 
 
 @pytest.mark.parametrize("with_gradients", [True, False])

@@ -97,6 +97,12 @@ def tile_scratch(layout, layer, tile_rows):
     return scratch_size(depth, filters, rows_)
 
 
+def positions(layout, layer):
+    """Output positions of an example: each weight applies at every one of them."""
+    geometry = layout.geometry[layer]
+    return int(geometry[H_OUT] * geometry[W_OUT])
+
+
 @njit(**KERNEL)
 def lower_windows(x, geometry, patches):
     """The windows of the examples ``x`` (rows of H·W·C) as the rows of ``patches`` (examples·positions, K).
@@ -269,4 +275,4 @@ def backward(kernels, layout, params, packed, ws, layer, r0, r1, grad):
         raise_windows(d_patches, geometry, d_prev)
 
 
-KERNELS = LayerKernels("conv", forward, backward, tile_scratch, panels)
+KERNELS = LayerKernels("conv", forward, backward, tile_scratch, panels, positions=positions)

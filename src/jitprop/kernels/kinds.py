@@ -28,6 +28,11 @@ own as ``stash[stash_offsets[l] + r0·width : stash_offsets[l] + r1·width]``.
 Unlike the tile's panel scratch, which every layer reuses, it lasts from
 the forward pass to the backward pass.
 
+A kind whose weights apply at several places of one example (a convolution
+at every output position, a recurrent layer at every step) says how many, its
+:attr:`~.layout.LayerKernels.positions`: a batch's work is weighed by it when
+it is cut into tiles (:func:`weight_uses`).
+
 The tile applies the layer's activation after its forward kernel
 (kernels.forward[l]: z → activations[l + 1]) and multiplies the delta by
 the activation's derivative before its backward kernel (kernels.derivative[l]);
@@ -75,6 +80,20 @@ def stash_widths(layout):
     return np.array(
         [LAYER_KERNELS[int(kind)].stash(layout, layer) for layer, kind in enumerate(layout.kinds)], dtype=np.int64
     )
+
+
+def weight_uses(layout, n_params):
+    """Each layer's parameters, and the places in one example each applies at (int64 arrays, one entry per layer).
+
+    Their product is the layer's multiply-adds per example in the forward
+    pass (dense: its parameters once; convolution: at every output position;
+    recurrent: at every step): what the tile plan weighs a batch by
+    (:func:`~.workspace.plan_tile_rows`).
+    """
+    ends = np.append(layout.weight_offsets[1:], n_params)
+    parameters = (ends - layout.weight_offsets).astype(np.int64)
+    positions = [LAYER_KERNELS[int(kind)].positions(layout, layer) for layer, kind in enumerate(layout.kinds)]
+    return parameters, np.array(positions, dtype=np.int64)
 
 
 def panel_offsets(kinds, weight_shapes, itemsize):

@@ -56,6 +56,8 @@ class LayerKernels(NamedTuple):
     panels: Callable  # (weight_shape, first) -> whether the (forward, input-gradient) products read packed panels
     # (layout, layer) -> elements per example the forward kernel keeps in ws.stash for the backward kernel
     stash: Callable = lambda layout, layer: 0
+    # (layout, layer) -> places in one example each of the layer's weights applies at (see .kinds.weight_uses)
+    positions: Callable = lambda layout, layer: 1
 
 
 class Kernels(NamedTuple):

@@ -104,6 +104,11 @@ def stash(layout, layer):
     return int(g[DIRECTIONS] * g[STEPS] * step_width.py_func(int(g[CELL]), int(g[UNITS])))
 
 
+def positions(layout, layer):
+    """Steps of a sequence: each weight applies at every step (in each direction, to its own weights)."""
+    return int(layout.geometry[layer][STEPS])
+
+
 @njit(**INLINED_KERNEL)
 def examples_per_chunk(steps, tile_rows):
     """Examples whose steps a product takes at a time: ``CHUNK_ROWS`` rows' worth, at least one, at most a tile."""
@@ -348,4 +353,4 @@ def _add_into(target, source):
             t[j] += s[j]
 
 
-KERNELS = LayerKernels("recurrent", forward, backward, tile_scratch, panels, stash)
+KERNELS = LayerKernels("recurrent", forward, backward, tile_scratch, panels, stash, positions)

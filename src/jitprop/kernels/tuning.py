@@ -3,7 +3,7 @@
 Most of them pick between ways of computing the same sums in the same order
 (serially or in parallel, from packed panels or as dot products), so they
 may be re-tuned for a new processor without a result changing. The tile
-plan's (``SERIAL_WORK``, ``MIN_TILE_ROWS``, ``MAX_TILES``,
+plan's (``SERIAL_WORK``, ``MIN_TILE_ROWS``, ``MIN_TILE_EXAMPLES``, ``MAX_TILES``,
 ``TILE_GRADIENT_BUDGET``) and ``REDUCE_CHUNK`` decide where a batch's sums
 are cut, so changing them changes results in their last bits (the thread
 count never does). Most are read when a kernel is compiled: a change takes
@@ -20,8 +20,9 @@ kept until whole workloads confirm it (``jitprop bench`` and the asv suite,
 old and new in alternating processes, with the CPU named).
 """
 
-#: Batches with fewer than this many (rows x parameters) run as one tile,
-#: serially (:func:`~.workspace.plan_tile_rows`): below it a batch takes tens
+#: Batches with less work than this (rows x multiply-adds per row: each
+#: weight times the places it applies at, :func:`~.kinds.weight_uses`; a dense
+#: network's parameters) run as one tile, serially (:func:`~.workspace.plan_tile_rows`): below it a batch takes tens
 #: of microseconds, and a parallel region (a few microseconds, far more when
 #: the machine is busy and a worker thread must be woken) would cost more than
 #: it saves. Measured (AMD EPYC Zen 4, 2 threads; 32-h-10 networks, medians of
@@ -36,12 +37,26 @@ old and new in alternating processes, with the CPU named).
 #: 3.05 s on 2 threads against 0.56 s on one, on a busy machine.
 SERIAL_WORK = 1 << 20
 
-#: Fewest rows in a tile: the weight gradient is a product over the rows of a
-#: tile, and short products run far below the machine's peak. Measured on W1
+#: Fewest rows of a tile's products: the weight gradient is a product over the
+#: rows of a tile (times the places a weight applies at in each: a
+#: convolution's positions, a recurrent layer's steps), and short products run
+#: far below the machine's peak. Measured on W1
 #: (784-256-128-10, batches of 128, AMD EPYC Zen 4, 2 threads, medians of 5
 #: alternating epochs, speed against 64's): 0.93 with 32 rows (4 tiles),
 #: 0.59 with 128 (one tile).
 MIN_TILE_ROWS = 64
+
+#: Fewest examples in a tile, however many rows of products each makes (a
+#: convolution's positions, a recurrent layer's steps; see
+#: :func:`~.workspace.plan_tile_rows`): a recurrent layer's step runs the
+#: tile's examples together through one product. Measured (AMD EPYC Zen 4,
+#: 1 thread, the bench's quick W7, W8 and W5, examples/s by rows per tile):
+#: W7 (batches of 32) 6,198, 6,466 and 5,609 with 32, 16 and 8; W8 (64)
+#: 1,467 and 1,324 with 32, 1,454 and 1,322 with 16 (two alternating
+#: rounds); W5 (64) 3,079, 2,872 and 3,245 with 32, 16 and 8. On 2 threads,
+#: tiles of 16 made W7 1.78x and W5 1.6x faster than the one tile of the
+#: plan by rows alone, and tiles of 32 W8 1.9x.
+MIN_TILE_EXAMPLES = 16
 
 #: Most tiles in a batch. Measured as above with batches of 512: 1.01, 1.01
 #: and 1.00 for 2, 4 and 8 tiles; on two threads it makes no difference

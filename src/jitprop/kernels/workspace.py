@@ -10,7 +10,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import tuning
-from .kinds import stash_widths, tile_scratch
+from .kinds import stash_widths, tile_scratch, weight_uses
 
 
 class Workspace(NamedTuple):
@@ -28,13 +28,27 @@ class Workspace(NamedTuple):
     tile_rows: int  # rows per tile
 
 
-def plan_tile_rows(batch_rows, n_params, with_gradients=True):
-    """Rows per tile for batches of up to ``batch_rows`` examples (see :mod:`.tuning` for the limits)."""
+def plan_tile_rows(batch_rows, layout, n_params, with_gradients=True):
+    """Rows per tile for batches of up to ``batch_rows`` examples (see :mod:`.tuning` for the limits).
+
+    A batch's work is its multiply-adds per example (:func:`.kinds.weight_uses`)
+    times its rows: below ``SERIAL_WORK`` it runs as one tile. Otherwise a
+    tile's products should run over at least ``MIN_TILE_ROWS`` rows: a
+    weight gradient sums over every place its weights applied at, so the
+    layer with the most work sets how many examples make that many rows
+    (one per example for a dense layer; a convolution's output positions or
+    a recurrent layer's steps each add one), and a tile never holds fewer
+    than ``MIN_TILE_EXAMPLES``.
+    """
+    parameters, positions = weight_uses(layout, n_params)
+    uses = parameters * positions
     # Without gradients a row costs a third of the products (the forward pass only).
     serial_work = tuning.SERIAL_WORK if with_gradients else 3 * tuning.SERIAL_WORK
-    if batch_rows * n_params < serial_work:
+    if batch_rows * int(uses.sum()) < serial_work:
         return batch_rows
-    n_tiles = min(tuning.MAX_TILES, batch_rows // tuning.MIN_TILE_ROWS)
+    busiest = int(positions[np.argmax(uses)]) if len(uses) else 1
+    min_rows = max(tuning.MIN_TILE_EXAMPLES, -(-tuning.MIN_TILE_ROWS // busiest))
+    n_tiles = min(tuning.MAX_TILES, batch_rows // min_rows)
     if with_gradients:
         n_tiles = min(n_tiles, max(2, tuning.TILE_GRADIENT_BUDGET // n_params))
     n_tiles = max(1, n_tiles)
@@ -67,7 +81,7 @@ class WorkspaceSize(NamedTuple):
 
 def size(layout, capacity, n_params, with_gradients=True):
     """The :class:`WorkspaceSize` of :func:`allocate` for batches of up to ``capacity`` rows."""
-    tile_rows = plan_tile_rows(capacity, n_params, with_gradients)
+    tile_rows = plan_tile_rows(capacity, layout, n_params, with_gradients)
     tiles = -(-capacity // tile_rows)
     per_row = int(layout.sizes.sum()) * capacity
     stash = int(stash_widths(layout).sum()) * capacity
