@@ -216,6 +216,7 @@ def network_loss_and_grads(net, X, y, truncate=0):
 
 
 def network_predict(net, X):
+    """The network's outputs for ``X``, (n, *net.output_shape)."""
     a = X
     for layer in net.kernel_layers:
         if layer.kind == "dense":
@@ -223,7 +224,7 @@ def network_predict(net, X):
         else:
             kind, directions, sequences, activation = describe(layer)
             a, _ = recurrent_forward(kind, a, directions, sequences, activation)
-    return a.reshape(a.shape[0], -1)
+    return a
 
 
 def describe(layer):

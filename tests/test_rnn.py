@@ -167,8 +167,9 @@ def test_a_softmax_per_step_runs_as_its_reference(rng):
     layers = [jp.Bidirectional(jp.GRU(3, return_sequences=True)), jp.Dense(4, "softmax")]
     net = _randomized(jp.Network(layers, input_shape=(5, 2), loss="cross_entropy", dtype="float64", seed=0), rng)
     X, y = rng.normal(size=(6, 5, 2)), rng.integers(0, 4, size=(6, 5))
-    probabilities = net.predict(X).reshape(6, 5, 4)
-    np.testing.assert_allclose(probabilities, ref.network_predict(net, X).reshape(6, 5, 4), rtol=1e-12)
+    probabilities = net.predict(X)
+    assert probabilities.shape == (6, 5, 4)
+    np.testing.assert_allclose(probabilities, ref.network_predict(net, X), rtol=1e-12)
     np.testing.assert_allclose(probabilities.sum(axis=-1), 1.0)
     loss, grads = net.loss_and_grads(X, y)
     expected_loss, expected = ref.network_loss_and_grads(net, X, y)
@@ -313,7 +314,7 @@ def test_every_optimizer_trains_a_recurrent_network(rng, optimizer):
     assert history.history["loss"][-1] < history.history["loss"][0]
 
 
-def test_targets_per_step_train_with_validation_and_callbacks(rng):
+def test_targets_per_step_train_with_validation_and_callbacks(rng, tmp_path):
     X = rng.normal(size=(120, 6, 3)).astype(np.float32)
     y = X[:, :, :1].cumsum(axis=1)  # (n, steps, 1): one target per step
     net = jp.Network([jp.GRU(6, return_sequences=True), jp.Dense(1)], input_shape=(6, 3), loss="mse", seed=2)
@@ -321,7 +322,9 @@ def test_targets_per_step_train_with_validation_and_callbacks(rng):
     history = net.fit(X, y, epochs=5, batch_size=16, optimizer=jp.Adam(0.01), validation_split=0.25,
                       callbacks=[stop], verbose=0)  # fmt: skip
     assert history.history["val_loss"][-1] < history.history["val_loss"][0]
-    assert net.predict(X).shape == (120, 6)
+    assert net.predict(X).shape == (120, 6, 1)  # (n, steps, outputs), as the model file gives them back
+    net.save(tmp_path / "steps.safetensors")
+    np.testing.assert_array_equal(jp.load(tmp_path / "steps.safetensors").predict(X), net.predict(X))
     assert net.evaluate(X, y)["loss"] == pytest.approx(net.evaluate(X, y.reshape(120, 6))["loss"])
 
 

@@ -66,6 +66,9 @@ class Network:
         and a recurrent layer's ``W``, ``U`` and ``b``.
     params : ndarray of shape (n_params,)
         Every parameter of the network in one buffer.
+    output_shape : tuple of int
+        The shape of one example's outputs, as :meth:`predict` returns them:
+        ``(n_outputs,)``, or ``(steps, k)`` for ``k`` outputs per step.
     optimizer : Optimizer or None
         The optimizer of the last :meth:`fit`.
     epoch : int
@@ -285,20 +288,24 @@ class Network:
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, input_dim)
+        X : array-like of shape (n_samples, *input_shape)
+            Or (n_samples, input_dim), each example flattened.
 
         Returns
         -------
-        ndarray of shape (n_samples, n_outputs)
+        ndarray of shape (n_samples, *output_shape)
             Activations of the output layer (probabilities for softmax and
-            sigmoid outputs), in the network's dtype.
+            sigmoid outputs), in the network's dtype, each example in the
+            shape of :attr:`output_shape`: (n_samples, n_outputs) for an
+            output of one axis, (n_samples, steps, k) for ``k`` outputs per
+            step (after a recurrent layer with ``return_sequences=True``).
         """
         X = _checks.as_float_examples(X, self.dtype, self.input_shape)
         no_targets = np.zeros((0, self.n_outputs), dtype=self.dtype)
         data = Data(X, no_targets, np.zeros(0, dtype=np.int64), np.zeros(0))
         outputs = np.empty((X.shape[0], self.n_outputs), dtype=self.dtype)
         self._run(FORWARD, data, outputs=outputs)
-        return outputs
+        return outputs.reshape(X.shape[0], *self.output_shape)
 
     def evaluate(self, X, y, sample_weight=None):
         """Loss (and accuracy, for classification losses) on ``(X, y)``.

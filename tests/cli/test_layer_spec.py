@@ -64,6 +64,7 @@ def net_shapes(layers):
         (["--input-shape", "8,8,2"], r"--input-shape 8,8,2 holds 128 values, but each example has 64 inputs"),
         (["--input-shape", "8,x"], r"expected positive sizes like 8,8,1, got '8,x'"),
         (["--layers", "dense:8", "--hidden", "8"], r"give the hidden layers by --hidden or by --layers, not both"),
+        (["--layers", "lstm:8:seq", "--input-shape", "8,8"], r"the network outputs \(8, 10\) per example, one row per"),
     ],
 )
 def test_bad_specs_are_named(options, message, in_dir, capsys):
@@ -118,3 +119,15 @@ def test_the_digits_train_as_sequences_of_rows_with_an_lstm(tmp_path, in_dir, ca
     assert (predicted == y).mean() >= 0.95
     assert cli.main(["summary", "model.safetensors"]) == 0
     assert "A recurrent layer of g gates" in capsys.readouterr().out
+
+
+def test_predict_and_evaluate_name_a_model_with_outputs_per_step(tmp_path, in_dir, capsys, digits):
+    X, y = digits
+    rows = tmp_path / "rows.npz"
+    np.savez(rows, X=X[:20].reshape(-1, 8, 8).astype(np.float32), y=y[:20])
+    layers = [jp.LSTM(4, return_sequences=True), jp.Dense(10, "softmax")]
+    jp.Network(layers, input_shape=(8, 8), loss="cross_entropy", seed=0).save(tmp_path / "steps.safetensors")
+    for command in (["predict"], ["evaluate", "--target", "y"]):
+        assert _exit_status([*command, str(tmp_path / "steps.safetensors"), str(rows)]) != 0
+        err = capsys.readouterr().err
+        assert re.search(rf"steps.safetensors outputs \(8, 10\) per example .*jitprop {command[0]} takes models", err)

@@ -295,6 +295,12 @@ def _prepare(args):
     except ValueError as exc:
         hint = "; give the shape of an example with --input-shape (e.g. 8,8,1)" if len(shape) == 1 else ""
         raise UsageError(f"the network cannot be built: {str(exc).rstrip('.')}{hint}.") from None
+    if len(net.output_shape) > 1:  # the output layer applies to every step
+        raise UsageError(
+            f"the network outputs ({', '.join(map(str, net.output_shape))}) per example, one row per step, but "
+            f"the data has one target per example: end --layers with a layer that leaves one axis (a recurrent "
+            f"layer without :seq, flatten or a global pool)."
+        )
     if len(shape) > 1:  # the network takes examples of their own shape
         train = (train[0].reshape(-1, *shape), *train[1:])
         val = None if val is None else (val[0].reshape(-1, *shape), *val[1:])
