@@ -314,7 +314,9 @@ class Network:
         ----------
         X : array-like of shape (n_samples, input_dim)
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
-            As for :meth:`fit` (also (n_samples, steps, outputs) for outputs per step).
+            As for :meth:`fit`: also (n_samples, steps, outputs) for outputs
+            per step and, for a softmax per step, (n_samples, steps) labels
+            or (n_samples, steps, k) targets.
         sample_weight : array-like of shape (n_samples,), optional
             Weights of the examples in the mean loss.
 
@@ -469,13 +471,15 @@ class Network:
         jitprop.kernels.layout.Data
             ``inputs`` (n_samples, input_dim) of the network's dtype;
             ``targets`` (n_samples, n_outputs), or empty when ``labels``
-            (n_samples,) holds class indices; ``weights`` (n_samples,), or
-            empty without ``sample_weight``.
+            (n_samples,) holds class indices; for a softmax per step,
+            ``targets`` (n_samples·steps, k) or ``labels`` (n_samples·steps,)
+            (see :func:`jitprop._checks.step_targets`); ``weights``
+            (n_samples,), or empty without ``sample_weight``.
         """
         X = _checks.as_float_examples(X, self.dtype, self.input_shape)
-        if self.layout.alphas[-1] < 0 and self.loss == "cross_entropy":  # a softmax per step
+        if self._softmax_per_step:
             steps, classes = self.output_shape
-            targets, labels = _checks.step_labels(y, steps, classes, X.shape[0], self.dtype)
+            targets, labels = _checks.step_targets(y, steps, classes, X.shape[0], self.dtype)
             return Data(X, targets, labels, _checks.sample_weights(sample_weight, X.shape[0]))
         if len(self.output_shape) > 1 and np.ndim(y) == 1 + len(self.output_shape):
             y = np.asarray(y)
@@ -537,6 +541,11 @@ class Network:
         return metrics
 
     # ---------------------------------------------------------------- helpers
+    @property
+    def _softmax_per_step(self):
+        """Whether the output is a softmax per step (a Dense softmax over steps), trained on a class per step."""
+        return bool(self.layout.alphas[-1] < 0 and self.loss == "cross_entropy")
+
     def _scale(self, n):
         """Factor turning a loss summed over ``n`` examples (or total weight ``n``) into its mean."""
         return 1.0 / (n * self.n_outputs) if self.layout.loss_over_outputs else 1.0 / n
