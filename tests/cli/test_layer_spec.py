@@ -39,6 +39,7 @@ def test_a_spec_builds_recurrent_layers():
         (6, 8), (6, 3), (6, 2), (5,), (3,)
     ]  # fmt: skip
     assert layer_spec.describe_layers(spec) == "bilstm:4:seq,gru:3:seq,dense:2,simplernn:5"
+    assert layer_spec.describe_layers(spec, "relu") == "bilstm:4:seq -> gru:3:seq -> dense:2 relu -> simplernn:5"
 
 
 def net_shapes(layers):
@@ -87,7 +88,7 @@ def test_the_digits_train_as_images_and_predict_from_an_npz_of_images(tmp_path, 
     options = ["--layers", "conv2d:16:3:same,maxpool2d:2,flatten", "--epochs", "12", "--seed", "0"]
     assert cli.main(["train", *options, "--input-shape", "8,8,1", "--metrics-json", "m.json"]) == 0
     out = capsys.readouterr().out
-    assert "network: 8x8x1 -> conv2d:16:3:same,maxpool2d:2,flatten -> 10, relu, softmax output" in out
+    assert "network: 8x8x1 -> conv2d:16:3:same relu -> maxpool2d:2 -> flatten -> dense:10 softmax, cross_" in out
     accuracy = float(re.search(r"^validation\s+\S+\s+(\S+)$", out, re.M).group(1))
     assert accuracy >= 0.95
     net = jp.load("model.safetensors")
@@ -109,7 +110,7 @@ def test_the_digits_train_as_sequences_of_rows_with_an_lstm(tmp_path, in_dir, ca
     options = ["--layers", "lstm:32", "--epochs", "15", "--lr", "0.01", "--seed", "0"]
     assert cli.main(["train", str(rows), "--target", "y", *options]) == 0
     out = capsys.readouterr().out
-    assert "network: 8x8 -> lstm:32 -> 10" in out
+    assert "network: 8x8 -> lstm:32 -> dense:10 softmax, cross_entropy loss," in out  # (no hidden activation)
     accuracy = float(re.search(r"^validation\s+\S+\s+(\S+)$", out, re.M).group(1))
     assert accuracy >= 0.95  # 0.986 when measured
     net = jp.load("model.safetensors")

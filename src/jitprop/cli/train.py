@@ -352,10 +352,14 @@ def _description(setup, args):
         kind = "stratified" if setup.task == "classification" else "random"
         n_train, n_val = len(setup.train[0]), len(setup.val[0])
         split = f"{n_train:,} training and {n_val:,} validation examples ({kind}, seed {args.seed})"
-    if args.layers is not None:
-        shape = f"{'x'.join(map(str, net.input_shape))} -> {describe_layers(args.layers)} -> {net.n_outputs}"
+    if args.layers is not None:  # layer by layer: only some take --activation
+        shape = (
+            f"{'x'.join(map(str, net.input_shape))} -> {describe_layers(args.layers, args.activation)} -> "
+            f"dense:{net.layers[-1].units} {_output(net.loss)}"
+        )
     else:
         shape = "-".join(str(w) for w in [net.input_dim, *args.hidden, net.n_outputs])
+        shape += f", {args.activation}, {_output(net.loss)} output"
     scaled = ", standardised" if pre.standardized else ""
     credit = (f"      from {DIGITS_CREDIT}",) if setup.table.path == "digits" else ()
     return (
@@ -365,8 +369,7 @@ def _description(setup, args):
         *_table_lines(setup),
         f"task: {setup.task}{classes} ({setup.reason})",
         f"split: {split}",
-        f"network: {shape}, {args.activation}, {_output(net.loss)} output, {net.loss} loss, "
-        f"{net.n_params:,} parameters, {args.dtype}",
+        f"network: {shape}, {net.loss} loss, {net.n_params:,} parameters, {args.dtype}",
         f"optimizer: {_describe_optimizer(setup.optimizer)}; {setup.budget.describe()}, batch size {args.batch_size}, "
         f"{numba.get_num_threads()} threads",
     )
