@@ -1,10 +1,11 @@
 """The recurrent kind against the plain NumPy step-by-step reference: every cell, one and two directions, both dtypes.
 
-The networks hold recurrent layers only, so that these tests compile the
-recurrent kind's kernels (``kernels/recurrent.py`` and the step loops of
-``kernels/cells.py``) and the dense output of none: a first recurrent layer
-returning sequences, then the case's layer, which so passes the gradient of
-its input back.
+The forward and backward kernels of ``kernels/recurrent.py`` (with the step
+loops of ``kernels/cells.py``), run through ``predict`` and ``loss_and_grads``
+as ``test_conv.py`` runs the convolution's. The networks hold recurrent
+layers only, so that no other kind's kernels are compiled: a first recurrent
+layer returning sequences, then the case's layer, which so passes the
+gradient of its input back.
 """
 
 import numpy as np
