@@ -171,8 +171,8 @@ def network_loss_and_grads(net, X, y, truncate=0):
     The network's loss: mse, the mean over examples and outputs (``y`` of
     the output's shape per example, or flat), or the cross-entropy of a
     softmax per step, the mean over examples and steps (``y`` a label per
-    step, (n, steps)). ``truncate`` as for :func:`cell_backward`, in every
-    recurrent layer.
+    step, (n, steps), or non-negative targets per step, (n, steps, k)).
+    ``truncate`` as for :func:`cell_backward`, in every recurrent layer.
     """
     layers = net.kernel_layers
     a = X
@@ -186,13 +186,14 @@ def network_loss_and_grads(net, X, y, truncate=0):
             out, caches = recurrent_forward(kind, a, directions, sequences, activation)
             saved.append((a, caches))
         a = out
-    if net.loss == "cross_entropy":  # a softmax per step, y (n, steps) labels: the mean over examples and steps
+    if net.loss == "cross_entropy":  # a softmax per step: the mean over examples and steps
         z = saved[-1][1]
         logp = z - z.max(axis=-1, keepdims=True)
         logp = logp - np.log(np.exp(logp).sum(axis=-1, keepdims=True))
-        onehot = np.eye(z.shape[-1])[y]
-        loss = float(-np.mean((onehot * logp).sum(axis=-1)))
-        dz_out = (a - onehot) / (y.size)
+        t = np.eye(z.shape[-1])[y] if y.ndim == 2 else y  # labels (n, steps), or targets (n, steps, k)
+        loss = float(-np.mean((t * logp).sum(axis=-1)))
+        # ∂/∂z of -Σ_j t_j log p_j is p·Σt - t (p - t for rows summing to 1).
+        dz_out = (a * t.sum(axis=-1, keepdims=True) - t) / (t.shape[0] * t.shape[1])
     else:
         diff = a.reshape(a.shape[0], -1) - y.reshape(a.shape[0], -1)
         loss = float(np.mean(diff**2))
@@ -216,6 +217,7 @@ def network_loss_and_grads(net, X, y, truncate=0):
 
 
 def network_predict(net, X):
+    """The network's outputs for ``X``, (n, *net.output_shape)."""
     a = X
     for layer in net.kernel_layers:
         if layer.kind == "dense":
@@ -223,7 +225,7 @@ def network_predict(net, X):
         else:
             kind, directions, sequences, activation = describe(layer)
             a, _ = recurrent_forward(kind, a, directions, sequences, activation)
-    return a.reshape(a.shape[0], -1)
+    return a
 
 
 def describe(layer):

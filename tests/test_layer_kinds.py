@@ -210,7 +210,7 @@ def test_examples_of_several_axes_reach_a_kind_in_c_order(rng, tmp_path, scale_k
     net = jp.Network([Scale("identity")], input_shape=(2, 3), loss="mse", dtype="float64", seed=0)
     X = rng.normal(size=(5, 2, 3))
     layer = net.layers[0]
-    expected = (X * layer.w + layer.b.reshape(2, 3)).reshape(5, 6)
+    expected = X * layer.w + layer.b.reshape(2, 3)  # (5, 2, 3): predict gives examples the output's shape
     np.testing.assert_allclose(net.predict(X), expected, rtol=1e-15)
     # Examples already flattened in C order are taken as they are; other shapes are named.
     np.testing.assert_array_equal(net.predict(X.reshape(5, 6)), net.predict(X))

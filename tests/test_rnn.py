@@ -167,8 +167,9 @@ def test_a_softmax_per_step_runs_as_its_reference(rng):
     layers = [jp.Bidirectional(jp.GRU(3, return_sequences=True)), jp.Dense(4, "softmax")]
     net = _randomized(jp.Network(layers, input_shape=(5, 2), loss="cross_entropy", dtype="float64", seed=0), rng)
     X, y = rng.normal(size=(6, 5, 2)), rng.integers(0, 4, size=(6, 5))
-    probabilities = net.predict(X).reshape(6, 5, 4)
-    np.testing.assert_allclose(probabilities, ref.network_predict(net, X).reshape(6, 5, 4), rtol=1e-12)
+    probabilities = net.predict(X)
+    assert probabilities.shape == (6, 5, 4)
+    np.testing.assert_allclose(probabilities, ref.network_predict(net, X), rtol=1e-12)
     np.testing.assert_allclose(probabilities.sum(axis=-1), 1.0)
     loss, grads = net.loss_and_grads(X, y)
     expected_loss, expected = ref.network_loss_and_grads(net, X, y)
@@ -188,10 +189,97 @@ def test_a_label_per_step_is_learned(rng):
                      loss="cross_entropy", seed=0)  # fmt: skip
     history = net.fit(X, y, epochs=8, batch_size=32, optimizer=jp.Adam(0.02), validation_split=0.2, verbose=0)
     assert history.history["val_accuracy"][-1] > 0.9
-    with pytest.raises(ValueError, match=r"a class label per step: y of shape \(300, 6\), got shape \(300,\)"):
+    expected = r"a class label per step: y of shape \(300, 6\), or .* per step: y of shape \(300, 6, 3\); got shape"
+    with pytest.raises(ValueError, match=expected + r" \(300,\)"):
         net.evaluate(X, y[:, 0])
     with pytest.raises(ValueError, match="takes no class label per step"):
         net.fit(X, y, class_weight="balanced", verbose=0)
+
+
+def _softmax_per_step_network(dtype, seed=0):
+    layers = [jp.GRU(4, return_sequences=True), jp.Dense(3, "softmax")]
+    return jp.Network(layers, input_shape=(5, 2), loss="cross_entropy", dtype=dtype, seed=seed)
+
+
+def test_one_hot_targets_per_step_train_bitwise_as_their_labels(rng):
+    # One-hot rows take the labels' arithmetic exactly: Σt = 1, and the zeros add nothing.
+    X = rng.normal(size=(40, 5, 2)).astype(np.float32)
+    labels = rng.integers(0, 3, size=(40, 5))
+    one_hot = np.eye(3, dtype=np.float32)[labels]
+    weights = rng.uniform(0.5, 2.0, size=40)
+    nets = [_softmax_per_step_network("float32", seed=3) for _ in range(2)]
+    histories = [
+        net.fit(
+            X,
+            y,
+            epochs=3,
+            batch_size=8,
+            optimizer=jp.Adam(0.01),
+            sample_weight=weights,
+            validation_split=0.25,
+            verbose=0,
+        ).history  # fmt: skip
+        for net, y in zip(nets, (labels, one_hot))
+    ]
+    for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+        assert histories[0][key] == histories[1][key]
+    np.testing.assert_array_equal(nets[0].params, nets[1].params)
+    assert nets[0].evaluate(X, labels) == nets[1].evaluate(X, one_hot)
+    (loss, grads), (one_hot_loss, one_hot_grads) = (nets[0].loss_and_grads(X, y) for y in (labels, one_hot))
+    assert loss == one_hot_loss
+    for views, others in zip(grads, one_hot_grads):
+        for got, other in zip(views, others):
+            np.testing.assert_array_equal(got, other)
+
+
+def test_probability_targets_per_step_run_as_their_reference(rng):
+    layers = [jp.Bidirectional(jp.GRU(3, return_sequences=True)), jp.Dense(4, "softmax")]
+    net = _randomized(jp.Network(layers, input_shape=(5, 2), loss="cross_entropy", dtype="float64", seed=0), rng)
+    X = rng.normal(size=(6, 5, 2))
+    targets = rng.dirichlet(np.ones(4), size=(6, 5))
+    targets[0, 1] *= 3.0  # a row that does not sum to 1 (class weights): p·Σt − t
+    probabilities = net.predict(X)
+    log_p = np.log(probabilities)
+    assert net.evaluate(X, targets)["loss"] == pytest.approx(-np.mean((targets * log_p).sum(axis=-1)), rel=1e-12)
+    loss, grads = net.loss_and_grads(X, targets)
+    expected_loss, expected = ref.network_loss_and_grads(net, X, targets)
+    assert loss == pytest.approx(expected_loss, rel=1e-12)
+    for views, wanted in zip(grads, expected):
+        for got, want in zip(views, wanted):
+            np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-13)
+    assert jp.gradcheck(net, X, targets) < 1e-6
+    correct = (probabilities.argmax(axis=-1) == targets.argmax(axis=-1)).mean()
+    assert net.evaluate(X, targets)["accuracy"] == pytest.approx(correct)
+
+
+@pytest.mark.parametrize(
+    ("shape", "message"),
+    [
+        ((4, 15), r"y of shape \(4, 5\), or a row of 3 targets \(one-hot or probabilities\) per step: "
+                  r"y of shape \(4, 5, 3\); got shape \(4, 15\)"),
+        ((4, 5, 4), r"y of shape \(4, 5, 3\); got shape \(4, 5, 4\)"),
+        ((3, 5, 3), r"y of shape \(4, 5, 3\); got shape \(3, 5, 3\)"),
+    ],
+)  # fmt: skip
+def test_targets_per_step_of_the_wrong_shape_are_refused(rng, shape, message):
+    net = _softmax_per_step_network("float64")
+    with pytest.raises(ValueError, match=message):
+        net.loss_and_grads(rng.normal(size=(4, 5, 2)), np.full(shape, 1.0 / 3.0))
+
+
+def test_targets_per_step_must_be_finite_and_non_negative(rng):
+    net = _softmax_per_step_network("float64")
+    X, targets = rng.normal(size=(4, 5, 2)), np.full((4, 5, 3), 1.0 / 3.0)
+    targets[2, 3, 1] = -0.5
+    with pytest.raises(ValueError, match=r"must be >= 0 .*; y\[2, 3, 1\] = -0.5"):
+        net.evaluate(X, targets)
+    targets[2, 3, 1] = np.nan
+    with pytest.raises(ValueError, match=r"Input y contains NaN \(first at row 2\)"):
+        net.evaluate(X, targets)
+
+
+def test_a_softmax_per_step_warms_up_its_kernels():
+    assert jp.warmup(network=_softmax_per_step_network("float32"), batch_size=4) >= 0.0
 
 
 # ----------------------------------------------- truncated back-propagation
@@ -315,7 +403,7 @@ def test_every_optimizer_trains_a_recurrent_network(rng, optimizer):
     assert history.history["loss"][-1] < history.history["loss"][0]
 
 
-def test_targets_per_step_train_with_validation_and_callbacks(rng):
+def test_targets_per_step_train_with_validation_and_callbacks(rng, tmp_path):
     X = rng.normal(size=(120, 6, 3)).astype(np.float32)
     y = X[:, :, :1].cumsum(axis=1)  # (n, steps, 1): one target per step
     net = jp.Network([jp.GRU(6, return_sequences=True), jp.Dense(1)], input_shape=(6, 3), loss="mse", seed=2)
@@ -323,7 +411,9 @@ def test_targets_per_step_train_with_validation_and_callbacks(rng):
     history = net.fit(X, y, epochs=5, batch_size=16, optimizer=jp.Adam(0.01), validation_split=0.25,
                       callbacks=[stop], verbose=0)  # fmt: skip
     assert history.history["val_loss"][-1] < history.history["val_loss"][0]
-    assert net.predict(X).shape == (120, 6)
+    assert net.predict(X).shape == (120, 6, 1)  # (n, steps, outputs), as the model file gives them back
+    net.save(tmp_path / "steps.safetensors")
+    np.testing.assert_array_equal(jp.load(tmp_path / "steps.safetensors").predict(X), net.predict(X))
     assert net.evaluate(X, y)["loss"] == pytest.approx(net.evaluate(X, y.reshape(120, 6))["loss"])
 
 

@@ -329,20 +329,35 @@ def _position(a, where):
     return f"row {where[0]}, column {where[1]}" if a.ndim == 2 else f"row {where[0]}"
 
 
-def step_labels(y, steps, n_classes, n_examples, dtype, name="y"):
-    """A class label per step, ``y`` of shape (n, steps), for a softmax per step: ``(targets, labels)``.
+def step_targets(y, steps, n_classes, n_examples, dtype, name="y"):
+    """Targets of a softmax per step, as the kernels take them: ``(targets, labels)``.
 
-    ``labels`` holds them flat, (n·steps,) int64, example by example;
-    ``targets`` is empty.
+    ``y`` holds a class label per step, shape (n, steps), or a row of
+    ``n_classes`` non-negative targets per step (one-hot, or probabilities),
+    shape (n, steps, n_classes), as :func:`prepare_targets` takes them for
+    one softmax. Labels come back flat, (n·steps,) int64, example by
+    example, with ``targets`` empty; targets as rows (n·steps, n_classes)
+    of ``dtype`` in the same order, with ``labels`` empty.
     """
     y = _as_numeric_array(y, name)
-    if y.shape != (n_examples, steps):
+    labels_shape, targets_shape = (n_examples, steps), (n_examples, steps, n_classes)
+    if y.shape not in (labels_shape, targets_shape):
         raise ValueError(
-            f"A softmax per step takes a class label per step: {name} of shape ({n_examples}, {steps}), "
+            f"A softmax per step takes a class label per step: {name} of shape {labels_shape}, or a row of "
+            f"{n_classes} targets (one-hot or probabilities) per step: {name} of shape {targets_shape}; "
             f"got shape {y.shape}."
         )
     check_finite(y, name)
-    return np.zeros((0, steps * n_classes), dtype=dtype), _class_labels(y.reshape(-1), n_classes, name)
+    if y.ndim == 2:
+        return np.zeros((0, n_classes), dtype=dtype), _class_labels(y.reshape(-1), n_classes, name)
+    if (y < 0).any():
+        # -Σ t·log p is bounded below only for t >= 0 (rows need not sum to 1).
+        where = tuple(int(i) for i in np.argwhere(y < 0)[0])
+        raise ValueError(
+            f"Targets for cross_entropy must be >= 0 (probabilities or class weights); "
+            f"{name}[{', '.join(map(str, where))}] = {y[where].item()!r}."
+        )
+    return _converted(y.reshape(n_examples * steps, n_classes), dtype, name), np.zeros(0, dtype=np.int64)
 
 
 def _class_labels(y, n_outputs, name):

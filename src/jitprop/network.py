@@ -66,6 +66,9 @@ class Network:
         and a recurrent layer's ``W``, ``U`` and ``b``.
     params : ndarray of shape (n_params,)
         Every parameter of the network in one buffer.
+    output_shape : tuple of int
+        The shape of one example's outputs, as :meth:`predict` returns them:
+        ``(n_outputs,)``, or ``(steps, k)`` for ``k`` outputs per step.
     optimizer : Optimizer or None
         The optimizer of the last :meth:`fit`.
     epoch : int
@@ -285,20 +288,24 @@ class Network:
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, input_dim)
+        X : array-like of shape (n_samples, *input_shape)
+            Or (n_samples, input_dim), each example flattened.
 
         Returns
         -------
-        ndarray of shape (n_samples, n_outputs)
+        ndarray of shape (n_samples, *output_shape)
             Activations of the output layer (probabilities for softmax and
-            sigmoid outputs), in the network's dtype.
+            sigmoid outputs), in the network's dtype, each example in the
+            shape of :attr:`output_shape`: (n_samples, n_outputs) for an
+            output of one axis, (n_samples, steps, k) for ``k`` outputs per
+            step (after a recurrent layer with ``return_sequences=True``).
         """
         X = _checks.as_float_examples(X, self.dtype, self.input_shape)
         no_targets = np.zeros((0, self.n_outputs), dtype=self.dtype)
         data = Data(X, no_targets, np.zeros(0, dtype=np.int64), np.zeros(0))
         outputs = np.empty((X.shape[0], self.n_outputs), dtype=self.dtype)
         self._run(FORWARD, data, outputs=outputs)
-        return outputs
+        return outputs.reshape(X.shape[0], *self.output_shape)
 
     def evaluate(self, X, y, sample_weight=None):
         """Loss (and accuracy, for classification losses) on ``(X, y)``.
@@ -307,7 +314,9 @@ class Network:
         ----------
         X : array-like of shape (n_samples, input_dim)
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
-            As for :meth:`fit` (also (n_samples, steps, outputs) for outputs per step).
+            As for :meth:`fit`: also (n_samples, steps, outputs) for outputs
+            per step and, for a softmax per step, (n_samples, steps) labels
+            or (n_samples, steps, k) targets.
         sample_weight : array-like of shape (n_samples,), optional
             Weights of the examples in the mean loss.
 
@@ -462,13 +471,15 @@ class Network:
         jitprop.kernels.layout.Data
             ``inputs`` (n_samples, input_dim) of the network's dtype;
             ``targets`` (n_samples, n_outputs), or empty when ``labels``
-            (n_samples,) holds class indices; ``weights`` (n_samples,), or
-            empty without ``sample_weight``.
+            (n_samples,) holds class indices; for a softmax per step,
+            ``targets`` (n_samples·steps, k) or ``labels`` (n_samples·steps,)
+            (see :func:`jitprop._checks.step_targets`); ``weights``
+            (n_samples,), or empty without ``sample_weight``.
         """
         X = _checks.as_float_examples(X, self.dtype, self.input_shape)
-        if self.layout.alphas[-1] < 0 and self.loss == "cross_entropy":  # a softmax per step
+        if self._softmax_per_step:
             steps, classes = self.output_shape
-            targets, labels = _checks.step_labels(y, steps, classes, X.shape[0], self.dtype)
+            targets, labels = _checks.step_targets(y, steps, classes, X.shape[0], self.dtype)
             return Data(X, targets, labels, _checks.sample_weights(sample_weight, X.shape[0]))
         if len(self.output_shape) > 1 and np.ndim(y) == 1 + len(self.output_shape):
             y = np.asarray(y)
@@ -530,6 +541,11 @@ class Network:
         return metrics
 
     # ---------------------------------------------------------------- helpers
+    @property
+    def _softmax_per_step(self):
+        """Whether the output is a softmax per step (a Dense softmax over steps), trained on a class per step."""
+        return bool(self.layout.alphas[-1] < 0 and self.loss == "cross_entropy")
+
     def _scale(self, n):
         """Factor turning a loss summed over ``n`` examples (or total weight ``n``) into its mean."""
         return 1.0 / (n * self.n_outputs) if self.layout.loss_over_outputs else 1.0 / n

@@ -124,7 +124,10 @@ def fit(
         probabilities (n_samples, n_outputs). ``binary_cross_entropy``:
         values in [0, 1] of shape (n_samples,) or (n_samples, n_outputs).
         ``mse``: shape (n_samples,) for one output or (n_samples, n_outputs);
-        ``poisson`` likewise, values >= 0.
+        ``poisson`` likewise, values >= 0. Outputs per step take targets of
+        shape (n_samples, steps, k) (or flat, (n_samples, steps·k)); a
+        softmax per step takes a class index per step, (n_samples, steps),
+        or a row of probabilities per step, (n_samples, steps, k).
     epochs : int, default 1
         Epochs this call trains.
     batch_size : int, default 32

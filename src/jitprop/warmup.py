@@ -46,7 +46,12 @@ def warmup(dtypes=("float32", "float64"), network=None, batch_size=32, optimizer
     optimizer = SGD() if optimizer is None else optimizer_from_config(type(optimizer).__name__, optimizer.config())
     rows = max(1, int(batch_size))
     X = np.zeros((rows, *net.input_shape), dtype=net.dtype)
-    y = np.zeros(rows, dtype=np.int64) if net.loss == "cross_entropy" else np.zeros((rows, net.n_outputs))
+    if net._softmax_per_step:
+        y = np.zeros((rows, net.output_shape[0]), dtype=np.int64)  # a class label per step
+    elif net.loss == "cross_entropy":
+        y = np.zeros(rows, dtype=np.int64)
+    else:
+        y = np.zeros((rows, *net.output_shape))
     # (With validation data, a fit compiles what evaluation needs along with its own kernels.)
     fit = dict(epochs=1, batch_size=rows, optimizer=optimizer, clip_norm=clip_norm, verbose=0)
     net.fit(X, y, validation_data=(X, y), **fit)

@@ -39,6 +39,7 @@ def test_a_spec_builds_recurrent_layers():
         (6, 8), (6, 3), (6, 2), (5,), (3,)
     ]  # fmt: skip
     assert layer_spec.describe_layers(spec) == "bilstm:4:seq,gru:3:seq,dense:2,simplernn:5"
+    assert layer_spec.describe_layers(spec, "relu") == "bilstm:4:seq -> gru:3:seq -> dense:2 relu -> simplernn:5"
 
 
 def net_shapes(layers):
@@ -64,6 +65,7 @@ def net_shapes(layers):
         (["--input-shape", "8,8,2"], r"--input-shape 8,8,2 holds 128 values, but each example has 64 inputs"),
         (["--input-shape", "8,x"], r"expected positive sizes like 8,8,1, got '8,x'"),
         (["--layers", "dense:8", "--hidden", "8"], r"give the hidden layers by --hidden or by --layers, not both"),
+        (["--layers", "lstm:8:seq", "--input-shape", "8,8"], r"the network outputs \(8, 10\) per example, one row per"),
     ],
 )
 def test_bad_specs_are_named(options, message, in_dir, capsys):
@@ -86,7 +88,7 @@ def test_the_digits_train_as_images_and_predict_from_an_npz_of_images(tmp_path, 
     options = ["--layers", "conv2d:16:3:same,maxpool2d:2,flatten", "--epochs", "12", "--seed", "0"]
     assert cli.main(["train", *options, "--input-shape", "8,8,1", "--metrics-json", "m.json"]) == 0
     out = capsys.readouterr().out
-    assert "network: 8x8x1 -> conv2d:16:3:same,maxpool2d:2,flatten -> 10, relu, softmax output" in out
+    assert "network: 8x8x1 -> conv2d:16:3:same relu -> maxpool2d:2 -> flatten -> dense:10 softmax, cross_" in out
     accuracy = float(re.search(r"^validation\s+\S+\s+(\S+)$", out, re.M).group(1))
     assert accuracy >= 0.95
     net = jp.load("model.safetensors")
@@ -108,7 +110,7 @@ def test_the_digits_train_as_sequences_of_rows_with_an_lstm(tmp_path, in_dir, ca
     options = ["--layers", "lstm:32", "--epochs", "15", "--lr", "0.01", "--seed", "0"]
     assert cli.main(["train", str(rows), "--target", "y", *options]) == 0
     out = capsys.readouterr().out
-    assert "network: 8x8 -> lstm:32 -> 10" in out
+    assert "network: 8x8 -> lstm:32 -> dense:10 softmax, cross_entropy loss," in out  # (no hidden activation)
     accuracy = float(re.search(r"^validation\s+\S+\s+(\S+)$", out, re.M).group(1))
     assert accuracy >= 0.95  # 0.986 when measured
     net = jp.load("model.safetensors")
@@ -118,3 +120,15 @@ def test_the_digits_train_as_sequences_of_rows_with_an_lstm(tmp_path, in_dir, ca
     assert (predicted == y).mean() >= 0.95
     assert cli.main(["summary", "model.safetensors"]) == 0
     assert "A recurrent layer of g gates" in capsys.readouterr().out
+
+
+def test_predict_and_evaluate_name_a_model_with_outputs_per_step(tmp_path, in_dir, capsys, digits):
+    X, y = digits
+    rows = tmp_path / "rows.npz"
+    np.savez(rows, X=X[:20].reshape(-1, 8, 8).astype(np.float32), y=y[:20])
+    layers = [jp.LSTM(4, return_sequences=True), jp.Dense(10, "softmax")]
+    jp.Network(layers, input_shape=(8, 8), loss="cross_entropy", seed=0).save(tmp_path / "steps.safetensors")
+    for command in (["predict"], ["evaluate", "--target", "y"]):
+        assert _exit_status([*command, str(tmp_path / "steps.safetensors"), str(rows)]) != 0
+        err = capsys.readouterr().err
+        assert re.search(rf"steps.safetensors outputs \(8, 10\) per example .*jitprop {command[0]} takes models", err)

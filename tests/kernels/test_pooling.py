@@ -37,7 +37,7 @@ def _check_against_reference(net, rng, n, dtype):
     layers = reference_layers(net)
     trace = ref.sequential_forward(layers, reference_inputs(net, X))
     rtol, atol = (2e-5, 2e-5) if dtype == "float32" else (1e-12, 1e-12)
-    np.testing.assert_allclose(net.predict(X), trace[-1][2].reshape(n, -1), rtol=rtol, atol=atol)
+    np.testing.assert_allclose(net.predict(X), trace[-1][2].reshape(n, *net.output_shape), rtol=rtol, atol=atol)
     loss, grads = net.loss_and_grads(X, y)
     expected_loss, expected = ref.sequential_loss_and_grads(layers, "mse", reference_inputs(net, X), y)
     assert loss == pytest.approx(expected_loss, rel=rtol)

@@ -176,6 +176,22 @@ def load_model(path):
     return net, pre, checkpoint
 
 
+def check_one_output_row(net, path, command):
+    """``UsageError`` unless ``net`` has one row of outputs per example, what ``command`` writes or scores.
+
+    A network with outputs per step (a recurrent layer with
+    ``return_sequences=True`` before the output layer) predicts
+    ``(steps, k)`` per example; the commands take one target and write one
+    prediction per example.
+    """
+    if len(net.output_shape) > 1:
+        shape = ", ".join(map(str, net.output_shape))
+        raise UsageError(
+            f"{path} outputs ({shape}) per example (one row per step); jitprop {command} takes models with one "
+            f"row of outputs per example: use Network.predict in Python for outputs per step."
+        )
+
+
 def read_for_model(path, pre, target=None):
     """The table of ``path`` with the model's feature columns, and ``target`` when given.
 

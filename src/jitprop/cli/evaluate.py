@@ -6,6 +6,7 @@ confusion matrix. Regression: MSE, MAE and R², in the target's units.
 
 from ..errors import UsageError
 from ._common import (
+    check_one_output_row,
     check_writable,
     label_text,
     load_model,
@@ -44,6 +45,7 @@ def _evaluate(args):
     if args.metrics_json is not None:
         check_writable(args.metrics_json, "--metrics-json")
     net, pre, _ = load_model(args.model)
+    check_one_output_row(net, args.model, "evaluate")
     target = args.target or pre.target
     if target is None:
         target = "y" if table_format(args.data) == "npz" else None

@@ -115,6 +115,24 @@ def _value(text):
     return text
 
 
-def describe_layers(spec):
-    """The spec as ``--layers`` spells it."""
-    return ",".join(":".join([kind, *arguments]) for kind, arguments in spec)
+def describe_layers(spec, activation=None):
+    """The spec as ``--layers`` spells it, or with ``activation`` as a chain of its layers.
+
+    Parameters
+    ----------
+    spec : list of (str, list of str)
+        From :func:`parse_layers`.
+    activation : str, optional
+        ``--activation``'s: the layers are then joined by ``" -> "``, each
+        layer that takes the activation followed by it (``conv2d:16:3 relu
+        -> maxpool2d:2 -> lstm:32``); recurrent layers keep their own.
+
+    Returns
+    -------
+    str
+    """
+    if activation is None:
+        return ",".join(":".join([kind, *arguments]) for kind, arguments in spec)
+    return " -> ".join(
+        ":".join([kind, *arguments]) + (f" {activation}" if KINDS[kind][1] else "") for kind, arguments in spec
+    )

@@ -11,6 +11,7 @@ import sys
 
 from ..errors import UsageError
 from ._common import (
+    check_one_output_row,
     check_writable,
     label_text,
     load_model,
@@ -43,6 +44,7 @@ def run(args):
         if args.out is not None:
             check_writable(args.out, "--out")
         net, pre, _ = load_model(args.model)
+        check_one_output_row(net, args.model, "predict")
         if args.proba and pre.task != "classification":
             raise UsageError("--proba needs a classification model; this model does regression.")
         table = read_for_model(args.data, pre)

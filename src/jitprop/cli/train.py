@@ -295,6 +295,12 @@ def _prepare(args):
     except ValueError as exc:
         hint = "; give the shape of an example with --input-shape (e.g. 8,8,1)" if len(shape) == 1 else ""
         raise UsageError(f"the network cannot be built: {str(exc).rstrip('.')}{hint}.") from None
+    if len(net.output_shape) > 1:  # the output layer applies to every step
+        raise UsageError(
+            f"the network outputs ({', '.join(map(str, net.output_shape))}) per example, one row per step, but "
+            f"the data has one target per example: end --layers with a layer that leaves one axis (a recurrent "
+            f"layer without :seq, flatten or a global pool)."
+        )
     if len(shape) > 1:  # the network takes examples of their own shape
         train = (train[0].reshape(-1, *shape), *train[1:])
         val = None if val is None else (val[0].reshape(-1, *shape), *val[1:])
@@ -346,10 +352,14 @@ def _description(setup, args):
         kind = "stratified" if setup.task == "classification" else "random"
         n_train, n_val = len(setup.train[0]), len(setup.val[0])
         split = f"{n_train:,} training and {n_val:,} validation examples ({kind}, seed {args.seed})"
-    if args.layers is not None:
-        shape = f"{'x'.join(map(str, net.input_shape))} -> {describe_layers(args.layers)} -> {net.n_outputs}"
+    if args.layers is not None:  # layer by layer: only some take --activation
+        shape = (
+            f"{'x'.join(map(str, net.input_shape))} -> {describe_layers(args.layers, args.activation)} -> "
+            f"dense:{net.layers[-1].units} {_output(net.loss)}"
+        )
     else:
         shape = "-".join(str(w) for w in [net.input_dim, *args.hidden, net.n_outputs])
+        shape += f", {args.activation}, {_output(net.loss)} output"
     scaled = ", standardised" if pre.standardized else ""
     credit = (f"      from {DIGITS_CREDIT}",) if setup.table.path == "digits" else ()
     return (
@@ -359,8 +369,7 @@ def _description(setup, args):
         *_table_lines(setup),
         f"task: {setup.task}{classes} ({setup.reason})",
         f"split: {split}",
-        f"network: {shape}, {args.activation}, {_output(net.loss)} output, {net.loss} loss, "
-        f"{net.n_params:,} parameters, {args.dtype}",
+        f"network: {shape}, {net.loss} loss, {net.n_params:,} parameters, {args.dtype}",
         f"optimizer: {_describe_optimizer(setup.optimizer)}; {setup.budget.describe()}, batch size {args.batch_size}, "
         f"{numba.get_num_threads()} threads",
     )

@@ -84,8 +84,8 @@ class Data(NamedTuple):
     """The examples a kernel reads rows of, by index."""
 
     inputs: np.ndarray  # (n, n_inputs)
-    targets: np.ndarray  # (n, n_outputs), or (0, n_outputs) when labels are used
-    labels: np.ndarray  # int64 (n,) class indices, or (0,)
+    targets: np.ndarray  # (n, n_outputs), or (0, n_outputs) when labels are used; (n·T, k) for a softmax per step
+    labels: np.ndarray  # int64 (n,) class indices, (n·T,) for a softmax per step, or (0,)
     weights: np.ndarray  # float64 (n,) weight of each example, or (0,) for all 1
 
 

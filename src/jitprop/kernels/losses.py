@@ -104,16 +104,19 @@ def cross_entropy_loss(z, a, data, index, scale, delta):
 
 @njit(**KERNEL)
 def cross_entropy_per_step_loss(z, a, data, index, scale, delta):
-    """:func:`cross_entropy_loss` of a softmax per step, a class label per step.
+    """:func:`cross_entropy_loss` of a softmax per step: a class label, or a row of targets, per step.
 
-    A row holds the T steps of an example, k outputs each; ``data.labels``
-    holds T labels per example (example ``e``'s step ``t`` at ``e·T + t``).
-    An example's loss is the mean over its steps, and so is its count of
-    correct predictions (the fraction of its steps whose largest output is
-    the label's).
+    A row holds the T steps of an example, k outputs each. ``data.labels``
+    holds T labels per example (example ``e``'s step ``t`` at ``e·T + t``),
+    or, without labels, ``data.targets`` T rows of k targets per example
+    (shape (n·T, k), the same order). An example's loss is the mean over its
+    steps, and so is its count of correct predictions (the fraction of its
+    steps whose largest output is the label's, or the largest target's).
+    One-hot targets give the bits of the equivalent labels.
     """
     rows, width = z.shape
-    steps = data.labels.shape[0] // data.inputs.shape[0]
+    use_labels = data.labels.shape[0] > 0
+    steps = (data.labels.shape[0] if use_labels else data.targets.shape[0]) // data.inputs.shape[0]
     k = width // steps
     weighted = data.weights.shape[0] > 0
     want_delta = delta.shape[0] > 0
@@ -130,14 +133,28 @@ def cross_entropy_per_step_loss(z, a, data, index, scale, delta):
             at = a[r, t * k : (t + 1) * k]
             guess = _argmax(zt)
             lse = np.float64(zt[guess]) - math.log(np.float64(at[guess]))  # (see cross_entropy_loss)
-            c = data.labels[first + t]
-            row_correct += guess == c
-            row_loss += lse - zt[c]
-            if want_delta:
-                dt = delta[r, t * k : (t + 1) * k]
+            if use_labels:
+                c = data.labels[first + t]
+                row_correct += guess == c
+                row_loss += lse - zt[c]
+                if want_delta:
+                    dt = delta[r, t * k : (t + 1) * k]
+                    for j in range(k):
+                        dt[j] = step_scale * at[j]
+                    dt[c] = step_scale * (at[c] - 1.0)
+            else:
+                tt = data.targets[first + t]
+                row_correct += guess == _argmax(tt)
+                t_sum = 0.0
+                step_loss = 0.0
                 for j in range(k):
-                    dt[j] = step_scale * at[j]
-                dt[c] = step_scale * (at[c] - 1.0)
+                    t_sum += tt[j]
+                    step_loss += tt[j] * (lse - zt[j])
+                row_loss += step_loss
+                if want_delta:
+                    dt = delta[r, t * k : (t + 1) * k]
+                    for j in range(k):
+                        dt[j] = step_scale * (at[j] * t_sum - tt[j])
         total += weight * row_loss / steps
         correct += row_correct / steps
     return total, correct
