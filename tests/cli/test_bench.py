@@ -363,3 +363,70 @@ def test_an_engine_process_trains_and_reports_its_epochs():
 def test_unknown_engine_is_named(capsys):
     assert cli.main(["bench", "--workloads", "W6", "--engines", "jitprop,theano"]) != 0
     assert "theano" in capsys.readouterr().err
+
+
+def test_the_hand_written_loop_trains_as_the_straightforward_numpy_epoch(rng):
+    # Two epochs of W4's network by the hand-written kernel against the same SGD written with NumPy (float64).
+    from jitprop.kernels.handwritten import sigmoid_mse_epoch
+
+    X, Y = rng.random((50, 2)), rng.random((50, 3))
+    W1, b1, W2, b2 = rng.normal(size=(2, 4)), rng.normal(size=4), rng.normal(size=(4, 3)), rng.normal(size=3)
+    expected = [W1.copy(), b1.copy(), W2.copy(), b2.copy()]
+    orders = [rng.permutation(50) for _ in range(2)]
+    for order in orders:
+        sigmoid_mse_epoch(X, Y, order, W1, b1, W2, b2, 0.5, 8)
+        w1, c1, w2, c2 = expected
+        for start in range(0, 50, 8):
+            index = order[start : start + 8]
+            h = 1 / (1 + np.exp(-(X[index] @ w1 + c1)))
+            a = 1 / (1 + np.exp(-(h @ w2 + c2)))
+            d2 = 2 * (a - Y[index]) / a.size * a * (1 - a)
+            d1 = (d2 @ w2.T) * h * (1 - h)
+            w2 -= 0.5 * h.T @ d2
+            c2 -= 0.5 * d2.sum(axis=0)
+            w1 -= 0.5 * X[index].T @ d1
+            c1 -= 0.5 * d1.sum(axis=0)
+    for got, want in zip((W1, b1, W2, b2), expected):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+def test_the_hand_written_engine_runs_w4_only_and_trains_it():
+    assert bench._skipped(bench.HandWrittenEngine, bench.WORKLOADS["W4b1"]) is None
+    assert "W4" in bench._skipped(bench.HandWrittenEngine, bench.WORKLOADS["W2"])
+    result = bench.compare_workload(
+        bench.WORKLOADS["W4b1"], threads=1, repeats=1, quick=True, engines=(bench.HandWrittenEngine,)
+    )
+    assert result["engines"]["hand-written"]["examples_per_second"] > 0
+
+
+def test_peer_processes_run_without_the_old_openblas_variables(monkeypatch):
+    seen = {}
+
+    def fake_run(command, capture_output, text, env):
+        seen[command[4]] = env
+        return type("Done", (), {"returncode": 0, "stdout": json.dumps({"epoch_seconds": [1.0]}), "stderr": ""})()
+
+    monkeypatch.setattr(bench.subprocess, "run", fake_run)
+    monkeypatch.setenv("OPENBLAS_CORETYPE", "Haswell")
+    monkeypatch.setenv("OPENBLAS_L2_SIZE", "1048576")
+    for engine in ("jitprop", "numpy", "pytorch"):
+        bench.engine_process("W2", engine, 1)
+    assert seen["jitprop"]["OPENBLAS_CORETYPE"] == "Haswell"  # jitprop's own process as the user runs it
+    for peer in ("numpy", "pytorch"):
+        assert not set(bench.PEER_UNSET) & set(seen[peer])
+
+
+def test_the_report_names_each_peer_s_blas_kernels():
+    libraries = bench.blas_kernels()  # NumPy's BLAS is loaded in this process
+    if not libraries:
+        pytest.skip("threadpoolctl is not installed")
+    assert all("threads" in line for line in libraries)
+
+    def run_engine(workload, engine, threads, quick):
+        return {"epoch_seconds": [1.0], "warmup_seconds": 1.0, "blas": ["openblas 0.3.29, SkylakeX kernels, 1 threads"]}
+
+    engines = (stand_in("jitprop", [1.0], []), stand_in("numpy", [1.0], []))
+    result = bench.compare_in_processes(
+        bench.WORKLOADS["W2"], 1, 1, True, engines=engines, log=lambda m: None, run_engine=run_engine
+    )
+    assert result["notes"] == ["numpy's BLAS: openblas 0.3.29, SkylakeX kernels, 1 threads"]

@@ -3,7 +3,9 @@
 Each workload is trained by every available engine in turn — jitprop,
 PyTorch (CPU, a plain training loop), JAX (CPU; the step under ``jax.jit``,
 the whole epoch under ``jax.lax.scan``), scikit-learn's MLP and a plain NumPy
-implementation (the last two for dense networks only) — one epoch at a time,
+implementation (the last two for dense networks only), and for W4 a
+hand-written loop for that one network (the limit a general engine is
+measured against, :class:`HandWrittenEngine`) — one epoch at a time,
 alternating engines (A B A B …), after
 one warm-up epoch each. The reported speed is the median over the timed
 epochs, in examples per second. A ratio is the median over rounds of the
@@ -704,7 +706,46 @@ class NumpyEngine:
         return time.perf_counter() - started
 
 
-ENGINES = (JitpropEngine, TorchEngine, JaxEngine, SklearnEngine, NumpyEngine)
+class HandWrittenEngine:
+    """W4's network written out by hand for that one network (:mod:`jitprop.kernels.handwritten`): the limit.
+
+    Forward pass, backward pass and SGD update of a two-layer sigmoid
+    network with a mean squared error, as loops over its few units in one
+    compiled function; the epoch's shuffle (a NumPy permutation) is timed
+    with it, as every engine's is. Runs W4's kind of network only.
+    """
+
+    name = "hand-written"
+    dense_only = True
+
+    @staticmethod
+    def runs(workload):
+        """Whether the hand-written loop is of ``workload``'s network: two layers, sigmoid, mean squared error."""
+        return (
+            workload.dense and len(workload.sizes) == 3 and workload.activation == "sigmoid" and workload.loss == "mse"
+        )
+
+    def __init__(self, workload, X, y, threads):
+        from ..kernels.handwritten import sigmoid_mse_epoch
+
+        rng = np.random.default_rng(0)
+        n_in, hidden, outputs = workload.sizes
+        self.W1 = rng.normal(0, np.sqrt(1 / n_in), (n_in, hidden)).astype(np.float32)
+        self.W2 = rng.normal(0, np.sqrt(1 / hidden), (hidden, outputs)).astype(np.float32)
+        self.b1, self.b2 = np.zeros(hidden, np.float32), np.zeros(outputs, np.float32)
+        self.X = np.ascontiguousarray(X, dtype=np.float32)
+        self.Y = np.ascontiguousarray(np.reshape(y, (X.shape[0], outputs)), dtype=np.float32)
+        self.epoch_kernel, self.workload, self.rng = sigmoid_mse_epoch, workload, rng
+
+    def epoch(self):
+        started = time.perf_counter()
+        order = self.rng.permutation(self.X.shape[0])
+        weights = (self.W1, self.b1, self.W2, self.b2)
+        self.epoch_kernel(self.X, self.Y, order, *weights, np.float32(self.workload.lr), self.workload.batch_size)
+        return time.perf_counter() - started
+
+
+ENGINES = (JitpropEngine, TorchEngine, JaxEngine, SklearnEngine, NumpyEngine, HandWrittenEngine)
 _PEER_MODULES = {"pytorch": "torch", "jax": "jax", "scikit-learn": "sklearn"}
 
 
@@ -728,6 +769,8 @@ def _skipped(engine, workload):
         return f"{engine.name} is not installed: skipped"
     if getattr(engine, "dense_only", False) and not workload.dense:
         return f"{engine.name}: skipped (dense networks only)"
+    if engine is HandWrittenEngine and not engine.runs(workload):
+        return f"{engine.name}: skipped (written for W4's two-layer sigmoid network only)"
     if engine is NumpyEngine and workload.batch_size == 1:
         return "numpy: skipped at batch size 1 (interpreter-bound, minutes per epoch)"
     return None
@@ -774,12 +817,19 @@ def compare_in_processes(workload, threads, rounds, quick=False, engines=ENGINES
             notes.append(note)
     times = {name: [] for name in names}
     warmup = {name: [] for name in names}
+    blas = {}
     for round_ in range(rounds):
         for name in names:
             log(f"… {workload.name} round {round_ + 1}/{rounds}: {name}")
             entry = run_engine(workload.name, name, threads, quick)
             times[name].append(float(np.median(entry["epoch_seconds"])))
             warmup[name].append(entry["warmup_seconds"])
+            blas[name] = entry.get("blas", [])
+    notes += [
+        f"{name}'s BLAS: {'; '.join(libraries)}"
+        for name, libraries in blas.items()
+        if libraries and name not in _OWN_ENGINES
+    ]
     result = _result(workload, n, times, warmup, notes)
     result["processes"] = {"rounds": rounds, "epochs_per_process": PROCESS_EPOCHS}
     return result
@@ -793,12 +843,29 @@ print(json.dumps(bench.one_engine(workload, engine, threads, quick)))
 """
 
 
+#: Variables set on some machines for old OpenBLAS builds, with which a current one runs slower kernels
+#: (``OPENBLAS_CORETYPE=Haswell`` gives an AVX-512 CPU Haswell's): unset in the peers' own processes, so
+#: that NumPy, scikit-learn and PyTorch run with their own best choice (never in jitprop's, the tests' or CI's).
+PEER_UNSET = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+
+#: Engines that run no BLAS of their own: their processes keep the environment as it is.
+_OWN_ENGINES = ("jitprop", "hand-written")
+
+
 def engine_process(workload, engine, threads, quick=False):
-    """Run :func:`one_engine` in a fresh Python process; return its result."""
+    """Run :func:`one_engine` in a fresh Python process; return its result.
+
+    A peer's process runs without the variables of :data:`PEER_UNSET`.
+    """
+    env = dict(os.environ)
+    if engine not in _OWN_ENGINES:
+        for name in PEER_UNSET:
+            env.pop(name, None)
     out = subprocess.run(
         [sys.executable, "-c", _ENGINE_SCRIPT, workload, engine, str(threads), "1" if quick else "0"],
         capture_output=True,
         text=True,
+        env=env,
     )
     if out.returncode != 0:
         raise RuntimeError(f"{engine} on {workload} failed in its process:\n{out.stderr[-3000:]}")
@@ -817,7 +884,26 @@ def one_engine(workload, engine, threads, quick=False, epochs=None):
     with thread_count(threads):
         result = compare_workload(WORKLOADS[workload], threads, epochs or PROCESS_EPOCHS, quick, (engine_class,))
     entry = result["engines"][engine]
-    return {"epoch_seconds": entry["epoch_seconds"], "warmup_seconds": entry["warmup_seconds"]}
+    return {"epoch_seconds": entry["epoch_seconds"], "warmup_seconds": entry["warmup_seconds"], "blas": blas_kernels()}
+
+
+def blas_kernels():
+    """The BLAS libraries loaded in this process and the kernels each chose, as ``threadpoolctl`` reports them.
+
+    One line per library, e.g. ``openblas 0.3.29, SkylakeX kernels, 2 threads``;
+    empty without ``threadpoolctl`` (scikit-learn brings it) or a BLAS.
+    """
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return []
+    lines = []
+    for library in threadpool_info():
+        if library.get("user_api") != "blas":
+            continue
+        kernels = f", {library['architecture']} kernels" if library.get("architecture") else ""
+        lines.append(f"{library['internal_api']} {library.get('version')}{kernels}, {library['num_threads']} threads")
+    return lines
 
 
 def _result(workload, n, times, warmup, notes):
