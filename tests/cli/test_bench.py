@@ -430,3 +430,18 @@ def test_the_report_names_each_peer_s_blas_kernels():
         bench.WORKLOADS["W2"], 1, 1, True, engines=engines, log=lambda m: None, run_engine=run_engine
     )
     assert result["notes"] == ["numpy's BLAS: openblas 0.3.29, SkylakeX kernels, 1 threads"]
+
+
+def test_inference_times_a_batch_and_one_example_of_the_jitprop_engine(monkeypatch):
+    monkeypatch.setattr(bench, "INFERENCE_ROWS", 500)
+    monkeypatch.setattr(bench, "INFERENCE_CALLS", 20)
+    figures = bench.inference(bench.WORKLOADS["W4b64"], "jitprop", 1)
+    assert figures["examples_per_second"] > 0 and 0 < figures["one_example_us"] <= figures["one_example_p90_us"]
+
+
+def test_inference_runs_each_engine_in_its_own_process_and_reports_medians(capsys):
+    report = bench.inference_in_processes(bench.WORKLOADS["W4b64"], 1, 2, engines=("jitprop",), log=lambda m: None)
+    entry = report["engines"]["jitprop"]
+    assert len(entry["rounds"]) == 2
+    assert entry["one_example_us"] == pytest.approx(np.median([r["one_example_us"] for r in entry["rounds"]]))
+    assert "jitprop" in bench.format_inference(report) and "one example" in bench.format_inference(report)

@@ -348,6 +348,10 @@ class JitpropEngine:
         self.net.fit(self.X, self.y, epochs=1, batch_size=self.workload.batch_size, optimizer=self.optimizer, verbose=0)
         return time.perf_counter() - started
 
+    def predict(self, X):
+        """The network's outputs (probabilities for a softmax) for the NumPy array ``X``."""
+        return self.net.predict(X)
+
 
 class TorchEngine:
     """PyTorch on the CPU, a plain training loop.
@@ -420,6 +424,12 @@ class TorchEngine:
         """The mean loss on ``(X, y)``."""
         with self.torch.no_grad():
             return float(self.loss_function(self.model(self._inputs(X)), self._targets(y)))
+
+    def predict(self, X):
+        """The network's outputs for the NumPy array ``X``, as a NumPy array (softmax applied for cross-entropy)."""
+        with self.torch.no_grad():
+            out = self.model(self._inputs(X))
+            return (self.torch.softmax(out, 1) if self.workload.loss == "cross_entropy" else out).numpy()
 
     def epoch(self):
         torch = self.torch
@@ -562,6 +572,9 @@ class JaxEngine:
 
         self._loss = jax.jit(loss)
         self._epoch = jax.jit(epoch)
+        self._outputs = jax.jit(
+            lambda params, x: jax.nn.softmax(logits(params, x)) if cross_entropy else logits(params, x)
+        )
         self.X = jnp.asarray(X)
         self.y = jnp.asarray(y.astype(np.int32) if cross_entropy else y)
         self.key = jax.random.PRNGKey(0)
@@ -574,6 +587,10 @@ class JaxEngine:
         """The mean loss on ``(X, y)``."""
         targets = y.astype(np.int32) if self.workload.loss == "cross_entropy" else y
         return float(self._loss(self.params, self.jnp.asarray(X), self.jnp.asarray(targets)))
+
+    def predict(self, X):
+        """The network's outputs for the NumPy array ``X``, as a NumPy array (a jitted forward pass)."""
+        return np.asarray(self.jax.block_until_ready(self._outputs(self.params, self.jnp.asarray(X))))
 
     def epoch(self):
         started = time.perf_counter()
@@ -1072,6 +1089,107 @@ def first_cnn_fit():
     return {"first_cnn_fit_cold_seconds": cold, "first_cnn_fit_warm_seconds": warm}
 
 
+# ------------------------------------------------------------------------ inference
+#: Examples of the throughput measurement of :func:`inference`, and calls of its one-example latency.
+INFERENCE_ROWS = 10_000
+INFERENCE_CALLS = 2_000
+
+#: Engines whose prediction :func:`inference` times.
+INFERENCE_ENGINES = ("jitprop", "pytorch", "jax")
+
+
+_ALL_WORKLOADS = ",".join(WORKLOADS)
+
+
+def inference(workload, engine, threads):
+    """Prediction by ``engine`` in this process: throughput on a large batch and the latency of one example.
+
+    A warm-up call of each size first (compiling, for jitprop and JAX);
+    then the median of 7 predictions of ``INFERENCE_ROWS`` examples and of
+    ``INFERENCE_CALLS`` one-example predictions, each call from a NumPy
+    array to a NumPy array, as a user calls it.
+
+    Returns
+    -------
+    dict
+        ``examples_per_second`` and ``one_example_us`` (median), ``one_example_p90_us``.
+    """
+    (engine_class,) = [e for e in ENGINES if e.name == engine]
+    X, y = workload.data()
+    rows = np.resize(X, (INFERENCE_ROWS, *X.shape[1:])).astype(np.float32)
+    one = np.ascontiguousarray(rows[:1])
+    with thread_count(threads):
+        runner = engine_class(workload, X[:256], y[:256], threads)
+        runner.predict(rows)
+        runner.predict(one)
+        batch = []
+        for _ in range(7):
+            started = time.perf_counter()
+            runner.predict(rows)
+            batch.append(time.perf_counter() - started)
+        single = np.empty(INFERENCE_CALLS)
+        for i in range(INFERENCE_CALLS):
+            started = time.perf_counter()
+            runner.predict(one)
+            single[i] = time.perf_counter() - started
+    return {
+        "examples_per_second": INFERENCE_ROWS / float(np.median(batch)),
+        "one_example_us": float(np.median(single)) * 1e6,
+        "one_example_p90_us": float(np.percentile(single, 90)) * 1e6,
+    }
+
+
+_INFERENCE_SCRIPT = """
+import json, sys
+from jitprop.cli import bench
+print(json.dumps(bench.inference(bench.WORKLOADS[sys.argv[1]], sys.argv[2], int(sys.argv[3]))))
+"""
+
+
+def inference_in_processes(workload, threads, rounds, engines=INFERENCE_ENGINES, log=print):
+    """:func:`inference` of each engine in a fresh process of its own, alternating, ``rounds`` times.
+
+    Peers' processes run without :data:`PEER_UNSET`. Returns, for each
+    engine that is installed, every round's figures and their medians.
+    """
+    names = [name for name in engines if _available(next(e for e in ENGINES if e.name == name))]
+    rounds_ = {name: [] for name in names}
+    for round_ in range(rounds):
+        for name in names:
+            log(f"… inference on {workload.name}'s network, round {round_ + 1}/{rounds}: {name}")
+            env = dict(os.environ)
+            if name not in _OWN_ENGINES:
+                for variable in PEER_UNSET:
+                    env.pop(variable, None)
+            command = [sys.executable, "-c", _INFERENCE_SCRIPT, workload.name, name, str(threads)]
+            out = subprocess.run(command, capture_output=True, text=True, env=env)
+            if out.returncode != 0:
+                raise RuntimeError(f"{name}'s prediction failed in its process:\n{out.stderr[-3000:]}")
+            rounds_[name].append(json.loads(out.stdout.strip().splitlines()[-1]))
+    report = {"workload": workload.name, "threads": threads, "rounds": rounds, "engines": {}}
+    for name, figures in rounds_.items():
+        report["engines"][name] = {
+            "rounds": figures,
+            **{key: float(np.median([f[key] for f in figures])) for key in figures[0]},
+        }
+    return report
+
+
+def format_inference(report):
+    """The lines of an :func:`inference_in_processes` report."""
+    lines = [
+        f"prediction through {report['workload']}'s network, {report['threads']} threads, each engine in its own "
+        f"process, medians of {report['rounds']} rounds:",
+        f"{'engine':<10} {'examples/s':>12} {'one example':>12} {'p90':>9}",
+    ]
+    for name, entry in report["engines"].items():
+        lines.append(
+            f"{name:<10} {entry['examples_per_second']:>12,.0f} {entry['one_example_us']:>9.1f} µs "
+            f"{entry['one_example_p90_us']:>6.1f} µs"
+        )
+    return "\n".join(lines)
+
+
 def first_run(rounds=3):
     """What a new user waits for, in fresh processes with an empty compile cache, ``rounds`` times.
 
@@ -1222,7 +1340,7 @@ def register(commands, common):
     parser = commands.add_parser(
         "bench", parents=[common], help="compare training speed with PyTorch, JAX, scikit-learn and NumPy"
     )
-    parser.add_argument("--workloads", default=",".join(WORKLOADS), help="comma-separated (default: all)")
+    parser.add_argument("--workloads", default=_ALL_WORKLOADS, help="comma-separated (default: all)")
     parser.add_argument(
         "--engines", default=",".join(e.name for e in ENGINES), help="comma-separated (default: all installed)"
     )
@@ -1241,6 +1359,13 @@ def register(commands, common):
         metavar="ROUNDS",
         help="instead: time a first jitprop train and a first W1 fit with an empty compile cache, ROUNDS times",
     )
+    parser.add_argument(
+        "--inference",
+        type=int,
+        metavar="ROUNDS",
+        help="instead: time prediction (10,000 examples, and one example) by jitprop, PyTorch and JAX, each in its "
+        "own process, ROUNDS rounds, through W1's network (or the first of --workloads)",
+    )
     parser.set_defaults(run=run)
 
 
@@ -1258,6 +1383,16 @@ def run(args):
     if args.first_run is not None:
         report = first_run(_checks.positive_int(args.first_run, "--first-run"))
         print(json.dumps(report, indent=1) if args.json else format_first_run(report))
+        return 0
+    if args.inference is not None:
+        rounds = _checks.positive_int(args.inference, "--inference")
+        import numba
+
+        threads = args.threads or numba.config.NUMBA_NUM_THREADS
+        log = (lambda message: print(message, file=sys.stderr)) if not args.json else (lambda message: None)
+        workload = WORKLOADS["W1" if args.workloads == _ALL_WORKLOADS else names[0]]
+        report = inference_in_processes(workload, threads, rounds, [n for n in chosen if n in INFERENCE_ENGINES], log)
+        print(json.dumps(report, indent=1) if args.json else format_inference(report))
         return 0
     log = (lambda message: print(message, file=sys.stderr)) if not args.json else (lambda message: None)
     engines = tuple(by_name[name] for name in chosen)
