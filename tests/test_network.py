@@ -502,3 +502,63 @@ def test_input_shape_of_one_axis_is_input_dim():
 def test_input_shape_errors_name_the_problem(kwargs, message):
     with pytest.raises((TypeError, ValueError), match=message):
         jp.Network([jp.Dense(3)], **kwargs)
+
+
+# --------------------------------------------- predictions of a few rows
+def _general_path_only(net, monkeypatch):
+    """Make ``net.predict`` take the general path whatever the rows (the small one reports itself busy)."""
+    busy = type("Busy", (), {"row_elements": 1, "run": staticmethod(lambda *args: False)})
+    monkeypatch.setattr(net, "_small_forward", busy())
+
+
+def _few_rows_networks(dtype):
+    dense = make_network([130, 40, 20, 3], ["relu", "tanh", "softmax"], "cross_entropy", dtype)  # dots and panels
+    conv = jp.Network(
+        [jp.Conv2D(4, 3, padding="same", activation="relu"), jp.MaxPool2D(2), jp.Flatten(), jp.Dense(3)],
+        input_shape=(6, 6, 2),
+        dtype=dtype,
+        seed=1,
+    )
+    lstm = jp.Network([jp.LSTM(5, return_sequences=True), jp.Dense(2)], input_shape=(4, 3), dtype=dtype, seed=2)
+    return dense, conv, lstm
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_a_few_rows_predict_bit_for_bit_as_the_general_path(rng, monkeypatch, dtype):
+    for net in _few_rows_networks(dtype):
+        X = rng.normal(size=(jitprop.network._SMALL_ROWS + 1, *net.input_shape))
+        small = [net.predict(X[:n]) for n in (1, 2, 5, jitprop.network._SMALL_ROWS)]
+        read_only = X[:3].astype(dtype)
+        read_only.flags.writeable = False  # another kind of input array: buffers of its own
+        small.append(net.predict(read_only))
+        _general_path_only(net, monkeypatch)
+        general = [net.predict(X[:n]) for n in (1, 2, 5, jitprop.network._SMALL_ROWS)] + [net.predict(read_only)]
+        for got, want in zip(small, general):
+            assert got.shape == want.shape
+            np.testing.assert_array_equal(got, want)
+
+
+def test_a_few_rows_see_weights_written_between_predictions(rng):
+    net = make_network([64, 32, 2], ["relu", "identity"], "mse", "float32")  # packed panels forward
+    X = rng.normal(size=(3, 64))
+    before = net.predict(X)
+    net.layers[0].W[...] = rng.normal(size=(64, 32))
+    after = net.predict(X)
+    assert not np.allclose(before, after)
+    rtol, atol = TOLERANCE["float32"]
+    np.testing.assert_allclose(after, ref.predict(params_of(net), activations_of(net), X), rtol=rtol, atol=atol)
+
+
+def test_a_prediction_while_the_few_rows_buffers_are_busy_takes_the_general_path(rng):
+    net = make_network([10, 8, 3], ["relu", "softmax"], "cross_entropy", "float64")
+    X = rng.normal(size=(4, 10))
+    expected = net.predict(X)
+    with net._small_forward._lock:  # as if another thread were predicting
+        np.testing.assert_array_equal(net.predict(X), expected)
+
+
+def test_a_few_rows_with_infinite_outputs_are_an_error_naming_them():
+    net = make_network([3, 2], ["identity"], "mse", "float64")
+    net.layers[0].W[0, 1] = np.inf
+    with pytest.raises(FloatingPointError, match=r"overflowed float64: infinity at .*column 1"):
+        net.predict(np.array([[1.0, -1.0, 0.0]]))

@@ -2,6 +2,7 @@
 
 import math
 import numbers
+import threading
 
 import numpy as np
 
@@ -22,6 +23,63 @@ _DTYPES = ("float32", "float64")
 #: Elements of one per-row scratch buffer when data is processed in chunks
 #: (predict, evaluate, loss_and_grads): bounds their memory whatever ``n``.
 _CHUNK_ELEMENTS = 1 << 21
+
+#: Most rows :meth:`Network.predict` runs through a :class:`_SmallForward`.
+_SMALL_ROWS = 16
+
+
+class _SmallForward:
+    """A forward pass of a few rows with buffers made once: what ``predict`` of one request at a time needs.
+
+    For a few rows the arithmetic takes microseconds, and a pass made from
+    scratch would spend most of its time allocating a workspace and finding
+    the types of its kernels' arguments. This keeps both, per kind of input
+    array, for batches of up to ``_SMALL_ROWS`` rows (fewer if they would take
+    more memory than a chunk of the general path); the weights are packed
+    and the outputs checked on every call, as on the general path, whose
+    results it gives bit for bit (both run such a batch as one tile). One
+    call at a time uses the buffers: a call made while another runs (from
+    another thread) takes the general path.
+    """
+
+    def __init__(self, row_elements):
+        self.row_elements = row_elements  # per-row elements of the workspace: a few rows stay within a chunk's memory
+        self._lock = threading.Lock()
+        self._made = {}
+
+    def run(self, net, X, outputs):
+        """Write the outputs of the rows ``X`` (prepared, at most ``_SMALL_ROWS``) into ``outputs``; False if busy."""
+        if not self._lock.acquire(blocking=False):
+            return False
+        try:
+            key = (X.flags.writeable, X.flags.aligned)  # (the rest of X's type is the network's: C-contiguous 2-D)
+            made = self._made.get(key)
+            if made is None:
+                made = self._made[key] = self._make(net, X)
+            ws, kernels, empty, rows, grad, start = made
+            n, k = X.shape[0], net.n_outputs
+            if n > rows.shape[0]:
+                return False
+            data = Data(X, *empty)
+            with _threading.parallel_region():
+                net.pack_weights()
+                arguments = (net.layout, net.params, net.packed_weights, data, rows[:n], 0.0, ws, grad, False, -1)
+                run_batch(kernels, FORWARD, *arguments, chunking(net.n_params))
+            outputs[...] = ws.activations[start : start + n * k].reshape(n, k)
+        finally:
+            self._lock.release()
+        _checks.check_outputs_finite(outputs, net.dtype)
+        return True
+
+    @staticmethod
+    def _make(net, X):
+        capacity = min(_SMALL_ROWS, _CHUNK_ELEMENTS // workspace.row_elements(net.layout))
+        ws = workspace.allocate(net.layout, capacity, net.n_params, net.dtype, False)
+        empty = (np.zeros((0, net.n_outputs), dtype=net.dtype), np.zeros(0, dtype=np.int64), np.zeros(0))
+        grad = np.zeros(0, dtype=net.dtype)
+        kernels = batch_kernels(net.layout, net.params, net.packed_weights, Data(X, *empty), ws, grad)
+        rows = np.arange(capacity, dtype=np.int64)
+        return ws, kernels, empty, rows, grad, ws.row_offsets[len(net.layout.kinds)]
 
 
 class Network:
@@ -154,6 +212,7 @@ class Network:
         self.params = np.zeros(int(sum(counts)), dtype=self.dtype)
         # The weights packed into the panels the matrix products read (see kernels.dense.pack_weights).
         self._packed = np.zeros(packed_size, dtype=self.dtype)
+        self._small_forward = _SmallForward(workspace.row_elements(self.layout))
         self._input_shapes = inputs
         for layer, offset, shape in zip(computing, weight_offsets, inputs):
             layer.bind(self.params, int(offset), shape)
@@ -301,10 +360,12 @@ class Network:
             step (after a recurrent layer with ``return_sequences=True``).
         """
         X = _checks.as_float_examples(X, self.dtype, self.input_shape)
-        no_targets = np.zeros((0, self.n_outputs), dtype=self.dtype)
-        data = Data(X, no_targets, np.zeros(0, dtype=np.int64), np.zeros(0))
         outputs = np.empty((X.shape[0], self.n_outputs), dtype=self.dtype)
-        self._run(FORWARD, data, outputs=outputs)
+        few = X.shape[0] <= min(_SMALL_ROWS, _CHUNK_ELEMENTS // self._small_forward.row_elements)
+        if not (few and self._small_forward.run(self, X, outputs)):
+            no_targets = np.zeros((0, self.n_outputs), dtype=self.dtype)
+            data = Data(X, no_targets, np.zeros(0, dtype=np.int64), np.zeros(0))
+            self._run(FORWARD, data, outputs=outputs)
         return outputs.reshape(X.shape[0], *self.output_shape)
 
     def evaluate(self, X, y, sample_weight=None):
