@@ -31,7 +31,8 @@ pytestmark = pytest.mark.skipif(MPIEXEC is None, reason="no mpiexec (pip install
 
 
 def mpiexec(out, *scenarios, ranks=2, timeout=300):
-    env = dict(os.environ, NUMBA_NUM_THREADS="1", PYTHONPATH=str(WORKER.parent))
+    path = os.pathsep.join(filter(None, [str(WORKER.parent), os.environ.get("PYTHONPATH")]))
+    env = dict(os.environ, NUMBA_NUM_THREADS="1", PYTHONPATH=path)
     command = [MPIEXEC, "-n", str(ranks), sys.executable, str(WORKER), str(out), *scenarios]
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
 
@@ -77,7 +78,22 @@ def runs(tmp_path_factory):
         callbacks=callbacks,
     )
 
-    done = mpiexec(out, "same", "allreduce", "shard", "idle", "raises", "resume")
+    for combine in ("tiles", "allreduce"):  # (one process combines nothing: the reference of both)
+        net = worker.network()
+        with worker.lbfgs_chunks():
+            history = net.fit(
+                X,
+                y,
+                epochs=worker.LBFGS_ITERATIONS,
+                optimizer=jp.LBFGS(tol=0.0, ftol=0.0),
+                sample_weight=weights,
+                validation_split=0.2,
+                verbose=0,
+            )
+        reference["lbfgs"] = net.params.copy()
+        reference["lbfgs_history"] = np.array([history["loss"], history["val_loss"]])
+
+    done = mpiexec(out, "same", "allreduce", "shard", "idle", "raises", "resume", "lbfgs")
     assert done.returncode == 0, done.stdout + done.stderr
     (out / "stderr.txt").write_text(done.stderr)
     ranks = []
@@ -140,6 +156,27 @@ def test_a_failing_rank_ends_every_rank_with_its_message(runs):
             "rank 1 of 2 failed (epoch 0, batch 1): ValueError: cannot read the shard (on purpose)"
         )
         assert rank["errors"]["setup"].startswith("rank 1 of 2 failed (setup): ValueError:")
+
+
+def test_lbfgs_over_two_ranks_is_one_process_bit_for_bit_with_tiles(runs):
+    reference, (first, second), _ = runs
+    assert reference["lbfgs_history"].shape == (2, worker.LBFGS_ITERATIONS)
+    for rank in (first, second):
+        np.testing.assert_array_equal(rank["lbfgs_tiles"], reference["lbfgs"])
+        np.testing.assert_array_equal(rank["lbfgs_tiles_history"], reference["lbfgs_history"])
+    # allreduce: the ranks agree bit for bit, and with one process closely.
+    np.testing.assert_array_equal(first["lbfgs_allreduce"], second["lbfgs_allreduce"])
+    np.testing.assert_array_equal(first["lbfgs_allreduce_history"], second["lbfgs_allreduce_history"])
+    np.testing.assert_allclose(first["lbfgs_allreduce_history"], reference["lbfgs_history"], rtol=1e-4)
+    assert not np.array_equal(first["lbfgs_allreduce"], first["lbfgs_tiles"])  # (another sum, other bits)
+
+
+def test_a_failing_rank_ends_lbfgs_on_every_rank(runs):
+    _, ranks, _ = runs
+    for rank in ranks:
+        assert rank["errors"]["lbfgs"] == (
+            "rank 1 of 2 failed (L-BFGS evaluation 3): ValueError: cannot read the shard (on purpose)"
+        )
 
 
 def test_training_resumes_across_world_sizes(runs):

@@ -32,6 +32,13 @@ then sees the flag, and every rank raises :class:`~jitprop.errors.RankError`
 with the failing rank's message. Work done by rank 0 alone (validation,
 callbacks, checkpoints, progress) is followed by a broadcast of its result,
 or of its error, in the same way.
+
+Full-batch :class:`~jitprop.LBFGS` shares out each evaluation of the loss and
+gradient the same way (:meth:`Session.gradient_evaluator`): the ranks take
+whole tiles of each chunk of the training rows, and the two ways of
+combining keep their guarantees. Rank 0 alone runs SciPy; it sends the other
+ranks each point to evaluate (:meth:`Session.evaluate_at`, :meth:`Session.follow`)
+and, at the end, its final weights and history (:meth:`Session.finish`).
 """
 
 import math
@@ -44,6 +51,7 @@ import numpy as np
 
 from . import _checks, _threading
 from .errors import DivergenceError, RankError
+from .kernels import workspace
 from .kernels.batch import batch_scale, chunking, reduce_tiles, run_tiles, tile_totals
 from .kernels.layout import Data
 from .kernels.optimizers import rule_entry
@@ -60,6 +68,8 @@ COMBINES = ("tiles", "allreduce")
 # whose first row it is.
 _STATUS_BYTES = 24
 _FLAG = 16
+# What rank 0 sends the others with the parameters, in a full-batch fit: evaluate there, or stop.
+_EVALUATE, _DONE = 1.0, 0.0
 
 
 def rank_tiles(n_tiles, size):
@@ -193,16 +203,7 @@ class Session:
     def prepare(self, net, data, ws, grad, optimizer):
         """Allocate the exchange buffers and compile (or load) the kernels of :meth:`run_epoch`."""
         n = net.n_params
-        self.itemsize = np.dtype(net.dtype).itemsize
-        if self.combine == "tiles":
-            extra = -(-_STATUS_BYTES // self.itemsize)
-            rows = max(ws.tile_gradients.shape[0], self.size)
-            self.tiles = np.zeros((rows, n + extra), dtype=net.dtype)
-            self.status = self.tiles[:, n:].view(np.uint8)
-            self.tile_ws = ws._replace(tile_gradients=self.tiles)
-        else:
-            self.flat = np.zeros(n + 3, dtype=net.dtype)
-            self.tile_ws = ws
+        self._allocate(net, ws)
         code, state, hyper = optimizer.kernel_arguments()
         self.rule = rule_entry(code, net.params, grad, state, hyper)
         self.grad = grad
@@ -232,6 +233,20 @@ class Session:
                 stacklevel=3,
             )
 
+    def _allocate(self, net, ws):
+        """The exchange buffers for batches (or chunks) of the workspace ``ws``, and ``self.tile_ws``."""
+        n = net.n_params
+        self.itemsize = np.dtype(net.dtype).itemsize
+        if self.combine == "tiles":
+            extra = -(-_STATUS_BYTES // self.itemsize)
+            rows = max(ws.tile_gradients.shape[0], self.size)
+            self.tiles = np.zeros((rows, n + extra), dtype=net.dtype)
+            self.status = self.tiles[:, n:].view(np.uint8)
+            self.tile_ws = ws._replace(tile_gradients=self.tiles)
+        else:
+            self.flat = np.zeros(n + 3, dtype=net.dtype)
+            self.tile_ws = ws
+
     def run_epoch(self, net, data, plan, ws, batch_stats, optimizer, adjustments, epoch, bar=None):
         """Train on the batches of ``plan`` (as :func:`~jitprop.kernels.epoch.train_epoch` does); return the seconds.
 
@@ -256,10 +271,11 @@ class Session:
             index = plan.order[b * plan.batch_size : min(n, (b + 1) * plan.batch_size)]
             scale = batch_scale(data.weights, index, outputs)
             n_tiles = -(-index.shape[0] // ws.tile_rows)
+            key = plan.dropout_key
             if self.combine == "tiles":
-                loss_sum, correct, tiles, summed_tiles, batch_grad = self._gather(net, data, plan, ws, index, scale)
+                loss_sum, correct, tiles, summed_tiles, batch_grad = self._gather(net, data, key, ws, index, scale)
             else:
-                loss_sum, correct, tiles, summed_tiles, batch_grad = self._allreduce(net, data, plan, ws, index, scale)
+                loss_sum, correct, tiles, summed_tiles, batch_grad = self._allreduce(net, data, key, ws, index, scale)
             penalty = 0.0
             grad_sq = 0.0
             if adjustments is not None and summed_tiles:
@@ -302,14 +318,14 @@ class Session:
         optimizer.step += b
         raise DivergenceError(self.epoch, b, float(plan.lrs[b]))
 
-    def _local_tiles(self, net, data, plan, ws, index, scale, first, end):
+    def _local_tiles(self, net, data, dropout_key, ws, index, scale, first, end):
         """Run this rank's tiles ``first:end`` of the batch ``index``; tile ``first`` lands in ``ws``'s first row."""
         rows = index[first * ws.tile_rows : min(index.shape[0], end * ws.tile_rows)]
-        arguments = (net.layout, net.params, net.packed_weights, data, rows, scale, ws, np.int64(plan.dropout_key))
+        arguments = (net.layout, net.params, net.packed_weights, data, rows, scale, ws, np.int64(dropout_key))
         with _threading.parallel_region():
             run_tiles(self.kernels, np.int64(GRADIENT), *arguments)
 
-    def _gather(self, net, data, plan, ws, index, scale):
+    def _gather(self, net, data, dropout_key, ws, index, scale):
         """``combine="tiles"``: every tile's gradient and stats in every rank's buffer, in tile order."""
         n_tiles = -(-index.shape[0] // ws.tile_rows)
         ranges = rank_tiles(n_tiles, self.size)
@@ -320,7 +336,7 @@ class Session:
         try:
             if end > first:
                 mine = self.tile_ws._replace(tile_gradients=self.tiles[first:])
-                self._local_tiles(net, data, plan, mine, index, scale, first, end)
+                self._local_tiles(net, data, dropout_key, mine, index, scale, first, end)
                 self.status[first:end, :16] = ws.tile_stats[: end - first].view(np.uint8)
         except Exception as exc:
             error = exc
@@ -337,7 +353,7 @@ class Session:
         loss_sum, correct = tile_totals(ws, np.int64(n_tiles))
         return loss_sum, correct, self.tiles, n_tiles, self.grad
 
-    def _allreduce(self, net, data, plan, ws, index, scale):
+    def _allreduce(self, net, data, dropout_key, ws, index, scale):
         """``combine="allreduce"``: this rank's tiles summed, then the ranks' sums added."""
         n_tiles = -(-index.shape[0] // ws.tile_rows)
         first, end = rank_tiles(n_tiles, self.size)[self.rank]
@@ -348,7 +364,7 @@ class Session:
         try:
             loss_sum = correct = 0.0
             if end > first:
-                self._local_tiles(net, data, plan, ws, index, scale, first, end)
+                self._local_tiles(net, data, dropout_key, ws, index, scale, first, end)
                 with _threading.parallel_region():
                     reduce_tiles(ws.tile_gradients, np.int64(end - first), grad, False, self.chunked)
                 loss_sum, correct = tile_totals(ws, np.int64(end - first))
@@ -363,6 +379,168 @@ class Session:
             failed = [rank for rank, bad in enumerate(self.comm.allgather(error is not None)) if bad]
             self._fail(failed[0], error)
         return float(flat[n]), float(flat[n + 1]), ws.tile_gradients, 0, grad
+
+    # ------------------------------------------------------------ full batch
+    def gradient_evaluator(self, net, data, grad, rows):
+        """:meth:`Network.flat_gradient_evaluator` over the ranks: the full-batch loss and gradient of L-BFGS.
+
+        The rows are cut into the chunks one process runs them in, and each
+        chunk into its tiles (the same plans); the ranks run whole tiles of
+        every chunk, in rank order, as they do a mini-batch's. With
+        ``combine="tiles"`` each chunk's tile gradients are gathered and
+        summed in tile order onto the sum of the chunks before, as one
+        process sums them: loss and gradient are one process's, bit for bit,
+        whatever the number of ranks. Every tile's gradient crosses the
+        network, as many values per evaluation as the tiles combine sends in
+        a mini-batch epoch. With ``combine="allreduce"`` each rank sums its
+        own tiles of every chunk, and one ``Allreduce`` (in float64) adds the
+        ranks' gradients, losses and counts of correct predictions: one
+        gradient's worth of traffic per evaluation, reproducible for a given
+        number of ranks only.
+
+        Parameters
+        ----------
+        net : Network
+        data : jitprop.kernels.layout.Data
+            The same on every rank (or a memory map each rank reads its rows of).
+        grad : ndarray of shape (n_params,)
+            Of the network's dtype; receives the combined gradient on every rank.
+        rows : int64 ndarray
+            The examples of ``data`` the loss is the mean over.
+
+        Returns
+        -------
+        callable
+            ``evaluate() -> (loss, correct)``, called on every rank at once
+            with the same :attr:`Network.params`. It raises
+            ``FloatingPointError`` on every rank if the loss is not finite,
+            and :class:`RankError` on every rank if one failed.
+        """
+        rows, scale, capacity = net._gradient_chunks(data, rows)
+        ws = workspace.allocate(net.layout, capacity, net.n_params, net.dtype, True)
+        self._allocate(net, ws)
+        self.grad = grad
+        self.chunked = chunking(net.n_params)
+        if self.combine == "allreduce":
+            self.own = np.zeros(net.n_params, dtype=net.dtype)
+            self.wide = np.zeros(net.n_params + 3)
+        int64 = np.int64(0)
+        buffers = (net.layout, net.params, net.packed_weights, data)
+        placeholder = placeholder_kernels(net.layout, net.dtype, data)
+        meanwhile = [
+            (run_tiles, (placeholder, int64, *buffers, np.zeros(1, dtype=np.int64), 0.0, self.tile_ws, int64)),
+            (tile_totals, (ws, int64)),
+            (reduce_tiles, (self.tile_ws.tile_gradients, int64, grad, False, self.chunked)),
+        ]
+        self.kernels = network_kernels(*buffers, self.tile_ws, meanwhile)
+        self._order = np.zeros(net.n_params + 1)  # parameters to evaluate at, then _EVALUATE or _DONE
+        self.where = "L-BFGS setup"
+        chunks = [rows[lo : lo + capacity] for lo in range(0, rows.shape[0], capacity)]
+        penalized = bool(net.layout.l2.any())
+        evaluations = []
+
+        def evaluate():
+            evaluations.append(1)
+            self.where = f"L-BFGS evaluation {len(evaluations)}"
+            with _threading.parallel_region():
+                net.pack_weights()
+            if self.combine == "tiles":
+                loss_sum, correct = self._gathered_chunks(net, data, ws, chunks, scale)
+            else:
+                loss_sum, correct = self._reduced_chunks(net, data, ws, chunks, scale)
+            penalty = add_l2_penalty(net.layout, net.params, grad) if penalized else 0.0
+            loss = loss_sum * scale + penalty
+            _checks.check_loss_finite(loss, net.dtype)
+            return loss, correct
+
+        return evaluate
+
+    def evaluate_at(self, x):
+        """Rank 0, leading: tell the other ranks (in :meth:`follow`) to evaluate at the parameters ``x``."""
+        self._order[:-1] = x
+        self._order[-1] = _EVALUATE
+        self.comm.Bcast(self._order, root=0)
+
+    def follow(self, net, evaluate):
+        """Every rank but 0: evaluate where rank 0 asks (:meth:`evaluate_at`) until it :meth:`finish`-es.
+
+        Then take rank 0's final parameters into :attr:`Network.params` and
+        return what it shared; raise as rank 0 does, if it failed.
+        """
+        while True:
+            self.comm.Bcast(self._order, root=0)
+            if self._order[-1] != _EVALUATE:
+                break
+            net.params[...] = self._order[:-1]
+            try:
+                evaluate()
+            except FloatingPointError:
+                pass  # (rank 0 saw the same loss, and decides)
+        net.params[...] = self._order[:-1]
+        message, diverged, shared = self.comm.bcast(None, root=0)
+        if diverged is not None:
+            raise diverged
+        if message is not None:
+            raise RankError(0, self.size, self.where, message)
+        return shared
+
+    def finish(self, net, failure, shared, diverged=None):
+        """Rank 0, leading: end the other ranks' :meth:`follow` with its parameters and ``shared``.
+
+        ``failure`` (an exception of rank 0's, or None) then ends every
+        rank: ``diverged`` (a :class:`~jitprop.DivergenceError`) as itself,
+        anything else as a :class:`RankError`.
+        """
+        self._order[:-1] = net.params
+        self._order[-1] = _DONE
+        self.comm.Bcast(self._order, root=0)
+        message = None if failure is None or diverged is not None else _describe(failure)
+        self.comm.bcast((message, diverged, shared), root=0)
+        if diverged is not None:
+            raise diverged
+        if message is not None:
+            raise RankError(0, self.size, self.where, message) from failure
+
+    def _gathered_chunks(self, net, data, ws, chunks, scale):
+        """``combine="tiles"``: every chunk's tiles gathered, summed onto ``self.grad`` in order as in one process."""
+        loss_sum = correct = 0.0
+        for k, chunk in enumerate(chunks):
+            chunk_loss, chunk_correct, tiles, n_tiles, grad = self._gather(net, data, -1, ws, chunk, scale)
+            with _threading.parallel_region():
+                reduce_tiles(tiles, np.int64(n_tiles), grad, k > 0, self.chunked)
+            loss_sum += chunk_loss
+            correct += chunk_correct
+        return loss_sum, correct
+
+    def _reduced_chunks(self, net, data, ws, chunks, scale):
+        """``combine="allreduce"``: this rank's tiles of every chunk summed, then one Allreduce of the ranks' sums."""
+        n = net.n_params
+        wide, own = self.wide, self.own
+        error = None
+        try:
+            loss_sum = correct = 0.0
+            summed = False
+            for chunk in chunks:
+                first, end = rank_tiles(-(-chunk.shape[0] // ws.tile_rows), self.size)[self.rank]
+                if end > first:
+                    self._local_tiles(net, data, -1, ws, chunk, scale, first, end)
+                    with _threading.parallel_region():
+                        reduce_tiles(ws.tile_gradients, np.int64(end - first), own, summed, self.chunked)
+                    chunk_loss, chunk_correct = tile_totals(ws, np.int64(end - first))
+                    loss_sum += chunk_loss
+                    correct += chunk_correct
+                    summed = True
+            wide[:n] = own if summed else 0.0
+            wide[n], wide[n + 1] = loss_sum, correct
+        except Exception as exc:
+            error = exc
+        wide[n + 2] = error is not None
+        self.comm.Allreduce(self.MPI.IN_PLACE, wide, op=self.MPI.SUM)
+        if wide[n + 2] != 0:
+            failed = [rank for rank, bad in enumerate(self.comm.allgather(error is not None)) if bad]
+            self._fail(failed[0], error)
+        self.grad[:] = wide[:n]
+        return float(wide[n]), float(wide[n + 1])
 
     def _fail(self, rank, error):
         """Every rank raises :class:`RankError` with the message of ``rank``, the lowest that failed."""

@@ -176,15 +176,18 @@ def fit(
         and optimizer state are broadcast), validates, runs the callbacks
         (checkpoints, logs, early stopping) and shows progress; every rank
         returns the same history. A rank that raises ends every rank with
-        :class:`~jitprop.errors.RankError`. See :mod:`jitprop.distributed`
-        and docs/distributed.md.
+        :class:`~jitprop.errors.RankError`. With :class:`~jitprop.LBFGS`
+        every evaluation of the full-batch loss is shared out by tiles the
+        same way, and rank 0 runs SciPy. See :mod:`jitprop.distributed` and
+        docs/distributed.md.
     combine : {"tiles", "allreduce"}, default "tiles"
         With ``comm``: how a batch's gradients are combined. ``"tiles"``
         gathers every tile's gradient and sums them in the single process's
         order: the weights equal those of ``fit`` without ``comm``, bit for
         bit, for any number of ranks (traffic: tiles × parameters per batch).
         ``"allreduce"`` adds the ranks' partial sums (traffic: parameters per
-        batch): reproducible for a given number of ranks only.
+        batch): reproducible for a given number of ranks only. The same holds
+        for each evaluation of :class:`~jitprop.LBFGS`.
     bptt_steps : int, optional
         Truncate back-propagation through time in the recurrent layers to
         segments of this many steps: the forward pass runs over the whole
@@ -236,8 +239,6 @@ def fit(
         from .distributed import Session
 
         session = Session(comm, combine)
-        if full_batch:
-            raise ValueError("LBFGS trains in one process: fit(comm=...) takes a mini-batch Optimizer such as SGD.")
         verbose = _resolve_verbose(verbose) if session.root else 0
     if full_batch and (clip_norm or resume_from is not None):
         raise ValueError("LBFGS trains on the exact full-batch loss: it takes no clip_norm and no resume_from.")
@@ -266,10 +267,23 @@ def fit(
         if class_weight is not None:
             data = data._replace(weights=_with_class_weights(net, data, class_weight))
         train_rows, val_data, val_rows = _split(net, data, validation_data, validation_split)
+        n = train_rows.shape[0]
         if full_batch:
             validation = None if val_data is None else (val_data, val_rows)
-            return optimizer.train(net, data, train_rows, validation, first_epoch, epochs, callbacks, verbose)
-        n = train_rows.shape[0]
+    if full_batch:
+        if session is not None:
+            session.check_same(
+                {
+                    "network": net.config(),
+                    "training examples": n,
+                    "validation": None if val_data is None else val_data.inputs.shape[0],
+                    "optimizer": optimizer.config(),
+                    "combine": combine,
+                }
+            )
+            session.comm.Bcast(net.params, root=0)
+        return optimizer.train(net, data, train_rows, validation, first_epoch, epochs, callbacks, verbose, session)
+    with nullcontext() if session is None else session.together("setup"):
         batch_size = min(batch_size, n)
         n_batches = -(-n // batch_size)
 
