@@ -82,6 +82,45 @@ def rank_tiles(n_tiles, size):
     return [(int(end - (base + (rank < extra))), int(end)) for rank, end in enumerate(ends)]
 
 
+class Rows:
+    """Examples that ``fit(..., comm=...)`` reads on demand: each rank reads, and transforms, only its own rows.
+
+    What a caller gives as ``X`` when the examples must be transformed on
+    the way in (standardised, converted to the network's dtype) and no rank
+    should hold them all: ``jitprop train`` under ``mpiexec`` gives its
+    preprocessed data file this way. At the start of every epoch each rank
+    asks ``read`` for the rows of its own tiles of that epoch (whole tiles
+    of every batch, as :func:`rank_tiles` shares them out), sorted, and
+    trains on them from a buffer of that many rows: a rank's memory for the
+    inputs is its share of the epoch's rows, never the whole data set
+    (with Dropout layers, whose masks are keyed by the example's row, the
+    rows are kept in a buffer of every row's place instead, of which only
+    the rank's rows are ever written). The targets and sample weights are
+    given whole, as for any ``X``.
+
+    Parameters
+    ----------
+    n_examples : int
+        Rows of the data set.
+    n_inputs : int
+        Inputs of one example (the product of the network's input shape).
+    read : callable
+        ``read(rows, out)``: write the examples ``rows`` (an int64 ndarray,
+        ascending) into ``out``, an ndarray of shape ``(len(rows), n_inputs)``
+        and the network's dtype, as the network takes them.
+    """
+
+    def __init__(self, n_examples, n_inputs, read):
+        self.n_examples = _checks.positive_int(n_examples, "n_examples")
+        self.n_inputs = _checks.positive_int(n_inputs, "n_inputs")
+        if not callable(read):
+            raise TypeError(f"read must be a function read(rows, out), got {read!r}.")
+        self.read = read
+
+    def __repr__(self):
+        return f"Rows(n_examples={self.n_examples}, n_inputs={self.n_inputs})"
+
+
 class Session:
     """One distributed :func:`~jitprop.training.fit` call: the communicator, its rank, and the agreements.
 
@@ -108,6 +147,7 @@ class Session:
         self.rank = comm.Get_rank()
         self.size = comm.Get_size()
         self.combine = combine
+        self.source = None  # a Rows X, read at the start of every epoch
 
     @property
     def root(self):
@@ -182,6 +222,8 @@ class Session:
         (and read) as in one process. ``y`` and ``sample_weight`` are
         read whole.
         """
+        if isinstance(X, Rows):
+            return self._prepare_rows(net, X, y, sample_weight)
         if isinstance(X, (str, bytes)) or hasattr(X, "__fspath__"):
             X = np.load(X, mmap_mode="r", allow_pickle=False)
         shape = (X.shape[0], int(np.prod(net.input_shape))) if isinstance(X, np.ndarray) else None
@@ -199,6 +241,53 @@ class Session:
         weights = _checks.sample_weights(sample_weight, shape[0])
         return Data(inputs, targets, labels, weights)
 
+    def _prepare_rows(self, net, X, y, sample_weight):
+        """The :class:`Data` of a :class:`Rows` ``X``: its inputs an unwritten placeholder of the full shape."""
+        features = int(np.prod(net.input_shape))
+        if X.n_inputs != features:
+            raise ValueError(f"X (Rows) holds {X.n_inputs} inputs per example, but the network takes {features}.")
+        self.source = X
+        # Never written (its pages are never allocated) but where a Dropout network's rows are put.
+        inputs = np.zeros((X.n_examples, features), dtype=net.dtype)
+        targets, labels = _checks.prepare_targets(y, get_loss(net.loss), net.n_outputs, X.n_examples, net.dtype)
+        weights = _checks.sample_weights(sample_weight, X.n_examples)
+        return Data(inputs, targets, labels, weights)
+
+    def _read_rows(self, data, plan, tile_rows):
+        """This rank's rows of the epoch ``plan``, read from :attr:`source`: ``(data, order)`` to run its tiles on.
+
+        ``order[i]`` is where the example ``plan.order[i]`` of one of this
+        rank's tiles is in the returned data: its place among the rank's
+        rows, sorted (or, with Dropout, the example's own row).
+        """
+        order, batch_size = plan.order, plan.batch_size
+        n = order.shape[0]
+        places = []
+        for b in range(plan.first_batch, plan.last_batch):
+            start = b * batch_size
+            size = min(n, start + batch_size) - start
+            first, end = rank_tiles(-(-size // tile_rows), self.size)[self.rank]
+            places.append(np.arange(start + first * tile_rows, start + min(size, end * tile_rows)))
+        places = np.concatenate(places)
+        rows = np.sort(order[places])
+        if self.keyed_by_row:
+            # Dropout masks are keyed by the row: each example goes to its own place.
+            read = np.empty((rows.shape[0], data.inputs.shape[1]), dtype=data.inputs.dtype)
+            self.source.read(rows, read)
+            data.inputs[rows] = read
+            return data, order
+        if self.buffer is None or self.buffer.shape[0] < rows.shape[0]:
+            self.buffer = np.empty((rows.shape[0], data.inputs.shape[1]), dtype=data.inputs.dtype)
+        inputs = self.buffer[: rows.shape[0]]
+        self.source.read(rows, inputs)
+        local = np.zeros(n, dtype=np.int64)
+        local[places] = np.searchsorted(rows, order[places])
+
+        def mine(values):
+            return values[rows] if values.shape[0] else values
+
+        return Data(inputs, mine(data.targets), mine(data.labels), mine(data.weights)), local
+
     # ---------------------------------------------------------------- epochs
     def prepare(self, net, data, ws, grad, optimizer):
         """Allocate the exchange buffers and compile (or load) the kernels of :meth:`run_epoch`."""
@@ -208,6 +297,8 @@ class Session:
         self.rule = rule_entry(code, net.params, grad, state, hyper)
         self.grad = grad
         self.chunked = chunking(n)
+        self.buffer = None
+        self.keyed_by_row = bool(net.layout.dropout.any())
         index = np.zeros(1, dtype=np.int64)
         int64 = np.int64(0)
         tiles = self.tile_ws.tile_gradients
@@ -266,16 +357,21 @@ class Session:
         has_panels = net.packed_weights.shape[0] > 0
         started = time.perf_counter()
         self.epoch = epoch
+        mine, order = data, plan.order
+        if self.source is not None:
+            with self.together(f"epoch {epoch}, reading the rank's rows"):
+                mine, order = self._read_rows(data, plan, ws.tile_rows)
         for b in range(plan.first_batch, plan.last_batch):
             self.where = f"epoch {epoch}, batch {b}"
-            index = plan.order[b * plan.batch_size : min(n, (b + 1) * plan.batch_size)]
+            batch = slice(b * plan.batch_size, min(n, (b + 1) * plan.batch_size))
+            index = plan.order[batch]
             scale = batch_scale(data.weights, index, outputs)
             n_tiles = -(-index.shape[0] // ws.tile_rows)
-            key = plan.dropout_key
+            key, rows = plan.dropout_key, order[batch]
             if self.combine == "tiles":
-                loss_sum, correct, tiles, summed_tiles, batch_grad = self._gather(net, data, key, ws, index, scale)
+                loss_sum, correct, tiles, summed_tiles, batch_grad = self._gather(net, mine, key, ws, rows, scale)
             else:
-                loss_sum, correct, tiles, summed_tiles, batch_grad = self._allreduce(net, data, key, ws, index, scale)
+                loss_sum, correct, tiles, summed_tiles, batch_grad = self._allreduce(net, mine, key, ws, rows, scale)
             penalty = 0.0
             grad_sq = 0.0
             if adjustments is not None and summed_tiles:

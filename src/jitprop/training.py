@@ -16,6 +16,7 @@ import numpy as np
 
 from . import _checks, _threading
 from .callbacks import Callback
+from .distributed import Rows
 from .errors import DivergenceError
 from .kernels import kinds, recurrent, workspace
 from .kernels.batch import chunking
@@ -118,7 +119,9 @@ def fit(
     X : array-like of shape (n_samples, input_dim)
         Any array-like; a C-contiguous float32/float64 array (including a
         ``np.memmap`` or an ``np.load(..., mmap_mode="r")`` array) is read
-        in place, batch by batch, without a copy.
+        in place, batch by batch, without a copy. With ``comm``, also a
+        ``.npy`` path, or a :class:`jitprop.distributed.Rows` that each
+        rank reads its rows of, transformed, at the start of each epoch.
     y : array-like
         ``cross_entropy``: class indices of shape (n_samples,) or rows of
         probabilities (n_samples, n_outputs). ``binary_cross_entropy``:
@@ -235,6 +238,12 @@ def fit(
         optimizer = net.optimizer if net.optimizer is not None else SGD()
     full_batch = isinstance(optimizer, LBFGS)
     session = None
+    if isinstance(X, Rows):
+        if comm is None or full_batch or validation_split:
+            raise ValueError(
+                "X given as jitprop.distributed.Rows is read by the ranks of fit(comm=...), a few rows each, "
+                "with a mini-batch optimizer and without validation_split (pass validation_data)."
+            )
     if comm is not None:
         from .distributed import Session
 
