@@ -236,6 +236,51 @@ def lbfgs_chunks():
         module._CHUNK_ELEMENTS = saved
 
 
+#: The options of jitprop train in the cli_shard scenario.
+CLI_OPTIONS = ["--target", "-1", "--hidden", "128", "--optimizer", "sgd", "--lr", "0.05", "--batch-size", "250"]
+CLI_OPTIONS += ["--epochs", "1", "--seed", "11", "--quiet"]
+
+
+def cli_shard(out, results, errors):
+    """``jitprop train`` on two ranks twice: first recording the rows each rank reads, then with the others NaN.
+
+    An NPY file, its target the last column, read in blocks of 100 rows
+    (12 blocks: 6 a rank). The second run, on a copy of the file per rank
+    holding NaN (features and target) in every row the rank did not read
+    the first time, must write the same model.
+    """
+    from jitprop.cli import main, preprocessing, shards
+
+    X, y, _ = data()
+    clean = os.path.join(out, "cli.npy")
+    if RANK == 0:
+        np.save(clean, np.column_stack([X, y]).astype(np.float32))
+    COMM.Barrier()
+    options = CLI_OPTIONS
+    read_rows, chunk_rows = shards.read_rows, preprocessing.CHUNK_ROWS
+    touched = set()
+
+    def recorded(array, rows):
+        touched.update(np.asarray(rows).tolist())
+        return read_rows(array, rows)
+
+    shards.read_rows, preprocessing.CHUNK_ROWS = recorded, 100
+    try:
+        status = main(["train", clean, *options, "--out", os.path.join(out, "cli_clean.safetensors")])
+        touched_rows = np.array(sorted(touched), dtype=np.int64)
+        poisoned = np.load(clean)
+        untouched = np.ones(N, dtype=bool)
+        untouched[touched_rows] = False
+        poisoned[untouched] = np.nan
+        path = os.path.join(out, f"cli_poisoned{RANK}.npy")
+        np.save(path, poisoned)
+        status += main(["train", path, *options, "--out", os.path.join(out, "cli_poisoned.safetensors")])
+    finally:
+        shards.read_rows, preprocessing.CHUNK_ROWS = read_rows, chunk_rows
+    results["cli_rows"] = touched_rows
+    errors["cli_status"] = status
+
+
 def killed(out, results):
     """Rank 1 dies (SIGKILL) in epoch 3; mpiexec must end rank 0, whose checkpoint of epoch 2 stays whole."""
     X, y, _ = data()
@@ -257,7 +302,7 @@ def killed(out, results):
 def main(out, scenarios):
     results, errors = {}, {}
     for name in scenarios:
-        if name in ("raises", "lbfgs"):
+        if name in ("raises", "lbfgs", "cli_shard"):
             globals()[name](out, results, errors)
         else:
             globals()[name](out, results)

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 import jitprop as jp
+from jitprop.cli import main, preprocessing
 from jitprop.io.model_file import load_checkpoint
 from jitprop.kernels.workspace import plan_tile_rows
 
@@ -93,7 +94,7 @@ def runs(tmp_path_factory):
         reference["lbfgs"] = net.params.copy()
         reference["lbfgs_history"] = np.array([history["loss"], history["val_loss"]])
 
-    done = mpiexec(out, "same", "allreduce", "shard", "idle", "raises", "resume", "lbfgs")
+    done = mpiexec(out, "same", "allreduce", "shard", "idle", "raises", "resume", "lbfgs", "cli_shard")
     assert done.returncode == 0, done.stdout + done.stderr
     (out / "stderr.txt").write_text(done.stderr)
     ranks = []
@@ -197,6 +198,24 @@ def test_training_resumes_across_world_sizes(runs):
         resume_from=str(out / "ranks.safetensors"),
     )
     np.testing.assert_array_equal(net.params, reference["uninterrupted"])
+
+
+def test_the_command_line_reads_only_each_ranks_share_of_the_file(runs, tmp_path, monkeypatch):
+    _, ranks, out = runs
+    assert [rank["errors"]["cli_status"] for rank in ranks] == [0, 0]
+    # The rows the ranks read cover the file between them, and each read only a part of it ...
+    rows = [set(rank["cli_rows"].tolist()) for rank in ranks]
+    assert len(rows[0] | rows[1]) == worker.N
+    # (rank 0 also validates: it reads the validation rows, a fifth of the file)
+    assert len(rows[0]) < 0.95 * worker.N and len(rows[1]) < 0.7 * worker.N
+    # ... and nothing else: with NaN in every other row of each rank's copy, the same model.
+    clean = jp.load(str(out / "cli_clean.safetensors"))
+    np.testing.assert_array_equal(jp.load(str(out / "cli_poisoned.safetensors")).params, clean.params)
+    assert clean.epoch == 1
+    # The blocks' statistics, added in block order, are one process's: so is the model, bit for bit.
+    monkeypatch.setattr(preprocessing, "CHUNK_ROWS", 100)
+    assert main(["train", str(out / "cli.npy"), *worker.CLI_OPTIONS, "--out", str(tmp_path / "one.safetensors")]) == 0
+    np.testing.assert_array_equal(jp.load(str(tmp_path / "one.safetensors")).params, clean.params)
 
 
 def test_a_killed_rank_ends_the_job_and_leaves_the_last_checkpoint_whole(tmp_path, runs):
