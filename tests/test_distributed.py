@@ -259,3 +259,50 @@ def test_the_command_line_trains_on_the_ranks_of_mpiexec(tmp_path, runs):
     np.testing.assert_array_equal(
         jp.load(str(tmp_path / "ranks.safetensors")).params, jp.load(str(tmp_path / "one.safetensors")).params
     )
+
+
+def test_rows_read_on_demand_train_as_the_array_does():
+    """A Rows X on a communicator of one rank: each epoch reads every row once, and the weights are the array's."""
+    from mpi4py import MPI
+
+    from jitprop.distributed import Rows
+
+    X, y, weights = worker.data()
+    for dropout in (0.0, 0.2):  # (with Dropout, the rows go to their own places: the masks are keyed by the row)
+        reads = []
+
+        def read(rows, out):
+            reads.append(rows.copy())
+            out[...] = X[rows]
+
+        def layers():
+            return [jp.Dense(128, "relu"), *([jp.Dropout(dropout)] if dropout else []), jp.Dense(10, "softmax")]
+
+        nets = [jp.Network(layers(), input_dim=64, loss="cross_entropy", dtype="float32", seed=3) for _ in range(2)]
+        options = dict(epochs=2, batch_size=worker.BATCH, optimizer=jp.SGD(lr=0.05), sample_weight=weights, verbose=0)
+        nets[0].fit(X, y, **options)
+        nets[1].fit(Rows(worker.N, 64, read), y, comm=MPI.COMM_SELF, **{**options, "optimizer": jp.SGD(lr=0.05)})
+        np.testing.assert_array_equal(nets[1].params, nets[0].params)
+        assert len(reads) == 2 and all(np.array_equal(rows, np.arange(worker.N)) for rows in reads)
+
+
+def test_rows_are_refused_where_they_cannot_be_read():
+    from mpi4py import MPI
+
+    from jitprop.distributed import Rows
+
+    X, y, _ = worker.data()
+    rows = Rows(worker.N, 64, lambda rows, out: None)
+    net = worker.network()
+    with pytest.raises(ValueError, match=r"read by the ranks of fit\(comm=...\)"):
+        net.fit(rows, y)
+    with pytest.raises(ValueError, match="without validation_split"):
+        net.fit(rows, y, comm=MPI.COMM_SELF, validation_split=0.2)
+    with pytest.raises(ValueError, match="with a mini-batch optimizer"):
+        net.fit(rows, y, comm=MPI.COMM_SELF, optimizer=jp.LBFGS())
+    with pytest.raises(jp.RankError, match="X \\(Rows\\) holds 63 inputs per example, but the network takes 64"):
+        net.fit(Rows(worker.N, 63, lambda rows, out: None), y, comm=MPI.COMM_SELF)
+    with pytest.raises(TypeError, match="read must be a function"):
+        Rows(worker.N, 64, "X.npy")
+    with pytest.raises(ValueError, match="n_examples must be a positive integer, got 0"):
+        Rows(0, 64, lambda rows, out: None)
