@@ -95,8 +95,8 @@ class Rows:
     inputs is its share of the epoch's rows, never the whole data set
     (with Dropout layers, whose masks are keyed by the example's row, the
     rows are kept in a buffer of every row's place instead, of which only
-    the rank's rows are ever written). The targets and sample weights are
-    given whole, as for any ``X``.
+    the rank's rows are ever written; so are they with targets per step).
+    The targets and sample weights are given whole, as for any ``X``.
 
     Parameters
     ----------
@@ -247,11 +247,9 @@ class Session:
         if X.n_inputs != features:
             raise ValueError(f"X (Rows) holds {X.n_inputs} inputs per example, but the network takes {features}.")
         self.source = X
-        # Never written (its pages are never allocated) but where a Dropout network's rows are put.
-        inputs = np.zeros((X.n_examples, features), dtype=net.dtype)
-        targets, labels = _checks.prepare_targets(y, get_loss(net.loss), net.n_outputs, X.n_examples, net.dtype)
-        weights = _checks.sample_weights(sample_weight, X.n_examples)
-        return Data(inputs, targets, labels, weights)
+        # Zeros whose pages are never written (so never allocated), but where rows go that keep their place
+        # (:meth:`_read_rows`); prepare_data takes them as they are and makes the targets as for any X.
+        return net.prepare_data(np.zeros((X.n_examples, features), dtype=net.dtype), y, sample_weight)
 
     def _read_rows(self, data, plan, tile_rows):
         """This rank's rows of the epoch ``plan``, read from :attr:`source`: ``(data, order)`` to run its tiles on.
@@ -270,8 +268,8 @@ class Session:
             places.append(np.arange(start + first * tile_rows, start + min(size, end * tile_rows)))
         places = np.concatenate(places)
         rows = np.sort(order[places])
-        if self.keyed_by_row:
-            # Dropout masks are keyed by the row: each example goes to its own place.
+        if self.in_place:
+            # Dropout masks are keyed by the row, or targets are per step: each example goes to its own place.
             read = np.empty((rows.shape[0], data.inputs.shape[1]), dtype=data.inputs.dtype)
             self.source.read(rows, read)
             data.inputs[rows] = read
@@ -298,7 +296,11 @@ class Session:
         self.grad = grad
         self.chunked = chunking(n)
         self.buffer = None
-        self.keyed_by_row = bool(net.layout.dropout.any())
+        # Rows go to their own places (not a buffer of the rank's rows) where the row itself counts: Dropout
+        # masks are keyed by it, and per-step targets or labels have more rows than the examples.
+        n_examples = data.inputs.shape[0]
+        per_step = any(values.shape[0] not in (0, n_examples) for values in (data.targets, data.labels, data.weights))
+        self.in_place = bool(net.layout.dropout.any()) or per_step
         index = np.zeros(1, dtype=np.int64)
         int64 = np.int64(0)
         tiles = self.tile_ws.tile_gradients
