@@ -8,6 +8,7 @@ weights after each epoch) and ``OUT/rank{r}.json`` (errors, histories).
 import json
 import os
 import sys
+from contextlib import contextmanager
 
 import numpy as np
 from mpi4py import MPI
@@ -15,7 +16,7 @@ from mpi4py import MPI
 import jitprop as jp
 from jitprop import distributed
 from jitprop.callbacks import Callback, ModelCheckpoint
-from jitprop.kernels.workspace import plan_tile_rows
+from jitprop.kernels.workspace import plan_tile_rows, row_elements
 
 COMM = MPI.COMM_WORLD
 RANK = COMM.Get_rank()
@@ -182,6 +183,104 @@ def resume(out, results):
     net.fit(X, y, epochs=EPOCHS, batch_size=BATCH, optimizer=optimizer(), verbose=0, comm=COMM, callbacks=callbacks)
 
 
+def lbfgs(out, results, errors):
+    """L-BFGS over the ranks, with evaluations in several chunks, both ways of combining; then a rank failing."""
+    X, y, weights = data()
+    for combine in ("tiles", "allreduce"):
+        net = network()
+        with lbfgs_chunks():
+            history = net.fit(
+                X,
+                y,
+                epochs=LBFGS_ITERATIONS,
+                optimizer=jp.LBFGS(tol=0.0, ftol=0.0),
+                sample_weight=weights,
+                validation_split=0.2,
+                verbose=0,
+                comm=COMM,
+                combine=combine,
+            )
+        results[f"lbfgs_{combine}"] = net.params.copy()
+        results[f"lbfgs_{combine}_history"] = np.array([history["loss"], history["val_loss"]])
+    local_tiles = distributed.Session._local_tiles
+    calls = []
+
+    def failing(self, *args):
+        calls.append(1)
+        if RANK == 1 and len(calls) == 3:
+            raise ValueError("cannot read the shard (on purpose)")
+        return local_tiles(self, *args)
+
+    distributed.Session._local_tiles = failing
+    try:
+        network().fit(X, y, epochs=5, optimizer=jp.LBFGS(), verbose=0, comm=COMM)
+    except jp.RankError as exc:
+        errors["lbfgs"] = str(exc)
+    finally:
+        distributed.Session._local_tiles = local_tiles
+
+
+#: L-BFGS iterations of the lbfgs scenario.
+LBFGS_ITERATIONS = 6
+
+
+@contextmanager
+def lbfgs_chunks():
+    """Evaluate the full-batch loss in chunks of 300 rows (920 training examples: 4 chunks)."""
+    module = sys.modules["jitprop.network"]
+    saved = module._CHUNK_ELEMENTS
+    module._CHUNK_ELEMENTS = 300 * row_elements(network().layout)
+    try:
+        yield
+    finally:
+        module._CHUNK_ELEMENTS = saved
+
+
+#: The options of jitprop train in the cli_shard scenario.
+CLI_OPTIONS = ["--target", "-1", "--hidden", "128", "--optimizer", "sgd", "--lr", "0.05", "--batch-size", "250"]
+CLI_OPTIONS += ["--epochs", "1", "--seed", "11", "--quiet"]
+
+
+def cli_shard(out, results, errors):
+    """``jitprop train`` on two ranks twice: first recording the rows each rank reads, then with the others NaN.
+
+    An NPY file, its target the last column, read in blocks of 100 rows
+    (12 blocks: 6 a rank). The second run, on a copy of the file per rank
+    holding NaN (features and target) in every row the rank did not read
+    the first time, must write the same model.
+    """
+    from jitprop.cli import main, preprocessing, shards
+
+    X, y, _ = data()
+    clean = os.path.join(out, "cli.npy")
+    if RANK == 0:
+        np.save(clean, np.column_stack([X, y]).astype(np.float32))
+    COMM.Barrier()
+    options = CLI_OPTIONS
+    read_rows, chunk_rows = shards.read_rows, preprocessing.CHUNK_ROWS
+    touched = set()
+
+    def recorded(array, rows):
+        touched.update(np.asarray(rows).tolist())
+        return read_rows(array, rows)
+
+    shards.read_rows, preprocessing.CHUNK_ROWS = recorded, 100
+    try:
+        status = main(["train", clean, *options, "--out", os.path.join(out, "cli_clean.safetensors")])
+        touched_rows = np.array(sorted(touched), dtype=np.int64)
+        poisoned = np.load(clean)
+        untouched = np.ones(N, dtype=bool)
+        untouched[touched_rows] = False
+        poisoned[untouched] = np.nan
+        path = os.path.join(out, f"cli_poisoned{RANK}.npy")
+        np.save(path, poisoned)
+        status += main(["train", path, *options, "--out", os.path.join(out, "cli_poisoned.safetensors")])
+    finally:
+        shards.read_rows, preprocessing.CHUNK_ROWS = read_rows, chunk_rows
+    results["cli_rows"] = touched_rows
+    errors["cli_status"] = status
+
+
 def killed(out, results):
     """Rank 1 dies (SIGKILL) in epoch 3; mpiexec must end rank 0, whose checkpoint of epoch 2 stays whole."""
     X, y, _ = data()
@@ -203,8 +302,8 @@ def killed(out, results):
 def main(out, scenarios):
     results, errors = {}, {}
     for name in scenarios:
-        if name == "raises":
-            raises(out, results, errors)
+        if name in ("raises", "lbfgs", "cli_shard"):
+            globals()[name](out, results, errors)
         else:
             globals()[name](out, results)
     np.savez(os.path.join(out, f"rank{RANK}.npz"), **results)

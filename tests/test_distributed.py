@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 import jitprop as jp
+from jitprop.cli import main, preprocessing
 from jitprop.io.model_file import load_checkpoint
 from jitprop.kernels.workspace import plan_tile_rows
 
@@ -31,7 +32,8 @@ pytestmark = pytest.mark.skipif(MPIEXEC is None, reason="no mpiexec (pip install
 
 
 def mpiexec(out, *scenarios, ranks=2, timeout=300):
-    env = dict(os.environ, NUMBA_NUM_THREADS="1", PYTHONPATH=str(WORKER.parent))
+    path = os.pathsep.join(filter(None, [str(WORKER.parent), os.environ.get("PYTHONPATH")]))
+    env = dict(os.environ, NUMBA_NUM_THREADS="1", PYTHONPATH=path)
     command = [MPIEXEC, "-n", str(ranks), sys.executable, str(WORKER), str(out), *scenarios]
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
 
@@ -77,7 +79,22 @@ def runs(tmp_path_factory):
         callbacks=callbacks,
     )
 
-    done = mpiexec(out, "same", "allreduce", "shard", "idle", "raises", "resume")
+    for combine in ("tiles", "allreduce"):  # (one process combines nothing: the reference of both)
+        net = worker.network()
+        with worker.lbfgs_chunks():
+            history = net.fit(
+                X,
+                y,
+                epochs=worker.LBFGS_ITERATIONS,
+                optimizer=jp.LBFGS(tol=0.0, ftol=0.0),
+                sample_weight=weights,
+                validation_split=0.2,
+                verbose=0,
+            )
+        reference["lbfgs"] = net.params.copy()
+        reference["lbfgs_history"] = np.array([history["loss"], history["val_loss"]])
+
+    done = mpiexec(out, "same", "allreduce", "shard", "idle", "raises", "resume", "lbfgs", "cli_shard")
     assert done.returncode == 0, done.stdout + done.stderr
     (out / "stderr.txt").write_text(done.stderr)
     ranks = []
@@ -144,6 +161,27 @@ def test_a_failing_rank_ends_every_rank_with_its_message(runs):
         assert rank["errors"]["setup"].startswith("rank 1 of 2 failed (setup): ValueError:")
 
 
+def test_lbfgs_over_two_ranks_is_one_process_bit_for_bit_with_tiles(runs):
+    reference, (first, second), _ = runs
+    assert reference["lbfgs_history"].shape == (2, worker.LBFGS_ITERATIONS)
+    for rank in (first, second):
+        np.testing.assert_array_equal(rank["lbfgs_tiles"], reference["lbfgs"])
+        np.testing.assert_array_equal(rank["lbfgs_tiles_history"], reference["lbfgs_history"])
+    # allreduce: the ranks agree bit for bit, and with one process closely.
+    np.testing.assert_array_equal(first["lbfgs_allreduce"], second["lbfgs_allreduce"])
+    np.testing.assert_array_equal(first["lbfgs_allreduce_history"], second["lbfgs_allreduce_history"])
+    np.testing.assert_allclose(first["lbfgs_allreduce_history"], reference["lbfgs_history"], rtol=1e-4)
+    assert not np.array_equal(first["lbfgs_allreduce"], first["lbfgs_tiles"])  # (another sum, other bits)
+
+
+def test_a_failing_rank_ends_lbfgs_on_every_rank(runs):
+    _, ranks, _ = runs
+    for rank in ranks:
+        assert rank["errors"]["lbfgs"] == (
+            "rank 1 of 2 failed (L-BFGS evaluation 3): ValueError: cannot read the shard (on purpose)"
+        )
+
+
 def test_training_resumes_across_world_sizes(runs):
     reference, ranks, out = runs
     # One process's checkpoint, resumed on two ranks.
@@ -162,6 +200,24 @@ def test_training_resumes_across_world_sizes(runs):
         resume_from=str(out / "ranks.safetensors"),
     )
     np.testing.assert_array_equal(net.params, reference["uninterrupted"])
+
+
+def test_the_command_line_reads_only_each_ranks_share_of_the_file(runs, tmp_path, monkeypatch):
+    _, ranks, out = runs
+    assert [rank["errors"]["cli_status"] for rank in ranks] == [0, 0]
+    # The rows the ranks read cover the file between them, and each read only a part of it ...
+    rows = [set(rank["cli_rows"].tolist()) for rank in ranks]
+    assert len(rows[0] | rows[1]) == worker.N
+    # (rank 0 also validates: it reads the validation rows, a fifth of the file)
+    assert len(rows[0]) < 0.95 * worker.N and len(rows[1]) < 0.7 * worker.N
+    # ... and nothing else: with NaN in every other row of each rank's copy, the same model.
+    clean = jp.load(str(out / "cli_clean.safetensors"))
+    np.testing.assert_array_equal(jp.load(str(out / "cli_poisoned.safetensors")).params, clean.params)
+    assert clean.epoch == 1
+    # The blocks' statistics, added in block order, are one process's: so is the model, bit for bit.
+    monkeypatch.setattr(preprocessing, "CHUNK_ROWS", 100)
+    assert main(["train", str(out / "cli.npy"), *worker.CLI_OPTIONS, "--out", str(tmp_path / "one.safetensors")]) == 0
+    np.testing.assert_array_equal(jp.load(str(tmp_path / "one.safetensors")).params, clean.params)
 
 
 def test_a_killed_rank_ends_the_job_and_leaves_the_last_checkpoint_whole(tmp_path, runs):
@@ -205,3 +261,50 @@ def test_the_command_line_trains_on_the_ranks_of_mpiexec(tmp_path, runs):
     np.testing.assert_array_equal(
         jp.load(str(tmp_path / "ranks.safetensors")).params, jp.load(str(tmp_path / "one.safetensors")).params
     )
+
+
+def test_rows_read_on_demand_train_as_the_array_does():
+    """A Rows X on a communicator of one rank: each epoch reads every row once, and the weights are the array's."""
+    from mpi4py import MPI
+
+    from jitprop.distributed import Rows
+
+    X, y, weights = worker.data()
+    for dropout in (0.0, 0.2):  # (with Dropout, the rows go to their own places: the masks are keyed by the row)
+        reads = []
+
+        def read(rows, out):
+            reads.append(rows.copy())
+            out[...] = X[rows]
+
+        def layers():
+            return [jp.Dense(128, "relu"), *([jp.Dropout(dropout)] if dropout else []), jp.Dense(10, "softmax")]
+
+        nets = [jp.Network(layers(), input_dim=64, loss="cross_entropy", dtype="float32", seed=3) for _ in range(2)]
+        options = dict(epochs=2, batch_size=worker.BATCH, optimizer=jp.SGD(lr=0.05), sample_weight=weights, verbose=0)
+        nets[0].fit(X, y, **options)
+        nets[1].fit(Rows(worker.N, 64, read), y, comm=MPI.COMM_SELF, **{**options, "optimizer": jp.SGD(lr=0.05)})
+        np.testing.assert_array_equal(nets[1].params, nets[0].params)
+        assert len(reads) == 2 and all(np.array_equal(rows, np.arange(worker.N)) for rows in reads)
+
+
+def test_rows_are_refused_where_they_cannot_be_read():
+    from mpi4py import MPI
+
+    from jitprop.distributed import Rows
+
+    X, y, _ = worker.data()
+    rows = Rows(worker.N, 64, lambda rows, out: None)
+    net = worker.network()
+    with pytest.raises(ValueError, match=r"read by the ranks of fit\(comm=...\)"):
+        net.fit(rows, y)
+    with pytest.raises(ValueError, match="without validation_split"):
+        net.fit(rows, y, comm=MPI.COMM_SELF, validation_split=0.2)
+    with pytest.raises(ValueError, match="with a mini-batch optimizer"):
+        net.fit(rows, y, comm=MPI.COMM_SELF, optimizer=jp.LBFGS())
+    with pytest.raises(jp.RankError, match="X \\(Rows\\) holds 63 inputs per example, but the network takes 64"):
+        net.fit(Rows(worker.N, 63, lambda rows, out: None), y, comm=MPI.COMM_SELF)
+    with pytest.raises(TypeError, match="read must be a function"):
+        Rows(worker.N, 64, "X.npy")
+    with pytest.raises(ValueError, match="n_examples must be a positive integer, got 0"):
+        Rows(0, 64, lambda rows, out: None)

@@ -32,6 +32,13 @@ then sees the flag, and every rank raises :class:`~jitprop.errors.RankError`
 with the failing rank's message. Work done by rank 0 alone (validation,
 callbacks, checkpoints, progress) is followed by a broadcast of its result,
 or of its error, in the same way.
+
+Full-batch :class:`~jitprop.LBFGS` shares out each evaluation of the loss and
+gradient the same way (:meth:`Session.gradient_evaluator`): the ranks take
+whole tiles of each chunk of the training rows, and the two ways of
+combining keep their guarantees. Rank 0 alone runs SciPy; it sends the other
+ranks each point to evaluate (:meth:`Session.evaluate_at`, :meth:`Session.follow`)
+and, at the end, its final weights and history (:meth:`Session.finish`).
 """
 
 import math
@@ -44,6 +51,7 @@ import numpy as np
 
 from . import _checks, _threading
 from .errors import DivergenceError, RankError
+from .kernels import workspace
 from .kernels.batch import batch_scale, chunking, reduce_tiles, run_tiles, tile_totals
 from .kernels.layout import Data
 from .kernels.optimizers import rule_entry
@@ -60,6 +68,8 @@ COMBINES = ("tiles", "allreduce")
 # whose first row it is.
 _STATUS_BYTES = 24
 _FLAG = 16
+# What rank 0 sends the others with the parameters, in a full-batch fit: evaluate there, or stop.
+_EVALUATE, _DONE = 1.0, 0.0
 
 
 def rank_tiles(n_tiles, size):
@@ -70,6 +80,45 @@ def rank_tiles(n_tiles, size):
     base, extra = divmod(n_tiles, size)
     ends = np.cumsum([base + (rank < extra) for rank in range(size)])
     return [(int(end - (base + (rank < extra))), int(end)) for rank, end in enumerate(ends)]
+
+
+class Rows:
+    """Examples that ``fit(..., comm=...)`` reads on demand: each rank reads, and transforms, only its own rows.
+
+    What a caller gives as ``X`` when the examples must be transformed on
+    the way in (standardised, converted to the network's dtype) and no rank
+    should hold them all: ``jitprop train`` under ``mpiexec`` gives its
+    preprocessed data file this way. At the start of every epoch each rank
+    asks ``read`` for the rows of its own tiles of that epoch (whole tiles
+    of every batch, as :func:`rank_tiles` shares them out), sorted, and
+    trains on them from a buffer of that many rows: a rank's memory for the
+    inputs is its share of the epoch's rows, never the whole data set
+    (with Dropout layers, whose masks are keyed by the example's row, the
+    rows are kept in a buffer of every row's place instead, of which only
+    the rank's rows are ever written; so are they with targets per step).
+    The targets and sample weights are given whole, as for any ``X``.
+
+    Parameters
+    ----------
+    n_examples : int
+        Rows of the data set.
+    n_inputs : int
+        Inputs of one example (the product of the network's input shape).
+    read : callable
+        ``read(rows, out)``: write the examples ``rows`` (an int64 ndarray,
+        ascending) into ``out``, an ndarray of shape ``(len(rows), n_inputs)``
+        and the network's dtype, as the network takes them.
+    """
+
+    def __init__(self, n_examples, n_inputs, read):
+        self.n_examples = _checks.positive_int(n_examples, "n_examples")
+        self.n_inputs = _checks.positive_int(n_inputs, "n_inputs")
+        if not callable(read):
+            raise TypeError(f"read must be a function read(rows, out), got {read!r}.")
+        self.read = read
+
+    def __repr__(self):
+        return f"Rows(n_examples={self.n_examples}, n_inputs={self.n_inputs})"
 
 
 class Session:
@@ -98,6 +147,7 @@ class Session:
         self.rank = comm.Get_rank()
         self.size = comm.Get_size()
         self.combine = combine
+        self.source = None  # a Rows X, read at the start of every epoch
 
     @property
     def root(self):
@@ -172,6 +222,8 @@ class Session:
         (and read) as in one process. ``y`` and ``sample_weight`` are
         read whole.
         """
+        if isinstance(X, Rows):
+            return self._prepare_rows(net, X, y, sample_weight)
         if isinstance(X, (str, bytes)) or hasattr(X, "__fspath__"):
             X = np.load(X, mmap_mode="r", allow_pickle=False)
         shape = (X.shape[0], int(np.prod(net.input_shape))) if isinstance(X, np.ndarray) else None
@@ -189,24 +241,66 @@ class Session:
         weights = _checks.sample_weights(sample_weight, shape[0])
         return Data(inputs, targets, labels, weights)
 
+    def _prepare_rows(self, net, X, y, sample_weight):
+        """The :class:`Data` of a :class:`Rows` ``X``: its inputs an unwritten placeholder of the full shape."""
+        features = int(np.prod(net.input_shape))
+        if X.n_inputs != features:
+            raise ValueError(f"X (Rows) holds {X.n_inputs} inputs per example, but the network takes {features}.")
+        self.source = X
+        # Zeros whose pages are never written (so never allocated), but where rows go that keep their place
+        # (:meth:`_read_rows`); prepare_data takes them as they are and makes the targets as for any X.
+        return net.prepare_data(np.zeros((X.n_examples, features), dtype=net.dtype), y, sample_weight)
+
+    def _read_rows(self, data, plan, tile_rows):
+        """This rank's rows of the epoch ``plan``, read from :attr:`source`: ``(data, order)`` to run its tiles on.
+
+        ``order[i]`` is where the example ``plan.order[i]`` of one of this
+        rank's tiles is in the returned data: its place among the rank's
+        rows, sorted (or, with Dropout, the example's own row).
+        """
+        order, batch_size = plan.order, plan.batch_size
+        n = order.shape[0]
+        places = []
+        for b in range(plan.first_batch, plan.last_batch):
+            start = b * batch_size
+            size = min(n, start + batch_size) - start
+            first, end = rank_tiles(-(-size // tile_rows), self.size)[self.rank]
+            places.append(np.arange(start + first * tile_rows, start + min(size, end * tile_rows)))
+        places = np.concatenate(places)
+        rows = np.sort(order[places])
+        if self.in_place:
+            # Dropout masks are keyed by the row, or targets are per step: each example goes to its own place.
+            read = np.empty((rows.shape[0], data.inputs.shape[1]), dtype=data.inputs.dtype)
+            self.source.read(rows, read)
+            data.inputs[rows] = read
+            return data, order
+        if self.buffer is None or self.buffer.shape[0] < rows.shape[0]:
+            self.buffer = np.empty((rows.shape[0], data.inputs.shape[1]), dtype=data.inputs.dtype)
+        inputs = self.buffer[: rows.shape[0]]
+        self.source.read(rows, inputs)
+        local = np.zeros(n, dtype=np.int64)
+        local[places] = np.searchsorted(rows, order[places])
+
+        def mine(values):
+            return values[rows] if values.shape[0] else values
+
+        return Data(inputs, mine(data.targets), mine(data.labels), mine(data.weights)), local
+
     # ---------------------------------------------------------------- epochs
     def prepare(self, net, data, ws, grad, optimizer):
         """Allocate the exchange buffers and compile (or load) the kernels of :meth:`run_epoch`."""
         n = net.n_params
-        self.itemsize = np.dtype(net.dtype).itemsize
-        if self.combine == "tiles":
-            extra = -(-_STATUS_BYTES // self.itemsize)
-            rows = max(ws.tile_gradients.shape[0], self.size)
-            self.tiles = np.zeros((rows, n + extra), dtype=net.dtype)
-            self.status = self.tiles[:, n:].view(np.uint8)
-            self.tile_ws = ws._replace(tile_gradients=self.tiles)
-        else:
-            self.flat = np.zeros(n + 3, dtype=net.dtype)
-            self.tile_ws = ws
+        self._allocate(net, ws)
         code, state, hyper = optimizer.kernel_arguments()
         self.rule = rule_entry(code, net.params, grad, state, hyper)
         self.grad = grad
         self.chunked = chunking(n)
+        self.buffer = None
+        # Rows go to their own places (not a buffer of the rank's rows) where the row itself counts: Dropout
+        # masks are keyed by it, and per-step targets or labels have more rows than the examples.
+        n_examples = data.inputs.shape[0]
+        per_step = any(values.shape[0] not in (0, n_examples) for values in (data.targets, data.labels, data.weights))
+        self.in_place = bool(net.layout.dropout.any()) or per_step
         index = np.zeros(1, dtype=np.int64)
         int64 = np.int64(0)
         tiles = self.tile_ws.tile_gradients
@@ -232,6 +326,20 @@ class Session:
                 stacklevel=3,
             )
 
+    def _allocate(self, net, ws):
+        """The exchange buffers for batches (or chunks) of the workspace ``ws``, and ``self.tile_ws``."""
+        n = net.n_params
+        self.itemsize = np.dtype(net.dtype).itemsize
+        if self.combine == "tiles":
+            extra = -(-_STATUS_BYTES // self.itemsize)
+            rows = max(ws.tile_gradients.shape[0], self.size)
+            self.tiles = np.zeros((rows, n + extra), dtype=net.dtype)
+            self.status = self.tiles[:, n:].view(np.uint8)
+            self.tile_ws = ws._replace(tile_gradients=self.tiles)
+        else:
+            self.flat = np.zeros(n + 3, dtype=net.dtype)
+            self.tile_ws = ws
+
     def run_epoch(self, net, data, plan, ws, batch_stats, optimizer, adjustments, epoch, bar=None):
         """Train on the batches of ``plan`` (as :func:`~jitprop.kernels.epoch.train_epoch` does); return the seconds.
 
@@ -251,15 +359,21 @@ class Session:
         has_panels = net.packed_weights.shape[0] > 0
         started = time.perf_counter()
         self.epoch = epoch
+        mine, order = data, plan.order
+        if self.source is not None:
+            with self.together(f"epoch {epoch}, reading the rank's rows"):
+                mine, order = self._read_rows(data, plan, ws.tile_rows)
         for b in range(plan.first_batch, plan.last_batch):
             self.where = f"epoch {epoch}, batch {b}"
-            index = plan.order[b * plan.batch_size : min(n, (b + 1) * plan.batch_size)]
+            batch = slice(b * plan.batch_size, min(n, (b + 1) * plan.batch_size))
+            index = plan.order[batch]
             scale = batch_scale(data.weights, index, outputs)
             n_tiles = -(-index.shape[0] // ws.tile_rows)
+            key, rows = plan.dropout_key, order[batch]
             if self.combine == "tiles":
-                loss_sum, correct, tiles, summed_tiles, batch_grad = self._gather(net, data, plan, ws, index, scale)
+                loss_sum, correct, tiles, summed_tiles, batch_grad = self._gather(net, mine, key, ws, rows, scale)
             else:
-                loss_sum, correct, tiles, summed_tiles, batch_grad = self._allreduce(net, data, plan, ws, index, scale)
+                loss_sum, correct, tiles, summed_tiles, batch_grad = self._allreduce(net, mine, key, ws, rows, scale)
             penalty = 0.0
             grad_sq = 0.0
             if adjustments is not None and summed_tiles:
@@ -302,14 +416,14 @@ class Session:
         optimizer.step += b
         raise DivergenceError(self.epoch, b, float(plan.lrs[b]))
 
-    def _local_tiles(self, net, data, plan, ws, index, scale, first, end):
+    def _local_tiles(self, net, data, dropout_key, ws, index, scale, first, end):
         """Run this rank's tiles ``first:end`` of the batch ``index``; tile ``first`` lands in ``ws``'s first row."""
         rows = index[first * ws.tile_rows : min(index.shape[0], end * ws.tile_rows)]
-        arguments = (net.layout, net.params, net.packed_weights, data, rows, scale, ws, np.int64(plan.dropout_key))
+        arguments = (net.layout, net.params, net.packed_weights, data, rows, scale, ws, np.int64(dropout_key))
         with _threading.parallel_region():
             run_tiles(self.kernels, np.int64(GRADIENT), *arguments)
 
-    def _gather(self, net, data, plan, ws, index, scale):
+    def _gather(self, net, data, dropout_key, ws, index, scale):
         """``combine="tiles"``: every tile's gradient and stats in every rank's buffer, in tile order."""
         n_tiles = -(-index.shape[0] // ws.tile_rows)
         ranges = rank_tiles(n_tiles, self.size)
@@ -320,7 +434,7 @@ class Session:
         try:
             if end > first:
                 mine = self.tile_ws._replace(tile_gradients=self.tiles[first:])
-                self._local_tiles(net, data, plan, mine, index, scale, first, end)
+                self._local_tiles(net, data, dropout_key, mine, index, scale, first, end)
                 self.status[first:end, :16] = ws.tile_stats[: end - first].view(np.uint8)
         except Exception as exc:
             error = exc
@@ -337,7 +451,7 @@ class Session:
         loss_sum, correct = tile_totals(ws, np.int64(n_tiles))
         return loss_sum, correct, self.tiles, n_tiles, self.grad
 
-    def _allreduce(self, net, data, plan, ws, index, scale):
+    def _allreduce(self, net, data, dropout_key, ws, index, scale):
         """``combine="allreduce"``: this rank's tiles summed, then the ranks' sums added."""
         n_tiles = -(-index.shape[0] // ws.tile_rows)
         first, end = rank_tiles(n_tiles, self.size)[self.rank]
@@ -348,7 +462,7 @@ class Session:
         try:
             loss_sum = correct = 0.0
             if end > first:
-                self._local_tiles(net, data, plan, ws, index, scale, first, end)
+                self._local_tiles(net, data, dropout_key, ws, index, scale, first, end)
                 with _threading.parallel_region():
                     reduce_tiles(ws.tile_gradients, np.int64(end - first), grad, False, self.chunked)
                 loss_sum, correct = tile_totals(ws, np.int64(end - first))
@@ -363,6 +477,168 @@ class Session:
             failed = [rank for rank, bad in enumerate(self.comm.allgather(error is not None)) if bad]
             self._fail(failed[0], error)
         return float(flat[n]), float(flat[n + 1]), ws.tile_gradients, 0, grad
+
+    # ------------------------------------------------------------ full batch
+    def gradient_evaluator(self, net, data, grad, rows):
+        """:meth:`Network.flat_gradient_evaluator` over the ranks: the full-batch loss and gradient of L-BFGS.
+
+        The rows are cut into the chunks one process runs them in, and each
+        chunk into its tiles (the same plans); the ranks run whole tiles of
+        every chunk, in rank order, as they do a mini-batch's. With
+        ``combine="tiles"`` each chunk's tile gradients are gathered and
+        summed in tile order onto the sum of the chunks before, as one
+        process sums them: loss and gradient are one process's, bit for bit,
+        whatever the number of ranks. Every tile's gradient crosses the
+        network, as many values per evaluation as the tiles combine sends in
+        a mini-batch epoch. With ``combine="allreduce"`` each rank sums its
+        own tiles of every chunk, and one ``Allreduce`` (in float64) adds the
+        ranks' gradients, losses and counts of correct predictions: one
+        gradient's worth of traffic per evaluation, reproducible for a given
+        number of ranks only.
+
+        Parameters
+        ----------
+        net : Network
+        data : jitprop.kernels.layout.Data
+            The same on every rank (or a memory map each rank reads its rows of).
+        grad : ndarray of shape (n_params,)
+            Of the network's dtype; receives the combined gradient on every rank.
+        rows : int64 ndarray
+            The examples of ``data`` the loss is the mean over.
+
+        Returns
+        -------
+        callable
+            ``evaluate() -> (loss, correct)``, called on every rank at once
+            with the same :attr:`Network.params`. It raises
+            ``FloatingPointError`` on every rank if the loss is not finite,
+            and :class:`RankError` on every rank if one failed.
+        """
+        rows, scale, capacity = net._gradient_chunks(data, rows)
+        ws = workspace.allocate(net.layout, capacity, net.n_params, net.dtype, True)
+        self._allocate(net, ws)
+        self.grad = grad
+        self.chunked = chunking(net.n_params)
+        if self.combine == "allreduce":
+            self.own = np.zeros(net.n_params, dtype=net.dtype)
+            self.wide = np.zeros(net.n_params + 3)
+        int64 = np.int64(0)
+        buffers = (net.layout, net.params, net.packed_weights, data)
+        placeholder = placeholder_kernels(net.layout, net.dtype, data)
+        meanwhile = [
+            (run_tiles, (placeholder, int64, *buffers, np.zeros(1, dtype=np.int64), 0.0, self.tile_ws, int64)),
+            (tile_totals, (ws, int64)),
+            (reduce_tiles, (self.tile_ws.tile_gradients, int64, grad, False, self.chunked)),
+        ]
+        self.kernels = network_kernels(*buffers, self.tile_ws, meanwhile)
+        self._order = np.zeros(net.n_params + 1)  # parameters to evaluate at, then _EVALUATE or _DONE
+        self.where = "L-BFGS setup"
+        chunks = [rows[lo : lo + capacity] for lo in range(0, rows.shape[0], capacity)]
+        penalized = bool(net.layout.l2.any())
+        evaluations = []
+
+        def evaluate():
+            evaluations.append(1)
+            self.where = f"L-BFGS evaluation {len(evaluations)}"
+            with _threading.parallel_region():
+                net.pack_weights()
+            if self.combine == "tiles":
+                loss_sum, correct = self._gathered_chunks(net, data, ws, chunks, scale)
+            else:
+                loss_sum, correct = self._reduced_chunks(net, data, ws, chunks, scale)
+            penalty = add_l2_penalty(net.layout, net.params, grad) if penalized else 0.0
+            loss = loss_sum * scale + penalty
+            _checks.check_loss_finite(loss, net.dtype)
+            return loss, correct
+
+        return evaluate
+
+    def evaluate_at(self, x):
+        """Rank 0, leading: tell the other ranks (in :meth:`follow`) to evaluate at the parameters ``x``."""
+        self._order[:-1] = x
+        self._order[-1] = _EVALUATE
+        self.comm.Bcast(self._order, root=0)
+
+    def follow(self, net, evaluate):
+        """Every rank but 0: evaluate where rank 0 asks (:meth:`evaluate_at`) until it :meth:`finish`-es.
+
+        Then take rank 0's final parameters into :attr:`Network.params` and
+        return what it shared; raise as rank 0 does, if it failed.
+        """
+        while True:
+            self.comm.Bcast(self._order, root=0)
+            if self._order[-1] != _EVALUATE:
+                break
+            net.params[...] = self._order[:-1]
+            try:
+                evaluate()
+            except FloatingPointError:
+                pass  # (rank 0 saw the same loss, and decides)
+        net.params[...] = self._order[:-1]
+        message, diverged, shared = self.comm.bcast(None, root=0)
+        if diverged is not None:
+            raise diverged
+        if message is not None:
+            raise RankError(0, self.size, self.where, message)
+        return shared
+
+    def finish(self, net, failure, shared, diverged=None):
+        """Rank 0, leading: end the other ranks' :meth:`follow` with its parameters and ``shared``.
+
+        ``failure`` (an exception of rank 0's, or None) then ends every
+        rank: ``diverged`` (a :class:`~jitprop.DivergenceError`) as itself,
+        anything else as a :class:`RankError`.
+        """
+        self._order[:-1] = net.params
+        self._order[-1] = _DONE
+        self.comm.Bcast(self._order, root=0)
+        message = None if failure is None or diverged is not None else _describe(failure)
+        self.comm.bcast((message, diverged, shared), root=0)
+        if diverged is not None:
+            raise diverged
+        if message is not None:
+            raise RankError(0, self.size, self.where, message) from failure
+
+    def _gathered_chunks(self, net, data, ws, chunks, scale):
+        """``combine="tiles"``: every chunk's tiles gathered, summed onto ``self.grad`` in order as in one process."""
+        loss_sum = correct = 0.0
+        for k, chunk in enumerate(chunks):
+            chunk_loss, chunk_correct, tiles, n_tiles, grad = self._gather(net, data, -1, ws, chunk, scale)
+            with _threading.parallel_region():
+                reduce_tiles(tiles, np.int64(n_tiles), grad, k > 0, self.chunked)
+            loss_sum += chunk_loss
+            correct += chunk_correct
+        return loss_sum, correct
+
+    def _reduced_chunks(self, net, data, ws, chunks, scale):
+        """``combine="allreduce"``: this rank's tiles of every chunk summed, then one Allreduce of the ranks' sums."""
+        n = net.n_params
+        wide, own = self.wide, self.own
+        error = None
+        try:
+            loss_sum = correct = 0.0
+            summed = False
+            for chunk in chunks:
+                first, end = rank_tiles(-(-chunk.shape[0] // ws.tile_rows), self.size)[self.rank]
+                if end > first:
+                    self._local_tiles(net, data, -1, ws, chunk, scale, first, end)
+                    with _threading.parallel_region():
+                        reduce_tiles(ws.tile_gradients, np.int64(end - first), own, summed, self.chunked)
+                    chunk_loss, chunk_correct = tile_totals(ws, np.int64(end - first))
+                    loss_sum += chunk_loss
+                    correct += chunk_correct
+                    summed = True
+            wide[:n] = own if summed else 0.0
+            wide[n], wide[n + 1] = loss_sum, correct
+        except Exception as exc:
+            error = exc
+        wide[n + 2] = error is not None
+        self.comm.Allreduce(self.MPI.IN_PLACE, wide, op=self.MPI.SUM)
+        if wide[n + 2] != 0:
+            failed = [rank for rank, bad in enumerate(self.comm.allgather(error is not None)) if bad]
+            self._fail(failed[0], error)
+        self.grad[:] = wide[:n]
+        return float(wide[n]), float(wide[n + 1])
 
     def _fail(self, rank, error):
         """Every rank raises :class:`RankError` with the message of ``rank``, the lowest that failed."""

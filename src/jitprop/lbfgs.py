@@ -9,6 +9,10 @@ back without another copy (a float32 network's is widened into one float64
 buffer, reused). One L-BFGS iteration — a step and its line search, one or
 more evaluations — is one epoch of the history and of the callbacks.
 
+With ``fit(..., comm=...)`` the evaluations are shared out over MPI ranks
+(:meth:`jitprop.distributed.Session.gradient_evaluator`) and rank 0 runs
+SciPy; see docs/distributed.md.
+
 SciPy is needed on this path only: ``pip install "jitprop[lbfgs]"`` (or
 scipy itself).
 """
@@ -16,6 +20,7 @@ scipy itself).
 import math
 import sys
 import time
+from contextlib import nullcontext
 
 import numpy as np
 
@@ -115,8 +120,16 @@ class LBFGS:
     def __repr__(self):
         return f"LBFGS({', '.join(f'{key}={value!r}' for key, value in self.config().items())})"
 
-    def train(self, net, data, rows, validation, first_epoch, epochs, callbacks, verbose):
+    def train(self, net, data, rows, validation, first_epoch, epochs, callbacks, verbose, session=None):
         """What :meth:`Network.fit` does with an LBFGS: up to ``epochs`` iterations on the examples ``rows``.
+
+        With a distributed ``session`` (``fit(comm=...)``), every rank
+        computes the loss and gradient of its tiles of ``rows`` and they are
+        combined (:meth:`jitprop.distributed.Session.gradient_evaluator`);
+        rank 0 alone runs SciPy, validates and calls the callbacks, and sends
+        the other ranks each point to evaluate, then the final parameters,
+        so that every rank ends with the same weights, bit for bit, and the
+        same history.
 
         Parameters
         ----------
@@ -132,6 +145,8 @@ class LBFGS:
         callbacks : list of Callback
         verbose : {0, 1, 2}
             1 and 2 print one line per iteration.
+        session : jitprop.distributed.Session, optional
+            Train over the ranks of its communicator.
 
         Returns
         -------
@@ -139,21 +154,31 @@ class LBFGS:
         """
         from .training import FitPlan, History
 
-        minimize = _minimize()
-        if net.layout.dropout.any():
-            raise ValueError(
-                "LBFGS minimises the exact full-batch loss, which dropout would make random; "
-                "train a network with Dropout layers with a mini-batch optimizer such as jitprop.Adam()."
-            )
         n = rows.shape[0]
         grad = np.zeros(net.n_params, dtype=net.dtype)
+        with nullcontext() if session is None else session.together("setup"):
+            if session is None or session.root:
+                minimize = _minimize()
+            if net.layout.dropout.any():
+                raise ValueError(
+                    "LBFGS minimises the exact full-batch loss, which dropout would make random; "
+                    "train a network with Dropout layers with a mini-batch optimizer such as jitprop.Adam()."
+                )
+            if session is None:
+                evaluate = net.flat_gradient_evaluator(data, grad, rows)
+            else:
+                evaluate = session.gradient_evaluator(net, data, grad, rows)
+        if session is not None and not session.root:
+            history, net.epoch, self.result = session.follow(net, evaluate)
+            return history
         # SciPy works in float64: a float32 gradient is widened into this buffer, a float64 one handed over as it is.
         wide = grad if net.dtype == np.float64 else np.zeros(net.n_params, dtype=np.float64)
         inverse_scale = 1.0 / self.scale
-        evaluate = net.flat_gradient_evaluator(data, grad, rows)
         last = {"x": None, "loss": math.nan, "correct": 0.0, "evaluations": 0}
 
         def loss_and_gradient(x):
+            if session is not None:
+                session.evaluate_at(x)
             net.params[...] = x
             last["evaluations"] += 1
             try:
@@ -206,25 +231,41 @@ class LBFGS:
             for callback in callbacks:
                 callback.on_epoch_begin(epoch + 1, {})
 
-        self.result = minimize(
-            loss_and_gradient,
-            net.params.astype(np.float64),
-            method="L-BFGS-B",
-            jac=True,
-            callback=end_of_iteration,
-            options={
-                "maxiter": epochs,
-                "maxfun": self.max_fun,
-                "gtol": self.tol,
-                "ftol": self.ftol,
-                "maxcor": self.history_size,
-                "maxls": self.max_line_search,
-            },
-        )
-        net.params[...] = self.result.x
-        net.epoch = first_epoch + len(history.epochs)
-        for callback in callbacks:
-            callback.on_train_end({})
+        def run():
+            self.result = minimize(
+                loss_and_gradient,
+                net.params.astype(np.float64),
+                method="L-BFGS-B",
+                jac=True,
+                callback=end_of_iteration,
+                options={
+                    "maxiter": epochs,
+                    "maxfun": self.max_fun,
+                    "gtol": self.tol,
+                    "ftol": self.ftol,
+                    "maxcor": self.history_size,
+                    "maxls": self.max_line_search,
+                },
+            )
+            net.params[...] = self.result.x
+            net.epoch = first_epoch + len(history.epochs)
+            for callback in callbacks:
+                callback.on_train_end({})
+
+        if session is None:
+            run()
+            return history
+        from .errors import DivergenceError, RankError
+
+        failure = None
+        try:
+            run()
+        except RankError:
+            raise  # (raised on every rank at once, by the exchange of an evaluation)
+        except Exception as exc:
+            failure = exc
+        diverged = failure if isinstance(failure, DivergenceError) else None
+        session.finish(net, failure, (history, net.epoch, self.result), diverged)
         return history
 
 

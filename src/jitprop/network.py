@@ -468,12 +468,8 @@ class Network:
         if not (isinstance(grad, np.ndarray) and grad.shape == (self.n_params,) and grad.dtype == self.dtype):
             raise ValueError(f"grad must be an ndarray of shape ({self.n_params},) and dtype {self.dtype.name}.")
         # What _run prepares on each call, prepared once.
-        if rows is None:
-            rows = np.arange(data.inputs.shape[0], dtype=np.int64)
+        rows, scale, capacity = self._gradient_chunks(data, rows)
         n = rows.shape[0]
-        total_weight = float(data.weights[rows].sum()) if data.weights.shape[0] else float(n)
-        scale = self._scale(total_weight) if total_weight > 0 else 0.0
-        capacity = max(1, min(n, _CHUNK_ELEMENTS // workspace.row_elements(self.layout)))
         ws = workspace.allocate(self.layout, capacity, self.n_params, self.dtype, True)
         kernels = batch_kernels(self.layout, self.params, self._packed, data, ws, grad)
         chunked = chunking(self.n_params)
@@ -495,6 +491,23 @@ class Network:
             return loss, correct
 
         return evaluate
+
+    def _gradient_chunks(self, data, rows=None):
+        """How :meth:`flat_gradient_evaluator` cuts ``rows`` of ``data``: ``(rows, scale, capacity)``.
+
+        ``rows`` (all of ``data``'s by default, int64) are run in chunks of
+        ``capacity`` rows, in order, and the summed loss and gradient are
+        multiplied by ``scale``, one over the examples' total weight. The
+        distributed evaluator (:meth:`jitprop.distributed.Session.gradient_evaluator`)
+        cuts them the same way.
+        """
+        if rows is None:
+            rows = np.arange(data.inputs.shape[0], dtype=np.int64)
+        n = rows.shape[0]
+        total_weight = float(data.weights[rows].sum()) if data.weights.shape[0] else float(n)
+        scale = self._scale(total_weight) if total_weight > 0 else 0.0
+        capacity = max(1, min(n, _CHUNK_ELEMENTS // workspace.row_elements(self.layout)))
+        return rows, scale, capacity
 
     # --------------------------------------------------------------- training
     #: Train by mini-batch back-propagation: :func:`jitprop.training.fit` is

@@ -16,6 +16,7 @@ import numpy as np
 
 from . import _checks, _threading
 from .callbacks import Callback
+from .distributed import Rows
 from .errors import DivergenceError
 from .kernels import kinds, recurrent, workspace
 from .kernels.batch import chunking
@@ -118,7 +119,9 @@ def fit(
     X : array-like of shape (n_samples, input_dim)
         Any array-like; a C-contiguous float32/float64 array (including a
         ``np.memmap`` or an ``np.load(..., mmap_mode="r")`` array) is read
-        in place, batch by batch, without a copy.
+        in place, batch by batch, without a copy. With ``comm``, also a
+        ``.npy`` path, or a :class:`jitprop.distributed.Rows` that each
+        rank reads its rows of, transformed, at the start of each epoch.
     y : array-like
         ``cross_entropy``: class indices of shape (n_samples,) or rows of
         probabilities (n_samples, n_outputs). ``binary_cross_entropy``:
@@ -179,15 +182,18 @@ def fit(
         and optimizer state are broadcast), validates, runs the callbacks
         (checkpoints, logs, early stopping) and shows progress; every rank
         returns the same history. A rank that raises ends every rank with
-        :class:`~jitprop.errors.RankError`. See :mod:`jitprop.distributed`
-        and docs/distributed.md.
+        :class:`~jitprop.errors.RankError`. With :class:`~jitprop.LBFGS`
+        every evaluation of the full-batch loss is shared out by tiles the
+        same way, and rank 0 runs SciPy. See :mod:`jitprop.distributed` and
+        docs/distributed.md.
     combine : {"tiles", "allreduce"}, default "tiles"
         With ``comm``: how a batch's gradients are combined. ``"tiles"``
         gathers every tile's gradient and sums them in the single process's
         order: the weights equal those of ``fit`` without ``comm``, bit for
         bit, for any number of ranks (traffic: tiles × parameters per batch).
         ``"allreduce"`` adds the ranks' partial sums (traffic: parameters per
-        batch): reproducible for a given number of ranks only.
+        batch): reproducible for a given number of ranks only. The same holds
+        for each evaluation of :class:`~jitprop.LBFGS`.
     bptt_steps : int, optional
         Truncate back-propagation through time in the recurrent layers to
         segments of this many steps: the forward pass runs over the whole
@@ -235,12 +241,16 @@ def fit(
         optimizer = net.optimizer if net.optimizer is not None else SGD()
     full_batch = isinstance(optimizer, LBFGS)
     session = None
+    if isinstance(X, Rows):
+        if comm is None or full_batch or validation_split:
+            raise ValueError(
+                "X given as jitprop.distributed.Rows is read by the ranks of fit(comm=...), a few rows each, "
+                "with a mini-batch optimizer and without validation_split (pass validation_data)."
+            )
     if comm is not None:
         from .distributed import Session
 
         session = Session(comm, combine)
-        if full_batch:
-            raise ValueError("LBFGS trains in one process: fit(comm=...) takes a mini-batch Optimizer such as SGD.")
         verbose = _resolve_verbose(verbose) if session.root else 0
     if full_batch and (clip_norm or resume_from is not None):
         raise ValueError("LBFGS trains on the exact full-batch loss: it takes no clip_norm and no resume_from.")
@@ -269,10 +279,23 @@ def fit(
         if class_weight is not None:
             data = data._replace(weights=_with_class_weights(net, data, class_weight))
         train_rows, val_data, val_rows = _split(net, data, validation_data, validation_split)
+        n = train_rows.shape[0]
         if full_batch:
             validation = None if val_data is None else (val_data, val_rows)
-            return optimizer.train(net, data, train_rows, validation, first_epoch, epochs, callbacks, verbose)
-        n = train_rows.shape[0]
+    if full_batch:
+        if session is not None:
+            session.check_same(
+                {
+                    "network": net.config(),
+                    "training examples": n,
+                    "validation": None if val_data is None else val_data.inputs.shape[0],
+                    "optimizer": optimizer.config(),
+                    "combine": combine,
+                }
+            )
+            session.comm.Bcast(net.params, root=0)
+        return optimizer.train(net, data, train_rows, validation, first_epoch, epochs, callbacks, verbose, session)
+    with nullcontext() if session is None else session.together("setup"):
         batch_size = min(batch_size, n)
         n_batches = -(-n // batch_size)
 

@@ -156,7 +156,15 @@ def _magic(path):
 
 
 def read_table(
-    path, target=None, *, features=None, progress=False, categorical=(), infer_categorical=False, missing=False
+    path,
+    target=None,
+    *,
+    features=None,
+    progress=False,
+    categorical=(),
+    infer_categorical=False,
+    missing=False,
+    check_finite=True,
 ):
     """Read the examples of a data file.
 
@@ -183,6 +191,10 @@ def read_table(
     missing : bool, default False
         Read empty CSV feature fields as NaN (numbers) or ``""`` (text), and
         NaN in NPY and NPZ features as they are, instead of refusing them.
+    check_finite : bool, default True
+        Check that NPY and NPZ features are finite, which reads every row;
+        without it, :func:`check_features` (or the ranks of
+        :class:`.shards.Shards`, a share each) checks them later.
 
     Returns
     -------
@@ -201,9 +213,9 @@ def read_table(
         raise IsADirectoryError(21, "Is a directory", path)
     kind = table_format(path)
     if kind == "npy":
-        return _read_npy(path, target, missing)
+        return _read_npy(path, target, missing, check_finite)
     if kind == "npz":
-        return _read_npz(path, target, missing)
+        return _read_npz(path, target, missing, check_finite)
     if kind == "parquet":
         return _read_parquet(path, target, features, categorical, infer_categorical, missing)
     return _read_csv(path, target, features, progress, categorical, infer_categorical, missing)
@@ -608,7 +620,12 @@ def _read_parquet(path, target, features, categorical, infer, missing):
 
 
 # -------------------------------------------------------------- NPY and NPZ
-def _read_npy(path, target, missing):
+def check_features(table, missing=False):
+    """What :func:`read_table` checks of NPY and NPZ features without ``check_finite=False``: every value finite."""
+    _check_finite(table.path, table.X, table.feature_labels, missing)
+
+
+def _read_npy(path, target, missing, check_finite=True):
     try:
         array = np.load(path, mmap_mode="r", allow_pickle=False)
     except ValueError as exc:
@@ -631,7 +648,8 @@ def _read_npy(path, target, missing):
         y = array[:, column]
         names.pop(column)
     labels = [f"column {name}" for name in names]
-    _check_finite(path, X, labels, missing)
+    if check_finite:
+        _check_finite(path, X, labels, missing)
     return Table(
         path=path,
         X=X,
@@ -658,7 +676,7 @@ def _column_index(path, target, n_columns):
     return column % n_columns
 
 
-def _read_npz(path, target, missing):
+def _read_npz(path, target, missing, check_finite=True):
     members = _npz_members(path)
     if target is not None and target not in members:
         raise DataError(f"{path} has no array {target!r}; its arrays are {_list(sorted(members))}.")
@@ -691,7 +709,8 @@ def _read_npz(path, target, missing):
             )
     names = [str(j) for j in range(X.shape[1])]
     labels = [f"{features} column {j}" for j in range(X.shape[1])]
-    _check_finite(path, X, labels, missing)
+    if check_finite:
+        _check_finite(path, X, labels, missing)
     return Table(
         path=path,
         X=X,

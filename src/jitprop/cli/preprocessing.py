@@ -93,7 +93,17 @@ class Preprocessing:
 
     # ----------------------------------------------------------- building
     @classmethod
-    def fit(cls, table, labels, task, standardize, rows=None, impute=None, max_categories=MAX_CATEGORIES):
+    def fit(
+        cls,
+        table,
+        labels,
+        task,
+        standardize,
+        rows=None,
+        impute=None,
+        max_categories=MAX_CATEGORIES,
+        statistics=None,
+    ):
         """The preprocessing of ``table``, with statistics over the examples ``rows`` (default all).
 
         Parameters
@@ -113,6 +123,11 @@ class Preprocessing:
             frequent category, or that value as a category of its own.
         max_categories : int
             Most distinct values of a categorical column.
+        statistics : callable, optional
+            ``statistics(X, rows) -> (mean, scale)`` of the standardisation;
+            by default each column's mean and deviation, read in blocks of
+            :data:`CHUNK_ROWS` rows. Under mpiexec, the ranks' version of the
+            same (:meth:`.shards.Shards.column_statistics`).
         """
         pre = cls(task=task, target=table.target, features=list(table.feature_names), named_features=table.named)
         X = table.X
@@ -131,7 +146,7 @@ class Preprocessing:
             except DataError as exc:
                 raise DataError(f"{table.path}: {exc}") from None
         if standardize:
-            pre.feature_mean, pre.feature_scale = _column_statistics(X, rows)
+            pre.feature_mean, pre.feature_scale = (statistics or _column_statistics)(X, rows)
         if task == "classification":
             classes = np.unique(labels)
             if classes.shape[0] < 2:

@@ -10,7 +10,8 @@ over, so Ctrl-C never leaves a half-written one.
 
 Under ``mpiexec -n P`` (with mpi4py installed: ``pip install 'jitprop[mpi]'``)
 the P ranks train one network together (``fit(comm=MPI.COMM_WORLD)``, see
-:mod:`jitprop.distributed`); every rank reads and preprocesses the data, rank
+:mod:`jitprop.distributed`); each rank reads its share of an NPY or NPZ
+file's rows (:mod:`.shards`; other files are read whole on every rank), rank
 0 alone prints, checkpoints and writes the model, metrics and plot.
 """
 
@@ -48,9 +49,10 @@ from ._common import (
     write_json,
 )
 from .budget import L2, Budget, choose_budget
-from .data_files import Table, read_table, table_format
+from .data_files import Table, check_features, read_table, table_format
 from .layer_spec import build_layers, describe_layers, parse_input_shape, parse_layers
 from .preprocessing import MAX_CATEGORIES, Preprocessing, infer_task, read_labels
+from .shards import Shards, shardable
 
 #: ``--optimizer`` name → the arguments the command sets where they differ from the optimizer's defaults.
 OPTIMIZER_DEFAULTS = {"sgd": {"momentum": 0.9}}
@@ -196,6 +198,7 @@ class _TrainingSetup:
     optimizer: object
     extra: dict
     budget: Budget
+    shards: Shards | None = None  # under mpiexec, when the data file is read by shards
 
 
 def run(args):
@@ -213,19 +216,22 @@ def _train(args):
     ranks = 1 if comm is None else comm.Get_size()
     quiet = args.quiet or not root
     say = (lambda *lines: None) if quiet else (lambda *lines: print(*lines, sep="\n", flush=True))
-    setup = _prepare(args)
+    setup = _prepare(args, comm)
     say(*_description(setup, args))
     compile_seconds = warm_kernels(args.dtype, setup.net, args.batch_size, setup.optimizer, say)
     say(f"kernels: ready in {compile_seconds:.2f} s (compiled on first use, then loaded from the cache)")
 
     history, seconds, stopper = _fit(setup, args, comm, quiet)
+    if setup.shards is not None:  # (every rank scores a share of the training part)
+        _, y, rows = setup.train
+        trained = setup.shards.scores(setup.net, setup.pre, setup.task, setup.labels, y, rows, setup.net.input_shape)
     if not root:
         return 0
     units = _TargetUnits(setup.pre)
-    results = {"train": _scores(setup, *setup.train)}
+    results = {"train": trained if setup.shards is not None else _scores(setup, *setup.train)}
     if setup.val is not None:
         results["validation"] = _scores(setup, *setup.val)
-    examples_per_second = len(setup.train[0]) * len(history.epochs) / seconds if seconds > 0 else float("inf")
+    examples_per_second = len(setup.train[1]) * len(history.epochs) / seconds if seconds > 0 else float("inf")
     print(_results_table(results))
     print(
         f"{len(history.epochs)} epochs in {seconds:.2f} s, {examples_per_second:,.0f} examples/s; "
@@ -261,15 +267,28 @@ def _train(args):
     return 0
 
 
-def _prepare(args):
-    """Read the data, decide the task, split, fit the preprocessing and build the network."""
+def _prepare(args, comm=None):
+    """Read the data, decide the task, split, fit the preprocessing and build the network.
+
+    Under mpiexec (``comm``), an NPY or NPZ file is read by shards where it
+    can be (:mod:`.shards`): the training inputs are then a
+    :class:`~jitprop.distributed.Rows` and only rank 0 holds the
+    validation inputs (the others a placeholder of their shape).
+    """
     import jitprop as jp
 
     if args.layers is not None and args.hidden is not None:
         raise UsageError("give the hidden layers by --hidden or by --layers, not both.")
     if args.layers is None and args.hidden is None:
         args.hidden = [64]
-    table, source = _read_data(args)
+    table, source = _read_data(args, check_finite=comm is None)
+    shards = None
+    if comm is not None and table_format(table.path) in ("npy", "npz"):
+        if shardable(table, args.impute):
+            shards = Shards(comm, table)
+            table = shards.checked(args.impute is not None)
+        else:
+            check_features(table, args.impute is not None)
     labels = read_labels(table)
     if args.task is None:
         task, reason = infer_task(labels, table.target_label)
@@ -277,16 +296,29 @@ def _prepare(args):
     else:
         task, reason = args.task, "--task"
     train_rows, val_rows = _split(table, labels, task, args.val_split, args.seed)
-    pre = Preprocessing.fit(table, labels, task, args.standardize, train_rows, args.impute, args.max_categories)
+    statistics = None if shards is None else shards.column_statistics
+    pre = Preprocessing.fit(
+        table, labels, task, args.standardize, train_rows, args.impute, args.max_categories, statistics
+    )
     loss = _loss(args.loss, task, pre)
-    X = pre.inputs(table, args.dtype)
     y = pre.targets(table, labels)
     if loss == "binary_cross_entropy":
         y = y.astype(args.dtype)
-    train = (X, y, None) if train_rows is None else (X[train_rows], y[train_rows], train_rows)
-    val = None if val_rows is None else (X[val_rows], y[val_rows], val_rows)
+    if shards is None:
+        X = pre.inputs(table, args.dtype)
+        train = (X, y, None) if train_rows is None else (X[train_rows], y[train_rows], train_rows)
+        val = None if val_rows is None else (X[val_rows], y[val_rows], val_rows)
+    else:
+        train = (shards.rows(pre, train_rows, args.dtype), y if train_rows is None else y[train_rows], train_rows)
+        val = None
+        if val_rows is not None:
+            if comm.Get_rank() == 0:  # (rank 0 validates; the others' placeholder is never read)
+                X_val = shards.inputs(pre, val_rows, args.dtype)
+            else:
+                X_val = np.zeros((val_rows.shape[0], pre.n_inputs), dtype=args.dtype)
+            val = (X_val, y[val_rows], val_rows)
 
-    budget = choose_budget(args.epochs, args.early_stopping, args.l2, len(train[0]), args.batch_size, val is not None)
+    budget = choose_budget(args.epochs, args.early_stopping, args.l2, len(train[1]), args.batch_size, val is not None)
     n_outputs = pre.n_classes if loss == "cross_entropy" else 1
     shape = _example_shape(args, table, pre)
     layers = _hidden_layers(args) + [jp.Dense(n_outputs, _output(loss))]
@@ -302,12 +334,14 @@ def _prepare(args):
             f"layer without :seq, flatten or a global pool)."
         )
     if len(shape) > 1:  # the network takes examples of their own shape
-        train = (train[0].reshape(-1, *shape), *train[1:])
+        if shards is None:
+            train = (train[0].reshape(-1, *shape), *train[1:])
         val = None if val is None else (val[0].reshape(-1, *shape), *val[1:])
     extra = {"preprocessing": pre.to_json(), "command": _options(args)}
     if args.resume is not None:
         _check_resume(args.resume, extra)
-    return _TrainingSetup(table, source, task, reason, pre, labels, train, val, net, _optimizer(args), extra, budget)
+    optimizer = _optimizer(args)
+    return _TrainingSetup(table, source, task, reason, pre, labels, train, val, net, optimizer, extra, budget, shards)
 
 
 def _hidden_layers(args):
@@ -350,7 +384,7 @@ def _description(setup, args):
         split = "no validation part"
     else:
         kind = "stratified" if setup.task == "classification" else "random"
-        n_train, n_val = len(setup.train[0]), len(setup.val[0])
+        n_train, n_val = len(setup.train[1]), len(setup.val[1])
         split = f"{n_train:,} training and {n_val:,} validation examples ({kind}, seed {args.seed})"
     if args.layers is not None:  # layer by layer: only some take --activation
         shape = (
@@ -446,7 +480,7 @@ def _why_stopped(setup, history, stopper):
     if budget.default:
         where = (
             f"stopped at the most epochs of the default budget, {budget.epochs:,} "
-            f"(about {budget.updates:,} updates of {len(setup.train[0]):,} training examples)"
+            f"(about {budget.updates:,} updates of {len(setup.train[1]):,} training examples)"
         )
     else:
         where = f"stopped after the {budget.epochs:,} epochs of --epochs"
@@ -570,8 +604,8 @@ def _check_resume(path, extra):
 
 
 # --------------------------------------------------------------------- data
-def _read_data(args):
-    """``(table, description of the source)``."""
+def _read_data(args, check_finite=True):
+    """``(table, description of the source)``; NPY and NPZ features unchecked without ``check_finite``."""
     if args.data is None:
         from ..io.datasets import load_digits
 
@@ -603,6 +637,7 @@ def _read_data(args):
         categorical=args.categorical or (),
         infer_categorical=args.categorical is not None,
         missing=args.impute is not None,
+        check_finite=check_finite,
     )
     return read, args.data
 
