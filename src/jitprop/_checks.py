@@ -310,7 +310,7 @@ def _first_non_finite(a):
     """Index tuple of the first NaN or inf of ``a`` (1-D or 2-D, scanned by chunks of rows), or None."""
     if a.dtype.kind in "biu":
         return None
-    row_size = max(1, int(np.prod(a.shape[1:])))
+    row_size = max(1, math.prod(a.shape[1:]))
     chunk_rows = max(1, _FINITE_CHUNK_ELEMENTS // row_size)
     for start in range(0, a.shape[0], chunk_rows):
         finite = np.isfinite(a[start : start + chunk_rows])

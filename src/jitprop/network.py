@@ -569,7 +569,8 @@ class Network:
         Runs on Numba's threads: call it inside
         :func:`jitprop._threading.parallel_region`.
         """
-        pack_weight_panels(self.layout, self.params, self._packed, chunking(self.n_params))
+        if self._packed.size:  # (a network of layers that all read their weights as they are has none)
+            pack_weight_panels(self.layout, self.params, self._packed, chunking(self.n_params))
 
     def evaluate_data(self, data, rows=None):
         """:meth:`evaluate` on the examples ``rows`` (int64 indices, all by default) of prepared ``data``.
