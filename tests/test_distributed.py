@@ -308,3 +308,26 @@ def test_rows_are_refused_where_they_cannot_be_read():
         Rows(worker.N, 64, "X.npy")
     with pytest.raises(ValueError, match="n_examples must be a positive integer, got 0"):
         Rows(0, 64, lambda rows, out: None)
+
+
+def test_a_memory_map_of_sequences_with_a_target_per_step_trains_as_the_array_does(tmp_path, rng):
+    """The in-place path of fit(comm=...) (a .npy path, read by rows) takes targets per step as one process does."""
+    from mpi4py import MPI
+
+    X = rng.normal(size=(96, 5, 3)).astype(np.float32)
+    np.save(tmp_path / "X.npy", X)
+    targets = {
+        "mse": rng.normal(size=(96, 5, 2)).astype(np.float32),  # (n, steps, outputs)
+        "cross_entropy": rng.integers(0, 2, size=(96, 5)),  # a label per step
+    }
+    for loss, y in targets.items():
+        output = "softmax" if loss == "cross_entropy" else "identity"
+        nets = [
+            jp.Network([jp.GRU(4, return_sequences=True), jp.Dense(2, output)], input_shape=(5, 3), loss=loss, seed=1)
+            for _ in range(2)
+        ]
+        nets[0].fit(X, y, epochs=2, batch_size=32, optimizer=jp.SGD(lr=0.1), verbose=0)
+        nets[1].fit(
+            tmp_path / "X.npy", y, epochs=2, batch_size=32, optimizer=jp.SGD(lr=0.1), verbose=0, comm=MPI.COMM_SELF
+        )
+        np.testing.assert_array_equal(nets[1].params, nets[0].params)

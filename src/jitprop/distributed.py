@@ -58,7 +58,6 @@ from .kernels.optimizers import rule_entry
 from .kernels.regularization import add_l2_penalty, clip_by_global_norm
 from .kernels.step import sum_and_update
 from .kernels.tile import GRADIENT, network_kernels, placeholder_kernels
-from .losses import get_loss
 
 #: The ways of combining a batch's gradients over the ranks (see the module docstring).
 COMBINES = ("tiles", "allreduce")
@@ -237,7 +236,7 @@ class Session:
         if not in_place:
             return net.prepare_data(X, y, sample_weight)
         inputs = _checks.kernel_input(X.reshape(shape))
-        targets, labels = _checks.prepare_targets(y, get_loss(net.loss), net.n_outputs, shape[0], net.dtype)
+        targets, labels = net.prepare_targets(y, shape[0])
         weights = _checks.sample_weights(sample_weight, shape[0])
         return Data(inputs, targets, labels, weights)
 

@@ -551,17 +551,19 @@ class Network:
             (n_samples,), or empty without ``sample_weight``.
         """
         X = _checks.as_float_examples(X, self.dtype, self.input_shape)
+        targets, labels = self.prepare_targets(y, X.shape[0])
+        return Data(X, targets, labels, _checks.sample_weights(sample_weight, X.shape[0]))
+
+    def prepare_targets(self, y, n_examples):
+        """``y`` checked and converted to the ``(targets, labels)`` of :meth:`prepare_data`, for ``n_examples``."""
         if self._softmax_per_step:
             steps, classes = self.output_shape
-            targets, labels = _checks.step_targets(y, steps, classes, X.shape[0], self.dtype)
-            return Data(X, targets, labels, _checks.sample_weights(sample_weight, X.shape[0]))
+            return _checks.step_targets(y, steps, classes, n_examples, self.dtype)
         if len(self.output_shape) > 1 and np.ndim(y) == 1 + len(self.output_shape):
             y = np.asarray(y)
             if y.shape[1:] == self.output_shape:  # a target per step (and output), as the outputs are shaped
                 y = y.reshape(y.shape[0], -1)
-        targets, labels = _checks.prepare_targets(y, get_loss(self.loss), self.n_outputs, X.shape[0], self.dtype)
-        weights = _checks.sample_weights(sample_weight, X.shape[0])
-        return Data(X, targets, labels, weights)
+        return _checks.prepare_targets(y, get_loss(self.loss), self.n_outputs, n_examples, self.dtype)
 
     def pack_weights(self):
         """Copy the weights of :attr:`params` into :attr:`packed_weights`; call it after changing them.
