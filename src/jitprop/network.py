@@ -213,6 +213,7 @@ class Network:
         # The weights packed into the panels the matrix products read (see kernels.dense.pack_weights).
         self._packed = np.zeros(packed_size, dtype=self.dtype)
         self._small_forward = _SmallForward(workspace.row_elements(self.layout))
+        self._epoch_kernels = {}  # what training.fit found for the types of its arguments (see there)
         self._input_shapes = inputs
         for layer, offset, shape in zip(computing, weight_offsets, inputs):
             layer.bind(self.params, int(offset), shape)

@@ -19,6 +19,7 @@ from .callbacks import Callback
 from .distributed import Rows
 from .errors import DivergenceError
 from .kernels import kinds, recurrent, workspace
+from .kernels._numba.linking import type_key
 from .kernels.batch import chunking
 from .kernels.epoch import EpochPlan, epoch_kernels, gradient_adjustments, train_epoch
 from .kernels.optimizers import rule_entry
@@ -310,8 +311,8 @@ def fit(
         if session is None:
             buffers = (net.layout, net.params, net.packed_weights, data, ws, grad)
             chunked = chunking(net.n_params)
-            kernels = epoch_kernels(
-                *buffers, optimizer.kernel_arguments(), adjustments, chunked, evaluates=val_data is not None
+            kernels = _epoch_kernels(
+                net, buffers, optimizer.kernel_arguments(), adjustments, chunked, val_data is not None
             )
         else:
             session.prepare(net, data, ws, grad, optimizer)
@@ -461,6 +462,22 @@ def _run_epoch(net, kernels, data, plan, buffers, optimizer, compiled_for, epoch
         if bar is not None:
             bar.close()
     return time.perf_counter() - started
+
+
+def _epoch_kernels(net, buffers, rule, adjustments, chunked, evaluates):
+    """:func:`~.kernels.epoch.epoch_kernels`, remembered by the network for the types that can change between fits.
+
+    The network's own buffers (layout, parameters, workspace and gradient
+    of its dtype) are of the same types in every fit; finding the types of
+    all of them again would cost a small fit more than its training.
+    """
+    code, state, hyper = rule
+    data = buffers[3]
+    key = (int(code), type_key((state, hyper, data, adjustments)), chunked, evaluates)
+    kernels = net._epoch_kernels.get(key)
+    if kernels is None:
+        kernels = net._epoch_kernels[key] = epoch_kernels(*buffers, rule, adjustments, chunked, evaluates=evaluates)
+    return kernels
 
 
 @contextmanager
