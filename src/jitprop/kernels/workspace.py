@@ -104,20 +104,51 @@ def row_elements(layout):
 
 def allocate(layout, capacity, n_params, dtype, with_gradients=True):
     """A :class:`Workspace` for batches of up to ``capacity`` rows (shapes as :func:`size` gives them)."""
-    shape = size(layout, capacity, n_params, with_gradients)
-    offsets = np.zeros(len(layout.sizes), dtype=np.int64)
-    offsets[1:] = np.cumsum(layout.sizes[:-1]) * capacity
-    widths = stash_widths(layout)
-    stash_offsets = np.concatenate([[0], np.cumsum(widths[:-1])]).astype(np.int64) * capacity
+    shape, offsets, stash_offsets = _plan(layout, capacity, n_params, with_gradients)
     return Workspace(
-        row_offsets=offsets,
+        row_offsets=offsets.copy(),
         activations=np.empty(shape.activations, dtype=dtype),
         preactivations=np.empty(shape.activations, dtype=dtype),
         deltas=np.empty(shape.deltas, dtype=dtype),
         panels=np.empty(shape.panels, dtype=dtype),
-        stash_offsets=stash_offsets,
+        stash_offsets=stash_offsets.copy(),
         stash=np.empty(shape.stash, dtype=dtype),
         tile_gradients=np.empty(shape.tile_gradients, dtype=dtype),
         tile_stats=np.zeros(shape.tile_stats),
         tile_rows=shape.tile_rows,
     )
+
+
+def _plan(layout, capacity, n_params, with_gradients):
+    """:func:`size` and the blocks' offsets, remembered for the last few networks and capacities.
+
+    Working them out takes longer than a small network's batch (each
+    layer's kind is asked for its scratch, stash and weight uses): a
+    ``fit`` or ``predict`` called again and again would pay it every time.
+    The key holds everything they are computed from, the tile plan's limits
+    included.
+    """
+    limits = (
+        tuning.SERIAL_WORK,
+        tuning.MIN_TILE_ROWS,
+        tuning.MIN_TILE_EXAMPLES,
+        tuning.MAX_TILES,
+        tuning.TILE_GRADIENT_BUDGET,
+    )
+    arrays = (layout.sizes, layout.kinds, layout.geometry, layout.weight_offsets, layout.weight_shapes)
+    key = (*(a.tobytes() for a in arrays), int(capacity), int(n_params), bool(with_gradients), limits)
+    found = _PLANS.get(key)
+    if found is None:
+        shape = size(layout, capacity, n_params, with_gradients)
+        offsets = np.zeros(len(layout.sizes), dtype=np.int64)
+        offsets[1:] = np.cumsum(layout.sizes[:-1]) * capacity
+        widths = stash_widths(layout)
+        stash_offsets = np.concatenate([[0], np.cumsum(widths[:-1])]).astype(np.int64) * capacity
+        while len(_PLANS) >= _MOST_PLANS:
+            del _PLANS[next(iter(_PLANS))]  # the oldest
+        found = _PLANS[key] = (shape, offsets, stash_offsets)
+    return found
+
+
+_PLANS = {}
+_MOST_PLANS = 64
