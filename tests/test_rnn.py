@@ -363,6 +363,8 @@ def test_truncated_fit_runs_as_its_reference_carrying_the_state(rng, case):
     np.testing.assert_allclose(net.params, expected, rtol=1e-10, atol=1e-12)
     assert net.optimizer.step == 2 * 3  # an update per chunk
     assert np.isfinite(history["loss"][0])
+    if "accuracy" in history.history:
+        assert 0.0 <= history["accuracy"][0] <= 1.0
 
 
 def test_bptt_steps_of_the_whole_sequence_train_as_without_them(rng):
@@ -618,3 +620,66 @@ def test_sequences_of_the_wrong_length_are_refused(rng):
     net = jp.Network([jp.LSTM(2), jp.Dense(1)], input_shape=(5, 3))
     with pytest.raises(ValueError, match=r"X must have shape \(n_samples, 5, 3\).*got an array of shape \(4, 6, 3\)"):
         net.predict(rng.normal(size=(4, 6, 3)))
+
+
+def test_the_cost_model_counts_the_memory_of_truncated_training():
+    from jitprop.complexity import costs
+    from jitprop.truncation import workspace_size
+
+    net = jp.Network([jp.LSTM(16, return_sequences=True), jp.Dense(2)], input_shape=(40, 4), loss="mse")
+    whole, truncated = costs(net, 32), costs(net, 32, bptt_steps=8)
+    stored = workspace.size(net.layout, 32, net.n_params)
+    chunk = workspace_size(net, 8, 32)
+    assert chunk.activations == stored.activations // 5 and chunk.stash == stored.stash // 5 + 32 * 2 * 2 * 16
+    saved = (stored.elements - chunk.elements) * 4  # (float32; the tiles' gradients may differ too)
+    tiles = (stored.tile_gradients[0] - chunk.tile_gradients[0]) * net.n_params * 4
+    assert whole.memory.activations - truncated.memory.activations == saved - tiles
+    assert truncated.step_flops > whole.step_flops  # five updates a batch
+    assert truncated.training_flops_per_example == whole.training_flops_per_example
+    assert costs(net, 32, bptt_steps=40).as_dict() == whole.as_dict()
+    assert "updates per chunk of 8 steps" in summary(net, 32, bptt_steps=8)
+
+
+def test_truncated_training_resumes_from_a_checkpoint_bitwise(rng, tmp_path):
+    net, X, y = _truncated_case(rng, "gru")
+    weights = rng.uniform(0.5, 2.0, size=X.shape[0])
+    arguments = dict(epochs=3, batch_size=4, optimizer=jp.Adam(0.01), verbose=0, bptt_steps=3, sample_weight=weights)
+    start = net.copy()
+    path = tmp_path / "checkpoint.npz"
+    stop_after_two = [jp.callbacks.ModelCheckpoint(path), _StopAfter(2)]
+    net.fit(X, y, callbacks=stop_after_two, **arguments)
+    uninterrupted = start.copy()
+    history = uninterrupted.fit(X, y, **arguments)
+    resumed = start.copy()
+    resumed_history = resumed.fit(X, y, resume_from=path, **arguments)
+    np.testing.assert_array_equal(resumed.params, uninterrupted.params)
+    assert resumed_history["loss"] == history["loss"][2:]
+    assert resumed.optimizer.step == uninterrupted.optimizer.step == 3 * 2 * 3
+
+
+class _StopAfter(jp.callbacks.Callback):
+    def __init__(self, epochs):
+        self.epochs = epochs
+
+    def on_epoch_end(self, epoch, logs):
+        if epoch + 1 >= self.epochs:
+            self.network.stop_training = True
+
+
+def test_a_diverging_chunk_keeps_the_weights_from_before_it(rng):
+    net, X, y = _truncated_case(rng, "simple")
+    with pytest.raises(jp.DivergenceError):
+        net.fit(X * 1e3, y * 1e200, epochs=1, batch_size=4, optimizer=jp.SGD(1e300), verbose=0, bptt_steps=3)
+    assert np.isfinite(net.params).all()
+
+
+@pytest.mark.parametrize("case", ["stacked-softmax", "lstm"])
+def test_chunks_carrying_the_state_see_the_whole_sequences(rng, case):
+    # Without updates the chunks' forward passes, each starting from the last one's state, are the whole sequence's.
+    net, X, y = _truncated_case(rng, case)
+    scores, before = net.evaluate(X, y), net.params.copy()
+    history = net.fit(X, y, epochs=1, batch_size=4, optimizer=jp.SGD(1e-300), verbose=0, bptt_steps=3)
+    np.testing.assert_array_equal(net.params, before)  # (updates too small to change a weight)
+    assert history["loss"][0] == pytest.approx(scores["loss"], rel=1e-12)
+    if "accuracy" in scores:
+        assert history["accuracy"][0] == pytest.approx(scores["accuracy"], rel=1e-12)

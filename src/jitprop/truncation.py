@@ -38,6 +38,7 @@ from .kernels import kinds, recurrent, workspace
 from .kernels.epoch import EpochPlan, epoch_kernels, train_epoch
 from .kernels.layout import Data
 from .kernels.optimizers import rule_entry
+from .kernels.tile import per_step_output
 from .layers.dense import Dense
 from .layers.recurrent import Bidirectional, _Recurrent
 
@@ -123,6 +124,7 @@ class Truncation:
         self.adjustments = adjustments
         self.chunked = chunked
         self.carried = np.flatnonzero(net.layout.kinds == kinds.RECURRENT)
+        self.fractions = per_step_output(net.layout)
         layout, ws = self.layouts[steps], self.workspaces[steps]
         sample = self._chunk_data(net, data, np.zeros(1, dtype=np.int64), 0, data.inputs[:1], 1)
         buffers = (layout, net.params, net.packed_weights, sample, ws, grad)
@@ -137,7 +139,8 @@ class Truncation:
         """Train the epoch's batches, ``plan.lrs`` holding the rate of each update (chunk); return its wall time.
 
         ``batch_stats[b]`` receives batch ``b``'s loss (the mean of its
-        chunks' losses, weighted by their steps) and correct predictions.
+        chunks' losses, weighted by their steps) and correct predictions
+        (as the whole sequences' loss counts them).
         """
         code, state, hyper = optimizer.kernel_arguments()
         update = (rule_entry(code, net.params, self.grad, state, hyper), state, hyper)
@@ -173,7 +176,8 @@ class Truncation:
                     optimizer.step += u
                     raise DivergenceError(epoch, b, float(plan.lrs[u]))
                 loss += chunk_stats[0, 0] * length
-                correct += chunk_stats[0, 1]
+                # (A softmax per step counts each example's fraction of correct steps: weighed by steps too.)
+                correct += chunk_stats[0, 1] * (length / self.total_steps if self.fractions else 1.0)
                 previous = (ws, layout)
             batch_stats[b, 0] = loss / self.total_steps
             batch_stats[b, 1] = correct
