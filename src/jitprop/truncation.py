@@ -126,7 +126,7 @@ class Truncation:
         self.carried = np.flatnonzero(net.layout.kinds == kinds.RECURRENT)
         self.fractions = per_step_output(net.layout)
         layout, ws = self.layouts[steps], self.workspaces[steps]
-        sample = self._chunk_data(net, data, np.zeros(1, dtype=np.int64), 0, data.inputs[:1], 1)
+        sample = self._chunk_data(data, np.zeros(1, dtype=np.int64), 0, 1)
         buffers = (layout, net.params, net.packed_weights, sample, ws, grad)
         self.kernels = epoch_kernels(*buffers, optimizer.kernel_arguments(), adjustments, chunked, evaluates=False)
 
@@ -150,14 +150,13 @@ class Truncation:
         started = time.perf_counter()
         for b in range(n_batches):
             rows = plan.order[b * plan.batch_size : min(n, (b + 1) * plan.batch_size)]
-            inputs = np.ascontiguousarray(data.inputs[rows])  # (the batch's sequences, read once)
             loss = correct = 0.0
             previous = None
             for c, (c0, c1) in enumerate(self.bounds):
                 length = c1 - c0
                 layout, ws = self.layouts[length], self.workspaces[length]
                 self._carry(ws, layout, rows.shape[0], previous)
-                chunk = self._chunk_data(net, data, rows, c0, inputs, length)
+                chunk = self._chunk_data(data, rows, c0, length)
                 u = b * self.chunks + c
                 key = _chunk_dropout_key(net, epoch, u) if net.layout.dropout.any() else 0
                 one = EpochPlan(
@@ -200,15 +199,15 @@ class Truncation:
                 initial[...] = states[r0 : r0 + initial.shape[0]]
                 r0 += initial.shape[0]
 
-    def _chunk_data(self, net, data, rows, c0, inputs, length):
+    def _chunk_data(self, data, rows, c0, length):
         """The :class:`~jitprop.kernels.layout.Data` of the steps ``c0 : c0 + length`` of the examples ``rows``.
 
-        ``inputs`` holds the examples' rows of ``data.inputs``; the chunk's
-        example ``i`` is ``rows[i]``.
+        The chunk's example ``i`` is ``rows[i]``; only the chunk's steps are
+        read (of a memory-mapped ``X`` too).
         """
         m = rows.shape[0]
         T, F = self.total_steps, self.features
-        x = np.ascontiguousarray(inputs.reshape(m, T, F)[:, c0 : c0 + length].reshape(m, length * F))
+        x = np.ascontiguousarray(data.inputs[rows, c0 * F : (c0 + length) * F])
         targets, labels = data.targets, data.labels
         n = data.inputs.shape[0]
         if targets.shape[0] == n:  # (a row of targets per example: outputs per step)
