@@ -440,6 +440,21 @@ def test_bptt_steps_need_a_recurrent_network_with_an_output_per_step(rng):
     many_to_one = jp.Network([jp.LSTM(3, return_sequences=True), jp.GRU(2), jp.Dense(2)], input_shape=(5, 2))
     with pytest.raises(ValueError, match=r"needs an output per time step .* output is of shape \(2,\)"):
         many_to_one.fit(X, y, verbose=0, bptt_steps=2)
+    per_step, y_steps = _truncated_case(rng, "gru", steps=5)[0], rng.normal(size=(4, 5, 2))
+    with pytest.raises(ValueError, match="bptt_steps trains on chunks of steps in one process: it takes no comm"):
+        per_step.fit(X, y_steps, verbose=0, bptt_steps=2, comm=object())
+    with pytest.raises(ValueError, match="LBFGS .* takes no bptt_steps"):
+        per_step.fit(X, y_steps, verbose=0, bptt_steps=2, optimizer=jp.LBFGS())
+
+
+def test_truncated_training_reads_a_memory_mapped_x_as_an_array(rng, tmp_path):
+    net, X, y = _truncated_case(rng, "lstm")
+    np.save(tmp_path / "X.npy", X)
+    mapped = np.load(tmp_path / "X.npy", mmap_mode="r")
+    twin = net.copy()
+    net.fit(X, y, epochs=1, batch_size=4, optimizer=jp.SGD(0.1), verbose=0, bptt_steps=2)
+    twin.fit(mapped, y, epochs=1, batch_size=4, optimizer=jp.SGD(0.1), verbose=0, bptt_steps=2)
+    np.testing.assert_array_equal(net.params, twin.params)
 
 
 # ------------------------------------------------------------------ training
