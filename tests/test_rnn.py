@@ -670,6 +670,10 @@ def test_truncated_training_resumes_from_a_checkpoint_bitwise(rng, tmp_path):
     np.testing.assert_array_equal(resumed.params, uninterrupted.params)
     assert resumed_history["loss"] == history["loss"][2:]
     assert resumed.optimizer.step == uninterrupted.optimizer.step == 3 * 2 * 3
+    with pytest.raises(ValueError, match=r"written by a fit with bptt_steps=3 .* not 2"):
+        start.copy().fit(X, y, resume_from=path, **dict(arguments, bptt_steps=2))
+    with pytest.raises(ValueError, match=r"written by a fit with bptt_steps=3 .* not None"):
+        start.copy().fit(X, y, resume_from=path, **dict(arguments, bptt_steps=None))
 
 
 class _StopAfter(jp.callbacks.Callback):

@@ -76,16 +76,23 @@ class FitPlan:
     batch_size : int
         Examples per update (at most the number of training examples).
     shuffle : bool
+    bptt_steps : int or None
+        Steps per chunk of truncated back-propagation through time (``fit``'s
+        ``bptt_steps`` when it is less than the sequences' steps), else None.
     """
 
     first_epoch: int
     epochs: int
     batch_size: int
     shuffle: bool
+    bptt_steps: int | None = None
 
     def as_dict(self):
-        """The plan as JSON-compatible values."""
-        return asdict(self)
+        """The plan as JSON-compatible values (without ``bptt_steps`` when it is None)."""
+        plan = asdict(self)
+        if plan["bptt_steps"] is None:
+            del plan["bptt_steps"]
+        return plan
 
 
 def fit(
@@ -272,7 +279,7 @@ def fit(
     with nullcontext() if session is None else session.together("setup"):
         # Resuming restores the network first: its random state decides the split.
         if resume_from is not None:
-            first_epoch, epochs = _resume(net, resume_from, optimizer)
+            first_epoch, epochs = _resume(net, resume_from, optimizer, bptt_steps)
             optimizer = net.optimizer
         else:
             first_epoch = (
@@ -307,7 +314,9 @@ def fit(
 
         optimizer.attach(net)
         net.optimizer = optimizer
-        plan = FitPlan(first_epoch=first_epoch, epochs=epochs, batch_size=batch_size, shuffle=shuffle)
+        plan = FitPlan(
+            first_epoch=first_epoch, epochs=epochs, batch_size=batch_size, shuffle=shuffle, bptt_steps=bptt_steps
+        )
 
         grad = np.zeros(net.n_params, dtype=net.dtype)
         batch_stats = np.zeros((n_batches, 2))
@@ -577,8 +586,11 @@ def _with_class_weights(net, data, class_weight):
     return np.ascontiguousarray(weights, dtype=np.float64)
 
 
-def _resume(net, path, optimizer):
-    """Restore ``net`` from a checkpoint; return (first epoch, epochs left) of the interrupted fit."""
+def _resume(net, path, optimizer, bptt_steps=None):
+    """Restore ``net`` from a checkpoint; return (first epoch, epochs left) of the interrupted fit.
+
+    ``bptt_steps`` (None for whole sequences) must be the interrupted fit's.
+    """
     from .io.model_file import load_checkpoint
 
     checkpoint = load_checkpoint(path)
@@ -588,6 +600,11 @@ def _resume(net, path, optimizer):
     plan = checkpoint.training or {}
     if "first_epoch" not in plan or "epochs" not in plan:
         raise ValueError(f"The checkpoint {path} was not written during fit; it cannot resume training.")
+    if plan.get("bptt_steps") != bptt_steps:
+        raise ValueError(
+            f"The checkpoint {path} was written by a fit with bptt_steps={plan.get('bptt_steps')!r} "
+            f"(steps per chunk; None: whole sequences), not {bptt_steps!r}: resume it with the same bptt_steps."
+        )
     net.params[...] = saved.params
     net.rng.bit_generator.state = saved.rng.bit_generator.state
     net.entropy = saved.entropy
