@@ -500,6 +500,9 @@ TRAINING = textwrap.dedent(
     layers = [jp.Bidirectional(jp.LSTM(5, return_sequences=True)), jp.Dense(1)]
     net = jp.Network(layers, input_shape=(6, 3), loss="mse", seed=4)
     net.fit(X, y, epochs=2, batch_size=64, optimizer=jp.RMSprop(0.01), verbose=0)
+    layers = [jp.LSTM(5, return_sequences=True), jp.GRU(3, return_sequences=True), jp.Dense(1)]
+    carried = jp.Network(layers, input_shape=(6, 3), loss="mse", seed=4)  # truncated: chunks of 4 and 2 steps
+    carried.fit(X, y, epochs=2, batch_size=64, optimizer=jp.RMSprop(0.01), verbose=0, bptt_steps=4)
     """
 )
 
@@ -508,8 +511,8 @@ def test_same_bits_in_a_fresh_process_of_one_thread(parallel_tiles):
     # Here first (the kernels compile and fill the on-disk cache), then in a process of one thread.
     space = {}
     exec(TRAINING, space)
-    expected = space["net"].params.tobytes().hex()
-    script = TRAINING + "print(net.params.tobytes().hex())"
+    expected = space["net"].params.tobytes().hex() + space["carried"].params.tobytes().hex()
+    script = TRAINING + "print(net.params.tobytes().hex() + carried.params.tobytes().hex())"
     env = dict(os.environ, NUMBA_NUM_THREADS="1")
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
