@@ -221,8 +221,10 @@ def fit(
         recorded loss of a batch is the mean of its chunks' losses,
         weighted by their steps; validation runs whole sequences. A ``k``
         of ``T`` or more trains on whole sequences, bit for bit as without
-        it. Not with ``comm`` nor :class:`~jitprop.LBFGS`. See
-        :mod:`jitprop.truncation`.
+        it. A chunk whose loss or gradient is not finite raises
+        :class:`~jitprop.errors.DivergenceError` with the weights of the
+        update before it (earlier chunks of its batch applied). Not with
+        ``comm`` nor :class:`~jitprop.LBFGS`. See :mod:`jitprop.truncation`.
 
     Returns
     -------
