@@ -34,12 +34,18 @@ def _order(steps, reverse):
     return range(steps - 1, -1, -1) if reverse else range(steps)
 
 
-def cell_forward(kind, X, W, U, b, activation="tanh", reverse=False):
-    """``h`` of every step, (n, T, u), in the order of time, and what :func:`cell_backward` needs."""
+def cell_forward(kind, X, W, U, b, activation="tanh", reverse=False, initial=None):
+    """``h`` of every step, (n, T, u), in the order of time, and what :func:`cell_backward` needs.
+
+    ``initial``: the state ``(h, c)`` before the first step, each (n, u)
+    (``c`` the LSTM's only); zeros by default.
+    """
     n, steps, _ = X.shape
     units = U.shape[0]
     h = np.zeros((n, units))
     c = np.zeros((n, units))
+    if initial is not None:
+        h, c = initial
     H = np.zeros((n, steps, units))
     cache = []
     for t in _order(steps, reverse):
@@ -123,11 +129,14 @@ def cell_backward(kind, cache, dH, W, U, b, activation="tanh", truncate=0):
     return dX, dW, dU, db
 
 
-def recurrent_forward(kind, X, directions, return_sequences, activation="tanh"):
-    """A layer of one or two directions: ``directions`` is a list of ``(W, U, b)``; returns (output, caches)."""
+def recurrent_forward(kind, X, directions, return_sequences, activation="tanh", initial=None):
+    """A layer of one or two directions: ``directions`` is a list of ``(W, U, b)``; returns (output, caches).
+
+    ``initial``: the forward direction's state before its first step (see :func:`cell_forward`).
+    """
     outputs, caches = [], []
     for d, (W, U, b) in enumerate(directions):
-        H, cache = cell_forward(kind, X, W, U, b, activation, reverse=d == 1)
+        H, cache = cell_forward(kind, X, W, U, b, activation, reverse=d == 1, initial=initial if d == 0 else None)
         caches.append(cache)
         outputs.append(H if return_sequences else H[:, 0 if d == 1 else -1])
     return np.concatenate(outputs, axis=-1), caches
@@ -165,7 +174,14 @@ def dense_backward(X, z, da, W, activation):
     return dz @ W.T, dW, dz.sum(axis=axes)
 
 
-def network_loss_and_grads(net, X, y, truncate=0):
+def final_state(kind, outputs, caches):
+    """``(h, c)`` of a one-direction layer after its last step (``c`` zeros but for the LSTM)."""
+    h = outputs[:, -1]
+    c = caches[0][-1][8] if kind == "lstm" else np.zeros_like(h)
+    return h.copy(), c.copy()
+
+
+def network_loss_and_grads(net, X, y, truncate=0, states=None):
     """The loss of a network of recurrent and dense layers on ``(X, y)`` and its gradient, per layer as its views.
 
     The network's loss: mse, the mean over examples and outputs (``y`` of
@@ -173,17 +189,24 @@ def network_loss_and_grads(net, X, y, truncate=0):
     softmax per step, the mean over examples and steps (``y`` a label per
     step, (n, steps), or non-negative targets per step, (n, steps, k)).
     ``truncate`` as for :func:`cell_backward`, in every recurrent layer.
+    ``states``, a dict: each (one-direction, ``return_sequences``) recurrent
+    layer ``i`` starts from ``states[i]`` (``(h, c)``, zeros if absent) and
+    leaves its state after the last step there (a constant: no gradient
+    flows into it), as truncated back-propagation through time carries it.
     """
     layers = net.kernel_layers
     a = X
     saved = []
-    for layer in layers:
+    for i, layer in enumerate(layers):
         if layer.kind == "dense":
             out, z = dense_forward(a, layer.W, layer.b, layer.activation)
             saved.append((a, z))
         else:
             kind, directions, sequences, activation = describe(layer)
-            out, caches = recurrent_forward(kind, a, directions, sequences, activation)
+            initial = None if states is None else states.get(i)
+            out, caches = recurrent_forward(kind, a, directions, sequences, activation, initial)
+            if states is not None:
+                states[i] = final_state(kind, out, caches)
             saved.append((a, caches))
         a = out
     if net.loss == "cross_entropy":  # a softmax per step: the mean over examples and steps

@@ -304,32 +304,157 @@ def test_truncated_back_propagation_runs_as_its_reference(rng):
     assert not net.layout.geometry[:, 7].any()  # restored
 
 
-def test_fit_truncates_back_propagation_to_bptt_steps(rng):
-    X, y = rng.normal(size=(4, 5, 2)), rng.normal(size=(4, 2))
-    nets = [_truncated_network(np.random.default_rng(1)) for _ in range(3)]
-    before = nets[0].params.copy()
-    _, expected = ref.network_loss_and_grads(nets[0], X, y, truncate=2)
-    for net, steps in zip(nets, (None, 5, 2)):
-        net.fit(X, y, epochs=1, batch_size=4, optimizer=jp.SGD(0.1, momentum=0.0), shuffle=False, verbose=0,
-                bptt_steps=steps)  # fmt: skip
-    np.testing.assert_array_equal(nets[0].params, nets[1].params)  # segments as long as the sequence: no change
-    # The reference's gradient laid out as the network's parameters.
-    flat = np.zeros_like(before)
+def _flat(net, grads):
+    """A gradient given per layer as its views (the reference's), laid out as the network's parameters."""
+    flat = np.zeros_like(net.params, dtype=np.float64)
     offset = 0
-    for layer, views, shape in zip(nets[2].kernel_layers, expected, nets[2]._input_shapes):
+    for layer, views, shape in zip(net.kernel_layers, grads, net._input_shapes):
         for target, value in zip(layer.parameter_views(flat, offset, shape), views):
             target[...] = value
         offset += layer.parameter_count(shape)
-    np.testing.assert_allclose(nets[2].params, before - 0.1 * flat, rtol=1e-10, atol=1e-13)
+    return flat
 
 
-def test_bptt_steps_needs_a_recurrent_network_and_a_positive_count(rng):
+def _reference_truncated_epoch(net, X, y, steps, lr, batch_size, carry=True):
+    """The parameters after one epoch of SGD in the examples' order, each batch in chunks of ``steps`` steps."""
+    net = net.copy()
+    for b0 in range(0, X.shape[0], batch_size):
+        states = {}
+        for c0 in range(0, X.shape[1], steps):
+            chunk = slice(c0, c0 + steps)
+            xb, yb = X[b0 : b0 + batch_size, chunk], y[b0 : b0 + batch_size, chunk]
+            _, grads = ref.network_loss_and_grads(net, xb, yb, states=states if carry else None)
+            net.params -= lr * _flat(net, grads)
+    return net.params
+
+
+TRUNCATED = {
+    # id: (layers, loss)
+    "lstm": (lambda: [jp.LSTM(3, return_sequences=True), jp.Dense(2)], "mse"),
+    "gru": (lambda: [jp.GRU(3, return_sequences=True), jp.Dense(2)], "mse"),
+    "simple": (lambda: [jp.SimpleRNN(3, return_sequences=True), jp.Dense(2, "tanh")], "mse"),
+    "stacked-softmax": (
+        lambda: [
+            jp.Dense(3, "tanh"),
+            jp.LSTM(3, return_sequences=True),
+            jp.GRU(2, return_sequences=True),
+            jp.Dense(3, "softmax"),
+        ],
+        "cross_entropy",
+    ),  # fmt: skip
+}
+
+
+def _truncated_case(rng, case, steps=7):
+    layers, loss = TRUNCATED[case]
+    net = _randomized(jp.Network(layers(), input_shape=(steps, 2), loss=loss, dtype="float64", seed=0), rng)
+    X = rng.normal(size=(6, steps, 2))
+    y = rng.integers(0, 3, size=(6, steps)) if loss == "cross_entropy" else rng.normal(size=(6, steps, 2))
+    return net, X, y
+
+
+@pytest.mark.parametrize("case", list(TRUNCATED))
+def test_truncated_fit_runs_as_its_reference_carrying_the_state(rng, case):
+    net, X, y = _truncated_case(rng, case)
+    expected = _reference_truncated_epoch(net, X, y, 3, 0.1, 4)  # chunks of 3, 3 and 1 steps; batches of 4 and 2
+    restarted = _reference_truncated_epoch(net, X, y, 3, 0.1, 4, carry=False)
+    assert not np.allclose(expected, restarted, rtol=1e-6, atol=1e-8)  # the carried state counts
+    history = net.fit(X, y, epochs=1, batch_size=4, optimizer=jp.SGD(0.1), shuffle=False, verbose=0, bptt_steps=3)
+    np.testing.assert_allclose(net.params, expected, rtol=1e-10, atol=1e-12)
+    assert net.optimizer.step == 2 * 3  # an update per chunk
+    assert np.isfinite(history["loss"][0])
+    if "accuracy" in history.history:
+        assert 0.0 <= history["accuracy"][0] <= 1.0
+
+
+def test_bptt_steps_of_the_whole_sequence_train_as_without_them(rng):
+    net, X, y = _truncated_case(rng, "lstm")
+    results = []
+    for steps in (None, 7, 10):
+        twin = net.copy()
+        twin.fit(X, y, epochs=2, batch_size=4, optimizer=jp.Adam(0.01), verbose=0, bptt_steps=steps)
+        results.append(twin.params)
+    np.testing.assert_array_equal(results[0], results[1])
+    np.testing.assert_array_equal(results[0], results[2])
+
+
+def test_truncated_training_is_bitwise_the_same_on_any_thread_count(rng, parallel_tiles):
+    from jitprop.truncation import chunk_layout
+
+    X = rng.normal(size=(96, 12, 3)).astype(np.float32)
+    y = X[:, :, :1].cumsum(axis=1)
+
+    def network():
+        layers = [jp.Dropout(0.1), jp.LSTM(8, return_sequences=True), jp.GRU(4, return_sequences=True), jp.Dense(1)]
+        return jp.Network(layers, input_shape=(12, 3), loss="mse", seed=3)
+
+    net = network()
+    assert workspace.plan_tile_rows(48, chunk_layout(net, 5), net.n_params) < 48  # batches of several tiles
+    results = []
+    for threads in (1, numba.config.NUMBA_NUM_THREADS):
+        net = network()
+        with thread_count(threads):
+            history = net.fit(
+                X, y, epochs=2, batch_size=48, optimizer=jp.Adam(0.01), clip_norm=1.0, verbose=0, bptt_steps=5,
+                validation_split=0.25,
+            )  # fmt: skip
+        results.append((net.params.copy(), history.history))
+    assert results[0][1]["loss"][-1] < results[0][1]["loss"][0]
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    assert {k: v for k, v in results[0][1].items() if "second" not in k} == {
+        k: v for k, v in results[1][1].items() if "second" not in k
+    }
+
+
+def test_truncated_training_allocates_rows_of_its_chunks(rng, monkeypatch):
+    import jitprop.truncation
+
+    net, X, y = _truncated_case(rng, "lstm", steps=12)
+    allocated = []
+    allocate = jitprop.truncation.workspace.allocate
+
+    def recording(layout, capacity, *args, **kwargs):
+        ws = allocate(layout, capacity, *args, **kwargs)
+        allocated.append((int(layout.sizes[0]), ws.activations.size, ws.stash.size, ws.deltas.size))
+        return ws
+
+    monkeypatch.setattr(jitprop.truncation.workspace, "allocate", recording)
+    net.fit(X, y, epochs=1, batch_size=6, optimizer=jp.SGD(0.1), verbose=0, bptt_steps=4)
+    whole = workspace.size(net.layout, 6, net.n_params)
+    assert allocated == [(4 * 2, whole.activations // 3, whole.stash // 3 + 6 * 2 * 2 * 3, whole.deltas // 3)]
+    # The cost model's size of the same workspace.
+    chunked = jitprop.truncation.workspace_size(net, 4, 6)
+    assert (chunked.activations, chunked.stash) == allocated[0][1:3]
+
+
+def test_bptt_steps_need_a_recurrent_network_with_an_output_per_step(rng):
     X, y = rng.normal(size=(4, 5, 2)), rng.normal(size=(4, 2))
     with pytest.raises(ValueError, match="bptt_steps must be a positive integer"):
         _truncated_network(rng).fit(X, y, verbose=0, bptt_steps=0)
     dense = jp.Network([jp.Dense(2)], input_dim=3)
     with pytest.raises(ValueError, match="the network has no recurrent layer"):
         dense.fit(rng.normal(size=(4, 3)), y, verbose=0, bptt_steps=2)
+    bidirectional = jp.Network([jp.Bidirectional(jp.GRU(2, return_sequences=True)), jp.Dense(1)], input_shape=(5, 2))
+    with pytest.raises(ValueError, match=r"Bidirectional\(GRU\(2, return_sequences=True\)\) also reads the steps"):
+        bidirectional.fit(X, rng.normal(size=(4, 5, 1)), verbose=0, bptt_steps=2)
+    many_to_one = jp.Network([jp.LSTM(3, return_sequences=True), jp.GRU(2), jp.Dense(2)], input_shape=(5, 2))
+    with pytest.raises(ValueError, match=r"needs an output per time step .* output is of shape \(2,\)"):
+        many_to_one.fit(X, y, verbose=0, bptt_steps=2)
+    per_step, y_steps = _truncated_case(rng, "gru", steps=5)[0], rng.normal(size=(4, 5, 2))
+    with pytest.raises(ValueError, match="bptt_steps trains on chunks of steps in one process: it takes no comm"):
+        per_step.fit(X, y_steps, verbose=0, bptt_steps=2, comm=object())
+    with pytest.raises(ValueError, match="LBFGS .* takes no bptt_steps"):
+        per_step.fit(X, y_steps, verbose=0, bptt_steps=2, optimizer=jp.LBFGS())
+
+
+def test_truncated_training_reads_a_memory_mapped_x_as_an_array(rng, tmp_path):
+    net, X, y = _truncated_case(rng, "lstm")
+    np.save(tmp_path / "X.npy", X)
+    mapped = np.load(tmp_path / "X.npy", mmap_mode="r")
+    twin = net.copy()
+    net.fit(X, y, epochs=1, batch_size=4, optimizer=jp.SGD(0.1), verbose=0, bptt_steps=2)
+    twin.fit(mapped, y, epochs=1, batch_size=4, optimizer=jp.SGD(0.1), verbose=0, bptt_steps=2)
+    np.testing.assert_array_equal(net.params, twin.params)
 
 
 # ------------------------------------------------------------------ training
@@ -375,6 +500,9 @@ TRAINING = textwrap.dedent(
     layers = [jp.Bidirectional(jp.LSTM(5, return_sequences=True)), jp.Dense(1)]
     net = jp.Network(layers, input_shape=(6, 3), loss="mse", seed=4)
     net.fit(X, y, epochs=2, batch_size=64, optimizer=jp.RMSprop(0.01), verbose=0)
+    layers = [jp.LSTM(5, return_sequences=True), jp.GRU(3, return_sequences=True), jp.Dense(1)]
+    carried = jp.Network(layers, input_shape=(6, 3), loss="mse", seed=4)  # truncated: chunks of 4 and 2 steps
+    carried.fit(X, y, epochs=2, batch_size=64, optimizer=jp.RMSprop(0.01), verbose=0, bptt_steps=4)
     """
 )
 
@@ -383,8 +511,8 @@ def test_same_bits_in_a_fresh_process_of_one_thread(parallel_tiles):
     # Here first (the kernels compile and fill the on-disk cache), then in a process of one thread.
     space = {}
     exec(TRAINING, space)
-    expected = space["net"].params.tobytes().hex()
-    script = TRAINING + "print(net.params.tobytes().hex())"
+    expected = space["net"].params.tobytes().hex() + space["carried"].params.tobytes().hex()
+    script = TRAINING + "print(net.params.tobytes().hex() + carried.params.tobytes().hex())"
     env = dict(os.environ, NUMBA_NUM_THREADS="1")
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -510,3 +638,70 @@ def test_sequences_of_the_wrong_length_are_refused(rng):
     net = jp.Network([jp.LSTM(2), jp.Dense(1)], input_shape=(5, 3))
     with pytest.raises(ValueError, match=r"X must have shape \(n_samples, 5, 3\).*got an array of shape \(4, 6, 3\)"):
         net.predict(rng.normal(size=(4, 6, 3)))
+
+
+def test_the_cost_model_counts_the_memory_of_truncated_training():
+    from jitprop.complexity import costs
+    from jitprop.truncation import workspace_size
+
+    net = jp.Network([jp.LSTM(16, return_sequences=True), jp.Dense(2)], input_shape=(40, 4), loss="mse")
+    whole, truncated = costs(net, 32), costs(net, 32, bptt_steps=8)
+    stored = workspace.size(net.layout, 32, net.n_params)
+    chunk = workspace_size(net, 8, 32)
+    assert chunk.activations == stored.activations // 5 and chunk.stash == stored.stash // 5 + 32 * 2 * 2 * 16
+    saved = (stored.elements - chunk.elements) * 4  # (float32; the tiles' gradients may differ too)
+    tiles = (stored.tile_gradients[0] - chunk.tile_gradients[0]) * net.n_params * 4
+    assert whole.memory.activations - truncated.memory.activations == saved - tiles
+    assert truncated.step_flops > whole.step_flops  # five updates a batch
+    assert truncated.training_flops_per_example == whole.training_flops_per_example
+    assert costs(net, 32, bptt_steps=40).as_dict() == whole.as_dict()
+    assert "updates per chunk of 8 steps" in summary(net, 32, bptt_steps=8)
+
+
+def test_truncated_training_resumes_from_a_checkpoint_bitwise(rng, tmp_path):
+    net, X, y = _truncated_case(rng, "gru")
+    weights = rng.uniform(0.5, 2.0, size=X.shape[0])
+    arguments = dict(epochs=3, batch_size=4, optimizer=jp.Adam(0.01), verbose=0, bptt_steps=3, sample_weight=weights)
+    start = net.copy()
+    path = tmp_path / "checkpoint.npz"
+    stop_after_two = [jp.callbacks.ModelCheckpoint(path), _StopAfter(2)]
+    net.fit(X, y, callbacks=stop_after_two, **arguments)
+    uninterrupted = start.copy()
+    history = uninterrupted.fit(X, y, **arguments)
+    resumed = start.copy()
+    resumed_history = resumed.fit(X, y, resume_from=path, **arguments)
+    np.testing.assert_array_equal(resumed.params, uninterrupted.params)
+    assert resumed_history["loss"] == history["loss"][2:]
+    assert resumed.optimizer.step == uninterrupted.optimizer.step == 3 * 2 * 3
+    with pytest.raises(ValueError, match=r"written by a fit with bptt_steps=3 .* not 2"):
+        start.copy().fit(X, y, resume_from=path, **dict(arguments, bptt_steps=2))
+    with pytest.raises(ValueError, match=r"written by a fit with bptt_steps=3 .* not None"):
+        start.copy().fit(X, y, resume_from=path, **dict(arguments, bptt_steps=None))
+
+
+class _StopAfter(jp.callbacks.Callback):
+    def __init__(self, epochs):
+        self.epochs = epochs
+
+    def on_epoch_end(self, epoch, logs):
+        if epoch + 1 >= self.epochs:
+            self.network.stop_training = True
+
+
+def test_a_diverging_chunk_keeps_the_weights_from_before_it(rng):
+    net, X, y = _truncated_case(rng, "simple")
+    with pytest.raises(jp.DivergenceError):
+        net.fit(X * 1e3, y * 1e200, epochs=1, batch_size=4, optimizer=jp.SGD(1e300), verbose=0, bptt_steps=3)
+    assert np.isfinite(net.params).all()
+
+
+@pytest.mark.parametrize("case", ["stacked-softmax", "lstm"])
+def test_chunks_carrying_the_state_see_the_whole_sequences(rng, case):
+    # Without updates the chunks' forward passes, each starting from the last one's state, are the whole sequence's.
+    net, X, y = _truncated_case(rng, case)
+    scores, before = net.evaluate(X, y), net.params.copy()
+    history = net.fit(X, y, epochs=1, batch_size=4, optimizer=jp.SGD(1e-300), verbose=0, bptt_steps=3)
+    np.testing.assert_array_equal(net.params, before)  # (updates too small to change a weight)
+    assert history["loss"][0] == pytest.approx(scores["loss"], rel=1e-12)
+    if "accuracy" in scores:
+        assert history["accuracy"][0] == pytest.approx(scores["accuracy"], rel=1e-12)

@@ -292,14 +292,15 @@ class Network:
         self.epoch = state["epoch"]
         self.optimizer = state["optimizer"]
 
-    def summary(self, batch_size=32, optimizer=None):
+    def summary(self, batch_size=32, optimizer=None, bptt_steps=None):
         """Print a table of the layers: shapes, parameters and FLOPs per example.
 
-        See :func:`jitprop.complexity.summary` for what is counted.
+        See :func:`jitprop.complexity.summary` for what is counted; with
+        ``bptt_steps``, the memory of ``fit(..., bptt_steps=k)``.
         """
         from .complexity import summary
 
-        print(summary(self, batch_size, optimizer))
+        print(summary(self, batch_size, optimizer, bptt_steps))
 
     def config(self):
         """The architecture as JSON-compatible values; :meth:`from_config` rebuilds it."""

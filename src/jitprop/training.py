@@ -27,6 +27,7 @@ from .lbfgs import LBFGS
 from .losses import get_loss
 from .optimizers import SGD, Optimizer
 from .splitting import stratified_split
+from .truncation import Truncation, check_truncatable
 
 # Segments per epoch when a progress bar is shown.
 _PROGRESS_SEGMENTS = 20
@@ -76,16 +77,23 @@ class FitPlan:
     batch_size : int
         Examples per update (at most the number of training examples).
     shuffle : bool
+    bptt_steps : int or None
+        Steps per chunk of truncated back-propagation through time (``fit``'s
+        ``bptt_steps`` when it is less than the sequences' steps), else None.
     """
 
     first_epoch: int
     epochs: int
     batch_size: int
     shuffle: bool
+    bptt_steps: int | None = None
 
     def as_dict(self):
-        """The plan as JSON-compatible values."""
-        return asdict(self)
+        """The plan as JSON-compatible values (without ``bptt_steps`` when it is None)."""
+        plan = asdict(self)
+        if plan["bptt_steps"] is None:
+            del plan["bptt_steps"]
+        return plan
 
 
 def fit(
@@ -196,12 +204,28 @@ def fit(
         batch): reproducible for a given number of ranks only. The same holds
         for each evaluation of :class:`~jitprop.LBFGS`.
     bptt_steps : int, optional
-        Truncate back-propagation through time in the recurrent layers to
-        segments of this many steps: the forward pass runs over the whole
-        sequence from a zero state as always, but no gradient passes
-        through the state from one segment into the one before it (the
-        steps a layer reads, cut from its first). Default: through the
-        whole sequence.
+        Truncated back-propagation through time, for a network with an
+        output per time step (recurrent layers with
+        ``return_sequences=True``, then ``Dense`` per step; no
+        ``Bidirectional``): each batch of sequences trains as ⌈T/k⌉
+        updates, ``k = bptt_steps``, one per chunk of steps
+        ``[c·k, min(T, (c+1)·k))``. A chunk's loss is the mean over its
+        steps (and outputs and examples); each recurrent layer starts
+        chunk ``c`` from the state (``h``, and the LSTM's ``c``) its
+        forward pass reached at the end of chunk ``c − 1`` of the same
+        sequences, with the weights before that chunk's update, and no
+        gradient flows into chunk ``c − 1`` (chunk 0 starts from zeros).
+        The activations and stored gates take memory for ``k`` steps,
+        O(k·batch·units) instead of O(T·batch·units); the gradient's
+        horizon is ``k`` steps. The learning rate schedule and the
+        optimizer's step count advance per update (⌈T/k⌉ per batch); the
+        recorded loss of a batch is the mean of its chunks' losses,
+        weighted by their steps; validation runs whole sequences. A ``k``
+        of ``T`` or more trains on whole sequences, bit for bit as without
+        it. A chunk whose loss or gradient is not finite raises
+        :class:`~jitprop.errors.DivergenceError` with the weights of the
+        update before it (earlier chunks of its batch applied). Not with
+        ``comm`` nor :class:`~jitprop.LBFGS`. See :mod:`jitprop.truncation`.
 
     Returns
     -------
@@ -220,21 +244,12 @@ def fit(
     if bptt_steps is not None:
         if isinstance(optimizer, LBFGS):
             raise ValueError("LBFGS trains on the exact full-batch loss: it takes no bptt_steps.")
-        with truncated_backpropagation(net, _checks.positive_int(bptt_steps, "bptt_steps")):
-            arguments = (epochs, batch_size, optimizer, shuffle, verbose)
-            keywords = dict(
-                validation_data=validation_data,
-                validation_split=validation_split,
-                sample_weight=sample_weight,
-                class_weight=class_weight,
-                callbacks=callbacks,
-                initial_epoch=initial_epoch,
-                clip_norm=clip_norm,
-                resume_from=resume_from,
-                comm=comm,
-                combine=combine,
-            )
-            return fit(net, X, y, *arguments, **keywords)
+        bptt_steps = _checks.positive_int(bptt_steps, "bptt_steps")
+        if comm is not None:
+            raise ValueError("bptt_steps trains on chunks of steps in one process: it takes no comm.")
+        check_truncatable(net, bptt_steps)
+        if bptt_steps >= net.input_shape[0]:
+            bptt_steps = None  # (one chunk: the whole sequence)
     epochs = _checks.positive_int(epochs, "epochs")
     batch_size = _checks.positive_int(batch_size, "batch_size")
     clip_norm = 0.0 if clip_norm is None else _checks.positive_float(clip_norm, "clip_norm")
@@ -267,7 +282,7 @@ def fit(
     with nullcontext() if session is None else session.together("setup"):
         # Resuming restores the network first: its random state decides the split.
         if resume_from is not None:
-            first_epoch, epochs = _resume(net, resume_from, optimizer)
+            first_epoch, epochs = _resume(net, resume_from, optimizer, bptt_steps)
             optimizer = net.optimizer
         else:
             first_epoch = (
@@ -302,19 +317,27 @@ def fit(
 
         optimizer.attach(net)
         net.optimizer = optimizer
-        plan = FitPlan(first_epoch=first_epoch, epochs=epochs, batch_size=batch_size, shuffle=shuffle)
+        plan = FitPlan(
+            first_epoch=first_epoch, epochs=epochs, batch_size=batch_size, shuffle=shuffle, bptt_steps=bptt_steps
+        )
 
-        ws = workspace.allocate(net.layout, batch_size, net.n_params, net.dtype)
         grad = np.zeros(net.n_params, dtype=net.dtype)
         batch_stats = np.zeros((n_batches, 2))
         adjustments = gradient_adjustments(net.layout, clip_norm)
-        if session is None:
+        truncation = None
+        if bptt_steps is not None:
+            # A workspace of rows of bptt_steps steps instead of the whole sequence's (see .truncation).
+            chunked = chunking(net.n_params)
+            truncation = Truncation(net, bptt_steps, batch_size, data, grad, optimizer, adjustments, chunked)
+        elif session is None:
+            ws = workspace.allocate(net.layout, batch_size, net.n_params, net.dtype)
             buffers = (net.layout, net.params, net.packed_weights, data, ws, grad)
             chunked = chunking(net.n_params)
             kernels = _epoch_kernels(
                 net, buffers, optimizer.kernel_arguments(), adjustments, chunked, val_data is not None
             )
         else:
+            ws = workspace.allocate(net.layout, batch_size, net.n_params, net.dtype)
             session.prepare(net, data, ws, grad, optimizer)
     if session is not None:
         session.check_same(
@@ -347,23 +370,27 @@ def fit(
             break
         _on_root(session, "on_epoch_begin", lambda: [callback.on_epoch_begin(epoch, {}) for callback in callbacks])
         order = train_rows[net.rng.permutation(n)] if shuffle else train_rows
+        n_updates = n_batches * (1 if truncation is None else truncation.chunks)
         epoch_plan = EpochPlan(
             order=order,
             batch_size=batch_size,
             first_batch=0,
             last_batch=n_batches,
-            lrs=np.ascontiguousarray(optimizer.learning_rates(optimizer.step, n_batches, epoch), dtype=np.float64),
+            lrs=np.ascontiguousarray(optimizer.learning_rates(optimizer.step, n_updates, epoch), dtype=np.float64),
             step=optimizer.step,
             dropout_key=_dropout_key(net, epoch) if net.layout.dropout.any() else 0,
         )
-        if session is None:
+        if truncation is not None:
+            with _bar(verbose, n, epoch) as bar:
+                seconds = truncation.run_epoch(net, data, epoch_plan, optimizer, epoch, bar, batch_stats)
+        elif session is None:
             buffers = (ws, grad, batch_stats)
             compiled_for = (adjustments, chunked)  # (what train_epoch's code is compiled for)
             seconds = _run_epoch(net, kernels, data, epoch_plan, buffers, optimizer, compiled_for, epoch, verbose)
         else:
             with _bar(verbose, n, epoch) as bar:
                 seconds = session.run_epoch(net, data, epoch_plan, ws, batch_stats, optimizer, adjustments, epoch, bar)
-        optimizer.step += n_batches
+        optimizer.step += n_updates
         net.epoch = epoch + 1
 
         rows = np.full(n_batches, batch_size)
@@ -484,8 +511,11 @@ def _epoch_kernels(net, buffers, rule, adjustments, chunked, evaluates):
 def truncated_backpropagation(net, steps):
     """Within the block, ``net``'s recurrent layers back-propagate through segments of ``steps`` steps only.
 
-    What :func:`fit`'s ``bptt_steps`` does while it trains; gradients
-    computed in the block (``loss_and_grads`` too) are truncated alike.
+    For :meth:`~jitprop.Network.loss_and_grads` and gradient checks: one
+    forward pass over the whole sequence from a zero state, the state's
+    gradient cut at the segments' boundaries. ``fit(..., bptt_steps=k)``
+    trains differently, a chunk of ``k`` steps per update, carrying the
+    state forward (see :mod:`jitprop.truncation`).
     """
     layers = np.flatnonzero(net.layout.kinds == kinds.RECURRENT)
     if layers.size == 0:
@@ -575,8 +605,11 @@ def _with_class_weights(net, data, class_weight):
     return np.ascontiguousarray(weights, dtype=np.float64)
 
 
-def _resume(net, path, optimizer):
-    """Restore ``net`` from a checkpoint; return (first epoch, epochs left) of the interrupted fit."""
+def _resume(net, path, optimizer, bptt_steps=None):
+    """Restore ``net`` from a checkpoint; return (first epoch, epochs left) of the interrupted fit.
+
+    ``bptt_steps`` (None for whole sequences) must be the interrupted fit's.
+    """
     from .io.model_file import load_checkpoint
 
     checkpoint = load_checkpoint(path)
@@ -586,6 +619,11 @@ def _resume(net, path, optimizer):
     plan = checkpoint.training or {}
     if "first_epoch" not in plan or "epochs" not in plan:
         raise ValueError(f"The checkpoint {path} was not written during fit; it cannot resume training.")
+    if plan.get("bptt_steps") != bptt_steps:
+        raise ValueError(
+            f"The checkpoint {path} was written by a fit with bptt_steps={plan.get('bptt_steps')!r} "
+            f"(steps per chunk; None: whole sequences), not {bptt_steps!r}: resume it with the same bptt_steps."
+        )
     net.params[...] = saved.params
     net.rng.bit_generator.state = saved.rng.bit_generator.state
     net.entropy = saved.entropy

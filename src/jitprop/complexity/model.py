@@ -221,7 +221,7 @@ class NetworkCost:
         }
 
 
-def costs(net, batch_size=32, optimizer=None):
+def costs(net, batch_size=32, optimizer=None, bptt_steps=None):
     """Count the parameters, FLOPs and memory of training and running ``net``.
 
     Parameters
@@ -233,6 +233,11 @@ def costs(net, batch_size=32, optimizer=None):
     optimizer : Optimizer, optional
         The update rule counted per step; default ``SGD()``, the default of
         :meth:`~jitprop.Network.fit`.
+    bptt_steps : int, optional
+        Count training as ``fit(..., bptt_steps=k)`` runs it: the
+        workspace (and so the activations' memory and the tiles) of chunks
+        of ``k`` steps, and ⌈T/k⌉ updates per batch in ``step_flops``. The
+        FLOPs per example are the same as without it.
 
     Returns
     -------
@@ -242,6 +247,16 @@ def costs(net, batch_size=32, optimizer=None):
 
     batch_size = _count(batch_size, "batch_size")
     optimizer = SGD() if optimizer is None else optimizer
+    chunks = 1
+    if bptt_steps is not None:
+        from ..truncation import check_truncatable
+
+        bptt_steps = _count(bptt_steps, "bptt_steps")
+        check_truncatable(net, bptt_steps)
+        if bptt_steps >= net.input_shape[0]:
+            bptt_steps = None
+        else:
+            chunks = -(-int(net.input_shape[0]) // bptt_steps)
     rows = summary_table(net)
     # The rows of the layers the kernels run (not dropout, which inference skips), and their layers.
     computing = [(row, layer) for row, layer in zip(rows, net.layers) if layer.kernel_kind is not None]
@@ -253,14 +268,20 @@ def costs(net, batch_size=32, optimizer=None):
     backward = sum(row.backward_flops for row in rows) + rows[-1].forward_flops  # the loss value too
 
     # The buffers training allocates for a batch (workspace.allocate), counted without allocating them.
-    scratch = workspace.size(net.layout, batch_size, params)
+    if bptt_steps is None:
+        scratch = workspace.size(net.layout, batch_size, params)
+    else:
+        from ..truncation import workspace_size
+
+        scratch = workspace_size(net, bptt_steps, batch_size)  # (the last, shorter chunk's is smaller)
     tiles = scratch.tiles
     penalised = sum(row.weights for row, layer in computing if _l2_of(net, layer) > 0)
+    # (With bptt_steps, a batch makes an update per chunk of steps.)
     step_parts = {
-        "reduce_tiles": (tiles - 1) * params,
-        "gradient_norm": 2 * params,
-        "l2_penalty": 4 * penalised,  # Σ W² (2) and g += 2·l2·W (2)
-        "update": update_flops_per_parameter(optimizer) * params,
+        "reduce_tiles": chunks * (tiles - 1) * params,
+        "gradient_norm": chunks * 2 * params,
+        "l2_penalty": chunks * 4 * penalised,  # Σ W² (2) and g += 2·l2·W (2)
+        "update": chunks * update_flops_per_parameter(optimizer) * params,
     }
     itemsize = net.dtype.itemsize
     tile_gradients = scratch.tile_gradients[0] * scratch.tile_gradients[1]
@@ -328,20 +349,20 @@ def summary_table(net):
     return rows
 
 
-def summary(net, batch_size=32, optimizer=None):
+def summary(net, batch_size=32, optimizer=None, bptt_steps=None):
     """A Keras-like table of the layers' shapes, parameters and FLOPs per example.
 
     Parameters
     ----------
     net : Network
-    batch_size, optimizer
+    batch_size, optimizer, bptt_steps
         As for :func:`costs`; they decide the memory and per-step lines.
 
     Returns
     -------
     str
     """
-    cost = costs(net, batch_size, optimizer)
+    cost = costs(net, batch_size, optimizer, bptt_steps)
     header = ("Layer (type)", "Output shape", "Activation", "Param #", "Forward FLOPs", "Backward FLOPs")
     body = [
         (
@@ -383,8 +404,13 @@ def summary(net, batch_size=32, optimizer=None):
         f"backward {cost.backward_flops:,}, training {cost.training_flops_per_example:,}",
         f"Backward/forward: {cost.backward_forward_ratio:.3f} (matrix products alone: "
         f"{'2 - u1/u' if cost.shares_weights else '2 - w1/w'} = {cost.matmul_ratio:.3f})",
-        f"Per step of {cost.batch_size} examples ({cost.tiles} tile{'s' if cost.tiles > 1 else ''}): "
-        f"{cost.step_flops:,} FLOPs",
+        f"Per step of {cost.batch_size} examples ({cost.tiles} tile{'s' if cost.tiles > 1 else ''}"
+        + (
+            f", updates per chunk of {bptt_steps} steps"
+            if bptt_steps is not None and bptt_steps < net.input_shape[0]
+            else ""
+        )
+        + f"): {cost.step_flops:,} FLOPs",
         f"Training memory: {_bytes(memory.total)} (parameters and their packed copy "
         f"{_bytes(memory.parameters)}, gradients "
         f"{_bytes(memory.gradients)}, optimizer state {_bytes(memory.optimizer_state)}, activations "

@@ -63,6 +63,12 @@ def step_width(cell, units):
     return (gate_count(cell) + 1 + (0 if cell == SIMPLE else 1)) * units
 
 
+@njit(**INLINED_KERNEL)
+def state_width(cell, units):
+    """Elements of a cell's state: ``h``, and the LSTM's ``c`` after it."""
+    return (2 if cell == LSTM else 1) * units
+
+
 #: Eigen's rational approximation of tanh on [-TANH_CLAMP, TANH_CLAMP] (within 3 float32 ulps of tanh):
 #: odd numerator coefficients of x¹ … x¹³, even denominator ones of x⁰ … x⁶.
 TANH_NUMERATOR = (4.89352455891786e-03, 6.37261928875436e-04, 1.48572235717979e-05, 5.12229709037114e-08,
@@ -146,21 +152,40 @@ def steps_scratch_size(units, gates, examples):
     return max(panel_u, panel_ut) + examples * (3 * units + gates) + 2 * units + packing
 
 
+@njit(**INLINED_KERNEL)
+def _first_h(initial, e, units, no_state):
+    """Example ``e``'s ``h`` before its first step: from ``initial``, else ``no_state`` (zeros)."""
+    if initial.shape[0] == 0:
+        return no_state
+    return initial[e, :units]
+
+
+@njit(**INLINED_KERNEL)
+def _first_c(initial, e, units, no_state):
+    """Example ``e``'s LSTM ``c`` before its first step: from ``initial``, else ``no_state`` (zeros)."""
+    if initial.shape[0] == 0:
+        return no_state
+    return initial[e, units : 2 * units]
+
+
 @njit(**KERNEL)
-def run_steps(cell, code, reverse, steps, u, b, gates, h, kept, scratch):
-    """The examples' steps forward from a zero state, all examples' step ``t`` at once.
+def run_steps(cell, code, reverse, steps, u, b, gates, h, kept, initial, scratch):
+    """The examples' steps forward from a zero state (or ``initial``'s), all examples' step ``t`` at once.
 
     ``gates`` (n·T, g·u) holds ``P = X W`` and is overwritten with the gates'
     activations; ``h`` (n·T, u) receives ``h`` of each step, ``kept`` (n·T,
     u) ``c`` (LSTM) or ``h₋·U_h + b¹_h`` (GRU). Per step, the n examples'
     ``H₋`` (n, u) are gathered into a block and ``H₋ U`` is one product
     from packed panels (:mod:`.panels`, ``U`` packed once per call); then
-    the gates, fused, a row at a time. ``scratch`` holds at least
-    :func:`steps_scratch_size` elements.
+    the gates, fused, a row at a time. ``initial`` (n, :func:`state_width`)
+    holds each example's state before its first step (``h``, then the
+    LSTM's ``c``), or has no rows for a zero state. ``scratch`` holds at
+    least :func:`steps_scratch_size` elements.
     """
     units = u.shape[0]
     width = u.shape[1]
     n = gates.shape[0] // steps
+    carried = initial.shape[0] > 0
     zero = gates.dtype.type(0)
     size = pack_columns(u, panel_columns(u), scratch) * units * panel_columns(u)
     u_panels = scratch[:size]
@@ -179,9 +204,9 @@ def run_steps(cell, code, reverse, steps, u, b, gates, h, kept, scratch):
         t = steps - 1 - s if reverse else s
         back = t + 1 if reverse else t - 1
         # acc = H₋ U (+ b¹ for the GRU), every example's h₋ at once.
-        if s > 0:
+        if s > 0 or carried:
             for e in range(n):
-                source = h[e * steps + back]
+                source = h[e * steps + back] if s > 0 else initial[e]
                 target = previous[e]
                 for k in range(units):
                     target[k] = source[k]
@@ -208,7 +233,7 @@ def run_steps(cell, code, reverse, steps, u, b, gates, h, kept, scratch):
                     hr[k] = value
             elif cell == LSTM:
                 cr = kept[row]
-                cp = kept[e * steps + back] if s > 0 else no_state
+                cp = kept[e * steps + back] if s > 0 else _first_c(initial, e, units, no_state)
                 gi = view2d(gr, 0, 1, units)[0]
                 gf = view2d(gr, units, 1, units)[0]
                 gc = view2d(gr, 2 * units, 1, units)[0]
@@ -231,7 +256,7 @@ def run_steps(cell, code, reverse, steps, u, b, gates, h, kept, scratch):
                     hr[k] = o * _tanh(c, zero)
             else:
                 rr = kept[row]
-                hp = h[e * steps + back] if s > 0 else no_state
+                hp = h[e * steps + back] if s > 0 else _first_h(initial, e, units, no_state)
                 gz = view2d(gr, 0, 1, units)[0]
                 gs = view2d(gr, units, 1, units)[0]
                 gc = view2d(gr, 2 * units, 1, units)[0]
@@ -252,13 +277,14 @@ def run_steps(cell, code, reverse, steps, u, b, gates, h, kept, scratch):
 
 @njit(**KERNEL)
 def run_steps_back(cell, code, reverse, truncate, steps, directions, direction, sequences, u, gates, h, kept, dout,
-                   scratch):  # fmt: skip
+                   initial, scratch):  # fmt: skip
     """The examples' steps in reverse, all examples' step ``t`` at once: ``G`` of every step over its gates.
 
     With ``truncate`` = k > 0, no gradient passes through the state into
     the step before one whose place in the order of reading is a multiple
     of k: each segment of k steps is differentiated on its own, its first
-    state taken as a constant.
+    state taken as a constant. ``initial`` is :func:`run_steps`'s: the
+    state before the first step, a constant (no gradient flows into it).
 
     ``dout`` (n, width_out) is ∂loss/∂(the layer's output). Overwrites
     ``gates`` with ``G``, and the GRU's ``kept`` with ``r⊙G_h`` (the part
@@ -313,7 +339,7 @@ def run_steps_back(cell, code, reverse, truncate, steps, directions, direction, 
                     dn[k] = zero
             elif cell == LSTM:
                 cr = kept[row]
-                cp = kept[previous] if s > 0 else no_state
+                cp = kept[previous] if s > 0 else _first_c(initial, e, units, no_state)
                 gi = view2d(gr, 0, 1, units)[0]
                 gf = view2d(gr, units, 1, units)[0]
                 gc = view2d(gr, 2 * units, 1, units)[0]
@@ -333,7 +359,7 @@ def run_steps_back(cell, code, reverse, truncate, steps, directions, direction, 
                     dn[k] = zero
             else:
                 rr = kept[row]
-                hp = h[previous] if s > 0 else no_state
+                hp = h[previous] if s > 0 else _first_h(initial, e, units, no_state)
                 gz = view2d(gr, 0, 1, units)[0]
                 gs = view2d(gr, units, 1, units)[0]
                 gc = view2d(gr, 2 * units, 1, units)[0]

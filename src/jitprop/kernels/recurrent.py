@@ -30,12 +30,22 @@ one product ``G Uᵀ``, overwriting each step's gates with
 ``G = ∂loss/∂(gate pre-activations)``; then ``dW = Xᵀ G``,
 ``dU = H₋ᵀ G`` (``G`` with ``r⊙`` on the GRU's candidate part) and
 ``dX = G Wᵀ`` are products from panels over the tile's rows. With a
-``TRUNCATE`` of k steps (``fit(..., bptt_steps=k)``), the gradient passes
-through the state within segments of k steps only.
+``TRUNCATE`` of k steps (what ``loss_and_grads`` computes inside
+:func:`jitprop.training.truncated_backpropagation`), the gradient passes
+through the state within segments of k steps only, in one pass.
+
+With ``CARRY`` (one direction only: the chunks of ``fit(..., bptt_steps=k)``,
+see :mod:`jitprop.truncation`), an example starts from the state in its
+``initial`` block of the stash instead of zeros, and the forward kernel
+leaves its state after the last step in its ``final`` block; the backward
+kernel reads ``initial`` as a constant (``H₋`` of the first step), and no
+gradient flows into it.
 
 Stash of a tile's rows ``r0:r1`` (n of them), per direction, one block of
 n·T rows each: the gates (g·u), ``h`` (u), and ``c`` or the GRU's recurrent
-candidate (u) except for SimpleRNN. The step loops are :mod:`.cells`'.
+candidate (u) except for SimpleRNN; with ``CARRY``, then n ``initial`` and
+n ``final`` states (``h``, and the LSTM's ``c``: :func:`~.cells.state_width`
+each), where :func:`carry_blocks` finds them. The step loops are :mod:`.cells`'.
 """
 
 from numba import njit
@@ -54,7 +64,18 @@ from .panels import (
     panel_columns,
     round_up,
 )
-from .cells import GRU, SIMPLE, bias_rows, gate_count, run_steps, run_steps_back, step_width, steps_scratch_size
+from .cells import (
+    GRU,
+    LSTM,
+    SIMPLE,
+    bias_rows,
+    gate_count,
+    run_steps,
+    run_steps_back,
+    state_width,
+    step_width,
+    steps_scratch_size,
+)
 from .tuning import CHUNK_ROWS
 
 #: Columns of a layer's row of :attr:`~.layout.Layout.geometry`.
@@ -66,6 +87,7 @@ SEQUENCES = 4  # 1: the output is h at every step
 DIRECTIONS = 5
 ACTIVATION = 6  # SimpleRNN's activation code (see .activations)
 TRUNCATE = 7  # k > 0: back-propagation through time truncated to segments of k steps (0: the whole sequence)
+CARRY = 8  # 1: start from the state in the stash and leave the last state there (one direction; see carry_blocks)
 
 
 def parameter_count(cell, features, units, directions):
@@ -101,7 +123,31 @@ def panels(weight_shape, first):
 def stash(layout, layer):
     """Elements per example kept from the forward to the backward kernel (see the module's docstring)."""
     g = layout.geometry[layer]
-    return int(g[DIRECTIONS] * g[STEPS] * step_width.py_func(int(g[CELL]), int(g[UNITS])))
+    steps = int(g[DIRECTIONS] * g[STEPS] * step_width.py_func(int(g[CELL]), int(g[UNITS])))
+    return steps + _carry_size.py_func(g[CELL], g[UNITS], g[CARRY])
+
+
+def carry_blocks(ws, layout, layer, batch_rows):
+    """Views of ``ws.stash``: each tile's ``(initial, final)`` states of a carrying layer, batches of ``batch_rows``.
+
+    A layer with ``CARRY`` set starts each example from its ``initial``
+    state (``h``, then the LSTM's ``c``: (rows, :func:`~.cells.state_width`))
+    and leaves its state after the last step in ``final``; where they lie
+    depends on the tile plan, so the caller reads and writes them here, in
+    the tiles' order: ``np.concatenate`` of the ``final`` blocks is the
+    batch's states, row by row.
+    """
+    g = layout.geometry[layer]
+    width = state_width.py_func(int(g[CELL]), int(g[UNITS]))
+    blocks = []
+    for r0 in range(0, batch_rows, ws.tile_rows):
+        r1 = min(batch_rows, r0 + ws.tile_rows)
+        start = _carry_start(ws, layout, layer, r0, r1)
+        n = r1 - r0
+        initial = ws.stash[start : start + n * width].reshape(n, width)
+        final = ws.stash[start + n * width : start + 2 * n * width].reshape(n, width)
+        blocks.append((initial, final))
+    return blocks
 
 
 def positions(layout, layer):
@@ -169,14 +215,42 @@ def _direction_weights(layout, params, layer, direction):
 
 
 @njit(**INLINED_KERNEL)
+def _carry_size(cell, units, carry):
+    """Elements of stash per example for the carried state: ``initial`` and ``final`` (none without ``CARRY``)."""
+    return 2 * state_width(cell, units) if carry else 0
+
+
+@njit(**INLINED_KERNEL)
+def _stash_total(g):
+    """Elements of stash per example: the steps' of each direction, then the carried states."""
+    return g[DIRECTIONS] * g[STEPS] * step_width(g[CELL], g[UNITS]) + _carry_size(g[CELL], g[UNITS], g[CARRY])
+
+
+@njit(**INLINED_KERNEL)
 def _stash_block(ws, layout, layer, r0, r1, direction):
     """The tile's stash of one direction: n·T rows of one step's gates, ``h`` and ``c`` (or the candidate product)."""
     g = layout.geometry[layer]
     width = step_width(g[CELL], g[UNITS])
     rows = (r1 - r0) * g[STEPS]
-    total = g[DIRECTIONS] * g[STEPS] * width
-    start = ws.stash_offsets[layer] + r0 * total + direction * rows * width
+    start = ws.stash_offsets[layer] + r0 * _stash_total(g) + direction * rows * width
     return ws.stash[start : start + rows * width]
+
+
+@njit(**INLINED_KERNEL)
+def _carry_start(ws, layout, layer, r0, r1):
+    """Where the tile's carried states start in ``ws.stash``: after its steps' blocks (n ``initial``, n ``final``)."""
+    g = layout.geometry[layer]
+    steps_part = g[DIRECTIONS] * g[STEPS] * step_width(g[CELL], g[UNITS])
+    return ws.stash_offsets[layer] + r0 * _stash_total(g) + (r1 - r0) * steps_part
+
+
+@njit(**INLINED_KERNEL)
+def _initial_state(ws, layout, layer, r0, r1):
+    """The tile's ``initial`` states (n, state width) with ``CARRY``, else a view of no rows (a zero state)."""
+    g = layout.geometry[layer]
+    width = state_width(g[CELL], g[UNITS])
+    rows = (r1 - r0) if g[CARRY] else 0
+    return view2d(ws.stash, _carry_start(ws, layout, layer, r0, r1), rows, width)
 
 
 # ------------------------------------------------------------------ kernels
@@ -210,7 +284,20 @@ def forward(kernels, layout, params, packed, ws, layer, r0, r1):
             x = view2d(ws.activations, x_start + e0 * steps * features, (e1 - e0) * steps, features)
             p = view2d(block, e0 * steps * width, (e1 - e0) * steps, width)
             call(matmul_packed_b, (x, weight_panels, buffer, p))
-        call(run_steps, (cell, code, d == 1, steps, u, b, gates, h, kept, scratch))
+        initial = _initial_state(ws, layout, layer, r0, r1)
+        call(run_steps, (cell, code, d == 1, steps, u, b, gates, h, kept, initial, scratch))
+        if initial.shape[0] > 0:
+            # The state after the last step, where the next chunk of the sequences starts (see carry_blocks).
+            final = view2d(
+                ws.stash, _carry_start(ws, layout, layer, r0, r1) + n * initial.shape[1], n, initial.shape[1]
+            )
+            for e in range(n):
+                row = e * steps + steps - 1
+                for k in range(units):
+                    final[e, k] = h[row, k]
+                if cell == LSTM:
+                    for k in range(units):
+                        final[e, units + k] = kept[row, k]
         for e in range(n):
             target = out[e]
             if sequences:
@@ -268,8 +355,9 @@ def backward(kernels, layout, params, packed, ws, layer, r0, r1, grad):
         h = view2d(block, n * steps * width, n * steps, units)
         kept = view2d(block, n * steps * (width + units), n * steps if cell != SIMPLE else 0, units)
         truncate = g[TRUNCATE]
-        arguments = (cell, code, d == 1, truncate, steps, directions, d, sequences, u, gates, h, kept, dout, scratch)
-        call(run_steps_back, arguments)
+        initial = _initial_state(ws, layout, layer, r0, r1)
+        arguments = (cell, code, d == 1, truncate, steps, directions, d, sequences, u, gates, h, kept, dout, initial)
+        call(run_steps_back, arguments + (scratch,))
         # db: Σ G over the rows (the GRU's recurrent bias: Σ of the G its recurrent product sees).
         for k in range(size):
             grad_b[k] = zero
@@ -301,7 +389,10 @@ def backward(kernels, layout, params, packed, ws, layer, r0, r1, grad):
                 for t in range(steps):
                     target = shifted[e * steps + t]
                     source_t = t + 1 if d == 1 else t - 1
-                    if source_t < 0 or source_t >= steps:
+                    if source_t < 0 and initial.shape[0] > 0:
+                        for k in range(units):
+                            target[k] = initial[e0 + e, k]
+                    elif source_t < 0 or source_t >= steps:
                         for k in range(units):
                             target[k] = zero
                     else:

@@ -80,7 +80,7 @@ class _Recurrent(Layer):
 
     def geometry(self, input_shape):
         steps, features = _sequence_shape(input_shape, self)
-        row = [0] * 8  # (TRUNCATE 0: fit's bptt_steps sets it while it trains)
+        row = [0] * 9  # (TRUNCATE and CARRY 0: fit and its bptt_steps set them while they train)
         row[rnn.CELL] = self.cell
         row[rnn.STEPS] = steps
         row[rnn.FEATURES] = features
