@@ -27,6 +27,10 @@ columns* (at ``backward_panels``) are the ones the forward product reads, and
 those packed *by rows* (at ``forward_panels``) the input gradient's. The
 first layer passes no gradient back and has none of the latter. No copy of
 the windows of a whole batch is made: the scratch is sized by the chunk.
+
+Layers of few filters (:func:`by_positions`) run the forward product and
+the weight gradient with the output positions along the vectors instead
+(:mod:`.position_panels`); their input gradient is the one above.
 """
 
 from numba import njit
@@ -35,7 +39,8 @@ from ._numba.linking import call
 from ._numba.options import INLINED_KERNEL, KERNEL
 from .layout import LayerKernels, untracked, view2d
 from .panels import MAX_PANEL_COLUMNS, PANEL_ROWS, matmul_packed_b, matmul_tn, round_up
-from .tuning import CHUNK_ROWS
+from . import position_panels
+from .tuning import CHUNK_ROWS, POSITION_PANEL_FILTERS
 from .windows import C, H, H_OUT, KH, KW, PH, PW, SH, SW, W, W_OUT
 
 
@@ -89,12 +94,24 @@ def scratch_size(depth, filters, rows):
 
 
 def tile_scratch(layout, layer, tile_rows):
-    """Elements of a tile's scratch the layer needs (see :func:`scratch_size`)."""
+    """Elements of a tile's scratch the layer needs (:func:`scratch_size`, :func:`.position_panels.scratch_size`)."""
     geometry = layout.geometry[layer]
     positions = int(geometry[H_OUT] * geometry[W_OUT])
     depth, filters = (int(size) for size in layout.weight_shapes[layer])
     rows_ = examples_per_chunk.py_func(positions, tile_rows) * positions
-    return scratch_size(depth, filters, rows_)
+    need = scratch_size(depth, filters, rows_)
+    if by_positions.py_func(filters):
+        need = max(need, position_panels.scratch_size(geometry, depth, filters))
+    return need
+
+
+@njit(**INLINED_KERNEL)
+def by_positions(filters):
+    """Whether a layer of ``filters`` outputs runs its forward product and weight gradient by :mod:`.position_panels`.
+
+    See :data:`.tuning.POSITION_PANEL_FILTERS`.
+    """
+    return filters <= POSITION_PANEL_FILTERS
 
 
 def positions(layout, layer):
@@ -195,6 +212,12 @@ def forward(kernels, layout, params, packed, ws, layer, r0, r1):
     chunk = examples_per_chunk(positions, ws.tile_rows)
     start = layout.weight_offsets[layer]
     b = params[start + depth * filters : start + depth * filters + filters]
+    if by_positions(filters):
+        x = view2d(ws.activations, ws.row_offsets[layer] + r0 * width_in, r1 - r0, width_in)
+        z = view2d(ws.preactivations, ws.row_offsets[layer + 1] + r0 * width_out, (r1 - r0) * positions, filters)
+        wm = view2d(params, start, depth, filters)
+        position_panels.forward(x, geometry, wm, b, scratch, z)
+        return
     weight_panels = packed[layout.backward_panels[layer] :]
     at = depth * filters  # past dWm's room (see scratch_size)
     for e0 in range(r0, r1, chunk):
@@ -234,11 +257,17 @@ def backward(kernels, layout, params, packed, ws, layer, r0, r1, grad):
     chunk_w = view2d(scratch, 0, depth, filters)
     at = depth * filters
     zero = grad_w.dtype.type(0)
-    if r1 <= r0:  # (no chunk writes dWm)
+    if r1 <= r0 or by_positions(filters):  # (no chunk writes dWm, or each chunk adds to it)
         for k in range(depth):
             for o in range(filters):
                 grad_w[k, o] = zero
     for e0 in range(r0, r1, chunk):
+        if by_positions(filters):
+            e1 = min(r1, e0 + chunk)
+            x = view2d(ws.activations, ws.row_offsets[layer] + e0 * width_in, e1 - e0, width_in)
+            dz = view2d(ws.deltas, ws.row_offsets[layer + 1] + e0 * width_out, (e1 - e0) * positions, filters)
+            position_panels.weight_gradient(x, geometry, dz, scratch, grad_w)
+            continue
         e1 = min(r1, e0 + chunk)
         m = (e1 - e0) * positions
         x = view2d(ws.activations, ws.row_offsets[layer] + e0 * width_in, e1 - e0, width_in)

@@ -1,0 +1,204 @@
+"""Convolution products with the output positions along the vectors: for layers of few filters.
+
+The micro-kernel (:mod:`.panels`) adds outer products into a block of
+``PANEL_ROWS`` (6) rows by ``C`` columns (two vectors: 16 float32, 8
+float64). A convolution whose products put its filters along the columns
+(:mod:`.conv`'s ``Z = P Wm``) fills 6 of 16 columns with 6 filters, and
+copies each window twice (into the rows of ``P``, then into panels), a few
+elements at a time. Here the positions run along the vectors instead.
+
+An example is copied channels-first with its zeros added, ``xp[c, y, x]``
+(``H_p x W_p``, as far as the windows read), and read as one flat row. The
+window of output ``(i, j)`` starts at ``q = i·sh·W_p + j·sw`` of it, and its
+element ``(u, v, c)`` lies ``off = c·H_p·W_p + u·W_p + v`` further on. So
+the matrix ``Pᵀ`` of the windows, taken over every ``q < L`` (the last
+window's start, plus one), is ``K`` shifted copies of the example::
+
+    pt[(u·kw + v)·C + c, q] = xp[q + off]
+
+made by long contiguous copies. The columns ``q`` that are no output
+position (``x`` past the last window of a row, or between strides) are
+computed and dropped: ``W_p / W_out`` times the work of the positions at
+stride 1 (32/28 for a 28-wide "same" 5x5), ``sh·sw`` times as much at larger
+strides. Then
+
+* forward:          ``Zᵀ = Wmᵀ Pᵀ``: the micro-kernel reads blocks of ``C``
+  columns of ``pt`` in place, the filters packed in panels of 6;
+* weight gradient:  ``dWm = P D``, as dot products over ``q``
+  (:func:`~.matmul.matmul_nt` of ``pt`` and ``D`` transposed into the same
+  columns, zeros where no position is).
+
+:func:`.conv.by_positions` decides which layers take these products.
+"""
+
+from numba import njit
+
+from ._numba.microkernel import PANEL_ROWS, outer_product_block
+from ._numba.options import INLINED_KERNEL, KERNEL
+from .layout import view2d
+from .matmul import matmul_nt
+from .panels import MAX_PANEL_COLUMNS, panel_columns, round_up
+from .windows import C, H, H_OUT, KH, KW, PH, PW, SH, SW, W, W_OUT
+
+
+@njit(**INLINED_KERNEL)
+def padded_shape(geometry):
+    """``(H_p, W_p)``: an example with its zeros added, as far as the windows read."""
+    hp = (geometry[H_OUT] - 1) * geometry[SH] + geometry[KH]
+    wp = (geometry[W_OUT] - 1) * geometry[SW] + geometry[KW]
+    return hp, wp
+
+
+@njit(**INLINED_KERNEL)
+def starts(geometry):
+    """``L``: the columns of ``pt``, one past the last window's start."""
+    hp, wp = padded_shape(geometry)
+    return (geometry[H_OUT] - 1) * geometry[SH] * wp + (geometry[W_OUT] - 1) * geometry[SW] + 1
+
+
+@njit(**INLINED_KERNEL)
+def padded_elements(geometry):
+    """Elements of the padded example, with room for reads of a block past its end (zeros)."""
+    hp, wp = padded_shape(geometry)
+    return hp * wp * geometry[C] + geometry[KW] + MAX_PANEL_COLUMNS
+
+
+@njit(**INLINED_KERNEL)
+def columns_of_pt(geometry):
+    """Columns of ``pt`` as stored: ``L`` rounded up to whole blocks of the micro-kernel."""
+    return -(-starts(geometry) // MAX_PANEL_COLUMNS) * MAX_PANEL_COLUMNS
+
+
+def scratch_size(geometry, depth, filters):
+    """Elements of a tile's scratch: the padded example, ``pt`` (K, L'), then the forward's or the weight gradient's.
+
+    Forward: the filters' panels and a block of output; weight gradient:
+    ``D`` in the columns of ``pt`` (C_out, L') and one example's ``dWm``.
+    """
+    width = int(columns_of_pt.py_func(geometry))
+    forward = round_up(filters, PANEL_ROWS) * depth + PANEL_ROWS * MAX_PANEL_COLUMNS
+    weight_gradient = filters * width + depth * filters
+    return int(padded_elements.py_func(geometry)) + depth * width + max(forward, weight_gradient)
+
+
+@njit(**KERNEL)
+def lower_transposed(xe, geometry, scratch):
+    """``pt`` (K, L') of the example ``xe`` (H·W·C), at the start of ``scratch`` past the padded example.
+
+    Returns ``pt``; the padded example is at ``scratch[:padded_elements]``.
+    """
+    height, width, channels = geometry[H], geometry[W], geometry[C]
+    kh, kw, ph, pw = geometry[KH], geometry[KW], geometry[PH], geometry[PW]
+    hp, wp = padded_shape(geometry)
+    size = padded_elements(geometry)
+    padded = scratch[:size]
+    zero = padded.dtype.type(0)
+    for k in range(size):
+        padded[k] = zero
+    # The columns x0 <= x < x1 come from the input.
+    x0 = min(wp, pw)
+    x1 = max(x0, min(wp, pw + width))
+    for y in range(max(0, ph), min(hp, ph + height)):
+        source = xe[((y - ph) * width + x0 - pw) * channels :]
+        for c in range(channels):
+            target = padded[(c * hp + y) * wp + x0 :]
+            for x in range(x1 - x0):
+                target[x] = source[x * channels + c]
+    columns = columns_of_pt(geometry)
+    pt = view2d(scratch, size, kh * kw * channels, columns)
+    for u in range(kh):
+        for v in range(kw):
+            for c in range(channels):
+                source = padded[(c * hp + u) * wp + v :]
+                target = pt[(u * kw + v) * channels + c]
+                for q in range(columns):
+                    target[q] = source[q]
+    return pt
+
+
+@njit(**KERNEL)
+def forward(x, geometry, wm, b, scratch, z):
+    """``z = P Wm + b`` for the examples ``x`` (rows of H·W·C) into ``z`` (examples·positions, C_out).
+
+    Each block of ``C`` columns of ``pt`` is multiplied by every panel of
+    filters; the block (6, C) of ``Zᵀ`` goes to the output positions among
+    its columns, transposed, with the bias.
+    """
+    depth, filters = wm.shape
+    h_out, w_out, sh, sw = geometry[H_OUT], geometry[W_OUT], geometry[SH], geometry[SW]
+    hp, wp = padded_shape(geometry)
+    length = starts(geometry)
+    columns = panel_columns(z)
+    groups = -(-filters // PANEL_ROWS)
+    width = columns_of_pt(geometry)
+    at = padded_elements(geometry) + depth * width
+    filter_panels = scratch[at : at + groups * depth * PANEL_ROWS]
+    block = view2d(scratch, at + groups * depth * PANEL_ROWS, PANEL_ROWS, columns)
+    for g in range(groups):
+        panel = view2d(filter_panels, g * depth * PANEL_ROWS, depth, PANEL_ROWS)
+        count = min(PANEL_ROWS, filters - g * PANEL_ROWS)
+        for k in range(depth):
+            for r in range(PANEL_ROWS):
+                panel[k, r] = wm[k, g * PANEL_ROWS + r] if r < count else wm.dtype.type(0)
+    positions = h_out * w_out
+    start = padded_elements(geometry)  # (where pt is)
+    for e in range(x.shape[0]):
+        lower_transposed(x[e], geometry, scratch)
+        for g in range(groups):
+            a_panel = view2d(filter_panels, g * depth * PANEL_ROWS, depth, PANEL_ROWS)
+            o0 = g * PANEL_ROWS
+            height = min(PANEL_ROWS, filters - o0)
+            # The next output position (i, j), its row of z and its column q of pt.
+            i = 0
+            j = 0
+            row = e * positions
+            q = 0
+            for q0 in range(0, length, columns):
+                if q >= q0 + columns:
+                    continue  # (no position among these columns)
+                outer_product_block(a_panel, view2d(scratch, start + q0, depth, width), block, 0, 0)
+                while q < q0 + columns and i < h_out:
+                    c = q - q0
+                    for r in range(height):
+                        z[row, o0 + r] = block[r, c] + b[o0 + r]
+                    row += 1
+                    j += 1
+                    if j == w_out:
+                        j = 0
+                        i += 1
+                    q = i * sh * wp + j * sw
+
+
+@njit(**KERNEL)
+def weight_gradient(x, geometry, dz, scratch, grad_w):
+    """``grad_w += Pᵀ D`` (K, C_out) for the examples ``x`` and their deltas ``dz`` (examples·positions, C_out).
+
+    Each example's sums run over its positions as dot products (in
+    :func:`~.matmul.matmul_nt`'s order), and are added to ``grad_w`` in
+    the order of the examples.
+    """
+    depth, filters = grad_w.shape
+    h_out, w_out, sh, sw = geometry[H_OUT], geometry[W_OUT], geometry[SH], geometry[SW]
+    hp, wp = padded_shape(geometry)
+    width = columns_of_pt(geometry)
+    positions = h_out * w_out
+    at = padded_elements(geometry) + depth * width
+    dt = view2d(scratch, at, filters, width)
+    example_w = view2d(scratch, at + filters * width, depth, filters)
+    zero = dt.dtype.type(0)
+    for e in range(x.shape[0]):
+        pt = lower_transposed(x[e], geometry, scratch)
+        for o in range(filters):
+            target = dt[o]
+            for q in range(width):
+                target[q] = zero
+        for i in range(h_out):
+            for j in range(w_out):
+                delta = dz[e * positions + i * w_out + j]
+                q = i * sh * wp + j * sw
+                for o in range(filters):
+                    dt[o, q] = delta[o]
+        matmul_nt(pt, dt, example_w)
+        for k in range(depth):
+            for o in range(filters):
+                grad_w[k, o] += example_w[k, o]
