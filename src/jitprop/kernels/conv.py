@@ -70,8 +70,11 @@ def flops(window, channels, filters, positions, activation_flops, first, output)
 def panels(weight_shape, first):
     """Which panels of ``Wm`` (K, C_out) the products read: by rows for the input gradient, by columns forward.
 
-    See :func:`.kinds.panel_offsets` (the first layer has no input gradient).
+    See :func:`.kinds.panel_offsets` (the first layer has no input gradient;
+    a layer :func:`by_positions` packs its own, at each call).
     """
+    if by_positions.py_func(int(weight_shape[1])):
+        return False, False
     return not first, True
 
 
@@ -257,17 +260,25 @@ def backward(kernels, layout, params, packed, ws, layer, r0, r1, grad):
     chunk_w = view2d(scratch, 0, depth, filters)
     at = depth * filters
     zero = grad_w.dtype.type(0)
-    if r1 <= r0 or by_positions(filters):  # (no chunk writes dWm, or each chunk adds to it)
+    for o in range(filters):
+        grad_b[o] = zero
+    # The rows of D, one per position of each example.
+    dz = view2d(ws.deltas, ws.row_offsets[layer + 1] + r0 * width_out, (r1 - r0) * positions, filters)
+    for r in range(dz.shape[0]):
+        dr = dz[r]
+        for o in range(filters):
+            grad_b[o] += dr[o]
+    if r1 <= r0 or by_positions(filters):  # (no chunk writes dWm, or each example adds to it)
         for k in range(depth):
             for o in range(filters):
                 grad_w[k, o] = zero
+    if by_positions(filters):
+        x = view2d(ws.activations, ws.row_offsets[layer] + r0 * width_in, r1 - r0, width_in)
+        d_prev = view2d(ws.deltas, ws.row_offsets[layer] + r0 * width_in, r1 - r0, width_in)
+        wm = view2d(params, start, depth, filters)
+        position_panels.backward(x, geometry, wm, dz, scratch, grad_w, d_prev, layer == 0)
+        return
     for e0 in range(r0, r1, chunk):
-        if by_positions(filters):
-            e1 = min(r1, e0 + chunk)
-            x = view2d(ws.activations, ws.row_offsets[layer] + e0 * width_in, e1 - e0, width_in)
-            dz = view2d(ws.deltas, ws.row_offsets[layer + 1] + e0 * width_out, (e1 - e0) * positions, filters)
-            position_panels.weight_gradient(x, geometry, dz, scratch, grad_w)
-            continue
         e1 = min(r1, e0 + chunk)
         m = (e1 - e0) * positions
         x = view2d(ws.activations, ws.row_offsets[layer] + e0 * width_in, e1 - e0, width_in)
@@ -283,14 +294,6 @@ def backward(kernels, layout, params, packed, ws, layer, r0, r1, grad):
                 source = chunk_w[k]
                 for o in range(filters):
                     target[o] += source[o]
-    for o in range(filters):
-        grad_b[o] = zero
-    # The rows of D, one per position of each example.
-    dz = view2d(ws.deltas, ws.row_offsets[layer + 1] + r0 * width_out, (r1 - r0) * positions, filters)
-    for r in range(dz.shape[0]):
-        dr = dz[r]
-        for o in range(filters):
-            grad_b[o] += dr[o]
     if layer == 0:
         return
     weight_panels = packed[layout.forward_panels[layer] :]

@@ -31,6 +31,7 @@ strides. Then
 :func:`.conv.by_positions` decides which layers take these products.
 """
 
+import numpy as np
 from numba import njit
 
 from ._numba.microkernel import PANEL_ROWS, outer_product_block
@@ -70,15 +71,30 @@ def columns_of_pt(geometry):
 
 
 def scratch_size(geometry, depth, filters):
-    """Elements of a tile's scratch: the padded example, ``pt`` (K, L'), then the forward's or the weight gradient's.
+    """Elements of a tile's scratch: the padded example, ``pt`` (K, L'), then the forward's or the backward's.
 
-    Forward: the filters' panels and a block of output; weight gradient:
-    ``D`` in the columns of ``pt`` (C_out, L') and one example's ``dWm``.
+    Forward: the filters' panels and a block of output; backward: ``D`` in
+    the columns of ``pt`` (C_out, L'), one example's ``dWm``, the panels of
+    ``Wm``'s rows and a block.
     """
     width = int(columns_of_pt.py_func(geometry))
-    forward = round_up(filters, PANEL_ROWS) * depth + PANEL_ROWS * MAX_PANEL_COLUMNS
-    weight_gradient = filters * width + depth * filters
-    return int(padded_elements.py_func(geometry)) + depth * width + max(forward, weight_gradient)
+    block = PANEL_ROWS * MAX_PANEL_COLUMNS
+    forward = round_up(filters, PANEL_ROWS) * depth + block
+    backward = filters * width + depth * filters + round_up(depth, PANEL_ROWS) * filters + block
+    return int(padded_elements.py_func(geometry)) + depth * width + max(forward, backward)
+
+
+@njit(**KERNEL)
+def window_offsets(geometry):
+    """Where element ``(u·kw + v)·C + c`` of a window lies in the padded example from the window's start."""
+    kh, kw, channels = geometry[KH], geometry[KW], geometry[C]
+    hp, wp = padded_shape(geometry)
+    offsets = np.empty(kh * kw * channels, dtype=np.int64)
+    for u in range(kh):
+        for v in range(kw):
+            for c in range(channels):
+                offsets[(u * kw + v) * channels + c] = (c * hp + u) * wp + v
+    return offsets
 
 
 @njit(**KERNEL)
@@ -170,24 +186,50 @@ def forward(x, geometry, wm, b, scratch, z):
 
 
 @njit(**KERNEL)
-def weight_gradient(x, geometry, dz, scratch, grad_w):
-    """``grad_w += Pᵀ D`` (K, C_out) for the examples ``x`` and their deltas ``dz`` (examples·positions, C_out).
+def backward(x, geometry, wm, dz, scratch, grad_w, dx, first):
+    """``grad_w += Pᵀ D`` (K, C_out) and, unless ``first``, ``dx`` = the input gradient of the examples ``x``.
 
-    Each example's sums run over its positions as dot products (in
-    :func:`~.matmul.matmul_nt`'s order), and are added to ``grad_w`` in
-    the order of the examples.
+    ``dz`` (examples·positions, C_out) holds ``D``. Each example's sums run
+    over its positions as dot products (in :func:`~.matmul.matmul_nt`'s
+    order) and are added to ``grad_w`` in the order of the examples. The
+    input gradient is the adjoint of the lowering: ``dPᵀ = Wm Dᵀ`` block by
+    block of ``C`` columns (the micro-kernel, ``Wm``'s rows in panels of 6,
+    blocks of ``Dᵀ`` read in place), each row ``k`` added to the padded
+    example's gradient at its offset, whose inside is then ``dx`` (rows of H·W·C).
     """
     depth, filters = grad_w.shape
+    height, width_in, channels = geometry[H], geometry[W], geometry[C]
     h_out, w_out, sh, sw = geometry[H_OUT], geometry[W_OUT], geometry[SH], geometry[SW]
+    ph, pw = geometry[PH], geometry[PW]
     hp, wp = padded_shape(geometry)
+    length = starts(geometry)
     width = columns_of_pt(geometry)
+    columns = panel_columns(dz)
     positions = h_out * w_out
-    at = padded_elements(geometry) + depth * width
+    size = padded_elements(geometry)
+    pt = view2d(scratch, size, depth, width)
+    at = size + depth * width
+    dt_at = at
     dt = view2d(scratch, at, filters, width)
-    example_w = view2d(scratch, at + filters * width, depth, filters)
+    at += filters * width
+    example_w = view2d(scratch, at, depth, filters)
+    at += depth * filters
+    # The input gradient's: Wm's rows in panels of 6, and a block.
+    groups = -(-depth // PANEL_ROWS)
+    row_panels = scratch[at : at + groups * filters * PANEL_ROWS]
+    block = view2d(scratch, at + groups * filters * PANEL_ROWS, PANEL_ROWS, columns)
     zero = dt.dtype.type(0)
+    offsets = window_offsets(geometry)
+    if not first:
+        for t in range(groups):
+            panel = view2d(row_panels, t * filters * PANEL_ROWS, filters, PANEL_ROWS)
+            for o in range(filters):
+                for r in range(PANEL_ROWS):
+                    k = t * PANEL_ROWS + r
+                    panel[o, r] = wm[k, o] if k < depth else zero
+    gradient = scratch[:size]  # (once pt is made, the padded example's place)
     for e in range(x.shape[0]):
-        pt = lower_transposed(x[e], geometry, scratch)
+        lower_transposed(x[e], geometry, scratch)
         for o in range(filters):
             target = dt[o]
             for q in range(width):
@@ -202,3 +244,24 @@ def weight_gradient(x, geometry, dz, scratch, grad_w):
         for k in range(depth):
             for o in range(filters):
                 grad_w[k, o] += example_w[k, o]
+        if first:
+            continue
+        for k in range(size):
+            gradient[k] = zero
+        for q0 in range(0, length, columns):
+            for t in range(groups):
+                panel = view2d(row_panels, t * filters * PANEL_ROWS, filters, PANEL_ROWS)
+                outer_product_block(panel, view2d(scratch, dt_at + q0, filters, width), block, 0, 0)
+                for r in range(min(PANEL_ROWS, depth - t * PANEL_ROWS)):
+                    target = gradient[offsets[t * PANEL_ROWS + r] + q0 :]
+                    source = block[r]
+                    for c in range(columns):
+                        target[c] += source[c]
+        # The inside of the padded example's gradient, channels last (zeros where no window reads).
+        xe = dx[e]
+        for y in range(height):
+            for xx in range(width_in):
+                inside = y + ph < hp and xx + pw < wp
+                for c in range(channels):
+                    at = ((c * hp + y + ph) * wp + xx + pw) if inside else 0
+                    xe[(y * width_in + xx) * channels + c] = gradient[at] if inside else zero
