@@ -73,15 +73,16 @@ def columns_of_pt(geometry):
 def scratch_size(geometry, depth, filters):
     """Elements of a tile's scratch: the padded example, ``pt`` (K, L'), then the forward's or the backward's.
 
-    Forward: the filters' panels and a block of output; backward: ``D`` in
-    the columns of ``pt`` (C_out, L'), one example's ``dWm``, the panels of
-    ``Wm``'s rows and a block.
+    ``pt`` has room for K rounded up to 6 rows: the backward writes ``dPt``
+    there. Forward: the filters' panels and a block of output; backward:
+    ``D`` in the columns of ``pt`` (C_out, L'), one example's ``dWm`` and
+    the panels of ``Wm``'s rows.
     """
     width = int(columns_of_pt.py_func(geometry))
     block = PANEL_ROWS * MAX_PANEL_COLUMNS
     forward = round_up(filters, PANEL_ROWS) * depth + block
-    backward = filters * width + depth * filters + round_up(depth, PANEL_ROWS) * filters + block
-    return int(padded_elements.py_func(geometry)) + depth * width + max(forward, backward)
+    backward = filters * width + depth * filters + round_up(depth, PANEL_ROWS) * filters
+    return int(padded_elements.py_func(geometry)) + round_up(depth, PANEL_ROWS) * width + max(forward, backward)
 
 
 @njit(**KERNEL)
@@ -192,9 +193,9 @@ def backward(x, geometry, wm, dz, scratch, grad_w, dx, first):
     ``dz`` (examples·positions, C_out) holds ``D``. Each example's sums run
     over its positions as dot products (in :func:`~.matmul.matmul_nt`'s
     order) and are added to ``grad_w`` in the order of the examples. The
-    input gradient is the adjoint of the lowering: ``dPᵀ = Wm Dᵀ`` block by
-    block of ``C`` columns (the micro-kernel, ``Wm``'s rows in panels of 6,
-    blocks of ``Dᵀ`` read in place), each row ``k`` added to the padded
+    input gradient is the adjoint of the lowering: ``dPᵀ = Wm Dᵀ`` (the
+    micro-kernel, ``Wm``'s rows in panels of 6, blocks of ``Dᵀ`` read in
+    place, written in ``pt``'s place), each row ``k`` added to the padded
     example's gradient at its offset, whose inside is then ``dx`` (rows of H·W·C).
     """
     depth, filters = grad_w.shape
@@ -202,22 +203,21 @@ def backward(x, geometry, wm, dz, scratch, grad_w, dx, first):
     h_out, w_out, sh, sw = geometry[H_OUT], geometry[W_OUT], geometry[SH], geometry[SW]
     ph, pw = geometry[PH], geometry[PW]
     hp, wp = padded_shape(geometry)
-    length = starts(geometry)
     width = columns_of_pt(geometry)
     columns = panel_columns(dz)
     positions = h_out * w_out
     size = padded_elements(geometry)
+    groups = -(-depth // PANEL_ROWS)
     pt = view2d(scratch, size, depth, width)
-    at = size + depth * width
+    d_pt = view2d(scratch, size, groups * PANEL_ROWS, width)
+    at = size + groups * PANEL_ROWS * width
     dt_at = at
     dt = view2d(scratch, at, filters, width)
     at += filters * width
     example_w = view2d(scratch, at, depth, filters)
     at += depth * filters
-    # The input gradient's: Wm's rows in panels of 6, and a block.
-    groups = -(-depth // PANEL_ROWS)
+    # The input gradient's: Wm's rows in panels of 6.
     row_panels = scratch[at : at + groups * filters * PANEL_ROWS]
-    block = view2d(scratch, at + groups * filters * PANEL_ROWS, PANEL_ROWS, columns)
     zero = dt.dtype.type(0)
     offsets = window_offsets(geometry)
     if not first:
@@ -248,15 +248,16 @@ def backward(x, geometry, wm, dz, scratch, grad_w, dx, first):
             continue
         for k in range(size):
             gradient[k] = zero
-        for q0 in range(0, length, columns):
+        # dPt in pt's place, a block of 6 rows by C columns at a time, then each row added at its offset.
+        for q0 in range(0, width, columns):  # (all of d_pt's columns: zeros past L)
             for t in range(groups):
                 panel = view2d(row_panels, t * filters * PANEL_ROWS, filters, PANEL_ROWS)
-                outer_product_block(panel, view2d(scratch, dt_at + q0, filters, width), block, 0, 0)
-                for r in range(min(PANEL_ROWS, depth - t * PANEL_ROWS)):
-                    target = gradient[offsets[t * PANEL_ROWS + r] + q0 :]
-                    source = block[r]
-                    for c in range(columns):
-                        target[c] += source[c]
+                outer_product_block(panel, view2d(scratch, dt_at + q0, filters, width), d_pt, t * PANEL_ROWS, q0)
+        for k in range(depth):
+            target = gradient[offsets[k] :]
+            source = d_pt[k]
+            for q in range(width):
+                target[q] += source[q]
         # The inside of the padded example's gradient, channels last (zeros where no window reads).
         xe = dx[e]
         for y in range(height):
