@@ -74,13 +74,12 @@ def scratch_size(geometry, depth, filters):
     """Elements of a tile's scratch: the padded example, ``pt`` (K, L'), then the forward's or the backward's.
 
     ``pt`` has room for K rounded up to 6 rows: the backward writes ``dPt``
-    there. Forward: the filters' panels and a block of output; backward:
+    there. Forward: the filters' panels and ``Zᵀ`` (C_out rounded up to 6, L'); backward:
     ``D`` in the columns of ``pt`` (C_out, L'), one example's ``dWm`` and
     the panels of ``Wm``'s rows.
     """
     width = int(columns_of_pt.py_func(geometry))
-    block = PANEL_ROWS * MAX_PANEL_COLUMNS
-    forward = round_up(filters, PANEL_ROWS) * depth + block
+    forward = round_up(filters, PANEL_ROWS) * (depth + width)
     backward = filters * width + depth * filters + round_up(depth, PANEL_ROWS) * filters
     return int(padded_elements.py_func(geometry)) + round_up(depth, PANEL_ROWS) * width + max(forward, backward)
 
@@ -138,52 +137,42 @@ def forward(x, geometry, wm, b, scratch, z):
     """``z = P Wm + b`` for the examples ``x`` (rows of H·W·C) into ``z`` (examples·positions, C_out).
 
     Each block of ``C`` columns of ``pt`` is multiplied by every panel of
-    filters; the block (6, C) of ``Zᵀ`` goes to the output positions among
-    its columns, transposed, with the bias.
+    filters, the block (6, C) of ``Zᵀ`` written into ``zt`` (C_out rounded
+    up to 6, L'); then the output positions' columns of ``zt`` go to ``z``,
+    transposed, with the bias.
     """
     depth, filters = wm.shape
     h_out, w_out, sh, sw = geometry[H_OUT], geometry[W_OUT], geometry[SH], geometry[SW]
     hp, wp = padded_shape(geometry)
-    length = starts(geometry)
     columns = panel_columns(z)
     groups = -(-filters // PANEL_ROWS)
     width = columns_of_pt(geometry)
-    at = padded_elements(geometry) + depth * width
+    start = padded_elements(geometry)  # (where pt is)
+    at = start + -(-depth // PANEL_ROWS) * PANEL_ROWS * width
     filter_panels = scratch[at : at + groups * depth * PANEL_ROWS]
-    block = view2d(scratch, at + groups * depth * PANEL_ROWS, PANEL_ROWS, columns)
+    zt = view2d(scratch, at + groups * depth * PANEL_ROWS, groups * PANEL_ROWS, width)
+    zero = wm.dtype.type(0)
     for g in range(groups):
         panel = view2d(filter_panels, g * depth * PANEL_ROWS, depth, PANEL_ROWS)
         count = min(PANEL_ROWS, filters - g * PANEL_ROWS)
         for k in range(depth):
             for r in range(PANEL_ROWS):
-                panel[k, r] = wm[k, g * PANEL_ROWS + r] if r < count else wm.dtype.type(0)
+                panel[k, r] = wm[k, g * PANEL_ROWS + r] if r < count else zero
     positions = h_out * w_out
-    start = padded_elements(geometry)  # (where pt is)
     for e in range(x.shape[0]):
         lower_transposed(x[e], geometry, scratch)
-        for g in range(groups):
-            a_panel = view2d(filter_panels, g * depth * PANEL_ROWS, depth, PANEL_ROWS)
-            o0 = g * PANEL_ROWS
-            height = min(PANEL_ROWS, filters - o0)
-            # The next output position (i, j), its row of z and its column q of pt.
-            i = 0
-            j = 0
-            row = e * positions
-            q = 0
-            for q0 in range(0, length, columns):
-                if q >= q0 + columns:
-                    continue  # (no position among these columns)
-                outer_product_block(a_panel, view2d(scratch, start + q0, depth, width), block, 0, 0)
-                while q < q0 + columns and i < h_out:
-                    c = q - q0
-                    for r in range(height):
-                        z[row, o0 + r] = block[r, c] + b[o0 + r]
-                    row += 1
-                    j += 1
-                    if j == w_out:
-                        j = 0
-                        i += 1
-                    q = i * sh * wp + j * sw
+        for q0 in range(0, width, columns):
+            pt_block = view2d(scratch, start + q0, depth, width)
+            for g in range(groups):
+                outer_product_block(
+                    view2d(filter_panels, g * depth * PANEL_ROWS, depth, PANEL_ROWS), pt_block, zt, g * PANEL_ROWS, q0
+                )
+        for i in range(h_out):
+            for j in range(w_out):
+                q = i * sh * wp + j * sw
+                zr = z[e * positions + i * w_out + j]
+                for o in range(filters):
+                    zr[o] = zt[o, q] + b[o]
 
 
 @njit(**KERNEL)
