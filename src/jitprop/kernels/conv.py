@@ -264,10 +264,6 @@ def backward(kernels, layout, params, packed, ws, layer, r0, r1, grad):
         grad_b[o] = zero
     # The rows of D, one per position of each example.
     dz = view2d(ws.deltas, ws.row_offsets[layer + 1] + r0 * width_out, (r1 - r0) * positions, filters)
-    for r in range(dz.shape[0]):
-        dr = dz[r]
-        for o in range(filters):
-            grad_b[o] += dr[o]
     if r1 <= r0 or by_positions(filters):  # (no chunk writes dWm, or each example adds to it)
         for k in range(depth):
             for o in range(filters):
@@ -276,8 +272,12 @@ def backward(kernels, layout, params, packed, ws, layer, r0, r1, grad):
         x = view2d(ws.activations, ws.row_offsets[layer] + r0 * width_in, r1 - r0, width_in)
         d_prev = view2d(ws.deltas, ws.row_offsets[layer] + r0 * width_in, r1 - r0, width_in)
         wm = view2d(params, start, depth, filters)
-        position_panels.backward(x, geometry, wm, dz, scratch, grad_w, d_prev, layer == 0)
+        position_panels.backward(x, geometry, wm, dz, scratch, grad_w, grad_b, d_prev, layer == 0)
         return
+    for r in range(dz.shape[0]):
+        dr = dz[r]
+        for o in range(filters):
+            grad_b[o] += dr[o]
     for e0 in range(r0, r1, chunk):
         e1 = min(r1, e0 + chunk)
         m = (e1 - e0) * positions

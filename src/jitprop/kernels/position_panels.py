@@ -176,12 +176,13 @@ def forward(x, geometry, wm, b, scratch, z):
 
 
 @njit(**KERNEL)
-def backward(x, geometry, wm, dz, scratch, grad_w, dx, first):
-    """``grad_w += Pᵀ D`` (K, C_out) and, unless ``first``, ``dx`` = the input gradient of the examples ``x``.
+def backward(x, geometry, wm, dz, scratch, grad_w, grad_b, dx, first):
+    """``grad_w += Pᵀ D`` (K, C_out), ``grad_b += Σ D`` and, unless ``first``, ``dx`` = the input gradient of ``x``.
 
     ``dz`` (examples·positions, C_out) holds ``D``. Each example's sums run
     over its positions as dot products (in :func:`~.matmul.matmul_nt`'s
-    order) and are added to ``grad_w`` in the order of the examples. The
+    order), the bias's as one long sum of each row of ``Dᵀ``, and are added
+    to ``grad_w`` and ``grad_b`` in the order of the examples. The
     input gradient is the adjoint of the lowering: ``dPᵀ = Wm Dᵀ`` (the
     micro-kernel, ``Wm``'s rows in panels of 6, blocks of ``Dᵀ`` read in
     place, written in ``pt``'s place), each row ``k`` added to the padded
@@ -230,6 +231,12 @@ def backward(x, geometry, wm, dz, scratch, grad_w, dx, first):
                 for o in range(filters):
                     dt[o, q] = delta[o]
         matmul_nt(pt, dt, example_w)
+        for o in range(filters):
+            source = dt[o]
+            total = zero
+            for q in range(width):
+                total += source[q]
+            grad_b[o] += total
         for k in range(depth):
             for o in range(filters):
                 grad_w[k, o] += example_w[k, o]
