@@ -243,7 +243,8 @@ def backward(kernels, layout, params, packed, ws, layer, r0, r1, grad):
 
     With ``D = ∂loss/∂z``: ``dWm = Σ Pᵀ D`` over the tile's
     chunks and ``db = Σ D`` over rows and positions; then, except for the
-    first layer, ``dP = D Wmᵀ`` added back at the windows' input positions.
+    first layer, ``dP = D Wmᵀ`` added back at the windows' input positions
+    (a layer :func:`by_positions` computes all three by :func:`.position_panels.backward`).
     """
     kernels, layout, params, packed, ws, grad = untracked((kernels, layout, params, packed, ws, grad))
     scratch = ws.panels[r0 // ws.tile_rows]
