@@ -81,9 +81,7 @@ def test_a_convolution_runs_and_differentiates_as_its_reference(rng, rank, case,
         _conv(rank, shape[-1], 1, activation="tanh"),
         _conv(rank, filters + MORE_FILTERS[path], kernel, strides=strides, padding=padding),
     ]
-    assert by_positions.py_func(layers[0].filters) and by_positions.py_func(layers[1].filters) == (
-        path == "by-positions"
-    )
+    assert by_positions(layers[0].filters) and by_positions(layers[1].filters) == (path == "by-positions")
     net = jp.Network(layers, input_shape=shape, loss="mse", dtype=dtype, seed=1)
     for layer in layers:
         layer.b[...] = rng.normal(size=layer.b.shape)

@@ -28,9 +28,9 @@ those packed *by rows* (at ``forward_panels``) the input gradient's. The
 first layer passes no gradient back and has none of the latter. No copy of
 the windows of a whole batch is made: the scratch is sized by the chunk.
 
-Layers of few filters (:func:`by_positions`) run the forward product and
-the weight gradient with the output positions along the vectors instead
-(:mod:`.position_panels`); their input gradient is the one above.
+Layers of up to 32 filters are of a kind of their own (:data:`POSITION_KERNELS`,
+chosen by :func:`by_positions`), whose products run with the output
+positions along the vectors instead (:mod:`.position_panels`).
 """
 
 from numba import njit
@@ -70,12 +70,14 @@ def flops(window, channels, filters, positions, activation_flops, first, output)
 def panels(weight_shape, first):
     """Which panels of ``Wm`` (K, C_out) the products read: by rows for the input gradient, by columns forward.
 
-    See :func:`.kinds.panel_offsets` (the first layer has no input gradient;
-    a layer :func:`by_positions` packs its own, at each call).
+    See :func:`.kinds.panel_offsets` (the first layer has no input gradient).
     """
-    if by_positions.py_func(int(weight_shape[1])):
-        return False, False
     return not first, True
+
+
+def panels_by_positions(weight_shape, first):
+    """A layer by positions packs the panels of its weights itself, at each call: none."""
+    return False, False
 
 
 @njit(**INLINED_KERNEL)
@@ -102,17 +104,20 @@ def tile_scratch(layout, layer, tile_rows):
     positions = int(geometry[H_OUT] * geometry[W_OUT])
     depth, filters = (int(size) for size in layout.weight_shapes[layer])
     rows_ = examples_per_chunk.py_func(positions, tile_rows) * positions
-    need = scratch_size(depth, filters, rows_)
-    if by_positions.py_func(filters):
-        need = max(need, position_panels.scratch_size(geometry, depth, filters))
-    return need
+    return scratch_size(depth, filters, rows_)
 
 
-@njit(**INLINED_KERNEL)
+def tile_scratch_by_positions(layout, layer, tile_rows):
+    """Elements of a tile's scratch a layer by positions needs (:func:`.position_panels.scratch_size`)."""
+    depth, filters = (int(size) for size in layout.weight_shapes[layer])
+    return position_panels.scratch_size(layout.geometry[layer], depth, filters)
+
+
 def by_positions(filters):
-    """Whether a layer of ``filters`` outputs runs its forward product and weight gradient by :mod:`.position_panels`.
+    """Whether a layer of ``filters`` outputs is of the kind that runs its products by :mod:`.position_panels`.
 
-    See :data:`.tuning.POSITION_PANEL_FILTERS`.
+    See :data:`.tuning.POSITION_PANEL_FILTERS`. The layer chooses its kind
+    (``kernel_code``), so that a network compiles only the kernels it runs.
     """
     return filters <= POSITION_PANEL_FILTERS
 
@@ -215,12 +220,6 @@ def forward(kernels, layout, params, packed, ws, layer, r0, r1):
     chunk = examples_per_chunk(positions, ws.tile_rows)
     start = layout.weight_offsets[layer]
     b = params[start + depth * filters : start + depth * filters + filters]
-    if by_positions(filters):
-        x = view2d(ws.activations, ws.row_offsets[layer] + r0 * width_in, r1 - r0, width_in)
-        z = view2d(ws.preactivations, ws.row_offsets[layer + 1] + r0 * width_out, (r1 - r0) * positions, filters)
-        wm = view2d(params, start, depth, filters)
-        position_panels.forward(x, geometry, wm, b, scratch, z)
-        return
     weight_panels = packed[layout.backward_panels[layer] :]
     at = depth * filters  # past dWm's room (see scratch_size)
     for e0 in range(r0, r1, chunk):
@@ -243,8 +242,7 @@ def backward(kernels, layout, params, packed, ws, layer, r0, r1, grad):
 
     With ``D = ∂loss/∂z``: ``dWm = Σ Pᵀ D`` over the tile's
     chunks and ``db = Σ D`` over rows and positions; then, except for the
-    first layer, ``dP = D Wmᵀ`` added back at the windows' input positions
-    (a layer :func:`by_positions` computes all three by :func:`.position_panels.backward`).
+    first layer, ``dP = D Wmᵀ`` added back at the windows' input positions.
     """
     kernels, layout, params, packed, ws, grad = untracked((kernels, layout, params, packed, ws, grad))
     scratch = ws.panels[r0 // ws.tile_rows]
@@ -265,16 +263,10 @@ def backward(kernels, layout, params, packed, ws, layer, r0, r1, grad):
         grad_b[o] = zero
     # The rows of D, one per position of each example.
     dz = view2d(ws.deltas, ws.row_offsets[layer + 1] + r0 * width_out, (r1 - r0) * positions, filters)
-    if r1 <= r0 or by_positions(filters):  # (no chunk writes dWm, or each example adds to it)
+    if r1 <= r0:  # (no chunk writes dWm)
         for k in range(depth):
             for o in range(filters):
                 grad_w[k, o] = zero
-    if by_positions(filters):
-        x = view2d(ws.activations, ws.row_offsets[layer] + r0 * width_in, r1 - r0, width_in)
-        d_prev = view2d(ws.deltas, ws.row_offsets[layer] + r0 * width_in, r1 - r0, width_in)
-        wm = view2d(params, start, depth, filters)
-        position_panels.backward(x, geometry, wm, dz, scratch, grad_w, grad_b, d_prev, layer == 0)
-        return
     for r in range(dz.shape[0]):
         dr = dz[r]
         for o in range(filters):
@@ -308,4 +300,57 @@ def backward(kernels, layout, params, packed, ws, layer, r0, r1, grad):
         raise_windows(d_patches, geometry, d_prev)
 
 
+@njit(**KERNEL)
+def forward_by_positions(kernels, layout, params, packed, ws, layer, r0, r1):
+    """:func:`forward` by :func:`.position_panels.forward`: for layers :func:`by_positions`."""
+    kernels, layout, params, packed, ws = untracked((kernels, layout, params, packed, ws))
+    geometry = layout.geometry[layer]
+    depth = layout.weight_shapes[layer, 0]
+    filters = layout.weight_shapes[layer, 1]
+    width_in = layout.sizes[layer]
+    width_out = layout.sizes[layer + 1]
+    start = layout.weight_offsets[layer]
+    x = view2d(ws.activations, ws.row_offsets[layer] + r0 * width_in, r1 - r0, width_in)
+    rows_ = (r1 - r0) * geometry[H_OUT] * geometry[W_OUT]
+    z = view2d(ws.preactivations, ws.row_offsets[layer + 1] + r0 * width_out, rows_, filters)
+    wm = view2d(params, start, depth, filters)
+    b = params[start + depth * filters : start + depth * filters + filters]
+    position_panels.forward(x, geometry, wm, b, ws.panels[r0 // ws.tile_rows], z)
+
+
+@njit(**KERNEL)
+def backward_by_positions(kernels, layout, params, packed, ws, layer, r0, r1, grad):
+    """:func:`backward` by :func:`.position_panels.backward`: for layers :func:`by_positions`."""
+    kernels, layout, params, packed, ws, grad = untracked((kernels, layout, params, packed, ws, grad))
+    geometry = layout.geometry[layer]
+    depth = layout.weight_shapes[layer, 0]
+    filters = layout.weight_shapes[layer, 1]
+    width_in = layout.sizes[layer]
+    width_out = layout.sizes[layer + 1]
+    start = layout.weight_offsets[layer]
+    grad_w = view2d(grad, start, depth, filters)
+    grad_b = grad[start + depth * filters : start + depth * filters + filters]
+    zero = grad_w.dtype.type(0)
+    for k in range(depth):
+        for o in range(filters):
+            grad_w[k, o] = zero
+    for o in range(filters):
+        grad_b[o] = zero
+    x = view2d(ws.activations, ws.row_offsets[layer] + r0 * width_in, r1 - r0, width_in)
+    rows_ = (r1 - r0) * geometry[H_OUT] * geometry[W_OUT]
+    dz = view2d(ws.deltas, ws.row_offsets[layer + 1] + r0 * width_out, rows_, filters)
+    d_prev = view2d(ws.deltas, ws.row_offsets[layer] + r0 * width_in, r1 - r0, width_in)
+    wm = view2d(params, start, depth, filters)
+    scratch = ws.panels[r0 // ws.tile_rows]
+    position_panels.backward(x, geometry, wm, dz, scratch, grad_w, grad_b, d_prev, layer == 0)
+
+
 KERNELS = LayerKernels("conv", forward, backward, tile_scratch, panels, positions=positions)
+POSITION_KERNELS = LayerKernels(
+    "conv_by_positions",
+    forward_by_positions,
+    backward_by_positions,
+    tile_scratch_by_positions,
+    panels_by_positions,
+    positions=positions,
+)
