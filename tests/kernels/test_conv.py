@@ -5,6 +5,8 @@ import pytest
 
 import jitprop as jp
 import reference as ref
+from jitprop.kernels.conv import by_positions
+from jitprop.kernels.tuning import POSITION_PANEL_FILTERS
 from helpers import DTYPES, cnn_data, reference_grads, reference_inputs, reference_layers
 
 #: (input shape, filters, kernel_size, strides, padding) of a Conv2D.
@@ -63,20 +65,43 @@ def _check_against_reference(net, rng, n, dtype):
         np.testing.assert_allclose(db, eb, rtol=rtol * 10, atol=atol * 10)
 
 
+#: Filters added to a case's: none (the case's few filters take the products by positions, see
+#: jitprop.kernels.conv.by_positions), or enough for the products by filters.
+MORE_FILTERS = {"by-positions": 0, "by-filters": POSITION_PANEL_FILTERS}
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("n", [1, 7])
+@pytest.mark.parametrize("path", list(MORE_FILTERS))
 @pytest.mark.parametrize(("rank", "case"), list(_cases()))
-def test_a_convolution_runs_and_differentiates_as_its_reference(rng, rank, case, n, dtype):
+def test_a_convolution_runs_and_differentiates_as_its_reference(rng, rank, case, path, n, dtype):
     # A 1x1 convolution first, so that the case's layer passes its input's gradient back.
     shape, filters, kernel, strides, padding = case
     layers = [
         _conv(rank, shape[-1], 1, activation="tanh"),
-        _conv(rank, filters, kernel, strides=strides, padding=padding),
+        _conv(rank, filters + MORE_FILTERS[path], kernel, strides=strides, padding=padding),
     ]
+    assert by_positions(layers[0].filters) and by_positions(layers[1].filters) == (path == "by-positions")
     net = jp.Network(layers, input_shape=shape, loss="mse", dtype=dtype, seed=1)
     for layer in layers:
         layer.b[...] = rng.normal(size=layer.b.shape)
     _check_against_reference(net, rng, n, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("path", list(MORE_FILTERS))
+@pytest.mark.parametrize(("rank", "case"), list(_cases()))
+def test_a_first_convolution_runs_and_differentiates_as_its_reference(rng, rank, case, path, dtype):
+    # The case's layer first: no input gradient; a dense layer after it.
+    shape, filters, kernel, strides, padding = case
+    layers = [
+        _conv(rank, filters + MORE_FILTERS[path], kernel, strides=strides, padding=padding),
+        jp.Flatten(),
+        jp.Dense(3),
+    ]
+    net = jp.Network(layers, input_shape=shape, loss="mse", dtype=dtype, seed=1)
+    layers[0].b[...] = rng.normal(size=layers[0].b.shape)
+    _check_against_reference(net, rng, 5, dtype)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

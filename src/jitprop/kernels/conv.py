@@ -27,6 +27,10 @@ columns* (at ``backward_panels``) are the ones the forward product reads, and
 those packed *by rows* (at ``forward_panels``) the input gradient's. The
 first layer passes no gradient back and has none of the latter. No copy of
 the windows of a whole batch is made: the scratch is sized by the chunk.
+
+Layers of up to 32 filters are of a kind of their own (:data:`POSITION_KERNELS`,
+chosen by :func:`by_positions`), whose products run with the output
+positions along the vectors instead (:mod:`.position_panels`).
 """
 
 from numba import njit
@@ -35,7 +39,8 @@ from ._numba.linking import call
 from ._numba.options import INLINED_KERNEL, KERNEL
 from .layout import LayerKernels, untracked, view2d
 from .panels import MAX_PANEL_COLUMNS, PANEL_ROWS, matmul_packed_b, matmul_tn, round_up
-from .tuning import CHUNK_ROWS
+from . import position_panels
+from .tuning import CHUNK_ROWS, POSITION_PANEL_FILTERS
 from .windows import C, H, H_OUT, KH, KW, PH, PW, SH, SW, W, W_OUT
 
 
@@ -70,6 +75,11 @@ def panels(weight_shape, first):
     return not first, True
 
 
+def panels_by_positions(weight_shape, first):
+    """A layer by positions packs the panels of its weights itself, at each call: none."""
+    return False, False
+
+
 @njit(**INLINED_KERNEL)
 def examples_per_chunk(positions, tile_rows):
     """Examples whose windows a tile lowers at a time: ``CHUNK_ROWS`` rows' worth, at least one, at most a tile."""
@@ -89,12 +99,27 @@ def scratch_size(depth, filters, rows):
 
 
 def tile_scratch(layout, layer, tile_rows):
-    """Elements of a tile's scratch the layer needs (see :func:`scratch_size`)."""
+    """Elements of a tile's scratch the layer needs (:func:`scratch_size`, :func:`.position_panels.scratch_size`)."""
     geometry = layout.geometry[layer]
     positions = int(geometry[H_OUT] * geometry[W_OUT])
     depth, filters = (int(size) for size in layout.weight_shapes[layer])
     rows_ = examples_per_chunk.py_func(positions, tile_rows) * positions
     return scratch_size(depth, filters, rows_)
+
+
+def tile_scratch_by_positions(layout, layer, tile_rows):
+    """Elements of a tile's scratch a layer by positions needs (:func:`.position_panels.scratch_size`)."""
+    depth, filters = (int(size) for size in layout.weight_shapes[layer])
+    return position_panels.scratch_size(layout.geometry[layer], depth, filters)
+
+
+def by_positions(filters):
+    """Whether a layer of ``filters`` outputs is of the kind that runs its products by :mod:`.position_panels`.
+
+    See :data:`.tuning.POSITION_PANEL_FILTERS`. The layer chooses its kind
+    (``kernel_code``), so that a network compiles only the kernels it runs.
+    """
+    return filters <= POSITION_PANEL_FILTERS
 
 
 def positions(layout, layer):
@@ -234,10 +259,18 @@ def backward(kernels, layout, params, packed, ws, layer, r0, r1, grad):
     chunk_w = view2d(scratch, 0, depth, filters)
     at = depth * filters
     zero = grad_w.dtype.type(0)
+    for o in range(filters):
+        grad_b[o] = zero
+    # The rows of D, one per position of each example.
+    dz = view2d(ws.deltas, ws.row_offsets[layer + 1] + r0 * width_out, (r1 - r0) * positions, filters)
     if r1 <= r0:  # (no chunk writes dWm)
         for k in range(depth):
             for o in range(filters):
                 grad_w[k, o] = zero
+    for r in range(dz.shape[0]):
+        dr = dz[r]
+        for o in range(filters):
+            grad_b[o] += dr[o]
     for e0 in range(r0, r1, chunk):
         e1 = min(r1, e0 + chunk)
         m = (e1 - e0) * positions
@@ -254,14 +287,6 @@ def backward(kernels, layout, params, packed, ws, layer, r0, r1, grad):
                 source = chunk_w[k]
                 for o in range(filters):
                     target[o] += source[o]
-    for o in range(filters):
-        grad_b[o] = zero
-    # The rows of D, one per position of each example.
-    dz = view2d(ws.deltas, ws.row_offsets[layer + 1] + r0 * width_out, (r1 - r0) * positions, filters)
-    for r in range(dz.shape[0]):
-        dr = dz[r]
-        for o in range(filters):
-            grad_b[o] += dr[o]
     if layer == 0:
         return
     weight_panels = packed[layout.forward_panels[layer] :]
@@ -275,4 +300,57 @@ def backward(kernels, layout, params, packed, ws, layer, r0, r1, grad):
         raise_windows(d_patches, geometry, d_prev)
 
 
+@njit(**KERNEL)
+def forward_by_positions(kernels, layout, params, packed, ws, layer, r0, r1):
+    """:func:`forward` by :func:`.position_panels.forward`: for layers :func:`by_positions`."""
+    kernels, layout, params, packed, ws = untracked((kernels, layout, params, packed, ws))
+    geometry = layout.geometry[layer]
+    depth = layout.weight_shapes[layer, 0]
+    filters = layout.weight_shapes[layer, 1]
+    width_in = layout.sizes[layer]
+    width_out = layout.sizes[layer + 1]
+    start = layout.weight_offsets[layer]
+    x = view2d(ws.activations, ws.row_offsets[layer] + r0 * width_in, r1 - r0, width_in)
+    rows_ = (r1 - r0) * geometry[H_OUT] * geometry[W_OUT]
+    z = view2d(ws.preactivations, ws.row_offsets[layer + 1] + r0 * width_out, rows_, filters)
+    wm = view2d(params, start, depth, filters)
+    b = params[start + depth * filters : start + depth * filters + filters]
+    position_panels.forward(x, geometry, wm, b, ws.panels[r0 // ws.tile_rows], z)
+
+
+@njit(**KERNEL)
+def backward_by_positions(kernels, layout, params, packed, ws, layer, r0, r1, grad):
+    """:func:`backward` by :func:`.position_panels.backward`: for layers :func:`by_positions`."""
+    kernels, layout, params, packed, ws, grad = untracked((kernels, layout, params, packed, ws, grad))
+    geometry = layout.geometry[layer]
+    depth = layout.weight_shapes[layer, 0]
+    filters = layout.weight_shapes[layer, 1]
+    width_in = layout.sizes[layer]
+    width_out = layout.sizes[layer + 1]
+    start = layout.weight_offsets[layer]
+    grad_w = view2d(grad, start, depth, filters)
+    grad_b = grad[start + depth * filters : start + depth * filters + filters]
+    zero = grad_w.dtype.type(0)
+    for k in range(depth):
+        for o in range(filters):
+            grad_w[k, o] = zero
+    for o in range(filters):
+        grad_b[o] = zero
+    x = view2d(ws.activations, ws.row_offsets[layer] + r0 * width_in, r1 - r0, width_in)
+    rows_ = (r1 - r0) * geometry[H_OUT] * geometry[W_OUT]
+    dz = view2d(ws.deltas, ws.row_offsets[layer + 1] + r0 * width_out, rows_, filters)
+    d_prev = view2d(ws.deltas, ws.row_offsets[layer] + r0 * width_in, r1 - r0, width_in)
+    wm = view2d(params, start, depth, filters)
+    scratch = ws.panels[r0 // ws.tile_rows]
+    position_panels.backward(x, geometry, wm, dz, scratch, grad_w, grad_b, d_prev, layer == 0)
+
+
 KERNELS = LayerKernels("conv", forward, backward, tile_scratch, panels, positions=positions)
+POSITION_KERNELS = LayerKernels(
+    "conv_by_positions",
+    forward_by_positions,
+    backward_by_positions,
+    tile_scratch_by_positions,
+    panels_by_positions,
+    positions=positions,
+)

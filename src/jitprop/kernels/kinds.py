@@ -65,6 +65,12 @@ CONV = register(conv.KERNELS)
 MAX_POOLING = register(pooling.MAX_KERNELS)
 AVERAGE_POOLING = register(pooling.AVERAGE_KERNELS)
 RECURRENT = register(recurrent.KERNELS)
+CONV_BY_POSITIONS = register(conv.POSITION_KERNELS)
+
+
+def conv_kind(filters):
+    """The kind of a convolution of ``filters`` outputs: by positions for few, see :func:`.conv.by_positions`."""
+    return CONV_BY_POSITIONS if conv.by_positions(filters) else CONV
 
 
 def tile_scratch(layout, tile_rows):

@@ -173,3 +173,19 @@ AHEAD_ROWS = 8
 #: 95k, 107k, 89k with 1,024. W5 2.9k, 2.6k, 2.8k; 2.9k, 3.4k, 2.8k;
 #: 2.7k, 3.6k, 2.8k. 64 is too few; 256 and 1,024 are within the noise.
 CHUNK_ROWS = 256
+
+#: Most filters of a convolution whose forward product and weight gradient
+#: put the output positions along the vectors (:mod:`.position_panels`: each
+#: example lowered by long contiguous copies, positions that are no output
+#: computed and dropped) rather than its filters (:mod:`.conv`: windows
+#: lowered a few elements at a time, then packed again). Measured per layer
+#: on a tile of 16 examples (AMD EPYC Zen 4, 1 thread, float32, medians of 30
+#: calls, two rounds of alternating processes, µs an example, forward and
+#: backward, by filters then by positions): W5's 28x28x1 -> 6@5x5 same
+#: 81-85/99-111 then 12-20/22-30; W5's 14x14x6 -> 16@5x5 valid 30/64-68 then
+#: 16-17/42-44 (though 40% of its columns are dropped); W6's 8x8x1 -> 16@3x3
+#: 3.4-3.9/4.4-4.6 then 2.5-2.6/2.6; 14x14x16 -> 32@3x3 same 35-36/79-82 then
+#: 26-30/54-63; 12x12x32 -> 32@3x3 valid 17-19/27-41 then 15-16/32-34;
+#: 14x14x16 -> 64@3x3 same 46-50/106-109 then 49-87/93-191 (the panels of
+#: positions are read once per 6 filters). So the limit sits at 32.
+POSITION_PANEL_FILTERS = 32

@@ -17,6 +17,10 @@ class _Convolution(Layer):
     rank = None
     kernel_kind = kinds.CONV
 
+    def kernel_code(self, input_shape):
+        """The convolution kinds: by positions for few filters, by filters otherwise (:func:`.kinds.conv_kind`)."""
+        return kinds.conv_kind(self.filters)
+
     def __init__(
         self, filters, kernel_size, strides=1, padding="valid", activation="identity", *, alpha=None, init=None, l2=None
     ):

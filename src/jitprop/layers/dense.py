@@ -103,7 +103,7 @@ class Dense(Layer):
 
     def kernel_code(self, input_shape):
         """Dense kernels on examples of one axis; over steps, those of a convolution of window 1."""
-        return kinds.CONV if len(input_shape) == 2 else kinds.DENSE
+        return kinds.conv_kind(self.units) if len(input_shape) == 2 else kinds.DENSE
 
     def output_shape(self, input_shape):
         self._fan_in(input_shape)  # (a ValueError for examples it cannot take)

@@ -22,7 +22,8 @@ def outer_product_block(typingctx, a_panel, b_panel, out, i0, j0):
     """``out[i0 + r, j0 + c] = Σ_k a_panel[k, r] · b_panel[k, c]`` for a whole block.
 
     ``a_panel`` has shape (K, PANEL_ROWS), ``b_panel`` (K, C) with C the
-    panel width of the dtype; ``out`` is 2-D, C-contiguous, and must
+    panel width of the dtype, or (K, n) with n >= C of which the first C
+    columns are read (a block of columns of a wider matrix); ``out`` is 2-D, C-contiguous, and must
     hold the whole block. All of one floating dtype. Nothing is checked.
     """
     if not all(isinstance(x, types.Array) and x.layout == "C" for x in (a_panel, b_panel)):
@@ -35,7 +36,6 @@ def outer_product_block(typingctx, a_panel, b_panel, out, i0, j0):
     rows = PANEL_ROWS
     lanes = VECTOR_BYTES // (4 if dtype == types.float32 else 8)
     vectors = 2
-    columns = lanes * vectors
 
     def codegen(context, builder, signature, args):
         a, b, target = (make_array(t)(context, builder, v) for t, v in zip(signature.args[:3], args[:3]))
@@ -45,6 +45,7 @@ def outer_product_block(typingctx, a_panel, b_panel, out, i0, j0):
         align = context.get_abi_sizeof(element)
         intp = context.get_value_type(types.intp)
         n_rows = builder.extract_value(a.shape, 0)
+        b_width = builder.extract_value(b.shape, 1)
         flags = ("contract",)
 
         def vector_at(pointer, offset):
@@ -68,7 +69,7 @@ def outer_product_block(typingctx, a_panel, b_panel, out, i0, j0):
 
         builder.position_at_end(body)
         a_row = cgutils.gep_inbounds(builder, a.data, builder.mul(k, ir.Constant(intp, rows)))
-        b_row = cgutils.gep_inbounds(builder, b.data, builder.mul(k, ir.Constant(intp, columns)))
+        b_row = cgutils.gep_inbounds(builder, b.data, builder.mul(k, b_width))
         b_vectors = [builder.load(vector_at(b_row, v * lanes), align=align) for v in range(vectors)]
         updated = []
         for r in range(rows):

@@ -1,0 +1,264 @@
+"""Convolution products with the output positions along the vectors: for layers of few filters.
+
+The micro-kernel (:mod:`.panels`) adds outer products into a block of
+``PANEL_ROWS`` (6) rows by ``C`` columns (two vectors: 16 float32, 8
+float64). A convolution whose products put its filters along the columns
+(:mod:`.conv`'s ``Z = P Wm``) fills 6 of 16 columns with 6 filters, and
+copies each window twice (into the rows of ``P``, then into panels), a few
+elements at a time. Here the positions run along the vectors instead.
+
+An example is copied channels-first with its zeros added, ``xp[c, y, x]``
+(``H_p x W_p``, as far as the windows read), and read as one flat row. The
+window of output ``(i, j)`` starts at ``q = i·sh·W_p + j·sw`` of it, and its
+element ``(u, v, c)`` lies ``off = c·H_p·W_p + u·W_p + v`` further on. So
+the matrix ``Pᵀ`` of the windows, taken over every ``q < L`` (the last
+window's start, plus one), is ``K`` shifted copies of the example::
+
+    pt[(u·kw + v)·C + c, q] = xp[q + off]
+
+made by long contiguous copies. The columns ``q`` that are no output
+position (``x`` past the last window of a row, or between strides) are
+computed and dropped: ``W_p / W_out`` times the work of the positions at
+stride 1 (32/28 for a 28-wide "same" 5x5), ``sh·sw`` times as much at larger
+strides. Then
+
+* forward:          ``Zᵀ = Wmᵀ Pᵀ``: the micro-kernel reads blocks of ``C``
+  columns of ``pt`` in place, the filters packed in panels of 6;
+* weight gradient:  ``dWm = P D``, as dot products over ``q``
+  (:func:`~.matmul.matmul_nt` of ``pt`` and ``D`` transposed into the same
+  columns, zeros where no position is).
+
+:func:`.conv.by_positions` decides which layers take these products.
+"""
+
+import numpy as np
+from numba import njit
+
+from ._numba.microkernel import PANEL_ROWS, outer_product_block
+from ._numba.options import INLINED_KERNEL, KERNEL
+from .layout import view2d
+from .matmul import matmul_nt
+from .panels import MAX_PANEL_COLUMNS, panel_columns, round_up
+from .windows import C, H, H_OUT, KH, KW, PH, PW, SH, SW, W, W_OUT
+
+
+@njit(**INLINED_KERNEL)
+def padded_shape(geometry):
+    """``(H_p, W_p)``: an example with its zeros added, as far as the windows read."""
+    hp = (geometry[H_OUT] - 1) * geometry[SH] + geometry[KH]
+    wp = (geometry[W_OUT] - 1) * geometry[SW] + geometry[KW]
+    return hp, wp
+
+
+@njit(**INLINED_KERNEL)
+def starts(geometry):
+    """``L``: the columns of ``pt``, one past the last window's start."""
+    hp, wp = padded_shape(geometry)
+    return (geometry[H_OUT] - 1) * geometry[SH] * wp + (geometry[W_OUT] - 1) * geometry[SW] + 1
+
+
+@njit(**INLINED_KERNEL)
+def padded_elements(geometry):
+    """Elements of the padded example, with room for reads of a block past its end (zeros)."""
+    hp, wp = padded_shape(geometry)
+    return hp * wp * geometry[C] + geometry[KW] + MAX_PANEL_COLUMNS
+
+
+@njit(**INLINED_KERNEL)
+def columns_of_pt(geometry):
+    """Columns of ``pt`` as stored: ``L`` rounded up to whole blocks of the micro-kernel."""
+    return -(-starts(geometry) // MAX_PANEL_COLUMNS) * MAX_PANEL_COLUMNS
+
+
+def scratch_size(geometry, depth, filters):
+    """Elements of a tile's scratch: the padded example, ``pt`` (K, L'), then the forward's or the backward's.
+
+    ``pt`` has room for K rounded up to 6 rows: the backward writes ``dPt``
+    there. Forward: the filters' panels and ``Zᵀ`` (C_out rounded up to 6, L'); backward:
+    ``D`` in the columns of ``pt`` (C_out, L'), one example's ``dWm`` and
+    the panels of ``Wm``'s rows.
+    """
+    width = int(columns_of_pt.py_func(geometry))
+    forward = round_up(filters, PANEL_ROWS) * (depth + width)
+    backward = filters * width + depth * filters + round_up(depth, PANEL_ROWS) * filters
+    return int(padded_elements.py_func(geometry)) + round_up(depth, PANEL_ROWS) * width + max(forward, backward)
+
+
+@njit(**KERNEL)
+def window_offsets(geometry):
+    """Where element ``(u·kw + v)·C + c`` of a window lies in the padded example from the window's start."""
+    kh, kw, channels = geometry[KH], geometry[KW], geometry[C]
+    hp, wp = padded_shape(geometry)
+    offsets = np.empty(kh * kw * channels, dtype=np.int64)
+    for u in range(kh):
+        for v in range(kw):
+            for c in range(channels):
+                offsets[(u * kw + v) * channels + c] = (c * hp + u) * wp + v
+    return offsets
+
+
+@njit(**KERNEL)
+def lower_transposed(xe, geometry, scratch):
+    """``pt`` (K, L') of the example ``xe`` (H·W·C), at the start of ``scratch`` past the padded example.
+
+    Returns ``pt``; the padded example is at ``scratch[:padded_elements]``.
+    """
+    height, width, channels = geometry[H], geometry[W], geometry[C]
+    kh, kw, ph, pw = geometry[KH], geometry[KW], geometry[PH], geometry[PW]
+    hp, wp = padded_shape(geometry)
+    size = padded_elements(geometry)
+    padded = scratch[:size]
+    zero = padded.dtype.type(0)
+    for k in range(size):
+        padded[k] = zero
+    # The columns x0 <= x < x1 come from the input.
+    x0 = min(wp, pw)
+    x1 = max(x0, min(wp, pw + width))
+    for y in range(max(0, ph), min(hp, ph + height)):
+        source = xe[((y - ph) * width + x0 - pw) * channels :]
+        for c in range(channels):
+            target = padded[(c * hp + y) * wp + x0 :]
+            for x in range(x1 - x0):
+                target[x] = source[x * channels + c]
+    columns = columns_of_pt(geometry)
+    pt = view2d(scratch, size, kh * kw * channels, columns)
+    for u in range(kh):
+        for v in range(kw):
+            for c in range(channels):
+                source = padded[(c * hp + u) * wp + v :]
+                target = pt[(u * kw + v) * channels + c]
+                for q in range(columns):
+                    target[q] = source[q]
+    return pt
+
+
+@njit(**KERNEL)
+def forward(x, geometry, wm, b, scratch, z):
+    """``z = P Wm + b`` for the examples ``x`` (rows of H·W·C) into ``z`` (examples·positions, C_out).
+
+    Each block of ``C`` columns of ``pt`` is multiplied by every panel of
+    filters, the block (6, C) of ``Zᵀ`` written into ``zt`` (C_out rounded
+    up to 6, L'); then the output positions' columns of ``zt`` go to ``z``,
+    transposed, with the bias.
+    """
+    depth, filters = wm.shape
+    h_out, w_out, sh, sw = geometry[H_OUT], geometry[W_OUT], geometry[SH], geometry[SW]
+    hp, wp = padded_shape(geometry)
+    columns = panel_columns(z)
+    groups = -(-filters // PANEL_ROWS)
+    width = columns_of_pt(geometry)
+    start = padded_elements(geometry)  # (where pt is)
+    at = start + -(-depth // PANEL_ROWS) * PANEL_ROWS * width
+    filter_panels = scratch[at : at + groups * depth * PANEL_ROWS]
+    zt = view2d(scratch, at + groups * depth * PANEL_ROWS, groups * PANEL_ROWS, width)
+    zero = wm.dtype.type(0)
+    for g in range(groups):
+        panel = view2d(filter_panels, g * depth * PANEL_ROWS, depth, PANEL_ROWS)
+        count = min(PANEL_ROWS, filters - g * PANEL_ROWS)
+        for k in range(depth):
+            for r in range(PANEL_ROWS):
+                panel[k, r] = wm[k, g * PANEL_ROWS + r] if r < count else zero
+    positions = h_out * w_out
+    for e in range(x.shape[0]):
+        lower_transposed(x[e], geometry, scratch)
+        for q0 in range(0, width, columns):
+            pt_block = view2d(scratch, start + q0, depth, width)
+            for g in range(groups):
+                outer_product_block(
+                    view2d(filter_panels, g * depth * PANEL_ROWS, depth, PANEL_ROWS), pt_block, zt, g * PANEL_ROWS, q0
+                )
+        for i in range(h_out):
+            for j in range(w_out):
+                q = i * sh * wp + j * sw
+                zr = z[e * positions + i * w_out + j]
+                for o in range(filters):
+                    zr[o] = zt[o, q] + b[o]
+
+
+@njit(**KERNEL)
+def backward(x, geometry, wm, dz, scratch, grad_w, grad_b, dx, first):
+    """``grad_w += Pᵀ D`` (K, C_out), ``grad_b += Σ D`` and, unless ``first``, ``dx`` = the input gradient of ``x``.
+
+    ``dz`` (examples·positions, C_out) holds ``D``. Each example's sums run
+    over its positions as dot products (in :func:`~.matmul.matmul_nt`'s
+    order), the bias's as one long sum of each row of ``Dᵀ``, and are added
+    to ``grad_w`` and ``grad_b`` in the order of the examples. The
+    input gradient is the adjoint of the lowering: ``dPᵀ = Wm Dᵀ`` (the
+    micro-kernel, ``Wm``'s rows in panels of 6, blocks of ``Dᵀ`` read in
+    place, written in ``pt``'s place), each row ``k`` added to the padded
+    example's gradient at its offset, whose inside is then ``dx`` (rows of H·W·C).
+    """
+    depth, filters = grad_w.shape
+    height, width_in, channels = geometry[H], geometry[W], geometry[C]
+    h_out, w_out, sh, sw = geometry[H_OUT], geometry[W_OUT], geometry[SH], geometry[SW]
+    ph, pw = geometry[PH], geometry[PW]
+    hp, wp = padded_shape(geometry)
+    width = columns_of_pt(geometry)
+    columns = panel_columns(dz)
+    positions = h_out * w_out
+    size = padded_elements(geometry)
+    groups = -(-depth // PANEL_ROWS)
+    pt = view2d(scratch, size, depth, width)
+    d_pt = view2d(scratch, size, groups * PANEL_ROWS, width)
+    at = size + groups * PANEL_ROWS * width
+    dt_at = at
+    dt = view2d(scratch, at, filters, width)
+    at += filters * width
+    example_w = view2d(scratch, at, depth, filters)
+    at += depth * filters
+    # The input gradient's: Wm's rows in panels of 6.
+    row_panels = scratch[at : at + groups * filters * PANEL_ROWS]
+    zero = dt.dtype.type(0)
+    offsets = window_offsets(geometry)
+    if not first:
+        for t in range(groups):
+            panel = view2d(row_panels, t * filters * PANEL_ROWS, filters, PANEL_ROWS)
+            for o in range(filters):
+                for r in range(PANEL_ROWS):
+                    k = t * PANEL_ROWS + r
+                    panel[o, r] = wm[k, o] if k < depth else zero
+    gradient = scratch[:size]  # (once pt is made, the padded example's place)
+    for e in range(x.shape[0]):
+        lower_transposed(x[e], geometry, scratch)
+        for o in range(filters):
+            target = dt[o]
+            for q in range(width):
+                target[q] = zero
+        for i in range(h_out):
+            for j in range(w_out):
+                delta = dz[e * positions + i * w_out + j]
+                q = i * sh * wp + j * sw
+                for o in range(filters):
+                    dt[o, q] = delta[o]
+        matmul_nt(pt, dt, example_w)
+        for o in range(filters):
+            source = dt[o]
+            total = zero
+            for q in range(width):
+                total += source[q]
+            grad_b[o] += total
+        for k in range(depth):
+            for o in range(filters):
+                grad_w[k, o] += example_w[k, o]
+        if first:
+            continue
+        for k in range(size):
+            gradient[k] = zero
+        # dPt in pt's place, a block of 6 rows by C columns at a time, then each row added at its offset.
+        for q0 in range(0, width, columns):  # (all of d_pt's columns: zeros past L)
+            for t in range(groups):
+                panel = view2d(row_panels, t * filters * PANEL_ROWS, filters, PANEL_ROWS)
+                outer_product_block(panel, view2d(scratch, dt_at + q0, filters, width), d_pt, t * PANEL_ROWS, q0)
+        for k in range(depth):
+            target = gradient[offsets[k] :]
+            source = d_pt[k]
+            for q in range(width):
+                target[q] += source[q]
+        # The inside of the padded example's gradient, channels last (zeros where no window reads).
+        xe = dx[e]
+        for y in range(height):
+            for xx in range(width_in):
+                inside = y + ph < hp and xx + pw < wp
+                for c in range(channels):
+                    at = ((c * hp + y + ph) * wp + xx + pw) if inside else 0
+                    xe[(y * width_in + xx) * channels + c] = gradient[at] if inside else zero
