@@ -81,7 +81,7 @@ def allreduce():
         gradient = np.ones(w, dtype=np.float32)
         results[f"{name}_allreduce"] = median(lambda: comm.Allreduce(MPI.IN_PLACE, gradient, op=MPI.SUM))
         batch = WORKLOADS[name].batch_size
-        tiles = -(-batch // plan_tile_rows(batch, w))
+        tiles = -(-batch // plan_tile_rows(batch, net.layout, w))
         buffer = np.ones(tiles * w, dtype=np.float32).view(np.uint8)
         share = [(tiles // 2 + (r < tiles % 2)) * w * 4 for r in range(2)]
         places = [0, share[0]]
