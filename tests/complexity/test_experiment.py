@@ -5,6 +5,7 @@ the machine and its load (docs/complexity.md has the measured figures).
 """
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -40,7 +41,7 @@ def test_measure_quick_returns_the_documented_structure(quick_results):
     assert len(results["cnn_backward_forward"]) == len(complexity.QUICK.cnns)
     for entry in results["cnn_backward_forward"]:
         assert entry["network"] in complexity.CNNS and entry["weight_uses"] > entry["weights"]
-        assert 1.0 <= entry["predicted"] < 2.0 and entry["measured"] > 0
+        assert 1.0 <= entry["predicted"] < 2.0 and _timed(entry)
     assert "cnn_ratios_within_tolerance" in results["acceptance"]
     steps = results["sweeps"]["steps"]["points"]
     assert [p["x"] for p in steps] == list(complexity.QUICK.sequence_steps)
@@ -48,7 +49,7 @@ def test_measure_quick_returns_the_documented_structure(quick_results):
     assert len(results["rnn_backward_forward"]) == len(complexity.QUICK.rnns)
     for entry in results["rnn_backward_forward"]:
         assert entry["network"] in complexity.RNNS and entry["weight_uses"] > entry["weights"]
-        assert 1.0 <= entry["predicted"] < 2.5 and entry["measured"] > 0
+        assert 1.0 <= entry["predicted"] < 2.5 and _timed(entry)
     assert "rnn_ratios_within_tolerance" in results["acceptance"]
     inference = results["inference"]
     assert inference["training_seconds_per_example"] > 0 and inference["inference_seconds_per_example"] > 0
@@ -146,3 +147,12 @@ def test_calibrate_trains_a_cnn_on_images_of_its_input_shape():
     net = complexity.cnn_network("16x16x1 conv8-pool-conv16-dense10")
     result = complexity.calibrate(net, n_examples=128, batch_size=64, repeats=1)
     assert result["flops_per_second"] > 0 and result["layers"][0] == 256
+
+
+def _timed(entry):
+    """Whether a backward/forward entry holds real timings: a ratio of one quick sample each may be of any
+    sign on a busy machine (wall clock), so its value is the experiment's figure, not this test's."""
+    timings = entry["by_batch_size"]
+    return math.isfinite(entry["measured"]) and all(
+        t["forward_seconds_per_example"] > 0 and t["gradient_seconds_per_example"] > 0 for t in timings
+    )
