@@ -186,12 +186,17 @@ def test_ctrl_c_during_a_save_takes_effect_after_it_and_leaves_no_temporary(tmp_
         real_fsync(fd)
 
     monkeypatch.setattr(_atomic.os, "fsync", interrupted)
-    with pytest.raises(KeyboardInterrupt):
-        _atomic.write_atomically(path, b"new")
+    # Python's own handler, as in an interactive run (a shell starts background jobs with SIGINT ignored).
+    outer = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            _atomic.write_atomically(path, b"new")
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, outer)
     monkeypatch.undo()
     assert os.listdir(tmp_path) == ["model.safetensors"]
     assert path.read_bytes() == b"new"
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 def test_a_failure_right_after_the_temporary_is_created_removes_it(tmp_path, monkeypatch):
