@@ -495,7 +495,7 @@ class Network:
         return evaluate
 
     def _gradient_chunks(self, data, rows=None):
-        """How :meth:`flat_gradient_evaluator` cuts ``rows`` of ``data``: ``(rows, scale, capacity)``.
+        """How :meth:`_run` and :meth:`flat_gradient_evaluator` cut ``rows`` of ``data``: ``(rows, scale, capacity)``.
 
         ``rows`` (all of ``data``'s by default, int64) are run in chunks of
         ``capacity`` rows, in order, and the summed loss and gradient are
@@ -636,12 +636,8 @@ class Network:
         gradients of the chunks are summed in order into ``grad``. Returns the
         mean loss (with the L2 penalty) and the count of correct predictions.
         """
-        if rows is None:
-            rows = np.arange(data.inputs.shape[0], dtype=np.int64)
+        rows, scale, capacity = self._gradient_chunks(data, rows)
         n = rows.shape[0]
-        total_weight = float(data.weights[rows].sum()) if data.weights.shape[0] else float(n)
-        scale = self._scale(total_weight) if total_weight > 0 else 0.0
-        capacity = max(1, min(n, _CHUNK_ELEMENTS // workspace.row_elements(self.layout)))
         ws = workspace.allocate(self.layout, capacity, self.n_params, self.dtype, mode == GRADIENT)
         if grad is None:
             grad = np.zeros(0, dtype=self.dtype)
