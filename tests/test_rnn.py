@@ -32,6 +32,16 @@ def _randomized(net, rng):
     return net
 
 
+def _assert_loss_and_grads_match(net, X, y, loss_rtol, rtol, atol, reference=None):
+    """``net.loss_and_grads(X, y)`` against the step-by-step reference run on ``reference`` (default ``net``)."""
+    loss, grads = net.loss_and_grads(X, y)
+    expected_loss, expected = ref.network_loss_and_grads(net if reference is None else reference, X, y)
+    assert loss == pytest.approx(expected_loss, rel=loss_rtol)
+    for views, wanted in zip(grads, expected):
+        for got, want in zip(views, wanted):
+            np.testing.assert_allclose(got, want, rtol=rtol, atol=atol)
+
+
 # ------------------------------------------------------------------ reference
 CASES = {
     # id: (kind, activation, return_sequences, bidirectional, dense before it, steps, features, units, examples)
@@ -104,12 +114,8 @@ def test_a_float32_network_runs_as_its_reference_within_float32_rounding(rng, ca
     as_float64.params[...] = net.params
     np.testing.assert_allclose(net.predict(X), ref.network_predict(as_float64, X.astype(np.float64)), rtol=1e-5,
                                atol=1e-5)  # fmt: skip
-    loss, grads = net.loss_and_grads(X, y)
-    expected_loss, expected = ref.network_loss_and_grads(as_float64, X.astype(np.float64), y.astype(np.float64))
-    assert loss == pytest.approx(expected_loss, rel=1e-5)
-    for views, wanted in zip(grads, expected):
-        for got, want in zip(views, wanted):
-            np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+    X64, y64 = X.astype(np.float64), y.astype(np.float64)  # (float32 values: the network reads them as they are)
+    _assert_loss_and_grads_match(net, X64, y64, 1e-5, 1e-4, 1e-5, reference=as_float64)
 
 
 def test_tiles_and_chunks_of_a_batch_run_as_the_reference(rng, parallel_tiles):
@@ -120,12 +126,7 @@ def test_tiles_and_chunks_of_a_batch_run_as_the_reference(rng, parallel_tiles):
     assert ws.tile_rows < 600 and ws.tile_rows > 256 // 5
     X, y = rng.normal(size=(600, 5, 2)), rng.normal(size=(600, 2))
     np.testing.assert_allclose(net.predict(X), ref.network_predict(net, X), rtol=1e-12, atol=1e-13)
-    loss, grads = net.loss_and_grads(X, y)
-    expected_loss, expected = ref.network_loss_and_grads(net, X, y)
-    assert loss == pytest.approx(expected_loss, rel=1e-12)
-    for views, wanted in zip(grads, expected):
-        for got, want in zip(views, wanted):
-            np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-13)
+    _assert_loss_and_grads_match(net, X, y, 1e-12, 1e-9, 1e-13)
 
 
 def test_the_views_are_keras_layout_and_the_lstm_forget_bias_starts_at_one():
@@ -171,12 +172,7 @@ def test_a_softmax_per_step_runs_as_its_reference(rng):
     assert probabilities.shape == (6, 5, 4)
     np.testing.assert_allclose(probabilities, ref.network_predict(net, X), rtol=1e-12)
     np.testing.assert_allclose(probabilities.sum(axis=-1), 1.0)
-    loss, grads = net.loss_and_grads(X, y)
-    expected_loss, expected = ref.network_loss_and_grads(net, X, y)
-    assert loss == pytest.approx(expected_loss, rel=1e-12)
-    for views, wanted in zip(grads, expected):
-        for got, want in zip(views, wanted):
-            np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-13)
+    _assert_loss_and_grads_match(net, X, y, 1e-12, 1e-10, 1e-13)
     assert jp.gradcheck(net, X, y) < 1e-6
     correct = (probabilities.argmax(axis=-1) == y).mean()
     assert net.evaluate(X, y)["accuracy"] == pytest.approx(correct)
@@ -241,12 +237,7 @@ def test_probability_targets_per_step_run_as_their_reference(rng):
     probabilities = net.predict(X)
     log_p = np.log(probabilities)
     assert net.evaluate(X, targets)["loss"] == pytest.approx(-np.mean((targets * log_p).sum(axis=-1)), rel=1e-12)
-    loss, grads = net.loss_and_grads(X, targets)
-    expected_loss, expected = ref.network_loss_and_grads(net, X, targets)
-    assert loss == pytest.approx(expected_loss, rel=1e-12)
-    for views, wanted in zip(grads, expected):
-        for got, want in zip(views, wanted):
-            np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-13)
+    _assert_loss_and_grads_match(net, X, targets, 1e-12, 1e-10, 1e-13)
     assert jp.gradcheck(net, X, targets) < 1e-6
     correct = (probabilities.argmax(axis=-1) == targets.argmax(axis=-1)).mean()
     assert net.evaluate(X, targets)["accuracy"] == pytest.approx(correct)
