@@ -46,7 +46,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 import jitprop as jp
-from jitprop.cli.bench import PEER_UNSET
+from jitprop.cli.bench import engine_environment
 
 DATA_SETS = {
     "digits": (load_digits, "classification"),
@@ -98,12 +98,7 @@ def run_in_process(library, name, folds, random_state, n_threads, dtype, solver)
     command += ["--dtype", dtype, "--solver", solver]
     if n_threads is not None:
         command += ["--threads", str(n_threads)]
-    env = dict(os.environ)
-    if (
-        library == "sklearn"
-    ):  # scikit-learn's OpenBLAS with its own choice of kernels (see jitprop.cli.bench.PEER_UNSET)
-        for variable in PEER_UNSET:
-            env.pop(variable, None)
+    env = engine_environment("scikit-learn" if library == "sklearn" else "jitprop")  # (see bench.PEER_UNSET)
     output = subprocess.run(command, check=True, capture_output=True, text=True, env=env).stdout
     return tuple(json.loads(output.strip().splitlines()[-1]))
 

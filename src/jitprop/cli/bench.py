@@ -869,24 +869,32 @@ PEER_UNSET = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 _OWN_ENGINES = ("jitprop", "hand-written")
 
 
+def engine_environment(engine):
+    """The environment of ``engine``'s own process: this one's, a peer's without the variables of :data:`PEER_UNSET`."""
+    env = dict(os.environ)
+    if engine not in _OWN_ENGINES:
+        for name in PEER_UNSET:
+            env.pop(name, None)
+    return env
+
+
+def _json_from_process(script, arguments, engine, what):
+    """Run ``script`` with ``arguments`` in a fresh Python process of ``engine``'s; the JSON of its last line."""
+    out = subprocess.run(
+        [sys.executable, "-c", script, *arguments], capture_output=True, text=True, env=engine_environment(engine)
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f"{what} failed in its process:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def engine_process(workload, engine, threads, quick=False):
     """Run :func:`one_engine` in a fresh Python process; return its result.
 
     A peer's process runs without the variables of :data:`PEER_UNSET`.
     """
-    env = dict(os.environ)
-    if engine not in _OWN_ENGINES:
-        for name in PEER_UNSET:
-            env.pop(name, None)
-    out = subprocess.run(
-        [sys.executable, "-c", _ENGINE_SCRIPT, workload, engine, str(threads), "1" if quick else "0"],
-        capture_output=True,
-        text=True,
-        env=env,
-    )
-    if out.returncode != 0:
-        raise RuntimeError(f"{engine} on {workload} failed in its process:\n{out.stderr[-3000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    arguments = (workload, engine, str(threads), "1" if quick else "0")
+    return _json_from_process(_ENGINE_SCRIPT, arguments, engine, f"{engine} on {workload}")
 
 
 def one_engine(workload, engine, threads, quick=False, epochs=None):
@@ -1157,15 +1165,8 @@ def inference_in_processes(workload, threads, rounds, engines=INFERENCE_ENGINES,
     for round_ in range(rounds):
         for name in names:
             log(f"… inference on {workload.name}'s network, round {round_ + 1}/{rounds}: {name}")
-            env = dict(os.environ)
-            if name not in _OWN_ENGINES:
-                for variable in PEER_UNSET:
-                    env.pop(variable, None)
-            command = [sys.executable, "-c", _INFERENCE_SCRIPT, workload.name, name, str(threads)]
-            out = subprocess.run(command, capture_output=True, text=True, env=env)
-            if out.returncode != 0:
-                raise RuntimeError(f"{name}'s prediction failed in its process:\n{out.stderr[-3000:]}")
-            rounds_[name].append(json.loads(out.stdout.strip().splitlines()[-1]))
+            arguments = (workload.name, name, str(threads))
+            rounds_[name].append(_json_from_process(_INFERENCE_SCRIPT, arguments, name, f"{name}'s prediction"))
     report = {"workload": workload.name, "threads": threads, "rounds": rounds, "engines": {}}
     for name, figures in rounds_.items():
         report["engines"][name] = {
