@@ -507,7 +507,7 @@ def test_input_shape_errors_name_the_problem(kwargs, message):
 # --------------------------------------------- predictions of a few rows
 def _general_path_only(net, monkeypatch):
     """Make ``net.predict`` take the general path whatever the rows (the small one reports itself busy)."""
-    busy = type("Busy", (), {"row_elements": 1, "run": staticmethod(lambda *args: False)})
+    busy = type("Busy", (), {"run": staticmethod(lambda *args: False)})
     monkeypatch.setattr(net, "_small_forward", busy())
 
 

@@ -48,18 +48,18 @@ class _SmallForward:
         self._made = {}
 
     def run(self, net, X, outputs):
-        """Write the outputs of the rows ``X`` (prepared, at most ``_SMALL_ROWS``) into ``outputs``; False if busy."""
-        if not self._lock.acquire(blocking=False):
+        """Write the outputs of the rows ``X`` (prepared) into ``outputs``; False if they are too many, or if busy."""
+        n, k = X.shape[0], net.n_outputs
+        capacity = min(_SMALL_ROWS, _CHUNK_ELEMENTS // self.row_elements)
+        if n > capacity or not self._lock.acquire(blocking=False):
             return False
         try:
-            key = (X.flags.writeable, X.flags.aligned)  # (the rest of X's type is the network's: C-contiguous 2-D)
+            # (The rest of X's type is the network's: C-contiguous 2-D.)
+            key = (X.flags.writeable, X.flags.aligned, capacity)
             made = self._made.get(key)
             if made is None:
-                made = self._made[key] = self._make(net, X)
+                made = self._made[key] = self._make(net, X, capacity)
             ws, kernels, empty, rows, grad, start = made
-            n, k = X.shape[0], net.n_outputs
-            if n > rows.shape[0]:
-                return False
             data = Data(X, *empty)
             with _threading.parallel_region():
                 net.pack_weights()
@@ -72,8 +72,7 @@ class _SmallForward:
         return True
 
     @staticmethod
-    def _make(net, X):
-        capacity = min(_SMALL_ROWS, _CHUNK_ELEMENTS // workspace.row_elements(net.layout))
+    def _make(net, X, capacity):
         ws = workspace.allocate(net.layout, capacity, net.n_params, net.dtype, False)
         empty = (np.zeros((0, net.n_outputs), dtype=net.dtype), np.zeros(0, dtype=np.int64), np.zeros(0))
         grad = np.zeros(0, dtype=net.dtype)
@@ -363,8 +362,7 @@ class Network:
         """
         X = _checks.as_float_examples(X, self.dtype, self.input_shape)
         outputs = np.empty((X.shape[0], self.n_outputs), dtype=self.dtype)
-        few = X.shape[0] <= min(_SMALL_ROWS, _CHUNK_ELEMENTS // self._small_forward.row_elements)
-        if not (few and self._small_forward.run(self, X, outputs)):
+        if not self._small_forward.run(self, X, outputs):
             no_targets = np.zeros((0, self.n_outputs), dtype=self.dtype)
             data = Data(X, no_targets, np.zeros(0, dtype=np.int64), np.zeros(0))
             self._run(FORWARD, data, outputs=outputs)
