@@ -60,3 +60,31 @@ def parallel_tiles(monkeypatch):
     import jitprop.kernels.tuning
 
     monkeypatch.setattr(jitprop.kernels.tuning, "SERIAL_WORK", 1 << 12)
+
+
+@pytest.fixture(scope="session")
+def first_fit(tmp_path_factory):
+    """Run ``tests/first_fit.py`` in a fresh process with an empty Numba cache; its JSON, by compiling processes.
+
+    ``first_fit(1)`` compiles everything in the fit's own process
+    (``JITPROP_COMPILE_PROCESSES=1``), ``first_fit(2)`` with the help of a
+    second process. Each runs once per test session: a whole first compile
+    is the longest thing a test waits for.
+    """
+    import json
+    import subprocess
+    import sys
+
+    runs = {}
+
+    def run(processes):
+        if processes not in runs:
+            cache = tmp_path_factory.mktemp(f"first-fit-{processes}")
+            env = dict(os.environ, NUMBA_CACHE_DIR=str(cache), JITPROP_COMPILE_PROCESSES=str(processes))
+            script = Path(__file__).with_name("first_fit.py")
+            done = subprocess.run([sys.executable, script], env=env, capture_output=True, text=True, timeout=900)
+            assert done.returncode == 0, done.stderr
+            runs[processes] = json.loads(done.stdout)
+        return runs[processes]
+
+    return run

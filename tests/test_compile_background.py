@@ -1,11 +1,7 @@
 """Kernels compiled in a second process while this one compiles others (jitprop/kernels/_numba/background.py)."""
 
-import json
 import os
 import signal
-import subprocess
-import sys
-import textwrap
 
 import numpy as np
 import pytest
@@ -13,47 +9,17 @@ from numba import njit
 
 from jitprop.kernels._numba import background
 
-# A first fit in a fresh process: which process compiled the tile, and the result.
-_FIRST_FIT = textwrap.dedent(
-    """
-    import json
-    import numpy as np
-    import jitprop as jp
-    from jitprop.kernels.tile import run_tile
 
-    rng = np.random.default_rng(0)
-    X = rng.random((200, 6)).astype(np.float32)
-    y = rng.integers(0, 3, 200)
-    net = jp.Network([jp.Dense(16, "relu"), jp.Dense(3, "softmax")], 6, "cross_entropy", seed=0)
-    history = net.fit(X, y, epochs=2, batch_size=64, optimizer=jp.Adam(), validation_split=0.2, verbose=0)
-    print(json.dumps({
-        "tile_compiled_here": sum(run_tile.stats.cache_misses.values()),
-        "tile_loaded": sum(run_tile.stats.cache_hits.values()),
-        "params": net.params.tobytes().hex(),
-        "val_loss": history["val_loss"],
-    }))
-    """
-)
-
-
-def _first_fit(tmp_path, name, **env):
-    environment = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / name), **env)
-    run = subprocess.run(
-        [sys.executable, "-c", _FIRST_FIT], env=environment, capture_output=True, text=True, timeout=900
-    )
-    assert run.returncode == 0, run.stderr
-    return json.loads(run.stdout)
-
-
-def test_a_first_fit_loads_the_tile_a_second_process_compiled_and_trains_the_same(tmp_path):
-    in_two = _first_fit(tmp_path, "two")
-    in_one = _first_fit(tmp_path, "one", JITPROP_COMPILE_PROCESSES="1")
-    # With an empty cache, the fit's process compiled the tile itself only when told to use one process.
+def test_a_first_fit_loads_the_tile_a_second_process_compiled_and_trains_the_same(first_fit):
+    # (tests/first_fit.py: a first fit with an empty cache, in a fresh process.)
+    in_two = first_fit(2)
+    in_one = first_fit(1)
+    # The fit's process compiled the tile itself only when told to use one process.
     assert (in_two["tile_compiled_here"], in_two["tile_loaded"]) == (0, 1)
     assert (in_one["tile_compiled_here"], in_one["tile_loaded"]) == (1, 0)
     # The same machine code either way: the same bits.
-    assert in_two["params"] == in_one["params"]
-    assert in_two["val_loss"] == in_one["val_loss"]
+    for result in ("params", "val_loss", "scores", "loss", "grads"):
+        assert in_two[result] == in_one[result], result
 
 
 @njit(cache=True)
