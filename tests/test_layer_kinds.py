@@ -27,8 +27,9 @@ from jitprop.layers import LAYER_KINDS, Layer
 
 
 @njit(**KERNEL)
-def scale_forward(kernels, layout, params, packed, ws, layer, r0, r1):
-    kernels, layout, params, packed, ws = untracked((kernels, layout, params, packed, ws))
+def scale_forward(kernels, model, ws, layer, r0, r1):
+    kernels, model, ws = untracked((kernels, model, ws))
+    layout, params = model.layout, model.params
     x = rows(ws, ws.activations, layout, layer, r0, r1)
     z = rows(ws, ws.preactivations, layout, layer + 1, r0, r1)
     width = x.shape[1]
@@ -41,8 +42,9 @@ def scale_forward(kernels, layout, params, packed, ws, layer, r0, r1):
 
 
 @njit(**KERNEL)
-def scale_backward(kernels, layout, params, packed, ws, layer, r0, r1, grad):
-    kernels, layout, params, packed, ws, grad = untracked((kernels, layout, params, packed, ws, grad))
+def scale_backward(kernels, model, ws, layer, r0, r1, grad):
+    kernels, model, ws, grad = untracked((kernels, model, ws, grad))
+    layout, params = model.layout, model.params
     d = rows(ws, ws.deltas, layout, layer + 1, r0, r1)
     x = rows(ws, ws.activations, layout, layer, r0, r1)
     width = x.shape[1]

@@ -171,7 +171,7 @@ def test_data_in_several_chunks_matches_reference(rng, monkeypatch, dtype):
     run_batch = jitprop.network.run_batch
 
     def counted(*args):
-        calls.append(args[6].shape[0])  # the rows of the chunk
+        calls.append(args[4].shape[0])  # the rows of the chunk
         return run_batch(*args)
 
     monkeypatch.setattr(jitprop.network, "run_batch", counted)

@@ -267,9 +267,9 @@ def test_c_contiguous_input_of_the_network_dtype_reaches_the_kernels_without_a_c
     seen = []
     original = training.train_epoch
 
-    def spy(kernels, layout, params, packed, data, *rest):
+    def spy(kernels, model, data, *rest):
         seen.append(data.inputs)
-        return original(kernels, layout, params, packed, data, *rest)
+        return original(kernels, model, data, *rest)
 
     monkeypatch.setattr(training, "train_epoch", spy)
     net = jp.Network([jp.Dense(4, "relu"), jp.Dense(3, "softmax")], 5, "cross_entropy", "float32", seed=0)

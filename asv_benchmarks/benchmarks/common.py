@@ -539,23 +539,29 @@ def layer_kernels(net, layer, rows, seed=0):
         workspace = importlib.import_module("jitprop.kernels.workspace")
         tile = importlib.import_module("jitprop.kernels.tile")
         threading = importlib.import_module("jitprop._threading")
+        layout_module = importlib.import_module("jitprop.kernels.layout")
     except ImportError as error:
         raise NotImplementedError(f"layer kinds: {error}") from None
     layout, params, packed = net.layout, net.params, net.packed_weights
+    # The network as kernels take it: one Model, or (before there was one) its three arrays.
+    if hasattr(layout_module, "Model"):
+        model = (layout_module.Model(layout, params, packed),)
+    else:
+        model = (layout, params, packed)
     rng = np.random.default_rng(seed)
     X = rng.random((rows, *net.input_shape)).astype(net.dtype)
     data = net.prepare_data(X, rng.integers(0, net.n_outputs, rows))
     ws = workspace.allocate(layout, rows, net.n_params, net.dtype, True)
     grad = np.zeros(net.n_params, dtype=net.dtype)
-    kernels = batch.batch_kernels(layout, params, packed, data, ws, grad)
+    kernels = batch.batch_kernels(*model, data, ws, grad)
     index = np.arange(rows, dtype=np.int64)
     with threading.parallel_region():
         net.pack_weights()
         chunked = batch.chunking(net.n_params)
-        arguments = (layout, params, packed, data, index, 1.0 / rows, ws, grad, False, -1, chunked)
+        arguments = (*model, data, index, 1.0 / rows, ws, grad, False, -1, chunked)
         batch.run_batch(kernels, np.int64(tile.GRADIENT), *arguments)
     kind = kinds.LAYER_KERNELS[int(layout.kinds[layer])]
-    at = (kernels, layout, params, packed, ws, np.int64(layer), np.int64(0), np.int64(ws.tile_rows))
+    at = (kernels, *model, ws, np.int64(layer), np.int64(0), np.int64(ws.tile_rows))
     tile_gradient = ws.tile_gradients[0]
     return (lambda: kind.forward(*at)), (lambda: kind.backward(*at, tile_gradient)), ws.tile_rows
 

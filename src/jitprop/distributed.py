@@ -303,7 +303,7 @@ class Session:
         index = np.zeros(1, dtype=np.int64)
         int64 = np.int64(0)
         tiles = self.tile_ws.tile_gradients
-        buffers = (net.layout, net.params, net.packed_weights, data)
+        buffers = (net.model, data)
         placeholder = placeholder_kernels(net.layout, net.dtype, data)
         meanwhile = [
             (run_tiles, (placeholder, int64, *buffers, index, 0.0, self.tile_ws, int64)),
@@ -418,7 +418,7 @@ class Session:
     def _local_tiles(self, net, data, dropout_key, ws, index, scale, first, end):
         """Run this rank's tiles ``first:end`` of the batch ``index``; tile ``first`` lands in ``ws``'s first row."""
         rows = index[first * ws.tile_rows : min(index.shape[0], end * ws.tile_rows)]
-        arguments = (net.layout, net.params, net.packed_weights, data, rows, scale, ws, np.int64(dropout_key))
+        arguments = (net.model, data, rows, scale, ws, np.int64(dropout_key))
         with _threading.parallel_region():
             run_tiles(self.kernels, np.int64(GRADIENT), *arguments)
 
@@ -522,7 +522,7 @@ class Session:
             self.own = np.zeros(net.n_params, dtype=net.dtype)
             self.wide = np.zeros(net.n_params + 3)
         int64 = np.int64(0)
-        buffers = (net.layout, net.params, net.packed_weights, data)
+        buffers = (net.model, data)
         placeholder = placeholder_kernels(net.layout, net.dtype, data)
         meanwhile = [
             (run_tiles, (placeholder, int64, *buffers, np.zeros(1, dtype=np.int64), 0.0, self.tile_ws, int64)),

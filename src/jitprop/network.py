@@ -13,7 +13,7 @@ from .kernels.batch import batch_kernels, chunking, run_batch
 from .kernels.tile import FORWARD, GRADIENT, LOSS
 from .kernels.dense import pack_weights as pack_weight_panels
 from .kernels.kinds import panel_offsets
-from .kernels.layout import GEOMETRY, Data, Layout
+from .kernels.layout import GEOMETRY, Data, Layout, Model
 from .kernels.regularization import add_l2_penalty
 from .layers import LAYER_KINDS, Dense, Dropout, Layer, layer_from_config
 from .losses import get_loss
@@ -63,7 +63,7 @@ class _SmallForward:
             data = Data(X, *empty)
             with _threading.parallel_region():
                 net.pack_weights()
-                arguments = (net.layout, net.params, net.packed_weights, data, rows[:n], 0.0, ws, grad, False, -1)
+                arguments = (net.model, data, rows[:n], 0.0, ws, grad, False, -1)
                 run_batch(kernels, FORWARD, *arguments, chunking(net.n_params))
             outputs[...] = ws.activations[start : start + n * k].reshape(n, k)
         finally:
@@ -76,7 +76,7 @@ class _SmallForward:
         ws = workspace.allocate(net.layout, capacity, net.n_params, net.dtype, False)
         empty = (np.zeros((0, net.n_outputs), dtype=net.dtype), np.zeros(0, dtype=np.int64), np.zeros(0))
         grad = np.zeros(0, dtype=net.dtype)
-        kernels = batch_kernels(net.layout, net.params, net.packed_weights, Data(X, *empty), ws, grad)
+        kernels = batch_kernels(net.model, Data(X, *empty), ws, grad)
         rows = np.arange(capacity, dtype=np.int64)
         return ws, kernels, empty, rows, grad, ws.row_offsets[len(net.layout.kinds)]
 
@@ -142,8 +142,8 @@ class Network:
     Notes
     -----
     The training loop (:mod:`jitprop.training`), and other code that runs the
-    kernels itself, use the network through :attr:`layout`, :attr:`params`,
-    :attr:`packed_weights`, :attr:`entropy`, :attr:`dense_layers` and four
+    kernels itself, use the network through :attr:`model` (:attr:`layout`,
+    :attr:`params` and :attr:`packed_weights` in one), :attr:`entropy`, :attr:`dense_layers` and four
     methods: :meth:`prepare_data`, :meth:`pack_weights`,
     :meth:`evaluate_data` and :meth:`metrics`.
     """
@@ -250,6 +250,15 @@ class Network:
         :attr:`params`; the kernels take it next to :attr:`params`.
         """
         return self._packed
+
+    @property
+    def model(self):
+        """The network as the kernels take it: :attr:`layout`, :attr:`params` and :attr:`packed_weights`.
+
+        A :class:`~jitprop.kernels.layout.Model` of those three (made on each
+        access: it follows ``params`` if it is replaced).
+        """
+        return Model(self.layout, self.params, self._packed)
 
     def __repr__(self):
         return (
@@ -471,7 +480,7 @@ class Network:
         rows, scale, capacity = self._gradient_chunks(data, rows)
         n = rows.shape[0]
         ws = workspace.allocate(self.layout, capacity, self.n_params, self.dtype, True)
-        kernels = batch_kernels(self.layout, self.params, self._packed, data, ws, grad)
+        kernels = batch_kernels(self.model, data, ws, grad)
         chunked = chunking(self.n_params)
         chunks = [(lo, rows[lo : min(n, lo + capacity)]) for lo in range(0, n, capacity)]
         penalized = bool(self.layout.l2.any())
@@ -481,7 +490,7 @@ class Network:
             with _threading.parallel_region():
                 self.pack_weights()
                 for lo, chunk in chunks:
-                    arguments = (self.layout, self.params, self._packed, data, chunk, scale, ws, grad, lo > 0, -1)
+                    arguments = (self.model, data, chunk, scale, ws, grad, lo > 0, -1)
                     chunk_loss, chunk_correct, _ = run_batch(kernels, GRADIENT, *arguments, chunked)
                     loss_sum += chunk_loss
                     correct += chunk_correct
@@ -572,7 +581,7 @@ class Network:
         :func:`jitprop._threading.parallel_region`.
         """
         if self._packed.size:  # (a network of layers that all read their weights as they are has none)
-            pack_weight_panels(self.layout, self.params, self._packed, chunking(self.n_params))
+            pack_weight_panels(self.model, chunking(self.n_params))
 
     def evaluate_data(self, data, rows=None):
         """:meth:`evaluate` on the examples ``rows`` (int64 indices, all by default) of prepared ``data``.
@@ -642,12 +651,12 @@ class Network:
         k = self.n_outputs
         start = ws.row_offsets[len(self._computing)]
         loss_sum = correct = 0.0
-        kernels = batch_kernels(self.layout, self.params, self._packed, data, ws, grad)
+        kernels = batch_kernels(self.model, data, ws, grad)
         with _threading.parallel_region():
             self.pack_weights()
             for lo in range(0, n, capacity):
                 hi = min(n, lo + capacity)
-                arguments = (self.layout, self.params, self._packed, data, rows[lo:hi], scale, ws, grad, lo > 0, -1)
+                arguments = (self.model, data, rows[lo:hi], scale, ws, grad, lo > 0, -1)
                 chunk_loss, chunk_correct, _ = run_batch(kernels, mode, *arguments, chunking(self.n_params))
                 loss_sum += chunk_loss
                 correct += chunk_correct

@@ -331,7 +331,7 @@ def fit(
             truncation = Truncation(net, bptt_steps, batch_size, data, grad, optimizer, adjustments, chunked)
         elif session is None:
             ws = workspace.allocate(net.layout, batch_size, net.n_params, net.dtype)
-            buffers = (net.layout, net.params, net.packed_weights, data, ws, grad)
+            buffers = (net.model, data, ws, grad)
             chunked = chunking(net.n_params)
             kernels = _epoch_kernels(
                 net, buffers, optimizer.kernel_arguments(), adjustments, chunked, val_data is not None
@@ -476,7 +476,7 @@ def _run_epoch(net, kernels, data, plan, buffers, optimizer, compiled_for, epoch
         for first, last in zip(bounds[:-1], bounds[1:]):
             segment = plan._replace(first_batch=first, last_batch=last)
             with _threading.parallel_region():
-                arguments = (net.layout, net.params, net.packed_weights, data, segment, ws, grad, update, batch_stats)
+                arguments = (net.model, data, segment, ws, grad, update, batch_stats)
                 done = train_epoch(kernels, *arguments, *compiled_for)
             if done < last:
                 optimizer.step += done
@@ -494,12 +494,12 @@ def _run_epoch(net, kernels, data, plan, buffers, optimizer, compiled_for, epoch
 def _epoch_kernels(net, buffers, rule, adjustments, chunked, evaluates):
     """:func:`~.kernels.epoch.epoch_kernels`, remembered by the network for the types that can change between fits.
 
-    The network's own buffers (layout, parameters, workspace and gradient
-    of its dtype) are of the same types in every fit; finding the types of
+    The network's own buffers (its model, workspace and gradient of its
+    dtype) are of the same types in every fit; finding the types of
     all of them again would cost a small fit more than its training.
     """
     code, state, hyper = rule
-    data = buffers[3]
+    data = buffers[1]
     key = (int(code), type_key((state, hyper, data, adjustments)), chunked, evaluates)
     kernels = net._epoch_kernels.get(key)
     if kernels is None:

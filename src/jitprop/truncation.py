@@ -36,7 +36,7 @@ from . import _threading
 from .errors import DivergenceError
 from .kernels import kinds, recurrent, workspace
 from .kernels.epoch import EpochPlan, epoch_kernels, train_epoch
-from .kernels.layout import Data
+from .kernels.layout import Data, Model
 from .kernels.optimizers import rule_entry
 from .kernels.tile import per_step_output
 from .layers.dense import Dense
@@ -127,7 +127,7 @@ class Truncation:
         self.fractions = per_step_output(net.layout)
         layout, ws = self.layouts[steps], self.workspaces[steps]
         sample = self._chunk_data(data, np.zeros(1, dtype=np.int64), 0, 1)
-        buffers = (layout, net.params, net.packed_weights, sample, ws, grad)
+        buffers = (Model(layout, net.params, net.packed_weights), sample, ws, grad)
         self.kernels = epoch_kernels(*buffers, optimizer.kernel_arguments(), adjustments, chunked, evaluates=False)
 
     @property
@@ -169,7 +169,8 @@ class Truncation:
                     dropout_key=key,
                 )
                 with _threading.parallel_region():
-                    arguments = (layout, net.params, net.packed_weights, chunk, one, ws, self.grad, update, chunk_stats)
+                    model = Model(layout, net.params, net.packed_weights)
+                    arguments = (model, chunk, one, ws, self.grad, update, chunk_stats)
                     done = train_epoch(self.kernels, *arguments, self.adjustments, self.chunked)
                 if done < 1:
                     optimizer.step += u

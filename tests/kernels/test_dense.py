@@ -15,7 +15,7 @@ def test_pack_weights_packs_every_product_that_reads_panels(rng, hidden):
     net = jp.Network(layers, 5, "cross_entropy")
     net.params[...] = rng.normal(size=net.n_params)
     net._packed[...] = np.nan
-    pack_weights(net.layout, net.params, net._packed, chunking(net.n_params))
+    pack_weights(net.model, chunking(net.n_params))
     columns = 16  # float32: two vectors of 8
     for i in range(3):
         fan_in, fan_out = (int(v) for v in net.layout.sizes[i : i + 2])

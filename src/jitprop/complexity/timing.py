@@ -83,7 +83,7 @@ class BatchBench:
         self.no_grad = np.zeros(0, dtype=net.dtype)
         with parallel_region():
             net.pack_weights()
-        self.kernels = batch_kernels(net.layout, net.params, net.packed_weights, self.data, self.ws, self.grad)
+        self.kernels = batch_kernels(net.model, self.data, self.ws, self.grad)
 
     def run(self, rep):
         """Seconds of each batch's forward pass and of its gradient pass, alternating which runs first."""
@@ -95,7 +95,7 @@ class BatchBench:
             for mode in (FORWARD, GRADIENT) if (b + rep) % 2 == 0 else (GRADIENT, FORWARD):
                 grad = self.grad if mode == GRADIENT else self.no_grad
                 start = self.timer()
-                arguments = (net.layout, net.params, net.packed_weights, data, index, scale, ws, grad, False, -1)
+                arguments = (net.model, data, index, scale, ws, grad, False, -1)
                 run_batch(self.kernels, mode, *arguments, chunking(net.n_params))
                 (forward if mode == FORWARD else gradient).append(self.timer() - start)
         return forward, gradient

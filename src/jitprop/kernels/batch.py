@@ -17,17 +17,17 @@ from .tile import FORWARD, LOSS, network_kernels, placeholder_kernels
 from .tuning import PARALLEL_REDUCE, REDUCE_CHUNK
 
 
-def batch_kernels(layout, params, packed, data, ws, grad):
+def batch_kernels(model, data, ws, grad):
     """:func:`~.tile.network_kernels` for :func:`run_batch`, which is compiled (or loaded) with them.
 
     ``ws`` and ``grad`` are those :func:`run_batch` will be called with (and
     ``chunked``, :func:`chunking` of ``params.shape[0]``).
     """
     index = np.zeros(1, dtype=np.int64)
-    kernels = placeholder_kernels(layout, params.dtype, data)
-    chunked = chunking(params.shape[0])
-    batch = (kernels, np.int64(FORWARD), layout, params, packed, data, index, 0.0, ws, grad, False, -1, chunked)
-    return network_kernels(layout, params, packed, data, ws, [(run_batch, batch)])
+    kernels = placeholder_kernels(model.layout, model.params.dtype, data)
+    chunked = chunking(model.params.shape[0])
+    batch = (kernels, np.int64(FORWARD), model, data, index, 0.0, ws, grad, False, -1, chunked)
+    return network_kernels(model, data, ws, [(run_batch, batch)])
 
 
 def chunking(n_params):
@@ -45,7 +45,7 @@ def chunking(n_params):
 
 
 @njit(**KERNEL)
-def run_batch(kernels, mode, layout, params, packed, data, index, scale, ws, grad, accumulate, dropout_key, chunked):
+def run_batch(kernels, mode, model, data, index, scale, ws, grad, accumulate, dropout_key, chunked):
     """Run the examples ``index`` through the network.
 
     Parameters
@@ -54,9 +54,10 @@ def run_batch(kernels, mode, layout, params, packed, data, index, scale, ws, gra
         :func:`~.tile.network_kernels` of the network and ``data``.
     mode : int
         ``FORWARD`` (outputs only), ``LOSS`` or ``GRADIENT``.
-    packed : ndarray
-        The weights' panels, as :func:`~jitprop.kernels.dense.pack_weights`
-        last packed them from ``params``.
+    model : Model
+        The network; its ``packed`` panels as
+        :func:`~jitprop.kernels.dense.pack_weights` last packed them from
+        its ``params``.
     scale : float
         1/n for a loss that is a mean over n examples (1/(n·k) over outputs too).
     grad : ndarray of shape (n_params,)
@@ -78,12 +79,12 @@ def run_batch(kernels, mode, layout, params, packed, data, index, scale, ws, gra
 
     The outputs stay in the last layer's block of ``ws.activations``.
     """
-    n_tiles = run_tiles(kernels, mode, layout, params, packed, data, index, scale, ws, dropout_key)
+    n_tiles = run_tiles(kernels, mode, model, data, index, scale, ws, dropout_key)
     return call(batch_totals, (mode, ws, n_tiles, grad, accumulate, chunked))
 
 
 @njit(**INLINED_KERNEL)
-def run_tiles(kernels, mode, layout, params, packed, data, index, scale, ws, dropout_key):
+def run_tiles(kernels, mode, model, data, index, scale, ws, dropout_key):
     """Run every tile of the batch ``index`` (:func:`~.tile.run_tile`, through ``kernels.tile``); return their number.
 
     The batch of :func:`run_batch` and of :func:`~.epoch.train_epoch` alike.
@@ -91,7 +92,7 @@ def run_tiles(kernels, mode, layout, params, packed, data, index, scale, ws, dro
     network the way through the thread pool would be a large part of it.
     """
     n_tiles = tiles_of(index, ws)
-    arguments = (kernels, mode, layout, params, packed, data, index, scale, ws, dropout_key)
+    arguments = (kernels, mode, model, data, index, scale, ws, dropout_key)
     if n_tiles == 1:
         call_entry(kernels.tile, arguments + (np.int64(0),), None)
     else:

@@ -206,10 +206,11 @@ def raise_windows(patches, geometry, x):
 
 
 @njit(**KERNEL)
-def forward(kernels, layout, params, packed, ws, layer, r0, r1):
+def forward(kernels, model, ws, layer, r0, r1):
     """``a = f(z)``, ``z = P Wm + b`` for rows ``r0:r1`` of ``layer`` (the forward kernel of :mod:`.kinds`)."""
     # Arguments stay alive for the call: no need to count references to them.
-    kernels, layout, params, packed, ws = untracked((kernels, layout, params, packed, ws))
+    kernels, model, ws = untracked((kernels, model, ws))
+    layout, params, packed = model
     scratch = ws.panels[r0 // ws.tile_rows]
     geometry = layout.geometry[layer]
     positions = geometry[H_OUT] * geometry[W_OUT]
@@ -237,14 +238,15 @@ def forward(kernels, layout, params, packed, ws, layer, r0, r1):
 
 
 @njit(**KERNEL)
-def backward(kernels, layout, params, packed, ws, layer, r0, r1, grad):
+def backward(kernels, model, ws, layer, r0, r1, grad):
     """Gradient of ``layer`` from the delta of its outputs, rows ``r0:r1`` (the backward kernel of :mod:`.kinds`).
 
     With ``D = ∂loss/∂z``: ``dWm = Σ Pᵀ D`` over the tile's
     chunks and ``db = Σ D`` over rows and positions; then, except for the
     first layer, ``dP = D Wmᵀ`` added back at the windows' input positions.
     """
-    kernels, layout, params, packed, ws, grad = untracked((kernels, layout, params, packed, ws, grad))
+    kernels, model, ws, grad = untracked((kernels, model, ws, grad))
+    layout, packed = model.layout, model.packed
     scratch = ws.panels[r0 // ws.tile_rows]
     geometry = layout.geometry[layer]
     positions = geometry[H_OUT] * geometry[W_OUT]
@@ -301,9 +303,10 @@ def backward(kernels, layout, params, packed, ws, layer, r0, r1, grad):
 
 
 @njit(**KERNEL)
-def forward_by_positions(kernels, layout, params, packed, ws, layer, r0, r1):
+def forward_by_positions(kernels, model, ws, layer, r0, r1):
     """:func:`forward` by :func:`.position_panels.forward`: for layers :func:`by_positions`."""
-    kernels, layout, params, packed, ws = untracked((kernels, layout, params, packed, ws))
+    kernels, model, ws = untracked((kernels, model, ws))
+    layout, params = model.layout, model.params
     geometry = layout.geometry[layer]
     depth = layout.weight_shapes[layer, 0]
     filters = layout.weight_shapes[layer, 1]
@@ -319,9 +322,10 @@ def forward_by_positions(kernels, layout, params, packed, ws, layer, r0, r1):
 
 
 @njit(**KERNEL)
-def backward_by_positions(kernels, layout, params, packed, ws, layer, r0, r1, grad):
+def backward_by_positions(kernels, model, ws, layer, r0, r1, grad):
     """:func:`backward` by :func:`.position_panels.backward`: for layers :func:`by_positions`."""
-    kernels, layout, params, packed, ws, grad = untracked((kernels, layout, params, packed, ws, grad))
+    kernels, model, ws, grad = untracked((kernels, model, ws, grad))
+    layout, params = model.layout, model.params
     geometry = layout.geometry[layer]
     depth = layout.weight_shapes[layer, 0]
     filters = layout.weight_shapes[layer, 1]

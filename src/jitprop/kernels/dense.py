@@ -89,9 +89,10 @@ def tile_panel_size(sizes, tile_rows):
 
 
 @njit(**INLINED_KERNEL)
-def forward(kernels, layout, params, packed, ws, layer, r0, r1):
+def forward(kernels, model, ws, layer, r0, r1):
     """``z = x @ W + b`` for rows ``r0:r1`` of ``layer`` (the forward kernel of :mod:`.kinds`' contract)."""
     # (Written into the tile, whose arguments are already untracked: see .tile.run_tile.)
+    layout, params, packed = model
     panels = ws.panels[r0 // ws.tile_rows]
     x = rows(ws, ws.activations, layout, layer, r0, r1)
     z = rows(ws, ws.preactivations, layout, layer + 1, r0, r1)
@@ -107,13 +108,14 @@ def forward(kernels, layout, params, packed, ws, layer, r0, r1):
 
 
 @njit(**INLINED_KERNEL)
-def backward(kernels, layout, params, packed, ws, layer, r0, r1, grad):
+def backward(kernels, model, ws, layer, r0, r1, grad):
     """Gradient of ``layer`` from the delta of its outputs, rows ``r0:r1`` (the backward kernel of :mod:`.kinds`).
 
     With ``D = ∂loss/∂z``: ``dWt = Dᵀ A`` (from
     packed panels, see :mod:`.panels`) and ``db = Σ D`` over the rows, then
     (except for the first layer) ``∂loss/∂a_prev = D W``.
     """
+    layout, params, packed = model
     panels = ws.panels[r0 // ws.tile_rows]
     fan_in = layout.sizes[layer]
     fan_out = layout.sizes[layer + 1]
@@ -150,7 +152,7 @@ KERNELS = LayerKernels("dense", forward, backward, tile_scratch, panels)
 
 
 @njit(**KERNEL)
-def pack_weights(layout, params, packed, chunked):
+def pack_weights(model, chunked):
     """Pack every layer's ``Wt`` into the panels its forward and input-gradient products read.
 
     Must run after every change to the parameters. The panels of large
@@ -159,6 +161,7 @@ def pack_weights(layout, params, packed, chunked):
     :func:`~.batch.chunking` of the parameters: with None (a network too
     small for parallel packing), only the serial code is compiled.
     """
+    layout, params, packed = model
     columns = panel_columns(packed)
     n_panels = 0
     for layer in range(layout.kinds.shape[0]):

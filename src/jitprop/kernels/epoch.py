@@ -51,12 +51,12 @@ def gradient_adjustments(layout, clip_norm):
     return GradientAdjustments(penalised, float(clip_norm))
 
 
-def epoch_kernels(layout, params, packed, data, ws, grad, optimizer, adjustments, chunked, evaluates):
+def epoch_kernels(model, data, ws, grad, optimizer, adjustments, chunked, evaluates):
     """:func:`~.tile.network_kernels` for :func:`train_epoch`, which is compiled (or loaded) with them.
 
     Parameters
     ----------
-    layout, params, packed, data, ws, grad, adjustments, chunked
+    model, data, ws, grad, adjustments, chunked
         As :func:`train_epoch` will take them.
     optimizer : tuple (code, state, hyper)
         The update rule's code, state and hyper-parameters.
@@ -66,23 +66,23 @@ def epoch_kernels(layout, params, packed, data, ws, grad, optimizer, adjustments
     """
     code, state, hyper = optimizer
     int64 = np.int64(0)
-    kernels = placeholder_kernels(layout, params.dtype, data)
+    kernels = placeholder_kernels(model.layout, model.params.dtype, data)
     rows = np.zeros(1, dtype=np.int64)
     plan = EpochPlan(order=rows, batch_size=1, first_batch=0, last_batch=0, lrs=np.zeros(1), step=0, dropout_key=0)
     update = (NO_KERNEL, state, hyper)
-    epoch = (kernels, layout, params, packed, data, plan, ws, grad, update, np.zeros((1, 2)), adjustments, chunked)
-    rule = (RULES[code], (params, grad, state, hyper, 0.0, int64, int64, int64))
-    batch = (kernels, int64, layout, params, packed, data, rows, 0.0, ws, grad, False, -1, chunked)
+    epoch = (kernels, model, data, plan, ws, grad, update, np.zeros((1, 2)), adjustments, chunked)
+    rule = (RULES[code], (model.params, grad, state, hyper, 0.0, int64, int64, int64))
+    batch = (kernels, int64, model, data, rows, 0.0, ws, grad, False, -1, chunked)
     # The second process takes the tile and the rule; this one the epoch and the
     # evaluation's batch driver, which share callees (the tile alone is the
     # larger part: with the driver too, the second process was the one waited for).
     background = [rule]
     meanwhile = [(train_epoch, epoch)] + ([(run_batch, batch)] if evaluates else [])
-    return network_kernels(layout, params, packed, data, ws, meanwhile, also_in_background=background)
+    return network_kernels(model, data, ws, meanwhile, also_in_background=background)
 
 
 @njit(**KERNEL)
-def train_epoch(kernels, layout, params, packed, data, plan, ws, grad, optimizer, batch_stats, adjustments, chunked):
+def train_epoch(kernels, model, data, plan, ws, grad, optimizer, batch_stats, adjustments, chunked):
     """Train on the batches ``plan.first_batch`` to ``plan.last_batch - 1``.
 
     Batch ``b`` holds the examples ``plan.order[b·batch_size : (b+1)·batch_size]``;
@@ -93,6 +93,9 @@ def train_epoch(kernels, layout, params, packed, data, plan, ws, grad, optimizer
     ----------
     kernels : Kernels
         :func:`~.tile.network_kernels` of the network and ``data``.
+    model : Model
+        The network (see :class:`~.layout.Model`); its parameters are
+        updated and its panels packed again after every batch.
     optimizer : tuple (rule, state, hyper)
         :func:`~.optimizers.rule_entry` of the update rule, the rule's state
         and its hyper-parameters (see :mod:`.optimizers`).
@@ -126,9 +129,10 @@ def train_epoch(kernels, layout, params, packed, data, plan, ws, grad, optimizer
     batch.
     """
     # Arguments stay alive for the call: no need to count references to them.
-    kernels, layout, params, packed, data, plan, ws, grad, optimizer, batch_stats = untracked(
-        (kernels, layout, params, packed, data, plan, ws, grad, optimizer, batch_stats)
+    kernels, model, data, plan, ws, grad, optimizer, batch_stats = untracked(
+        (kernels, model, data, plan, ws, grad, optimizer, batch_stats)
     )
+    layout, params, packed = model
     rule, state, hyper = optimizer
     flat_state = state.ravel()
     start_params = params.copy()
@@ -148,7 +152,7 @@ def train_epoch(kernels, layout, params, packed, data, plan, ws, grad, optimizer
         prefetch_examples(data, plan.order, (b + 1) * plan.batch_size, min(n, (b + 2) * plan.batch_size))
         scale = batch_scale(data.weights, index, outputs)
         mode = np.int64(GRADIENT)  # (the tile's mode argument is an int64)
-        n_tiles = run_tiles(kernels, mode, layout, params, packed, data, index, scale, ws, plan.dropout_key)
+        n_tiles = run_tiles(kernels, mode, model, data, index, scale, ws, plan.dropout_key)
         loss_sum, correct = tile_totals(ws, n_tiles)
         # A weight penalty or clipping changes the summed gradient before the
         # update: the tiles are summed first. Otherwise summing, updating and
@@ -196,7 +200,7 @@ def train_epoch(kernels, layout, params, packed, data, plan, ws, grad, optimizer
             b = plan.first_batch
             end = failed
         if has_panels:
-            call(pack_weights, (layout, params, packed, chunked))
+            call(pack_weights, (model, chunked))
     return failed if failed >= 0 else end
 
 

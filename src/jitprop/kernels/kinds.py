@@ -12,9 +12,9 @@ The contract of the two kernels, for layer ``l`` on the rows ``r0:r1`` of a
 tile (blocks are those of :func:`.layout.rows`; block ``l`` is the layer's
 input, block ``l + 1`` its output)::
 
-    forward(kernels, layout, params, packed, ws, layer, r0, r1)
+    forward(kernels, model, ws, layer, r0, r1)
         activations[l] → preactivations[l + 1] (z).
-    backward(kernels, layout, params, packed, ws, layer, r0, r1, grad)
+    backward(kernels, model, ws, layer, r0, r1, grad)
         deltas[l + 1] holds ∂loss/∂z of the output: write the layer's
         parameter gradient into grad and, unless l == 0, ∂loss/∂a of its
         input into deltas[l].

@@ -1,11 +1,11 @@
 """How a network and its scratch space are laid out in flat buffers.
 
-A kernel receives the whole network as a few arrays: the parameters in one
-contiguous buffer and a :class:`Layout` that says where each layer lives in
-it. Per-example scratch (activations, pre-activations, deltas) lives in flat
-buffers with one block per layer; a block holds the rows
-of a whole batch, so the tiles of a batch work on disjoint parts of it and
-need no buffers of their own. Only gradients are per tile.
+A kernel receives the whole network as a :class:`Model`: the parameters in
+one contiguous buffer, a :class:`Layout` that says where each layer lives in
+it, and the panels its products read the weights from. Per-example scratch
+(activations, pre-activations, deltas) lives in flat buffers with one block
+per layer; a block holds the rows of a whole batch, so the tiles of a batch
+work on disjoint parts of it and need no buffers of their own. Only gradients are per tile.
 
 Layer ``l`` maps ``sizes[l]`` features of an example to ``sizes[l + 1]``;
 what it computes is its kind's (see :mod:`.kinds`). Its parameters start at
@@ -40,6 +40,14 @@ class Layout(NamedTuple):
     l2: np.ndarray  # float64 (n_layers,): penalty l2·ΣW² of each layer's weights
     loss: int  # loss code
     loss_over_outputs: bool  # mean over outputs as well as examples
+
+
+class Model(NamedTuple):
+    """A network as kernels take it: where each layer lives, its parameters and their packed panels."""
+
+    layout: Layout
+    params: np.ndarray  # (n_params,): every parameter, where the layout places it
+    packed: np.ndarray  # the weights' panels, as the products read them (see .dense.pack_weights); (0,) for none
 
 
 #: Columns of :attr:`Layout.geometry` (the windows of convolution and pooling use 12, see :mod:`.windows`).

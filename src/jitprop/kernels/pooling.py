@@ -69,7 +69,7 @@ def first_maximum_block(ws, layout, layer, r0, r1):
 
 
 @njit(**KERNEL)
-def max_forward(kernels, layout, params, packed, ws, layer, r0, r1):
+def max_forward(kernels, model, ws, layer, r0, r1):
     """``z = a`` = the maximum of each window, rows ``r0:r1`` (the forward kernel of :mod:`.kinds`).
 
     For each row of outputs, the maximum over the window's rows (``u``) is
@@ -90,7 +90,8 @@ def max_forward(kernels, layout, params, packed, ws, layer, r0, r1):
     smallest place in the example among the window's maxima) is kept in the
     stash for :func:`max_backward`, found by the same selects alongside.
     """
-    kernels, layout, params, packed, ws = untracked((kernels, layout, params, packed, ws))
+    kernels, model, ws = untracked((kernels, model, ws))
+    layout = model.layout
     g = layout.geometry[layer]
     width, channels = g[W], g[C]
     h_out, w_out, kh, kw, sh, sw = g[H_OUT], g[W_OUT], g[KH], g[KW], g[SH], g[SW]
@@ -136,7 +137,7 @@ def max_forward(kernels, layout, params, packed, ws, layer, r0, r1):
 
 
 @njit(**KERNEL)
-def max_backward(kernels, layout, params, packed, ws, layer, r0, r1, grad):
+def max_backward(kernels, model, ws, layer, r0, r1, grad):
     """Each output's delta to the first maximum of its window, rows ``r0:r1`` (the backward kernel of :mod:`.kinds`).
 
     The place of the maximum is the one :func:`max_forward` kept: one
@@ -145,7 +146,8 @@ def max_backward(kernels, layout, params, packed, ws, layer, r0, r1, grad):
     example): W5's 28x28x6 input 1.4-2.0, against 4.9-8.6 when the maximum
     was found again by comparing the window's elements with the output.
     """
-    kernels, layout, params, packed, ws, grad = untracked((kernels, layout, params, packed, ws, grad))
+    kernels, model, ws, grad = untracked((kernels, model, ws, grad))
+    layout = model.layout
     if layer == 0:
         return
     d = rows(ws, ws.deltas, layout, layer + 1, r0, r1)
@@ -163,9 +165,10 @@ def max_backward(kernels, layout, params, packed, ws, layer, r0, r1, grad):
 
 
 @njit(**KERNEL)
-def average_forward(kernels, layout, params, packed, ws, layer, r0, r1):
+def average_forward(kernels, model, ws, layer, r0, r1):
     """``z = a`` = the mean of each window, rows ``r0:r1`` (the forward kernel of :mod:`.kinds`)."""
-    kernels, layout, params, packed, ws = untracked((kernels, layout, params, packed, ws))
+    kernels, model, ws = untracked((kernels, model, ws))
+    layout = model.layout
     g = layout.geometry[layer]
     width, channels = g[W], g[C]
     h_out, w_out, kh, kw, sh, sw = g[H_OUT], g[W_OUT], g[KH], g[KW], g[SH], g[SW]
@@ -191,9 +194,10 @@ def average_forward(kernels, layout, params, packed, ws, layer, r0, r1):
 
 
 @njit(**KERNEL)
-def average_backward(kernels, layout, params, packed, ws, layer, r0, r1, grad):
+def average_backward(kernels, model, ws, layer, r0, r1, grad):
     """Each output's delta shared out over its window, rows ``r0:r1`` (the backward kernel of :mod:`.kinds`)."""
-    kernels, layout, params, packed, ws, grad = untracked((kernels, layout, params, packed, ws, grad))
+    kernels, model, ws, grad = untracked((kernels, model, ws, grad))
+    layout = model.layout
     d = rows(ws, ws.deltas, layout, layer + 1, r0, r1)
     if layer == 0:
         return

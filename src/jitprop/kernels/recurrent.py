@@ -255,9 +255,10 @@ def _initial_state(ws, layout, layer, r0, r1):
 
 # ------------------------------------------------------------------ kernels
 @njit(**KERNEL)
-def forward(kernels, layout, params, packed, ws, layer, r0, r1):
+def forward(kernels, model, ws, layer, r0, r1):
     """``h`` of every step (or the last) for rows ``r0:r1`` of ``layer`` (the forward kernel of :mod:`.kinds`)."""
-    kernels, layout, params, packed, ws = untracked((kernels, layout, params, packed, ws))
+    kernels, model, ws = untracked((kernels, model, ws))
+    layout, params = model.layout, model.params
     scratch = ws.panels[r0 // ws.tile_rows]
     g = layout.geometry[layer]
     cell, steps, features, units = g[CELL], g[STEPS], g[FEATURES], g[UNITS]
@@ -313,14 +314,15 @@ def forward(kernels, layout, params, packed, ws, layer, r0, r1):
 
 
 @njit(**KERNEL)
-def backward(kernels, layout, params, packed, ws, layer, r0, r1, grad):
+def backward(kernels, model, ws, layer, r0, r1, grad):
     """Gradient of ``layer`` through time from the delta of its outputs, rows ``r0:r1`` (see :mod:`.kinds`).
 
     Writes ``dW``, ``dU`` and the bias's gradient of each direction into
     ``grad`` and, except for the first layer, ``∂loss/∂x`` into the deltas
     of its input.
     """
-    kernels, layout, params, packed, ws, grad = untracked((kernels, layout, params, packed, ws, grad))
+    kernels, model, ws, grad = untracked((kernels, model, ws, grad))
+    layout, params = model.layout, model.params
     scratch = ws.panels[r0 // ws.tile_rows]
     g = layout.geometry[layer]
     cell, steps, features, units = g[CELL], g[STEPS], g[FEATURES], g[UNITS]

@@ -36,7 +36,7 @@ GRADIENT = 2
 
 
 @njit(**KERNEL)
-def run_tile(kernels, mode, layout, params, packed, data, index, scale, ws, dropout_key, tile):
+def run_tile(kernels, mode, model, data, index, scale, ws, dropout_key, tile):
     """Run tile ``tile`` of the batch ``index``: what :func:`~.batch.run_batch` does for each tile.
 
     Its loss and count of correct predictions go to ``ws.tile_stats[tile]``,
@@ -44,10 +44,11 @@ def run_tile(kernels, mode, layout, params, packed, data, index, scale, ws, drop
     batch's totals are :func:`~.batch.batch_totals` of all tiles.
     """
     # Arguments stay alive for the call: no need to count references to them.
-    kernels, layout, params, packed, data, index, ws = untracked((kernels, layout, params, packed, data, index, ws))
+    kernels, model, data, index, ws = untracked((kernels, model, data, index, ws))
+    layout = model.layout
     r0 = tile * ws.tile_rows
     r1 = min(index.shape[0], r0 + ws.tile_rows)
-    forward_pass(kernels, layout, params, packed, data.inputs, index, ws, r0, r1, dropout_key)
+    forward_pass(kernels, model, data.inputs, index, ws, r0, r1, dropout_key)
     if mode == FORWARD:
         return
     last = layout.kinds.shape[0]
@@ -61,16 +62,17 @@ def run_tile(kernels, mode, layout, params, packed, data, index, scale, ws, drop
     ws.tile_stats[tile, 0] = loss_sum
     ws.tile_stats[tile, 1] = correct
     if mode == GRADIENT:
-        backward_pass(kernels, layout, params, packed, ws, index, r0, r1, ws.tile_gradients[tile], dropout_key)
+        backward_pass(kernels, model, ws, index, r0, r1, ws.tile_gradients[tile], dropout_key)
 
 
 @njit(**INLINED_KERNEL)
-def forward_pass(kernels, layout, params, packed, inputs, index, ws, r0, r1, dropout_key):
+def forward_pass(kernels, model, inputs, index, ws, r0, r1, dropout_key):
     """Gather inputs ``index[r0:r1]`` into the first block and run every layer's forward kernel and activation.
 
     With ``dropout_key >= 0`` (training), the activation blocks that have a
     dropout rate are masked with the key's masks.
     """
+    layout = model.layout
     x = rows(ws, ws.activations, layout, np.int64(0), r0, r1)
     for r in range(r1 - r0):
         source = inputs[index[r0 + r]]
@@ -81,9 +83,9 @@ def forward_pass(kernels, layout, params, packed, inputs, index, ws, r0, r1, dro
         call_entry(kernels.dropout_masks, (x, index[r0:r1], dropout_key, np.int64(0), layout.dropout[0]), None)
     for layer in range(layout.kinds.shape[0]):
         if layout.kinds[layer] == DENSE:
-            dense_forward(kernels, layout, params, packed, ws, np.int64(layer), r0, r1)
+            dense_forward(kernels, model, ws, np.int64(layer), r0, r1)
         else:
-            arguments = (kernels, layout, params, packed, ws, np.int64(layer), r0, r1)
+            arguments = (kernels, model, ws, np.int64(layer), r0, r1)
             call_entry(kernels.layer_forward[layer], arguments, None)
         z = rows(ws, ws.preactivations, layout, layer + 1, r0, r1)
         a = rows(ws, ws.activations, layout, layer + 1, r0, r1)
@@ -94,7 +96,7 @@ def forward_pass(kernels, layout, params, packed, inputs, index, ws, r0, r1, dro
 
 
 @njit(**INLINED_KERNEL)
-def backward_pass(kernels, layout, params, packed, ws, index, r0, r1, grad, dropout_key):
+def backward_pass(kernels, model, ws, index, r0, r1, grad, dropout_key):
     """Back-propagate the output delta of rows ``r0:r1`` through every layer; write their gradient into ``grad``.
 
     ``ws.deltas`` must hold the loss's delta for these rows. Each layer's
@@ -102,6 +104,7 @@ def backward_pass(kernels, layout, params, packed, ws, index, r0, r1, grad, drop
     backward kernel runs; the delta passed back is multiplied by the dropout
     mask of the forward pass, if any.
     """
+    layout = model.layout
     for layer in range(layout.kinds.shape[0] - 1, -1, -1):
         # ∂loss/∂a of the layer's outputs (the loss's delta for the last) times f': ∂loss/∂z.
         d = rows(ws, ws.deltas, layout, layer + 1, r0, r1)
@@ -109,9 +112,9 @@ def backward_pass(kernels, layout, params, packed, ws, index, r0, r1, grad, drop
         a = rows(ws, ws.activations, layout, layer + 1, r0, r1)
         call_entry(kernels.derivative[layer], (d, z, a, layout.alphas[layer]), None)
         if layout.kinds[layer] == DENSE:
-            dense_backward(kernels, layout, params, packed, ws, np.int64(layer), r0, r1, grad)
+            dense_backward(kernels, model, ws, np.int64(layer), r0, r1, grad)
         else:
-            arguments = (kernels, layout, params, packed, ws, np.int64(layer), r0, r1, grad)
+            arguments = (kernels, model, ws, np.int64(layer), r0, r1, grad)
             call_entry(kernels.layer_backward[layer], arguments, None)
         if layer > 0 and dropout_key >= 0 and layout.dropout[layer] > 0:
             d_prev = rows(ws, ws.deltas, layout, layer, r0, r1)
@@ -120,7 +123,7 @@ def backward_pass(kernels, layout, params, packed, ws, index, r0, r1, grad, drop
             call_entry(kernels.dropout_undo, (d_prev, a_prev, index[r0:r1], dropout_key, layer, rate), None)
 
 
-def network_kernels(layout, params, packed, data, ws, meanwhile=(), also_in_background=()):
+def network_kernels(model, data, ws, meanwhile=(), also_in_background=()):
     """The :class:`~.layout.Kernels` of a network for ``data``: compiles (or loads) those kernels and no others.
 
     The tile and the layers' kernels, the largest of them, are compiled in
@@ -131,17 +134,18 @@ def network_kernels(layout, params, packed, data, ws, meanwhile=(), also_in_back
 
     Parameters
     ----------
-    layout, params, packed, data, ws
-        The network's buffers, its data and a workspace, as the tile will
-        take them (only their types count).
+    model, data, ws
+        The network (a :class:`~.layout.Model`), its data and a workspace,
+        as the tile will take them (only their types count).
     meanwhile : list of (kernel, args)
         Kernels to compile (or load) here for the types of ``args`` while
         the tile is compiled.
     also_in_background : list of (kernel, args)
         Kernels to compile in the second process after the tile.
     """
+    layout = model.layout
     key = (
-        type_key((layout, params, packed, data, ws)),
+        type_key((model, data, ws)),
         layout.kinds.tobytes(),
         layout.activations.tobytes(),
         int(layout.loss),
@@ -151,13 +155,13 @@ def network_kernels(layout, params, packed, data, ws, meanwhile=(), also_in_back
     )
     kernels = _made.get(key)
     if kernels is None:
-        placeholder = placeholder_kernels(layout, params.dtype, data)
+        placeholder = placeholder_kernels(layout, model.params.dtype, data)
         index = np.zeros(1, dtype=np.int64)
-        tile = (placeholder, np.int64(GRADIENT), layout, params, packed, data, index, 0.0, ws, 0, 0)
-        forward, backward = _layer_jobs(placeholder, layout, params, packed, ws)
+        tile = (placeholder, np.int64(GRADIENT), model, data, index, 0.0, ws, 0, 0)
+        forward, backward = _layer_jobs(placeholder, model, ws)
         layers = [job for job in forward + backward if job[0] is not None]
         with compiling_in_background([(run_tile, tile), *layers, *also_in_background]):
-            kernels = _kernels(layout, params.dtype, data, entry)
+            kernels = _kernels(layout, model.params.dtype, data, entry)
             for kernel, args in meanwhile:
                 compile_for(kernel, *args)
         kernels = _made[key] = kernels._replace(
@@ -173,18 +177,16 @@ def network_kernels(layout, params, packed, data, ws, meanwhile=(), also_in_back
 _made = {}
 
 
-def _layer_jobs(kernels, layout, params, packed, ws):
+def _layer_jobs(kernels, model, ws):
     """``(kernel, args)`` of each layer's forward kernel, and of each layer's backward kernel.
 
     ``(None, None)`` for a dense layer, whose kernels are written into the
     tile (:func:`entry` makes :data:`NO_KERNEL` of them).
     """
     grad = ws.tile_gradients[0]
-    kinds = [None if kind == DENSE else LAYER_KERNELS[int(kind)] for kind in layout.kinds]
-    forward = [(kind and kind.forward, (kernels, layout, params, packed, ws, np.int64(0), 0, 0)) for kind in kinds]
-    backward = [
-        (kind and kind.backward, (kernels, layout, params, packed, ws, np.int64(0), 0, 0, grad)) for kind in kinds
-    ]
+    kinds = [None if kind == DENSE else LAYER_KERNELS[int(kind)] for kind in model.layout.kinds]
+    forward = [(kind and kind.forward, (kernels, model, ws, np.int64(0), 0, 0)) for kind in kinds]
+    backward = [(kind and kind.backward, (kernels, model, ws, np.int64(0), 0, 0, grad)) for kind in kinds]
     return forward, backward
 
 
