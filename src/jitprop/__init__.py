@@ -11,52 +11,76 @@ of threads.
 """
 
 # First, before anything imports Numba: an unsupported Numba or llvmlite is an ImportError naming the fix.
+# First, and at once: checks the installed Numba and keys the compile cache.
 from .kernels import _numba  # noqa: F401, I001
 
-from importlib.metadata import PackageNotFoundError, version
+import importlib
 
-from . import callbacks, schedules
-from .errors import DivergenceError, ModelFileError, RankError
-from .gradcheck import gradcheck
-from .io.model_file import load, save
-from .layers import (
-    AvgPool1D,
-    AvgPool2D,
-    Bidirectional,
-    Conv1D,
-    Conv2D,
-    Dense,
-    Dropout,
-    Flatten,
-    GRU,
-    GlobalAvgPool1D,
-    GlobalAvgPool2D,
-    LSTM,
-    MaxPool1D,
-    MaxPool2D,
-    SimpleRNN,
-)
-from .lbfgs import LBFGS
-from .network import Network
-from .optimizers import SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop
-from .training import History
-from .warmup import warmup
+#: Where each public name lives. They load on first use (PEP 562), so that
+#: ``import jitprop`` costs little more than Numba's own import, and a
+#: process that needs only the kernels (a second process compiling some of
+#: them, see kernels/_numba/background.py) does not import the rest.
+_PUBLIC = {
+    **dict.fromkeys(("callbacks", "schedules"), None),
+    **dict.fromkeys(("DivergenceError", "ModelFileError", "RankError"), "errors"),
+    "gradcheck": "gradcheck",
+    **dict.fromkeys(("load", "save"), "io.model_file"),
+    **dict.fromkeys(
+        (
+            "AvgPool1D",
+            "AvgPool2D",
+            "Bidirectional",
+            "Conv1D",
+            "Conv2D",
+            "Dense",
+            "Dropout",
+            "Flatten",
+            "GRU",
+            "GlobalAvgPool1D",
+            "GlobalAvgPool2D",
+            "LSTM",
+            "MaxPool1D",
+            "MaxPool2D",
+            "SimpleRNN",
+        ),
+        "layers",
+    ),
+    "LBFGS": "lbfgs",
+    "Network": "network",
+    **dict.fromkeys(("SGD", "Adagrad", "Adam", "AdamW", "Optimizer", "RMSprop"), "optimizers"),
+    "History": "training",
+    "warmup": "warmup",
+    # (The estimators import scikit-learn, when installed, which takes a while.)
+    **dict.fromkeys(("Classifier", "Regressor"), "estimators"),
+}
 
 
 def __getattr__(name):
-    # The estimators import scikit-learn (when installed), which takes a while:
-    # they load on first use, so ``import jitprop`` stays quick and never needs it.
-    if name in ("Classifier", "Regressor"):
-        from . import estimators
+    if name == "__version__":
+        value = _version()
+    elif name in _PUBLIC:
+        module = _PUBLIC[name]
+        value = importlib.import_module(f"{__name__}.{module or name}")
+        if module is not None:
+            value = getattr(value, name)
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value  # (found once)
+    return value
 
-        return getattr(estimators, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__) | {"__version__"})
 
 
-try:
-    __version__ = version("jitprop")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0.0.0"
+def _version():
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("jitprop")
+    except PackageNotFoundError:  # running from a source tree that is not installed
+        return "0.0.0"
+
 
 __all__ = [
     "Adagrad",
