@@ -20,8 +20,8 @@ from .tuning import PARALLEL_REDUCE, REDUCE_CHUNK
 def batch_kernels(model, data, ws, grad):
     """:func:`~.tile.network_kernels` for :func:`run_batch`, which is compiled (or loaded) with them.
 
-    ``ws`` and ``grad`` are those :func:`run_batch` will be called with (and
-    ``chunked``, :func:`chunking` of ``params.shape[0]``).
+    ``model``, ``data``, ``ws`` and ``grad`` are those :func:`run_batch` will
+    be called with (and ``chunked``, :func:`chunking` of the parameters).
     """
     index = np.zeros(1, dtype=np.int64)
     kernels = placeholder_kernels(model.layout, model.params.dtype, data)
