@@ -352,7 +352,6 @@ class Session:
         layout, params = net.layout, net.params
         code, state, hyper = optimizer.kernel_arguments()
         flat_state = state.reshape(-1)
-        saved_params, saved_state = np.empty_like(params), np.empty_like(flat_state)
         n = plan.order.shape[0]
         outputs = np.int64(net.n_outputs if layout.loss_over_outputs else 1)
         has_panels = net.packed_weights.shape[0] > 0
@@ -362,7 +361,11 @@ class Session:
         if self.source is not None:
             with self.together(f"epoch {epoch}, reading the rank's rows"):
                 mine, order = self._read_rows(data, plan, ws.tile_rows)
-        for b in range(plan.first_batch, plan.last_batch):
+        # As train_epoch: an update that left something non-finite is undone by restoring the epoch's start and
+        # replaying the batches before it (the same bits again, on every rank together), not by a copy per batch.
+        start_params, start_state = params.copy(), flat_state.copy()
+        b, end, failed = plan.first_batch, plan.last_batch, -1
+        while b < end:
             self.where = f"epoch {epoch}, batch {b}"
             batch = slice(b * plan.batch_size, min(n, (b + 1) * plan.batch_size))
             index = plan.order[batch]
@@ -383,26 +386,26 @@ class Session:
             batch_stats[b, 0] = loss_sum * scale + penalty
             batch_stats[b, 1] = correct
             if not math.isfinite(params.dtype.type(batch_stats[b, 0])):
-                return self._diverged(optimizer, plan, b)
+                return self._diverged(optimizer, plan, b)  # (nothing applied yet; never while replaying)
             if adjustments is not None and adjustments.clip_norm > 0:
                 clip_by_global_norm(batch_grad, adjustments.clip_norm)
-            if self.combine == "allreduce" and not np.isfinite(batch_grad).all():
-                grad_sq = math.inf
-            saved_params[:] = params
-            saved_state[:] = flat_state
             lr, step = float(plan.lrs[b]), np.int64(plan.step + b + 1)
             update = (tiles, np.int64(summed_tiles), batch_grad, self.rule, params, state, hyper, lr, step)
-            summed_sq, finite = self._update(update)
-            if not (finite and math.isfinite(grad_sq + summed_sq)):
-                params[:] = saved_params
-                flat_state[:] = saved_state
-                return self._diverged(optimizer, plan, b)
+            summed_sq, finite = self._update(update)  # (summed_sq is not finite when the gradient is not)
+            b += 1
+            if failed < 0 and not (finite and math.isfinite(grad_sq + summed_sq)):
+                failed = b - 1
+                params[:] = start_params
+                flat_state[:] = start_state
+                b, end = plan.first_batch, failed
             if has_panels:
                 with _threading.parallel_region():
                     net.pack_weights()
-            if bar is not None:
+            if bar is not None and failed < 0:
                 bar.update(index.shape[0])
-                bar.set_postfix(loss=f"{batch_stats[b, 0]:.4f}", refresh=False)
+                bar.set_postfix(loss=f"{batch_stats[b - 1, 0]:.4f}", refresh=False)
+        if failed >= 0:
+            return self._diverged(optimizer, plan, failed)
         return time.perf_counter() - started
 
     def _update(self, update):
