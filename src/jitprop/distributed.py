@@ -329,11 +329,13 @@ class Session:
         """The exchange buffers for batches (or chunks) of the workspace ``ws``, and ``self.tile_ws``."""
         n = net.n_params
         self.itemsize = np.dtype(net.dtype).itemsize
+        self._shares = {}  # n_tiles -> _share(n_tiles)
         if self.combine == "tiles":
             extra = -(-_STATUS_BYTES // self.itemsize)
             rows = max(ws.tile_gradients.shape[0], self.size)
             self.tiles = np.zeros((rows, n + extra), dtype=net.dtype)
             self.status = self.tiles[:, n:].view(np.uint8)
+            self.tile_bytes = self.tiles.reshape(-1).view(np.uint8)
             self.tile_ws = ws._replace(tile_gradients=self.tiles)
         else:
             self.flat = np.zeros(n + 3, dtype=net.dtype)
@@ -425,11 +427,28 @@ class Session:
         with _threading.parallel_region():
             run_tiles(self.kernels, np.int64(GRADIENT), *arguments)
 
+    def _share(self, n_tiles):
+        """``(ranges, homes, counts, places)`` of a batch of ``n_tiles`` tiles, worked out once per tile count.
+
+        ``ranges`` is :func:`rank_tiles`; a rank's *home* is the row of its
+        first tile (or, without tiles, its rank: a row it may write its flag
+        in); ``counts`` and ``places`` are the bytes each rank sends in the
+        gather of ``combine="tiles"``, and where they go.
+        """
+        share = self._shares.get(n_tiles)
+        if share is None:
+            ranges = rank_tiles(n_tiles, self.size)
+            homes = [first if end > first else rank for rank, (first, end) in enumerate(ranges)]
+            row = self.tile_ws.tile_gradients.shape[1] * self.itemsize
+            counts = [max(1, end - first) * row for first, end in ranges]
+            share = self._shares[n_tiles] = (ranges, homes, counts, [home * row for home in homes])
+        return share
+
     def _gather(self, net, data, dropout_key, ws, index, scale):
         """``combine="tiles"``: every tile's gradient and stats in every rank's buffer, in tile order."""
         n_tiles = -(-index.shape[0] // ws.tile_rows)
-        ranges = rank_tiles(n_tiles, self.size)
-        homes = [first if end > first else rank for rank, (first, end) in enumerate(ranges)]
+        # (Per batch, the interpreter's work here is a few list lookups: a small batch's compute is ~1 ms.)
+        ranges, homes, counts, places = self._share(n_tiles)
         first, end = ranges[self.rank]
         home = homes[self.rank]
         error = None
@@ -441,11 +460,7 @@ class Session:
         except Exception as exc:
             error = exc
         self.status[home, _FLAG] = error is not None
-        row = self.tiles.shape[1] * self.itemsize
-        counts = [max(1, end - first) * row for first, end in ranges]
-        places = [home * row for home in homes]
-        memory = self.tiles.reshape(-1).view(np.uint8)
-        self.comm.Allgatherv(self.MPI.IN_PLACE, [memory, counts, places, self.MPI.BYTE])
+        self.comm.Allgatherv(self.MPI.IN_PLACE, [self.tile_bytes, counts, places, self.MPI.BYTE])
         failed = [rank for rank, home in enumerate(homes) if self.status[home, _FLAG]]
         if failed:
             self._fail(failed[0], error)
@@ -456,7 +471,7 @@ class Session:
     def _allreduce(self, net, data, dropout_key, ws, index, scale):
         """``combine="allreduce"``: this rank's tiles summed, then the ranks' sums added."""
         n_tiles = -(-index.shape[0] // ws.tile_rows)
-        first, end = rank_tiles(n_tiles, self.size)[self.rank]
+        first, end = self._share(n_tiles)[0][self.rank]
         n = net.n_params
         flat = self.flat
         grad = flat[:n]
