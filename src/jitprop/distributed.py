@@ -313,7 +313,7 @@ class Session:
             (sum_and_update, (tiles, int64, grad, self.rule, net.params, state, hyper, 0.0, int64, self.chunked)),
         ]
         if self.combine == "allreduce":
-            meanwhile.append((reduce_tiles, (ws.tile_gradients, int64, self.flat[:n], False, self.chunked)))
+            meanwhile.append((reduce_tiles, (tiles, int64, self.flat[:n], False, self.chunked)))
         self.kernels = network_kernels(*buffers, self.tile_ws, meanwhile)
         tiles_per_batch = ws.tile_gradients.shape[0]
         if self.root and tiles_per_batch < self.size:
@@ -339,7 +339,10 @@ class Session:
             self.tile_ws = ws._replace(tile_gradients=self.tiles)
         else:
             self.flat = np.zeros(n + 3, dtype=net.dtype)
-            self.tile_ws = ws
+            # Room after each tile's gradient for the loss, the count and the flag: a rank with one tile adds its
+            # row over the ranks as it is, instead of copying it into flat first.
+            self.tiles = np.zeros((ws.tile_gradients.shape[0], n + 3), dtype=net.dtype)
+            self.tile_ws = ws._replace(tile_gradients=self.tiles)
 
     def run_epoch(self, net, data, plan, ws, batch_stats, optimizer, adjustments, epoch, bar=None):
         """Train on the batches of ``plan`` (as :func:`~jitprop.kernels.epoch.train_epoch` does); return the seconds.
@@ -473,16 +476,18 @@ class Session:
         n_tiles = -(-index.shape[0] // ws.tile_rows)
         first, end = self._share(n_tiles)[0][self.rank]
         n = net.n_params
-        flat = self.flat
+        mine = end - first
+        flat = self.tiles[0] if mine == 1 else self.flat  # (one tile: its row is its sum)
         grad = flat[:n]
         error = None
         try:
             loss_sum = correct = 0.0
-            if end > first:
-                self._local_tiles(net, data, dropout_key, ws, index, scale, first, end)
-                with _threading.parallel_region():
-                    reduce_tiles(ws.tile_gradients, np.int64(end - first), grad, False, self.chunked)
-                loss_sum, correct = tile_totals(ws, np.int64(end - first))
+            if mine > 0:
+                self._local_tiles(net, data, dropout_key, self.tile_ws, index, scale, first, end)
+                if mine > 1:
+                    with _threading.parallel_region():
+                        reduce_tiles(self.tiles, np.int64(mine), grad, False, self.chunked)
+                loss_sum, correct = tile_totals(ws, np.int64(mine))
             else:
                 grad[:] = 0
             flat[n], flat[n + 1] = loss_sum, correct
@@ -493,7 +498,7 @@ class Session:
         if flat[n + 2] != 0:
             failed = [rank for rank, bad in enumerate(self.comm.allgather(error is not None)) if bad]
             self._fail(failed[0], error)
-        return float(flat[n]), float(flat[n + 1]), ws.tile_gradients, 0, grad
+        return float(flat[n]), float(flat[n + 1]), self.tiles, 0, grad
 
     # ------------------------------------------------------------ full batch
     def gradient_evaluator(self, net, data, grad, rows):
