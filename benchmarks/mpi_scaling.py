@@ -1,20 +1,30 @@
-"""Data-parallel training on this machine: allreduce times, and epochs on 2 ranks against 1 process.
+"""Data-parallel training on this machine: the parts of a step, and epochs on 2 ranks against 1 process.
 
     python benchmarks/mpi_scaling.py rounds 3         # everything, alternating, every round printed
     mpiexec -n 2 python benchmarks/mpi_scaling.py allreduce
+    mpiexec -n 2 python benchmarks/mpi_scaling.py terms W1 tiles
+    NUMBA_NUM_THREADS=2 python benchmarks/mpi_scaling.py thread-terms W1
     mpiexec -n 2 python benchmarks/mpi_scaling.py epoch W1 tiles
     NUMBA_NUM_THREADS=2 python benchmarks/mpi_scaling.py epoch W1 none
 
 ``allreduce`` times (median of 50, after 5 untimed) an in-place ``Allreduce``
 of W1's and W3's float32 gradient, the ``Allgatherv`` that ``combine="tiles"``
-makes of their tiles, and an 8-byte allreduce (the latency). ``epoch`` trains
-one untimed epoch (loading the kernels), then one timed epoch, of the
-workload (W1, W3 of ``jitprop bench``) on random data, and prints its
-seconds. ``rounds`` runs, in each round and in separate processes, the
-allreduce timing, then for W1 and W3: 1 process × 2 threads, 2 ranks × 1
-thread (tiles, then allreduce) and 1 process × 1 thread (the throughput the
-scaling model divides by the ranks), and prints each figure as it comes,
-then the model's prediction of that round (:func:`predict`).
+makes of their tiles, and an 8-byte allreduce (the latency). ``terms``
+measures, on the 2 ranks of a job (both cores busy, as in training), the
+parts of a step of :class:`~jitprop.complexity.scaling.MeasuredStep` and one
+core's throughput: each rank's tiles of a batch (after a barrier; the wait
+is what the faster rank would wait for the slower), then the step after the
+exchange (summing, the update with a learning rate of 0, packing). The
+interpreter's work per batch of the rank loop comes from ``thread-terms``:
+the same batches trained by the rank loop on one rank (``COMM_SELF``) and by
+the compiled epoch, one thread, alternating; it also times the step after the
+exchange on the process's threads. ``epoch`` trains one untimed epoch
+(loading the kernels), then one timed epoch, of the workload (W1, W3 of
+``jitprop bench``) on random data, and prints its seconds. ``rounds`` runs,
+in each round and in separate processes, all of these, for W1 and W3: 1
+process × 2 threads, 2 ranks × 1 thread (tiles, then allreduce) and 1
+process × 1 thread, and prints each figure as it comes, then the model's
+prediction from that round's measured parts (:func:`predict`).
 """
 
 import json
@@ -26,8 +36,12 @@ import time
 import numpy as np
 
 import jitprop as jp
+from jitprop import _threading, distributed
 from jitprop.cli.bench import WORKLOADS
 from jitprop.complexity import costs
+from jitprop.complexity.scaling import Link, MeasuredStep, scaling, thread_epoch_seconds
+from jitprop.kernels import workspace
+from jitprop.kernels.batch import batch_scale, reduce_tiles
 from jitprop.kernels.workspace import plan_tile_rows
 
 
@@ -54,6 +68,136 @@ def epoch(name, combine):
     seconds = net.fit(X, y, epochs=1, **fit)["seconds"][0]
     if comm is None or comm.Get_rank() == 0:
         print(json.dumps({"workload": name, "combine": combine, "seconds": seconds}))
+
+
+def data(name):
+    workload = WORKLOADS[name]
+    rng = np.random.default_rng(0)
+    X = rng.random((workload.n, workload.sizes[0]), dtype=np.float32)
+    return X, rng.integers(0, workload.sizes[-1], workload.n)
+
+
+def session(name, comm, combine):
+    """The workload's :class:`~jitprop.distributed.Session`, prepared as ``fit`` does: ``(session, net, data, ws)``."""
+    net = network(name)
+    X, y = data(name)
+    prepared = net.prepare_data(X, y)
+    optimizer = jp.SGD(lr=1e-3)
+    optimizer.attach(net)
+    net.optimizer = optimizer
+    batch = WORKLOADS[name].batch_size
+    ws = workspace.allocate(net.layout, batch, net.n_params, net.dtype)
+    grad = np.zeros(net.n_params, dtype=net.dtype)
+    rank = distributed.Session(comm, combine)
+    rank.prepare(net, prepared, ws, grad, optimizer)
+    with _threading.parallel_region():
+        net.pack_weights()
+    return rank, net, prepared, ws
+
+
+def median_of(operation, repeats, before=None):
+    """Median seconds of ``operation()`` after 3 untimed calls, ``before()`` (untimed) ahead of each."""
+    times = []
+    for k in range(repeats + 3):
+        if before is not None:
+            before()
+        started = time.perf_counter()
+        operation()
+        if k >= 3:
+            times.append(time.perf_counter() - started)
+    return float(np.median(times))
+
+
+def after_exchange(rank, net, ws, batch, combine):
+    """The step every rank repeats after the exchange (a learning rate of 0: the weights stay), as a function."""
+    optimizer = net.optimizer
+    _, state, hyper = optimizer.kernel_arguments()
+    n = net.n_params
+    tiles = rank.tile_ws.tile_gradients
+    n_tiles = -(-batch // ws.tile_rows)
+    first, end = distributed.rank_tiles(n_tiles, rank.size)[rank.rank]
+
+    def step():
+        if combine == "tiles":
+            rank._update((tiles, np.int64(n_tiles), rank.grad, rank.rule, net.params, state, hyper, 0.0, np.int64(1)))
+        else:
+            grad = tiles[0, :n] if end - first == 1 else rank.flat[:n]  # (as Session._allreduce sums them)
+            if end - first > 1:
+                with _threading.parallel_region():
+                    reduce_tiles(tiles, np.int64(end - first), grad, False, rank.chunked)
+            rank._update((tiles, np.int64(0), grad, rank.rule, net.params, state, hyper, 0.0, np.int64(1)))
+        with _threading.parallel_region():
+            net.pack_weights()
+
+    return step
+
+
+def terms(name, combine):
+    """On the ranks of a job: one core's seconds per example of its tiles, the wait, the step after the exchange."""
+    from mpi4py import MPI
+
+    comm = MPI.COMM_WORLD
+    rank, net, prepared, ws = session(name, comm, combine)
+    batch = WORKLOADS[name].batch_size
+    index = np.random.default_rng(1).permutation(prepared.inputs.shape[0])[:batch].astype(np.int64)
+    scale = batch_scale(prepared.weights, index, np.int64(1))
+    n_tiles = -(-batch // ws.tile_rows)
+    first, end = distributed.rank_tiles(n_tiles, rank.size)[rank.rank]
+    mine = rank.tile_ws._replace(tile_gradients=rank.tile_ws.tile_gradients[first:]) if combine == "tiles" else ws
+    examples = min(batch, end * ws.tile_rows) - first * ws.tile_rows
+    own, waits = [], []
+    for k in range(33):
+        comm.Barrier()
+        started = time.perf_counter()
+        rank._local_tiles(net, prepared, 0, mine, index, scale, first, end)
+        seconds = time.perf_counter() - started
+        everyone = comm.allgather(seconds)
+        if k >= 3:
+            own.append(seconds / examples)
+            waits.append(max(everyone) - seconds)
+    step = after_exchange(rank, net, ws, batch, combine)
+    update = median_of(step, 30, comm.Barrier)
+    results = comm.gather({"example": float(np.median(own)), "wait": float(np.mean(waits)), "update": update})
+    if comm.Get_rank() == 0:
+        # One core's seconds per example and the step: the ranks' mean; the wait: the mean a rank waits.
+        print(json.dumps({key: float(np.mean([r[key] for r in results])) for key in results[0]}))
+
+
+def thread_terms(name):
+    """One process: the step after the exchange on its threads, and the rank loop's interpreter work per batch."""
+    import numba
+    from mpi4py import MPI
+
+    rank, net, prepared, ws = session(name, MPI.COMM_SELF, "tiles")
+    batch = WORKLOADS[name].batch_size
+    update = median_of(after_exchange(rank, net, ws, batch, "tiles"), 30)
+    # A batch's tiles on the threads (the wait for the slower thread included): seconds per example per thread.
+    index = np.random.default_rng(1).permutation(prepared.inputs.shape[0])[:batch].astype(np.int64)
+    scale = batch_scale(prepared.weights, index, np.int64(1))
+    n_tiles = -(-batch // ws.tile_rows)
+    tiles = median_of(lambda: rank._local_tiles(net, prepared, 0, rank.tile_ws, index, scale, 0, n_tiles), 30)
+    example = tiles * numba.get_num_threads() / batch
+    # The same batches by the rank loop on one rank and by the compiled epoch, one thread, alternating, each
+    # at two lengths: the difference of their CPU seconds per extra batch (this thread's: the time the
+    # machine's other work takes the core away does not count, nor does each fit's setup).
+    workload = WORKLOADS[name]
+    X, y = data(name)
+    short, long = 10, min(60, workload.n // workload.batch_size)
+    fit = dict(batch_size=workload.batch_size, optimizer=jp.SGD(lr=1e-3), verbose=0, epochs=1)
+    per_batch = {"loop": [], "compiled": []}
+    with _threading.thread_count(1):
+        for k in range(4):
+            for way, keywords in (("loop", {"comm": MPI.COMM_SELF}), ("compiled", {})):
+                seconds = []
+                for batches in (short, long):
+                    n = batches * workload.batch_size
+                    started = time.thread_time()
+                    network(name).fit(X[:n], y[:n], **fit, **keywords)
+                    seconds.append(time.thread_time() - started)
+                if k > 0:
+                    per_batch[way].append((seconds[1] - seconds[0]) / (long - short))
+    overhead = max(0.0, float(np.median(per_batch["loop"]) - np.median(per_batch["compiled"])))
+    print(json.dumps({"example": example, "update": update, "loop": overhead, "threads": numba.get_num_threads()}))
 
 
 def allreduce():
@@ -106,43 +250,68 @@ def rounds(n):
     mpiexec = os.path.join(os.path.dirname(sys.executable), "mpiexec")
     two_ranks = [mpiexec, "-n", "2", sys.executable, here]
     one = [sys.executable, here]
+    single, double = {"NUMBA_NUM_THREADS": "1"}, {"NUMBA_NUM_THREADS": "2"}
     print(f"CPU: {_cpu()}; {os.cpu_count()} cores", flush=True)
     for name in ("W1", "W3"):
         cost = costs(network(name), WORKLOADS[name].batch_size)
         print(f"{name}: {cost.params:,} parameters, batch {cost.batch_size}, {cost.tiles} tiles", flush=True)
     for r in range(1, n + 1):
-        talk = run(two_ranks + ["allreduce"], {"NUMBA_NUM_THREADS": "1"})
-        print(f"round {r}: allreduce {json.dumps(talk)}")
+        talk = run(two_ranks + ["allreduce"], single)
+        print(f"round {r}: allreduce {json.dumps(talk)}", flush=True)
         for name in ("W1", "W3"):
+            parts = {
+                "tiles": run(two_ranks + ["terms", name, "tiles"], single),
+                "allreduce": run(two_ranks + ["terms", name, "allreduce"], single),
+                "threads": run(one + ["thread-terms", name], double),
+            }
+            print(f"round {r}: {name} parts {json.dumps(parts)}", flush=True)
             figures = {
-                "1 process x 2 threads": run(one + ["epoch", name, "none"], {"NUMBA_NUM_THREADS": "2"}),
-                "2 ranks x 1 thread, tiles": run(two_ranks + ["epoch", name, "tiles"], {"NUMBA_NUM_THREADS": "1"}),
-                "2 ranks x 1 thread, allreduce": run(
-                    two_ranks + ["epoch", name, "allreduce"], {"NUMBA_NUM_THREADS": "1"}
-                ),
-                "1 process x 1 thread": run(one + ["epoch", name, "none"], {"NUMBA_NUM_THREADS": "1"}),
+                "1 process x 2 threads": run(one + ["epoch", name, "none"], double),
+                "2 ranks x 1 thread, tiles": run(two_ranks + ["epoch", name, "tiles"], single),
+                "2 ranks x 1 thread, allreduce": run(two_ranks + ["epoch", name, "allreduce"], single),
+                "1 process x 1 thread": run(one + ["epoch", name, "none"], single),
             }
             shown = ", ".join(f"{key} {value['seconds']:.2f} s" for key, value in figures.items())
             print(f"round {r}: {name} epoch: {shown}", flush=True)
-            print(f"round {r}: {name} model: {predict(name, figures['1 process x 1 thread']['seconds'], talk)}")
+            print(f"round {r}: {name} model: {predict(name, parts, talk)}", flush=True)
 
 
-def predict(name, one_thread, talk):
-    """The scaling model's 2-rank epochs (tiles, allreduce) from this round's 1-thread epoch and exchange times.
+def link(talk):
+    """The :class:`Link` of a round's exchanges: α from the 8-byte allreduce, β from W3's (the largest)."""
+    latency = talk["latency_8_bytes"] / 2  # (2·log₂2 rounds of latency)
+    seconds = talk["W3_allreduce"] - 2 * latency
+    return Link(bandwidth=talk["W3_params"] * 4 / seconds, latency=latency)
 
-    One rank's throughput S is the epoch's FLOPs over the 1-thread time; a
-    step costs B·F/(2S) + U/S plus the measured exchange of that round.
+
+def predict(name, parts, talk):
+    """The model's epochs (2 ranks: tiles, allreduce; 1 process × 2 threads) from one round's measured parts.
+
+    One core's throughput while both compute is S₂ = F / (seconds per
+    example of a rank's tiles); the exchange is the ring allreduce or the
+    gather over this round's :func:`link`; the rest is
+    :class:`~jitprop.complexity.scaling.MeasuredStep`: the step after the
+    exchange, the rank loop's interpreter work and the wait. For the
+    threads, S₂ comes from a batch's tiles on them, which includes their
+    wait for the slower thread.
     """
     workload = WORKLOADS[name]
     cost = costs(network(name), workload.batch_size)
-    steps = -(-workload.n // workload.batch_size)
-    speed = cost.epoch_flops(workload.n) / one_thread
-    compute = workload.batch_size * cost.training_flops_per_example / (2 * speed) + cost.step_flops / speed
-    tiles = steps * (compute + talk[f"{name}_tiles_gather"])
-    allreduce = steps * (compute + talk[f"{name}_allreduce"])
+    net = link(talk)
+    loop = parts["threads"]["loop"]
+    epochs = {}
+    for combine in ("tiles", "allreduce"):
+        measured = parts[combine]
+        speed = cost.training_flops_per_example / measured["example"]
+        step = MeasuredStep(update=measured["update"], loop=loop, wait=measured["wait"])
+        epochs[combine] = scaling(cost, workload.n, [2], net, speed, combine, step)[0].epoch_seconds
+    threads = parts["threads"]
+    speed = cost.training_flops_per_example / threads["example"]
+    epochs["threads"] = thread_epoch_seconds(cost, workload.n, 2, speed, MeasuredStep(update=threads["update"]))
+    speed = cost.training_flops_per_example / parts["tiles"]["example"]
     return (
-        f"S {speed / 1e9:.1f} GFLOP/s; 2 ranks x 1 thread, tiles {tiles:.2f} s, allreduce {allreduce:.2f} s; "
-        f"1 process x 2 threads (ideal) {one_thread / 2:.2f} s"
+        f"S2 {speed / 1e9:.1f} GFLOP/s, link {net.bandwidth / 1e9:.2f} GB/s {net.latency * 1e6:.1f} us; "
+        f"2 ranks x 1 thread, tiles {epochs['tiles']:.2f} s, allreduce {epochs['allreduce']:.2f} s; "
+        f"1 process x 2 threads {epochs['threads']:.2f} s"
     )
 
 
@@ -160,6 +329,10 @@ if __name__ == "__main__":
         rounds(int(sys.argv[2]) if len(sys.argv) > 2 else 3)
     elif what == "allreduce":
         allreduce()
+    elif what == "terms":
+        terms(sys.argv[2], sys.argv[3])
+    elif what == "thread-terms":
+        thread_terms(sys.argv[2])
     elif what == "epoch":
         epoch(sys.argv[2], sys.argv[3])
     else:
