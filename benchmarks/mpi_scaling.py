@@ -7,9 +7,11 @@
     mpiexec -n 2 python benchmarks/mpi_scaling.py epoch W1 tiles
     NUMBA_NUM_THREADS=2 python benchmarks/mpi_scaling.py epoch W1 none
 
-``allreduce`` times (median of 50, after 5 untimed) an in-place ``Allreduce``
-of W1's and W3's float32 gradient, the ``Allgatherv`` that ``combine="tiles"``
-makes of their tiles, and an 8-byte allreduce (the latency). ``terms``
+``allreduce`` times (mean of 50, after 5 untimed) an in-place ``Allreduce``
+of W1's and W3's float32 gradient and the ``Allgatherv`` that
+``combine="tiles"`` makes of their tiles, and (median of 500) an 8-byte
+allreduce: the latency. Every other part is a mean too: an epoch is the sum
+of its steps. ``terms``
 measures, on the 2 ranks of a job (both cores busy, as in training), the
 parts of a step of :class:`~jitprop.complexity.scaling.MeasuredStep` and one
 core's throughput: each rank's tiles of a batch (after a barrier; the wait
@@ -95,17 +97,24 @@ def session(name, comm, combine):
     return rank, net, prepared, ws
 
 
-def median_of(operation, repeats, before=None):
-    """Median seconds of ``operation()`` after 3 untimed calls, ``before()`` (untimed) ahead of each."""
+def mean_of(operation, before=None, seconds=1.0, least=30):
+    """Mean seconds of ``operation()`` (``before()`` untimed ahead of each), after 3 untimed calls.
+
+    Called for at least ``seconds`` and ``least`` times: an epoch is the sum of
+    its steps, so its mean, stalls included, is what it adds up to, and a
+    stall (a core lent to other work) must have time to happen.
+    """
     times = []
-    for k in range(repeats + 3):
+    k = 0
+    while k < least + 3 or sum(times) < seconds:
         if before is not None:
             before()
         started = time.perf_counter()
         operation()
         if k >= 3:
             times.append(time.perf_counter() - started)
-    return float(np.median(times))
+        k += 1
+    return float(np.mean(times))
 
 
 def after_exchange(rank, net, ws, batch, combine):
@@ -146,7 +155,9 @@ def terms(name, combine):
     mine = rank.tile_ws._replace(tile_gradients=rank.tile_ws.tile_gradients[first:]) if combine == "tiles" else ws
     examples = min(batch, end * ws.tile_rows) - first * ws.tile_rows
     own, waits = [], []
-    for k in range(33):
+    k = 0
+    # As many batches on both ranks as the first rank times in about a second (the same count on each).
+    while comm.bcast(k < 33 or sum(own) * examples < 1.0, root=0):
         comm.Barrier()
         started = time.perf_counter()
         rank._local_tiles(net, prepared, 0, mine, index, scale, first, end)
@@ -155,9 +166,10 @@ def terms(name, combine):
         if k >= 3:
             own.append(seconds / examples)
             waits.append(max(everyone) - seconds)
+        k += 1
     step = after_exchange(rank, net, ws, batch, combine)
-    update = median_of(step, 30, comm.Barrier)
-    results = comm.gather({"example": float(np.median(own)), "wait": float(np.mean(waits)), "update": update})
+    update = mean_of(step, comm.Barrier, seconds=0.0, least=k)  # (as many times on each rank: the barrier)
+    results = comm.gather({"example": float(np.mean(own)), "wait": float(np.mean(waits)), "update": update})
     if comm.Get_rank() == 0:
         # One core's seconds per example and the step: the ranks' mean; the wait: the mean a rank waits.
         print(json.dumps({key: float(np.mean([r[key] for r in results])) for key in results[0]}))
@@ -170,12 +182,12 @@ def thread_terms(name):
 
     rank, net, prepared, ws = session(name, MPI.COMM_SELF, "tiles")
     batch = WORKLOADS[name].batch_size
-    update = median_of(after_exchange(rank, net, ws, batch, "tiles"), 30)
+    update = mean_of(after_exchange(rank, net, ws, batch, "tiles"))
     # A batch's tiles on the threads (the wait for the slower thread included): seconds per example per thread.
     index = np.random.default_rng(1).permutation(prepared.inputs.shape[0])[:batch].astype(np.int64)
     scale = batch_scale(prepared.weights, index, np.int64(1))
     n_tiles = -(-batch // ws.tile_rows)
-    tiles = median_of(lambda: rank._local_tiles(net, prepared, 0, rank.tile_ws, index, scale, 0, n_tiles), 30)
+    tiles = mean_of(lambda: rank._local_tiles(net, prepared, 0, rank.tile_ws, index, scale, 0, n_tiles))
     example = tiles * numba.get_num_threads() / batch
     # The same batches by the rank loop on one rank and by the compiled epoch, one thread, alternating, each
     # at two lengths: the difference of their CPU seconds per extra batch (this thread's: the time the
@@ -206,7 +218,7 @@ def allreduce():
     comm = MPI.COMM_WORLD
     results = {}
 
-    def median(operation, repeats=50):
+    def timed(operation, repeats=50, average=np.mean):
         for _ in range(5):
             operation()
         times = []
@@ -215,21 +227,21 @@ def allreduce():
             started = time.perf_counter()
             operation()
             times.append(time.perf_counter() - started)
-        return float(np.median(times))
+        return float(average(times))
 
     tiny = np.zeros(2, dtype=np.float32)
-    results["latency_8_bytes"] = median(lambda: comm.Allreduce(MPI.IN_PLACE, tiny, op=MPI.SUM), 500)
+    results["latency_8_bytes"] = timed(lambda: comm.Allreduce(MPI.IN_PLACE, tiny, op=MPI.SUM), 500, np.median)
     for name in ("W1", "W3"):
         net = network(name)
         w = net.n_params
         gradient = np.ones(w, dtype=np.float32)
-        results[f"{name}_allreduce"] = median(lambda: comm.Allreduce(MPI.IN_PLACE, gradient, op=MPI.SUM))
+        results[f"{name}_allreduce"] = timed(lambda: comm.Allreduce(MPI.IN_PLACE, gradient, op=MPI.SUM))
         batch = WORKLOADS[name].batch_size
         tiles = -(-batch // plan_tile_rows(batch, net.layout, w))
         buffer = np.ones(tiles * w, dtype=np.float32).view(np.uint8)
         share = [(tiles // 2 + (r < tiles % 2)) * w * 4 for r in range(2)]
         places = [0, share[0]]
-        results[f"{name}_tiles_gather"] = median(
+        results[f"{name}_tiles_gather"] = timed(
             lambda: comm.Allgatherv(MPI.IN_PLACE, [buffer, share, places, MPI.BYTE])
         )
         results[f"{name}_params"] = w
@@ -276,11 +288,18 @@ def rounds(n):
             print(f"round {r}: {name} model: {predict(name, parts, talk)}", flush=True)
 
 
-def link(talk):
-    """The :class:`Link` of a round's exchanges: α from the 8-byte allreduce, β from W3's (the largest)."""
+def link(talk, combine):
+    """The :class:`Link` of a round's exchanges: α from the 8-byte allreduce, β from W3's (the largest).
+
+    β of ``combine="tiles"`` comes from W3's gather, that of ``"allreduce"``
+    from its allreduce: MPICH moves the same bytes per rank at different
+    rates in the two (the gather is the slower here).
+    """
     latency = talk["latency_8_bytes"] / 2  # (2·log₂2 rounds of latency)
-    seconds = talk["W3_allreduce"] - 2 * latency
-    return Link(bandwidth=talk["W3_params"] * 4 / seconds, latency=latency)
+    if combine == "tiles":
+        volume = talk["W3_tiles"] * talk["W3_params"] * 4 / 2  # (P−1)/P · T·w·b
+        return Link(bandwidth=volume / (talk["W3_tiles_gather"] - latency), latency=latency)
+    return Link(bandwidth=talk["W3_params"] * 4 / (talk["W3_allreduce"] - 2 * latency), latency=latency)
 
 
 def predict(name, parts, talk):
@@ -288,7 +307,7 @@ def predict(name, parts, talk):
 
     One core's throughput while both compute is S₂ = F / (seconds per
     example of a rank's tiles); the exchange is the ring allreduce or the
-    gather over this round's :func:`link`; the rest is
+    gather over this round's :func:`link` of each; the rest is
     :class:`~jitprop.complexity.scaling.MeasuredStep`: the step after the
     exchange, the rank loop's interpreter work and the wait. For the
     threads, S₂ comes from a batch's tiles on them, which includes their
@@ -296,20 +315,20 @@ def predict(name, parts, talk):
     """
     workload = WORKLOADS[name]
     cost = costs(network(name), workload.batch_size)
-    net = link(talk)
     loop = parts["threads"]["loop"]
     epochs = {}
     for combine in ("tiles", "allreduce"):
         measured = parts[combine]
         speed = cost.training_flops_per_example / measured["example"]
         step = MeasuredStep(update=measured["update"], loop=loop, wait=measured["wait"])
-        epochs[combine] = scaling(cost, workload.n, [2], net, speed, combine, step)[0].epoch_seconds
+        epochs[combine] = scaling(cost, workload.n, [2], link(talk, combine), speed, combine, step)[0].epoch_seconds
     threads = parts["threads"]
     speed = cost.training_flops_per_example / threads["example"]
     epochs["threads"] = thread_epoch_seconds(cost, workload.n, 2, speed, MeasuredStep(update=threads["update"]))
     speed = cost.training_flops_per_example / parts["tiles"]["example"]
     return (
-        f"S2 {speed / 1e9:.1f} GFLOP/s, link {net.bandwidth / 1e9:.2f} GB/s {net.latency * 1e6:.1f} us; "
+        f"S2 {speed / 1e9:.1f} GFLOP/s, β allreduce {link(talk, 'allreduce').bandwidth / 1e9:.2f} GB/s, "
+        f"gather {link(talk, 'tiles').bandwidth / 1e9:.2f} GB/s, α {link(talk, 'tiles').latency * 1e6:.1f} us; "
         f"2 ranks x 1 thread, tiles {epochs['tiles']:.2f} s, allreduce {epochs['allreduce']:.2f} s; "
         f"1 process x 2 threads {epochs['threads']:.2f} s"
     )
