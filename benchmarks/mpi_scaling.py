@@ -14,9 +14,10 @@ allreduce: the latency. Every other part is a mean too: an epoch is the sum
 of its steps. ``terms``
 measures, on the 2 ranks of a job (both cores busy, as in training), the
 parts of a step of :class:`~jitprop.complexity.scaling.MeasuredStep` and one
-core's throughput: each rank's tiles of a batch (after a barrier; the wait
-is what the faster rank would wait for the slower), then the step after the
-exchange (summing, the update with a learning rate of 0, packing). The
+core's throughput: the rank loop without its update (each rank's tiles of a
+batch, then an 8-byte allreduce, whose time past the latency is the wait for
+the slower rank), then the step after the exchange (summing, the update with
+a learning rate of 0, packing). The
 interpreter's work per batch of the rank loop comes from ``thread-terms``:
 the same batches trained by the rank loop on one rank (``COMM_SELF``) and by
 the compiled epoch, one thread, alternating; it also times the step after the
@@ -152,24 +153,32 @@ def terms(name, combine):
     scale = batch_scale(prepared.weights, index, np.int64(1))
     n_tiles = -(-batch // ws.tile_rows)
     first, end = distributed.rank_tiles(n_tiles, rank.size)[rank.rank]
-    mine = rank.tile_ws._replace(tile_gradients=rank.tile_ws.tile_gradients[first:]) if combine == "tiles" else ws
+    mine = rank.tile_ws._replace(tile_gradients=rank.tiles[first:]) if combine == "tiles" else rank.tile_ws
     examples = min(batch, end * ws.tile_rows) - first * ws.tile_rows
+    # The rank loop without its update: its tiles, then an 8-byte allreduce, which ends when the slower rank
+    # arrives. Its time past the latency (its fastest) is the wait: the imbalance and jitter of the ranks'
+    # computation, and the stalls while one lost its core to other work, which a barrier between would hide.
     own, waits = [], []
+    flag = np.zeros(1)
     k = 0
-    # As many batches on both ranks as the first rank times in about a second (the same count on each).
-    while comm.bcast(k < 33 or sum(own) * examples < 1.0, root=0):
-        comm.Barrier()
+    comm.Barrier()
+    while True:
         started = time.perf_counter()
         rank._local_tiles(net, prepared, 0, mine, index, scale, first, end)
-        seconds = time.perf_counter() - started
-        everyone = comm.allgather(seconds)
+        computed = time.perf_counter()
+        # (Rank 0 decides when to stop: after about a second of its computation.)
+        flag[0] = rank.root and (k < 33 or sum(own) * examples < 1.0)
+        comm.Allreduce(MPI.IN_PLACE, flag, op=MPI.MAX)
         if k >= 3:
-            own.append(seconds / examples)
-            waits.append(max(everyone) - seconds)
+            own.append((computed - started) / examples)
+            waits.append(time.perf_counter() - computed)
         k += 1
+        if not flag[0]:
+            break
     step = after_exchange(rank, net, ws, batch, combine)
     update = mean_of(step, comm.Barrier, seconds=0.0, least=k)  # (as many times on each rank: the barrier)
-    results = comm.gather({"example": float(np.mean(own)), "wait": float(np.mean(waits)), "update": update})
+    wait = float(np.mean(waits) - np.min(waits))
+    results = comm.gather({"example": float(np.mean(own)), "wait": wait, "update": update})
     if comm.Get_rank() == 0:
         # One core's seconds per example and the step: the ranks' mean; the wait: the mean a rank waits.
         print(json.dumps({key: float(np.mean([r[key] for r in results])) for key in results[0]}))
