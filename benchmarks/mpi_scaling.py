@@ -15,9 +15,9 @@ of its steps. ``terms``
 measures, on the 2 ranks of a job (both cores busy, as in training), the
 parts of a step of :class:`~jitprop.complexity.scaling.MeasuredStep` and one
 core's throughput: the rank loop without its update (each rank's tiles of a
-batch, then an 8-byte allreduce, whose time past the latency is the wait for
-the slower rank), then the step after the exchange (summing, the update with
-a learning rate of 0, packing). The
+batch, then the exchange, whose mean past that of the exchange after a
+barrier is the wait for the slower rank), then the step after the exchange
+(summing, the update with a learning rate of 0, packing). The
 interpreter's work per batch of the rank loop comes from ``thread-terms``:
 the same batches trained by the rank loop on one rank (``COMM_SELF``) and by
 the compiled epoch, one thread, alternating; it also times the step after the
@@ -155,29 +155,37 @@ def terms(name, combine):
     first, end = distributed.rank_tiles(n_tiles, rank.size)[rank.rank]
     mine = rank.tile_ws._replace(tile_gradients=rank.tiles[first:]) if combine == "tiles" else rank.tile_ws
     examples = min(batch, end * ws.tile_rows) - first * ws.tile_rows
-    # The rank loop without its update: its tiles, then an 8-byte allreduce, which ends when the slower rank
-    # arrives. Its time past the latency (its fastest) is the wait: the imbalance and jitter of the ranks'
-    # computation, and the stalls while one lost its core to other work, which a barrier between would hide.
-    own, waits = [], []
-    flag = np.zeros(1)
-    k = 0
+    _, _, counts, places = rank._share(n_tiles)
+    row = rank.tiles[0] if end - first == 1 else rank.flat  # (what Session._allreduce adds up)
+
+    def exchange():
+        if combine == "tiles":
+            comm.Allgatherv(MPI.IN_PLACE, [rank.tile_bytes, counts, places, MPI.BYTE])
+        else:
+            comm.Allreduce(MPI.IN_PLACE, row, op=MPI.SUM)
+
+    # The rank loop without its update: its tiles, then the exchange, which ends when the slower rank has
+    # arrived. Its mean past that of the same exchange after a barrier is the wait: the imbalance and jitter
+    # of the ranks' computation, and the stalls while one lost its core to other work (a barrier between
+    # tiles and exchange would hide them). As many steps as rank 0 computes in about a second.
+    rank._local_tiles(net, prepared, 0, mine, index, scale, first, end)
+    started = time.perf_counter()
+    rank._local_tiles(net, prepared, 0, mine, index, scale, first, end)
+    steps = comm.bcast(max(30, int(1.0 / (time.perf_counter() - started))), root=0)
+    own, exchanges = [], []
     comm.Barrier()
-    while True:
+    for k in range(steps + 3):
         started = time.perf_counter()
         rank._local_tiles(net, prepared, 0, mine, index, scale, first, end)
         computed = time.perf_counter()
-        # (Rank 0 decides when to stop: after about a second of its computation.)
-        flag[0] = rank.root and (k < 33 or sum(own) * examples < 1.0)
-        comm.Allreduce(MPI.IN_PLACE, flag, op=MPI.MAX)
+        exchange()
         if k >= 3:
             own.append((computed - started) / examples)
-            waits.append(time.perf_counter() - computed)
-        k += 1
-        if not flag[0]:
-            break
+            exchanges.append(time.perf_counter() - computed)
+    alone = mean_of(exchange, comm.Barrier, seconds=0.0, least=30)
     step = after_exchange(rank, net, ws, batch, combine)
-    update = mean_of(step, comm.Barrier, seconds=0.0, least=k)  # (as many times on each rank: the barrier)
-    wait = float(np.mean(waits) - np.min(waits))
+    update = mean_of(step, comm.Barrier, seconds=0.0, least=steps)  # (as many times on each rank: the barrier)
+    wait = max(0.0, float(np.mean(exchanges)) - alone)
     results = comm.gather({"example": float(np.mean(own)), "wait": wait, "update": update})
     if comm.Get_rank() == 0:
         # One core's seconds per example and the step: the ranks' mean; the wait: the mean a rank waits.
