@@ -41,7 +41,8 @@ sum of the tiles, the update rule, packing the weights): it reads and
 writes every parameter several times, so memory, not ``U/S``, sets its
 time. ``o`` is the interpreter's work per batch in the rank loop (the
 single-process epoch is one compiled call); ``q`` the wait for the slowest
-rank at the exchange, from the imbalance and jitter of their computation.
+rank at the exchange, from the imbalance and jitter of their computation
+(and, on a shared machine, the stalls of a rank that lost its core).
 ``S_P`` is one core's throughput while ``P`` cores compute. One process on
 ``P`` threads (:func:`thread_epoch_seconds`) pays ``B·F/(P·S_P) + u_P + q``:
 the update on its ``P`` threads, no exchange, no interpreter per batch.
@@ -103,7 +104,8 @@ class MeasuredStep:
         compiled call).
     wait : float
         Time a rank (or thread) waits per step for the slowest one, from
-        the imbalance and jitter of their computation: ``q``.
+        the imbalance and jitter of their computation and the stalls of
+        one that lost its core to other work: ``q``.
     """
 
     update: float
