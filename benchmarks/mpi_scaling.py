@@ -61,9 +61,7 @@ def epoch(name, combine):
 
         comm = MPI.COMM_WORLD
     workload = WORKLOADS[name]
-    rng = np.random.default_rng(0)
-    X = rng.random((workload.n, workload.sizes[0]), dtype=np.float32)
-    y = rng.integers(0, workload.sizes[-1], workload.n)
+    X, y = data(name)
     net = network(name)
     keywords = {} if comm is None else {"comm": comm, "combine": combine}
     fit = dict(batch_size=workload.batch_size, optimizer=jp.SGD(lr=1e-3), verbose=0, **keywords)
@@ -74,6 +72,7 @@ def epoch(name, combine):
 
 
 def data(name):
+    """Random examples and labels of the workload's shape: ``(X, y)``."""
     workload = WORKLOADS[name]
     rng = np.random.default_rng(0)
     X = rng.random((workload.n, workload.sizes[0]), dtype=np.float32)
