@@ -163,6 +163,48 @@ def raises(out, results, errors):
         errors["setup"] = str(exc)
 
 
+def diverges(out, results, errors):
+    """Rank 1's tile gives a NaN gradient in the third batch: every rank keeps the weights of the two before it.
+
+    ``diverges_{combine}`` holds the weights after the DivergenceError,
+    ``diverges_{combine}_before`` those an unbroken fit had after two steps.
+    """
+    X, y, _ = data()
+    local_tiles, update = distributed.Session._local_tiles, distributed.Session._update
+    for combine in ("tiles", "allreduce"):
+        after = []
+
+        def recording(self, arguments):
+            done = update(self, arguments)
+            after.append(arguments[4].copy())
+            return done
+
+        distributed.Session._update = recording
+        try:
+            net = network()
+            net.fit(X, y, epochs=1, batch_size=BATCH, optimizer=optimizer(), verbose=0, comm=COMM, combine=combine)
+        finally:
+            distributed.Session._update = update
+        results[f"diverges_{combine}_before"] = after[1]
+        calls = []
+
+        def poisoned(self, net, data, dropout_key, ws, *args):
+            local_tiles(self, net, data, dropout_key, ws, *args)
+            calls.append(1)
+            if RANK == 1 and len(calls) == 3:
+                ws.tile_gradients[0, 0] = np.nan
+
+        distributed.Session._local_tiles = poisoned
+        net = network()
+        try:
+            net.fit(X, y, epochs=1, batch_size=BATCH, optimizer=optimizer(), verbose=0, comm=COMM, combine=combine)
+        except jp.DivergenceError as exc:
+            errors[f"diverges_{combine}"] = str(exc)
+        finally:
+            distributed.Session._local_tiles = local_tiles
+        results[f"diverges_{combine}"] = net.params.copy()
+
+
 def resume(out, results):
     """Resume a checkpoint of one process on two ranks, and write one for one process to resume."""
     X, y, _ = data()
@@ -302,7 +344,7 @@ def killed(out, results):
 def main(out, scenarios):
     results, errors = {}, {}
     for name in scenarios:
-        if name in ("raises", "lbfgs", "cli_shard"):
+        if name in ("raises", "diverges", "lbfgs", "cli_shard"):
             globals()[name](out, results, errors)
         else:
             globals()[name](out, results)

@@ -94,7 +94,8 @@ def runs(tmp_path_factory):
         reference["lbfgs"] = net.params.copy()
         reference["lbfgs_history"] = np.array([history["loss"], history["val_loss"]])
 
-    done = mpiexec(out, "same", "allreduce", "shard", "idle", "raises", "resume", "lbfgs", "cli_shard")
+    scenarios = ("same", "allreduce", "shard", "idle", "raises", "diverges", "resume", "lbfgs", "cli_shard")
+    done = mpiexec(out, *scenarios)
     assert done.returncode == 0, done.stdout + done.stderr
     (out / "stderr.txt").write_text(done.stderr)
     ranks = []
@@ -159,6 +160,14 @@ def test_a_failing_rank_ends_every_rank_with_its_message(runs):
             "rank 1 of 2 failed (epoch 0, batch 1): ValueError: cannot read the shard (on purpose)"
         )
         assert rank["errors"]["setup"].startswith("rank 1 of 2 failed (setup): ValueError:")
+
+
+def test_an_update_that_is_not_finite_leaves_every_rank_with_the_weights_before_it(runs):
+    _, ranks, _ = runs
+    for combine in ("tiles", "allreduce"):
+        for rank in ranks:
+            assert "batch 2" in rank["errors"][f"diverges_{combine}"]
+            np.testing.assert_array_equal(rank[f"diverges_{combine}"], rank[f"diverges_{combine}_before"])
 
 
 def test_lbfgs_over_two_ranks_is_one_process_bit_for_bit_with_tiles(runs):

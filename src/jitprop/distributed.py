@@ -313,7 +313,7 @@ class Session:
             (sum_and_update, (tiles, int64, grad, self.rule, net.params, state, hyper, 0.0, int64, self.chunked)),
         ]
         if self.combine == "allreduce":
-            meanwhile.append((reduce_tiles, (ws.tile_gradients, int64, self.flat[:n], False, self.chunked)))
+            meanwhile.append((reduce_tiles, (tiles, int64, self.flat[:n], False, self.chunked)))
         self.kernels = network_kernels(*buffers, self.tile_ws, meanwhile)
         tiles_per_batch = ws.tile_gradients.shape[0]
         if self.root and tiles_per_batch < self.size:
@@ -329,15 +329,20 @@ class Session:
         """The exchange buffers for batches (or chunks) of the workspace ``ws``, and ``self.tile_ws``."""
         n = net.n_params
         self.itemsize = np.dtype(net.dtype).itemsize
+        self._shares = {}  # n_tiles -> _share(n_tiles)
         if self.combine == "tiles":
             extra = -(-_STATUS_BYTES // self.itemsize)
             rows = max(ws.tile_gradients.shape[0], self.size)
             self.tiles = np.zeros((rows, n + extra), dtype=net.dtype)
             self.status = self.tiles[:, n:].view(np.uint8)
+            self.tile_bytes = self.tiles.reshape(-1).view(np.uint8)
             self.tile_ws = ws._replace(tile_gradients=self.tiles)
         else:
             self.flat = np.zeros(n + 3, dtype=net.dtype)
-            self.tile_ws = ws
+            # Room after each tile's gradient for the loss, the count and the flag: a rank with one tile adds its
+            # row over the ranks as it is, instead of copying it into flat first.
+            self.tiles = np.zeros((ws.tile_gradients.shape[0], n + 3), dtype=net.dtype)
+            self.tile_ws = ws._replace(tile_gradients=self.tiles)
 
     def run_epoch(self, net, data, plan, ws, batch_stats, optimizer, adjustments, epoch, bar=None):
         """Train on the batches of ``plan`` (as :func:`~jitprop.kernels.epoch.train_epoch` does); return the seconds.
@@ -352,7 +357,6 @@ class Session:
         layout, params = net.layout, net.params
         code, state, hyper = optimizer.kernel_arguments()
         flat_state = state.reshape(-1)
-        saved_params, saved_state = np.empty_like(params), np.empty_like(flat_state)
         n = plan.order.shape[0]
         outputs = np.int64(net.n_outputs if layout.loss_over_outputs else 1)
         has_panels = net.packed_weights.shape[0] > 0
@@ -362,7 +366,11 @@ class Session:
         if self.source is not None:
             with self.together(f"epoch {epoch}, reading the rank's rows"):
                 mine, order = self._read_rows(data, plan, ws.tile_rows)
-        for b in range(plan.first_batch, plan.last_batch):
+        # As train_epoch: an update that left something non-finite is undone by restoring the epoch's start and
+        # replaying the batches before it (the same bits again, on every rank together), not by a copy per batch.
+        start_params, start_state = params.copy(), flat_state.copy()
+        b, end, failed = plan.first_batch, plan.last_batch, -1
+        while b < end:
             self.where = f"epoch {epoch}, batch {b}"
             batch = slice(b * plan.batch_size, min(n, (b + 1) * plan.batch_size))
             index = plan.order[batch]
@@ -383,26 +391,26 @@ class Session:
             batch_stats[b, 0] = loss_sum * scale + penalty
             batch_stats[b, 1] = correct
             if not math.isfinite(params.dtype.type(batch_stats[b, 0])):
-                return self._diverged(optimizer, plan, b)
+                return self._diverged(optimizer, plan, b)  # (nothing applied yet; never while replaying)
             if adjustments is not None and adjustments.clip_norm > 0:
                 clip_by_global_norm(batch_grad, adjustments.clip_norm)
-            if self.combine == "allreduce" and not np.isfinite(batch_grad).all():
-                grad_sq = math.inf
-            saved_params[:] = params
-            saved_state[:] = flat_state
             lr, step = float(plan.lrs[b]), np.int64(plan.step + b + 1)
             update = (tiles, np.int64(summed_tiles), batch_grad, self.rule, params, state, hyper, lr, step)
-            summed_sq, finite = self._update(update)
-            if not (finite and math.isfinite(grad_sq + summed_sq)):
-                params[:] = saved_params
-                flat_state[:] = saved_state
-                return self._diverged(optimizer, plan, b)
+            summed_sq, finite = self._update(update)  # (summed_sq is not finite when the gradient is not)
+            b += 1
+            if failed < 0 and not (finite and math.isfinite(grad_sq + summed_sq)):
+                failed = b - 1
+                params[:] = start_params
+                flat_state[:] = start_state
+                b, end = plan.first_batch, failed
             if has_panels:
                 with _threading.parallel_region():
                     net.pack_weights()
-            if bar is not None:
+            if bar is not None and failed < 0:
                 bar.update(index.shape[0])
-                bar.set_postfix(loss=f"{batch_stats[b, 0]:.4f}", refresh=False)
+                bar.set_postfix(loss=f"{batch_stats[b - 1, 0]:.4f}", refresh=False)
+        if failed >= 0:
+            return self._diverged(optimizer, plan, failed)
         return time.perf_counter() - started
 
     def _update(self, update):
@@ -422,11 +430,28 @@ class Session:
         with _threading.parallel_region():
             run_tiles(self.kernels, np.int64(GRADIENT), *arguments)
 
+    def _share(self, n_tiles):
+        """``(ranges, homes, counts, places)`` of a batch of ``n_tiles`` tiles, worked out once per tile count.
+
+        ``ranges`` is :func:`rank_tiles`; a rank's *home* is the row of its
+        first tile (or, without tiles, its rank: a row it may write its flag
+        in); ``counts`` and ``places`` are the bytes each rank sends in the
+        gather of ``combine="tiles"``, and where they go.
+        """
+        share = self._shares.get(n_tiles)
+        if share is None:
+            ranges = rank_tiles(n_tiles, self.size)
+            homes = [first if end > first else rank for rank, (first, end) in enumerate(ranges)]
+            row = self.tile_ws.tile_gradients.shape[1] * self.itemsize
+            counts = [max(1, end - first) * row for first, end in ranges]
+            share = self._shares[n_tiles] = (ranges, homes, counts, [home * row for home in homes])
+        return share
+
     def _gather(self, net, data, dropout_key, ws, index, scale):
         """``combine="tiles"``: every tile's gradient and stats in every rank's buffer, in tile order."""
         n_tiles = -(-index.shape[0] // ws.tile_rows)
-        ranges = rank_tiles(n_tiles, self.size)
-        homes = [first if end > first else rank for rank, (first, end) in enumerate(ranges)]
+        # (Per batch, the interpreter's work here is a few list lookups: a small batch's compute is ~1 ms.)
+        ranges, homes, counts, places = self._share(n_tiles)
         first, end = ranges[self.rank]
         home = homes[self.rank]
         error = None
@@ -438,11 +463,7 @@ class Session:
         except Exception as exc:
             error = exc
         self.status[home, _FLAG] = error is not None
-        row = self.tiles.shape[1] * self.itemsize
-        counts = [max(1, end - first) * row for first, end in ranges]
-        places = [home * row for home in homes]
-        memory = self.tiles.reshape(-1).view(np.uint8)
-        self.comm.Allgatherv(self.MPI.IN_PLACE, [memory, counts, places, self.MPI.BYTE])
+        self.comm.Allgatherv(self.MPI.IN_PLACE, [self.tile_bytes, counts, places, self.MPI.BYTE])
         failed = [rank for rank, home in enumerate(homes) if self.status[home, _FLAG]]
         if failed:
             self._fail(failed[0], error)
@@ -453,18 +474,20 @@ class Session:
     def _allreduce(self, net, data, dropout_key, ws, index, scale):
         """``combine="allreduce"``: this rank's tiles summed, then the ranks' sums added."""
         n_tiles = -(-index.shape[0] // ws.tile_rows)
-        first, end = rank_tiles(n_tiles, self.size)[self.rank]
+        first, end = self._share(n_tiles)[0][self.rank]
         n = net.n_params
-        flat = self.flat
+        mine = end - first
+        flat = self.tiles[0] if mine == 1 else self.flat  # (one tile: its row is its sum)
         grad = flat[:n]
         error = None
         try:
             loss_sum = correct = 0.0
-            if end > first:
-                self._local_tiles(net, data, dropout_key, ws, index, scale, first, end)
-                with _threading.parallel_region():
-                    reduce_tiles(ws.tile_gradients, np.int64(end - first), grad, False, self.chunked)
-                loss_sum, correct = tile_totals(ws, np.int64(end - first))
+            if mine > 0:
+                self._local_tiles(net, data, dropout_key, self.tile_ws, index, scale, first, end)
+                if mine > 1:
+                    with _threading.parallel_region():
+                        reduce_tiles(self.tiles, np.int64(mine), grad, False, self.chunked)
+                loss_sum, correct = tile_totals(ws, np.int64(mine))
             else:
                 grad[:] = 0
             flat[n], flat[n + 1] = loss_sum, correct
@@ -475,7 +498,7 @@ class Session:
         if flat[n + 2] != 0:
             failed = [rank for rank, bad in enumerate(self.comm.allgather(error is not None)) if bad]
             self._fail(failed[0], error)
-        return float(flat[n]), float(flat[n + 1]), ws.tile_gradients, 0, grad
+        return float(flat[n]), float(flat[n + 1]), self.tiles, 0, grad
 
     # ------------------------------------------------------------ full batch
     def gradient_evaluator(self, net, data, grad, rows):

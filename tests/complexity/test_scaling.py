@@ -10,11 +10,13 @@ from jitprop.complexity import costs
 from jitprop.complexity.experiment import relu_network
 from jitprop.complexity.scaling import (
     Link,
+    MeasuredStep,
     batch_for_efficiency,
     communication_seconds,
     parse_bandwidth,
     parse_latency,
     scaling,
+    thread_epoch_seconds,
 )
 from jitprop.cli.complexity import parse_ranks
 
@@ -102,3 +104,33 @@ def test_the_command_predicts_epochs_on_ranks(tmp_path):
     )
     assert text.returncode == 0, text.stderr
     assert "efficiency" in text.stdout and (tmp_path / "s.png").stat().st_size > 0
+
+
+def test_measured_parts_add_to_every_step_and_the_loop_and_wait_only_on_ranks():
+    cost = costs(relu_network((784, 256, 128, 10)), batch_size=128)
+    link, speed = Link(5e9, 2e-6), 40e9
+    measured = MeasuredStep(update=2e-4, loop=1.5e-4, wait=1e-4)
+    one, two = scaling(cost, 60_000, [1, 2], link, speed, "tiles", measured)
+    steps = math.ceil(60_000 / 128)
+    batch = 128 * cost.training_flops_per_example / speed
+    # One process repeats the measured update instead of U/S, and pays no loop, wait or exchange.
+    assert one.epoch_seconds == pytest.approx(steps * (batch + 2e-4))
+    talk = communication_seconds(cost, 2, link, "tiles")
+    assert two.epoch_seconds == pytest.approx(steps * (batch / 2 + 2e-4 + talk + 2.5e-4))
+    assert two.overhead_seconds == pytest.approx(2.5e-4) and one.overhead_seconds == 0
+    # Without measured parts the FLOP model is unchanged.
+    plain = scaling(cost, 60_000, [2], link, speed, "tiles")[0]
+    assert plain.epoch_seconds == pytest.approx(steps * (batch / 2 + cost.step_flops / speed + talk))
+
+
+def test_ranks_cost_more_than_threads_by_the_exchange_the_loop_and_the_undivided_update():
+    cost = costs(relu_network((784, 256, 128, 10)), batch_size=128)
+    link, speed = Link(5e9, 2e-6), 40e9
+    update, wait = 2e-4, 1e-4
+    ranks = scaling(cost, 60_000, [2], link, speed, "allreduce", MeasuredStep(update, loop=1.5e-4, wait=wait))[0]
+    threads = thread_epoch_seconds(cost, 60_000, 2, speed, MeasuredStep(update / 2, wait=wait))
+    steps = math.ceil(60_000 / 128)
+    difference = steps * (communication_seconds(cost, 2, link) + 1.5e-4 + update / 2)
+    assert ranks.epoch_seconds - threads == pytest.approx(difference)
+    with pytest.raises(ValueError, match="wait must be a non-negative number of seconds"):
+        MeasuredStep(update, wait=-1.0)

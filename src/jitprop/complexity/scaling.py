@@ -29,6 +29,23 @@ about ``E/(1 − E) · P · allreduce(P) · S / F`` examples (exactly:
 The model divides a batch's computation freely; jitprop shares a batch out
 by whole tiles (``cost.tiles``, at most 8), so past that many ranks only a
 larger batch (more tiles) gives the extra ranks work.
+
+Counted FLOPs leave out three costs that decide a small network's step, and
+that only a measurement gives (:class:`MeasuredStep`; ``benchmarks/mpi_scaling.py``
+measures them, docs/scaling.md has the figures)::
+
+    step(P) = B·F/(P·S_P) + u + o + q + comm(P)        (P > 1; P = 1: B·F/S + u)
+
+``u`` is the step after the exchange, which every rank repeats whole (the
+sum of the tiles, the update rule, packing the weights): it reads and
+writes every parameter several times, so memory, not ``U/S``, sets its
+time. ``o`` is the interpreter's work per batch in the rank loop (the
+single-process epoch is one compiled call); ``q`` the wait for the slowest
+rank at the exchange, from the imbalance and jitter of their computation
+(and, on a shared machine, the stalls of a rank that lost its core).
+``S_P`` is one core's throughput while ``P`` cores compute. One process on
+``P`` threads (:func:`thread_epoch_seconds`) pays ``B·F/(P·S_P) + u_P + q``:
+the update on its ``P`` threads, no exchange, no interpreter per batch.
 """
 
 import math
@@ -68,16 +85,52 @@ class Link:
 
 
 @dataclass(frozen=True)
+class MeasuredStep:
+    """Seconds of the parts of a step that FLOP counts do not give, measured on a machine.
+
+    Measured for one configuration (a number of ranks and a way of
+    combining, or a number of threads of one process) and used for it; see
+    the module docstring.
+
+    Parameters
+    ----------
+    update : float
+        The step after the exchange, which every rank (or the one process,
+        on its threads) does whole: summing the tiles, the update rule,
+        packing the weights: ``u``.
+    loop : float
+        The interpreter's work per batch in the rank loop of
+        ``fit(comm=...)``: ``o`` (0 for one process, whose epoch is one
+        compiled call).
+    wait : float
+        Time a rank (or thread) waits per step for the slowest one, from
+        the imbalance and jitter of their computation and the stalls of
+        one that lost its core to other work: ``q``.
+    """
+
+    update: float
+    loop: float = 0.0
+    wait: float = 0.0
+
+    def __post_init__(self):
+        for name in ("update", "loop", "wait"):
+            value = getattr(self, name)
+            if not (value >= 0 and math.isfinite(value)):
+                raise ValueError(f"{name} must be a non-negative number of seconds, got {value!r}.")
+
+
+@dataclass(frozen=True)
 class ScalingPoint:
     """Predicted step and epoch of one world size (see the module docstring)."""
 
     ranks: int
-    compute_seconds: float  # per step: B·F/(P·S) + U/S
+    compute_seconds: float  # per step: B·F/(P·S) + U/S (or + u, measured)
     communication_seconds: float  # per step
     step_seconds: float
     epoch_seconds: float
     speedup: float  # epoch(1) / epoch(P)
     efficiency: float  # speedup / P
+    overhead_seconds: float = 0.0  # per step: o + q of a MeasuredStep (P > 1)
 
     def as_dict(self):
         return dict(self.__dict__)
@@ -97,7 +150,7 @@ def communication_seconds(cost, ranks, link, combine="allreduce", tiles=None):
     return link.allgather_seconds((cost.tiles if tiles is None else tiles) * gradient, ranks)
 
 
-def scaling(cost, n_examples, ranks, link, flops_per_second, combine="allreduce"):
+def scaling(cost, n_examples, ranks, link, flops_per_second, combine="allreduce", measured=None):
     """The predicted :class:`ScalingPoint` of each number of ranks in ``ranks``.
 
     Parameters
@@ -113,6 +166,10 @@ def scaling(cost, n_examples, ranks, link, flops_per_second, combine="allreduce"
         measures this machine's).
     combine : {"allreduce", "tiles"}
         As ``fit(combine=...)``.
+    measured : MeasuredStep, optional
+        The step's measured parts: its ``update`` replaces ``U/S`` (for
+        every P; one process repeats the same step), and from P = 2 on each
+        step also pays ``loop + wait``. Without it, the FLOP model alone.
 
     Returns
     -------
@@ -122,7 +179,7 @@ def scaling(cost, n_examples, ranks, link, flops_per_second, combine="allreduce"
         raise ValueError(f"flops_per_second must be positive, got {flops_per_second!r}.")
     steps = -(-n_examples // cost.batch_size)
     batch = cost.batch_size * cost.training_flops_per_example / flops_per_second
-    update = cost.step_flops / flops_per_second
+    update = cost.step_flops / flops_per_second if measured is None else measured.update
     base = steps * (batch + update)
     points = []
     for p in ranks:
@@ -131,9 +188,39 @@ def scaling(cost, n_examples, ranks, link, flops_per_second, combine="allreduce"
             raise ValueError(f"ranks must be positive, got {p}.")
         compute = batch / p + update
         talk = communication_seconds(cost, p, link, combine)
-        epoch = steps * (compute + talk)
-        points.append(ScalingPoint(p, compute, talk, compute + talk, epoch, base / epoch, base / epoch / p))
+        extra = measured.loop + measured.wait if measured is not None and p > 1 else 0.0
+        step = compute + talk + extra
+        epoch = steps * step
+        points.append(ScalingPoint(p, compute, talk, step, epoch, base / epoch, base / epoch / p, extra))
     return points
+
+
+def thread_epoch_seconds(cost, n_examples, threads, flops_per_second, measured):
+    """Predicted epoch of one process on ``threads`` threads: ``⌈m/B⌉ · (B·F/(P·S_P) + u_P + q)``.
+
+    Parameters
+    ----------
+    cost : NetworkCost
+    n_examples : int
+    threads : int
+    flops_per_second : float
+        One core's throughput while ``threads`` cores compute (``S_P``).
+    measured : MeasuredStep
+        Measured with ``threads`` threads: ``update`` is the step on them,
+        ``wait`` the wait for the slowest thread; ``loop`` is not counted
+        (the epoch is one compiled call).
+
+    Returns
+    -------
+    float
+    """
+    if not flops_per_second > 0:
+        raise ValueError(f"flops_per_second must be positive, got {flops_per_second!r}.")
+    if int(threads) < 1:
+        raise ValueError(f"threads must be positive, got {threads!r}.")
+    steps = -(-n_examples // cost.batch_size)
+    batch = cost.batch_size * cost.training_flops_per_example / flops_per_second
+    return steps * (batch / int(threads) + measured.update + measured.wait)
 
 
 def batch_for_efficiency(cost, ranks, link, flops_per_second, efficiency=0.8, combine="allreduce"):

@@ -45,8 +45,8 @@ def sum_and_update(tile_gradients, n_tiles, grad, rule, params, state, hyper, lr
     grad_sq : float
         ``‖grad‖²``, summed by the chunks of
         :func:`~jitprop.kernels.batch.reduce_tiles` (equal to its result up to
-        rounding: the compiler may vectorise the sums differently), or 0 with
-        ``n_tiles`` 0.
+        rounding: the compiler may vectorise the sums differently); with
+        ``n_tiles`` 0, of ``grad`` as given. Not finite when ``grad`` is not.
     finite : bool
         Whether every parameter and every state element the rule keeps is
         finite after the update.
@@ -85,6 +85,12 @@ def _step_chunk(tile_gradients, n_tiles, grad, rule, params, state, hyper, lr, s
 @njit(**KERNEL)
 def _step_range(tile_gradients, n_tiles, grad, rule, params, state, hyper, lr, step, lo, hi):
     """Sum, update and check parameters ``lo:hi``; return their ``‖grad‖²`` and whether they are finite."""
-    grad_sq = _reduce_chunk(tile_gradients, n_tiles, grad, False, lo, hi) if n_tiles > 0 else 0.0
+    if n_tiles > 0:
+        grad_sq = _reduce_chunk(tile_gradients, n_tiles, grad, False, lo, hi)
+    else:
+        # (The gradient was summed elsewhere: its norm comes from this pass, while the chunk is in cache.)
+        grad_sq = 0.0
+        for i in range(lo, hi):
+            grad_sq += np.float64(grad[i]) * np.float64(grad[i])
     state_finite = call_entry(rule, (params, grad, state, hyper, lr, step, lo, hi), True)
     return grad_sq, all_finite(params[lo:hi]) and state_finite
