@@ -167,12 +167,22 @@ def matmul_tn(a, b, buffer, out):
     out : ndarray of shape (m, n)
         Overwritten.
     """
-    n_rows, m = a.shape
-    a_size = n_rows * (-(-m // PANEL_ROWS) * PANEL_ROWS)
+    n_rows = b.shape[0]
+    b_size = pack_columns(b, panel_columns(out), buffer) * n_rows * panel_columns(out)
+    matmul_tn_packed_b(a, buffer[:b_size], buffer[b_size:], out)
+
+
+@njit(**KERNEL)
+def matmul_tn_packed_b(a, b_buffer, buffer, out):
+    """``out = aᵀ B`` for ``a`` (K, m) and ``B`` (K, n) already packed by columns in ``b_buffer``.
+
+    What :func:`matmul_tn` computes, for products that share their right
+    operand (a recurrent layer's ``Xᵀ G`` and ``H₋ᵀ G``): it is packed once.
+    ``buffer`` is scratch of at least ``K · round_up(m, PANEL_ROWS)`` elements.
+    """
     # (np.int64: the literal would compile second copies of the packers.)
-    pack_columns(a, np.int64(PANEL_ROWS), buffer[:a_size])
-    pack_columns(b, panel_columns(out), buffer[a_size:])
-    multiply_panels(buffer, buffer[a_size:], n_rows, out)
+    pack_columns(a, np.int64(PANEL_ROWS), buffer)
+    multiply_panels(buffer, b_buffer, a.shape[0], out)
 
 
 @njit(**KERNEL)
