@@ -195,11 +195,11 @@ def run_steps(cell, code, reverse, steps, u, b, gates, h, kept, initial, scratch
     buffer = scratch[size + n * (units + width) + units :]
     for k in range(units):
         no_state[k] = zero
-    # P + b⁰ on every row first (the order of the sums of a row as in the formulas).
-    for row in range(gates.shape[0]):
-        gr = gates[row]
-        for k in range(width):
-            gr[k] = gr[k] + b[k]
+    # Each gate sums (P + b⁰) + H₋U in the step's pass over it (the order of the formulas).
+    bi = b[:units]
+    bf = b[units : 2 * units]
+    bc = b[2 * units : 3 * units]
+    bo = b[3 * units : 4 * units] if cell == LSTM else b[:units]
     for s in range(steps):
         t = steps - 1 - s if reverse else s
         back = t + 1 if reverse else t - 1
@@ -228,7 +228,7 @@ def run_steps(cell, code, reverse, steps, u, b, gates, h, kept, initial, scratch
             hr = h[row]
             if cell == SIMPLE:
                 for k in range(units):
-                    value = _activate(code, gr[k] + ar[k], zero)
+                    value = _activate(code, (gr[k] + bi[k]) + ar[k], zero)
                     gr[k] = value
                     hr[k] = value
             elif cell == LSTM:
@@ -243,10 +243,10 @@ def run_steps(cell, code, reverse, steps, u, b, gates, h, kept, initial, scratch
                 ac = view2d(ar, 2 * units, 1, units)[0]
                 ao = view2d(ar, 3 * units, 1, units)[0]
                 for k in range(units):
-                    i = _sigmoid(gi[k] + ai[k], zero)
-                    f = _sigmoid(gf[k] + af[k], zero)
-                    candidate = _tanh(gc[k] + ac[k], zero)
-                    o = _sigmoid(go[k] + ao[k], zero)
+                    i = _sigmoid((gi[k] + bi[k]) + ai[k], zero)
+                    f = _sigmoid((gf[k] + bf[k]) + af[k], zero)
+                    candidate = _tanh((gc[k] + bc[k]) + ac[k], zero)
+                    o = _sigmoid((go[k] + bo[k]) + ao[k], zero)
                     c = f * cp[k] + i * candidate
                     gi[k] = i
                     gf[k] = f
@@ -264,10 +264,10 @@ def run_steps(cell, code, reverse, steps, u, b, gates, h, kept, initial, scratch
                 ar_ = view2d(ar, units, 1, units)[0]
                 ac = view2d(ar, 2 * units, 1, units)[0]
                 for k in range(units):
-                    z = _sigmoid(gz[k] + az[k], zero)
-                    r = _sigmoid(gs[k] + ar_[k], zero)
+                    z = _sigmoid((gz[k] + bi[k]) + az[k], zero)
+                    r = _sigmoid((gs[k] + bf[k]) + ar_[k], zero)
                     product = ac[k]
-                    candidate = _tanh(gc[k] + r * product, zero)
+                    candidate = _tanh((gc[k] + bc[k]) + r * product, zero)
                     gz[k] = z
                     gs[k] = r
                     gc[k] = candidate

@@ -129,12 +129,23 @@ def multiply_panels(a_buffer, b_buffer, depth, out):
     (m, n) is ``out``'s shape and C its dtype's :func:`panel_columns`.
     ``out`` is C-contiguous and overwritten.
     """
+    columns = panel_columns(out)
+    _multiply(a_buffer, b_buffer, depth, depth * columns, columns, out)
+
+
+@njit(**INLINED_KERNEL)
+def _multiply(a_buffer, b_buffer, depth, b_step, b_width, out):
+    """:func:`multiply_panels` with panel ``q`` of ``B`` at ``b_buffer[q·b_step:]``, its rows ``b_width`` apart.
+
+    Packed panels are ``depth·C`` apart with rows of C; a matrix read in
+    place has its panels C apart and rows of its width.
+    """
     m, n = out.shape
     columns = panel_columns(out)
     block = np.empty((PANEL_ROWS, columns), dtype=out.dtype)
     for q in range(-(-n // columns)):
         # One B panel stays in cache while every A panel passes it.
-        b_panel = view2d(b_buffer, q * depth * columns, depth, columns)
+        b_panel = view2d(b_buffer, q * b_step, depth, b_width)
         j0 = q * columns
         width = min(columns, n - j0)
         for p in range(-(-m // PANEL_ROWS)):
@@ -167,12 +178,37 @@ def matmul_tn(a, b, buffer, out):
     out : ndarray of shape (m, n)
         Overwritten.
     """
-    n_rows, m = a.shape
-    a_size = n_rows * (-(-m // PANEL_ROWS) * PANEL_ROWS)
+    n_rows = b.shape[0]
+    b_size = pack_columns(b, panel_columns(out), buffer) * n_rows * panel_columns(out)
+    matmul_tn_packed_b(a, buffer[:b_size], buffer[b_size:], out)
+
+
+@njit(**KERNEL)
+def matmul_tn_packed_b(a, b_buffer, buffer, out):
+    """``out = aᵀ B`` for ``a`` (K, m) and ``B`` (K, n) already packed by columns in ``b_buffer``.
+
+    What :func:`matmul_tn` computes, for products that share their right
+    operand (a recurrent layer's ``Xᵀ G`` and ``H₋ᵀ G``): it is packed once.
+    ``buffer`` is scratch of at least ``K · round_up(m, PANEL_ROWS)`` elements.
+    """
     # (np.int64: the literal would compile second copies of the packers.)
-    pack_columns(a, np.int64(PANEL_ROWS), buffer[:a_size])
-    pack_columns(b, panel_columns(out), buffer[a_size:])
-    multiply_panels(buffer, buffer[a_size:], n_rows, out)
+    pack_columns(a, np.int64(PANEL_ROWS), buffer)
+    multiply_panels(buffer, b_buffer, a.shape[0], out)
+
+
+@njit(**KERNEL)
+def matmul_tn_wide_b(a, b, buffer, out):
+    """``out = aᵀ b`` as :func:`matmul_tn` computes it, reading ``b`` in place instead of packing it.
+
+    ``b`` (K, n) is C-contiguous with ``n`` a multiple of :func:`panel_columns`
+    (each panel of its columns is then whole, its rows ``n`` apart), so it
+    need not be copied into panels. ``buffer`` is scratch of at least
+    ``K · round_up(m, PANEL_ROWS)`` elements.
+    """
+    # (np.int64: the literal would compile second copies of the packers.)
+    pack_columns(a, np.int64(PANEL_ROWS), buffer)
+    n_rows, n = b.shape
+    _multiply(buffer, b.reshape(n_rows * n), n_rows, panel_columns(out), n, out)
 
 
 @njit(**KERNEL)

@@ -58,6 +58,8 @@ from .panels import (
     PANEL_ROWS,
     matmul_packed_b,
     matmul_tn,
+    matmul_tn_packed_b,
+    matmul_tn_wide_b,
     pack_columns,
     pack_rows,
     padded_width,
@@ -412,12 +414,21 @@ def backward(kernels, model, ws, layer, r0, r1, grad):
                         target[k] = source[k]
                     for k in range(units):
                         target[width - units + k] = candidate[k]
-            if e0 == 0:
-                call(matmul_tn, (x, gc, buffer, grad_w))
-                call(matmul_tn, (shifted, recurrent, buffer, grad_u))
+            target_w = grad_w if e0 == 0 else chunk_w
+            target_u = grad_u if e0 == 0 else chunk_u
+            if width % panel_columns(gc) == 0:
+                # Rows of G a whole number of panels wide: the products read G in place.
+                call(matmul_tn_wide_b, (x, gc, buffer, target_w))
+                call(matmul_tn_wide_b, (shifted, recurrent, buffer, target_u))
             else:
-                call(matmul_tn, (x, gc, buffer, chunk_w))
-                call(matmul_tn, (shifted, recurrent, buffer, chunk_u))
+                # G is packed once for both products (the GRU's dU reads a G of its own).
+                g_size = pack_columns(gc, panel_columns(gc), buffer) * m * panel_columns(gc)
+                call(matmul_tn_packed_b, (x, buffer[:g_size], buffer[g_size:], target_w))
+                if cell == GRU:
+                    call(matmul_tn, (shifted, recurrent, buffer, target_u))
+                else:
+                    call(matmul_tn_packed_b, (shifted, buffer[:g_size], buffer[g_size:], target_u))
+            if e0 > 0:
                 _add_into(grad_w, chunk_w)
                 _add_into(grad_u, chunk_u)
         if layer == 0:
