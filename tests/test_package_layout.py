@@ -103,6 +103,23 @@ def test_import_jitprop_loads_neither_the_command_line_nor_pytorch_nor_scikit_le
     assert [m for m in loaded if m.startswith(("torch", "sklearn"))] == []
 
 
+def test_every_public_name_is_what_it_names_whatever_was_imported_first():
+    # The package's names load on first use; a submodule named as a function
+    # (jitprop.warmup, jitprop.gradcheck) must not take the function's place
+    # once something imports it.
+    script = (
+        "import importlib, pkgutil, types, jitprop\n"
+        "for info in pkgutil.walk_packages(jitprop.__path__, 'jitprop.'):\n"
+        "    if not info.name.startswith(('jitprop.cli', 'jitprop.estimators', 'jitprop.__main__')):\n"
+        "        importlib.import_module(info.name)\n"
+        "modules = [n for n in jitprop.__all__ if isinstance(getattr(jitprop, n), types.ModuleType)]\n"
+        "print(sorted(modules), callable(jitprop.warmup), callable(jitprop.gradcheck), jitprop.Network.__name__)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["['callbacks',", "'schedules']", "True", "True", "Network"]
+
+
 # ------------------------------------------------------------- read from the sources
 def test_kernels_import_nothing_of_the_rest():
     outside = {

@@ -16,6 +16,12 @@ from .kernels import _numba  # noqa: F401, I001
 
 import importlib
 
+# Functions named as the modules that define them: imported now, or the
+# import of their module (by jitprop itself, on first use of another name)
+# would bind the module to the name. Both modules import only NumPy.
+from .gradcheck import gradcheck
+from .warmup import warmup
+
 #: Where each public name lives. They load on first use (PEP 562), so that
 #: ``import jitprop`` costs little more than Numba's own import, and a
 #: process that needs only the kernels (a second process compiling some of
@@ -23,7 +29,6 @@ import importlib
 _PUBLIC = {
     **dict.fromkeys(("callbacks", "schedules"), None),
     **dict.fromkeys(("DivergenceError", "ModelFileError", "RankError"), "errors"),
-    "gradcheck": "gradcheck",
     **dict.fromkeys(("load", "save"), "io.model_file"),
     **dict.fromkeys(
         (
@@ -49,7 +54,6 @@ _PUBLIC = {
     "Network": "network",
     **dict.fromkeys(("SGD", "Adagrad", "Adam", "AdamW", "Optimizer", "RMSprop"), "optimizers"),
     "History": "training",
-    "warmup": "warmup",
     # (The estimators import scikit-learn, when installed, which takes a while.)
     **dict.fromkeys(("Classifier", "Regressor"), "estimators"),
 }
@@ -64,7 +68,13 @@ def __getattr__(name):
         if module is not None:
             value = getattr(value, name)
     else:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        # A submodule, as ``jitprop.network`` was when the package imported everything at once.
+        try:
+            value = importlib.import_module(f"{__name__}.{name}")
+        except ModuleNotFoundError as error:
+            if error.name != f"{__name__}.{name}":
+                raise
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
     globals()[name] = value  # (found once)
     return value
 
