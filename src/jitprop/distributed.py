@@ -493,11 +493,7 @@ class Session:
             flat[n], flat[n + 1] = loss_sum, correct
         except Exception as exc:
             error = exc
-        flat[n + 2] = error is not None
-        self.comm.Allreduce(self.MPI.IN_PLACE, flat, op=self.MPI.SUM)
-        if flat[n + 2] != 0:
-            failed = [rank for rank, bad in enumerate(self.comm.allgather(error is not None)) if bad]
-            self._fail(failed[0], error)
+        self._add_over_ranks(flat, error)
         return float(flat[n]), float(flat[n + 1]), self.tiles, 0, grad
 
     # ------------------------------------------------------------ full batch
@@ -654,13 +650,21 @@ class Session:
             wide[n], wide[n + 1] = loss_sum, correct
         except Exception as exc:
             error = exc
-        wide[n + 2] = error is not None
-        self.comm.Allreduce(self.MPI.IN_PLACE, wide, op=self.MPI.SUM)
-        if wide[n + 2] != 0:
-            failed = [rank for rank, bad in enumerate(self.comm.allgather(error is not None)) if bad]
-            self._fail(failed[0], error)
+        self._add_over_ranks(wide, error)
         self.grad[:] = wide[:n]
         return float(wide[n]), float(wide[n + 1])
+
+    def _add_over_ranks(self, buffer, error):
+        """Add ``buffer`` over the ranks, in place; its last element flags a rank's ``error`` (None: none).
+
+        The flags travel with the sums, in the same allreduce: when some rank
+        failed, every rank raises :class:`RankError` with the lowest one's.
+        """
+        buffer[-1] = error is not None
+        self.comm.Allreduce(self.MPI.IN_PLACE, buffer, op=self.MPI.SUM)
+        if buffer[-1] != 0:
+            failed = [rank for rank, bad in enumerate(self.comm.allgather(error is not None)) if bad]
+            self._fail(failed[0], error)
 
     def _fail(self, rank, error):
         """Every rank raises :class:`RankError` with the message of ``rank``, the lowest that failed."""
