@@ -11,7 +11,6 @@ of threads.
 """
 
 # First, before anything imports Numba: an unsupported Numba or llvmlite is an ImportError naming the fix.
-# First, and at once: checks the installed Numba and keys the compile cache.
 from .kernels import _numba  # noqa: F401, I001
 
 import importlib
@@ -19,11 +18,11 @@ import importlib
 # Functions named as the modules that define them: imported now, or the
 # import of their module (by jitprop itself, on first use of another name)
 # would bind the module to the name. Both modules import only NumPy.
-from .gradcheck import gradcheck
-from .warmup import warmup
+from .gradcheck import gradcheck as gradcheck
+from .warmup import warmup as warmup
 
 #: Where each public name lives. They load on first use (PEP 562), so that
-#: ``import jitprop`` costs little more than Numba's own import, and a
+#: ``import jitprop`` imports little more than NumPy, and a
 #: process that needs only the kernels (a second process compiling some of
 #: them, see kernels/_numba/background.py) does not import the rest.
 _PUBLIC = {
@@ -92,40 +91,4 @@ def _version():
         return "0.0.0"
 
 
-__all__ = [
-    "Adagrad",
-    "Adam",
-    "AdamW",
-    "AvgPool1D",
-    "AvgPool2D",
-    "Bidirectional",
-    "Classifier",
-    "Conv1D",
-    "Conv2D",
-    "Dense",
-    "Dropout",
-    "Flatten",
-    "GRU",
-    "GlobalAvgPool1D",
-    "GlobalAvgPool2D",
-    "LSTM",
-    "MaxPool1D",
-    "MaxPool2D",
-    "SimpleRNN",
-    "callbacks",
-    "DivergenceError",
-    "History",
-    "LBFGS",
-    "ModelFileError",
-    "Network",
-    "Optimizer",
-    "RankError",
-    "RMSprop",
-    "Regressor",
-    "SGD",
-    "gradcheck",
-    "load",
-    "save",
-    "schedules",
-    "warmup",
-]
+__all__ = sorted([*_PUBLIC, "gradcheck", "warmup"])
