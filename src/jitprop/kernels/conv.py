@@ -205,6 +205,19 @@ def raise_windows(patches, geometry, x):
                         target[k] += source[at + k]
 
 
+@njit(**INLINED_KERNEL)
+def _shape(layout, layer):
+    """A convolution's window geometry, ``Wm``'s (depth, filters), its input and output widths and its start."""
+    return (
+        layout.geometry[layer],
+        layout.weight_shapes[layer, 0],
+        layout.weight_shapes[layer, 1],
+        layout.sizes[layer],
+        layout.sizes[layer + 1],
+        layout.weight_offsets[layer],
+    )
+
+
 @njit(**KERNEL)
 def forward(kernels, model, ws, layer, r0, r1):
     """``a = f(z)``, ``z = P Wm + b`` for rows ``r0:r1`` of ``layer`` (the forward kernel of :mod:`.kinds`)."""
@@ -212,14 +225,9 @@ def forward(kernels, model, ws, layer, r0, r1):
     kernels, model, ws = untracked((kernels, model, ws))
     layout, params, packed = model
     scratch = ws.panels[r0 // ws.tile_rows]
-    geometry = layout.geometry[layer]
+    geometry, depth, filters, width_in, width_out, start = _shape(layout, layer)
     positions = geometry[H_OUT] * geometry[W_OUT]
-    depth = layout.weight_shapes[layer, 0]
-    filters = layout.weight_shapes[layer, 1]
-    width_in = layout.sizes[layer]
-    width_out = layout.sizes[layer + 1]
     chunk = examples_per_chunk(positions, ws.tile_rows)
-    start = layout.weight_offsets[layer]
     b = params[start + depth * filters : start + depth * filters + filters]
     weight_panels = packed[layout.backward_panels[layer] :]
     at = depth * filters  # past dWm's room (see scratch_size)
@@ -248,14 +256,9 @@ def backward(kernels, model, ws, layer, r0, r1, grad):
     kernels, model, ws, grad = untracked((kernels, model, ws, grad))
     layout, packed = model.layout, model.packed
     scratch = ws.panels[r0 // ws.tile_rows]
-    geometry = layout.geometry[layer]
+    geometry, depth, filters, width_in, width_out, start = _shape(layout, layer)
     positions = geometry[H_OUT] * geometry[W_OUT]
-    depth = layout.weight_shapes[layer, 0]
-    filters = layout.weight_shapes[layer, 1]
-    width_in = layout.sizes[layer]
-    width_out = layout.sizes[layer + 1]
     chunk = examples_per_chunk(positions, ws.tile_rows)
-    start = layout.weight_offsets[layer]
     grad_w = view2d(grad, start, depth, filters)
     grad_b = grad[start + depth * filters : start + depth * filters + filters]
     chunk_w = view2d(scratch, 0, depth, filters)
@@ -307,12 +310,7 @@ def forward_by_positions(kernels, model, ws, layer, r0, r1):
     """:func:`forward` by :func:`.position_panels.forward`: for layers :func:`by_positions`."""
     kernels, model, ws = untracked((kernels, model, ws))
     layout, params = model.layout, model.params
-    geometry = layout.geometry[layer]
-    depth = layout.weight_shapes[layer, 0]
-    filters = layout.weight_shapes[layer, 1]
-    width_in = layout.sizes[layer]
-    width_out = layout.sizes[layer + 1]
-    start = layout.weight_offsets[layer]
+    geometry, depth, filters, width_in, width_out, start = _shape(layout, layer)
     x = view2d(ws.activations, ws.row_offsets[layer] + r0 * width_in, r1 - r0, width_in)
     rows_ = (r1 - r0) * geometry[H_OUT] * geometry[W_OUT]
     z = view2d(ws.preactivations, ws.row_offsets[layer + 1] + r0 * width_out, rows_, filters)
@@ -326,12 +324,7 @@ def backward_by_positions(kernels, model, ws, layer, r0, r1, grad):
     """:func:`backward` by :func:`.position_panels.backward`: for layers :func:`by_positions`."""
     kernels, model, ws, grad = untracked((kernels, model, ws, grad))
     layout, params = model.layout, model.params
-    geometry = layout.geometry[layer]
-    depth = layout.weight_shapes[layer, 0]
-    filters = layout.weight_shapes[layer, 1]
-    width_in = layout.sizes[layer]
-    width_out = layout.sizes[layer + 1]
-    start = layout.weight_offsets[layer]
+    geometry, depth, filters, width_in, width_out, start = _shape(layout, layer)
     grad_w = view2d(grad, start, depth, filters)
     grad_b = grad[start + depth * filters : start + depth * filters + filters]
     zero = grad_w.dtype.type(0)
