@@ -9,7 +9,7 @@ from jitprop.kernels.panels import PANEL_ROWS, matmul_tn, pack_columns, pack_row
 from helpers import DTYPES, dot_tolerance
 
 
-PANEL_SIZES = [1, 5, 6, 7, 16, 17, 33]
+PANEL_SIZES = [1, 5, PANEL_ROWS, PANEL_ROWS + 1, 16, 17, 33]
 
 
 PANEL_SHAPES = [(m, n, k) for m, n in itertools.product(PANEL_SIZES, PANEL_SIZES) for k in (0, 1, 13, 64)]
@@ -73,3 +73,23 @@ def test_matmul_packed_b_matches_numpy(rng, m, depth, n, dtype):
     out = np.full((m, n), np.nan, dtype=dtype)
     matmul_packed_b(a, b_panels, np.full(depth * round_up(m, PANEL_ROWS), np.nan, dtype=dtype), out)
     np.testing.assert_allclose(out, a.astype(np.float64) @ b.astype(np.float64), **dot_tolerance(dtype, depth))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("m,depth,n", [(1, 1, 1), (5, 3, 17), (PANEL_ROWS, 16, 16), (13, 7, 40), (17, 64, 256)])
+def test_matmul_rows_packed_b_reads_rows_apart_and_sums_as_the_packed_product(rng, m, depth, n, dtype):
+    from jitprop.kernels.panels import matmul_packed_b, matmul_rows_packed_b, pack_columns, panel_columns, round_up
+
+    steps = 3
+    x = rng.normal(size=(m, steps, depth)).astype(dtype)
+    a = x[:, 1]  # rows steps·depth apart
+    b = rng.normal(size=(depth, n)).astype(dtype)
+    columns = panel_columns(a)
+    b_panels = np.full(depth * round_up(n, columns), np.nan, dtype=dtype)
+    pack_columns(b, columns, b_panels)
+    out = np.full((m, n), np.nan, dtype=dtype)
+    matmul_rows_packed_b(a, b_panels, out)
+    np.testing.assert_allclose(out, a.astype(np.float64) @ b.astype(np.float64), **dot_tolerance(dtype, depth))
+    packed = np.full((m, n), np.nan, dtype=dtype)
+    matmul_packed_b(np.ascontiguousarray(a), b_panels, np.full(depth * round_up(m, PANEL_ROWS), np.nan, dtype), packed)
+    np.testing.assert_array_equal(out, packed)

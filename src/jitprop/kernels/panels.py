@@ -8,20 +8,24 @@ A layer's three products all sum over one index ``p`` of
 * weight gradient:  ``dWt = Dᵀ X``   (sum over the rows of a tile, as few as 64)
 
 Each operand is first *packed* into panels: ``A`` into panels of
-``PANEL_ROWS`` (6) of its rows ``i``, ``B`` into panels of
+``PANEL_ROWS`` (8 where the CPU has 32 vector registers, else 6) of its rows ``i``, ``B`` into panels of
 ``panel_columns`` (two vector registers: 16 float32 or 8 float64) of its
 columns ``j``. A panel holds its slice for every ``p``, one after another,
 zero-padded to full width, so that the micro-kernel reads both front to back
 whatever the operand's layout. The weights' panels are packed once per
 update (:func:`pack_weights` in :mod:`.dense`) and shared by every tile.
 
-The micro-kernel :func:`outer_product_block` keeps a 6 x 16 block of the
-output in twelve vector registers and adds one outer product per ``p``: one
-broadcast from the ``A`` panel, two vector loads from the ``B`` panel,
-twelve multiply-adds. Each output element is summed over ``p`` in order.
+The micro-kernel :func:`outer_product_block` keeps a ``PANEL_ROWS`` x 16
+block of the output in two vector registers a row and adds one outer
+product per ``p``: a broadcast from the ``A`` panel per row, two vector
+loads from the ``B`` panel, two multiply-adds per row. Each output element is summed over ``p`` in order.
 LLVM's loop vectorizer does not find this form (it vectorizes the sum over
 ``p`` instead, with gathers) and Numba leaves the SLP vectorizer off, so the
 micro-kernel is written directly as LLVM vector instructions (:mod:`._numba.microkernel`).
+
+A small ``A`` whose rows lie apart in memory (a recurrent step's rows of
+every example) is read in place instead (:func:`matmul_rows_packed_b`):
+packing it would cost as much as the product saves.
 
 The form needs no transposed copies and no reductions across a vector
 register, which is what makes short sums (the weight gradient over a tile)
@@ -31,7 +35,7 @@ and narrow inputs (a first layer of 13 features) fast.
 import numpy as np
 from numba import njit
 
-from ._numba.microkernel import PANEL_ROWS, VECTOR_BYTES, outer_product_block
+from ._numba.microkernel import PANEL_ROWS, VECTOR_BYTES, outer_product_block, outer_product_rows_block
 from ._numba.options import INLINED_KERNEL, KERNEL
 from .layout import view2d
 
@@ -209,6 +213,35 @@ def matmul_tn_wide_b(a, b, buffer, out):
     pack_columns(a, np.int64(PANEL_ROWS), buffer)
     n_rows, n = b.shape
     _multiply(buffer, b.reshape(n_rows * n), n_rows, panel_columns(out), n, out)
+
+
+@njit(**KERNEL)
+def matmul_rows_packed_b(a, b_buffer, out):
+    """``out = a B`` for ``B`` packed in ``b_buffer``, reading the rows of ``a`` (m, depth) where they lie.
+
+    What :func:`matmul_packed_b` computes, each sum in the same order, for
+    an ``a`` whose rows are contiguous but any distance apart (``x[:, t]``
+    of a 3-D ``x``): no copy, no packing.
+    """
+    m, n = out.shape
+    depth = a.shape[1]
+    columns = panel_columns(out)
+    block = np.empty((PANEL_ROWS, columns), dtype=out.dtype)
+    for q in range(-(-n // columns)):
+        b_panel = view2d(b_buffer, q * depth * columns, depth, columns)
+        j0 = q * columns
+        width = min(columns, n - j0)
+        for i0 in range(0, m, PANEL_ROWS):
+            height = min(PANEL_ROWS, m - i0)
+            if height == PANEL_ROWS and width == columns:
+                outer_product_rows_block(a, i0, height, b_panel, out, i0, j0)
+                continue
+            outer_product_rows_block(a, i0, height, b_panel, block, 0, 0)
+            for r in range(height):
+                target = out[i0 + r, j0 : j0 + width]
+                source = block[r]
+                for c in range(width):
+                    target[c] = source[c]
 
 
 @njit(**KERNEL)
