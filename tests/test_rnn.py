@@ -99,7 +99,7 @@ FLOAT32_CASES = {
 
 @pytest.mark.parametrize("case", list(FLOAT32_CASES.values()), ids=list(FLOAT32_CASES))
 def test_a_float32_network_runs_as_its_reference_within_float32_rounding(rng, case):
-    # float32 cells compute tanh and the logistic function by a rational approximation (within 3 ulps).
+    # float32 cells compute tanh and the logistic function by a rational approximation (within 7 ulps).
     kind, activation, bidirectional = case
 
     def network(dtype):

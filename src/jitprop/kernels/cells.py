@@ -4,22 +4,21 @@ What the recurrent kind (:mod:`.recurrent`) runs for one direction of a
 tile, after the input projection ``P = X W`` and before the products of the
 gradient. The n examples of the tile take each step together. Per step,
 with ``G = g·u`` gate values (see :mod:`.recurrent` for the formulas): the
-recurrent product ``H₋ U`` of the examples' states gathered into an (n, u)
-block, one product from packed panels (:mod:`.panels`, ``U`` packed once
-per call), then per example the gates' nonlinearities and the state
-update, fused. Going back, each step's gate pre-activations' gradient
-overwrites its gate activations, from which it is computed, and
+recurrent product ``H₋ U`` of the examples' states, one product from packed
+panels that reads each example's ``h₋`` where it lies (:mod:`.panels`,
+``U`` packed once per call), then per example the gates' nonlinearities and
+the state update, fused. Going back, each step's gate pre-activations'
+gradient overwrites its gate activations, from which it is computed, and
 ``∂loss/∂H₋ = G Uᵀ`` is one product from panels over the examples' rows
 of ``G``. Each sum of a product runs over ``k`` in order, one example's
 independent of the others', so that the results do not depend on ``n``.
 
-In float32 networks the gates' tanh and logistic function are a rational
-approximation of tanh evaluated in float64 (:func:`_tanh`: within 3
-float32 ulps of tanh; the logistic function ``(1 + tanh(x/2)) / 2``, within
-about 1.3e-7 of it, its least value about 1.3e-7), arithmetic that LLVM
-vectorizes over a step's units where calls into libm would not vectorize;
-float64 networks call ``math.tanh`` and ``math.exp``.
-"""
+In float32 networks the gates' tanh and logistic function are Eigen's
+rational approximation of tanh, the one XLA uses, evaluated in float32
+(:func:`_tanh`: within 7 float32 ulps of tanh; the logistic function
+``(1 + tanh(x/2)) / 2``, within 2e-7 of it, its least value about 1.3e-7):
+arithmetic that LLVM vectorizes over a step's units where calls into libm
+would not vectorize; float64 networks call ``math.tanh`` and ``math.exp``."""
 
 import math
 
@@ -28,11 +27,10 @@ from numba import njit
 
 from . import activations
 from ._numba.linking import call
-from ._numba.microkernel import PANEL_ROWS
 from ._numba.options import INLINED_KERNEL, KERNEL
 from ._numba.precision import by_precision
 from .layout import view2d
-from .panels import MAX_PANEL_COLUMNS, matmul_packed_b, pack_columns, pack_rows, panel_columns
+from .panels import MAX_PANEL_COLUMNS, matmul_rows_packed_b, pack_columns, pack_rows, panel_columns
 
 #: Cells.
 SIMPLE = 0
@@ -69,7 +67,7 @@ def state_width(cell, units):
     return (2 if cell == LSTM else 1) * units
 
 
-#: Eigen's rational approximation of tanh on [-TANH_CLAMP, TANH_CLAMP] (within 3 float32 ulps of tanh):
+#: Eigen's rational approximation of tanh on [-TANH_CLAMP, TANH_CLAMP] (within 7 float32 ulps of tanh):
 #: odd numerator coefficients of x¹ … x¹³, even denominator ones of x⁰ … x⁶.
 TANH_NUMERATOR = (4.89352455891786e-03, 6.37261928875436e-04, 1.48572235717979e-05, 5.12229709037114e-08,
                   -8.60467152213735e-11, 2.00018790482477e-13, -2.76076847742355e-16)  # fmt: skip
@@ -77,18 +75,21 @@ TANH_DENOMINATOR = (4.89352518554385e-03, 2.26843463243900e-03, 1.18534705686654
 TANH_CLAMP = 7.90531110763549805
 
 
-_A1, _A3, _A5, _A7, _A9, _A11, _A13 = TANH_NUMERATOR
-_B0, _B2, _B4, _B6 = TANH_DENOMINATOR
+_A1, _A3, _A5, _A7, _A9, _A11, _A13 = (np.float32(a) for a in TANH_NUMERATOR)
+_B0, _B2, _B4, _B6 = (np.float32(b) for b in TANH_DENOMINATOR)
+_CLAMP = np.float32(TANH_CLAMP)
+_SMALL = np.float32(0.0004)
+_HALF = np.float32(0.5)
 
 
 @njit(**INLINED_KERNEL)
 def _rational_tanh(x):
-    """Eigen's rational tanh, in float64: arithmetic only, so that loops over a step's units vectorize."""
-    y = min(max(np.float64(x), -TANH_CLAMP), TANH_CLAMP)
+    """Eigen's rational tanh, in float32: arithmetic only, so that loops over a step's units vectorize."""
+    y = min(max(x, -_CLAMP), _CLAMP)
     y2 = y * y
     p = y * (_A1 + y2 * (_A3 + y2 * (_A5 + y2 * (_A7 + y2 * (_A9 + y2 * (_A11 + y2 * _A13))))))
     q = _B0 + y2 * (_B2 + y2 * (_B4 + y2 * _B6))
-    return y if abs(y) < 0.0004 else p / q
+    return y if abs(y) < _SMALL else p / q
 
 
 @njit(**INLINED_KERNEL)
@@ -99,7 +100,7 @@ def _libm_tanh(x):
 @njit(**INLINED_KERNEL)
 def _rational_sigmoid(x):
     """``(1 + tanh(x/2)) / 2`` with :func:`_rational_tanh`."""
-    return 0.5 + 0.5 * _rational_tanh(0.5 * np.float64(x))
+    return _HALF + _HALF * _rational_tanh(_HALF * x)
 
 
 @njit(**INLINED_KERNEL)
@@ -141,15 +142,13 @@ def _slope(code, h):
 def steps_scratch_size(units, gates, examples):
     """Elements of scratch :func:`run_steps` and :func:`run_steps_back` need for ``examples`` examples.
 
-    ``U`` (or ``Uᵀ``) packed, a step's blocks of ``examples`` rows (``H₋``
-    or ``dh``, ``dc``, the recurrent product, the recurrent ``G``), one
-    example's ``dh``, a zero state and what the product packs of its left
-    operand.
+    ``U`` (or ``Uᵀ``) packed, a step's blocks of ``examples`` rows (``dh``,
+    ``dc``, the recurrent product, the GRU's recurrent ``G``; forward only
+    the recurrent product), one example's ``dh`` and a zero state.
     """
     panel_u = units * (-(-gates // MAX_PANEL_COLUMNS) * MAX_PANEL_COLUMNS)
     panel_ut = gates * (-(-units // MAX_PANEL_COLUMNS) * MAX_PANEL_COLUMNS)
-    packing = max(units, gates) * (-(-examples // PANEL_ROWS) * PANEL_ROWS)
-    return max(panel_u, panel_ut) + examples * (3 * units + gates) + 2 * units + packing
+    return max(panel_u, panel_ut) + examples * (3 * units + gates) + 2 * units
 
 
 @njit(**INLINED_KERNEL)
@@ -187,12 +186,12 @@ def run_steps(cell, code, reverse, steps, u, b, gates, h, kept, initial, scratch
     n = gates.shape[0] // steps
     carried = initial.shape[0] > 0
     zero = gates.dtype.type(0)
+    one = gates.dtype.type(1)
     size = pack_columns(u, panel_columns(u), scratch) * units * panel_columns(u)
     u_panels = scratch[:size]
-    previous = view2d(scratch, size, n, units)
-    acc = view2d(scratch, size + n * units, n, width)
-    no_state = view2d(scratch, size + n * (units + width), 1, units)[0]  # the state before the first step
-    buffer = scratch[size + n * (units + width) + units :]
+    acc = view2d(scratch, size, n, width)
+    no_state = view2d(scratch, size + n * width, 1, units)[0]  # the state before the first step
+    by_step = h.reshape((n, steps, units))
     for k in range(units):
         no_state[k] = zero
     # Each gate sums (P + b⁰) + H₋U in the step's pass over it (the order of the formulas).
@@ -203,14 +202,10 @@ def run_steps(cell, code, reverse, steps, u, b, gates, h, kept, initial, scratch
     for s in range(steps):
         t = steps - 1 - s if reverse else s
         back = t + 1 if reverse else t - 1
-        # acc = H₋ U (+ b¹ for the GRU), every example's h₋ at once.
+        # acc = H₋ U (+ b¹ for the GRU), every example's h₋ at once, read where it lies.
         if s > 0 or carried:
-            for e in range(n):
-                source = h[e * steps + back] if s > 0 else initial[e]
-                target = previous[e]
-                for k in range(units):
-                    target[k] = source[k]
-            call(matmul_packed_b, (previous, u_panels, buffer, acc))
+            previous = by_step[:, back] if s > 0 else initial[:, :units]
+            call(matmul_rows_packed_b, (previous, u_panels, acc))
         else:
             for e in range(n):
                 target = acc[e]
@@ -272,7 +267,7 @@ def run_steps(cell, code, reverse, steps, u, b, gates, h, kept, initial, scratch
                     gs[k] = r
                     gc[k] = candidate
                     rr[k] = product
-                    hr[k] = z * hp[k] + (1.0 - z) * candidate
+                    hr[k] = z * hp[k] + (one - z) * candidate
 
 
 @njit(**KERNEL)
@@ -297,6 +292,7 @@ def run_steps_back(cell, code, reverse, truncate, steps, directions, direction, 
     width = u.shape[1]
     n = gates.shape[0] // steps
     zero = gates.dtype.type(0)
+    one = gates.dtype.type(1)  # (a float literal would make float32 arithmetic float64)
     size = pack_rows(u, panel_columns(u), scratch) * width * panel_columns(u)
     ut_panels = scratch[:size]
     dh_next = view2d(scratch, size, n, units)
@@ -306,14 +302,13 @@ def run_steps_back(cell, code, reverse, truncate, steps, directions, direction, 
     at = size + n * (3 * units + width)
     dh = view2d(scratch, at, 1, units)[0]
     no_state = view2d(scratch, at + units, 1, units)[0]  # the state before the first step
-    buffer = scratch[at + 2 * units :]
+    by_step = gates.reshape((n, steps, width))
     for k in range(units):
         no_state[k] = zero
     for e in range(n):
         for k in range(units):
             dh_next[e, k] = zero
             dc_next[e, k] = zero
-    recurrent_width = width - units if cell == GRU else width
     for s in range(steps - 1, -1, -1):
         t = steps - 1 - s if reverse else s
         for e in range(n):
@@ -350,11 +345,11 @@ def run_steps_back(cell, code, reverse, truncate, steps, directions, direction, 
                     candidate = gc[k]
                     o = go[k]
                     tc = _tanh(cr[k], zero)
-                    dc = dcn[k] + dh[k] * o * (1.0 - tc * tc)
-                    gi[k] = dc * candidate * i * (1.0 - i)
-                    gf[k] = dc * cp[k] * f * (1.0 - f)
-                    gc[k] = dc * i * (1.0 - candidate * candidate)
-                    go[k] = dh[k] * tc * o * (1.0 - o)
+                    dc = dcn[k] + dh[k] * o * (one - tc * tc)
+                    gi[k] = dc * candidate * i * (one - i)
+                    gf[k] = dc * cp[k] * f * (one - f)
+                    gc[k] = dc * i * (one - candidate * candidate)
+                    go[k] = dh[k] * tc * o * (one - o)
                     dcn[k] = dc * f
                     dn[k] = zero
             else:
@@ -367,9 +362,9 @@ def run_steps_back(cell, code, reverse, truncate, steps, directions, direction, 
                     z = gz[k]
                     r = gs[k]
                     candidate = gc[k]
-                    d_candidate = dh[k] * (1.0 - z) * (1.0 - candidate * candidate)
-                    gz[k] = dh[k] * (hp[k] - candidate) * z * (1.0 - z)
-                    gs[k] = d_candidate * rr[k] * r * (1.0 - r)
+                    d_candidate = dh[k] * (one - z) * (one - candidate * candidate)
+                    gz[k] = dh[k] * (hp[k] - candidate) * z * (one - z)
+                    gs[k] = d_candidate * rr[k] * r * (one - r)
                     gc[k] = d_candidate
                     rr[k] = d_candidate * r
                     dn[k] = dh[k] * z
@@ -381,18 +376,21 @@ def run_steps_back(cell, code, reverse, truncate, steps, directions, direction, 
                     dh_next[e, k] = zero
                     dc_next[e, k] = zero
             continue
-        # ∂loss/∂H₋ through the recurrent product: G Uᵀ (the GRU's candidate part from kept).
-        for e in range(n):
-            row = e * steps + t
-            gr = gates[row]
-            target = recurrent[e]
-            for k in range(recurrent_width):
-                target[k] = gr[k]
-            if cell == GRU:
+        # ∂loss/∂H₋ through the recurrent product: G Uᵀ, G read where it lies (the GRU's gathered: the
+        # candidate's part of what the product sees is in kept).
+        rows = by_step[:, t]
+        if cell == GRU:
+            for e in range(n):
+                row = e * steps + t
+                gr = gates[row]
                 rr = kept[row]
+                target = recurrent[e]
+                for k in range(width - units):
+                    target[k] = gr[k]
                 for k in range(units):
-                    target[recurrent_width + k] = rr[k]
-        call(matmul_packed_b, (recurrent, ut_panels, buffer, product))
+                    target[width - units + k] = rr[k]
+            rows = recurrent
+        call(matmul_rows_packed_b, (rows, ut_panels, product))
         for e in range(n):
             dn = dh_next[e]
             pr = product[e]
