@@ -93,3 +93,24 @@ def test_matmul_rows_packed_b_reads_rows_apart_and_sums_as_the_packed_product(rn
     packed = np.full((m, n), np.nan, dtype=dtype)
     matmul_packed_b(np.ascontiguousarray(a), b_panels, np.full(depth * round_up(m, PANEL_ROWS), np.nan, dtype), packed)
     np.testing.assert_array_equal(out, packed)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("m,blocks", [(1, 1), (5, 2), (PANEL_ROWS, 1), (17, 3), (64, 16)])
+@pytest.mark.parametrize("a_first,b_first", [(0, 0), (0, 1), (1, 0)])
+@pytest.mark.parametrize("segments,rows", [(0, 4), (1, 0), (1, 9), (3, 4)])
+def test_matmul_tn_in_place_sums_segments_of_rows_as_numpy(rng, m, blocks, a_first, b_first, segments, rows, dtype):
+    from jitprop.kernels.panels import matmul_tn_in_place, panel_columns
+
+    period = rows + 1
+    total = max(segments, 1) * period
+    a = rng.normal(size=(total, m + 3)).astype(dtype)[:, 2 : 2 + m]  # rows m + 3 apart
+    n = blocks * panel_columns(a)
+    b = rng.normal(size=(total, n)).astype(dtype)
+    out = np.full((m, n + 5), np.nan, dtype=dtype)[:, :n]
+    matmul_tn_in_place(a, b, a_first, b_first, rows, segments, period, out)
+    expected = np.zeros((m, n))
+    for s in range(segments):
+        a_rows = a[a_first + s * period : a_first + s * period + rows].astype(np.float64)
+        expected += a_rows.T @ b[b_first + s * period : b_first + s * period + rows].astype(np.float64)
+    np.testing.assert_allclose(out, expected, **dot_tolerance(dtype, segments * rows))

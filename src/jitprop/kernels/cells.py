@@ -272,7 +272,7 @@ def run_steps(cell, code, reverse, steps, u, b, gates, h, kept, initial, scratch
 
 @njit(**KERNEL)
 def run_steps_back(cell, code, reverse, truncate, steps, directions, direction, sequences, u, gates, h, kept, dout,
-                   initial, scratch):  # fmt: skip
+                   initial, grad_b, scratch):  # fmt: skip
     """The examples' steps in reverse, all examples' step ``t`` at once: ``G`` of every step over its gates.
 
     With ``truncate`` = k > 0, no gradient passes through the state into
@@ -284,8 +284,10 @@ def run_steps_back(cell, code, reverse, truncate, steps, directions, direction, 
     ``dout`` (n, width_out) is ∂loss/∂(the layer's output). Overwrites
     ``gates`` with ``G``, and the GRU's ``kept`` with ``r⊙G_h`` (the part
     of ``G`` the recurrent product sees). Per step, ``∂loss/∂H₋ = G Uᵀ``
-    is one product from packed panels over the n examples' recurrent ``G``
-    gathered into a block. ``scratch`` holds at least
+    is one product from packed panels over the n examples' recurrent ``G``.
+    ``grad_b`` receives the bias's gradient, ``Σ G`` over the rows (the
+    GRU's recurrent row: of the ``G`` its recurrent product sees), summed
+    as each step's ``G`` is made. ``scratch`` holds at least
     :func:`steps_scratch_size` elements.
     """
     units = u.shape[0]
@@ -309,6 +311,8 @@ def run_steps_back(cell, code, reverse, truncate, steps, directions, direction, 
         for k in range(units):
             dh_next[e, k] = zero
             dc_next[e, k] = zero
+    for k in range(grad_b.shape[0]):
+        grad_b[k] = zero
     for s in range(steps - 1, -1, -1):
         t = steps - 1 - s if reverse else s
         for e in range(n):
@@ -368,6 +372,14 @@ def run_steps_back(cell, code, reverse, truncate, steps, directions, direction, 
                     gc[k] = d_candidate
                     rr[k] = d_candidate * r
                     dn[k] = dh[k] * z
+            for k in range(width):
+                grad_b[k] += gr[k]
+            if cell == GRU:
+                rr = kept[row]
+                for k in range(width - units):
+                    grad_b[width + k] += gr[k]
+                for k in range(units):
+                    grad_b[2 * width - units + k] += rr[k]
         if s == 0:
             continue
         if truncate > 0 and s % truncate == 0:

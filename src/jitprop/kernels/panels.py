@@ -35,7 +35,7 @@ and narrow inputs (a first layer of 13 features) fast.
 import numpy as np
 from numba import njit
 
-from ._numba.microkernel import PANEL_ROWS, VECTOR_BYTES, outer_product_block, outer_product_rows_block
+from ._numba.microkernel import PANEL_ROWS, VECTOR_BYTES, outer_product_block, outer_product_strided_block
 from ._numba.options import INLINED_KERNEL, KERNEL
 from .layout import view2d
 
@@ -133,23 +133,12 @@ def multiply_panels(a_buffer, b_buffer, depth, out):
     (m, n) is ``out``'s shape and C its dtype's :func:`panel_columns`.
     ``out`` is C-contiguous and overwritten.
     """
-    columns = panel_columns(out)
-    _multiply(a_buffer, b_buffer, depth, depth * columns, columns, out)
-
-
-@njit(**INLINED_KERNEL)
-def _multiply(a_buffer, b_buffer, depth, b_step, b_width, out):
-    """:func:`multiply_panels` with panel ``q`` of ``B`` at ``b_buffer[q·b_step:]``, its rows ``b_width`` apart.
-
-    Packed panels are ``depth·C`` apart with rows of C; a matrix read in
-    place has its panels C apart and rows of its width.
-    """
     m, n = out.shape
     columns = panel_columns(out)
     block = np.empty((PANEL_ROWS, columns), dtype=out.dtype)
     for q in range(-(-n // columns)):
         # One B panel stays in cache while every A panel passes it.
-        b_panel = view2d(b_buffer, q * b_step, depth, b_width)
+        b_panel = view2d(b_buffer, q * depth * columns, depth, columns)
         j0 = q * columns
         width = min(columns, n - j0)
         for p in range(-(-m // PANEL_ROWS)):
@@ -201,21 +190,6 @@ def matmul_tn_packed_b(a, b_buffer, buffer, out):
 
 
 @njit(**KERNEL)
-def matmul_tn_wide_b(a, b, buffer, out):
-    """``out = aᵀ b`` as :func:`matmul_tn` computes it, reading ``b`` in place instead of packing it.
-
-    ``b`` (K, n) is C-contiguous with ``n`` a multiple of :func:`panel_columns`
-    (each panel of its columns is then whole, its rows ``n`` apart), so it
-    need not be copied into panels. ``buffer`` is scratch of at least
-    ``K · round_up(m, PANEL_ROWS)`` elements.
-    """
-    # (np.int64: the literal would compile second copies of the packers.)
-    pack_columns(a, np.int64(PANEL_ROWS), buffer)
-    n_rows, n = b.shape
-    _multiply(buffer, b.reshape(n_rows * n), n_rows, panel_columns(out), n, out)
-
-
-@njit(**KERNEL)
 def matmul_rows_packed_b(a, b_buffer, out):
     """``out = a B`` for ``B`` packed in ``b_buffer``, reading the rows of ``a`` (m, depth) where they lie.
 
@@ -223,20 +197,56 @@ def matmul_rows_packed_b(a, b_buffer, out):
     an ``a`` whose rows are contiguous but any distance apart (``x[:, t]``
     of a 3-D ``x``): no copy, no packing.
     """
-    m, n = out.shape
     depth = a.shape[1]
+    columns = panel_columns(out)
+    row = a.strides[0] // a.itemsize
+    _multiply_in_place(a, 0, 1, row, b_buffer, 0, columns, depth * columns, depth, 1, 0, 0, out)
+
+
+@njit(**KERNEL)
+def matmul_tn_in_place(a, b, a_first, b_first, rows, segments, period, out):
+    """``out = Σ_s a[a_s : a_s + rows]ᵀ b[b_s : b_s + rows]`` with ``a_s = a_first + s·period`` (``b_s`` alike).
+
+    ``out[i, j] = Σ_s Σ_k a[a_s + k, i] · b[b_s + k, j]``, over ``s`` below
+    ``segments`` then ``k`` below ``rows``, in order, both operands read
+    where they lie: a recurrent layer's ``dU = H₋ᵀ G``, whose rows pair
+    each step's ``G`` with ``h`` of the step before, example by example,
+    and its ``dW = Xᵀ G`` (one segment). ``a``, ``b`` and ``out`` are 2-D
+    with contiguous rows, ``out``'s width (``b``'s) a multiple of
+    :func:`panel_columns`.
+    """
+    size = a.itemsize
+    a_row, b_row = a.strides[0] // size, b.strides[0] // size
+    columns = panel_columns(out)
+    _multiply_in_place(a, a_first * a_row, a_row, 1, b, b_first * b_row, b_row, columns, rows, segments,
+                       period * a_row, period * b_row, out)  # fmt: skip
+
+
+@njit(**INLINED_KERNEL)
+def _multiply_in_place(a, a_start, a_k, a_r, b, b_start, b_k, b_step, depth, segments, a_segment, b_segment, out):
+    """Every block of ``out`` by :func:`~._numba.microkernel.outer_product_strided_block`.
+
+    ``out[i, j] = Σ_s Σ_k A[s, k, i] · B[s, k, j]`` with ``A`` and ``B`` as
+    the micro-kernel reads them (offsets in elements, ``b_step`` from one
+    panel of ``B``'s columns to the next: ``depth·C`` packed, ``C`` in place).
+    """
+    m, n = out.shape
     columns = panel_columns(out)
     block = np.empty((PANEL_ROWS, columns), dtype=out.dtype)
     for q in range(-(-n // columns)):
-        b_panel = view2d(b_buffer, q * depth * columns, depth, columns)
         j0 = q * columns
         width = min(columns, n - j0)
+        b_panel = b_start + q * b_step
         for i0 in range(0, m, PANEL_ROWS):
             height = min(PANEL_ROWS, m - i0)
+            a_panel = a_start + i0 * a_r
             if height == PANEL_ROWS and width == columns:
-                outer_product_rows_block(a, i0, height, b_panel, out, i0, j0)
+                geometry = (a_panel, a_k, a_r, height, b_panel, b_k, depth, segments, a_segment, b_segment, i0, j0)
+                outer_product_strided_block(a, b, out, geometry)
                 continue
-            outer_product_rows_block(a, i0, height, b_panel, block, 0, 0)
+            # A block on the ragged edge goes through scratch.
+            geometry = (a_panel, a_k, a_r, height, b_panel, b_k, depth, segments, a_segment, b_segment, 0, 0)
+            outer_product_strided_block(a, b, block, geometry)
             for r in range(height):
                 target = out[i0 + r, j0 : j0 + width]
                 source = block[r]

@@ -58,8 +58,8 @@ from .panels import (
     PANEL_ROWS,
     matmul_packed_b,
     matmul_tn,
+    matmul_tn_in_place,
     matmul_tn_packed_b,
-    matmul_tn_wide_b,
     pack_columns,
     pack_rows,
     padded_width,
@@ -361,66 +361,52 @@ def backward(kernels, model, ws, layer, r0, r1, grad):
         truncate = g[TRUNCATE]
         initial = _initial_state(ws, layout, layer, r0, r1)
         arguments = (cell, code, d == 1, truncate, steps, directions, d, sequences, u, gates, h, kept, dout, initial)
-        call(run_steps_back, arguments + (scratch,))
-        # db: Σ G over the rows (the GRU's recurrent bias: Σ of the G its recurrent product sees).
-        for k in range(size):
-            grad_b[k] = zero
-        for row in range(n * steps):
-            gr = gates[row]
-            for k in range(width):
-                grad_b[k] += gr[k]
-            if cell == GRU:
-                rr = kept[row]
-                for k in range(width - units):
-                    grad_b[width + k] += gr[k]
+        call(run_steps_back, arguments + (grad_b, scratch))
+        x_all = view2d(ws.activations, x_start, n * steps, features)
+        if initial.shape[0] == 0 and (units if cell == GRU else width) % panel_columns(gates) == 0:
+            _weight_gradients_in_place(cell, d == 1, steps, x_all, gates, h, kept, grad_w, grad_u)
+        else:
+            if n == 0:
+                for k in range(features):
+                    for j in range(width):
+                        grad_w[k, j] = zero
                 for k in range(units):
-                    grad_b[2 * width - units + k] += rr[k]
-        if n == 0:
-            for k in range(features):
-                for j in range(width):
-                    grad_w[k, j] = zero
-            for k in range(units):
-                for j in range(width):
-                    grad_u[k, j] = zero
-        # dW = Xᵀ G and dU = H₋ᵀ G, summed over the chunks in order.
-        for e0 in range(0, n, chunk):
-            e1 = min(n, e0 + chunk)
-            m = (e1 - e0) * steps
-            x = view2d(ws.activations, x_start + e0 * steps * features, m, features)
-            gc = view2d(block, e0 * steps * width, m, width)
-            shifted = view2d(shifted_all, 0, m, units)
-            for e in range(e1 - e0):
-                for t in range(steps):
-                    target = shifted[e * steps + t]
-                    source_t = t + 1 if d == 1 else t - 1
-                    if source_t < 0 and initial.shape[0] > 0:
-                        for k in range(units):
-                            target[k] = initial[e0 + e, k]
-                    elif source_t < 0 or source_t >= steps:
-                        for k in range(units):
-                            target[k] = zero
-                    else:
-                        source = h[(e0 + e) * steps + source_t]
-                        for k in range(units):
+                    for j in range(width):
+                        grad_u[k, j] = zero
+            # dW = Xᵀ G and dU = H₋ᵀ G from copies, summed over the chunks in order.
+            for e0 in range(0, n, chunk):
+                e1 = min(n, e0 + chunk)
+                m = (e1 - e0) * steps
+                x = view2d(ws.activations, x_start + e0 * steps * features, m, features)
+                gc = view2d(block, e0 * steps * width, m, width)
+                shifted = view2d(shifted_all, 0, m, units)
+                for e in range(e1 - e0):
+                    for t in range(steps):
+                        target = shifted[e * steps + t]
+                        source_t = t + 1 if d == 1 else t - 1
+                        if source_t < 0 and initial.shape[0] > 0:
+                            for k in range(units):
+                                target[k] = initial[e0 + e, k]
+                        elif source_t < 0 or source_t >= steps:
+                            for k in range(units):
+                                target[k] = zero
+                        else:
+                            source = h[(e0 + e) * steps + source_t]
+                            for k in range(units):
+                                target[k] = source[k]
+                recurrent = gc
+                if cell == GRU:
+                    recurrent = view2d(recurrent_all, 0, m, width)
+                    for row in range(m):
+                        target = recurrent[row]
+                        source = gc[row]
+                        candidate = kept[e0 * steps + row]
+                        for k in range(width - units):
                             target[k] = source[k]
-            recurrent = gc
-            if cell == GRU:
-                recurrent = view2d(recurrent_all, 0, m, width)
-                for row in range(m):
-                    target = recurrent[row]
-                    source = gc[row]
-                    candidate = kept[e0 * steps + row]
-                    for k in range(width - units):
-                        target[k] = source[k]
-                    for k in range(units):
-                        target[width - units + k] = candidate[k]
-            target_w = grad_w if e0 == 0 else chunk_w
-            target_u = grad_u if e0 == 0 else chunk_u
-            if width % panel_columns(gc) == 0:
-                # Rows of G a whole number of panels wide: the products read G in place.
-                call(matmul_tn_wide_b, (x, gc, buffer, target_w))
-                call(matmul_tn_wide_b, (shifted, recurrent, buffer, target_u))
-            else:
+                        for k in range(units):
+                            target[width - units + k] = candidate[k]
+                target_w = grad_w if e0 == 0 else chunk_w
+                target_u = grad_u if e0 == 0 else chunk_u
                 # G is packed once for both products (the GRU's dU reads a G of its own).
                 g_size = pack_columns(gc, panel_columns(gc), buffer) * m * panel_columns(gc)
                 call(matmul_tn_packed_b, (x, buffer[:g_size], buffer[g_size:], target_w))
@@ -428,9 +414,9 @@ def backward(kernels, model, ws, layer, r0, r1, grad):
                     call(matmul_tn, (shifted, recurrent, buffer, target_u))
                 else:
                     call(matmul_tn_packed_b, (shifted, buffer[:g_size], buffer[g_size:], target_u))
-            if e0 > 0:
-                _add_into(grad_w, chunk_w)
-                _add_into(grad_u, chunk_u)
+                if e0 > 0:
+                    _add_into(grad_w, chunk_w)
+                    _add_into(grad_u, chunk_u)
         if layer == 0:
             continue
         # dX = G Wᵀ (the second direction's added to the first's).
@@ -446,6 +432,41 @@ def backward(kernels, model, ws, layer, r0, r1, grad):
                 part = view2d(dx_all, 0, m, features)
                 call(matmul_packed_b, (gc, weight_panels, buffer, part))
                 _add_into(dx, part)
+
+
+@njit(**INLINED_KERNEL)
+def _weight_gradients_in_place(cell, reverse, steps, x, gates, h, kept, grad_w, grad_u):
+    """``dW = Xᵀ G`` and ``dU = H₋ᵀ G`` of one direction, each a product that reads its operands where they lie.
+
+    ``H₋`` pairs each step's ``G`` with ``h`` of the step before in the
+    direction's order (zero before the first step, so that step adds
+    nothing): per example, one segment of T - 1 rows of ``h`` and of ``G``,
+    one row apart. The GRU's recurrent product sees ``r⊙G_h`` (in ``kept``)
+    in place of its candidate's part of ``G``. Every operand is passed as a
+    view of any layout, so that one compiled product serves all of them.
+    """
+    n = gates.shape[0] // steps
+    width = gates.shape[1]
+    units = h.shape[1]
+    call(matmul_tn_in_place, (_columns(x, 0, x.shape[1]), _columns(gates, 0, width), 0, 0, n * steps, 1, 0,
+                              _columns(grad_w, 0, width)))  # fmt: skip
+    h_first, g_first = (1, 0) if reverse else (0, 1)
+    h_all = _columns(h, 0, units)
+    if cell == GRU:
+        shared = width - units
+        call(matmul_tn_in_place, (h_all, _columns(gates, 0, shared), h_first, g_first, steps - 1, n, steps,
+                                  _columns(grad_u, 0, shared)))  # fmt: skip
+        call(matmul_tn_in_place, (h_all, _columns(kept, 0, units), h_first, g_first, steps - 1, n, steps,
+                                  _columns(grad_u, shared, width)))  # fmt: skip
+    else:
+        call(matmul_tn_in_place, (h_all, _columns(gates, 0, width), h_first, g_first, steps - 1, n, steps,
+                                  _columns(grad_u, 0, width)))  # fmt: skip
+
+
+@njit(**INLINED_KERNEL)
+def _columns(x, start, stop):
+    """``x[:, start:stop]``: a view of any layout (``A``), whatever ``x``'s."""
+    return x[:, start:stop]
 
 
 @njit(**INLINED_KERNEL)

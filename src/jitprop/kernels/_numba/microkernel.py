@@ -40,83 +40,83 @@ def outer_product_block(typingctx, a_panel, b_panel, out, i0, j0):
     columns are read (a block of columns of a wider matrix); ``out`` is 2-D, C-contiguous, and must
     hold the whole block. All of one floating dtype. Nothing is checked.
     """
-    if not (isinstance(a_panel, types.Array) and a_panel.layout == "C"):
+    if not all(isinstance(x, types.Array) and x.layout == "C" for x in (a_panel, b_panel)):
         return None
     dtype = _block_dtype(a_panel, b_panel, out)
     if dtype is None:
         return None
 
     def codegen(context, builder, signature, args):
-        a = make_array(signature.args[0])(context, builder, args[0])
+        a, b = (make_array(t)(context, builder, v) for t, v in zip(signature.args[:2], args[:2]))
         intp = context.get_value_type(types.intp)
-        n_rows = builder.extract_value(a.shape, 0)
-
-        def a_element(k, r):
-            return cgutils.gep_inbounds(
-                builder, a.data, builder.add(builder.mul(k, ir.Constant(intp, PANEL_ROWS)), ir.Constant(intp, r))
-            )
-
-        _outer_product(context, builder, signature, args, dtype, n_rows, a_element)
+        i0, j0 = (context.cast(builder, v, t, types.intp) for v, t in zip(args[3:], signature.args[3:]))
+        zero, one, rows = (ir.Constant(intp, v) for v in (0, 1, PANEL_ROWS))
+        depth = builder.extract_value(a.shape, 0)
+        b_k = builder.extract_value(b.shape, 1)
+        geometry = (zero, rows, one, rows, zero, b_k, depth, one, zero, zero, i0, j0)
+        _block_code(context, builder, signature.args[2], args[2], dtype, a.data, b.data, geometry)
         return context.get_dummy_value()
 
     return types.void(a_panel, b_panel, out, i0, j0), codegen
 
 
-@intrinsic
-def outer_product_rows_block(typingctx, a, a0, height, b_panel, out, i0, j0):
-    """``out[i0 + r, j0 + c] = Σ_k a[a0 + r, k] · b_panel[k, c]``: :func:`outer_product_block` reading ``a`` in place.
+#: What :func:`outer_product_strided_block`'s ``geometry`` holds, in this order.
+GEOMETRY = ("a_start", "a_k", "a_r", "height", "b_start", "b_k", "depth", "segments", "a_segment", "b_segment",
+            "i0", "j0")  # fmt: skip
 
-    ``a`` is 2-D with contiguous rows, any distance apart (a column of a
-    3-D array's blocks, say); rows ``a0`` to ``a0 + height - 1`` are read,
-    and the block's rows past ``height`` repeat the last (``out`` must hold
-    them all the same). ``b_panel`` and ``out`` as for
-    :func:`outer_product_block`. Nothing is checked.
+
+@intrinsic
+def outer_product_strided_block(typingctx, a, b, out, geometry):
+    """:func:`outer_product_block` with both operands read where they lie, the sum over ``k`` in segments.
+
+    ``out[i0 + r, j0 + c] = Σ_s Σ_k A[s, k, r] · B[s, k, c]`` for the
+    PANEL_ROWS x C block, segments ``s`` in order, each ``k`` in order, where
+
+    * ``A[s, k, r] = a.flat[a_start + s·a_segment + k·a_k + min(r, height - 1)·a_r]``
+    * ``B[s, k, c] = b.flat[b_start + s·b_segment + k·b_k + c]``
+
+    counting elements from each array's first, ``k`` below ``depth`` and
+    ``s`` below ``segments``: ``geometry`` holds these twelve integers in
+    the order of :data:`GEOMETRY`. The block's rows past ``height`` repeat
+    the last (``out`` must hold them all the same). ``a`` and ``b`` are
+    arrays of any layout, ``out`` 2-D with contiguous rows. Nothing is checked.
     """
-    if not (isinstance(a, types.Array) and a.ndim == 2):
+    if not (isinstance(a, types.Array) and isinstance(geometry, types.UniTuple) and len(geometry) == len(GEOMETRY)):
         return None
-    dtype = _block_dtype(a, b_panel, out)
+    if not isinstance(geometry.dtype, types.Integer):
+        return None
+    dtype = _block_dtype(a, b, out, any_layout=True)
     if dtype is None:
         return None
 
     def codegen(context, builder, signature, args):
-        array = make_array(signature.args[0])(context, builder, args[0])
-        intp = context.get_value_type(types.intp)
-        first, count = (context.cast(builder, v, t, types.intp) for v, t in zip(args[1:3], signature.args[1:3]))
-        row_stride = builder.extract_value(array.strides, 0)
-        base = builder.ptrtoint(array.data, intp)
-        last = builder.sub(count, ir.Constant(intp, 1))
-        rows = []
-        for r in range(PANEL_ROWS):
-            offset = builder.select(builder.icmp_signed("<", ir.Constant(intp, r), count), ir.Constant(intp, r), last)
-            address = builder.add(base, builder.mul(builder.add(first, offset), row_stride))
-            rows.append(builder.inttoptr(address, array.data.type))
-
-        def a_element(k, r):
-            return cgutils.gep_inbounds(builder, rows[r], k)
-
-        _outer_product(context, builder, signature, args, dtype, builder.extract_value(array.shape, 1), a_element)
+        a_data, b_data = (make_array(t)(context, builder, v).data for t, v in zip(signature.args[:2], args[:2]))
+        values = [
+            context.cast(builder, builder.extract_value(args[3], i), geometry.dtype, types.intp)
+            for i in range(len(GEOMETRY))
+        ]
+        _block_code(context, builder, signature.args[2], args[2], dtype, a_data, b_data, values)
         return context.get_dummy_value()
 
-    return types.void(a, a0, height, b_panel, out, i0, j0), codegen
+    return types.void(a, b, out, geometry), codegen
 
 
-def _block_dtype(a, b_panel, out):
+def _block_dtype(a, b, out, any_layout=False):
     """The dtype shared by a micro-kernel's operands, or None where they do not fit it."""
-    if not (isinstance(b_panel, types.Array) and b_panel.layout == "C"):
+    if not (isinstance(b, types.Array) and (any_layout or b.layout == "C")):
         return None
-    if not (isinstance(out, types.Array) and out.ndim == 2 and out.layout == "C"):
+    if not (isinstance(out, types.Array) and out.ndim == 2 and (any_layout or out.layout == "C")):
         return None
     dtype = out.dtype
-    if dtype not in (types.float32, types.float64) or a.dtype != dtype or b_panel.dtype != dtype:
+    if dtype not in (types.float32, types.float64) or a.dtype != dtype or b.dtype != dtype:
         return None
     return dtype
 
 
-def _outer_product(context, builder, signature, args, dtype, depth, a_element):
-    """Code of a block product: ``a_element(k, r)`` points at ``a``'s element ``(r, k)`` (``r`` an int);
-    ``b_panel, out, i0, j0`` are the last four arguments."""
-    b, target = (make_array(t)(context, builder, v) for t, v in zip(signature.args[-4:-2], args[-4:-2]))
-    row0, column0 = (context.cast(builder, v, t, types.intp) for v, t in zip(args[-2:], signature.args[-2:]))
+def _block_code(context, builder, out_type, out_value, dtype, a_data, b_data, geometry):
+    """The code of a block product (see :func:`outer_product_strided_block`; ``geometry`` as LLVM values)."""
+    a_start, a_k, a_r, height, b_start, b_k, depth, segments, a_segment, b_segment, row0, column0 = geometry
+    target = make_array(out_type)(context, builder, out_value)
     rows = PANEL_ROWS
     lanes = VECTOR_BYTES // (4 if dtype == types.float32 else 8)
     vectors = 2
@@ -124,44 +124,76 @@ def _outer_product(context, builder, signature, args, dtype, depth, a_element):
     vector = ir.VectorType(element, lanes)
     align = context.get_abi_sizeof(element)
     intp = context.get_value_type(types.intp)
-    b_width = builder.extract_value(b.shape, 1)
     flags = ("contract",)
+    zero, one = ir.Constant(intp, 0), ir.Constant(intp, 1)
 
     def vector_at(pointer, offset):
         return builder.bitcast(cgutils.gep_inbounds(builder, pointer, offset), vector.as_pointer())
 
+    def phis(incoming, block):
+        values = []
+        for value in incoming:
+            phi = builder.phi(vector)
+            phi.add_incoming(value, block)
+            values.append(phi)
+        return values
+
     start = builder.basic_block
+    segment_head = builder.append_basic_block("outer.segment")
+    segment_body = builder.append_basic_block("outer.segment.body")
     head = builder.append_basic_block("outer.head")
     body = builder.append_basic_block("outer.body")
+    segment_end = builder.append_basic_block("outer.segment.end")
     done = builder.append_basic_block("outer.done")
+    builder.branch(segment_head)
+
+    # for s in range(segments): the sums run on from one segment into the next.
+    builder.position_at_end(segment_head)
+    s = builder.phi(intp, name="s")
+    s.add_incoming(zero, start)
+    outer_sums = phis([ir.Constant(vector, None)] * (rows * vectors), start)
+    builder.cbranch(builder.icmp_signed("<", s, segments), segment_body, done)
+
+    builder.position_at_end(segment_body)
+    a_first = builder.add(a_start, builder.mul(s, a_segment))
+    last = builder.sub(height, one)
+    a_rows = []
+    for r in range(rows):
+        row = builder.select(builder.icmp_signed("<", ir.Constant(intp, r), height), ir.Constant(intp, r), last)
+        a_rows.append(cgutils.gep_inbounds(builder, a_data, builder.add(a_first, builder.mul(row, a_r))))
+    b_first = cgutils.gep_inbounds(builder, b_data, builder.add(b_start, builder.mul(s, b_segment)))
     builder.branch(head)
 
+    # for k in range(depth): one outer product.
     builder.position_at_end(head)
     k = builder.phi(intp, name="k")
-    k.add_incoming(ir.Constant(intp, 0), start)
-    sums = []
-    for _ in range(rows * vectors):
-        s = builder.phi(vector)
-        s.add_incoming(ir.Constant(vector, None), start)
-        sums.append(s)
-    builder.cbranch(builder.icmp_signed("<", k, depth), body, done)
+    k.add_incoming(zero, segment_body)
+    sums = phis(outer_sums, segment_body)
+    builder.cbranch(builder.icmp_signed("<", k, depth), body, segment_end)
 
     builder.position_at_end(body)
-    b_row = cgutils.gep_inbounds(builder, b.data, builder.mul(k, b_width))
+    b_row = cgutils.gep_inbounds(builder, b_first, builder.mul(k, b_k))
     b_vectors = [builder.load(vector_at(b_row, v * lanes), align=align) for v in range(vectors)]
+    a_offset = builder.mul(k, a_k)
     updated = []
+    zeros = ir.Constant(ir.VectorType(ir.IntType(32), lanes), None)
     for r in range(rows):
-        x = builder.load(a_element(k, r), align=align)
+        x = builder.load(cgutils.gep_inbounds(builder, a_rows[r], a_offset), align=align)
         x = builder.insert_element(ir.Constant(vector, ir.Undefined), x, ir.Constant(ir.IntType(32), 0))
-        zeros = ir.Constant(ir.VectorType(ir.IntType(32), lanes), None)
         x = builder.shuffle_vector(x, ir.Constant(vector, ir.Undefined), zeros)
         for v in range(vectors):
             product = builder.fmul(x, b_vectors[v], flags=flags)
             updated.append(builder.fadd(sums[r * vectors + v], product, flags=flags))
-    for s, u in zip(sums, updated):
-        s.add_incoming(u, body)
-    k.add_incoming(builder.add(k, ir.Constant(intp, 1)), body)
+    for phi, value in zip(sums, updated):
+        phi.add_incoming(value, body)
+    k.add_incoming(builder.add(k, one), body)
     builder.branch(head)
+
+    builder.position_at_end(segment_end)
+    for phi, value in zip(outer_sums, sums):
+        phi.add_incoming(value, segment_end)
+    s.add_incoming(builder.add(s, one), segment_end)
+    builder.branch(segment_head)
 
     builder.position_at_end(done)
     row_stride = builder.extract_value(target.strides, 0)
@@ -170,4 +202,4 @@ def _outer_product(context, builder, signature, args, dtype, depth, a_element):
         address = builder.add(builder.ptrtoint(target.data, intp), builder.mul(row, row_stride))
         row_start = cgutils.gep_inbounds(builder, builder.inttoptr(address, target.data.type), column0)
         for v in range(vectors):
-            builder.store(sums[r * vectors + v], vector_at(row_start, v * lanes), align=align)
+            builder.store(outer_sums[r * vectors + v], vector_at(row_start, v * lanes), align=align)
