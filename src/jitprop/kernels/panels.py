@@ -200,7 +200,8 @@ def matmul_rows_packed_b(a, b_buffer, out):
     depth = a.shape[1]
     columns = panel_columns(out)
     row = a.strides[0] // a.itemsize
-    _multiply_in_place(a, 0, 1, row, b_buffer, 0, columns, depth * columns, depth, 1, 0, 0, out)
+    zero, one = np.int64(0), np.int64(1)  # (literals would compile second copies)
+    _multiply_in_place(a, zero, one, row, b_buffer, zero, columns, depth * columns, depth, one, zero, zero, out)
 
 
 @njit(**KERNEL)
@@ -218,7 +219,7 @@ def matmul_tn_in_place(a, b, a_first, b_first, rows, segments, period, out):
     size = a.itemsize
     a_row, b_row = a.strides[0] // size, b.strides[0] // size
     columns = panel_columns(out)
-    _multiply_in_place(a, a_first * a_row, a_row, 1, b, b_first * b_row, b_row, columns, rows, segments,
+    _multiply_in_place(a, a_first * a_row, a_row, np.int64(1), b, b_first * b_row, b_row, columns, rows, segments,
                        period * a_row, period * b_row, out)  # fmt: skip
 
 

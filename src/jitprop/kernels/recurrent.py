@@ -48,6 +48,7 @@ n ``final`` states (``h``, and the LSTM's ``c``: :func:`~.cells.state_width`
 each), where :func:`carry_blocks` finds them. The step loops are :mod:`.cells`'.
 """
 
+import numpy as np
 from numba import njit
 
 from ._numba.linking import call
@@ -448,19 +449,21 @@ def _weight_gradients_in_place(cell, reverse, steps, x, gates, h, kept, grad_w, 
     n = gates.shape[0] // steps
     width = gates.shape[1]
     units = h.shape[1]
-    call(matmul_tn_in_place, (_columns(x, 0, x.shape[1]), _columns(gates, 0, width), 0, 0, n * steps, 1, 0,
-                              _columns(grad_w, 0, width)))  # fmt: skip
-    h_first, g_first = (1, 0) if reverse else (0, 1)
-    h_all = _columns(h, 0, units)
+    zero, one = np.int64(0), np.int64(1)  # (literals would compile second copies)
+    every_row = (zero, zero, n * steps, one, zero)  # firsts, rows, one segment, period
+    call(matmul_tn_in_place, (_columns(x, zero, x.shape[1]), _columns(gates, zero, width)) + every_row
+         + (_columns(grad_w, zero, width),))  # fmt: skip
+    h_first, g_first = (one, zero) if reverse else (zero, one)
+    h_all = _columns(h, zero, units)
     if cell == GRU:
         shared = width - units
-        call(matmul_tn_in_place, (h_all, _columns(gates, 0, shared), h_first, g_first, steps - 1, n, steps,
-                                  _columns(grad_u, 0, shared)))  # fmt: skip
-        call(matmul_tn_in_place, (h_all, _columns(kept, 0, units), h_first, g_first, steps - 1, n, steps,
+        call(matmul_tn_in_place, (h_all, _columns(gates, zero, shared), h_first, g_first, steps - 1, n, steps,
+                                  _columns(grad_u, zero, shared)))  # fmt: skip
+        call(matmul_tn_in_place, (h_all, _columns(kept, zero, units), h_first, g_first, steps - 1, n, steps,
                                   _columns(grad_u, shared, width)))  # fmt: skip
     else:
-        call(matmul_tn_in_place, (h_all, _columns(gates, 0, width), h_first, g_first, steps - 1, n, steps,
-                                  _columns(grad_u, 0, width)))  # fmt: skip
+        call(matmul_tn_in_place, (h_all, _columns(gates, zero, width), h_first, g_first, steps - 1, n, steps,
+                                  _columns(grad_u, zero, width)))  # fmt: skip
 
 
 @njit(**INLINED_KERNEL)
