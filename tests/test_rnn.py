@@ -631,6 +631,31 @@ def test_sequences_of_the_wrong_length_are_refused(rng):
         net.predict(rng.normal(size=(4, 6, 3)))
 
 
+@pytest.mark.parametrize(
+    "layer, forward_per_unit, backward_per_unit",
+    [
+        # a float32 tanh is a rational function of 23 operations (clamp 2, y² 1, numerator 13, denominator 6,
+        # division 1), the logistic function 3 more; each gate adds its bias and recurrent product (2)
+        (jp.SimpleRNN(4), 2 + 23, 1 + 3 + 1 + 1),
+        # i, f, o logistic, c̃ tanh; c = f·c₋ + i·c̃ (3), h = o·tanh(c) (1 + 23)
+        (jp.LSTM(4), 4 * 2 + 3 * 26 + 23 + 3 + 1 + 23, 1 + 23 + 23 + 4 + 1),
+        # z, r logistic, h̃ tanh; b¹ (3), r⊙(h₋U_h + b¹_h) (1), h = z·h₋ + (1 − z)·h̃ (4)
+        (jp.GRU(4), 3 * 2 + 2 * 26 + 23 + 3 + 1 + 4, 1 + 16 + 6 + 1),
+    ],
+    ids=["simple_rnn", "lstm", "gru"],
+)
+def test_a_recurrent_layer_counts_its_products_and_its_cells_arithmetic(layer, forward_per_unit, backward_per_unit):
+    steps, features, units = 3, 2, 4
+    gates = {"SimpleRNN": 1, "LSTM": 4, "GRU": 3}[type(layer).__name__] * units
+    jp.Network([layer], input_shape=(steps, features))
+    forward = steps * (2 * features * gates + 2 * units * gates + forward_per_unit * units)
+    backward = steps * (2 * features * gates + 4 * units * gates + backward_per_unit * units)
+    assert layer.flops((steps, features), first=True, output=True) == (forward, backward)
+    # past the first layer, dX = G Wᵀ too
+    dx = steps * 2 * features * gates
+    assert layer.flops((steps, features), first=False, output=True) == (forward, backward + dx)
+
+
 def test_the_cost_model_counts_the_memory_of_truncated_training():
     from jitprop.complexity import costs
     from jitprop.truncation import workspace_size

@@ -115,27 +115,27 @@ _sigmoid = by_precision(_rational_sigmoid, _libm_sigmoid, "_sigmoid")
 
 
 @njit(**INLINED_KERNEL)
-def _activate(code, x, like):
-    """A SimpleRNN's activation of one value."""
+def _activate(code, x, zero):
+    """A SimpleRNN's activation of one value (``zero``: 0 in its dtype, which also picks the precision)."""
     if code == activations.TANH:
-        return _tanh(x, like)
+        return _tanh(x, zero)
     if code == activations.SIGMOID:
-        return _sigmoid(x, like)
+        return _sigmoid(x, zero)
     if code == activations.RELU:
-        return max(x, 0.0)
+        return max(x, zero)
     return x
 
 
 @njit(**INLINED_KERNEL)
-def _slope(code, h):
-    """The derivative of a SimpleRNN's activation, from its output ``h``."""
+def _slope(code, h, one):
+    """The derivative of a SimpleRNN's activation, from its output ``h`` (``one``: 1 in its dtype)."""
     if code == activations.TANH:
-        return 1.0 - h * h
+        return one - h * h
     if code == activations.SIGMOID:
-        return h * (1.0 - h)
+        return h * (one - h)
     if code == activations.RELU:
-        return 1.0 if h > 0.0 else 0.0
-    return 1.0
+        return one if h > 0 else one - one
+    return one
 
 
 @njit(**INLINED_KERNEL)
@@ -334,7 +334,7 @@ def run_steps_back(cell, code, reverse, truncate, steps, directions, direction, 
             gr = gates[row]
             if cell == SIMPLE:
                 for k in range(units):
-                    gr[k] = dh[k] * _slope(code, gr[k])
+                    gr[k] = dh[k] * _slope(code, gr[k], one)
                     dn[k] = zero
             elif cell == LSTM:
                 cr = kept[row]

@@ -99,20 +99,39 @@ def parameter_count(cell, features, units, directions):
     return directions * ((features + units) * gates + bias_rows.py_func(cell) * gates)
 
 
+#: Arithmetic of a float32 tanh and logistic function as :mod:`.cells` evaluates them (Eigen's rational
+#: approximation: the clamp 2, ``y²`` 1, numerator 13, denominator 6, the division 1; the logistic
+#: function ``0.5 + 0.5·tanh(0.5·x)`` 3 more).
+TANH_FLOPS = 23
+SIGMOID_FLOPS = 26
+
+#: Elementwise arithmetic per unit and step of each cell, forward and backward, as :mod:`.cells` runs it
+#: (a division counted as one operation). Forward: each gate's ``(P + b⁰) + H₋U`` (2), its sigmoid or
+#: tanh, and the state update (LSTM ``c`` 3 and ``h = o·tanh(c)`` 1 + tanh; GRU ``b¹`` 3, ``r⊙(…)`` 1 and
+#: ``h`` 4). Backward: ``dh`` (1), the gates' ``G`` (SimpleRNN 3; LSTM ``tanh(c)`` again and 23; GRU 16),
+#: ``db`` (a sum per bias element) and the recurrent product's addition into ``dh`` (1).
+ELEMENTWISE_FLOPS = {
+    SIMPLE: (2 + TANH_FLOPS, 1 + 3 + 1 + 1),
+    LSTM: (4 * 2 + 3 * SIGMOID_FLOPS + TANH_FLOPS + 3 + 1 + TANH_FLOPS, 1 + TANH_FLOPS + 23 + 4 + 1),
+    GRU: (3 + 3 * 2 + 2 * SIGMOID_FLOPS + 1 + TANH_FLOPS + 4, 1 + 16 + 6 + 1),
+}
+
+
 def flops(cell, steps, features, units, directions, first):
     """Forward and backward FLOPs per example, as :func:`forward` and :func:`backward` run them.
 
     Per step and direction with ``G = g·u`` gate pre-activations: forward
-    ``2·F·G`` (input projection), ``2·u·G`` (recurrent product), ``2·G``
-    (the two bias additions and the sum) and the cell's elementwise work
-    (counted as 5 per gate value: a sigmoid or tanh, and the state update);
+    ``2·F·G`` (input projection) and ``2·u·G`` (recurrent product);
     backward ``2·F·G`` (``dW``), ``2·u·G`` (``dU``), ``2·u·G`` (the state's
-    gradient), ``G`` (``db``), ``2·F·G`` for ``dX`` (none for the ``first``
-    layer) and 5 per gate value.
+    gradient) and ``2·F·G`` for ``dX`` (none for the ``first`` layer); both
+    the cell's elementwise work, :data:`ELEMENTWISE_FLOPS` per unit (a tanh
+    or logistic function is a rational function of some twenty operations,
+    not one).
     """
     gates = gate_count.py_func(cell) * units
-    per_step_forward = 2 * features * gates + 2 * units * gates + 2 * gates + 5 * gates
-    per_step_backward = 2 * features * gates + 4 * units * gates + gates + 5 * gates
+    elementwise_forward, elementwise_backward = ELEMENTWISE_FLOPS[cell]
+    per_step_forward = 2 * features * gates + 2 * units * gates + elementwise_forward * units
+    per_step_backward = 2 * features * gates + 4 * units * gates + elementwise_backward * units
     if not first:
         per_step_backward += 2 * features * gates
     return directions * steps * per_step_forward, directions * steps * per_step_backward
