@@ -55,7 +55,10 @@ MIN_TILE_ROWS = 64
 #: 1,467 and 1,324 with 32, 1,454 and 1,322 with 16 (two alternating
 #: rounds); W5 (64) 3,079, 2,872 and 3,245 with 32, 16 and 8. On 2 threads,
 #: tiles of 16 made W7 1.78x and W5 1.6x faster than the one tile of the
-#: plan by rows alone, and tiles of 32 W8 1.9x.
+#: plan by rows alone, and tiles of 32 W8 1.9x. (All with 6-row panels;
+#: with the 8-row panels of AVX-512, W7's 4 tiles of 8 against 2 of 16 on
+#: 2 threads, 4 alternating rounds, s an epoch: 0.109, 0.145, 0.119, 0.093
+#: against 0.098, 0.104, 0.089, 0.099.)
 MIN_TILE_EXAMPLES = 16
 
 #: Most tiles in a batch. Measured as above with batches of 512: 1.01, 1.01
@@ -187,5 +190,6 @@ CHUNK_ROWS = 256
 #: 3.4-3.9/4.4-4.6 then 2.5-2.6/2.6; 14x14x16 -> 32@3x3 same 35-36/79-82 then
 #: 26-30/54-63; 12x12x32 -> 32@3x3 valid 17-19/27-41 then 15-16/32-34;
 #: 14x14x16 -> 64@3x3 same 46-50/106-109 then 49-87/93-191 (the panels of
-#: positions are read once per 6 filters). So the limit sits at 32.
+#: positions are read once per 6 filters, the panel rows then; 8 with
+#: AVX-512 now). So the limit sits at 32.
 POSITION_PANEL_FILTERS = 32
