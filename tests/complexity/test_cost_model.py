@@ -10,7 +10,7 @@ import pytest
 import jitprop as jp
 from helpers import dense_net
 from jitprop import complexity
-from jitprop.kernels.panels import padded_width
+from jitprop.kernels.panels import MAX_PANEL_COLUMNS, PANEL_ROWS, round_up
 
 
 def test_small_network_counted_by_hand():
@@ -104,8 +104,9 @@ def test_memory_follows_dtype_tiles_and_batch():
     assert cost32.tiles == 2
     assert cost32.memory.gradients == 3 * net32.n_params * 4
     # activations, pre-activations and deltas of every row; each tile's panel scratch, at most
-    # for the first layer's weight gradient: 64 rows of 256 deltas (padded to whole panels) and 784 inputs
-    assert cost32.memory.activations == (3 * (784 + 256 + 256 + 10) * 128 + 2 * 64 * (padded_width(256) + 784)) * 4
+    # for the first layer's weight gradient: 64 rows of 256 deltas and 784 inputs, each padded to whole panels
+    panels = round_up(256, PANEL_ROWS) + round_up(784, MAX_PANEL_COLUMNS)
+    assert cost32.memory.activations == (3 * (784 + 256 + 256 + 10) * 128 + 2 * 64 * panels) * 4
     assert complexity.costs(net32, batch_size=256).memory.activations > cost32.memory.activations
 
 

@@ -10,13 +10,14 @@ def test_pack_weights_packs_every_product_that_reads_panels(rng, hidden):
     import jitprop as jp
     from jitprop.kernels.batch import chunking
     from jitprop.kernels.dense import pack_weights
+    from jitprop.kernels.panels import columns_for_itemsize
 
     layers = [jp.Dense(hidden, "relu"), jp.Dense(hidden + 1, "relu"), jp.Dense(7, "softmax")]
     net = jp.Network(layers, 5, "cross_entropy")
     net.params[...] = rng.normal(size=net.n_params)
     net._packed[...] = np.nan
     pack_weights(net.model, chunking(net.n_params))
-    columns = 16  # float32: two vectors of 8
+    columns = columns_for_itemsize(4)  # float32: two vectors
     for i in range(3):
         fan_in, fan_out = (int(v) for v in net.layout.sizes[i : i + 2])
         wt = net.dense_layers[i].W.T
