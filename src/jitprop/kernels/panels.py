@@ -9,13 +9,14 @@ A layer's three products all sum over one index ``p`` of
 
 Each operand is first *packed* into panels: ``A`` into panels of
 ``PANEL_ROWS`` (8 where the CPU has 32 vector registers, else 6) of its rows ``i``, ``B`` into panels of
-``panel_columns`` (two vector registers: 16 float32 or 8 float64) of its
+``panel_columns`` (two vector registers: 32 float32 or 16 float64 with
+AVX-512, else 16 or 8) of its
 columns ``j``. A panel holds its slice for every ``p``, one after another,
 zero-padded to full width, so that the micro-kernel reads both front to back
 whatever the operand's layout. The weights' panels are packed once per
 update (:func:`pack_weights` in :mod:`.dense`) and shared by every tile.
 
-The micro-kernel :func:`outer_product_block` keeps a ``PANEL_ROWS`` x 16
+The micro-kernel :func:`outer_product_block` keeps a ``PANEL_ROWS`` x C
 block of the output in two vector registers a row and adds one outer
 product per ``p``: a broadcast from the ``A`` panel per row, two vector
 loads from the ``B`` panel, two multiply-adds per row. Each output element is summed over ``p`` in order.

@@ -1,9 +1,9 @@
 """Convolution products with the output positions along the vectors: for layers of few filters.
 
 The micro-kernel (:mod:`.panels`) adds outer products into a block of
-``PANEL_ROWS`` (6) rows by ``C`` columns (two vectors: 16 float32, 8
-float64). A convolution whose products put its filters along the columns
-(:mod:`.conv`'s ``Z = P Wm``) fills 6 of 16 columns with 6 filters, and
+``PANEL_ROWS`` rows by ``C`` columns (two vectors: 16 float32 with AVX,
+32 with AVX-512). A convolution whose products put its filters along the
+columns (:mod:`.conv`'s ``Z = P Wm``) fills 6 of them with 6 filters, and
 copies each window twice (into the rows of ``P``, then into panels), a few
 elements at a time. Here the positions run along the vectors instead.
 

@@ -100,7 +100,8 @@ PARALLEL_REDUCE = 1 << 17
 PARALLEL_STEP = 1 << 17
 
 #: Fewest outputs of a dense layer whose forward product runs from packed
-#: panels (:mod:`.panels`): narrower ones would fill little of a 16-wide block.
+#: panels (:mod:`.panels`): narrower ones would fill little of a block (16
+#: columns then; 32 with AVX-512 since, not measured again).
 #: Measured for a 64-row float32 tile (AMD EPYC Zen 4, best of 7; time of the
 #: panels over the dot products, the tile's packing included): with 16
 #: outputs, 0.86 for 32 inputs but 1.16, 1.32 and 1.46 for 64, 96 and 128;
