@@ -6,13 +6,14 @@ scratch), so tiles can run in parallel. The backward kernel writes the
 layer's ``dWt`` and ``db`` into the tile's gradient buffer.
 
 Products run from packed panels (:mod:`.panels`) where their output rows are
-wide enough to fill most of a block (16 or 32 columns wide: ``MIN_PANEL_INPUTS`` inputs for
-the two gradient products, whose plain-loop fallbacks are slow. The forward
-product runs from panels only for layers with at least ``MIN_PANEL_OUTPUTS``
-outputs and fewer than ``MAX_DOT_INPUTS`` inputs: over longer rows the
-dot-product kernel (``matmul_nt``) runs as fast and needs no packed copy of
-the weights, which would cost a pass over them after every update. Panels of
-weights are packed by :func:`pack_weights` after every update.
+wide enough to fill most of a block (16 columns, or 32 with AVX-512):
+``MIN_PANEL_INPUTS`` inputs for the two gradient products, whose plain-loop
+fallbacks are slow. The forward product runs from panels only for layers
+with at least ``MIN_PANEL_OUTPUTS`` outputs and fewer than
+``MAX_DOT_INPUTS`` inputs: over longer rows the dot-product kernel
+(``matmul_nt``) runs as fast and needs no packed copy of the weights, which
+would cost a pass over them after every update. Panels of weights are packed
+by :func:`pack_weights` after every update.
 """
 
 from numba import njit

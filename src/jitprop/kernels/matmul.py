@@ -6,8 +6,8 @@ Most products run from packed panels (:mod:`.panels`); these run here
 * ``matmul_nt(a, b, out)``: ``out = a @ b.T`` with both operands row-major,
   so that every output element is a dot product of two contiguous rows: the
   forward product ``Z = A Wtᵀ`` of a layer with few outputs (10 classes),
-  where a panel (16 or 32 wide) would be mostly padding, and of a layer with many
-  inputs (``MAX_DOT_INPUTS`` or more, such as a 784-input first layer),
+  where a panel (16 or 32 wide) would be mostly padding, and of a layer
+  with many inputs (``MAX_DOT_INPUTS`` or more, such as a 784-input first layer),
   whose long rows it runs as fast as the panels do without a packed copy of
   the weights;
 * :func:`matmul_nn`: a plain loop for the input gradient (``D Wt``) and the

@@ -8,18 +8,19 @@ A layer's three products all sum over one index ``p`` of
 * weight gradient:  ``dWt = Dᵀ X``   (sum over the rows of a tile, as few as 64)
 
 Each operand is first *packed* into panels: ``A`` into panels of
-``PANEL_ROWS`` (8 where the CPU has 32 vector registers, else 6) of its rows ``i``, ``B`` into panels of
-``panel_columns`` (two vector registers: 32 float32 or 16 float64 with
-AVX-512, else 16 or 8) of its
-columns ``j``. A panel holds its slice for every ``p``, one after another,
-zero-padded to full width, so that the micro-kernel reads both front to back
-whatever the operand's layout. The weights' panels are packed once per
-update (:func:`pack_weights` in :mod:`.dense`) and shared by every tile.
+``PANEL_ROWS`` of its rows ``i`` (8 with AVX-512's 32 vector registers, else
+6), ``B`` into panels of ``panel_columns`` of its columns ``j`` (two vector
+registers: 32 float32 or 16 float64 with AVX-512, else 16 or 8). A panel
+holds its slice for every ``p``, one after another, zero-padded to full
+width, so that the micro-kernel reads both front to back whatever the
+operand's layout. The weights' panels are packed once per update
+(:func:`pack_weights` in :mod:`.dense`) and shared by every tile.
 
 The micro-kernel :func:`outer_product_block` keeps a ``PANEL_ROWS`` x C
 block of the output in two vector registers a row and adds one outer
 product per ``p``: a broadcast from the ``A`` panel per row, two vector
-loads from the ``B`` panel, two multiply-adds per row. Each output element is summed over ``p`` in order.
+loads from the ``B`` panel, two multiply-adds per row. Each output element
+is summed over ``p`` in order.
 LLVM's loop vectorizer does not find this form (it vectorizes the sum over
 ``p`` instead, with gathers) and Numba leaves the SLP vectorizer off, so the
 micro-kernel is written directly as LLVM vector instructions (:mod:`._numba.microkernel`).
@@ -151,11 +152,7 @@ def multiply_panels(a_buffer, b_buffer, depth, out):
                 continue
             # A block on the ragged edge goes through scratch.
             outer_product_block(a_panel, b_panel, block, 0, 0)
-            for r in range(height):
-                target = out[i0 + r, j0 : j0 + width]
-                source = block[r]
-                for c in range(width):
-                    target[c] = source[c]
+            _copy_corner(block, height, width, out, i0, j0)
 
 
 @njit(**KERNEL)
@@ -249,11 +246,17 @@ def _multiply_in_place(a, a_start, a_k, a_r, b, b_start, b_k, b_step, depth, seg
             # A block on the ragged edge goes through scratch.
             geometry = (a_panel, a_k, a_r, height, b_panel, b_k, depth, segments, a_segment, b_segment, 0, 0)
             outer_product_strided_block(a, b, block, geometry)
-            for r in range(height):
-                target = out[i0 + r, j0 : j0 + width]
-                source = block[r]
-                for c in range(width):
-                    target[c] = source[c]
+            _copy_corner(block, height, width, out, i0, j0)
+
+
+@njit(**INLINED_KERNEL)
+def _copy_corner(block, height, width, out, i0, j0):
+    """``out[i0 : i0 + height, j0 : j0 + width] = block[:height, :width]``: a ragged-edge block's valid part."""
+    for r in range(height):
+        target = out[i0 + r, j0 : j0 + width]
+        source = block[r]
+        for c in range(width):
+            target[c] = source[c]
 
 
 @njit(**KERNEL)

@@ -13,18 +13,18 @@ from numba.extending import intrinsic
 from numba.np.arrayobj import make_array
 
 
-def _vector_registers():
-    """Vector registers of the CPU Numba compiles for: 32 with AVX-512, else 16.
+def _targets_avx512():
+    """Whether the CPU Numba compiles for has AVX-512 (32 vector registers of 64 bytes, against AVX's 16 of 32).
 
     Read from the features Numba targets (``NUMBA_CPU_FEATURES``, else the
     host's), which key its cache: cached code and this process agree.
     """
     features = config.CPU_FEATURES if config.CPU_FEATURES is not None else get_host_cpu_features()
-    return 32 if "+avx512f" in features.split(",") else 16
+    return "+avx512f" in features.split(",")
 
 
-#: Whether the CPU Numba targets has AVX-512: 32 vector registers of 64 bytes.
-AVX512 = _vector_registers() == 32
+#: Whether the CPU Numba targets has AVX-512.
+AVX512 = _targets_avx512()
 #: Output rows of the micro-kernel's block, columns of ``a`` per panel: as many as the vector registers
 #: hold, two accumulators a row beside two vectors of ``b`` and one of ``a`` (8·2 + 3 of 32 with
 #: AVX-512, else 6·2 + 3 of 16). Each sum runs over ``k`` in the same order whatever the height.
