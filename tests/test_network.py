@@ -20,6 +20,7 @@ from helpers import (
     randomize,
 )
 from jitprop.kernels.workspace import plan_tile_rows
+from jitprop.kernels.tuning import POSITION_PANEL_FILTERS
 
 
 def assert_matches_reference(net, X, y, dtype):
@@ -507,7 +508,7 @@ def test_input_shape_errors_name_the_problem(kwargs, message):
 # --------------------------------------------- predictions of a few rows
 def _general_path_only(net, monkeypatch):
     """Make ``net.predict`` take the general path whatever the rows (the small one reports itself busy)."""
-    busy = type("Busy", (), {"run": staticmethod(lambda *args: False)})
+    busy = type("Busy", (), {"run": staticmethod(lambda *args: None), "reads_as_is": staticmethod(lambda *args: False)})
     monkeypatch.setattr(net, "_small_forward", busy())
 
 
@@ -519,8 +520,11 @@ def _few_rows_networks(dtype):
         dtype=dtype,
         seed=1,
     )
+    # Wider than POSITION_PANEL_FILTERS: the forward product reads the weights' panels packed by columns.
+    wide = jp.Conv2D(POSITION_PANEL_FILTERS + 3, 3, activation="relu")
+    wide_conv = jp.Network([jp.Conv2D(2, 1), wide, jp.Flatten(), jp.Dense(3)], input_shape=(5, 4, 2), dtype=dtype)
     lstm = jp.Network([jp.LSTM(5, return_sequences=True), jp.Dense(2)], input_shape=(4, 3), dtype=dtype, seed=2)
-    return dense, conv, lstm
+    return dense, conv, wide_conv, lstm
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -562,3 +566,12 @@ def test_a_few_rows_with_infinite_outputs_are_an_error_naming_them():
     net.layers[0].W[0, 1] = np.inf
     with pytest.raises(FloatingPointError, match=r"overflowed float64: infinity at .*column 1"):
         net.predict(np.array([[1.0, -1.0, 0.0]]))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_a_few_rows_with_nan_are_an_error_naming_it(dtype):
+    net = make_network([3, 2], ["identity"], "mse", dtype)
+    X = np.zeros((2, 3), dtype=dtype)  # the network's own dtype: read as it is, checked in the kernel
+    X[1, 2] = np.nan
+    with pytest.raises(ValueError, match=r"Input X contains NaN \(first at row 1, column 2\)"):
+        net.predict(X)

@@ -1,4 +1,4 @@
-"""Inference: ``Network.predict`` throughput.
+"""Inference: ``Network.predict`` throughput, and the latency of one example.
 
 Networks of the shapes of W1, W2 and W3 (as trained in ``training``, but
 untrained: prediction costs the same whatever the weights) predict on the
@@ -38,3 +38,19 @@ class Predict:
         return common.throughput(lambda: self.net.predict(self.X), self.X.shape[0])
 
     track_examples_per_second.unit = "examples/s"
+
+
+class PredictOne:
+    """``Network.predict`` of one example, as a service answering one request at a time calls it."""
+
+    params = (["W1", "W2"], common.DTYPES)
+    param_names = ["workload", "dtype"]
+    timeout = 180
+
+    def setup(self, workload, dtype):
+        self.net, X = _predictor(workload, dtype)
+        self.one = X[:1].copy()
+        self.net.predict(self.one)
+
+    def time_predict_one(self, workload, dtype):
+        self.net.predict(self.one)

@@ -12,7 +12,8 @@ from .activations import get_activation
 from .kernels.batch import batch_kernels, chunking, run_batch
 from .kernels.tile import FORWARD, GRADIENT, LOSS
 from .kernels.dense import pack_weights as pack_weight_panels
-from .kernels.kinds import panel_offsets
+from .kernels.few_rows import INPUT_NOT_FINITE, OUTPUT_NOT_FINITE, FewRows, forward_few_rows
+from .kernels.kinds import forward_panels, panel_offsets
 from .kernels.layout import GEOMETRY, Data, Layout, Model
 from .kernels.regularization import add_l2_penalty
 from .layers import LAYER_KINDS, Dense, Dropout, Layer, layer_from_config
@@ -29,56 +30,74 @@ _SMALL_ROWS = 16
 
 
 class _SmallForward:
-    """A forward pass of a few rows with buffers made once: what ``predict`` of one request at a time needs.
+    """A forward pass of a few rows with everything made once: what ``predict`` of one request at a time needs.
 
     For a few rows the arithmetic takes microseconds, and a pass made from
-    scratch would spend most of its time allocating a workspace and finding
-    the types of its kernels' arguments. This keeps both, per kind of input
-    array, for batches of up to ``_SMALL_ROWS`` rows (fewer if they would take
-    more memory than a chunk of the general path); the weights are packed
-    and the outputs checked on every call, as on the general path, whose
-    results it gives bit for bit (both run such a batch as one tile). One
-    call at a time uses the buffers: a call made while another runs (from
-    another thread) takes the general path.
+    scratch would spend most of its time allocating a workspace, finding
+    the types of its kernels' arguments and unboxing them. This keeps a
+    :class:`~jitprop.kernels.few_rows.FewRows` per kind of input array, for
+    batches of up to ``_SMALL_ROWS`` rows (fewer if they would take more
+    memory than a chunk of the general path), and runs it in one compiled
+    call (:func:`~jitprop.kernels.few_rows.forward_few_rows`), which checks
+    the inputs and outputs and packs the weights, as the general path does,
+    and gives its results bit for bit (both run such a batch through
+    :func:`~jitprop.kernels.batch.run_batch`). One call at a time uses the
+    buffers: a call made while another runs (from another thread) takes the
+    general path.
     """
 
-    def __init__(self, row_elements):
-        self.row_elements = row_elements  # per-row elements of the workspace: a few rows stay within a chunk's memory
+    def __init__(self, net):
+        self.capacity = min(_SMALL_ROWS, _CHUNK_ELEMENTS // workspace.row_elements(net.layout))
+        self._flat_shape = (math.prod(net.input_shape),)
         self._lock = threading.Lock()
         self._made = {}
 
-    def run(self, net, X, outputs):
-        """Write the outputs of the rows ``X`` (prepared) into ``outputs``; False if they are too many, or if busy."""
-        n, k = X.shape[0], net.n_outputs
-        capacity = min(_SMALL_ROWS, _CHUNK_ELEMENTS // self.row_elements)
-        if n > capacity or not self._lock.acquire(blocking=False):
-            return False
+    def reads_as_is(self, net, X):
+        """Whether ``X`` is a few rows the kernels read as they are (checked for NaN and inf in the kernel)."""
+        return (
+            type(X) is np.ndarray
+            and X.dtype == net.dtype
+            and X.ndim > 1
+            and 0 < X.shape[0] <= self.capacity
+            and (X.shape[1:] == net.input_shape or X.shape[1:] == self._flat_shape)
+            and X.flags.c_contiguous
+            and X.flags.writeable
+        )
+
+    def run(self, net, X):
+        """The outputs of the rows ``X`` (2-D, as the kernels read them), or None if they are too many, or if busy."""
+        n = X.shape[0]
+        if n > self.capacity or not self._lock.acquire(blocking=False):
+            return None
         try:
-            # (The rest of X's type is the network's: C-contiguous 2-D.)
-            key = (X.flags.writeable, X.flags.aligned, capacity)
+            key = X.flags.aligned  # (the rest of X's type is the network's: C-contiguous, writeable, 2-D)
             made = self._made.get(key)
             if made is None:
-                made = self._made[key] = self._make(net, X, capacity)
-            ws, kernels, empty, rows, grad, start = made
-            data = Data(X, *empty)
-            with _threading.parallel_region():
-                net.pack_weights()
-                arguments = (net.model, data, rows[:n], 0.0, ws, grad, False, -1)
-                run_batch(kernels, FORWARD, *arguments, chunking(net.n_params))
-            outputs[...] = ws.activations[start : start + n * k].reshape(n, k)
+                made = self._made[key] = self._make(net, X)
+            few, tile_rows = made
+            outputs = np.empty((n, net.n_outputs), dtype=net.dtype)
+            if n > tile_rows:  # more than one tile: they run on Numba's threads
+                with _threading.parallel_region():
+                    status = forward_few_rows(few, X, outputs)
+            else:
+                status = forward_few_rows(few, X, outputs)
         finally:
             self._lock.release()
-        _checks.check_outputs_finite(outputs, net.dtype)
-        return True
+        if status == INPUT_NOT_FINITE:
+            _checks.check_finite(X, "X")
+        elif status == OUTPUT_NOT_FINITE:
+            _checks.check_outputs_finite(outputs, net.dtype)
+        return outputs
 
-    @staticmethod
-    def _make(net, X, capacity):
-        ws = workspace.allocate(net.layout, capacity, net.n_params, net.dtype, False)
+    def _make(self, net, X):
+        ws = workspace.allocate(net.layout, self.capacity, net.n_params, net.dtype, False)
         empty = (np.zeros((0, net.n_outputs), dtype=net.dtype), np.zeros(0, dtype=np.int64), np.zeros(0))
         grad = np.zeros(0, dtype=net.dtype)
         kernels = batch_kernels(net.model, Data(X, *empty), ws, grad)
-        rows = np.arange(capacity, dtype=np.int64)
-        return ws, kernels, empty, rows, grad, ws.row_offsets[len(net.layout.kinds)]
+        index = np.arange(self.capacity, dtype=np.int64)
+        chunked = chunking(net.n_params)
+        few = FewRows(kernels, net.model, ws, *empty, grad, index, chunked, *forward_panels(net.layout))
+        return few, ws.tile_rows
 
 
 class Network:
@@ -211,7 +230,7 @@ class Network:
         self.params = np.zeros(int(sum(counts)), dtype=self.dtype)
         # The weights packed into the panels the matrix products read (see kernels.dense.pack_weights).
         self._packed = np.zeros(packed_size, dtype=self.dtype)
-        self._small_forward = _SmallForward(workspace.row_elements(self.layout))
+        self._small_forward = _SmallForward(self)
         self._epoch_kernels = {}  # what training.fit found for the types of its arguments (see there)
         self._input_shapes = inputs
         for layer, offset, shape in zip(computing, weight_offsets, inputs):
@@ -369,9 +388,17 @@ class Network:
             output of one axis, (n_samples, steps, k) for ``k`` outputs per
             step (after a recurrent layer with ``return_sequences=True``).
         """
-        X = _checks.as_float_examples(X, self.dtype, self.input_shape)
-        outputs = np.empty((X.shape[0], self.n_outputs), dtype=self.dtype)
-        if not self._small_forward.run(self, X, outputs):
+        few = self._small_forward
+        as_is = few.reads_as_is(self, X)
+        if as_is:
+            X = X if X.ndim == 2 else X.reshape(X.shape[0], -1)
+        else:
+            X = _checks.as_float_examples(X, self.dtype, self.input_shape)
+        outputs = few.run(self, X)
+        if outputs is None:
+            if as_is:  # not checked yet
+                X = _checks.as_float_examples(X, self.dtype, self.input_shape)
+            outputs = np.empty((X.shape[0], self.n_outputs), dtype=self.dtype)
             no_targets = np.zeros((0, self.n_outputs), dtype=self.dtype)
             data = Data(X, no_targets, np.zeros(0, dtype=np.int64), np.zeros(0))
             self._run(FORWARD, data, outputs=outputs)

@@ -342,7 +342,7 @@ def backward_by_positions(kernels, model, ws, layer, r0, r1, grad):
     position_panels.backward(x, geometry, wm, dz, scratch, grad_w, grad_b, d_prev, layer == 0)
 
 
-KERNELS = LayerKernels("conv", forward, backward, tile_scratch, panels, positions=positions)
+KERNELS = LayerKernels("conv", forward, backward, tile_scratch, panels, positions=positions, forward_packing="columns")
 POSITION_KERNELS = LayerKernels(
     "conv_by_positions",
     forward_by_positions,

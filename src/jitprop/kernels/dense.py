@@ -199,14 +199,47 @@ def _pack_panel(layout, params, packed, columns, panel):
         if start >= 0:
             count = -(-fan_out // columns)  # panels of `columns` outputs, (fan_in, columns) each
             if panel < count:
-                pack_row_panel(wt, columns, panel, view2d(packed, start + panel * fan_in * columns, fan_in, columns))
+                _pack_row_panel_of(wt, columns, packed, start, panel)
                 return
             panel -= count
         start = layout.backward_panels[layer]
         if start >= 0:
             count = -(-fan_in // columns)  # panels of `columns` inputs, (fan_out, columns) each
             if panel < count:
-                target = view2d(packed, start + panel * fan_out * columns, fan_out, columns)
-                pack_column_panel(wt, columns, panel, target)
+                _pack_column_panel_of(wt, columns, packed, start, panel)
                 return
             panel -= count
+
+
+@njit(**KERNEL)
+def pack_some_weights(model, by_rows, by_columns):
+    """Pack the panels of the layers marked in ``by_rows`` and ``by_columns`` (booleans per layer), serially.
+
+    What :func:`pack_weights` does for some panels only: a forward pass of a
+    few rows (see :mod:`.few_rows`) packs those its products read
+    (:func:`.kinds.forward_panels`) and no input gradient's.
+    """
+    layout, params, packed = model
+    columns = panel_columns(packed)
+    for layer in range(layout.kinds.shape[0]):
+        wt = weights(layout, params, layer)
+        if by_rows[layer]:
+            for panel in range(-(-wt.shape[0] // columns)):
+                _pack_row_panel_of(wt, columns, packed, layout.forward_panels[layer], panel)
+        if by_columns[layer]:
+            for panel in range(-(-wt.shape[1] // columns)):
+                _pack_column_panel_of(wt, columns, packed, layout.backward_panels[layer], panel)
+
+
+@njit(**INLINED_KERNEL)
+def _pack_row_panel_of(wt, columns, packed, start, panel):
+    """Pack ``wt``'s row panel ``panel`` (``columns`` of its rows, (n_columns, columns)) where its panels start."""
+    fan_out, fan_in = wt.shape
+    pack_row_panel(wt, columns, panel, view2d(packed, start + panel * fan_in * columns, fan_in, columns))
+
+
+@njit(**INLINED_KERNEL)
+def _pack_column_panel_of(wt, columns, packed, start, panel):
+    """Pack ``wt``'s column panel ``panel`` (``columns`` of its columns, (n_rows, columns)) where its panels start."""
+    fan_out, fan_in = wt.shape
+    pack_column_panel(wt, columns, panel, view2d(packed, start + panel * fan_out * columns, fan_out, columns))

@@ -138,3 +138,20 @@ def panel_offsets(kinds, weight_shapes, itemsize):
             backward[layer] = total
             total += int(rows) * round_up(int(cols), columns)
     return forward, backward, total
+
+
+def forward_panels(layout):
+    """Which layers' panels the forward pass reads: ``(by_rows, by_columns)``, booleans per layer.
+
+    What a pass without gradients (a prediction) needs packed: each kind's
+    forward product reads its panels packed one way
+    (:attr:`~.layout.LayerKernels.forward_packing`), where it reads any.
+    """
+    by_rows = np.zeros(len(layout.kinds), dtype=np.bool_)
+    by_columns = np.zeros(len(layout.kinds), dtype=np.bool_)
+    for layer, kind in enumerate(layout.kinds):
+        if LAYER_KERNELS[int(kind)].forward_packing == "rows":
+            by_rows[layer] = layout.forward_panels[layer] >= 0
+        else:
+            by_columns[layer] = layout.backward_panels[layer] >= 0
+    return by_rows, by_columns

@@ -61,11 +61,13 @@ class LayerKernels(NamedTuple):
     forward: Callable  # the forward kernel (a Numba dispatcher)
     backward: Callable  # the backward kernel
     tile_scratch: Callable  # (layout, layer, tile_rows) -> elements of ws.panels a tile needs for the layer
-    panels: Callable  # (weight_shape, first) -> whether the (forward, input-gradient) products read packed panels
+    panels: Callable  # (weight_shape, first) -> whether products read the weights packed (by rows, by columns)
     # (layout, layer) -> elements per example the forward kernel keeps in ws.stash for the backward kernel
     stash: Callable = lambda layout, layer: 0
     # (layout, layer) -> places in one example each of the layer's weights applies at (see .kinds.weight_uses)
     positions: Callable = lambda layout, layer: 1
+    # which of its panels the forward product reads, where it reads any: "rows" or "columns" (see .kinds.panel_offsets)
+    forward_packing: str = "rows"
 
 
 class Kernels(NamedTuple):

@@ -24,7 +24,7 @@ the loop or ranges that start elsewhere defeat the vectorizer.
 
 from numba import njit
 
-from ._numba.options import KERNEL
+from ._numba.options import INLINED_KERNEL, KERNEL
 from ._numba.parallel import run_tasks
 
 from .tuning import COLUMN_BLOCK, PARALLEL_ROWS
@@ -111,14 +111,51 @@ def matmul_nt(a, b, out):
                 out[i + 2, j] = s2
                 out[i + 3, j] = s3
         for i in range(m4, m):
-            # Rows left over from the 4-high blocks: plain dot products.
-            ai = a[i]
-            for j in range(j0, j1):
-                bj = b[j]
-                s = zero
-                for p in range(k):
-                    s += ai[p] * bj[p]
-                out[i, j] = s
+            _row_times_nt(a[i], b, out[i], j0, j1)
+
+
+@njit(**INLINED_KERNEL)
+def _row_times_nt(ai, b, out_i, j0, j1):
+    """``out_i[j] = ai · b[j]`` for ``j0 <= j < j1``: a row left over from the 4-high blocks.
+
+    Eight dot products at a time, each summed in a vector register of its
+    own: the row's elements are read once for eight rows of ``b``, and the
+    eight chains of additions overlap (one at a time, a single row, as in a
+    prediction of one example, ran 1.4 times slower).
+    """
+    k = ai.shape[0]
+    zero = out_i.dtype.type(0)
+    j8 = j1 - (j1 - j0) % 8
+    for j in range(j0, j8, 8):
+        b0 = b[j]
+        b1 = b[j + 1]
+        b2 = b[j + 2]
+        b3 = b[j + 3]
+        b4 = b[j + 4]
+        b5 = b[j + 5]
+        b6 = b[j + 6]
+        b7 = b[j + 7]
+        s0 = zero; s1 = zero; s2 = zero; s3 = zero; s4 = zero; s5 = zero; s6 = zero; s7 = zero  # noqa: E702  # fmt: skip
+        for p in range(k):
+            x = ai[p]
+            # fmt: off
+            s0 += x * b0[p]; s1 += x * b1[p]; s2 += x * b2[p]; s3 += x * b3[p]  # noqa: E702
+            s4 += x * b4[p]; s5 += x * b5[p]; s6 += x * b6[p]; s7 += x * b7[p]  # noqa: E702
+            # fmt: on
+        out_i[j] = s0
+        out_i[j + 1] = s1
+        out_i[j + 2] = s2
+        out_i[j + 3] = s3
+        out_i[j + 4] = s4
+        out_i[j + 5] = s5
+        out_i[j + 6] = s6
+        out_i[j + 7] = s7
+    for j in range(j8, j1):
+        bj = b[j]
+        s = zero
+        for p in range(k):
+            s += ai[p] * bj[p]
+        out_i[j] = s
 
 
 @njit(**KERNEL)
