@@ -72,7 +72,7 @@ SCALE = kinds.register(
         scale_forward,
         scale_backward,
         tile_scratch=lambda layout, layer, tile_rows: 0,
-        panels=lambda weight_shape, first: (False, False),
+        panels=lambda weight_shape, first, training: (False, False),
     )
 )
 

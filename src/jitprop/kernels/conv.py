@@ -67,7 +67,7 @@ def flops(window, channels, filters, positions, activation_flops, first, output)
     return forward, backward
 
 
-def panels(weight_shape, first):
+def panels(weight_shape, first, training=True):
     """Which panels of ``Wm`` (K, C_out) the products read: by rows for the input gradient, by columns forward.
 
     See :func:`.kinds.panel_offsets` (the first layer has no input gradient).
@@ -75,7 +75,7 @@ def panels(weight_shape, first):
     return not first, True
 
 
-def panels_by_positions(weight_shape, first):
+def panels_by_positions(weight_shape, first, training=True):
     """A layer by positions packs the panels of its weights itself, at each call: none."""
     return False, False
 

@@ -62,12 +62,17 @@ def flops(fan_in, fan_out, activation_flops, first, output):
     return forward, backward
 
 
-def forward_from_panels(fan_in, fan_out):
-    """Whether the forward product of a layer runs from packed panels (else as dot products)."""
-    return fan_out >= MIN_PANEL_OUTPUTS and fan_in < MAX_DOT_INPUTS
+def forward_from_panels(fan_in, fan_out, training=True):
+    """Whether the forward product of a layer runs from packed panels (else as dot products).
+
+    Where its outputs fill most of a block. In ``training`` not over rows of
+    ``MAX_DOT_INPUTS`` inputs or more, whose panels would be packed again
+    after every update; a prediction packs them once for all its rows.
+    """
+    return fan_out >= MIN_PANEL_OUTPUTS and (fan_in < MAX_DOT_INPUTS or not training)
 
 
-def panels(weight_shape, first):
+def panels(weight_shape, first, training=True):
     """Which of a dense layer's products read packed panels of its ``Wt`` (see :func:`.kinds.panel_offsets`).
 
     Returns ``(forward, backward)``: whether the forward product does
@@ -75,7 +80,7 @@ def panels(weight_shape, first):
     does (never for the ``first`` layer, which has no input gradient).
     """
     fan_out, fan_in = weight_shape
-    return forward_from_panels(fan_in, fan_out), not first and fan_in >= MIN_PANEL_INPUTS
+    return forward_from_panels(fan_in, fan_out, training), not first and fan_in >= MIN_PANEL_INPUTS
 
 
 def tile_panel_size(sizes, tile_rows):

@@ -102,7 +102,7 @@ def weight_uses(layout, n_params):
     return parameters, np.array(positions, dtype=np.int64)
 
 
-def panel_offsets(kinds, weight_shapes, itemsize):
+def panel_offsets(kinds, weight_shapes, itemsize, training=True):
     """Where :func:`~.dense.pack_weights` puts each layer's panels of its weight matrix, and the room they take.
 
     A layer's kind says which of its products read panels (its
@@ -116,6 +116,10 @@ def panel_offsets(kinds, weight_shapes, itemsize):
     weight_shapes : sequence of (int, int)
     itemsize : int
         Bytes per element of the network's dtype.
+    training : bool
+        For training (the weights change after every batch); otherwise for
+        forward passes only: no input gradient's panels, and a kind may read
+        panels where packing them once pays off (see :func:`.dense.panels`).
 
     Returns
     -------
@@ -130,7 +134,8 @@ def panel_offsets(kinds, weight_shapes, itemsize):
     backward = np.full(len(kinds), -1, dtype=np.int64)
     total = 0
     for layer, (kind, (rows, cols)) in enumerate(zip(kinds, weight_shapes)):
-        by_rows, by_columns = LAYER_KERNELS[int(kind)].panels((int(rows), int(cols)), layer == 0)
+        first = layer == 0 or not training  # (a forward pass passes no gradient back)
+        by_rows, by_columns = LAYER_KERNELS[int(kind)].panels((int(rows), int(cols)), first, training)
         if by_rows:
             forward[layer] = total
             total += int(cols) * round_up(int(rows), columns)

@@ -61,7 +61,8 @@ class LayerKernels(NamedTuple):
     forward: Callable  # the forward kernel (a Numba dispatcher)
     backward: Callable  # the backward kernel
     tile_scratch: Callable  # (layout, layer, tile_rows) -> elements of ws.panels a tile needs for the layer
-    panels: Callable  # (weight_shape, first) -> whether products read the weights packed (by rows, by columns)
+    # (weight_shape, first, training) -> whether products read the weights packed (by rows, by columns)
+    panels: Callable
     # (layout, layer) -> elements per example the forward kernel keeps in ws.stash for the backward kernel
     stash: Callable = lambda layout, layer: 0
     # (layout, layer) -> places in one example each of the layer's weights applies at (see .kinds.weight_uses)

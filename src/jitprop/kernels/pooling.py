@@ -40,7 +40,7 @@ def flops(window, outputs, maximum, first):
     return forward, 0 if first else backward
 
 
-def panels(weight_shape, first):
+def panels(weight_shape, first, training=True):
     """Pooling reads no weights: no panels."""
     return False, False
 

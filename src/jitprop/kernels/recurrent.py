@@ -137,7 +137,7 @@ def flops(cell, steps, features, units, directions, first):
     return directions * steps * per_step_forward, directions * steps * per_step_backward
 
 
-def panels(weight_shape, first):
+def panels(weight_shape, first, training=True):
     """No products read the network's packed panels: a tile packs ``W`` itself (see :func:`forward`)."""
     return False, False
 
