@@ -151,3 +151,24 @@ def test_seed_none_draws_fresh_weights():
     a = make_network([5, 8, 3], ["relu", "softmax"], "cross_entropy", "float64", seed=None)
     b = make_network([5, 8, 3], ["relu", "softmax"], "cross_entropy", "float64", seed=None)
     assert not np.any(a.layers[0].W == b.layers[0].W)
+
+
+def test_a_lone_tile_splits_its_large_products_without_changing_a_bit():
+    # One example through a 784-256 layer (over SPLIT_COLUMNS_WORK multiply-adds): a batch of one tile
+    # spreads the product's outputs over the threads, in predictions and in training with batches of one.
+    from jitprop._threading import thread_count
+    from jitprop.kernels.tuning import SPLIT_COLUMNS_WORK
+
+    assert 784 * 256 >= SPLIT_COLUMNS_WORK
+    data = np.random.default_rng(3)
+    X = data.normal(size=(6, 784)).astype(np.float32)
+    y = data.integers(0, 10, size=6)
+    results = []
+    for threads in (1, 2):
+        net = jp.Network([jp.Dense(256, "relu"), jp.Dense(10, "softmax")], 784, "cross_entropy", seed=5)
+        with thread_count(threads):
+            before = net.predict(X[:1])
+            net.fit(X, y, epochs=2, batch_size=1, optimizer=jp.SGD(lr=0.01), verbose=0)
+            results.append((before, net.predict(X[:1]), net.params.copy()))
+    for one, two in zip(*results):
+        np.testing.assert_array_equal(one, two)

@@ -11,9 +11,10 @@ from .kernels import workspace
 from .activations import get_activation
 from .kernels.batch import batch_kernels, chunking, run_batch
 from .kernels.tile import FORWARD, GRADIENT, LOSS
+from .kernels.tuning import SPLIT_COLUMNS_WORK
 from .kernels.dense import pack_weights as pack_weight_panels
 from .kernels.few_rows import INPUT_NOT_FINITE, OUTPUT_NOT_FINITE, FewRows, forward_few_rows
-from .kernels.kinds import forward_panels, panel_offsets
+from .kernels.kinds import DENSE, forward_panels, panel_offsets
 from .kernels.layout import GEOMETRY, Data, Layout, Model
 from .kernels.regularization import add_l2_penalty
 from .layers import LAYER_KINDS, Dense, Dropout, Layer, layer_from_config
@@ -48,6 +49,11 @@ class _SmallForward:
 
     def __init__(self, net):
         self.capacity = min(_SMALL_ROWS, _CHUNK_ELEMENTS // workspace.row_elements(net.layout))
+        # Multiply-adds per row of the largest dense product run as dot products, which a lone tile may
+        # spread over the threads (see kernels.dense.forward).
+        layout = net.layout
+        dots = (layout.kinds == DENSE) & (layout.forward_panels < 0)
+        self._split_row_work = int(np.prod(layout.weight_shapes[dots], axis=1).max(initial=0))
         self._flat_shape = (math.prod(net.input_shape),)
         self._lock = threading.Lock()
         self._made = {}
@@ -76,7 +82,8 @@ class _SmallForward:
                 made = self._made[key] = self._make(net, X)
             few, tile_rows = made
             outputs = np.empty((n, net.n_outputs), dtype=net.dtype)
-            if n > tile_rows:  # more than one tile: they run on Numba's threads
+            # More than one tile, or products large enough to split: they run on Numba's threads.
+            if n > tile_rows or n * self._split_row_work >= SPLIT_COLUMNS_WORK:
                 with _threading.parallel_region():
                     status = forward_few_rows(few, X, outputs)
             else:

@@ -59,6 +59,23 @@ def test_parallel_matmul_nt_matches_numpy(rng, m, k, n, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("m,k,n", [(1, 784, 256), (3, 67, 130), (5, 7, 64), (2, 3, 5)])  # 130: a ragged last block
+def test_columns_in_parallel_sum_as_one_call(rng, m, k, n, dtype):
+    from jitprop._threading import parallel_region, thread_count
+    from jitprop.kernels.matmul import parallel_columns_matmul_nt
+
+    a = rng.normal(size=(m, k)).astype(dtype)
+    b_t = rng.normal(size=(n, k)).astype(dtype)
+    serial = np.empty((m, n), dtype=dtype)
+    matmul_nt(a, b_t, serial)
+    for threads in (1, 2):
+        out = np.full((m, n), np.nan, dtype=dtype)
+        with thread_count(threads), parallel_region():
+            parallel_columns_matmul_nt(a, b_t, out)
+        np.testing.assert_array_equal(out, serial)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("m,k,n", [(1, 1, 1), (3, 5, 7), (7, 13, 15), (64, 2, 3)])
 def test_narrow_layer_products_match_numpy(rng, m, k, n, dtype):
     from jitprop.kernels.matmul import matmul_nn

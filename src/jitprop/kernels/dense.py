@@ -20,7 +20,7 @@ from numba import njit
 
 from ._numba.options import INLINED_KERNEL, KERNEL
 from .layout import LayerKernels, bias, rows, view2d, weights
-from .matmul import matmul_nn, matmul_nt
+from .matmul import matmul_nn, matmul_nt, parallel_columns_matmul_nt
 from ._numba.linking import call
 from ._numba.parallel import run_tasks
 from .panels import (
@@ -33,7 +33,7 @@ from .panels import (
     panel_columns,
     round_up,
 )
-from .tuning import MAX_DOT_INPUTS, MIN_PANEL_INPUTS, MIN_PANEL_OUTPUTS, PACK_TASKS, PARALLEL_PACK
+from .tuning import MAX_DOT_INPUTS, MIN_PANEL_INPUTS, MIN_PANEL_OUTPUTS, PACK_TASKS, PARALLEL_PACK, SPLIT_COLUMNS_WORK
 
 
 def parameter_count(fan_in, fan_out):
@@ -95,8 +95,13 @@ def tile_panel_size(sizes, tile_rows):
 
 
 @njit(**INLINED_KERNEL)
-def forward(kernels, model, ws, layer, r0, r1):
-    """``z = x @ W + b`` for rows ``r0:r1`` of ``layer`` (the forward kernel of :mod:`.kinds`' contract)."""
+def forward(kernels, model, ws, layer, r0, r1, alone=False):
+    """``z = x @ W + b`` for rows ``r0:r1`` of ``layer`` (the forward kernel of :mod:`.kinds`' contract).
+
+    A tile that is its batch's only one (``alone``) spreads a dot-product
+    forward of ``SPLIT_COLUMNS_WORK`` multiply-adds or more over the
+    threads, by blocks of outputs; the sums are the same.
+    """
     # (Written into the tile, whose arguments are already untracked: see .tile.run_tile.)
     layout, params, packed = model
     panels = ws.panels[r0 // ws.tile_rows]
@@ -104,6 +109,8 @@ def forward(kernels, model, ws, layer, r0, r1):
     z = rows(ws, ws.preactivations, layout, layer + 1, r0, r1)
     if layout.forward_panels[layer] >= 0:
         call(matmul_packed_b, (x, packed[layout.forward_panels[layer] :], panels, z))
+    elif alone and z.shape[0] * z.shape[1] * x.shape[1] >= SPLIT_COLUMNS_WORK:
+        call(parallel_columns_matmul_nt, (x, weights(layout, params, layer), z))
     else:
         call(matmul_nt, (x, weights(layout, params, layer), z))
     b = bias(layout, params, layer)

@@ -178,6 +178,25 @@ def _matmul_rows_nt(a, b, out, block):
 
 
 @njit(**KERNEL)
+def parallel_columns_matmul_nt(a, b, out):
+    """``out = a @ b.T`` with the rows of ``b`` (the columns of ``out``) cut into blocks that run in parallel.
+
+    For a product of few rows (one example's): a task per block of
+    ``COLUMN_BLOCK`` columns, which :func:`matmul_nt` visits one at a time
+    anyway, so every output is computed as in one call, bit for bit.
+    """
+    run_tasks(_matmul_columns_nt, -(-b.shape[0] // COLUMN_BLOCK), (a, b, out))
+
+
+@njit(**KERNEL)
+def _matmul_columns_nt(a, b, out, block):
+    """Block ``block`` of ``COLUMN_BLOCK`` columns of :func:`parallel_columns_matmul_nt`."""
+    lo = block * COLUMN_BLOCK
+    hi = min(b.shape[0], lo + COLUMN_BLOCK)
+    matmul_nt(a, b[lo:hi], out[:, lo:hi])
+
+
+@njit(**KERNEL)
 def matmul_nn(a, b, out):
     """``out = a @ b`` for ``a`` (m, k) of any layout and C-contiguous ``b`` (k, n): rows of ``b`` added up, scaled."""
     m, k = a.shape

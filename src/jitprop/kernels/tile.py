@@ -81,9 +81,11 @@ def forward_pass(kernels, model, inputs, index, ws, r0, r1, dropout_key):
             target[j] = source[j]
     if dropout_key >= 0 and layout.dropout[0] > 0:
         call_entry(kernels.dropout_masks, (x, index[r0:r1], dropout_key, np.int64(0), layout.dropout[0]), None)
+    # The batch's only tile runs in the calling thread (see .batch.run_tiles): its large products may use the others.
+    alone = ws.split_alone and index.shape[0] <= ws.tile_rows
     for layer in range(layout.kinds.shape[0]):
         if layout.kinds[layer] == DENSE:
-            dense_forward(kernels, model, ws, np.int64(layer), r0, r1)
+            dense_forward(kernels, model, ws, np.int64(layer), r0, r1, alone)
         else:
             arguments = (kernels, model, ws, np.int64(layer), r0, r1)
             call_entry(kernels.layer_forward[layer], arguments, None)

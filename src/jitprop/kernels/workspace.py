@@ -10,6 +10,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import tuning
+from ._numba.parallel import cheap_regions
 from .kinds import stash_widths, tile_scratch, weight_uses
 
 
@@ -26,6 +27,9 @@ class Workspace(NamedTuple):
     tile_gradients: np.ndarray  # (max_tiles, n_params)
     tile_stats: np.ndarray  # float64 (max_tiles, 2): loss sum, correct predictions
     tile_rows: int  # rows per tile
+    # whether a batch of one tile spreads a large product over the threads (see tuning.SPLIT_COLUMNS_WORK):
+    # not where a parallel region costs more than such a product (the workqueue layer)
+    split_alone: bool
 
 
 def plan_tile_rows(batch_rows, layout, n_params, with_gradients=True):
@@ -116,6 +120,7 @@ def allocate(layout, capacity, n_params, dtype, with_gradients=True):
         tile_gradients=np.empty(shape.tile_gradients, dtype=dtype),
         tile_stats=np.zeros(shape.tile_stats),
         tile_rows=shape.tile_rows,
+        split_alone=cheap_regions(),
     )
 
 

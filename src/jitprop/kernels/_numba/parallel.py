@@ -42,6 +42,19 @@ def _start_thread_pool():
     numba.get_num_threads()
 
 
+def cheap_regions():
+    """Whether a parallel region costs a microsecond or two (the tbb and omp layers) rather than about a hundred.
+
+    False under the workqueue layer, and where no layer loads (whoever
+    starts a parallel region then says why).
+    """
+    try:
+        _start_thread_pool()
+        return numba.threading_layer() != "workqueue"
+    except ValueError:  # (no threading layer could be loaded)
+        return False
+
+
 @intrinsic
 def run_tasks(typingctx, kernel, n_tasks, args):
     """Call ``kernel(*args, task)`` for every ``task`` in ``range(n_tasks)``, spread over Numba's threads.
