@@ -34,7 +34,7 @@ is outside jitprop's reach: under ``workqueue`` that still aborts.
 
 import os
 import threading
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 import numba
 
@@ -75,7 +75,6 @@ def threading_layer():
     return _layer
 
 
-@contextmanager
 def parallel_region():
     """Context for a call into a parallel kernel: serialised under workqueue, refused where it would abort.
 
@@ -85,6 +84,9 @@ def parallel_region():
 
         with parallel_region():
             run_batch(...)
+
+    Under tbb and omp it is a context that does nothing, made once: a
+    prediction of one example calls it every time.
     """
     layer = threading_layer()
     if _forked_after_openmp:
@@ -94,11 +96,10 @@ def parallel_region():
             "multiprocessing's 'spawn' or 'forkserver' method (or joblib's default 'loky'), or set "
             "NUMBA_THREADING_LAYER=tbb or workqueue before importing jitprop."
         )
-    if layer == "workqueue":
-        with _WORKQUEUE_LOCK:
-            yield
-    else:
-        yield
+    return _WORKQUEUE_LOCK if layer == "workqueue" else _NOTHING
+
+
+_NOTHING = nullcontext()
 
 
 def _after_fork_in_child():

@@ -410,7 +410,7 @@ class Network:
             no_targets = np.zeros((0, self.n_outputs), dtype=self.dtype)
             data = Data(X, no_targets, np.zeros(0, dtype=np.int64), np.zeros(0))
             self._run(FORWARD, data, outputs=outputs)
-        return outputs.reshape(X.shape[0], *self.output_shape)
+        return outputs if len(self.output_shape) == 1 else outputs.reshape(X.shape[0], *self.output_shape)
 
     def evaluate(self, X, y, sample_weight=None):
         """Loss (and accuracy, for classification losses) on ``(X, y)``.
