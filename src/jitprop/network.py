@@ -49,8 +49,8 @@ class _SmallForward:
 
     def __init__(self, net):
         self.capacity = min(_SMALL_ROWS, _CHUNK_ELEMENTS // workspace.row_elements(net.layout))
-        # Multiply-adds per row of the largest dense product run as dot products, which a lone tile may
-        # spread over the threads (see kernels.dense.forward).
+        # Multiply-adds a row of the largest dense product run as dot products, which a lone tile
+        # spreads over the threads from SPLIT_COLUMNS_WORK on (see kernels.dense.forward).
         layout = net.layout
         dots = (layout.kinds == DENSE) & (layout.forward_panels < 0)
         self._split_row_work = int(np.prod(layout.weight_shapes[dots], axis=1).max(initial=0))
@@ -83,7 +83,7 @@ class _SmallForward:
             few, tile_rows = made
             outputs = np.empty((n, net.n_outputs), dtype=net.dtype)
             # More than one tile, or products large enough to split: they run on Numba's threads.
-            if n > tile_rows or n * self._split_row_work >= SPLIT_COLUMNS_WORK:
+            if n > tile_rows or self._split_row_work >= SPLIT_COLUMNS_WORK:
                 with _threading.parallel_region():
                     status = forward_few_rows(few, X, outputs)
             else:
@@ -100,7 +100,7 @@ class _SmallForward:
         ws = workspace.allocate(net.layout, self.capacity, net.n_params, net.dtype, False)
         empty = (np.zeros((0, net.n_outputs), dtype=net.dtype), np.zeros(0, dtype=np.int64), np.zeros(0))
         grad = np.zeros(0, dtype=net.dtype)
-        kernels = batch_kernels(net.model, Data(X, *empty), ws, grad)
+        kernels = batch_kernels(net.model, Data(X, *empty), ws, grad, lone_tiles=True)
         index = np.arange(self.capacity, dtype=np.int64)
         chunked = chunking(net.n_params)
         few = FewRows(kernels, net.model, ws, *empty, grad, index, chunked, *forward_panels(net.layout))

@@ -17,17 +17,18 @@ from .tile import FORWARD, LOSS, network_kernels, placeholder_kernels
 from .tuning import PARALLEL_REDUCE, REDUCE_CHUNK
 
 
-def batch_kernels(model, data, ws, grad):
+def batch_kernels(model, data, ws, grad, lone_tiles=False):
     """:func:`~.tile.network_kernels` for :func:`run_batch`, which is compiled (or loaded) with them.
 
     ``model``, ``data``, ``ws`` and ``grad`` are those :func:`run_batch` will
-    be called with (and ``chunked``, :func:`chunking` of the parameters).
+    be called with (and ``chunked``, :func:`chunking` of the parameters);
+    ``lone_tiles`` as :func:`~.tile.network_kernels` takes it.
     """
     index = np.zeros(1, dtype=np.int64)
     kernels = placeholder_kernels(model.layout, model.params.dtype, data)
     chunked = chunking(model.params.shape[0])
     batch = (kernels, np.int64(FORWARD), model, data, index, 0.0, ws, grad, False, -1, chunked)
-    return network_kernels(model, data, ws, [(run_batch, batch)])
+    return network_kernels(model, data, ws, [(run_batch, batch)], lone_tiles=lone_tiles)
 
 
 def chunking(n_params):

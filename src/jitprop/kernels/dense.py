@@ -20,8 +20,8 @@ from numba import njit
 
 from ._numba.options import INLINED_KERNEL, KERNEL
 from .layout import LayerKernels, bias, rows, view2d, weights
-from .matmul import matmul_nn, matmul_nt, parallel_columns_matmul_nt
-from ._numba.linking import call
+from .matmul import matmul_nn, matmul_nt
+from ._numba.linking import call, call_entry
 from ._numba.parallel import run_tasks
 from .panels import (
     MAX_PANEL_COLUMNS,
@@ -99,8 +99,10 @@ def forward(kernels, model, ws, layer, r0, r1, alone=False):
     """``z = x @ W + b`` for rows ``r0:r1`` of ``layer`` (the forward kernel of :mod:`.kinds`' contract).
 
     A tile that is its batch's only one (``alone``) spreads a dot-product
-    forward of ``SPLIT_COLUMNS_WORK`` multiply-adds or more over the
-    threads, by blocks of outputs; the sums are the same.
+    forward of ``SPLIT_COLUMNS_WORK`` multiply-adds a row or more over the
+    threads, by blocks of outputs, where the network's kernels include
+    that (``kernels.split_product``, see :func:`.tile.network_kernels`);
+    the sums are the same.
     """
     # (Written into the tile, whose arguments are already untracked: see .tile.run_tile.)
     layout, params, packed = model
@@ -109,8 +111,8 @@ def forward(kernels, model, ws, layer, r0, r1, alone=False):
     z = rows(ws, ws.preactivations, layout, layer + 1, r0, r1)
     if layout.forward_panels[layer] >= 0:
         call(matmul_packed_b, (x, packed[layout.forward_panels[layer] :], panels, z))
-    elif alone and z.shape[0] * z.shape[1] * x.shape[1] >= SPLIT_COLUMNS_WORK:
-        call(parallel_columns_matmul_nt, (x, weights(layout, params, layer), z))
+    elif alone and kernels.split_product[0] != 0 and z.shape[1] * x.shape[1] >= SPLIT_COLUMNS_WORK:
+        call_entry(kernels.split_product, (x, weights(layout, params, layer), z), None)
     else:
         call(matmul_nt, (x, weights(layout, params, layer), z))
     b = bias(layout, params, layer)

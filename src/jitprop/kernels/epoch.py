@@ -78,7 +78,8 @@ def epoch_kernels(model, data, ws, grad, optimizer, adjustments, chunked, evalua
     # larger part: with the driver too, the second process was the one waited for).
     background = [rule]
     meanwhile = [(train_epoch, epoch)] + ([(run_batch, batch)] if evaluates else [])
-    return network_kernels(model, data, ws, meanwhile, also_in_background=background)
+    lone = ws.tile_stats.shape[0] == 1  # (every batch one tile: batches of one example, say)
+    return network_kernels(model, data, ws, meanwhile, also_in_background=background, lone_tiles=lone)
 
 
 @njit(**KERNEL)

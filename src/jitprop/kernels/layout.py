@@ -89,6 +89,9 @@ class Kernels(NamedTuple):
     loss: np.ndarray  # int64 (2,): the loss of the output layer (see .losses)
     dropout_masks: np.ndarray  # int64 (2,): .dropout.apply_dropout, or NO_KERNEL for a network without dropout
     dropout_undo: np.ndarray  # int64 (2,): .dropout.undo_dropout, or NO_KERNEL
+    # int64 (2,): .matmul.parallel_columns_matmul_nt, with which a batch of one tile spreads a large dense
+    # product over the threads (see .dense.forward), or NO_KERNEL where no batch would (then it is not compiled)
+    split_product: np.ndarray
 
 
 class Data(NamedTuple):

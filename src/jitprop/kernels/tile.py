@@ -28,6 +28,8 @@ from .dense import forward as dense_forward
 from .kinds import DENSE, LAYER_KERNELS
 from .layout import Kernels, rows, untracked
 from .losses import MSE, loss_kernel
+from .matmul import parallel_columns_matmul_nt
+from .tuning import SPLIT_COLUMNS_WORK
 
 #: What a tile (and :func:`~.batch.run_batch`) computes.
 FORWARD = 0
@@ -125,7 +127,7 @@ def backward_pass(kernels, model, ws, index, r0, r1, grad, dropout_key):
             call_entry(kernels.dropout_undo, (d_prev, a_prev, index[r0:r1], dropout_key, layer, rate), None)
 
 
-def network_kernels(model, data, ws, meanwhile=(), also_in_background=()):
+def network_kernels(model, data, ws, meanwhile=(), also_in_background=(), lone_tiles=False):
     """The :class:`~.layout.Kernels` of a network for ``data``: compiles (or loads) those kernels and no others.
 
     The tile and the layers' kernels, the largest of them, are compiled in
@@ -144,9 +146,16 @@ def network_kernels(model, data, ws, meanwhile=(), also_in_background=()):
         the tile is compiled.
     also_in_background : list of (kernel, args)
         Kernels to compile in the second process after the tile.
+    lone_tiles : bool
+        Whether batches of one tile are what the kernels will mostly run
+        (predictions of one example, training with batches of one): then a
+        network with a dense product of ``SPLIT_COLUMNS_WORK`` multiply-adds
+        a row gets the kernel that spreads it over the threads.
     """
     layout = model.layout
+    split = lone_tiles and ws.split_alone and _splits_products(layout)
     key = (
+        split,
         type_key((model, data, ws)),
         layout.kinds.tobytes(),
         layout.activations.tobytes(),
@@ -163,7 +172,7 @@ def network_kernels(model, data, ws, meanwhile=(), also_in_background=()):
         forward, backward = _layer_jobs(placeholder, model, ws)
         layers = [job for job in forward + backward if job[0] is not None]
         with compiling_in_background([(run_tile, tile), *layers, *also_in_background]):
-            kernels = _kernels(layout, model.params.dtype, data, entry)
+            kernels = _kernels(layout, model.params.dtype, data, entry, split)
             for kernel, args in meanwhile:
                 compile_for(kernel, *args)
         kernels = _made[key] = kernels._replace(
@@ -197,8 +206,17 @@ def placeholder_kernels(layout, dtype, data):
     return _kernels(layout, dtype, data, lambda kernel, *args: NO_KERNEL)
 
 
-def _kernels(layout, dtype, data, entry):
-    """The network's :class:`~.layout.Kernels`, each entry made by ``entry`` but the tile's and layers' (NO_KERNEL)."""
+def _splits_products(layout):
+    """Whether a dense layer's dot-product forward takes ``SPLIT_COLUMNS_WORK`` multiply-adds or more a row."""
+    dots = (layout.kinds == DENSE) & (layout.forward_panels < 0)
+    return bool((np.prod(layout.weight_shapes[dots], axis=1) >= SPLIT_COLUMNS_WORK).any())
+
+
+def _kernels(layout, dtype, data, entry, split=False):
+    """The network's :class:`~.layout.Kernels`, each entry made by ``entry`` but the tile's and layers' (NO_KERNEL).
+
+    With ``split``, the kernel that spreads a large dense product over the threads too.
+    """
     codes = [int(code) for code in layout.activations]
     output = codes[-1]
     block = np.empty((1, 1), dtype=dtype)  # a block of rows of a layer, as the tile views it
@@ -223,6 +241,7 @@ def _kernels(layout, dtype, data, entry):
         loss=entry(loss_kernel(layout.loss, output, per_step_output(layout)), block, block, data, index, 0.0, block),
         dropout_masks=entry(apply_dropout, block, index, int64, int64, 0.0) if dropout else NO_KERNEL,
         dropout_undo=entry(undo_dropout, block, block, index, int64, int64, 0.0) if dropout else NO_KERNEL,
+        split_product=entry(parallel_columns_matmul_nt, block, block, block) if split else NO_KERNEL,
     )
 
 

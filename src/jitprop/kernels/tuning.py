@@ -158,11 +158,12 @@ PACK_TASKS = 64
 #: 64, 248/2.5/1340 with 128: no difference beyond the noise.
 COLUMN_BLOCK = 64
 
-#: Fewest multiply-adds of a dense layer's forward product (rows x inputs x
-#: outputs) that a batch of one tile spreads over the threads, its outputs
-#: cut into blocks of ``COLUMN_BLOCK``
+#: Fewest multiply-adds a row (inputs x outputs) of a dense layer's
+#: dot-product forward that a batch of one tile spreads over the threads, its
+#: outputs cut into blocks of ``COLUMN_BLOCK``
 #: (:func:`~.matmul.parallel_columns_matmul_nt`): a prediction of one
-#: example, where the rows cannot be shared. One example through W1's first
+#: example, where the rows cannot be shared. Only networks that have such a
+#: layer and run such batches compile it (see :func:`.tile.network_kernels`). One example through W1's first
 #: layer (784 x 256, 200,704 multiply-adds) took 8.6 µs on one thread and
 #: 5.3 µs on two, a parallel region of the omp layer about 0.9 µs (Intel
 #: Xeon, Sapphire Rapids class).
