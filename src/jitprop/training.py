@@ -357,6 +357,7 @@ def fit(
 
     history = History()
     net.stop_training = False
+    rule = None
 
     def begin():
         for callback in callbacks:
@@ -386,7 +387,11 @@ def fit(
         elif session is None:
             buffers = (ws, grad, batch_stats)
             compiled_for = (adjustments, chunked)  # (what train_epoch's code is compiled for)
-            seconds = _run_epoch(net, kernels, data, epoch_plan, buffers, optimizer, compiled_for, epoch, verbose)
+            if rule is None:  # (the rule's entry depends on types only: found once a fit)
+                code, state, hyper = optimizer.kernel_arguments()
+                rule = rule_entry(code, net.params, grad, state, hyper)
+            arguments = (kernels, rule, data, epoch_plan, buffers, optimizer, compiled_for)
+            seconds = _run_epoch(net, *arguments, epoch, verbose)
         else:
             with _bar(verbose, n, epoch) as bar:
                 seconds = session.run_epoch(net, data, epoch_plan, ws, batch_stats, optimizer, adjustments, epoch, bar)
@@ -453,9 +458,10 @@ def _bar(verbose, n, epoch):
 _SHOWN = ("loss", "accuracy", "val_loss", "val_accuracy")
 
 
-def _run_epoch(net, kernels, data, plan, buffers, optimizer, compiled_for, epoch, verbose):
+def _run_epoch(net, kernels, rule, data, plan, buffers, optimizer, compiled_for, epoch, verbose):
     """Run one epoch's batches (in segments when a bar is shown); return its wall time.
 
+    ``rule`` is the update rule's entry (see :func:`~.kernels.optimizers.rule_entry`);
     ``buffers`` are the workspace, the gradient and the per-batch (loss, correct) rows;
     ``compiled_for`` the ``adjustments`` and ``chunked`` that ``train_epoch`` is compiled for.
     """
@@ -469,8 +475,8 @@ def _run_epoch(net, kernels, data, plan, buffers, optimizer, compiled_for, epoch
         step = max(1, -(-n_batches // _PROGRESS_SEGMENTS))
         bounds = list(range(0, n_batches, step)) + [n_batches]
         bar = tqdm(total=plan.order.shape[0], desc=f"epoch {epoch + 1}", unit="ex", leave=True, file=sys.stderr)
-    code, state, hyper = optimizer.kernel_arguments()
-    update = (rule_entry(code, net.params, grad, state, hyper), state, hyper)
+    _, state, hyper = optimizer.kernel_arguments()  # (the hyper-parameters of this epoch)
+    update = (rule, state, hyper)
     started = time.perf_counter()
     try:
         for first, last in zip(bounds[:-1], bounds[1:]):
