@@ -11,10 +11,9 @@ from .kernels import workspace
 from .activations import get_activation
 from .kernels.batch import batch_kernels, chunking, run_batch
 from .kernels.tile import FORWARD, GRADIENT, LOSS
-from .kernels.tuning import SPLIT_COLUMNS_WORK
 from .kernels.dense import pack_weights as pack_weight_panels
 from .kernels.few_rows import INPUT_NOT_FINITE, OUTPUT_NOT_FINITE, FewRows, forward_few_rows
-from .kernels.kinds import DENSE, forward_panels, panel_offsets
+from .kernels.kinds import forward_panels, panel_offsets
 from .kernels.layout import GEOMETRY, Data, Layout, Model
 from .kernels.regularization import add_l2_penalty
 from .layers import LAYER_KINDS, Dense, Dropout, Layer, layer_from_config
@@ -49,11 +48,6 @@ class _SmallForward:
 
     def __init__(self, net):
         self.capacity = min(_SMALL_ROWS, _CHUNK_ELEMENTS // workspace.row_elements(net.layout))
-        # Multiply-adds a row of the largest dense product run as dot products, which a lone tile
-        # spreads over the threads from SPLIT_COLUMNS_WORK on (see kernels.dense.forward).
-        layout = net.layout
-        dots = (layout.kinds == DENSE) & (layout.forward_panels < 0)
-        self._split_row_work = int(np.prod(layout.weight_shapes[dots], axis=1).max(initial=0))
         self._flat_shape = (math.prod(net.input_shape),)
         self._lock = threading.Lock()
         self._made = {}
@@ -80,10 +74,10 @@ class _SmallForward:
             made = self._made.get(key)
             if made is None:
                 made = self._made[key] = self._make(net, X)
-            few, tile_rows = made
+            few, tile_rows, splits = made
             outputs = np.empty((n, net.n_outputs), dtype=net.dtype)
-            # More than one tile, or products large enough to split: they run on Numba's threads.
-            if n > tile_rows or self._split_row_work >= SPLIT_COLUMNS_WORK:
+            # More than one tile, or a product the kernels split (see kernels.dense.forward): on Numba's threads.
+            if n > tile_rows or splits:
                 with _threading.parallel_region():
                     status = forward_few_rows(few, X, outputs)
             else:
@@ -104,7 +98,7 @@ class _SmallForward:
         index = np.arange(self.capacity, dtype=np.int64)
         chunked = chunking(net.n_params)
         few = FewRows(kernels, net.model, ws, *empty, grad, index, chunked, *forward_panels(net.layout))
-        return few, ws.tile_rows
+        return few, ws.tile_rows, bool(kernels.split_product[0])
 
 
 class Network:
