@@ -333,9 +333,9 @@ def fit(
             ws = workspace.allocate(net.layout, batch_size, net.n_params, net.dtype)
             buffers = (net.model, data, ws, grad)
             chunked = chunking(net.n_params)
-            kernels = _epoch_kernels(
-                net, buffers, optimizer.kernel_arguments(), adjustments, chunked, val_data is not None
-            )
+            code, state, hyper = optimizer.kernel_arguments()
+            kernels = _epoch_kernels(net, buffers, (code, state, hyper), adjustments, chunked, val_data is not None)
+            rule = rule_entry(code, net.params, grad, state, hyper)  # (of types only: found once a fit)
         else:
             ws = workspace.allocate(net.layout, batch_size, net.n_params, net.dtype)
             session.prepare(net, data, ws, grad, optimizer)
@@ -357,7 +357,6 @@ def fit(
 
     history = History()
     net.stop_training = False
-    rule = None
 
     def begin():
         for callback in callbacks:
@@ -387,9 +386,6 @@ def fit(
         elif session is None:
             buffers = (ws, grad, batch_stats)
             compiled_for = (adjustments, chunked)  # (what train_epoch's code is compiled for)
-            if rule is None:  # (the rule's entry depends on types only: found once a fit)
-                code, state, hyper = optimizer.kernel_arguments()
-                rule = rule_entry(code, net.params, grad, state, hyper)
             arguments = (kernels, rule, data, epoch_plan, buffers, optimizer, compiled_for)
             seconds = _run_epoch(net, *arguments, epoch, verbose)
         else:
