@@ -48,7 +48,7 @@ def test_pack_columns_cuts_columns_into_zero_padded_panels(rng, width):
     np.testing.assert_array_equal(panels[2, :, 3:], 0)
 
 
-@pytest.mark.parametrize("width", [PANEL_ROWS, 16])
+@pytest.mark.parametrize("width", [PANEL_ROWS, 16, 32])  # (the wider two as weights are packed)
 def test_pack_rows_cuts_rows_into_transposed_zero_padded_panels(rng, width):
     x = rng.normal(size=(2 * width + 3, 5))
     buffer = np.full(3 * 5 * width, np.nan)

@@ -120,7 +120,9 @@ MIN_PANEL_OUTPUTS = 16
 #: (784 x 256) a batch, about even with the panels' gain at 128 inputs for a
 #: batch of two tiles. With panels for every input width (the 64-byte
 #: micro-kernel, Intel Xeon of the Sapphire Rapids class, own processes, 3
-#: alternating rounds): W1 trained 0.76 times as fast, W3 1.01; a prediction,
+#: alternating rounds): W1 trained 0.76 times as fast, W3 1.01; again with
+#: the weights' panels packed by rows of the panel (:func:`.panels.pack_row_panel`,
+#: twice as fast; same machine, medians of 4 rounds): W1 0.97, W3 0.99. A prediction,
 #: which packs once for all its rows, reads panels for every width instead
 #: (see :func:`.dense.forward_from_panels`).
 MAX_DOT_INPUTS = 128
