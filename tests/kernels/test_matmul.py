@@ -89,3 +89,22 @@ def test_narrow_layer_products_match_numpy(rng, m, k, n, dtype):
     out = np.full((k, n), np.nan, dtype=dtype)
     matmul_nn(a.T, c, out)
     np.testing.assert_allclose(out, a.astype(np.float64).T @ c.astype(np.float64), **dot_tolerance(dtype, m))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("m,k,n", [(1, 1, 1), (1, 2, 2), (3, 5, 7), (64, 2, 2)])
+def test_small_products_written_into_the_caller_match_numpy(rng, m, k, n, dtype):
+    from jitprop.kernels.matmul import small_matmul_nn, small_matmul_nt
+
+    a = rng.normal(size=(m, k)).astype(dtype)
+    b_t = rng.normal(size=(n, k)).astype(dtype)
+    out = np.full((m, n), np.nan, dtype=dtype)
+    small_matmul_nt(a, b_t, out)
+    np.testing.assert_allclose(out, a.astype(np.float64) @ b_t.astype(np.float64).T, **dot_tolerance(dtype, k))
+    out = np.full((m, n), np.nan, dtype=dtype)
+    small_matmul_nn(a, np.ascontiguousarray(b_t.T), out)
+    np.testing.assert_allclose(out, a.astype(np.float64) @ b_t.astype(np.float64).T, **dot_tolerance(dtype, k))
+    c = rng.normal(size=(m, n)).astype(dtype)
+    out = np.full((k, n), np.nan, dtype=dtype)
+    small_matmul_nn(a.T, c, out)  # (the weight gradient's transposed view)
+    np.testing.assert_allclose(out, a.astype(np.float64).T @ c.astype(np.float64), **dot_tolerance(dtype, m))

@@ -179,7 +179,7 @@ def _reduce_task(tile_gradients, n_tiles, grad, accumulate, partial, chunk):
     partial[chunk] = _reduce_chunk(tile_gradients, n_tiles, grad, accumulate, lo, hi)
 
 
-@njit(**KERNEL)
+@njit(**INLINED_KERNEL)
 def _reduce_chunk(tile_gradients, n_tiles, grad, accumulate, lo, hi):
     out = grad[lo:hi]
     first = tile_gradients[0, lo:hi]

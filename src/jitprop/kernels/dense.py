@@ -20,7 +20,7 @@ from numba import njit
 
 from ._numba.options import INLINED_KERNEL, KERNEL
 from .layout import LayerKernels, bias, rows, view2d, weights
-from .matmul import matmul_nn, matmul_nt
+from .matmul import matmul_nn, matmul_nt, small_matmul_nn, small_matmul_nt
 from ._numba.linking import call, call_entry
 from ._numba.parallel import run_tasks
 from .panels import (
@@ -33,7 +33,15 @@ from .panels import (
     panel_columns,
     round_up,
 )
-from .tuning import MAX_DOT_INPUTS, MIN_PANEL_INPUTS, MIN_PANEL_OUTPUTS, PACK_TASKS, PARALLEL_PACK, SPLIT_COLUMNS_WORK
+from .tuning import (
+    MAX_DOT_INPUTS,
+    MIN_PANEL_INPUTS,
+    MIN_PANEL_OUTPUTS,
+    PACK_TASKS,
+    PARALLEL_PACK,
+    SMALL_PRODUCT,
+    SPLIT_COLUMNS_WORK,
+)
 
 
 def parameter_count(fan_in, fan_out):
@@ -113,6 +121,8 @@ def forward(kernels, model, ws, layer, r0, r1, alone=False):
         call(matmul_packed_b, (x, packed[layout.forward_panels[layer] :], panels, z))
     elif alone and kernels.split_product[0] != 0 and z.shape[1] * x.shape[1] >= SPLIT_COLUMNS_WORK:
         call_entry(kernels.split_product, (x, weights(layout, params, layer), z), None)
+    elif z.shape[0] * z.shape[1] * x.shape[1] <= SMALL_PRODUCT:
+        small_matmul_nt(x, weights(layout, params, layer), z)
     else:
         call(matmul_nt, (x, weights(layout, params, layer), z))
     b = bias(layout, params, layer)
@@ -140,6 +150,8 @@ def backward(kernels, model, ws, layer, r0, r1, grad):
     a = rows(ws, ws.activations, layout, layer, r0, r1)
     if fan_in >= MIN_PANEL_INPUTS:
         call(matmul_tn, (d, a, panels, grad_w))
+    elif d.shape[0] * fan_out * fan_in <= SMALL_PRODUCT:
+        small_matmul_nn(d.T, a, grad_w)
     else:
         call(matmul_nn, (d.T, a, grad_w))
     grad_b = grad[start + fan_out * fan_in : start + fan_out * (fan_in + 1)]
@@ -154,6 +166,8 @@ def backward(kernels, model, ws, layer, r0, r1, grad):
         d_prev = rows(ws, ws.deltas, layout, layer, r0, r1)
         if layout.backward_panels[layer] >= 0:
             call(matmul_packed_b, (d, packed[layout.backward_panels[layer] :], panels, d_prev))
+        elif d.shape[0] * fan_out * fan_in <= SMALL_PRODUCT:
+            small_matmul_nn(d, weights(layout, params, layer), d_prev)
         else:
             call(matmul_nn, (d, weights(layout, params, layer), d_prev))
 

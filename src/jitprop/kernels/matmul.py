@@ -14,6 +14,10 @@ Most products run from packed panels (:mod:`.panels`); these run here
   weight gradient (``Dᵀ A``, with ``a`` a transposed view) of a layer with
   few inputs.
 
+Products of a few dozen multiply-adds (a 2-2-2 network's) run as plain loops
+written into their caller (:func:`small_matmul_nt`, :func:`small_matmul_nn`):
+a call would cost more than they do.
+
 The micro-kernel keeps a 4 x 4 block of the output in sixteen scalar
 accumulators. With reassociation allowed, LLVM turns each into a vector
 register and the inner loop into fused multiply-adds over ``k``; this form
@@ -199,6 +203,12 @@ def _matmul_columns_nt(a, b, out, block):
 @njit(**KERNEL)
 def matmul_nn(a, b, out):
     """``out = a @ b`` for ``a`` (m, k) of any layout and C-contiguous ``b`` (k, n): rows of ``b`` added up, scaled."""
+    small_matmul_nn(a, b, out)
+
+
+@njit(**INLINED_KERNEL)
+def small_matmul_nn(a, b, out):
+    """:func:`matmul_nn` written into its caller: for products that take less time than a call."""
     m, k = a.shape
     n = b.shape[1]
     zero = out.dtype.type(0)
@@ -212,3 +222,17 @@ def matmul_nn(a, b, out):
             bp = b[p]
             for j in range(n):
                 target[j] += scale * bp[j]
+
+
+@njit(**INLINED_KERNEL)
+def small_matmul_nt(a, b, out):
+    """``out = a @ b.T`` as plain loops written into the caller: for products that take less time than a call."""
+    zero = out.dtype.type(0)
+    for i in range(a.shape[0]):
+        ai = a[i]
+        for j in range(b.shape[0]):
+            bj = b[j]
+            s = zero
+            for p in range(ai.shape[0]):
+                s += ai[p] * bj[p]
+            out[i, j] = s

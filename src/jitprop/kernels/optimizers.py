@@ -139,7 +139,7 @@ def all_finite(a):
     return finite == a.shape[0]
 
 
-@njit(**KERNEL)
+@njit(**INLINED_KERNEL)
 def _sgd(p, g, velocity, momentum, nesterov, weight_decay, lr):
     """SGD with momentum, as in PyTorch (hyper = [momentum, nesterov, weight_decay]).
 
@@ -157,7 +157,7 @@ def _sgd(p, g, velocity, momentum, nesterov, weight_decay, lr):
         p[i] -= lr * (gi + momentum * v) if nesterov else lr * v
 
 
-@njit(**KERNEL)
+@njit(**INLINED_KERNEL)
 def _adam(p, g, m, v, v_max, hyper, decoupled, lr, step):
     """Adam / AdamW, as in PyTorch (hyper = [β₁, β₂, ε, λ, amsgrad]).
 
@@ -184,7 +184,7 @@ def _adam(p, g, m, v, v_max, hyper, decoupled, lr, step):
         p[i] = pi - step_size * mi / (math.sqrt(vi) / root_correction + epsilon)
 
 
-@njit(**KERNEL)
+@njit(**INLINED_KERNEL)
 def _rmsprop(p, g, square_mean, g_mean, buffer, hyper, lr):
     """RMSprop, as in PyTorch (hyper = [ρ, ε, μ, centered, λ]).
 
@@ -212,7 +212,7 @@ def _rmsprop(p, g, square_mean, g_mean, buffer, hyper, lr):
             p[i] -= lr * gi / denom
 
 
-@njit(**KERNEL)
+@njit(**INLINED_KERNEL)
 def _adagrad(p, g, square_sum, hyper, lr, step):
     """Adagrad, as in PyTorch (hyper = [ε, λ, lr_decay]).
 

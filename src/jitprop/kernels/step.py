@@ -13,7 +13,7 @@ order.
 import numpy as np
 from numba import njit
 
-from ._numba.options import KERNEL
+from ._numba.options import INLINED_KERNEL, KERNEL
 from .batch import _reduce_chunk
 from ._numba.linking import call_entry
 from .optimizers import all_finite
@@ -82,9 +82,13 @@ def _step_chunk(tile_gradients, n_tiles, grad, rule, params, state, hyper, lr, s
     )
 
 
-@njit(**KERNEL)
+@njit(**INLINED_KERNEL)
 def _step_range(tile_gradients, n_tiles, grad, rule, params, state, hyper, lr, step, lo, hi):
-    """Sum, update and check parameters ``lo:hi``; return their ``‖grad‖²`` and whether they are finite."""
+    """Sum, update and check parameters ``lo:hi``; return their ``‖grad‖²`` and whether they are finite.
+
+    Written into its callers, as are the reduction's and the rules' helpers:
+    a tiny network's step is otherwise mostly calls.
+    """
     if n_tiles > 0:
         grad_sq = _reduce_chunk(tile_gradients, n_tiles, grad, False, lo, hi)
     else:

@@ -138,6 +138,18 @@ MAX_DOT_INPUTS = 128
 #: whole networks).
 MIN_PANEL_INPUTS = 8
 
+#: Most multiply-adds of a dense product (rows x inputs x outputs) that runs
+#: as plain loops written into the tile (:func:`~.matmul.small_matmul_nt`,
+#: :func:`~.matmul.small_matmul_nn`) instead of a call to a kernel of its own:
+#: the call passes three arrays (some 30 machine words) and returns, which
+#: costs more than a few dozen multiply-adds. Measured with the update step's
+#: helpers also written into it (:mod:`.step`; Intel Xeon of the Sapphire
+#: Rapids class, 2 threads, own processes, medians of 3 alternating rounds):
+#: W4 in batches of one (2-2-2, every product 2 x 2) 2.02 M updates/s ->
+#: 2.80 M; W4 in batches of 64 (products of 256) 10.07 M -> 10.23 M, W2 and
+#: W1 (no product this small) 1.01 and 1.05, within the noise.
+SMALL_PRODUCT = 256
+
 #: Fewest packed weights whose packing (:func:`~.dense.pack_weights`) runs in
 #: parallel. W1's panels hold 34,048 of its 235,146 weights and pack in about
 #: the same time serially as in 24 tasks on two threads (6 and 7 µs when the
