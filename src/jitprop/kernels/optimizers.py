@@ -184,7 +184,9 @@ def _adam(p, g, m, v, v_max, hyper, decoupled, lr, step):
         p[i] = pi - step_size * mi / (math.sqrt(vi) / root_correction + epsilon)
 
 
-@njit(**INLINED_KERNEL)
+# (A kernel of its own: written into rmsprop_update, its loop gave some elements other last bits by
+# where a chunk starts, which tests/test_optimizers.py's test_chunking_changes_nothing catches.)
+@njit(**KERNEL)
 def _rmsprop(p, g, square_mean, g_mean, buffer, hyper, lr):
     """RMSprop, as in PyTorch (hyper = [ρ, ε, μ, centered, λ]).
 
