@@ -114,3 +114,20 @@ def test_matmul_tn_in_place_sums_segments_of_rows_as_numpy(rng, m, blocks, a_fir
         a_rows = a[a_first + s * period : a_first + s * period + rows].astype(np.float64)
         expected += a_rows.T @ b[b_first + s * period : b_first + s * period + rows].astype(np.float64)
     np.testing.assert_allclose(out, expected, **dot_tolerance(dtype, segments * rows))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("m,depth,n", [(1, 1, 1), (32, 7, 16), (33, 13, 17), (64, 100, 10), (70, 3, 40), (5, 9, 8)])
+def test_matmul_nt_reading_b_matches_numpy(rng, m, depth, n, dtype):
+    from jitprop.kernels.panels import MAX_PANEL_COLUMNS, matmul_nt_reading_b
+
+    a = rng.normal(size=(m, depth)).astype(dtype)
+    b = rng.normal(size=(n, depth)).astype(dtype)
+    out = np.full((m, n), np.nan, dtype=dtype)
+    matmul_nt_reading_b(a, b, np.full(depth * MAX_PANEL_COLUMNS, np.nan, dtype=dtype), out)
+    expected = a.astype(np.float64) @ b.astype(np.float64).T
+    np.testing.assert_allclose(out, expected, **dot_tolerance(dtype, depth))
+    rows = np.full((m, n), np.nan, dtype=dtype)  # (b's rows read where they lie: a view of every other row)
+    wide = np.repeat(b, 2, axis=0)
+    matmul_nt_reading_b(a, wide[::2], np.empty(depth * MAX_PANEL_COLUMNS, dtype=dtype), rows)
+    np.testing.assert_array_equal(rows, out)

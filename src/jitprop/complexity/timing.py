@@ -16,10 +16,18 @@ from .._machine import describe
 from .._threading import parallel_region
 from ..kernels.batch import batch_kernels, chunking, run_batch
 from ..kernels.tile import FORWARD, GRADIENT
-from ..kernels.dense import forward_from_panels, tile_panel_size
+from ..kernels.dense import forward_from_panels, reads_weights_in_place, tile_panel_size
 from ..kernels.layout import Data
 from ..kernels.matmul import matmul_nt
-from ..kernels.panels import columns_for_itemsize, matmul_packed_b, matmul_tn, pack_columns, pack_rows, round_up
+from ..kernels.panels import (
+    columns_for_itemsize,
+    matmul_nt_reading_b,
+    matmul_packed_b,
+    matmul_tn,
+    pack_columns,
+    pack_rows,
+    round_up,
+)
 
 #: FLOPs of work per timed sample of :func:`layer_parts`, so that short calls are repeated.
 _PART_FLOPS = 20_000_000
@@ -107,9 +115,11 @@ def layer_parts(fan_in, fan_out, tile_rows, dtype, samples, statistic, timer, se
     As :func:`~jitprop.kernels.dense.forward` and
     :func:`~jitprop.kernels.dense.backward` run them: the input-gradient
     product (and the forward product, where
-    :func:`~jitprop.kernels.dense.forward_from_panels` says so; otherwise dot
-    products over the stored weights) packs the tile's rows and reads weights
-    packed beforehand; the weight gradient packs both of its operands, and its
+    :func:`~jitprop.kernels.dense.forward_from_panels` says so) packs the
+    tile's rows and reads weights packed beforehand; otherwise the forward
+    product packs the tile's rows and reads the stored weights
+    (:func:`~jitprop.kernels.dense.reads_weights_in_place`), or runs as dot
+    products over them; the weight gradient packs both of its operands, and its
     sum runs over the tile's rows rather than over ``fan_in``. FLOPs predict 1
     for both ratios.
 
@@ -132,10 +142,14 @@ def layer_parts(fan_in, fan_out, tile_rows, dtype, samples, statistic, timer, se
         scratch = np.empty(tile_panel_size((n, k), rows), dtype)
         z, g, grad_w = np.empty((rows, k), dtype), np.empty((rows, n), dtype), np.empty((k, n), dtype)
         calls = max(3, -(-_PART_FLOPS // (2 * rows * n * k)))
+        if forward_from_panels(n, k):
+            forward = lambda x=x, p=forward_panels, s=scratch, z=z: matmul_packed_b(x, p, s, z)  # noqa: E731
+        elif reads_weights_in_place(rows, k, columns):
+            forward = lambda x=x, w_t=w_t, s=scratch, z=z: matmul_nt_reading_b(x, w_t, s, z)  # noqa: E731
+        else:
+            forward = lambda x=x, w_t=w_t, z=z: matmul_nt(x, w_t, z)  # noqa: E731
         parts = (
-            (lambda x=x, p=forward_panels, s=scratch, z=z: matmul_packed_b(x, p, s, z))
-            if forward_from_panels(n, k)
-            else (lambda x=x, w_t=w_t, z=z: matmul_nt(x, w_t, z)),
+            forward,
             lambda d=d, p=backward_panels, s=scratch, g=g: matmul_packed_b(d, p, s, g),
             lambda d=d, x=x, s=scratch, grad_w=grad_w: matmul_tn(d, x, s, grad_w),
         )
