@@ -12,6 +12,7 @@ from .activations import get_activation
 from .kernels._numba.linking import type_key
 from .kernels.batch import batch_kernels, chunking, run_batch
 from .kernels.tile import FORWARD, GRADIENT, LOSS
+from .kernels.dense import pack_some_weights
 from .kernels.dense import pack_weights as pack_weight_panels
 from .kernels.few_rows import INPUT_NOT_FINITE, OUTPUT_NOT_FINITE, FewRows, forward_few_rows
 from .kernels.kinds import forward_panels, panel_offsets
@@ -28,6 +29,16 @@ _CHUNK_ELEMENTS = 1 << 21
 
 #: Most rows :meth:`Network.predict` runs through a :class:`_SmallForward`.
 _SMALL_ROWS = 16
+
+#: Most rows of a prediction that reads the weights as training does, packing
+#: no copy of them (the forward products of long rows read them in place,
+#: see kernels.dense.reads_weights_in_place); more rows read panels of their
+#: own, packed once per call (Network._many_rows_model). Measured (Intel Xeon
+#: of the Sapphire Rapids class, 2 threads, examples/s read in place over
+#: packed, medians of 3 alternating rounds): W1's network 1.27, 1.02, ~1.0,
+#: 0.93, 0.86 for 32, 256, 1,024, 4,096, 10,000 rows; W3's 1.55, 1.09, 0.91,
+#: 0.83, 0.79.
+_PACKED_ROWS = 256
 
 
 class _SmallForward:
@@ -682,10 +693,13 @@ class Network:
         k = self.n_outputs
         start = ws.row_offsets[len(self._computing)]
         loss_sum = correct = 0.0
-        model = self._many_rows_model() if mode == FORWARD and n > _SMALL_ROWS else self.model
+        model = self._many_rows_model() if mode == FORWARD and n > _PACKED_ROWS else self.model
         kernels = self._batch_kernels_for(model, data, ws, grad)
         with _threading.parallel_region():
-            if model.packed.size:
+            if model.packed.size and mode != GRADIENT and model.layout is self.layout:
+                # (Without gradients, the input gradient's panels are not read.)
+                pack_some_weights(model, *forward_panels(model.layout))
+            elif model.packed.size:
                 pack_weight_panels(model, chunking(self.n_params))
             for lo in range(0, n, capacity):
                 hi = min(n, lo + capacity)
@@ -724,11 +738,10 @@ class Network:
 
         Its forward products run from packed panels wherever their outputs
         fill a block (:func:`~jitprop.kernels.kinds.panel_offsets` for
-        forward passes), also over long rows, where training runs dot
-        products rather than pack the weights after every update: packed
-        once for thousands of rows they pay (W3's network predicted 1.4
-        times faster). A few rows run as training does (see
-        :class:`_SmallForward`).
+        forward passes), also over long rows, whose weights training reads
+        where they lie rather than pack them after every update: packed once
+        for thousands of rows they pay. Up to ``_PACKED_ROWS`` rows run as
+        training does (a few of them through :class:`_SmallForward`).
         """
         if self._many_rows_forward is None:
             layout = self.layout
