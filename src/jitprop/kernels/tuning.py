@@ -110,10 +110,13 @@ PARALLEL_STEP = 1 << 17
 #: (not measured) may suit such layers better.
 MIN_PANEL_OUTPUTS = 16
 
-#: Fewest inputs of a dense layer whose forward product runs as dot products
-#: (:func:`~.matmul.matmul_nt`) instead: over rows this long those run as fast
-#: and need no packed copy of the weights, which costs a pass over them after
-#: every update (the W1 network's 784-input first layer). Measured as above,
+#: Fewest inputs of a dense layer whose forward product reads no packed copy
+#: of the weights, which costs a pass over them after every update (the W1
+#: network's 784-input first layer): it reads them where they lie
+#: (:func:`~.panels.matmul_nt_reading_b`, see
+#: :func:`~.dense.reads_weights_in_place`), or runs as dot products
+#: (:func:`~.matmul.matmul_nt`) over a tile of few rows. The figures below
+#: are of the dot products, which all such layers ran then. Measured as above,
 #: panels over dot products: 0.90, 0.92, 1.02, 1.18, 1.38 for 128, 192, 256,
 #: 512, 784 inputs with 64 outputs, and 0.74 to 1.00 with 256 outputs; packing
 #: the weights after each update costs another 2.8 µs (128 x 64) to 133 µs
