@@ -696,8 +696,9 @@ class Network:
         model = self._many_rows_model() if mode == FORWARD and n > _PACKED_ROWS else self.model
         kernels = self._batch_kernels_for(model, data, ws, grad)
         with _threading.parallel_region():
-            if model.packed.size and mode != GRADIENT and model.layout is self.layout:
-                # (Without gradients, the input gradient's panels are not read.)
+            if model.packed.size and mode == FORWARD and model.layout is self.layout:
+                # (A prediction reads no input gradient's panels. Evaluation packs them all, with the
+                # kernel training compiles anyway: a first jitprop train has no other kernel to compile.)
                 pack_some_weights(model, *forward_panels(model.layout))
             elif model.packed.size:
                 pack_weight_panels(model, chunking(self.n_params))
