@@ -27,7 +27,11 @@ micro-kernel is written directly as LLVM vector instructions (:mod:`._numba.micr
 
 A small ``A`` whose rows lie apart in memory (a recurrent step's rows of
 every example) is read in place instead (:func:`matmul_rows_packed_b`):
-packing it would cost as much as the product saves.
+packing it would cost as much as the product saves. The forward product of
+a layer with long rows of weights swaps the roles (:func:`matmul_nt_reading_b`):
+the micro-kernel's broadcasts read ``Wt``'s rows where they lie, so no packed
+copy of the weights is made after each update, and the tile's examples are
+packed as its vectors.
 
 The form needs no transposed copies and no reductions across a vector
 register, which is what makes short sums (the weight gradient over a tile)
