@@ -170,9 +170,10 @@ def backward(kernels, model, ws, layer, r0, r1, grad):
     start = layout.weight_offsets[layer]
     grad_w = view2d(grad, start, fan_out, fan_in)
     a = rows(ws, ws.activations, layout, layer, r0, r1)
+    small = d.shape[0] * fan_out * fan_in <= SMALL_PRODUCT  # (both products take this many multiply-adds)
     if fan_in >= MIN_PANEL_INPUTS:
         call(matmul_tn, (d, a, panels, grad_w))
-    elif d.shape[0] * fan_out * fan_in <= SMALL_PRODUCT:
+    elif small:
         small_matmul_nn(d.T, a, grad_w)
     else:
         call(matmul_nn, (d.T, a, grad_w))
@@ -188,7 +189,7 @@ def backward(kernels, model, ws, layer, r0, r1, grad):
         d_prev = rows(ws, ws.deltas, layout, layer, r0, r1)
         if layout.backward_panels[layer] >= 0:
             call(matmul_packed_b, (d, packed[layout.backward_panels[layer] :], panels, d_prev))
-        elif d.shape[0] * fan_out * fan_in <= SMALL_PRODUCT:
+        elif small:
             small_matmul_nn(d, weights(layout, params, layer), d_prev)
         else:
             call(matmul_nn, (d, weights(layout, params, layer), d_prev))
