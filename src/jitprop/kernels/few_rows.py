@@ -23,7 +23,7 @@ from ._numba.linking import call
 from ._numba.options import KERNEL
 from .batch import run_batch
 from .dense import pack_some_weights
-from .layout import Data, rows
+from .layout import Data, rows, untracked
 from .tile import FORWARD
 
 #: What :func:`forward_few_rows` returns.
@@ -116,13 +116,16 @@ def forward_few_rows(few, inputs, outputs):
         for j in range(row.shape[0]):
             if not math.isfinite(row[j]):
                 return INPUT_NOT_FINITE
-    model = few.model
-    call(pack_some_weights, (model, few.by_rows, few.by_columns))
-    data = Data(inputs, few.targets, few.labels, few.weights)
-    batch = (few.kernels, np.int64(FORWARD), model, data, few.index[:n], 0.0, few.ws, few.grad, False, np.int64(-1))
-    call(run_batch, batch + (few.chunked,))
+    # The buffers read once, untracked: passed down as they are, they would be reference-counted at every call.
+    kernels, model, ws, grad, index, chunked, by_rows, by_columns = untracked(
+        (few.kernels, few.model, few.ws, few.grad, few.index, few.chunked, few.by_rows, few.by_columns)
+    )
+    data = untracked(Data(inputs, few.targets, few.labels, few.weights))
+    call(pack_some_weights, (model, by_rows, by_columns))
+    batch = (kernels, np.int64(FORWARD), model, data, index[:n], 0.0, ws, grad, False, np.int64(-1))
+    call(run_batch, batch + (chunked,))
     layout = model.layout
-    last = rows(few.ws, few.ws.activations, layout, layout.kinds.shape[0], np.int64(0), n)
+    last = rows(ws, ws.activations, layout, layout.kinds.shape[0], np.int64(0), n)
     status = DONE
     for i in range(n):
         source = last[i]
