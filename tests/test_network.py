@@ -167,7 +167,7 @@ def test_long_rows_read_in_place_match_reference(rng, dtype):
     # A first layer of MAX_DOT_INPUTS inputs or more runs its forward product by the
     # micro-kernel reading Wt where it lies, over panels of a tile's rows: 100 rows
     # make three full panels and a ragged fourth (of 32 float32 rows, 16 float64).
-    from jitprop.kernels.dense import reads_weights_in_place
+    from jitprop.kernels.dense import READS_IN_PLACE, forward_product
     from jitprop.kernels.panels import columns_for_itemsize
     from jitprop.kernels.tuning import MAX_DOT_INPUTS
 
@@ -175,8 +175,9 @@ def test_long_rows_read_in_place_match_reference(rng, dtype):
     net = make_network([inputs, 40, 20, 3], ["tanh", "relu", "softmax"], "cross_entropy", dtype, seed=4)
     randomize(net, rng, scale=0.2)
     tile = plan_tile_rows(n, net.layout, net.n_params)
-    assert reads_weights_in_place(tile, 40, columns_for_itemsize(np.dtype(dtype).itemsize))
-    assert n % columns_for_itemsize(np.dtype(dtype).itemsize) != 0
+    columns = columns_for_itemsize(np.dtype(dtype).itemsize)
+    assert forward_product.py_func(False, tile, inputs, 40, columns) == READS_IN_PLACE
+    assert n % columns != 0
     X = away_from_kinks(net, rng.normal(size=(n, inputs)), rng)
     y = make_targets(rng, "cross_entropy", n, 3, labels=True)
     assert_matches_reference(net, X, y, dtype)

@@ -32,7 +32,7 @@ _SMALL_ROWS = 16
 
 #: Most rows of a prediction that reads the weights as training does, packing
 #: no copy of them (the forward products of long rows read them in place,
-#: see kernels.dense.reads_weights_in_place); more rows read panels of their
+#: see kernels.dense.forward_product); more rows read panels of their
 #: own, packed once per call (Network._many_rows_model). Measured (Intel Xeon
 #: of the Sapphire Rapids class, 2 threads, examples/s read in place over
 #: packed, medians of 3 alternating rounds): W1's network 1.27, 1.02, ~1.0,

@@ -16,7 +16,7 @@ from .._machine import describe
 from .._threading import parallel_region
 from ..kernels.batch import batch_kernels, chunking, run_batch
 from ..kernels.tile import FORWARD, GRADIENT
-from ..kernels.dense import forward_from_panels, reads_weights_in_place, tile_panel_size
+from ..kernels.dense import FROM_PANELS, READS_IN_PLACE, forward_from_panels, forward_product, tile_panel_size
 from ..kernels.layout import Data
 from ..kernels.matmul import matmul_nt
 from ..kernels.panels import (
@@ -114,12 +114,11 @@ def layer_parts(fan_in, fan_out, tile_rows, dtype, samples, statistic, timer, se
 
     As :func:`~jitprop.kernels.dense.forward` and
     :func:`~jitprop.kernels.dense.backward` run them: the input-gradient
-    product (and the forward product, where
-    :func:`~jitprop.kernels.dense.forward_from_panels` says so) packs the
-    tile's rows and reads weights packed beforehand; otherwise the forward
-    product packs the tile's rows and reads the stored weights
-    (:func:`~jitprop.kernels.dense.reads_weights_in_place`), or runs as dot
-    products over them; the weight gradient packs both of its operands, and its
+    product packs the tile's rows and reads weights packed beforehand; the
+    forward product as :func:`~jitprop.kernels.dense.forward_product` says
+    (from packed panels likewise, or packing the tile's rows and reading the
+    stored weights, or as dot products over them: the tiles of the
+    experiment are never small enough to be written out); the weight gradient packs both of its operands, and its
     sum runs over the tile's rows rather than over ``fan_in``. FLOPs predict 1
     for both ratios.
 
@@ -142,9 +141,10 @@ def layer_parts(fan_in, fan_out, tile_rows, dtype, samples, statistic, timer, se
         scratch = np.empty(tile_panel_size((n, k), rows), dtype)
         z, g, grad_w = np.empty((rows, k), dtype), np.empty((rows, n), dtype), np.empty((k, n), dtype)
         calls = max(3, -(-_PART_FLOPS // (2 * rows * n * k)))
-        if forward_from_panels(n, k):
+        product = forward_product.py_func(forward_from_panels(n, k), rows, n, k, columns)
+        if product == FROM_PANELS:
             forward = lambda x=x, p=forward_panels, s=scratch, z=z: matmul_packed_b(x, p, s, z)  # noqa: E731
-        elif reads_weights_in_place(rows, k, columns):
+        elif product == READS_IN_PLACE:
             forward = lambda x=x, w_t=w_t, s=scratch, z=z: matmul_nt_reading_b(x, w_t, s, z)  # noqa: E731
         else:
             forward = lambda x=x, w_t=w_t, z=z: matmul_nt(x, w_t, z)  # noqa: E731

@@ -13,7 +13,7 @@ with at least ``MIN_PANEL_OUTPUTS`` outputs and fewer than
 ``MAX_DOT_INPUTS`` inputs: a packed copy of longer rows would cost a pass
 over them after every update. Those run by the micro-kernel too, reading the
 weights where they lie (:func:`~.panels.matmul_nt_reading_b`), where a tile
-fills a panel of rows (:func:`reads_weights_in_place`); smaller ones as dot
+fills a panel of rows (:func:`forward_product`); smaller ones as dot
 products (``matmul_nt``). Panels of weights are packed by
 :func:`pack_weights` after every update.
 """
@@ -83,20 +83,35 @@ def forward_from_panels(fan_in, fan_out, training=True):
     return fan_out >= MIN_PANEL_OUTPUTS and (fan_in < MAX_DOT_INPUTS or not training)
 
 
-@njit(**INLINED_KERNEL)
-def reads_weights_in_place(rows, fan_out, columns):
-    """Whether a forward product of ``rows`` rows that does not read packed panels runs by the micro-kernel.
+#: How a tile's forward product runs (see :func:`forward_product`).
+FROM_PANELS, WRITTEN_OUT, READS_IN_PLACE, DOT_PRODUCTS = 0, 1, 2, 3
 
-    :func:`~.panels.matmul_nt_reading_b` reads the weights where they lie
-    and packs ``rows`` into panels of ``columns`` examples, so it needs a
-    full panel of them, and outputs enough to fill its blocks; other
-    products run as dot products (:func:`~.matmul.matmul_nt`). Measured
-    (Intel Xeon of the Sapphire Rapids class, one thread, float32; speed
-    over the dot products'): 1.35, 1.26, 1.21 for 64, 128, 32 rows of
-    784 x 256, 1.38 for 128 rows of 1024 x 1024, 1.37 for 64 of 256 x 128;
-    0.64 and 0.36 for 16 and 8 rows, 0.53 for 10 outputs.
+
+@njit(**INLINED_KERNEL)
+def forward_product(from_panels, rows, fan_in, fan_out, columns):
+    """How :func:`forward` computes ``rows`` rows of ``x @ Wtᵀ``: one of the codes above.
+
+    ``FROM_PANELS`` where the layout packs the layer's forward panels
+    (``from_panels``, see :func:`forward_from_panels`); ``WRITTEN_OUT``, the
+    inlined loops of ``small_matmul_nt``, for at most ``SMALL_PRODUCT``
+    multiply-adds; ``READS_IN_PLACE``, :func:`~.panels.matmul_nt_reading_b`,
+    which reads the weights where they lie and packs ``rows`` into panels
+    of ``columns`` examples, where the rows fill a panel and the outputs
+    fill its blocks; else ``DOT_PRODUCTS`` (:func:`~.matmul.matmul_nt`).
+    Measured (Intel Xeon of the Sapphire Rapids class, one thread, float32;
+    the micro-kernel reading in place over the dot products): 1.35, 1.26,
+    1.21 for 64, 128, 32 rows of 784 x 256, 1.38 for 128 rows of 1024 x
+    1024, 1.37 for 64 of 256 x 128; 0.64 and 0.36 for 16 and 8 rows, 0.53
+    for 10 outputs. (A batch's only tile may also spread a product that is
+    not ``FROM_PANELS`` over the threads: see :func:`forward`.)
     """
-    return rows >= columns and fan_out >= MIN_PANEL_OUTPUTS
+    if from_panels:
+        return FROM_PANELS
+    if rows * fan_out * fan_in <= SMALL_PRODUCT:
+        return WRITTEN_OUT
+    if rows >= columns and fan_out >= MIN_PANEL_OUTPUTS:
+        return READS_IN_PLACE
+    return DOT_PRODUCTS
 
 
 def panels(weight_shape, first, training=True):
@@ -137,13 +152,15 @@ def forward(kernels, model, ws, layer, r0, r1, alone=False):
     panels = ws.panels[r0 // ws.tile_rows]
     x = rows(ws, ws.activations, layout, layer, r0, r1)
     z = rows(ws, ws.preactivations, layout, layer + 1, r0, r1)
-    if layout.forward_panels[layer] >= 0:
-        call(matmul_packed_b, (x, packed[layout.forward_panels[layer] :], panels, z))
+    start = layout.forward_panels[layer]
+    product = forward_product(start >= 0, z.shape[0], x.shape[1], z.shape[1], panel_columns(z))
+    if product == FROM_PANELS:
+        call(matmul_packed_b, (x, packed[start:], panels, z))
     elif alone and kernels.split_product[0] != 0 and z.shape[1] * x.shape[1] >= SPLIT_COLUMNS_WORK:
         call_entry(kernels.split_product, (x, weights(layout, params, layer), z), None)
-    elif z.shape[0] * z.shape[1] * x.shape[1] <= SMALL_PRODUCT:
+    elif product == WRITTEN_OUT:
         small_matmul_nt(x, weights(layout, params, layer), z)
-    elif reads_weights_in_place(z.shape[0], z.shape[1], panel_columns(z)):
+    elif product == READS_IN_PLACE:
         call(matmul_nt_reading_b, (x, weights(layout, params, layer), panels, z))
     else:
         call(matmul_nt, (x, weights(layout, params, layer), z))

@@ -114,7 +114,7 @@ MIN_PANEL_OUTPUTS = 16
 #: of the weights, which costs a pass over them after every update (the W1
 #: network's 784-input first layer): it reads them where they lie
 #: (:func:`~.panels.matmul_nt_reading_b`, see
-#: :func:`~.dense.reads_weights_in_place`), or runs as dot products
+#: :func:`~.dense.forward_product`), or runs as dot products
 #: (:func:`~.matmul.matmul_nt`) over a tile of few rows. The figures below
 #: are of the dot products, which all such layers ran then. Measured as above,
 #: panels over dot products: 0.90, 0.92, 1.02, 1.18, 1.38 for 128, 192, 256,
