@@ -15,10 +15,12 @@ CASES_2D = [
     ((7, 5, 2), (2, 3), (3, 1)),
     ((3, 4, 2), (3, 4), None),  # one window, the whole input
     ((4, 4, 2), 1, 2),
+    ((4, 6, 9), 2, None),  # channels enough for a vector of them (and one more): read through views
+    ((5, 5, 16), 3, 1),
 ]
 
 #: The same for one axis: (steps, channels), pool_size, strides.
-CASES_1D = [((8, 2), 2, None), ((9, 3), 3, 2), ((5, 1), 5, None), ((6, 2), 2, 1)]
+CASES_1D = [((8, 2), 2, None), ((9, 3), 3, 2), ((5, 1), 5, None), ((6, 2), 2, 1), ((7, 8), 2, 1)]
 
 POOLS = {(2, "max"): jp.MaxPool2D, (2, "avg"): jp.AvgPool2D, (1, "max"): jp.MaxPool1D, (1, "avg"): jp.AvgPool1D}
 
@@ -75,10 +77,11 @@ def test_a_first_pooling_layer_passes_no_gradient_back(rng, pool, shape):
     _check_against_reference(net, rng, 4, "float64")
 
 
-def test_max_pooling_sends_a_tied_window_s_gradient_to_its_first_maximum():
+@pytest.mark.parametrize("channels", [1, 8])
+def test_max_pooling_sends_a_tied_window_s_gradient_to_its_first_maximum(channels):
     # The first layer's outputs are all 1 (zero weights, bias 1): every window is a tie. Its weight's gradient,
     # Σ dx·x over the positions, then tells which position of each window got the window's gradient.
-    conv = jp.Conv2D(1, 1, init="zeros")
+    conv = jp.Conv2D(channels, 1, init="zeros")
     net = jp.Network([conv, jp.MaxPool2D(2, 1), jp.Conv2D(1, 1)], input_shape=(3, 3, 1), dtype="float64", seed=0)
     conv.b[...] = 1.0
     net.layers[2].W[...] = 1.0
@@ -87,5 +90,5 @@ def test_max_pooling_sends_a_tied_window_s_gradient_to_its_first_maximum():
     _, grads = net.loss_and_grads(X, y)
     _, expected = ref.sequential_loss_and_grads(reference_layers(net), "mse", X, y)
     dz = expected[1][1][0] / 4  # the output's delta, the same for all four outputs
-    assert grads[0][0].item() == pytest.approx(dz * (1 + 2 + 4 + 5))  # each window's first element
+    np.testing.assert_allclose(grads[0][0], dz * (1 + 2 + 4 + 5), rtol=1e-14)  # each window's first element
     np.testing.assert_allclose(grads[0][0], expected[0][0], rtol=1e-14)
