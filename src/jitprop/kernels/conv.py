@@ -110,7 +110,7 @@ def tile_scratch(layout, layer, tile_rows):
 def tile_scratch_by_positions(layout, layer, tile_rows):
     """Elements of a tile's scratch a layer by positions needs (:func:`.position_panels.scratch_size`)."""
     depth, filters = (int(size) for size in layout.weight_shapes[layer])
-    return position_panels.scratch_size(layout.geometry[layer], depth, filters)
+    return position_panels.scratch_size(layout.geometry[layer], depth, filters, tile_rows)
 
 
 def by_positions(filters):

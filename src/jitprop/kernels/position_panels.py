@@ -26,7 +26,8 @@ strides. Then
   columns of ``pt`` in place, the filters packed in panels of 6;
 * weight gradient:  ``dWm = P D``, as dot products over ``q``
   (:func:`~.matmul.matmul_nt` of ``pt`` and ``D`` transposed into the same
-  columns, zeros where no position is).
+  columns, zeros where no position is), over the columns of several
+  examples at once (:func:`gradient_examples`).
 
 :func:`.conv.by_positions` decides which layers take these products.
 """
@@ -39,6 +40,7 @@ from ._numba.options import INLINED_KERNEL, KERNEL
 from .layout import view2d
 from .matmul import matmul_nt
 from .panels import MAX_PANEL_COLUMNS, panel_columns, round_up
+from .tuning import GRADIENT_COLUMNS
 from .windows import C, H, H_OUT, KH, KW, PH, PW, SH, SW, W, W_OUT
 
 
@@ -70,17 +72,31 @@ def columns_of_pt(geometry):
     return -(-starts(geometry) // MAX_PANEL_COLUMNS) * MAX_PANEL_COLUMNS
 
 
-def scratch_size(geometry, depth, filters):
-    """Elements of a tile's scratch: the padded example, ``pt`` (K, L'), then the forward's or the backward's.
+@njit(**INLINED_KERNEL)
+def gradient_examples(geometry, depth, filters, rows):
+    """Examples of a tile of ``rows`` whose windows and deltas the weight gradient takes in one product.
+
+    As many as ``GRADIENT_COLUMNS`` elements of ``pt`` and ``Dᵀ`` hold
+    (at least one): a small layer's product then runs over the columns of
+    many examples, not the few dozen of one, whose sums each ended in a
+    reduction of their vector's lanes.
+    """
+    per_example = (depth + filters) * columns_of_pt(geometry)
+    return max(1, min(rows, GRADIENT_COLUMNS // per_example))
+
+
+def scratch_size(geometry, depth, filters, rows):
+    """Elements of a tile's scratch of ``rows`` examples: the padded example, ``pt`` (K, L'), then the rest.
 
     ``pt`` has room for K rounded up to 6 rows: the backward writes ``dPt``
-    there. Forward: the filters' panels and ``Zᵀ`` (C_out rounded up to 6, L'); backward:
-    ``D`` in the columns of ``pt`` (C_out, L'), one example's ``dWm`` and
-    the panels of ``Wm``'s rows.
+    there. Forward: the filters' panels and ``Zᵀ`` (C_out rounded up to 6,
+    L'); backward: ``pt`` and ``Dᵀ`` of :func:`gradient_examples` examples
+    ((K + C_out, E·L')), their ``dWm`` and the panels of ``Wm``'s rows.
     """
     width = int(columns_of_pt.py_func(geometry))
+    examples = int(gradient_examples.py_func(geometry, depth, filters, rows))
     forward = round_up(filters, PANEL_ROWS) * (depth + width)
-    backward = filters * width + depth * filters + round_up(depth, PANEL_ROWS) * filters
+    backward = (depth + filters) * examples * width + depth * filters + round_up(depth, PANEL_ROWS) * filters
     return int(padded_elements.py_func(geometry)) + round_up(depth, PANEL_ROWS) * width + max(forward, backward)
 
 
@@ -98,10 +114,10 @@ def window_offsets(geometry):
 
 
 @njit(**KERNEL)
-def lower_transposed(xe, geometry, scratch):
-    """``pt`` (K, L') of the example ``xe`` (H·W·C), at the start of ``scratch`` past the padded example.
+def lower_transposed(xe, geometry, scratch, pt):
+    """``pt`` (K, L') of the example ``xe`` (H·W·C): the first L' columns of the K rows of ``pt``.
 
-    Returns ``pt``; the padded example is at ``scratch[:padded_elements]``.
+    The padded example is made at ``scratch[:padded_elements]``.
     """
     height, width, channels = geometry[H], geometry[W], geometry[C]
     kh, kw, ph, pw = geometry[KH], geometry[KW], geometry[PH], geometry[PW]
@@ -121,7 +137,6 @@ def lower_transposed(xe, geometry, scratch):
             for x in range(x1 - x0):
                 target[x] = source[x * channels + c]
     columns = columns_of_pt(geometry)
-    pt = view2d(scratch, size, kh * kw * channels, columns)
     for u in range(kh):
         for v in range(kw):
             for c in range(channels):
@@ -129,7 +144,6 @@ def lower_transposed(xe, geometry, scratch):
                 target = pt[(u * kw + v) * channels + c]
                 for q in range(columns):
                     target[q] = source[q]
-    return pt
 
 
 @njit(**KERNEL)
@@ -160,7 +174,7 @@ def forward(x, geometry, wm, b, scratch, z):
                 panel[k, r] = wm[k, g * PANEL_ROWS + r] if r < count else zero
     positions = h_out * w_out
     for e in range(x.shape[0]):
-        lower_transposed(x[e], geometry, scratch)
+        lower_transposed(x[e], geometry, scratch, view2d(scratch, start, depth, width))
         for q0 in range(0, width, columns):
             pt_block = view2d(scratch, start + q0, depth, width)
             for g in range(groups):
@@ -179,14 +193,17 @@ def forward(x, geometry, wm, b, scratch, z):
 def backward(x, geometry, wm, dz, scratch, grad_w, grad_b, dx, first):
     """``grad_w += Pᵀ D`` (K, C_out), ``grad_b += Σ D`` and, unless ``first``, ``dx`` = the input gradient of ``x``.
 
-    ``dz`` (examples·positions, C_out) holds ``D``. Each example's sums run
-    over its positions as dot products (in :func:`~.matmul.matmul_nt`'s
-    order), the bias's as one long sum of each row of ``Dᵀ``, and are added
-    to ``grad_w`` and ``grad_b`` in the order of the examples. The
-    input gradient is the adjoint of the lowering: ``dPᵀ = Wm Dᵀ`` (the
+    ``dz`` (examples·positions, C_out) holds ``D``. The examples go in
+    chunks of :func:`gradient_examples`: each example's ``pt`` and ``Dᵀ``
+    (``D`` transposed into ``pt``'s columns) fill its columns of the
+    chunk's, and one product of dot products over all of them (in
+    :func:`~.matmul.matmul_nt`'s order) is added to ``grad_w``, chunk after
+    chunk; the bias's sum is one long sum of each row of an example's
+    ``Dᵀ``, added to ``grad_b`` in the order of the examples. The input
+    gradient is the adjoint of the lowering: ``dPᵀ = Wm Dᵀ`` (the
     micro-kernel, ``Wm``'s rows in panels of 6, blocks of ``Dᵀ`` read in
-    place, written in ``pt``'s place), each row ``k`` added to the padded
-    example's gradient at its offset, whose inside is then ``dx`` (rows of H·W·C).
+    place), each row ``k`` added to the padded example's gradient at its
+    offset, whose inside is then ``dx`` (rows of H·W·C).
     """
     depth, filters = grad_w.shape
     height, width_in, channels = geometry[H], geometry[W], geometry[C]
@@ -196,19 +213,19 @@ def backward(x, geometry, wm, dz, scratch, grad_w, grad_b, dx, first):
     width = columns_of_pt(geometry)
     columns = panel_columns(dz)
     positions = h_out * w_out
+    examples = x.shape[0]
     size = padded_elements(geometry)
     groups = -(-depth // PANEL_ROWS)
-    pt = view2d(scratch, size, depth, width)
     d_pt = view2d(scratch, size, groups * PANEL_ROWS, width)
-    at = size + groups * PANEL_ROWS * width
-    dt_at = at
-    dt = view2d(scratch, at, filters, width)
-    at += filters * width
-    example_w = view2d(scratch, at, depth, filters)
+    pt_at = size + groups * PANEL_ROWS * width
+    chunk = gradient_examples(geometry, depth, filters, examples)
+    dt_at = pt_at + depth * chunk * width
+    at = dt_at + filters * chunk * width
+    chunk_w = view2d(scratch, at, depth, filters)
     at += depth * filters
     # The input gradient's: Wm's rows in panels of 6.
     row_panels = scratch[at : at + groups * filters * PANEL_ROWS]
-    zero = dt.dtype.type(0)
+    zero = chunk_w.dtype.type(0)
     offsets = window_offsets(geometry)
     if not first:
         for t in range(groups):
@@ -218,47 +235,54 @@ def backward(x, geometry, wm, dz, scratch, grad_w, grad_b, dx, first):
                     k = t * PANEL_ROWS + r
                     panel[o, r] = wm[k, o] if k < depth else zero
     gradient = scratch[:size]  # (once pt is made, the padded example's place)
-    for e in range(x.shape[0]):
-        lower_transposed(x[e], geometry, scratch)
-        for o in range(filters):
-            target = dt[o]
-            for q in range(width):
-                target[q] = zero
-        for i in range(h_out):
-            for j in range(w_out):
-                delta = dz[e * positions + i * w_out + j]
-                q = i * sh * wp + j * sw
-                for o in range(filters):
-                    dt[o, q] = delta[o]
-        matmul_nt(pt, dt, example_w)
-        for o in range(filters):
-            source = dt[o]
-            total = zero
-            for q in range(width):
-                total += source[q]
-            grad_b[o] += total
+    for e0 in range(0, examples, chunk):
+        e1 = min(examples, e0 + chunk)
+        span = (e1 - e0) * width  # the chunk's columns; an example's are `width` of them
+        for e in range(e0, e1):
+            first_column = (e - e0) * width
+            # Rows of the chunk's width, starting at the example's columns: its first `width` columns are its.
+            lower_transposed(x[e], geometry, scratch, view2d(scratch, pt_at + first_column, depth, span))
+            dt = view2d(scratch, dt_at + first_column, filters, span)
+            for o in range(filters):
+                target = dt[o]
+                for q in range(width):
+                    target[q] = zero
+            for i in range(h_out):
+                for j in range(w_out):
+                    delta = dz[e * positions + i * w_out + j]
+                    q = i * sh * wp + j * sw
+                    for o in range(filters):
+                        dt[o, q] = delta[o]
+            for o in range(filters):
+                source = dt[o]
+                total = zero
+                for q in range(width):
+                    total += source[q]
+                grad_b[o] += total
+            if first:
+                continue
+            for k in range(size):
+                gradient[k] = zero
+            # dPt, a block of 6 rows by C columns at a time, then each row added at its offset.
+            for q0 in range(0, width, columns):  # (all of d_pt's columns: zeros past L)
+                block = view2d(scratch, dt_at + first_column + q0, filters, span)
+                for t in range(groups):
+                    panel = view2d(row_panels, t * filters * PANEL_ROWS, filters, PANEL_ROWS)
+                    outer_product_block(panel, block, d_pt, t * PANEL_ROWS, q0)
+            for k in range(depth):
+                target = gradient[offsets[k] :]
+                source = d_pt[k]
+                for q in range(width):
+                    target[q] += source[q]
+            # The inside of the padded example's gradient, channels last (zeros where no window reads).
+            xe = dx[e]
+            for y in range(height):
+                for xx in range(width_in):
+                    inside = y + ph < hp and xx + pw < wp
+                    for c in range(channels):
+                        at = ((c * hp + y + ph) * wp + xx + pw) if inside else 0
+                        xe[(y * width_in + xx) * channels + c] = gradient[at] if inside else zero
+        matmul_nt(view2d(scratch, pt_at, depth, span), view2d(scratch, dt_at, filters, span), chunk_w)
         for k in range(depth):
             for o in range(filters):
-                grad_w[k, o] += example_w[k, o]
-        if first:
-            continue
-        for k in range(size):
-            gradient[k] = zero
-        # dPt in pt's place, a block of 6 rows by C columns at a time, then each row added at its offset.
-        for q0 in range(0, width, columns):  # (all of d_pt's columns: zeros past L)
-            for t in range(groups):
-                panel = view2d(row_panels, t * filters * PANEL_ROWS, filters, PANEL_ROWS)
-                outer_product_block(panel, view2d(scratch, dt_at + q0, filters, width), d_pt, t * PANEL_ROWS, q0)
-        for k in range(depth):
-            target = gradient[offsets[k] :]
-            source = d_pt[k]
-            for q in range(width):
-                target[q] += source[q]
-        # The inside of the padded example's gradient, channels last (zeros where no window reads).
-        xe = dx[e]
-        for y in range(height):
-            for xx in range(width_in):
-                inside = y + ph < hp and xx + pw < wp
-                for c in range(channels):
-                    at = ((c * hp + y + ph) * wp + xx + pw) if inside else 0
-                    xe[(y * width_in + xx) * channels + c] = gradient[at] if inside else zero
+                grad_w[k, o] += chunk_w[k, o]
