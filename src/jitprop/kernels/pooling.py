@@ -129,10 +129,10 @@ def max_forward(kernels, model, ws, layer, r0, r1):
 #: Fewest channels whose window maxima are taken a window at a time over views of its channels (see
 #: :func:`_columns_max_by_views`): fewer than a vector of float32 spend more on the views than the vectors
 #: save. Measured (Intel Xeon of the Sapphire Rapids class, W5-like LeNet, 2 threads, alternating processes):
-#: with views for every layer, W5 ran at 0.955 of the code before (4 rounds of 4) and its max pooling took
-#: 13.2% of its time against 6.4%, while its 10x10x16 layer alone, predicting, ran faster (2.27 against 2.90
-#: to 3.05 µs an example); with views from 8 channels, W5 at 0.99 to 1.02 (3 rounds) and W6 (8x8x16) at
-#: 1.14 (median of 5 rounds).
+#: with views for every layer, W5 ran at 0.95 of the code before (median of 4 rounds, each slower) and its
+#: max pooling took 13.2% of its time against 6.4%, while its 10x10x16 layer alone, predicting, ran faster
+#: (2.27 against 2.90 to 3.05 µs an example); with views from 8 channels, W5 at 0.99 to 1.02 (3 rounds) and
+#: W6 (8x8x16) at 1.14 (median of 5 rounds).
 _VECTOR_CHANNELS = 8
 
 
