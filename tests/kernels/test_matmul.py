@@ -46,15 +46,24 @@ def test_matmul_nt_writes_only_out(rng):
     np.testing.assert_array_equal(b, b0)
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("m,k,n", [(1, 3, 2), (50, 7, 33), (150, 64, 130)])  # 150 rows: three parallel blocks
-def test_parallel_matmul_nt_matches_numpy(rng, m, k, n, dtype):
-    from jitprop.kernels.matmul import parallel_matmul_nt
+#: ``out = a @ bᵀ`` products other than matmul_nt itself, each with its shapes: the parallel one over rows
+#: (150 rows: three parallel blocks), and the one written into its caller over tiny products.
+NT_PRODUCTS = [
+    *(("parallel_matmul_nt", shape) for shape in [(1, 3, 2), (50, 7, 33), (150, 64, 130)]),
+    *(("small_matmul_nt", shape) for shape in [(1, 1, 1), (1, 2, 2), (3, 5, 7), (64, 2, 2)]),
+]
 
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(("product", "shape"), NT_PRODUCTS)
+def test_other_nt_products_match_numpy(rng, product, shape, dtype):
+    from jitprop.kernels import matmul
+
+    m, k, n = shape
     a = rng.normal(size=(m, k)).astype(dtype)
     b_t = rng.normal(size=(n, k)).astype(dtype)
     out = np.full((m, n), np.nan, dtype=dtype)
-    parallel_matmul_nt(a, b_t, out)
+    getattr(matmul, product)(a, b_t, out)
     np.testing.assert_allclose(out, a.astype(np.float64) @ b_t.astype(np.float64).T, **dot_tolerance(dtype, k))
 
 
@@ -91,15 +100,3 @@ def test_narrow_layer_products_match_numpy(rng, product, m, k, n, dtype):
     out = np.full((k, n), np.nan, dtype=dtype)
     matmul_nn(a.T, c, out)
     np.testing.assert_allclose(out, a.astype(np.float64).T @ c.astype(np.float64), **dot_tolerance(dtype, m))
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("m,k,n", [(1, 1, 1), (1, 2, 2), (3, 5, 7), (64, 2, 2)])
-def test_small_product_nt_written_into_the_caller_matches_numpy(rng, m, k, n, dtype):
-    from jitprop.kernels.matmul import small_matmul_nt
-
-    a = rng.normal(size=(m, k)).astype(dtype)
-    b_t = rng.normal(size=(n, k)).astype(dtype)
-    out = np.full((m, n), np.nan, dtype=dtype)
-    small_matmul_nt(a, b_t, out)
-    np.testing.assert_allclose(out, a.astype(np.float64) @ b_t.astype(np.float64).T, **dot_tolerance(dtype, k))
