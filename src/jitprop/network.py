@@ -109,7 +109,7 @@ class _SmallForward:
         kernels = batch_kernels(net.model, Data(X, *empty), ws, grad, lone_tiles=True)
         index = np.arange(self.capacity, dtype=np.int64)
         chunked = chunking(net.n_params)
-        few = FewRows(kernels, net.model, ws, *empty, grad, index, chunked, *forward_panels(net.layout))
+        few = FewRows(kernels, net.model, ws, *empty, grad, index, chunked, *net._prediction_panels)
         return few, ws.tile_rows, bool(kernels.split_product[0])
 
 
@@ -224,15 +224,15 @@ class Network:
         for row, layer, shape in zip(geometry, computing, inputs):
             values = layer.geometry(shape)
             row[: len(values)] = values
-        forward_panels, backward_panels, packed_size = panel_offsets(kinds, weight_shapes, self.dtype.itemsize)
+        forward_offsets, backward_offsets, packed_size = panel_offsets(kinds, weight_shapes, self.dtype.itemsize)
         self.layout = Layout(
             sizes=np.array([math.prod(shape) for shape in shapes], dtype=np.int64),
             kinds=kinds,
             geometry=geometry,
             weight_offsets=weight_offsets,
             weight_shapes=weight_shapes,
-            forward_panels=forward_panels,
-            backward_panels=backward_panels,
+            forward_panels=forward_offsets,
+            backward_panels=backward_offsets,
             activations=np.array([get_activation(layer.activation).code for layer in computing], dtype=np.int64),
             alphas=np.array([layer.kernel_alpha(shape) for layer, shape in zip(computing, inputs)], np.float64),
             dropout=np.array(dropout, dtype=np.float64),
@@ -243,6 +243,8 @@ class Network:
         self.params = np.zeros(int(sum(counts)), dtype=self.dtype)
         # The weights packed into the panels the matrix products read (see kernels.dense.pack_weights).
         self._packed = np.zeros(packed_size, dtype=self.dtype)
+        # The panels a prediction packs, (by_rows, by_columns) per layer: fixed with the layout.
+        self._prediction_panels = forward_panels(self.layout)
         self._small_forward = _SmallForward(self)
         self._many_rows_forward = None  # (layout, packed) of predictions of many rows, made by the first
         self._epoch_kernels = {}  # what training.fit found for the types of its arguments (see there)
@@ -699,7 +701,7 @@ class Network:
             if model.packed.size and mode == FORWARD and model.layout is self.layout:
                 # (A prediction reads no input gradient's panels. Evaluation packs them all, with the
                 # kernel training compiles anyway: a first jitprop train has no other kernel to compile.)
-                pack_some_weights(model, *forward_panels(model.layout))
+                pack_some_weights(model, *self._prediction_panels)
             elif model.packed.size:
                 pack_weight_panels(model, chunking(self.n_params))
             for lo in range(0, n, capacity):
