@@ -396,7 +396,8 @@ def fit(
 
         rows = np.full(n_batches, batch_size)
         rows[-1] = n - batch_size * (n_batches - 1)
-        logs = net.metrics(float(batch_stats[:, 0] @ rows) / n, batch_stats[:, 1].sum(), n)
+        # (Not `@`: a product of thousands of batches would wake BLAS's threads, which then spin beside ours.)
+        logs = net.metrics(float((batch_stats[:, 0] * rows).sum()) / n, batch_stats[:, 1].sum(), n)
 
         def validate():
             scores = {} if val_data is None else net.evaluate_data(val_data, val_rows)
