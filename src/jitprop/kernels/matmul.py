@@ -20,18 +20,22 @@ a call would cost more than they do.
 
 The micro-kernel keeps a 4 x 4 block of the output in sixteen scalar
 accumulators. With reassociation allowed, LLVM turns each into a vector
-register (as wide as the micro-kernel's: :mod:`._numba.vector_width`) and
-the inner loop into fused multiply-adds over ``k``; this form
+register and the inner loop into fused multiply-adds over ``k``; this form
 reaches several times the speed of an output-in-memory (axpy) loop. The
 innermost loop runs over ``range(k)`` from 0 on 1-D row views: offsets inside
 the loop or ranges that start elsewhere defeat the vectorizer.
+
+These loops run at LLVM's own vector width for the host. At the
+micro-kernel's (:mod:`._numba.vector_width`) a row left over from the 4-high
+blocks was 1.10 times faster on Intel's Sapphire Rapids, but its sums no
+longer rounded as the blocks' do: a prediction of one example then differed
+from the same row of a larger batch (scikit-learn's subset-invariance check).
 """
 
 from numba import njit
 
 from ._numba.options import INLINED_KERNEL, KERNEL
 from ._numba.parallel import run_tasks
-from ._numba.vector_width import use_register_width
 
 from .tuning import COLUMN_BLOCK, PARALLEL_ROWS
 
@@ -47,7 +51,6 @@ def matmul_nt(a, b, out):
     out : ndarray of shape (m, n)
         Written in place.
     """
-    use_register_width()  # (one example through W1's network: 1.10 times faster on Sapphire Rapids)
     m, k = a.shape
     n = b.shape[0]
     zero = out.dtype.type(0)
