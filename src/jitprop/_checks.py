@@ -7,9 +7,10 @@ about a type ``TypeError``.
 
 Arrays are converted once, up front: a C-contiguous array of the network's
 dtype (including a ``np.memmap``) is used as it is, anything else is copied
-once, never per batch. NaN and infinity are looked for in chunks of rows, so
-that a large (memory-mapped) array is never expanded into a boolean array of
-its full size. A read-only array (a memory map opened for reading, what
+once, never per batch. NaN and infinity are looked for in one compiled pass
+over a table's rows (:mod:`jitprop.kernels.finite`), or in chunks of rows for
+other arrays, so that a large (memory-mapped) array is never expanded into a
+boolean array of its full size. A read-only array (a memory map opened for reading, what
 joblib hands to scikit-learn's parallel workers) is passed to the kernels as a
 writeable-flagged alias of the same memory: Numba types read-only arrays
 apart and would compile every kernel a second time for them (some 25 s), and
@@ -24,11 +25,16 @@ import numbers
 
 import numpy as np
 
-# Elements checked for NaN/inf at a time (in whole rows): a large
-# (memory-mapped) array is never expanded into a boolean array of its full
-# size, and each chunk's booleans stay in cache (chunks of 65,536 rows of
-# 784 features checked 60,000 MNIST-sized rows in 17 ms, these in 10).
+from .kernels.finite import first_non_finite_row
+
+# Elements checked for NaN/inf at a time (in whole rows) where the compiled
+# scan does not apply: a large (memory-mapped) array is never expanded into a
+# boolean array of its full size, and each chunk's booleans stay in cache
+# (chunks of 65,536 rows of 784 features checked 60,000 MNIST-sized rows in
+# 17 ms, these in 10).
 _FINITE_CHUNK_ELEMENTS = 1 << 20
+# What kernels.finite.first_non_finite_row scans: 2-D tables of these, C-contiguous.
+_COMPILED_SCAN_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def as_float_matrix(X, dtype, name="X", n_features=None):
@@ -270,7 +276,7 @@ def _as_numeric_array(a, name):
 def _converted(a, dtype, name):
     """``a`` as a C-contiguous array of ``dtype``, checked finite; values beyond ``dtype``'s range are named."""
     with np.errstate(over="ignore", invalid="ignore"):
-        converted = np.ascontiguousarray(a, dtype=dtype)
+        converted = kernel_input(np.ascontiguousarray(a, dtype=dtype))
     where = _first_non_finite(converted)
     if where is not None:
         original = a[where]
@@ -281,7 +287,7 @@ def _converted(a, dtype, name):
                 f"(±{float(np.finfo(dtype).max):.3g}); scale {name} or use dtype='float64'."
             )
         check_finite(a, name)  # names the first NaN or inf of the input itself
-    return kernel_input(converted)
+    return converted
 
 
 class _Alias:
@@ -310,6 +316,10 @@ def _first_non_finite(a):
     """Index tuple of the first NaN or inf of ``a`` (1-D or 2-D, scanned by chunks of rows), or None."""
     if a.dtype.kind in "biu":
         return None
+    if a.ndim == 2 and a.dtype in _COMPILED_SCAN_DTYPES and a.flags.c_contiguous and a.flags.writeable:
+        # (Read-only arrays come here as writeable aliases: see kernel_input.)
+        row = int(first_non_finite_row(a))
+        return None if row < 0 else (row, int(np.flatnonzero(~np.isfinite(a[row]))[0]))
     row_size = max(1, math.prod(a.shape[1:]))
     chunk_rows = max(1, _FINITE_CHUNK_ELEMENTS // row_size)
     for start in range(0, a.shape[0], chunk_rows):

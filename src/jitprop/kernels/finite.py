@@ -1,0 +1,36 @@
+"""Where the first NaN or infinity of a table lies, found in one compiled pass.
+
+Every array a user passes is checked before the kernels read it. NumPy's
+``isfinite`` writes a boolean per element before anything is reduced; this
+pass reads each row once and keeps nothing: ``x · 0`` is 0 for every finite
+``x`` and NaN for a NaN or an infinity, so a row's sum of them says whether it
+holds one, a sum LLVM vectorizes without a branch per element. (The kernels
+keep NaN and infinity meaningful: ``nnan`` and ``ninf`` are not among their
+fastmath flags, so ``x · 0`` is not folded to 0.)
+"""
+
+from numba import njit
+
+from ._numba.options import KERNEL
+from ._numba.vector_width import use_register_width
+
+
+@njit(**KERNEL)
+def first_non_finite_row(rows):
+    """Index of the first row of ``rows`` that holds a NaN or an infinity, or -1 if none does.
+
+    Parameters
+    ----------
+    rows : ndarray of shape (n, k)
+        C-contiguous, float32 or float64.
+    """
+    use_register_width()
+    zero = rows.dtype.type(0)
+    for i in range(rows.shape[0]):
+        row = rows[i]
+        total = zero
+        for j in range(row.shape[0]):
+            total += row[j] * zero
+        if total != zero:  # (NaN: -0.0, the sum of negative values' products, equals 0)
+            return i
+    return -1
