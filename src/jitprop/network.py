@@ -121,9 +121,9 @@ class _KeptWorkspace:
     runs in chunks through a workspace of up to ``_CHUNK_ELEMENTS`` elements
     a block. Allocated afresh on every call, its pages were mapped and zeroed
     by the operating system again each time: prediction of 10,000 examples
-    through W1's network ran 1.3 to 1.6 times faster with the workspace
-    kept (Intel Xeon of the Sapphire Rapids class, 2 threads, 3 alternating
-    rounds). The network holds the last one (its size set by the chunks'
+    through W1's network ran 1.42 times faster with the workspace kept
+    (Intel Xeon of the Sapphire Rapids class, 2 threads, median of 4
+    alternating rounds, 1.39 to 1.56). The network holds the last one (its size set by the chunks'
     rows and whether it holds gradients, so that a pass's tiles, and hence
     its sums, are those of a fresh workspace); a pass made while another
     runs (from another thread) allocates its own.
