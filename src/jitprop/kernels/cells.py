@@ -201,6 +201,7 @@ def run_steps(cell, code, reverse, steps, u, b, gates, h, kept, initial, scratch
     bf = b[units : 2 * units]
     bc = b[2 * units : 3 * units]
     bo = b[3 * units : 4 * units] if cell == LSTM else b[:units]
+    recurrent_b = b[width : 2 * width] if cell == GRU else b[:width]  # (the GRU's b¹, as a view: see run_steps_back)
     for s in range(steps):
         t = steps - 1 - s if reverse else s
         back = t + 1 if reverse else t - 1
@@ -217,7 +218,7 @@ def run_steps(cell, code, reverse, steps, u, b, gates, h, kept, initial, scratch
             for e in range(n):
                 target = acc[e]
                 for k in range(width):
-                    target[k] = target[k] + b[width + k]
+                    target[k] = target[k] + recurrent_b[k]
         for e in range(n):
             row = e * steps + t
             gr = gates[row]
@@ -315,6 +316,9 @@ def run_steps_back(cell, code, reverse, truncate, steps, directions, direction, 
             dc_next[e, k] = zero
     for k in range(grad_b.shape[0]):
         grad_b[k] = zero
+    # The GRU's recurrent row of the bias: its gates' part and its candidate's.
+    recurrent_gates_b = grad_b[width : 2 * width - units] if cell == GRU else grad_b[:0]
+    recurrent_candidate_b = grad_b[2 * width - units : 2 * width] if cell == GRU else grad_b[:0]
     for s in range(steps - 1, -1, -1):
         t = steps - 1 - s if reverse else s
         for e in range(n):
@@ -323,13 +327,12 @@ def run_steps_back(cell, code, reverse, truncate, steps, directions, direction, 
             de = dout[e]
             dn = dh_next[e]
             dcn = dc_next[e]
-            if sequences:
-                offset = (t * directions + direction) * units
+            if sequences or s == steps - 1:
+                # (Views, not de[offset + k]: an index LLVM cannot prove non-negative keeps a loop scalar.)
+                offset = ((t * directions if sequences else 0) + direction) * units
+                de_step = de[offset : offset + units]
                 for k in range(units):
-                    dh[k] = dn[k] + de[offset + k]
-            elif s == steps - 1:
-                for k in range(units):
-                    dh[k] = dn[k] + de[direction * units + k]
+                    dh[k] = dn[k] + de_step[k]
             else:
                 for k in range(units):
                     dh[k] = dn[k]
@@ -379,9 +382,9 @@ def run_steps_back(cell, code, reverse, truncate, steps, directions, direction, 
             if cell == GRU:
                 rr = kept[row]
                 for k in range(width - units):
-                    grad_b[width + k] += gr[k]
+                    recurrent_gates_b[k] += gr[k]
                 for k in range(units):
-                    grad_b[2 * width - units + k] += rr[k]
+                    recurrent_candidate_b[k] += rr[k]
         if s == 0:
             continue
         if truncate > 0 and s % truncate == 0:
@@ -399,10 +402,11 @@ def run_steps_back(cell, code, reverse, truncate, steps, directions, direction, 
                 gr = gates[row]
                 rr = kept[row]
                 target = recurrent[e]
+                candidate_part = target[width - units :]
                 for k in range(width - units):
                     target[k] = gr[k]
                 for k in range(units):
-                    target[width - units + k] = rr[k]
+                    candidate_part[k] = rr[k]
             rows = recurrent
         call(matmul_rows_packed_b, (rows, ut_panels, product))
         for e in range(n):
