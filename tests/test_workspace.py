@@ -68,6 +68,30 @@ def test_size_is_what_allocate_allocates(capacity, with_gradients):
     assert size.elements == sum(buffer.size for buffer in dtype_buffers)
 
 
+_BUFFERS = ("activations", "preactivations", "deltas", "panels", "stash", "tile_gradients", "tile_stats")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("with_gradients", [True, False])
+@pytest.mark.parametrize("capacity", [1, 37, 3000])
+def test_a_workspace_carved_from_memory_has_a_new_ones_buffers_apart(capacity, with_gradients, dtype):
+    net = network([30, 64, 32, 10])
+    arguments = (net.layout, capacity, net.n_params, dtype, with_gradients)
+    new = workspace.allocate(*arguments)
+    memory = np.full(workspace.bytes_needed(*arguments), 0xFF, dtype=np.uint8)  # (NaN, as floats)
+    carved = workspace.allocate(*arguments, memory=memory)
+    for name in _BUFFERS:
+        a, b = getattr(new, name), getattr(carved, name)
+        assert (a.shape, a.dtype) == (b.shape, b.dtype)
+        assert b.flags.c_contiguous and b.flags.writeable and np.shares_memory(b, memory) == (b.size > 0)
+    assert not carved.tile_stats.any()  # zeros, as a new workspace's
+    for i, first in enumerate(_BUFFERS):
+        for second in _BUFFERS[i + 1 :]:
+            assert not np.shares_memory(getattr(carved, first), getattr(carved, second))
+    assert carved.tile_rows == new.tile_rows
+    np.testing.assert_array_equal(carved.row_offsets, new.row_offsets)
+
+
 @pytest.mark.parametrize("batch_size", [32, 1024])
 def test_the_cost_model_counts_the_memory_training_allocates(batch_size):
     net = network([784, 256, 10])

@@ -114,40 +114,44 @@ class _SmallForward:
         return few, ws.tile_rows, bool(kernels.split_product[0])
 
 
-class _KeptWorkspace:
-    """The workspace of a pass over many rows, kept for the next pass of the same size.
+class _Arena:
+    """Memory for the workspace of a pass over many rows, used again by the next pass, of any network.
 
     A prediction, evaluation or gradient of more than ``_SMALL_ROWS`` rows
     runs in chunks through a workspace of up to ``_CHUNK_ELEMENTS`` elements
-    a block. Allocated afresh on every call, its pages were mapped and zeroed
-    by the operating system again each time: prediction of 10,000 examples
-    through W1's network ran 1.42 times faster with the workspace kept
-    (Intel Xeon of the Sapphire Rapids class, 2 threads, median of 4
-    alternating rounds, 1.39 to 1.56). The network holds the last one (its size set by the chunks'
-    rows and whether it holds gradients, so that a pass's tiles, and hence
-    its sums, are those of a fresh workspace); a pass made while another
-    runs (from another thread) allocates its own.
+    a block (tens of MB for W1's network). Allocated afresh on every call,
+    its pages were mapped and zeroed by the operating system again each
+    time: predictions of 10,000 examples through W1's network ran 1.42
+    times faster with the workspace kept (Intel Xeon of the Sapphire Rapids
+    class, 2 threads, median of 4 alternating rounds, 1.39 to 1.56). The
+    process keeps one block of memory, as large as the largest workspace a
+    pass has taken, and carves each pass's workspace from it: a pass's
+    tiles, and hence its sums, are those of a fresh workspace. A pass made
+    while another runs (from another thread) allocates its own.
     """
 
     def __init__(self):
         self._lock = threading.Lock()
-        self._kept = None  # (capacity, with_gradients, workspace)
+        self._memory = np.empty(0, dtype=np.uint8)
 
     @contextmanager
-    def of(self, net, capacity, with_gradients):
+    def workspace(self, net, capacity, with_gradients):
         """A workspace of ``net`` for chunks of ``capacity`` rows, for the duration of the block."""
+        arguments = (net.layout, capacity, net.n_params, net.dtype, with_gradients)
         if not self._lock.acquire(blocking=False):
-            yield workspace.allocate(net.layout, capacity, net.n_params, net.dtype, with_gradients)
+            yield workspace.allocate(*arguments)
             return
         try:
-            kept = self._kept
-            if kept is None or kept[:2] != (capacity, with_gradients):
-                self._kept = None  # (the old one freed before the new one is made)
-                ws = workspace.allocate(net.layout, capacity, net.n_params, net.dtype, with_gradients)
-                kept = self._kept = (capacity, with_gradients, ws)
-            yield kept[2]
+            need = workspace.bytes_needed(*arguments)
+            if self._memory.nbytes < need:
+                self._memory = np.empty(0, dtype=np.uint8)  # (the old block freed before the new one is made)
+                self._memory = np.empty(need, dtype=np.uint8)
+            yield workspace.allocate(*arguments, memory=self._memory)
         finally:
             self._lock.release()
+
+
+_ARENA = _Arena()
 
 
 class Network:
@@ -283,7 +287,6 @@ class Network:
         # The panels a prediction packs, (by_rows, by_columns) per layer: fixed with the layout.
         self._prediction_panels = forward_panels(self.layout)
         self._small_forward = _SmallForward(self)
-        self._kept_workspace = _KeptWorkspace()
         self._many_rows_forward = None  # (layout, packed) of predictions of many rows, made by the first
         self._epoch_kernels = {}  # what training.fit found for the types of its arguments (see there)
         self._batch_kernels = {}  # what _run found for the types of its arguments (see there)
@@ -732,7 +735,7 @@ class Network:
         k = self.n_outputs
         loss_sum = correct = 0.0
         model = self._many_rows_model() if mode == FORWARD and n > _PACKED_ROWS else self.model
-        with self._kept_workspace.of(self, capacity, mode == GRADIENT) as ws:
+        with _ARENA.workspace(self, capacity, mode == GRADIENT) as ws:
             start = ws.row_offsets[len(self._computing)]
             kernels = self._batch_kernels_for(model, data, ws, grad)
             with _threading.parallel_region():

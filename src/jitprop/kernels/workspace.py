@@ -106,22 +106,66 @@ def row_elements(layout):
     return int(layout.sizes.sum() + stash_widths(layout).sum())
 
 
-def allocate(layout, capacity, n_params, dtype, with_gradients=True):
-    """A :class:`Workspace` for batches of up to ``capacity`` rows (shapes as :func:`size` gives them)."""
+def allocate(layout, capacity, n_params, dtype, with_gradients=True, memory=None):
+    """A :class:`Workspace` for batches of up to ``capacity`` rows (shapes as :func:`size` gives them).
+
+    The buffers are new arrays, or with ``memory`` (a uint8 array of at
+    least :func:`bytes_needed` bytes, whatever it holds) views of it: memory
+    used again is not mapped and cleared by the system again.
+    """
     shape, offsets, stash_offsets = _plan(layout, capacity, n_params, with_gradients)
+    buffers = _buffers(shape, dtype)
+    if memory is None:
+        made = [np.empty(dims, dtype=kind) for dims, kind in buffers]
+    else:
+        made, at = [], 0
+        for dims, kind in buffers:
+            count = int(np.prod(dims))
+            made.append(memory[at : at + count * kind.itemsize].view(kind).reshape(dims))
+            at += _aligned(count * kind.itemsize)
+    activations, preactivations, deltas, panels, stash, tile_gradients, tile_stats = made
+    tile_stats[...] = 0.0
     return Workspace(
         row_offsets=offsets.copy(),
-        activations=np.empty(shape.activations, dtype=dtype),
-        preactivations=np.empty(shape.activations, dtype=dtype),
-        deltas=np.empty(shape.deltas, dtype=dtype),
-        panels=np.empty(shape.panels, dtype=dtype),
+        activations=activations,
+        preactivations=preactivations,
+        deltas=deltas,
+        panels=panels,
         stash_offsets=stash_offsets.copy(),
-        stash=np.empty(shape.stash, dtype=dtype),
-        tile_gradients=np.empty(shape.tile_gradients, dtype=dtype),
-        tile_stats=np.zeros(shape.tile_stats),
+        stash=stash,
+        tile_gradients=tile_gradients,
+        tile_stats=tile_stats,
         tile_rows=shape.tile_rows,
         split_alone=cheap_regions(),
     )
+
+
+def bytes_needed(layout, capacity, n_params, dtype, with_gradients=True):
+    """Bytes of the ``memory`` :func:`allocate` carves such a workspace from."""
+    shape = _plan(layout, capacity, n_params, with_gradients)[0]
+    return sum(_aligned(int(np.prod(dims)) * kind.itemsize) for dims, kind in _buffers(shape, dtype))
+
+
+#: Bytes between the starts of buffers carved from one block of memory: a cache line, an AVX-512 vector.
+_ALIGNMENT = 64
+
+
+def _aligned(nbytes):
+    return -(-nbytes // _ALIGNMENT) * _ALIGNMENT
+
+
+def _buffers(shape, dtype):
+    """``(shape, dtype)`` of the workspace's arrays, in the order of :func:`allocate`."""
+    dtype = np.dtype(dtype)
+    return [
+        ((shape.activations,), dtype),
+        ((shape.activations,), dtype),
+        ((shape.deltas,), dtype),
+        (tuple(shape.panels), dtype),
+        ((shape.stash,), dtype),
+        (tuple(shape.tile_gradients), dtype),
+        (tuple(shape.tile_stats), np.dtype(np.float64)),
+    ]
 
 
 def _plan(layout, capacity, n_params, with_gradients):
