@@ -581,7 +581,7 @@ def test_passes_over_many_rows_give_what_their_own_buffers_give_whatever_ran_bef
     for n in (100, 3000, 100, 2999, 3000):
         for net in nets:
             got = passes(net, n)
-            with jitprop.network._ARENA._lock:  # (taken: the pass allocates a workspace of its own)
+            with jitprop.network._PASS_MEMORY._lock:  # (taken: the pass allocates a workspace of its own)
                 want = passes(net, n)
             np.testing.assert_array_equal(got[0], want[0])
             assert got[1:3] == want[1:3]

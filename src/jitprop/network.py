@@ -3,7 +3,6 @@
 import math
 import numbers
 import threading
-from contextlib import contextmanager
 
 import numpy as np
 
@@ -114,44 +113,8 @@ class _SmallForward:
         return few, ws.tile_rows, bool(kernels.split_product[0])
 
 
-class _Arena:
-    """Memory for the workspace of a pass over many rows, used again by the next pass, of any network.
-
-    A prediction, evaluation or gradient of more than ``_SMALL_ROWS`` rows
-    runs in chunks through a workspace of up to ``_CHUNK_ELEMENTS`` elements
-    a block (tens of MB for W1's network). Allocated afresh on every call,
-    its pages were mapped and zeroed by the operating system again each
-    time: predictions of 10,000 examples through W1's network ran 1.42
-    times faster with the workspace kept (Intel Xeon of the Sapphire Rapids
-    class, 2 threads, median of 4 alternating rounds, 1.39 to 1.56). The
-    process keeps one block of memory, as large as the largest workspace a
-    pass has taken, and carves each pass's workspace from it: a pass's
-    tiles, and hence its sums, are those of a fresh workspace. A pass made
-    while another runs (from another thread) allocates its own.
-    """
-
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._memory = np.empty(0, dtype=np.uint8)
-
-    @contextmanager
-    def workspace(self, net, capacity, with_gradients):
-        """A workspace of ``net`` for chunks of ``capacity`` rows, for the duration of the block."""
-        arguments = (net.layout, capacity, net.n_params, net.dtype, with_gradients)
-        if not self._lock.acquire(blocking=False):
-            yield workspace.allocate(*arguments)
-            return
-        try:
-            need = workspace.bytes_needed(*arguments)
-            if self._memory.nbytes < need:
-                self._memory = np.empty(0, dtype=np.uint8)  # (the old block freed before the new one is made)
-                self._memory = np.empty(need, dtype=np.uint8)
-            yield workspace.allocate(*arguments, memory=self._memory)
-        finally:
-            self._lock.release()
-
-
-_ARENA = _Arena()
+#: Memory for the workspaces of passes over many rows (predictions, evaluations, gradients; see workspace.Arena).
+_PASS_MEMORY = workspace.Arena()
 
 
 class Network:
@@ -735,7 +698,7 @@ class Network:
         k = self.n_outputs
         loss_sum = correct = 0.0
         model = self._many_rows_model() if mode == FORWARD and n > _PACKED_ROWS else self.model
-        with _ARENA.workspace(self, capacity, mode == GRADIENT) as ws:
+        with _PASS_MEMORY.workspace(self.layout, capacity, self.n_params, self.dtype, mode == GRADIENT) as ws:
             start = ws.row_offsets[len(self._computing)]
             kernels = self._batch_kernels_for(model, data, ws, grad)
             with _threading.parallel_region():
