@@ -9,7 +9,7 @@ segments so the bar can move, which changes nothing in the result.
 
 import sys
 import time
-from contextlib import ExitStack, contextmanager, nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -31,9 +31,6 @@ from .truncation import Truncation, check_truncatable
 
 # Segments per epoch when a progress bar is shown.
 _PROGRESS_SEGMENTS = 20
-
-#: Memory the workspaces of fits are carved from: a fit's pages are not mapped and zeroed again.
-_FIT_MEMORY = workspace.Arena()
 
 
 @dataclass
@@ -314,131 +311,125 @@ def fit(
             )
             session.comm.Bcast(net.params, root=0)
         return optimizer.train(net, data, train_rows, validation, first_epoch, epochs, callbacks, verbose, session)
-    # The training workspace is carved from memory kept from the fits before (see kernels.workspace.Arena),
-    # held until this fit returns.
-    with ExitStack() as held:
-        with nullcontext() if session is None else session.together("setup"):
-            batch_size = min(batch_size, n)
-            n_batches = -(-n // batch_size)
+    with nullcontext() if session is None else session.together("setup"):
+        batch_size = min(batch_size, n)
+        n_batches = -(-n // batch_size)
 
-            optimizer.attach(net)
-            net.optimizer = optimizer
-            plan = FitPlan(
-                first_epoch=first_epoch, epochs=epochs, batch_size=batch_size, shuffle=shuffle, bptt_steps=bptt_steps
-            )
+        optimizer.attach(net)
+        net.optimizer = optimizer
+        plan = FitPlan(
+            first_epoch=first_epoch, epochs=epochs, batch_size=batch_size, shuffle=shuffle, bptt_steps=bptt_steps
+        )
 
-            grad = np.zeros(net.n_params, dtype=net.dtype)
-            batch_stats = np.zeros((n_batches, 2))
-            adjustments = gradient_adjustments(net.layout, clip_norm)
-            truncation = None
-            if bptt_steps is not None:
-                # A workspace of rows of bptt_steps steps instead of the whole sequence's (see .truncation).
-                chunked = chunking(net.n_params)
-                truncation = Truncation(net, bptt_steps, batch_size, data, grad, optimizer, adjustments, chunked)
-            elif session is None:
-                arena = _FIT_MEMORY.workspace(net.layout, batch_size, net.n_params, net.dtype)
-                ws = held.enter_context(arena)
-                buffers = (net.model, data, ws, grad)
-                chunked = chunking(net.n_params)
-                code, state, hyper = optimizer.kernel_arguments()
-                kernels = _epoch_kernels(net, buffers, (code, state, hyper), adjustments, chunked, val_data is not None)
-                rule = rule_entry(code, net.params, grad, state, hyper)  # (of types only: found once a fit)
-            else:
-                ws = workspace.allocate(net.layout, batch_size, net.n_params, net.dtype)
-                session.prepare(net, data, ws, grad, optimizer)
-        if session is not None:
-            session.check_same(
-                {
-                    "network": net.config(),
-                    "training examples": n,
-                    "validation": None if val_data is None else val_data.inputs.shape[0],
-                    "fit plan": plan.as_dict(),
-                    "optimizer": (type(optimizer).__name__, optimizer.kernel_arguments()[2].tolist()),
-                    "clip_norm": clip_norm,
-                    "combine": combine,
-                }
-            )
-            session.share_start(net, optimizer)
-        with _threading.parallel_region():
-            net.pack_weights()
+        grad = np.zeros(net.n_params, dtype=net.dtype)
+        batch_stats = np.zeros((n_batches, 2))
+        adjustments = gradient_adjustments(net.layout, clip_norm)
+        truncation = None
+        if bptt_steps is not None:
+            # A workspace of rows of bptt_steps steps instead of the whole sequence's (see .truncation).
+            chunked = chunking(net.n_params)
+            truncation = Truncation(net, bptt_steps, batch_size, data, grad, optimizer, adjustments, chunked)
+        elif session is None:
+            ws = workspace.allocate(net.layout, batch_size, net.n_params, net.dtype)
+            buffers = (net.model, data, ws, grad)
+            chunked = chunking(net.n_params)
+            code, state, hyper = optimizer.kernel_arguments()
+            kernels = _epoch_kernels(net, buffers, (code, state, hyper), adjustments, chunked, val_data is not None)
+            rule = rule_entry(code, net.params, grad, state, hyper)  # (of types only: found once a fit)
+        else:
+            ws = workspace.allocate(net.layout, batch_size, net.n_params, net.dtype)
+            session.prepare(net, data, ws, grad, optimizer)
+    if session is not None:
+        session.check_same(
+            {
+                "network": net.config(),
+                "training examples": n,
+                "validation": None if val_data is None else val_data.inputs.shape[0],
+                "fit plan": plan.as_dict(),
+                "optimizer": (type(optimizer).__name__, optimizer.kernel_arguments()[2].tolist()),
+                "clip_norm": clip_norm,
+                "combine": combine,
+            }
+        )
+        session.share_start(net, optimizer)
+    with _threading.parallel_region():
+        net.pack_weights()
 
-        history = History()
-        net.stop_training = False
+    history = History()
+    net.stop_training = False
 
-        def begin():
+    def begin():
+        for callback in callbacks:
+            callback.set_network(net)
+            callback.set_fit_plan(plan)
+            callback.on_train_begin({})
+
+    _on_root(session, "on_train_begin", begin)
+    for epoch in range(first_epoch, first_epoch + epochs):
+        if net.stop_training:
+            break
+        _on_root(session, "on_epoch_begin", lambda: [callback.on_epoch_begin(epoch, {}) for callback in callbacks])
+        order = train_rows[net.rng.permutation(n)] if shuffle else train_rows
+        n_updates = n_batches * (1 if truncation is None else truncation.chunks)
+        epoch_plan = EpochPlan(
+            order=order,
+            batch_size=batch_size,
+            first_batch=0,
+            last_batch=n_batches,
+            lrs=np.ascontiguousarray(optimizer.learning_rates(optimizer.step, n_updates, epoch), dtype=np.float64),
+            step=optimizer.step,
+            dropout_key=_dropout_key(net, epoch) if net.layout.dropout.any() else 0,
+        )
+        if truncation is not None:
+            with _bar(verbose, n, epoch) as bar:
+                seconds = truncation.run_epoch(net, data, epoch_plan, optimizer, epoch, bar, batch_stats)
+        elif session is None:
+            buffers = (ws, grad, batch_stats)
+            compiled_for = (adjustments, chunked)  # (what train_epoch's code is compiled for)
+            arguments = (kernels, rule, data, epoch_plan, buffers, optimizer, compiled_for)
+            seconds = _run_epoch(net, *arguments, epoch, verbose)
+        else:
+            with _bar(verbose, n, epoch) as bar:
+                seconds = session.run_epoch(net, data, epoch_plan, ws, batch_stats, optimizer, adjustments, epoch, bar)
+        optimizer.step += n_updates
+        net.epoch = epoch + 1
+
+        rows = np.full(n_batches, batch_size)
+        rows[-1] = n - batch_size * (n_batches - 1)
+        # (Not `@`: a product of thousands of batches would wake BLAS's threads, which then spin beside ours.)
+        logs = net.metrics(float((batch_stats[:, 0] * rows).sum()) / n, batch_stats[:, 1].sum(), n)
+
+        def validate():
+            scores = {} if val_data is None else net.evaluate_data(val_data, val_rows)
+            return {f"val_{key}": value for key, value in scores.items()}, seconds
+
+        validation, seconds = _on_root(session, "validation", validate)
+        logs.update(validation)
+        logs["lr"] = float(epoch_plan.lrs[-1])
+        logs["seconds"] = seconds
+        logs["examples_per_second"] = n / seconds if seconds > 0 else float("inf")
+        history.record(epoch, logs)
+        if verbose == 2:
+            shown = "".join(f"  {key} {logs[key]:.4f}" for key in _SHOWN if key in logs)
+            print(f"epoch {epoch + 1}{shown}  {logs['examples_per_second']:,.0f} examples/s", flush=True)
+        optimizer.end_epoch(epoch, logs)
+
+        def end_epoch():
             for callback in callbacks:
-                callback.set_network(net)
-                callback.set_fit_plan(plan)
-                callback.on_train_begin({})
+                callback.on_epoch_end(epoch, logs)
+            return net.stop_training
 
-        _on_root(session, "on_train_begin", begin)
-        for epoch in range(first_epoch, first_epoch + epochs):
-            if net.stop_training:
-                break
-            _on_root(session, "on_epoch_begin", lambda: [callback.on_epoch_begin(epoch, {}) for callback in callbacks])
-            order = train_rows[net.rng.permutation(n)] if shuffle else train_rows
-            n_updates = n_batches * (1 if truncation is None else truncation.chunks)
-            epoch_plan = EpochPlan(
-                order=order,
-                batch_size=batch_size,
-                first_batch=0,
-                last_batch=n_batches,
-                lrs=np.ascontiguousarray(optimizer.learning_rates(optimizer.step, n_updates, epoch), dtype=np.float64),
-                step=optimizer.step,
-                dropout_key=_dropout_key(net, epoch) if net.layout.dropout.any() else 0,
-            )
-            if truncation is not None:
-                with _bar(verbose, n, epoch) as bar:
-                    seconds = truncation.run_epoch(net, data, epoch_plan, optimizer, epoch, bar, batch_stats)
-            elif session is None:
-                buffers = (ws, grad, batch_stats)
-                compiled_for = (adjustments, chunked)  # (what train_epoch's code is compiled for)
-                arguments = (kernels, rule, data, epoch_plan, buffers, optimizer, compiled_for)
-                seconds = _run_epoch(net, *arguments, epoch, verbose)
-            else:
-                with _bar(verbose, n, epoch) as bar:
-                    seconds = session.run_epoch(
-                        net, data, epoch_plan, ws, batch_stats, optimizer, adjustments, epoch, bar
-                    )
-            optimizer.step += n_updates
-            net.epoch = epoch + 1
+        net.stop_training = _on_root(session, "on_epoch_end", end_epoch)
 
-            rows = np.full(n_batches, batch_size)
-            rows[-1] = n - batch_size * (n_batches - 1)
-            # (Not `@`: a product of thousands of batches would wake BLAS's threads, which then spin beside ours.)
-            logs = net.metrics(float((batch_stats[:, 0] * rows).sum()) / n, batch_stats[:, 1].sum(), n)
+    def end():
+        before = None if session is None else net.params.copy()
+        for callback in callbacks:
+            callback.on_train_end({})
+        return before is not None and not np.array_equal(before, net.params)
 
-            def validate():
-                scores = {} if val_data is None else net.evaluate_data(val_data, val_rows)
-                return {f"val_{key}": value for key, value in scores.items()}, seconds
-
-            validation, seconds = _on_root(session, "validation", validate)
-            logs.update(validation)
-            logs["lr"] = float(epoch_plan.lrs[-1])
-            logs["seconds"] = seconds
-            logs["examples_per_second"] = n / seconds if seconds > 0 else float("inf")
-            history.record(epoch, logs)
-            if verbose == 2:
-                shown = "".join(f"  {key} {logs[key]:.4f}" for key in _SHOWN if key in logs)
-                print(f"epoch {epoch + 1}{shown}  {logs['examples_per_second']:,.0f} examples/s", flush=True)
-            optimizer.end_epoch(epoch, logs)
-
-            def end_epoch():
-                for callback in callbacks:
-                    callback.on_epoch_end(epoch, logs)
-                return net.stop_training
-
-            net.stop_training = _on_root(session, "on_epoch_end", end_epoch)
-
-        def end():
-            before = None if session is None else net.params.copy()
-            for callback in callbacks:
-                callback.on_train_end({})
-            return before is not None and not np.array_equal(before, net.params)
-
-        if _on_root(session, "on_train_end", end):  # (a callback restored other weights on rank 0)
-            session.comm.Bcast(net.params, root=0)
-        return history
+    if _on_root(session, "on_train_end", end):  # (a callback restored other weights on rank 0)
+        session.comm.Bcast(net.params, root=0)
+    return history
 
 
 def _on_root(session, where, work):
