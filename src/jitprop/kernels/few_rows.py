@@ -23,6 +23,7 @@ from ._numba.linking import call
 from ._numba.options import KERNEL
 from .batch import run_batch
 from .dense import pack_some_weights
+from .finite import finite_row
 from .layout import Data, rows, untracked
 from .tile import FORWARD
 
@@ -112,10 +113,8 @@ def forward_few_rows(few, inputs, outputs):
     """
     n = inputs.shape[0]
     for i in range(n):
-        row = inputs[i]
-        for j in range(row.shape[0]):
-            if not math.isfinite(row[j]):
-                return INPUT_NOT_FINITE
+        if not finite_row(inputs[i]):
+            return INPUT_NOT_FINITE
     # The buffers read once, untracked: passed down as they are, they would be reference-counted at every call.
     kernels, model, ws, grad, index, chunked, by_rows, by_columns = untracked(
         (few.kernels, few.model, few.ws, few.grad, few.index, few.chunked, few.by_rows, few.by_columns)

@@ -11,8 +11,18 @@ fastmath flags, so ``x · 0`` is not folded to 0.)
 
 from numba import njit
 
-from ._numba.options import KERNEL
+from ._numba.options import INLINED_KERNEL, KERNEL
 from ._numba.vector_width import use_register_width
+
+
+@njit(**INLINED_KERNEL)
+def finite_row(row):
+    """Whether every element of the 1-D ``row`` is finite (one pass, no branch per element)."""
+    zero = row.dtype.type(0)
+    total = zero
+    for j in range(row.shape[0]):
+        total += row[j] * zero
+    return total == zero  # (NaN: -0.0, the sum of negative values' products, equals 0)
 
 
 @njit(**KERNEL)
@@ -25,12 +35,7 @@ def first_non_finite_row(rows):
         C-contiguous, float32 or float64.
     """
     use_register_width()
-    zero = rows.dtype.type(0)
     for i in range(rows.shape[0]):
-        row = rows[i]
-        total = zero
-        for j in range(row.shape[0]):
-            total += row[j] * zero
-        if total != zero:  # (NaN: -0.0, the sum of negative values' products, equals 0)
+        if not finite_row(rows[i]):
             return i
     return -1
