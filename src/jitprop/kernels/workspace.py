@@ -1,4 +1,4 @@
-"""Scratch space for the kernels, and how a batch is cut into tiles.
+"""Scratch space for the kernels, the memory it is carved from, and how a batch is cut into tiles.
 
 The tile plan depends on the batch size and the network only — never on the
 number of threads — which is what makes training bitwise reproducible
