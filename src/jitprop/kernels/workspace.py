@@ -219,9 +219,10 @@ class Arena:
     A workspace allocated afresh on every call has its pages mapped and
     zeroed by the operating system again each time: a prediction of 10,000
     examples through W1's network (chunks of up to ``2**21`` elements a
-    block, tens of MB) ran 1.40 times faster with its workspace carved from
-    memory kept from the call before (Intel Xeon of the Sapphire Rapids
-    class, 2 threads, median of 3 alternating rounds). The block grows to
+    block, tens of MB) ran 1.33 to 1.40 times faster with its workspace
+    carved from memory kept from the call before (Intel Xeon of the
+    Sapphire Rapids class, 2 threads, medians of two sets of 3 alternating
+    rounds). The block grows to
     the largest workspace asked of it and is kept for the process's life;
     the workspace carved last is given again to a call of the same plan,
     which costs less than allocating one. A workspace carved from it has the
