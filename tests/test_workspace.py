@@ -26,6 +26,10 @@ def test_small_batches_run_as_one_tile_and_large_ones_in_blocks_of_four_rows():
     assert -(-1000 // rows) <= tuning.MAX_TILES
     # Without gradients, tiles need no gradient buffers: the budget on them does not apply.
     assert plan(4096, huge, with_gradients=False) < plan(4096, huge)
+    # A forward pass sums nothing over a tile's rows: its tiles need only MIN_TILE_EXAMPLES rows.
+    w1 = network([784, 256, 128, 10])
+    assert plan(32, w1) == 32  # (training: one tile, shorter than MIN_TILE_ROWS otherwise)
+    assert plan(32, w1, with_gradients=False) == tuning.MIN_TILE_EXAMPLES
     # A forward pass does a third of the work of a row: it stays serial up to three times the limit.
     rows = tuning.SERIAL_WORK // small.n_params + 64
     assert plan(rows, small) < rows == plan(rows, small, with_gradients=False)

@@ -45,7 +45,8 @@ def plan_tile_rows(batch_rows, layout, n_params, with_gradients=True):
     layer with the most work sets how many examples make that many rows
     (one per example for a dense layer; a convolution's output positions or
     a recurrent layer's steps each add one), and a tile never holds fewer
-    than ``MIN_TILE_EXAMPLES``.
+    than ``MIN_TILE_EXAMPLES``. Without gradients there is no weight
+    gradient: ``MIN_TILE_EXAMPLES`` alone bounds a tile.
     """
     parameters, positions = weight_uses(layout, n_params)
     uses = parameters * positions
@@ -54,7 +55,7 @@ def plan_tile_rows(batch_rows, layout, n_params, with_gradients=True):
     if batch_rows * int(uses.sum()) < serial_work:
         return batch_rows
     busiest = int(positions[np.argmax(uses)]) if len(uses) else 1
-    min_rows = max(tuning.MIN_TILE_EXAMPLES, -(-tuning.MIN_TILE_ROWS // busiest))
+    min_rows = max(tuning.MIN_TILE_EXAMPLES, -(-tuning.MIN_TILE_ROWS // busiest) if with_gradients else 0)
     n_tiles = min(tuning.MAX_TILES, batch_rows // min_rows)
     if with_gradients:
         n_tiles = min(n_tiles, max(2, tuning.TILE_GRADIENT_BUDGET // n_params))
