@@ -342,3 +342,28 @@ def test_warmup_of_a_network_compiles_every_kernel_its_fit_uses():
     result = subprocess.run([sys.executable, "-c", _WARMUP_THEN_TRAIN], capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     assert json.loads(result.stdout.strip().splitlines()[-1]) == {}
+
+
+def test_a_fit_trains_as_with_a_workspace_of_its_own_whatever_was_fitted_before(rng):
+    # Each epoch carves its workspace from memory the epochs and fits before it used (of any
+    # network, any batch size, a convolution's too); while that memory is taken, an epoch
+    # allocates its own. Nothing left there may show in the weights it trains.
+    from jitprop import training
+
+    X, y = make_blobs(rng, n=600, features=12)
+
+    def trained(batch_size, width, hold=False):
+        if width == "conv":
+            layers = [jp.Conv1D(8, 3, padding="same", activation="relu"), jp.Flatten(), jp.Dense(3, "softmax")]
+            net = jp.Network(layers, input_shape=(12, 1), loss="cross_entropy", seed=7)
+        else:
+            net = jp.Network([jp.Dense(width, "tanh"), jp.Dense(3, "softmax")], 12, "cross_entropy", seed=7)
+        if hold:
+            with training._FIT_MEMORY._lock:
+                net.fit(X, y, epochs=2, batch_size=batch_size, optimizer=jp.Adam(0.01), verbose=0)
+        else:
+            net.fit(X, y, epochs=2, batch_size=batch_size, optimizer=jp.Adam(0.01), verbose=0)
+        return net.params
+
+    for batch_size, width in [(32, 20), (200, 50), (32, "conv"), (32, 20), (64, 9), (200, 50), (32, "conv")]:
+        np.testing.assert_array_equal(trained(batch_size, width), trained(batch_size, width, hold=True))

@@ -244,9 +244,9 @@ class Arena:
     which costs less than allocating one. A workspace carved from it has the
     buffers of a new one (:func:`allocate`), so a pass's tiles, and hence its
     sums, are the same. One workspace at a time: a call made while another
-    holds the block (from another thread) gets a new one. (A fit allocates
-    its own: carved from kept memory, W2's ``fit(epochs=1)`` was no faster
-    in 3 alternating rounds.)
+    holds the block (from another thread) gets a new one. Passes over many
+    rows keep one block (``network._PASS_MEMORY``), epochs of training
+    another (``training._FIT_MEMORY``).
     """
 
     def __init__(self):
