@@ -88,6 +88,7 @@ def test_a_workspace_carved_from_memory_has_a_new_ones_buffers_apart(capacity, w
         a, b = getattr(new, name), getattr(carved, name)
         assert (a.shape, a.dtype) == (b.shape, b.dtype)
         assert b.flags.c_contiguous and b.flags.writeable and np.shares_memory(b, memory) == (b.size > 0)
+        assert b.ctypes.data % 64 == 0  # (a cache line: NumPy's own memory starts at a multiple of 16)
     assert not carved.tile_stats.any()  # zeros, as a new workspace's
     for i, first in enumerate(_BUFFERS):
         for second in _BUFFERS[i + 1 :]:

@@ -141,7 +141,7 @@ def _made(plan, dtype, memory):
     if memory is None:
         made = [np.empty(dims, dtype=kind) for dims, kind in buffers]
     else:
-        made, at = [], 0
+        made, at = [], -memory.ctypes.data % _ALIGNMENT
         for dims, kind in buffers:
             made.append(np.ndarray(dims, dtype=kind, buffer=memory, offset=at))
             at += _aligned(math.prod(dims) * kind.itemsize)
@@ -163,7 +163,8 @@ def _made(plan, dtype, memory):
 
 
 def _bytes(shape, dtype):
-    return sum(_aligned(math.prod(dims) * kind.itemsize) for dims, kind in _buffers(shape, dtype))
+    # (With room to move the first buffer to a multiple of the alignment: NumPy's memory starts at one of 16.)
+    return _ALIGNMENT + sum(_aligned(math.prod(dims) * kind.itemsize) for dims, kind in _buffers(shape, dtype))
 
 
 #: Bytes between the starts of buffers carved from one block of memory: a cache line, an AVX-512 vector.
