@@ -78,23 +78,32 @@ _BUFFERS = ("activations", "preactivations", "deltas", "panels", "stash", "tile_
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("with_gradients", [True, False])
 @pytest.mark.parametrize("capacity", [1, 37, 3000])
-def test_a_workspace_carved_from_memory_has_a_new_ones_buffers_apart(capacity, with_gradients, dtype):
+def test_an_arena_carves_a_new_workspaces_buffers_apart_from_its_block(capacity, with_gradients, dtype):
     net = network([30, 64, 32, 10])
     arguments = (net.layout, capacity, net.n_params, dtype, with_gradients)
+    arena = workspace.Arena()
+    with arena.workspace(net.layout, 4000, net.n_params, dtype) as larger:  # (sizes the block)
+        for name in _BUFFERS:
+            getattr(larger, name).fill(np.nan)  # what a pass before left there
+    block = larger.activations.base
     new = workspace.allocate(*arguments)
-    memory = np.full(workspace.bytes_needed(*arguments), 0xFF, dtype=np.uint8)  # (NaN, as floats)
-    carved = workspace.allocate(*arguments, memory=memory)
-    for name in _BUFFERS:
-        a, b = getattr(new, name), getattr(carved, name)
-        assert (a.shape, a.dtype) == (b.shape, b.dtype)
-        assert b.flags.c_contiguous and b.flags.writeable and np.shares_memory(b, memory) == (b.size > 0)
-        assert b.ctypes.data % 64 == 0  # (a cache line: NumPy's own memory starts at a multiple of 16)
-    assert not carved.tile_stats.any()  # zeros, as a new workspace's
-    for i, first in enumerate(_BUFFERS):
-        for second in _BUFFERS[i + 1 :]:
-            assert not np.shares_memory(getattr(carved, first), getattr(carved, second))
-    assert carved.tile_rows == new.tile_rows
-    np.testing.assert_array_equal(carved.row_offsets, new.row_offsets)
+    with arena.workspace(*arguments) as carved:
+        for name in _BUFFERS:
+            a, b = getattr(new, name), getattr(carved, name)
+            assert (a.shape, a.dtype) == (b.shape, b.dtype)
+            assert b.flags.c_contiguous and b.flags.writeable and b.base is block
+            assert b.ctypes.data % 64 == 0  # (a cache line: NumPy's own memory starts at a multiple of 16)
+        assert not carved.tile_stats.any()  # zeros, as a new workspace's
+        for i, first in enumerate(_BUFFERS):
+            for second in _BUFFERS[i + 1 :]:
+                assert not np.shares_memory(getattr(carved, first), getattr(carved, second))
+        assert carved.tile_rows == new.tile_rows
+        np.testing.assert_array_equal(carved.row_offsets, new.row_offsets)
+        with arena.workspace(*arguments) as meanwhile:  # (the block is taken: a workspace of its own)
+            assert meanwhile.activations.base is not block
+        carved.tile_stats.fill(1.0)
+    with arena.workspace(*arguments) as again:  # the same plan: the workspace carved last, zeroed as new
+        assert again is carved and not again.tile_stats.any()
 
 
 @pytest.mark.parametrize("batch_size", [32, 1024])

@@ -119,23 +119,17 @@ def row_elements(layout):
     return found
 
 
-def allocate(layout, capacity, n_params, dtype, with_gradients=True, memory=None):
+def allocate(layout, capacity, n_params, dtype, with_gradients=True):
     """A :class:`Workspace` for batches of up to ``capacity`` rows (shapes as :func:`size` gives them).
 
-    The buffers are new arrays, or with ``memory`` (a uint8 array of at
-    least :func:`bytes_needed` bytes, whatever it holds) views of it: memory
-    used again is not mapped and cleared by the system again.
+    Its buffers are new arrays; an :class:`Arena` carves the same buffers
+    from memory it keeps.
     """
-    return _made(_plan(layout, capacity, n_params, with_gradients), dtype, memory)
-
-
-def bytes_needed(layout, capacity, n_params, dtype, with_gradients=True):
-    """Bytes of the ``memory`` :func:`allocate` carves such a workspace from."""
-    return _bytes(_plan(layout, capacity, n_params, with_gradients)[0], dtype)
+    return _made(_plan(layout, capacity, n_params, with_gradients), dtype, None)
 
 
 def _made(plan, dtype, memory):
-    """The workspace of a :func:`_plan`, its buffers new or carved from ``memory``."""
+    """The workspace of a :func:`_plan`, its buffers new, or carved from ``memory`` (uint8, :func:`_bytes` long)."""
     shape, offsets, stash_offsets = plan
     buffers = _buffers(shape, dtype)
     if memory is None:
@@ -163,6 +157,7 @@ def _made(plan, dtype, memory):
 
 
 def _bytes(shape, dtype):
+    """Bytes of the memory :func:`_made` carves the buffers of a workspace of ``shape`` from."""
     # (With room to move the first buffer to a multiple of the alignment: NumPy's memory starts at one of 16.)
     return _ALIGNMENT + sum(_aligned(math.prod(dims) * kind.itemsize) for dims, kind in _buffers(shape, dtype))
 
