@@ -338,10 +338,10 @@ def fit(
         elif session is None:
             # Each epoch takes its workspace from memory kept from the epochs and fits before; this one, of the
             # same types, is the kernels'.
-            ws_shape = (net.layout, batch_size, net.n_params, net.dtype)
+            ws_arguments = (net.layout, batch_size, net.n_params, net.dtype)
             chunked = chunking(net.n_params)
             code, state, hyper = optimizer.kernel_arguments()
-            with _FIT_MEMORY.workspace(*ws_shape) as ws:
+            with _FIT_MEMORY.workspace(*ws_arguments) as ws:
                 buffers = (net.model, data, ws, grad)
                 kernels = _epoch_kernels(net, buffers, (code, state, hyper), adjustments, chunked, val_data is not None)
             rule = rule_entry(code, net.params, grad, state, hyper)  # (of types only: found once a fit)
@@ -394,7 +394,7 @@ def fit(
                 seconds = truncation.run_epoch(net, data, epoch_plan, optimizer, epoch, bar, batch_stats)
         elif session is None:
             compiled_for = (adjustments, chunked)  # (what train_epoch's code is compiled for)
-            with _FIT_MEMORY.workspace(*ws_shape) as ws:
+            with _FIT_MEMORY.workspace(*ws_arguments) as ws:
                 arguments = (kernels, rule, data, epoch_plan, (ws, grad, batch_stats), optimizer, compiled_for)
                 seconds = _run_epoch(net, *arguments, epoch, verbose)
         else:
