@@ -216,9 +216,9 @@ def _gru_step(gr, ar, b, hp, rr, hr):
     """One example's GRU gates and state at one step, after the recurrent product (as :func:`_lstm_step`).
 
     ``gr`` (3u,) holds ``P`` and receives ``[z, r, h̃]``; ``ar`` (3u,)
-    holds ``h₋U + b¹``, ``b`` starts with ``b⁰``, ``hp`` is the previous
-    ``h``; ``rr`` receives ``h₋U_h + b¹_h`` (the backward pass needs it)
-    and ``hr`` the new ``h``.
+    holds ``h₋U``, ``b`` (6u,) is ``[b⁰, b¹]``, ``hp`` the previous ``h``;
+    ``rr`` receives ``h₋U_h + b¹_h`` (the backward pass needs it) and
+    ``hr`` the new ``h``.
     """
     arguments_apart()
     use_register_width()
@@ -234,10 +234,13 @@ def _gru_step(gr, ar, b, hp, rr, hr):
     bz = view2d(b, 0, 1, units)[0]
     bs = view2d(b, units, 1, units)[0]
     bc = view2d(b, 2 * units, 1, units)[0]
+    recurrent_bz = view2d(b, 3 * units, 1, units)[0]
+    recurrent_bs = view2d(b, 4 * units, 1, units)[0]
+    recurrent_bc = view2d(b, 5 * units, 1, units)[0]
     for k in range(units):
-        z = _sigmoid((gz[k] + bz[k]) + az[k], zero)
-        r = _sigmoid((gs[k] + bs[k]) + ar_[k], zero)
-        product = ac[k]
+        z = _sigmoid((gz[k] + bz[k]) + (az[k] + recurrent_bz[k]), zero)
+        r = _sigmoid((gs[k] + bs[k]) + (ar_[k] + recurrent_bs[k]), zero)
+        product = ac[k] + recurrent_bc[k]
         candidate = _tanh((gc[k] + bc[k]) + r * product, zero)
         gz[k] = z
         gs[k] = r
@@ -274,11 +277,10 @@ def run_steps(cell, code, reverse, steps, u, b, gates, h, kept, initial, scratch
     by_step = h.reshape((n, steps, units))
     for k in range(units):
         no_state[k] = zero
-    recurrent_b = b[width : 2 * width] if cell == GRU else b[:width]  # (the GRU's b¹, as a view: see run_steps_back)
     for s in range(steps):
         t = steps - 1 - s if reverse else s
         back = t + 1 if reverse else t - 1
-        # acc = H₋ U (+ b¹ for the GRU), every example's h₋ at once, read where it lies.
+        # acc = H₋ U, every example's h₋ at once, read where it lies.
         if s > 0 or carried:
             previous = by_step[:, back] if s > 0 else initial[:, :units]
             call(matmul_rows_packed_b, (previous, u_panels, acc))
@@ -287,11 +289,6 @@ def run_steps(cell, code, reverse, steps, u, b, gates, h, kept, initial, scratch
                 target = acc[e]
                 for k in range(width):
                     target[k] = zero
-        if cell == GRU:
-            for e in range(n):
-                target = acc[e]
-                for k in range(width):
-                    target[k] = target[k] + recurrent_b[k]
         for e in range(n):
             row = e * steps + t
             gr = gates[row]
