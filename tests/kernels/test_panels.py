@@ -131,3 +131,26 @@ def test_matmul_nt_reading_b_matches_numpy(rng, m, depth, n, dtype):
     wide = np.repeat(b, 2, axis=0)
     matmul_nt_reading_b(a, wide[::2], np.empty(depth * MAX_PANEL_COLUMNS, dtype=dtype), rows)
     np.testing.assert_array_equal(rows, out)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_a_half_block_sums_the_first_half_of_a_whole_blocks_columns_alike_and_writes_nothing_else(rng, dtype):
+    from numba import njit
+
+    from jitprop.kernels._numba.microkernel import outer_product_block, outer_product_half_block
+    from jitprop.kernels.panels import panel_columns
+
+    @njit
+    def blocks(a, b, whole, half):
+        outer_product_block(a, b, whole, 0, 0)
+        outer_product_half_block(a, b, half, 0, 0)
+
+    columns = int(panel_columns.py_func(np.zeros(1, dtype)))
+    a = rng.standard_normal((37, PANEL_ROWS)).astype(dtype)
+    b = rng.standard_normal((37, columns + 5)).astype(dtype)  # (a block of columns of a wider matrix)
+    whole = np.full((PANEL_ROWS, columns), np.nan, dtype)
+    half = np.full((PANEL_ROWS, columns), np.nan, dtype)
+    blocks(a, b, whole, half)
+    np.testing.assert_array_equal(half[:, : columns // 2], whole[:, : columns // 2])
+    assert np.isnan(half[:, columns // 2 :]).all()
+    np.testing.assert_allclose(whole, a.T @ b[:, :columns], **dot_tolerance(dtype, 37))

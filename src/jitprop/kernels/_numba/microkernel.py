@@ -43,6 +43,21 @@ def outer_product_block(typingctx, a_panel, b_panel, out, i0, j0):
     columns are read (a block of columns of a wider matrix); ``out`` is 2-D, C-contiguous, and must
     hold the whole block. All of one floating dtype. Nothing is checked.
     """
+    return _whole_block(a_panel, b_panel, out, i0, j0, vectors=2)
+
+
+@intrinsic
+def outer_product_half_block(typingctx, a_panel, b_panel, out, i0, j0):
+    """:func:`outer_product_block` of the block's first C/2 columns (one vector a row, not two), each sum the same.
+
+    For the last columns of a product whose width is a whole number of
+    vectors but not of blocks.
+    """
+    return _whole_block(a_panel, b_panel, out, i0, j0, vectors=1)
+
+
+def _whole_block(a_panel, b_panel, out, i0, j0, vectors):
+    """The typing and code of :func:`outer_product_block` ``vectors`` vectors wide."""
     if not all(isinstance(x, types.Array) and x.layout == "C" for x in (a_panel, b_panel)):
         return None
     dtype = _block_dtype(a_panel, b_panel, out)
@@ -57,7 +72,7 @@ def outer_product_block(typingctx, a_panel, b_panel, out, i0, j0):
         depth = builder.extract_value(a.shape, 0)
         b_k = builder.extract_value(b.shape, 1)
         geometry = (zero, rows, one, rows, zero, b_k, depth, one, zero, zero, i0, j0)
-        _block_code(context, builder, signature.args[2], args[2], dtype, a.data, b.data, geometry)
+        _block_code(context, builder, signature.args[2], args[2], dtype, a.data, b.data, geometry, vectors)
         return context.get_dummy_value()
 
     return types.void(a_panel, b_panel, out, i0, j0), codegen
@@ -116,13 +131,15 @@ def _block_dtype(a, b, out, any_layout=False):
     return dtype
 
 
-def _block_code(context, builder, out_type, out_value, dtype, a_data, b_data, geometry):
-    """The code of a block product (see :func:`outer_product_strided_block`; ``geometry`` as LLVM values)."""
+def _block_code(context, builder, out_type, out_value, dtype, a_data, b_data, geometry, vectors=2):
+    """The code of a block product ``vectors`` vectors wide (see :func:`outer_product_strided_block`).
+
+    ``geometry`` holds LLVM values.
+    """
     a_start, a_k, a_r, height, b_start, b_k, depth, segments, a_segment, b_segment, row0, column0 = geometry
     target = make_array(out_type)(context, builder, out_value)
     rows = PANEL_ROWS
     lanes = VECTOR_BYTES // (4 if dtype == types.float32 else 8)
-    vectors = 2
     element = context.get_data_type(dtype)
     vector = ir.VectorType(element, lanes)
     align = context.get_abi_sizeof(element)
