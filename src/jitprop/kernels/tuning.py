@@ -99,9 +99,18 @@ REDUCE_CHUNK = 16384
 PARALLEL_REDUCE = 1 << 17
 
 #: Fewest parameters whose sum-and-update (:func:`~.step.sum_and_update`)
-#: runs its chunks in parallel, for the same reason. Measured as above (SGD):
-#: parallel over serial 0.70, 0.64, 0.64, 0.56, 0.56 for 2^15 to 2^19.
-PARALLEL_STEP = 1 << 17
+#: runs its chunks in parallel. Measured as above (SGD): parallel over serial
+#: 0.70, 0.64, 0.64, 0.56, 0.56 for 2^15 to 2^19. The limit was 2^17, for
+#: the reason of ``PARALLEL_REDUCE``, until whole fits on a 2-core Intel Xeon
+#: (Sapphire Rapids class, one thread a core, omp; 2026-12-05; fits in
+#: processes of their own, alternating, medians of 3) ran faster with 2^15:
+#: ``fit(epochs=1)`` of 784-128-10 (101,770 parameters; 8,192 examples,
+#: batches of 128) 23.2 -> 20.1 ms, of W5's network (61,706) 63.5 -> 59.8 ms,
+#: of 784-48-10 (38,170) 10.5 -> 10.4 ms. In a serial step the other thread
+#: waits: 13% of the samples of the 784-128-10 fit were the step's. Not
+#: measured again on Zen 4. The results do not depend on it: the chunks are
+#: the same either way.
+PARALLEL_STEP = 1 << 15
 
 #: Fewest outputs of a dense layer whose forward product runs from packed
 #: panels (:mod:`.panels`): narrower ones would fill little of a block (16
