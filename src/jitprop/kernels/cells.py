@@ -7,7 +7,8 @@ with ``G = g·u`` gate values (see :mod:`.recurrent` for the formulas): the
 recurrent product ``H₋ U`` of the examples' states, one product from packed
 panels that reads each example's ``h₋`` where it lies (:mod:`.panels`,
 ``U`` packed once per call), then per example the gates' nonlinearities and
-the state update, fused. Going back, each step's gate pre-activations'
+the state update, fused (for the LSTM and GRU in a kernel of its own, its
+arrays declared apart: :func:`_lstm_step`). Going back, each step's gate pre-activations'
 gradient overwrites its gate activations, from which it is computed, and
 ``∂loss/∂H₋ = G Uᵀ`` is one product from panels over the examples' rows
 of ``G``. Each sum of a product runs over ``k`` in order, one example's

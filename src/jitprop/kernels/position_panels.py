@@ -23,7 +23,8 @@ stride 1 (32/28 for a 28-wide "same" 5x5), ``sh·sw`` times as much at larger
 strides. Then
 
 * forward:          ``Zᵀ = Wmᵀ Pᵀ``: the micro-kernel reads blocks of ``C``
-  columns of ``pt`` in place, the filters packed in panels of 6;
+  columns of ``pt`` in place (the last may be half a block:
+  :func:`columns_of_pt`), the filters packed in panels of 6 (8 with AVX-512);
 * weight gradient:  ``dWm = P D``, as dot products over ``q``
   (:func:`~.matmul.matmul_nt` of ``pt`` and ``D`` transposed into the same
   columns, zeros where no position is), over the columns of several
