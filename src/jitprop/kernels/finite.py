@@ -1,6 +1,7 @@
-"""Where the first NaN or infinity of a table lies, found in one compiled pass.
+"""Whether values are finite, and where the first NaN or infinity of a table lies, in one compiled pass.
 
-Every array a user passes is checked before the kernels read it. NumPy's
+Every array a user passes is checked before the kernels read it, and each
+update checks the parameters and the optimizer's state it wrote. NumPy's
 ``isfinite`` writes a boolean per element before anything is reduced; this
 pass reads each row once and keeps nothing: ``x · 0`` is 0 for every finite
 ``x`` and NaN for a NaN or an infinity, so a row's sum of them says whether it

@@ -35,6 +35,7 @@ from numba import njit
 
 from ._numba.options import INLINED_KERNEL, KERNEL
 from ._numba.linking import entry
+from .finite import finite_row
 
 SGD = 0
 ADAM = 1
@@ -69,7 +70,7 @@ def sgd_update(params, grad, state, hyper, lr, step, lo, hi):
     """
     _sgd(params[lo:hi], grad[lo:hi], state[0, lo:hi], hyper[0], hyper[1] != 0.0, hyper[2], lr)
     # Plain SGD keeps no state (its row stays as it was).
-    return hyper[0] == 0.0 or all_finite(state[0, lo:hi])
+    return hyper[0] == 0.0 or finite_row(state[0, lo:hi])
 
 
 @njit(**KERNEL)
@@ -121,22 +122,8 @@ def rule_entry(code, params, grad, state, hyper):
 def _state_finite(state, lo, hi):
     finite = True
     for row in range(state.shape[0]):
-        finite = finite and all_finite(state[row, lo:hi])
+        finite = finite and finite_row(state[row, lo:hi])
     return finite
-
-
-@njit(**INLINED_KERNEL)
-def all_finite(a):
-    """Whether every element of ``a`` (1-D) is finite.
-
-    A count rather than an early exit, so that the loop vectorizes. (A sum
-    of ``x - x`` would not do: with reassociation allowed, the compiler may
-    rewrite ``t + (x - x)`` as ``t``.)
-    """
-    finite = 0
-    for i in range(a.shape[0]):
-        finite += math.isfinite(a[i])
-    return finite == a.shape[0]
 
 
 @njit(**INLINED_KERNEL)

@@ -16,7 +16,7 @@ from numba import njit
 from ._numba.options import INLINED_KERNEL, KERNEL
 from .batch import _reduce_chunk
 from ._numba.linking import call_entry
-from .optimizers import all_finite
+from .finite import finite_row
 from .tuning import PARALLEL_STEP, REDUCE_CHUNK
 from ._numba.parallel import run_tasks
 
@@ -97,4 +97,4 @@ def _step_range(tile_gradients, n_tiles, grad, rule, params, state, hyper, lr, s
         for i in range(lo, hi):
             grad_sq += np.float64(grad[i]) * np.float64(grad[i])
     state_finite = call_entry(rule, (params, grad, state, hyper, lr, step, lo, hi), True)
-    return grad_sq, all_finite(params[lo:hi]) and state_finite
+    return grad_sq, finite_row(params[lo:hi]) and state_finite
