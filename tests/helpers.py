@@ -31,6 +31,12 @@ DTYPES = ["float32", "float64"]
 TOLERANCE = {"float32": (1e-4, 1e-5), "float64": (1e-10, 1e-12)}
 
 
+def compiled_llvm(kernel, *args):
+    """The LLVM IR of the Numba ``kernel`` as compiled for ``args`` (it runs once on them)."""
+    kernel(*args)
+    return kernel.inspect_llvm(kernel.signatures[0])
+
+
 def dot_tolerance(dtype, k=1):
     """rtol/atol for a dot product of length k of O(1) numbers in ``dtype``."""
     eps = np.finfo(dtype).eps

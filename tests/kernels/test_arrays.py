@@ -3,6 +3,8 @@
 import numpy as np
 import pytest
 
+from helpers import compiled_llvm
+
 
 def test_untracked_copies_share_memory_with_the_arrays_in_a_tuple(rng):
     from numba import njit
@@ -69,15 +71,10 @@ def _add_rows(apart):
     return njit(fastmath=True)(kernel)
 
 
-def _compiled_llvm(kernel, *arrays):
-    kernel(*arrays)
-    return kernel.inspect_llvm(kernel.signatures[0])
-
-
 def test_a_kernel_with_its_arguments_apart_vectorizes_without_run_time_alias_checks(rng):
     a, b = rng.random(100, dtype=np.float32), rng.random(100, dtype=np.float32)
-    apart = _compiled_llvm(_add_rows(apart=True), a, b, np.empty_like(a))
-    checked = _compiled_llvm(_add_rows(apart=False), a, b, np.empty_like(a))
+    apart = compiled_llvm(_add_rows(apart=True), a, b, np.empty_like(a))
+    checked = compiled_llvm(_add_rows(apart=False), a, b, np.empty_like(a))
     assert "vector.memcheck" in checked
     assert "vector.memcheck" not in apart
     assert "vector.body" in apart

@@ -6,6 +6,10 @@ from numba import njit
 
 from jitprop.kernels._numba.microkernel import AVX512, VECTOR_BYTES
 from jitprop.kernels._numba.vector_width import use_register_width
+from helpers import compiled_llvm
+
+#: What the kernels are compiled for: an input and an output of eight float32.
+_ARRAYS = (np.zeros(8, dtype=np.float32), np.zeros(8, dtype=np.float32))
 
 
 def _scale_and_shift(marked):
@@ -21,8 +25,8 @@ def _scale_and_shift(marked):
 
 
 def test_a_marked_kernel_carries_the_width_in_its_llvm_function():
-    assert f'"prefer-vector-width"="{VECTOR_BYTES * 8}"' in _compiled_llvm(_scale_and_shift(marked=True))
-    assert "prefer-vector-width" not in _compiled_llvm(_scale_and_shift(marked=False))
+    assert f'"prefer-vector-width"="{VECTOR_BYTES * 8}"' in compiled_llvm(_scale_and_shift(marked=True), *_ARRAYS)
+    assert "prefer-vector-width" not in compiled_llvm(_scale_and_shift(marked=False), *_ARRAYS)
 
 
 def test_a_marked_kernel_computes_the_same_values():
@@ -41,13 +45,6 @@ def test_with_avx512_a_marked_kernels_loop_runs_in_64_byte_registers():
     assert "zmm" in _compiled_asm(_scale_and_shift(marked=True))
 
 
-def _compiled_llvm(kernel):
-    a = np.zeros(8, dtype=np.float32)
-    kernel(a, a.copy())
-    return kernel.inspect_llvm(kernel.signatures[0])
-
-
 def _compiled_asm(kernel):
-    a = np.zeros(8, dtype=np.float32)
-    kernel(a, a.copy())
+    kernel(*_ARRAYS)
     return kernel.inspect_asm(kernel.signatures[0])
