@@ -3,6 +3,7 @@
 The callbacks themselves are tested in test_callbacks.py.
 """
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -358,10 +359,7 @@ def test_a_fit_trains_as_with_a_workspace_of_its_own_whatever_was_fitted_before(
             net = jp.Network(layers, input_shape=(12, 1), loss="cross_entropy", seed=7)
         else:
             net = jp.Network([jp.Dense(width, "tanh"), jp.Dense(3, "softmax")], 12, "cross_entropy", seed=7)
-        if hold:
-            with training._FIT_MEMORY._lock:
-                net.fit(X, y, epochs=2, batch_size=batch_size, optimizer=jp.Adam(0.01), verbose=0)
-        else:
+        with training._FIT_MEMORY._lock if hold else contextlib.nullcontext():  # (taken: a workspace of its own)
             net.fit(X, y, epochs=2, batch_size=batch_size, optimizer=jp.Adam(0.01), verbose=0)
         return net.params
 
