@@ -21,7 +21,7 @@ from .errors import DivergenceError
 from .kernels import kinds, recurrent, workspace
 from .kernels._numba.linking import type_key
 from .kernels.batch import chunking
-from .kernels.epoch import EpochPlan, epoch_kernels, gradient_adjustments, train_epoch
+from .kernels.epoch import EpochPlan, backup_buffers, epoch_kernels, gradient_adjustments, train_epoch
 from .kernels.optimizers import rule_entry
 from .lbfgs import LBFGS
 from .losses import get_loss
@@ -341,6 +341,7 @@ def fit(
             ws_arguments = (net.layout, batch_size, net.n_params, net.dtype)
             chunked = chunking(net.n_params)
             code, state, hyper = optimizer.kernel_arguments()
+            backup = backup_buffers(net.params, state)
             with _FIT_MEMORY.workspace(*ws_arguments) as ws:
                 buffers = (net.model, data, ws, grad)
                 kernels = _epoch_kernels(net, buffers, (code, state, hyper), adjustments, chunked, val_data is not None)
@@ -395,7 +396,7 @@ def fit(
         elif session is None:
             compiled_for = (adjustments, chunked)  # (what train_epoch's code is compiled for)
             with _FIT_MEMORY.workspace(*ws_arguments) as ws:
-                arguments = (kernels, rule, data, epoch_plan, (ws, grad, batch_stats), optimizer, compiled_for)
+                arguments = (kernels, rule, data, epoch_plan, (ws, grad, backup, batch_stats), optimizer, compiled_for)
                 seconds = _run_epoch(net, *arguments, epoch, verbose)
         else:
             with _bar(verbose, n, epoch) as bar:
@@ -468,10 +469,11 @@ def _run_epoch(net, kernels, rule, data, plan, buffers, optimizer, compiled_for,
     """Run one epoch's batches (in segments when a bar is shown); return its wall time.
 
     ``rule`` is the update rule's entry (see :func:`~.kernels.optimizers.rule_entry`);
-    ``buffers`` are the workspace, the gradient and the per-batch (loss, correct) rows;
+    ``buffers`` are the workspace, the gradient, the backup (see :func:`~.kernels.epoch.backup_buffers`) and
+    the per-batch (loss, correct) rows;
     ``compiled_for`` the ``adjustments`` and ``chunked`` that ``train_epoch`` is compiled for.
     """
-    ws, grad, batch_stats = buffers
+    ws, grad, backup, batch_stats = buffers
     n_batches = plan.last_batch
     bounds = [0, n_batches]
     bar = None
@@ -488,7 +490,7 @@ def _run_epoch(net, kernels, rule, data, plan, buffers, optimizer, compiled_for,
         for first, last in zip(bounds[:-1], bounds[1:]):
             segment = plan._replace(first_batch=first, last_batch=last)
             with _threading.parallel_region():
-                arguments = (net.model, data, segment, ws, grad, update, batch_stats)
+                arguments = (net.model, data, segment, ws, grad, backup, update, batch_stats)
                 done = train_epoch(kernels, *arguments, *compiled_for)
             if done < last:
                 optimizer.step += done

@@ -35,7 +35,7 @@ import numpy as np
 from . import _threading
 from .errors import DivergenceError
 from .kernels import kinds, recurrent, workspace
-from .kernels.epoch import EpochPlan, epoch_kernels, train_epoch
+from .kernels.epoch import EpochPlan, backup_buffers, epoch_kernels, train_epoch
 from .kernels.layout import Data, Model
 from .kernels.optimizers import rule_entry
 from .kernels.tile import per_step_output
@@ -129,6 +129,7 @@ class Truncation:
         sample = self._chunk_data(data, np.zeros(1, dtype=np.int64), 0, 1)
         buffers = (Model(layout, net.params, net.packed_weights), sample, ws, grad)
         self.kernels = epoch_kernels(*buffers, optimizer.kernel_arguments(), adjustments, chunked, evaluates=False)
+        self.backup = backup_buffers(net.params, optimizer.kernel_arguments()[1])
 
     @property
     def chunks(self):
@@ -170,7 +171,7 @@ class Truncation:
                 )
                 with _threading.parallel_region():
                     model = Model(layout, net.params, net.packed_weights)
-                    arguments = (model, chunk, one, ws, self.grad, update, chunk_stats)
+                    arguments = (model, chunk, one, ws, self.grad, self.backup, update, chunk_stats)
                     done = train_epoch(self.kernels, *arguments, self.adjustments, self.chunked)
                 if done < 1:
                     optimizer.step += u
