@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from jitprop.kernels.panels import PANEL_ROWS, matmul_tn, pack_columns, pack_rows, padded_width
+from jitprop.kernels.tuning import DEPTH_BLOCK
 from helpers import DTYPES, dot_tolerance
 
 
@@ -61,7 +62,9 @@ def test_pack_rows_cuts_rows_into_transposed_zero_padded_panels(rng, width):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("m,depth,n", [(1, 1, 1), (5, 3, 17), (6, 16, 16), (13, 7, 40), (64, 33, 10)])
+@pytest.mark.parametrize(
+    "m,depth,n", [(1, 1, 1), (5, 3, 17), (6, 16, 16), (13, 7, 40), (64, 33, 10), (19, 2 * DEPTH_BLOCK + 3, 70)]
+)
 def test_matmul_packed_b_matches_numpy(rng, m, depth, n, dtype):
     from jitprop.kernels.panels import matmul_packed_b, pack_columns, panel_columns, round_up
 
@@ -154,3 +157,57 @@ def test_a_half_block_sums_the_first_half_of_a_whole_blocks_columns_alike_and_wr
     np.testing.assert_array_equal(half[:, : columns // 2], whole[:, : columns // 2])
     assert np.isnan(half[:, columns // 2 :]).all()
     np.testing.assert_allclose(whole, a.T @ b[:, :columns], **dot_tolerance(dtype, 37))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_a_sum_cut_into_parts_added_onto_the_block_gives_the_bits_of_one_sum(rng, dtype):
+    from numba import njit
+
+    from jitprop.kernels._numba.microkernel import outer_product_block, outer_product_block_onto
+    from jitprop.kernels.panels import panel_columns
+
+    @njit
+    def in_parts(a, b, whole, parts, cut):
+        outer_product_block(a, b, whole, 0, 0)
+        outer_product_block(a[:cut], b[:cut], parts, 1, 0)
+        outer_product_block_onto(a[cut:], b[cut:], parts, 1, 0)
+
+    columns = int(panel_columns.py_func(np.zeros(1, dtype)))
+    a = rng.standard_normal((41, PANEL_ROWS)).astype(dtype)
+    b = rng.standard_normal((41, columns)).astype(dtype)
+    whole = np.full((PANEL_ROWS, columns), np.nan, dtype)
+    parts = np.full((PANEL_ROWS + 2, columns), np.nan, dtype)  # (the block one row down)
+    in_parts(a, b, whole, parts, 17)
+    np.testing.assert_array_equal(parts[1:-1], whole)
+    assert np.isnan(parts[[0, -1]]).all()
+    np.testing.assert_allclose(whole, a.T @ b, **dot_tolerance(dtype, 41))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_a_block_stored_transposed_holds_the_blocks_bits_and_writes_nothing_else(rng, dtype):
+    from numba import njit
+
+    from jitprop.kernels._numba.microkernel import outer_product_strided_block, outer_product_strided_block_transposed
+    from jitprop.kernels.panels import panel_columns
+
+    columns = int(panel_columns.py_func(np.zeros(1, dtype)))
+    depth, i0, j0 = 23, 3, 2
+
+    @njit
+    def both(a, b, block, out):
+        # The rows of the block are rows of a (a_r = depth), read along k; b is one panel.
+        geometry = (0, 1, depth, PANEL_ROWS, 0, columns, depth, 1, 0, 0, 0, 0)
+        outer_product_strided_block(a, b, block, geometry)
+        geometry = (0, 1, depth, PANEL_ROWS, 0, columns, depth, 1, 0, 0, i0, j0)
+        outer_product_strided_block_transposed(a, b, out, geometry)
+
+    a = rng.standard_normal((PANEL_ROWS, depth)).astype(dtype)
+    b = rng.standard_normal((depth, columns)).astype(dtype)
+    block = np.full((PANEL_ROWS, columns), np.nan, dtype)
+    out = np.full((j0 + columns + 1, i0 + PANEL_ROWS + 1), np.nan, dtype)
+    both(a, b, block, out)
+    np.testing.assert_array_equal(out[j0 : j0 + columns, i0 : i0 + PANEL_ROWS], block.T)
+    inside = np.zeros(out.shape, bool)
+    inside[j0 : j0 + columns, i0 : i0 + PANEL_ROWS] = True
+    assert np.isnan(out[~inside]).all()
+    np.testing.assert_allclose(block, a @ b, **dot_tolerance(dtype, depth))

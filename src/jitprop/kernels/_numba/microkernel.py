@@ -47,6 +47,18 @@ def outer_product_block(typingctx, a_panel, b_panel, out, i0, j0):
 
 
 @intrinsic
+def outer_product_block_onto(typingctx, a_panel, b_panel, out, i0, j0):
+    """:func:`outer_product_block` added onto the block: ``out[i0 + r, j0 + c] += Σ_k a_panel[k, r] · b_panel[k, c]``.
+
+    Each sum goes on from the value in ``out``, one multiply-add per ``k``
+    as before: a sum over ``k`` cut into consecutive parts, the first by
+    :func:`outer_product_block` and the rest by this, gives the same bits
+    as one call over all of ``k``.
+    """
+    return _whole_block(a_panel, b_panel, out, i0, j0, vectors=2, onto=True)
+
+
+@intrinsic
 def outer_product_half_block(typingctx, a_panel, b_panel, out, i0, j0):
     """:func:`outer_product_block` of the block's first C/2 columns (one vector a row, not two), each sum the same.
 
@@ -56,7 +68,7 @@ def outer_product_half_block(typingctx, a_panel, b_panel, out, i0, j0):
     return _whole_block(a_panel, b_panel, out, i0, j0, vectors=1)
 
 
-def _whole_block(a_panel, b_panel, out, i0, j0, vectors):
+def _whole_block(a_panel, b_panel, out, i0, j0, vectors, onto=False):
     """The typing and code of :func:`outer_product_block` ``vectors`` vectors wide."""
     if not all(isinstance(x, types.Array) and x.layout == "C" for x in (a_panel, b_panel)):
         return None
@@ -72,7 +84,7 @@ def _whole_block(a_panel, b_panel, out, i0, j0, vectors):
         depth = builder.extract_value(a.shape, 0)
         b_k = builder.extract_value(b.shape, 1)
         geometry = (zero, rows, one, rows, zero, b_k, depth, one, zero, zero, i0, j0)
-        _block_code(context, builder, signature.args[2], args[2], dtype, a.data, b.data, geometry, vectors)
+        _block_code(context, builder, signature.args[2], args[2], dtype, a.data, b.data, geometry, vectors, onto)
         return context.get_dummy_value()
 
     return types.void(a_panel, b_panel, out, i0, j0), codegen
@@ -85,6 +97,23 @@ GEOMETRY = ("a_start", "a_k", "a_r", "height", "b_start", "b_k", "depth", "segme
 
 @intrinsic
 def outer_product_strided_block(typingctx, a, b, out, geometry):
+    """The strided block product (see :func:`_strided_block`), stored as the block."""
+    return _strided_block(a, b, out, geometry, transposed=False)
+
+
+@intrinsic
+def outer_product_strided_block_transposed(typingctx, a, b, out, geometry):
+    """:func:`outer_product_strided_block` stored transposed: ``out[j0 + c, i0 + r]`` for every ``r`` and ``c``.
+
+    The same sums, bit for bit. The rows ``r`` past ``height`` are stored
+    too: for whole blocks. With 8 rows, the block is transposed in the vector
+    registers and each ``c`` stored as one vector of 8; otherwise element by
+    element.
+    """
+    return _strided_block(a, b, out, geometry, transposed=True)
+
+
+def _strided_block(a, b, out, geometry, transposed):
     """:func:`outer_product_block` with both operands read where they lie, the sum over ``k`` in segments.
 
     ``out[i0 + r, j0 + c] = Σ_s Σ_k A[s, k, r] · B[s, k, c]`` for the
@@ -113,7 +142,7 @@ def outer_product_strided_block(typingctx, a, b, out, geometry):
             context.cast(builder, builder.extract_value(args[3], i), geometry.dtype, types.intp)
             for i in range(len(GEOMETRY))
         ]
-        _block_code(context, builder, signature.args[2], args[2], dtype, a_data, b_data, values)
+        _block_code(context, builder, signature.args[2], args[2], dtype, a_data, b_data, values, transposed=transposed)
         return context.get_dummy_value()
 
     return types.void(a, b, out, geometry), codegen
@@ -131,10 +160,13 @@ def _block_dtype(a, b, out, any_layout=False):
     return dtype
 
 
-def _block_code(context, builder, out_type, out_value, dtype, a_data, b_data, geometry, vectors=2):
-    """The code of a block product ``vectors`` vectors wide (see :func:`outer_product_strided_block`).
+def _block_code(
+    context, builder, out_type, out_value, dtype, a_data, b_data, geometry, vectors=2, onto=False, transposed=False
+):
+    """The code of a block product ``vectors`` vectors wide (see :func:`_strided_block`).
 
-    ``geometry`` holds LLVM values.
+    ``geometry`` holds LLVM values. The sums start at zero, or ``onto`` the
+    values in the block; they are stored as the block, or ``transposed``.
     """
     a_start, a_k, a_r, height, b_start, b_k, depth, segments, a_segment, b_segment, row0, column0 = geometry
     target = make_array(out_type)(context, builder, out_value)
@@ -158,6 +190,18 @@ def _block_code(context, builder, out_type, out_value, dtype, a_data, b_data, ge
             values.append(phi)
         return values
 
+    row_stride = builder.extract_value(target.strides, 0)
+    row_starts = []  # (of the block's rows in the target; a transposed block's are not)
+    for r in range(0 if transposed else rows):
+        row = builder.add(row0, ir.Constant(intp, r))
+        address = builder.add(builder.ptrtoint(target.data, intp), builder.mul(row, row_stride))
+        row_starts.append(cgutils.gep_inbounds(builder, builder.inttoptr(address, target.data.type), column0))
+    if onto:
+        initial = [builder.load(vector_at(row_starts[i // vectors], i % vectors * lanes), align=align)
+                   for i in range(rows * vectors)]  # fmt: skip
+    else:
+        initial = [ir.Constant(vector, None)] * (rows * vectors)
+
     start = builder.basic_block
     segment_head = builder.append_basic_block("outer.segment")
     segment_body = builder.append_basic_block("outer.segment.body")
@@ -171,7 +215,7 @@ def _block_code(context, builder, out_type, out_value, dtype, a_data, b_data, ge
     builder.position_at_end(segment_head)
     s = builder.phi(intp, name="s")
     s.add_incoming(zero, start)
-    outer_sums = phis([ir.Constant(vector, None)] * (rows * vectors), start)
+    outer_sums = phis(initial, start)
     builder.cbranch(builder.icmp_signed("<", s, segments), segment_body, done)
 
     builder.position_at_end(segment_body)
@@ -216,10 +260,64 @@ def _block_code(context, builder, out_type, out_value, dtype, a_data, b_data, ge
     builder.branch(segment_head)
 
     builder.position_at_end(done)
-    row_stride = builder.extract_value(target.strides, 0)
+    if transposed:
+        _store_transposed(builder, target, outer_sums, row0, column0, rows, vectors, lanes, align)
+        return
     for r in range(rows):
-        row = builder.add(row0, ir.Constant(intp, r))
-        address = builder.add(builder.ptrtoint(target.data, intp), builder.mul(row, row_stride))
-        row_start = cgutils.gep_inbounds(builder, builder.inttoptr(address, target.data.type), column0)
         for v in range(vectors):
-            builder.store(outer_sums[r * vectors + v], vector_at(row_start, v * lanes), align=align)
+            builder.store(outer_sums[r * vectors + v], vector_at(row_starts[r], v * lanes), align=align)
+
+
+def _store_transposed(builder, target, sums, row0, column0, rows, vectors, lanes, align):
+    """``target[column0 + c, row0 + r] = block[r, c]``, the block's row ``r`` being the vectors ``sums[r·vectors:]``."""
+    intp = row0.type
+    element = target.data.type.pointee
+    row_stride = builder.extract_value(target.strides, 0)
+
+    def at(c, r):  # (a pointer to target[column0 + c, row0 + r])
+        row = builder.add(column0, ir.Constant(intp, c))
+        address = builder.add(builder.ptrtoint(target.data, intp), builder.mul(row, row_stride))
+        return cgutils.gep_inbounds(builder, builder.inttoptr(address, target.data.type), builder.add(row0, r))
+
+    for v in range(vectors):
+        block = [sums[r * vectors + v] for r in range(rows)]
+        if rows != 8 or lanes % rows:
+            for r in range(rows):
+                for lane in range(lanes):
+                    value = builder.extract_element(block[r], ir.Constant(ir.IntType(32), lane))
+                    builder.store(value, at(v * lanes + lane, ir.Constant(intp, r)), align=align)
+            continue
+        # Three rounds of interleaving: units of 1, 2 then 4 elements of pairs of
+        # vectors; each vector then holds lanes/8 whole columns of the block, in order.
+        groups = [[row] for row in block]
+        unit = 1
+        while len(groups) > 1:
+            merged = []
+            for first, second in zip(groups[0::2], groups[1::2]):
+                group = []
+                for x, y in zip(first, second):
+                    group += [_interleave(builder, x, y, unit, half, lanes) for half in (0, 1)]
+                merged.append(group)
+            groups, unit = merged, unit * 2
+        column_type = ir.VectorType(element, rows)
+        for t, vector in enumerate(groups[0]):
+            for part in range(lanes // rows):
+                mask = _mask([part * rows + i for i in range(rows)])
+                column = builder.shuffle_vector(vector, ir.Constant(vector.type, ir.Undefined), mask)
+                c = v * lanes + t * (lanes // rows) + part
+                pointer = builder.bitcast(at(c, ir.Constant(intp, 0)), column_type.as_pointer())
+                builder.store(column, pointer, align=align)
+
+
+def _interleave(builder, x, y, unit, half, lanes):
+    """Units of ``unit`` elements of ``x`` and ``y`` in turn, from the first (``half`` 0) or last half of each."""
+    units = lanes // unit
+    indices = []
+    for k in range(half * units // 2, (half + 1) * units // 2):
+        indices += [k * unit + i for i in range(unit)] + [lanes + k * unit + i for i in range(unit)]
+    return builder.shuffle_vector(x, y, _mask(indices))
+
+
+def _mask(indices):
+    """A shuffle's mask: the elements ``indices`` of its two vectors, counted on from the first into the second."""
+    return ir.Constant(ir.VectorType(ir.IntType(32), len(indices)), indices)
