@@ -25,10 +25,9 @@ strides. Then
 * forward:          ``Zᵀ = Wmᵀ Pᵀ``: the micro-kernel reads blocks of ``C``
   columns of ``pt`` in place (the last may be half a block:
   :func:`columns_of_pt`), the filters packed in panels of 6 (8 with AVX-512);
-* weight gradient:  ``dWm = P D``, as dot products over ``q``
-  (:func:`~.matmul.matmul_nt` of ``pt`` and ``D`` transposed into the same
-  columns, zeros where no position is), over the columns of several
-  examples at once (:func:`gradient_examples`).
+* weight gradient:  ``dWm = P D``, by the micro-kernel too
+  (:func:`weight_gradient`): the rows ``k`` of ``pt`` read in place at the
+  output positions' columns, ``D``'s rows of filters as its vectors.
 
 :func:`.conv.by_positions` decides which layers take these products.
 """
@@ -36,12 +35,18 @@ strides. Then
 import numpy as np
 from numba import njit
 
-from ._numba.microkernel import PANEL_ROWS, outer_product_block, outer_product_half_block
+from ._numba.microkernel import (
+    PANEL_ROWS,
+    outer_product_block,
+    outer_product_half_block,
+    outer_product_strided_block_onto,
+    outer_product_strided_block_transposed,
+    outer_product_strided_half_block_onto,
+    outer_product_strided_half_block_transposed,
+)
 from ._numba.options import INLINED_KERNEL, KERNEL
 from .layout import view2d
-from .matmul import matmul_nt
 from .panels import MAX_PANEL_COLUMNS, panel_columns, round_up
-from .tuning import GRADIENT_COLUMNS
 from .windows import C, H, H_OUT, KH, KW, PH, PW, SH, SW, W, W_OUT
 
 
@@ -93,31 +98,20 @@ def block_product(panel, columns_block, out, i0, q0, columns, width):
         outer_product_half_block(panel, columns_block, out, i0, q0)
 
 
-@njit(**INLINED_KERNEL)
-def gradient_examples(geometry, depth, filters, rows):
-    """Examples of a tile of ``rows`` whose windows and deltas the weight gradient takes in one product.
-
-    As many as ``GRADIENT_COLUMNS`` elements of ``pt`` and ``Dᵀ`` hold
-    (at least one): a small layer's product then runs over the columns of
-    many examples, not the few dozen of one, whose sums each ended in a
-    reduction of their vector's lanes.
-    """
-    per_example = (depth + filters) * columns_of_pt(geometry)
-    return max(1, min(rows, GRADIENT_COLUMNS // per_example))
-
-
 def scratch_size(geometry, depth, filters, rows):
-    """Elements of a tile's scratch of ``rows`` examples: the padded example, ``pt`` (K, L'), then the rest.
+    """Elements of a tile's scratch: the padded example, ``pt`` (K, L'), then the rest.
 
     ``pt`` has room for K rounded up to 6 rows: the backward writes ``dPt``
     there. Forward: the filters' panels and ``Zᵀ`` (C_out rounded up to 6,
-    L'); backward: ``pt`` and ``Dᵀ`` of :func:`gradient_examples` examples
-    ((K + C_out, E·L')), their ``dWm`` and the panels of ``Wm``'s rows.
+    L'); backward: ``pt`` and ``Dᵀ`` ((K + C_out, L')), the panels of
+    ``Wm``'s rows and :func:`weight_gradient`'s spare block and copy of the
+    deltas. One example at a time: ``rows`` does not matter.
     """
     width = int(columns_of_pt.py_func(geometry))
-    examples = int(gradient_examples.py_func(geometry, depth, filters, rows))
+    positions = int(geometry[H_OUT]) * int(geometry[W_OUT])
     forward = round_up(filters, PANEL_ROWS) * (depth + width)
-    backward = (depth + filters) * examples * width + depth * filters + round_up(depth, PANEL_ROWS) * filters
+    spare = PANEL_ROWS * MAX_PANEL_COLUMNS + positions * round_up(filters, VECTOR_COLUMNS)
+    backward = (depth + filters) * width + round_up(depth, PANEL_ROWS) * filters + spare
     return int(padded_elements.py_func(geometry)) + round_up(depth, PANEL_ROWS) * width + max(forward, backward)
 
 
@@ -172,9 +166,12 @@ def forward(x, geometry, wm, b, scratch, z):
     """``z = P Wm + b`` for the examples ``x`` (rows of H·W·C) into ``z`` (examples·positions, C_out).
 
     Each block of ``C`` columns of ``pt`` is multiplied by every panel of
-    filters, the block (6, C) of ``Zᵀ`` written into ``zt`` (C_out rounded
-    up to 6, L'); then the output positions' columns of ``zt`` go to ``z``,
-    transposed, with the bias.
+    filters, the block of ``Zᵀ`` transposed in the vector registers into
+    ``zq`` (L', C_out rounded up to 6), a row of filters for each column
+    ``q``; then each output position's row of ``zq``, with the bias, goes
+    to ``z``. (Taken from a ``Zᵀ`` element by element instead, W6's layer
+    took 1.06 to 1.13 times as long, a 16x16x1 image's 8 filters 1.22 to
+    1.27: one thread, 32 examples, Intel Xeon of the Sapphire Rapids class.)
     """
     depth, filters = wm.shape
     h_out, w_out, sh, sw = geometry[H_OUT], geometry[W_OUT], geometry[SH], geometry[SW]
@@ -185,7 +182,7 @@ def forward(x, geometry, wm, b, scratch, z):
     start = padded_elements(geometry)  # (where pt is)
     at = start + -(-depth // PANEL_ROWS) * PANEL_ROWS * width
     filter_panels = scratch[at : at + groups * depth * PANEL_ROWS]
-    zt = view2d(scratch, at + groups * depth * PANEL_ROWS, groups * PANEL_ROWS, width)
+    zq = view2d(scratch, at + groups * depth * PANEL_ROWS, width, groups * PANEL_ROWS)
     zero = wm.dtype.type(0)
     for g in range(groups):
         panel = view2d(filter_panels, g * depth * PANEL_ROWS, depth, PANEL_ROWS)
@@ -194,36 +191,38 @@ def forward(x, geometry, wm, b, scratch, z):
             for r in range(PANEL_ROWS):
                 panel[k, r] = wm[k, g * PANEL_ROWS + r] if r < count else zero
     positions = h_out * w_out
+    one, zero_ = np.int64(1), np.int64(0)
     for e in range(x.shape[0]):
         lower_transposed(x[e], geometry, scratch, view2d(scratch, start, depth, width))
         for q0 in range(0, width, columns):
-            pt_block = view2d(scratch, start + q0, depth, width)
             for g in range(groups):
-                panel = view2d(filter_panels, g * depth * PANEL_ROWS, depth, PANEL_ROWS)
-                block_product(panel, pt_block, zt, g * PANEL_ROWS, q0, columns, width)
+                # The filters' panel g (depth, 6) by pt's columns q0.. (rows of `width`), into zq[q0 + c, 6g + r].
+                geometry_ = (g * depth * PANEL_ROWS, PANEL_ROWS, one, PANEL_ROWS, start + q0, width, depth)
+                geometry_ = geometry_ + (one, zero_, zero_, g * PANEL_ROWS, q0)
+                if q0 + columns <= width:
+                    outer_product_strided_block_transposed(filter_panels, scratch, zq, geometry_)
+                else:  # (the last columns may be half a block: see columns_of_pt)
+                    outer_product_strided_half_block_transposed(filter_panels, scratch, zq, geometry_)
         for i in range(h_out):
             for j in range(w_out):
-                q = i * sh * wp + j * sw
+                source = zq[i * sh * wp + j * sw]
                 zr = z[e * positions + i * w_out + j]
                 for o in range(filters):
-                    zr[o] = zt[o, q] + b[o]
+                    zr[o] = source[o] + b[o]
 
 
 @njit(**KERNEL)
 def backward(x, geometry, wm, dz, scratch, grad_w, grad_b, dx, first):
     """``grad_w += Pᵀ D`` (K, C_out), ``grad_b += Σ D`` and, unless ``first``, ``dx`` = the input gradient of ``x``.
 
-    ``dz`` (examples·positions, C_out) holds ``D``. The examples go in
-    chunks of :func:`gradient_examples`: each example's ``pt`` and ``Dᵀ``
-    (``D`` transposed into ``pt``'s columns) fill its columns of the
-    chunk's, and one product of dot products over all of them (in
-    :func:`~.matmul.matmul_nt`'s order) is added to ``grad_w``, chunk after
-    chunk; the bias's sum is one long sum of each row of an example's
-    ``Dᵀ``, added to ``grad_b`` in the order of the examples. The input
-    gradient is the adjoint of the lowering: ``dPᵀ = Wm Dᵀ`` (the
-    micro-kernel, ``Wm``'s rows in panels of 6, blocks of ``Dᵀ`` read in
-    place), each row ``k`` added to the padded example's gradient at its
-    offset, whose inside is then ``dx`` (rows of H·W·C).
+    ``dz`` (examples·positions, C_out) holds ``D``. Example by example: the
+    weight gradient is the micro-kernel's (:func:`weight_gradient`), added
+    onto ``grad_w``; the bias's sum runs over the positions of each example
+    in order. The input gradient is the adjoint of the lowering: ``dPᵀ = Wm
+    Dᵀ`` (the micro-kernel, ``Wm``'s rows in panels of 6, blocks of ``Dᵀ``,
+    ``D`` transposed into ``pt``'s columns, read in place), each row ``k``
+    added to the padded example's gradient at its offset, whose inside is
+    then ``dx`` (rows of H·W·C).
     """
     depth, filters = grad_w.shape
     height, width_in, channels = geometry[H], geometry[W], geometry[C]
@@ -233,19 +232,16 @@ def backward(x, geometry, wm, dz, scratch, grad_w, grad_b, dx, first):
     width = columns_of_pt(geometry)
     columns = panel_columns(dz)
     positions = h_out * w_out
-    examples = x.shape[0]
     size = padded_elements(geometry)
     groups = -(-depth // PANEL_ROWS)
     d_pt = view2d(scratch, size, groups * PANEL_ROWS, width)
     pt_at = size + groups * PANEL_ROWS * width
-    chunk = gradient_examples(geometry, depth, filters, examples)
-    dt_at = pt_at + depth * chunk * width
-    at = dt_at + filters * chunk * width
-    chunk_w = view2d(scratch, at, depth, filters)
-    at += depth * filters
+    dt = view2d(scratch, pt_at + depth * width, filters, width)
+    at = pt_at + (depth + filters) * width
     # The input gradient's: Wm's rows in panels of 6.
     row_panels = scratch[at : at + groups * filters * PANEL_ROWS]
-    zero = chunk_w.dtype.type(0)
+    spare = scratch[at + groups * filters * PANEL_ROWS :]
+    zero = grad_w.dtype.type(0)
     offsets = window_offsets(geometry)
     if not first:
         for t in range(groups):
@@ -255,54 +251,98 @@ def backward(x, geometry, wm, dz, scratch, grad_w, grad_b, dx, first):
                     k = t * PANEL_ROWS + r
                     panel[o, r] = wm[k, o] if k < depth else zero
     gradient = scratch[:size]  # (once pt is made, the padded example's place)
-    for e0 in range(0, examples, chunk):
-        e1 = min(examples, e0 + chunk)
-        span = (e1 - e0) * width  # the chunk's columns; an example's are `width` of them
-        for e in range(e0, e1):
-            first_column = (e - e0) * width
-            # Rows of the chunk's width, starting at the example's columns: its first `width` columns are its.
-            lower_transposed(x[e], geometry, scratch, view2d(scratch, pt_at + first_column, depth, span))
-            dt = view2d(scratch, dt_at + first_column, filters, span)
+    for e in range(x.shape[0]):
+        lower_transposed(x[e], geometry, scratch, view2d(scratch, pt_at, depth, width))
+        deltas = dz[e * positions : (e + 1) * positions]
+        weight_gradient(scratch, pt_at, geometry, deltas, spare, grad_w)
+        for p in range(positions):
+            delta = deltas[p]
             for o in range(filters):
-                target = dt[o]
-                for q in range(width):
-                    target[q] = zero
-            for i in range(h_out):
-                for j in range(w_out):
-                    delta = dz[e * positions + i * w_out + j]
-                    q = i * sh * wp + j * sw
-                    for o in range(filters):
-                        dt[o, q] = delta[o]
-            for o in range(filters):
-                source = dt[o]
-                total = zero
-                for q in range(width):
-                    total += source[q]
-                grad_b[o] += total
-            if first:
-                continue
-            for k in range(size):
-                gradient[k] = zero
-            # dPt, a block of 6 rows by C columns at a time, then each row added at its offset.
-            for q0 in range(0, width, columns):  # (all of d_pt's columns: zeros past L)
-                block = view2d(scratch, dt_at + first_column + q0, filters, span)
-                for t in range(groups):
-                    panel = view2d(row_panels, t * filters * PANEL_ROWS, filters, PANEL_ROWS)
-                    block_product(panel, block, d_pt, t * PANEL_ROWS, q0, columns, width)
-            for k in range(depth):
-                target = gradient[offsets[k] :]
-                source = d_pt[k]
-                for q in range(width):
-                    target[q] += source[q]
-            # The inside of the padded example's gradient, channels last (zeros where no window reads).
-            xe = dx[e]
-            for y in range(height):
-                for xx in range(width_in):
-                    inside = y + ph < hp and xx + pw < wp
-                    for c in range(channels):
-                        at = ((c * hp + y + ph) * wp + xx + pw) if inside else 0
-                        xe[(y * width_in + xx) * channels + c] = gradient[at] if inside else zero
-        matmul_nt(view2d(scratch, pt_at, depth, span), view2d(scratch, dt_at, filters, span), chunk_w)
+                grad_b[o] += delta[o]
+        if first:
+            continue
+        for o in range(filters):
+            target = dt[o]
+            for q in range(width):
+                target[q] = zero
+        for i in range(h_out):
+            for j in range(w_out):
+                delta = deltas[i * w_out + j]
+                q = i * sh * wp + j * sw
+                for o in range(filters):
+                    dt[o, q] = delta[o]
+        for k in range(size):
+            gradient[k] = zero
+        # dPt, a block of 6 rows by C columns at a time, then each row added at its offset.
+        for q0 in range(0, width, columns):  # (all of d_pt's columns: zeros past L)
+            block = view2d(scratch, pt_at + depth * width + q0, filters, width)
+            for t in range(groups):
+                panel = view2d(row_panels, t * filters * PANEL_ROWS, filters, PANEL_ROWS)
+                block_product(panel, block, d_pt, t * PANEL_ROWS, q0, columns, width)
         for k in range(depth):
-            for o in range(filters):
-                grad_w[k, o] += chunk_w[k, o]
+            target = gradient[offsets[k] :]
+            source = d_pt[k]
+            for q in range(width):
+                target[q] += source[q]
+        # The inside of the padded example's gradient, channels last (zeros where no window reads).
+        xe = dx[e]
+        for y in range(height):
+            for xx in range(width_in):
+                inside = y + ph < hp and xx + pw < wp
+                for c in range(channels):
+                    where = ((c * hp + y + ph) * wp + xx + pw) if inside else 0
+                    xe[(y * width_in + xx) * channels + c] = gradient[where] if inside else zero
+
+
+@njit(**KERNEL)
+def weight_gradient(scratch, pt_at, geometry, deltas, spare, grad_w):
+    """``grad_w[k, o] +=`` the sum over an example's positions ``p`` of ``pt[k, q] · deltas[p, o]``.
+
+    ``pt`` (K, L') lies at ``scratch[pt_at:]``; position ``p = i·W_out + j``
+    reads its column ``q = i·sh·W_p + j·sw``. The micro-kernel takes blocks
+    of ``PANEL_ROWS`` rows ``k`` by one or two vectors of filters, its sum
+    over ``j`` in segments of one output row ``i`` each, reading ``pt`` and
+    ``deltas`` where they lie (from a copy with zeros past C_out when C_out
+    is no whole number of vectors), and adds each sum onto ``grad_w``'s
+    element in the order of the positions: over a tile's examples, one chain
+    of multiply-adds per element. A block on the ragged edge goes through
+    ``spare``, which also holds that copy.
+    """
+    depth, filters = grad_w.shape
+    h_out, w_out, sh, sw = geometry[H_OUT], geometry[W_OUT], geometry[SH], geometry[SW]
+    hp, wp = padded_shape(geometry)
+    width = columns_of_pt(geometry)
+    columns = panel_columns(grad_w)
+    lanes = columns // 2
+    padded = -(-filters // lanes) * lanes
+    b = deltas
+    if padded != filters:
+        positions = deltas.shape[0]
+        b = view2d(spare, PANEL_ROWS * columns, positions, padded)
+        zero = b.dtype.type(0)
+        for p in range(positions):
+            for o in range(padded):
+                b[p, o] = deltas[p, o] if o < filters else zero
+    block = view2d(spare, 0, PANEL_ROWS, columns)
+    for f0 in range(0, filters, columns):
+        half = padded - f0 <= lanes
+        count = min(lanes if half else columns, filters - f0)
+        for k0 in range(0, depth, PANEL_ROWS):
+            height = min(PANEL_ROWS, depth - k0)
+            direct = height == PANEL_ROWS and count == (lanes if half else columns)
+            i0, j0 = (k0, f0) if direct else (0, 0)
+            a_start = pt_at + k0 * width
+            geometry_ = (a_start, sw, width, height, f0, padded, w_out, h_out, sh * wp, w_out * padded, i0, j0)
+            if not direct:
+                for r in range(height):
+                    for c in range(count):
+                        block[r, c] = grad_w[k0 + r, f0 + c]
+            target = grad_w if direct else block
+            if half:
+                outer_product_strided_half_block_onto(scratch, b, target, geometry_)
+            else:
+                outer_product_strided_block_onto(scratch, b, target, geometry_)
+            if not direct:
+                for r in range(height):
+                    for c in range(count):
+                        grad_w[k0 + r, f0 + c] = block[r, c]

@@ -244,11 +244,3 @@ CHUNK_ROWS = 256
 #: positions are read once per 6 filters, the panel rows then; 8 with
 #: AVX-512 now). So the limit sits at 32.
 POSITION_PANEL_FILTERS = 32
-
-#: Elements of the windows' matrix ``pt`` and the deltas ``Dᵀ`` of the examples whose weight gradient a
-#: convolution by positions takes in one product (:func:`.position_panels.gradient_examples`): 32 KiB of
-#: float32, within the L1 cache. W6's 3x3 layer over 8x8 images (96 columns of 9 + 16 rows an example)
-#: takes 3 examples a product. Measured on W6 (Intel Xeon of the Sapphire Rapids class, alternating
-#: processes, examples/s over one example a product): 1.06 with 2^13 (median of 10 rounds, 0.92 to 1.21);
-#: about 1.0 with 2^15 (13 examples: 4 rounds, 0.90 to 1.10), probably as its 125 KiB do not fit the L1 cache.
-GRADIENT_COLUMNS = 1 << 13

@@ -97,23 +97,6 @@ GEOMETRY = ("a_start", "a_k", "a_r", "height", "b_start", "b_k", "depth", "segme
 
 @intrinsic
 def outer_product_strided_block(typingctx, a, b, out, geometry):
-    """The strided block product (see :func:`_strided_block`), stored as the block."""
-    return _strided_block(a, b, out, geometry, transposed=False)
-
-
-@intrinsic
-def outer_product_strided_block_transposed(typingctx, a, b, out, geometry):
-    """:func:`outer_product_strided_block` stored transposed: ``out[j0 + c, i0 + r]`` for every ``r`` and ``c``.
-
-    The same sums, bit for bit. The rows ``r`` past ``height`` are stored
-    too: for whole blocks. With 8 rows, the block is transposed in the vector
-    registers and each ``c`` stored as one vector of 8; otherwise element by
-    element.
-    """
-    return _strided_block(a, b, out, geometry, transposed=True)
-
-
-def _strided_block(a, b, out, geometry, transposed):
     """:func:`outer_product_block` with both operands read where they lie, the sum over ``k`` in segments.
 
     ``out[i0 + r, j0 + c] = Σ_s Σ_k A[s, k, r] · B[s, k, c]`` for the
@@ -128,6 +111,42 @@ def _strided_block(a, b, out, geometry, transposed):
     the last (``out`` must hold them all the same). ``a`` and ``b`` are
     arrays of any layout, ``out`` 2-D with contiguous rows. Nothing is checked.
     """
+    return _strided_block(a, b, out, geometry)
+
+
+@intrinsic
+def outer_product_strided_block_transposed(typingctx, a, b, out, geometry):
+    """:func:`outer_product_strided_block` stored transposed: ``out[j0 + c, i0 + r]`` for every ``r`` and ``c``.
+
+    The same sums, bit for bit. The rows ``r`` past ``height`` are stored
+    too: for whole blocks. With 8 rows, the block is transposed in the vector
+    registers and each ``c`` stored as one vector of 8; otherwise element by
+    element.
+    """
+    return _strided_block(a, b, out, geometry, transposed=True)
+
+
+@intrinsic
+def outer_product_strided_half_block_transposed(typingctx, a, b, out, geometry):
+    """:func:`outer_product_strided_block_transposed` of the block's first C/2 columns (one vector a row)."""
+    return _strided_block(a, b, out, geometry, transposed=True, vectors=1)
+
+
+@intrinsic
+def outer_product_strided_block_onto(typingctx, a, b, out, geometry):
+    """:func:`outer_product_strided_block` added onto the block, each sum going on from its value (see
+    :func:`outer_product_block_onto`)."""
+    return _strided_block(a, b, out, geometry, onto=True)
+
+
+@intrinsic
+def outer_product_strided_half_block_onto(typingctx, a, b, out, geometry):
+    """:func:`outer_product_strided_block_onto` of the block's first C/2 columns (one vector a row)."""
+    return _strided_block(a, b, out, geometry, vectors=1, onto=True)
+
+
+def _strided_block(a, b, out, geometry, transposed=False, vectors=2, onto=False):
+    """The typing and code of the strided block products, ``vectors`` vectors wide."""
     if not (isinstance(a, types.Array) and isinstance(geometry, types.UniTuple) and len(geometry) == len(GEOMETRY)):
         return None
     if not isinstance(geometry.dtype, types.Integer):
@@ -142,7 +161,8 @@ def _strided_block(a, b, out, geometry, transposed):
             context.cast(builder, builder.extract_value(args[3], i), geometry.dtype, types.intp)
             for i in range(len(GEOMETRY))
         ]
-        _block_code(context, builder, signature.args[2], args[2], dtype, a_data, b_data, values, transposed=transposed)
+        out = (signature.args[2], args[2])
+        _block_code(context, builder, *out, dtype, a_data, b_data, values, vectors, onto, transposed)
         return context.get_dummy_value()
 
     return types.void(a, b, out, geometry), codegen
