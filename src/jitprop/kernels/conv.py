@@ -325,21 +325,18 @@ def backward_by_positions(kernels, model, ws, layer, r0, r1, grad):
     kernels, model, ws, grad = untracked((kernels, model, ws, grad))
     layout, params = model.layout, model.params
     geometry, depth, filters, width_in, width_out, start = _shape(layout, layer)
-    grad_w = view2d(grad, start, depth, filters)
-    grad_b = grad[start + depth * filters : start + depth * filters + filters]
-    zero = grad_w.dtype.type(0)
-    for k in range(depth):
+    grad_wb = view2d(grad, start, depth + 1, filters)  # (the bias's gradient follows the weights')
+    zero = grad_wb.dtype.type(0)
+    for k in range(depth + 1):
         for o in range(filters):
-            grad_w[k, o] = zero
-    for o in range(filters):
-        grad_b[o] = zero
+            grad_wb[k, o] = zero
     x = view2d(ws.activations, ws.row_offsets[layer] + r0 * width_in, r1 - r0, width_in)
     rows_ = (r1 - r0) * geometry[H_OUT] * geometry[W_OUT]
     dz = view2d(ws.deltas, ws.row_offsets[layer + 1] + r0 * width_out, rows_, filters)
     d_prev = view2d(ws.deltas, ws.row_offsets[layer] + r0 * width_in, r1 - r0, width_in)
     wm = view2d(params, start, depth, filters)
     scratch = ws.panels[r0 // ws.tile_rows]
-    position_panels.backward(x, geometry, wm, dz, scratch, grad_w, grad_b, d_prev, layer == 0)
+    position_panels.backward(x, geometry, wm, dz, scratch, grad_wb, d_prev, layer == 0)
 
 
 KERNELS = LayerKernels("conv", forward, backward, tile_scratch, panels, positions=positions, forward_packing="columns")

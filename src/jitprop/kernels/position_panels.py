@@ -39,8 +39,10 @@ from ._numba.microkernel import (
     PANEL_ROWS,
     outer_product_block,
     outer_product_half_block,
+    outer_product_strided_block,
     outer_product_strided_block_onto,
     outer_product_strided_block_transposed,
+    outer_product_strided_half_block,
     outer_product_strided_half_block_onto,
     outer_product_strided_half_block_transposed,
 )
@@ -103,7 +105,7 @@ def scratch_size(geometry, depth, filters, rows):
 
     ``pt`` has room for K rounded up to 6 rows: the backward writes ``dPt``
     there. Forward: the filters' panels and ``Zᵀ`` (C_out rounded up to 6,
-    L'); backward: ``pt`` and ``Dᵀ`` ((K + C_out, L')), the panels of
+    L'); backward: ``pt``, a row of ones and ``Dᵀ`` ((K + 1 + C_out, L')), the panels of
     ``Wm``'s rows and :func:`weight_gradient`'s spare block and copy of the
     deltas. One example at a time: ``rows`` does not matter.
     """
@@ -111,7 +113,7 @@ def scratch_size(geometry, depth, filters, rows):
     positions = int(geometry[H_OUT]) * int(geometry[W_OUT])
     forward = round_up(filters, PANEL_ROWS) * (depth + width)
     spare = PANEL_ROWS * MAX_PANEL_COLUMNS + positions * round_up(filters, VECTOR_COLUMNS)
-    backward = (depth + filters) * width + round_up(depth, PANEL_ROWS) * filters + spare
+    backward = (depth + 1 + filters) * width + round_up(depth, PANEL_ROWS) * filters + spare
     return int(padded_elements.py_func(geometry)) + round_up(depth, PANEL_ROWS) * width + max(forward, backward)
 
 
@@ -174,9 +176,12 @@ def forward(x, geometry, wm, b, scratch, z):
     1.27: one thread, 32 examples, Intel Xeon of the Sapphire Rapids class.)
     """
     depth, filters = wm.shape
+    columns = panel_columns(z)
+    if filters % (columns // 2) == 0:
+        _forward_by_filter_vectors(x, geometry, wm, b, scratch, z)
+        return
     h_out, w_out, sh, sw = geometry[H_OUT], geometry[W_OUT], geometry[SH], geometry[SW]
     hp, wp = padded_shape(geometry)
-    columns = panel_columns(z)
     groups = -(-filters // PANEL_ROWS)
     width = columns_of_pt(geometry)
     start = padded_elements(geometry)  # (where pt is)
@@ -212,19 +217,71 @@ def forward(x, geometry, wm, b, scratch, z):
 
 
 @njit(**KERNEL)
-def backward(x, geometry, wm, dz, scratch, grad_w, grad_b, dx, first):
-    """``grad_w += Pᵀ D`` (K, C_out), ``grad_b += Σ D`` and, unless ``first``, ``dx`` = the input gradient of ``x``.
+def _forward_by_filter_vectors(x, geometry, wm, b, scratch, z):
+    """:func:`forward` of a layer whose filters fill whole vectors: the output positions along the block's rows.
 
-    ``dz`` (examples·positions, C_out) holds ``D``. Example by example: the
-    weight gradient is the micro-kernel's (:func:`weight_gradient`), added
-    onto ``grad_w``; the bias's sum runs over the positions of each example
-    in order. The input gradient is the adjoint of the lowering: ``dPᵀ = Wm
+    Blocks of ``PANEL_ROWS`` consecutive positions of an output row by one
+    or two vectors of filters: the micro-kernel broadcasts ``pt``'s elements
+    in place (a row ``k`` of ``pt`` for each term, the positions' columns
+    ``q``) and reads ``Wm``'s rows of filters where they lie, and the block
+    is ``z``'s rows as they are stored. The same sums as the other form, bit
+    for bit, without its transposition of ``Zᵀ``, and no column ``q`` is
+    computed that is no position. A block past the end of an output row goes
+    through scratch.
+    """
+    depth, filters = wm.shape
+    h_out, w_out, sh, sw = geometry[H_OUT], geometry[W_OUT], geometry[SH], geometry[SW]
+    hp, wp = padded_shape(geometry)
+    columns = panel_columns(z)
+    width = columns_of_pt(geometry)
+    start = padded_elements(geometry)  # (where pt is)
+    block = view2d(scratch, start + -(-depth // PANEL_ROWS) * PANEL_ROWS * width, PANEL_ROWS, columns)
+    positions = h_out * w_out
+    one, zero = np.int64(1), np.int64(0)
+    for e in range(x.shape[0]):
+        lower_transposed(x[e], geometry, scratch, view2d(scratch, start, depth, width))
+        first_row = e * positions
+        for i in range(h_out):
+            for j0 in range(0, w_out, PANEL_ROWS):
+                height = min(PANEL_ROWS, w_out - j0)
+                row = first_row + i * w_out + j0
+                a_start = start + i * sh * wp + j0 * sw
+                for f0 in range(0, filters, columns):
+                    count = min(columns, filters - f0)
+                    direct = height == PANEL_ROWS
+                    i0, j0_ = (row, f0) if direct else (zero, zero)
+                    geometry_ = (a_start, width, sw, height, f0, filters, depth, one, zero, zero, i0, j0_)
+                    target = z if direct else block
+                    if count == columns:
+                        outer_product_strided_block(scratch, wm, target, geometry_)
+                    else:
+                        outer_product_strided_half_block(scratch, wm, target, geometry_)
+                    if not direct:
+                        for r in range(height):
+                            for c in range(count):
+                                z[row + r, f0 + c] = block[r, c]
+        for p in range(first_row, first_row + positions):
+            zr = z[p]
+            for o in range(filters):
+                zr[o] += b[o]
+
+
+@njit(**KERNEL)
+def backward(x, geometry, wm, dz, scratch, grad_wb, dx, first):
+    """``grad_wb += [Pᵀ D; Σ D]`` and, unless ``first``, ``dx`` = the input gradient of ``x``.
+
+    ``grad_wb`` (K + 1, C_out) is the gradient of ``Wm`` (K, C_out) and, in
+    its last row, of the bias: they lie so in the parameters.
+    ``dz`` (examples·positions, C_out) holds ``D``. Example by example, both
+    are the micro-kernel's (:func:`weight_gradient`), the bias's as the
+    gradient of a weight whose input is always 1 (a row of ones under
+    ``pt``), added onto ``grad_wb``. The input gradient is the adjoint of the lowering: ``dPᵀ = Wm
     Dᵀ`` (the micro-kernel, ``Wm``'s rows in panels of 6, blocks of ``Dᵀ``,
     ``D`` transposed into ``pt``'s columns, read in place), each row ``k``
     added to the padded example's gradient at its offset, whose inside is
     then ``dx`` (rows of H·W·C).
     """
-    depth, filters = grad_w.shape
+    depth, filters = wm.shape
     height, width_in, channels = geometry[H], geometry[W], geometry[C]
     h_out, w_out, sh, sw = geometry[H_OUT], geometry[W_OUT], geometry[SH], geometry[SW]
     ph, pw = geometry[PH], geometry[PW]
@@ -236,12 +293,16 @@ def backward(x, geometry, wm, dz, scratch, grad_w, grad_b, dx, first):
     groups = -(-depth // PANEL_ROWS)
     d_pt = view2d(scratch, size, groups * PANEL_ROWS, width)
     pt_at = size + groups * PANEL_ROWS * width
-    dt = view2d(scratch, pt_at + depth * width, filters, width)
-    at = pt_at + (depth + filters) * width
+    ones = scratch[pt_at + depth * width : pt_at + (depth + 1) * width]
+    dt_at = pt_at + (depth + 1) * width
+    dt = view2d(scratch, dt_at, filters, width)
+    at = dt_at + filters * width
     # The input gradient's: Wm's rows in panels of 6.
     row_panels = scratch[at : at + groups * filters * PANEL_ROWS]
     spare = scratch[at + groups * filters * PANEL_ROWS :]
-    zero = grad_w.dtype.type(0)
+    zero = grad_wb.dtype.type(0)
+    for q in range(width):
+        ones[q] = 1
     offsets = window_offsets(geometry)
     if not first:
         for t in range(groups):
@@ -254,11 +315,7 @@ def backward(x, geometry, wm, dz, scratch, grad_w, grad_b, dx, first):
     for e in range(x.shape[0]):
         lower_transposed(x[e], geometry, scratch, view2d(scratch, pt_at, depth, width))
         deltas = dz[e * positions : (e + 1) * positions]
-        weight_gradient(scratch, pt_at, geometry, deltas, spare, grad_w)
-        for p in range(positions):
-            delta = deltas[p]
-            for o in range(filters):
-                grad_b[o] += delta[o]
+        weight_gradient(scratch, pt_at, geometry, deltas, spare, grad_wb)
         if first:
             continue
         for o in range(filters):
@@ -275,7 +332,7 @@ def backward(x, geometry, wm, dz, scratch, grad_w, grad_b, dx, first):
             gradient[k] = zero
         # dPt, a block of 6 rows by C columns at a time, then each row added at its offset.
         for q0 in range(0, width, columns):  # (all of d_pt's columns: zeros past L)
-            block = view2d(scratch, pt_at + depth * width + q0, filters, width)
+            block = view2d(scratch, dt_at + q0, filters, width)
             for t in range(groups):
                 panel = view2d(row_panels, t * filters * PANEL_ROWS, filters, PANEL_ROWS)
                 block_product(panel, block, d_pt, t * PANEL_ROWS, q0, columns, width)
@@ -298,7 +355,7 @@ def backward(x, geometry, wm, dz, scratch, grad_w, grad_b, dx, first):
 def weight_gradient(scratch, pt_at, geometry, deltas, spare, grad_w):
     """``grad_w[k, o] +=`` the sum over an example's positions ``p`` of ``pt[k, q] · deltas[p, o]``.
 
-    ``pt`` (K, L') lies at ``scratch[pt_at:]``; position ``p = i·W_out + j``
+    ``pt`` (as many rows as ``grad_w``, L') lies at ``scratch[pt_at:]``; position ``p = i·W_out + j``
     reads its column ``q = i·sh·W_p + j·sw``. The micro-kernel takes blocks
     of ``PANEL_ROWS`` rows ``k`` by one or two vectors of filters, its sum
     over ``j`` in segments of one output row ``i`` each, reading ``pt`` and

@@ -115,6 +115,12 @@ def outer_product_strided_block(typingctx, a, b, out, geometry):
 
 
 @intrinsic
+def outer_product_strided_half_block(typingctx, a, b, out, geometry):
+    """:func:`outer_product_strided_block` of the block's first C/2 columns (one vector a row)."""
+    return _strided_block(a, b, out, geometry, vectors=1)
+
+
+@intrinsic
 def outer_product_strided_block_transposed(typingctx, a, b, out, geometry):
     """:func:`outer_product_strided_block` stored transposed: ``out[j0 + c, i0 + r]`` for every ``r`` and ``c``.
 
