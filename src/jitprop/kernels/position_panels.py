@@ -111,7 +111,7 @@ def scratch_size(geometry, depth, filters, rows):
     """
     width = int(columns_of_pt.py_func(geometry))
     positions = int(geometry[H_OUT]) * int(geometry[W_OUT])
-    forward = round_up(filters, PANEL_ROWS) * (depth + width)
+    forward = round_up(filters, PANEL_ROWS) * (depth + 2 * width)
     spare = PANEL_ROWS * MAX_PANEL_COLUMNS + positions * round_up(filters, VECTOR_COLUMNS)
     backward = (depth + 1 + filters) * width + round_up(depth, PANEL_ROWS) * filters + spare
     return int(padded_elements.py_func(geometry)) + round_up(depth, PANEL_ROWS) * width + max(forward, backward)
@@ -187,7 +187,15 @@ def forward(x, geometry, wm, b, scratch, z):
     start = padded_elements(geometry)  # (where pt is)
     at = start + -(-depth // PANEL_ROWS) * PANEL_ROWS * width
     filter_panels = scratch[at : at + groups * depth * PANEL_ROWS]
-    zq = view2d(scratch, at + groups * depth * PANEL_ROWS, width, groups * PANEL_ROWS)
+    zq_at = at + groups * depth * PANEL_ROWS
+    zq = view2d(scratch, zq_at, width, groups * PANEL_ROWS)
+    zq_flat = scratch[zq_at : zq_at + width * groups * PANEL_ROWS]
+    runs = sw == 1 and filters == groups * PANEL_ROWS
+    run = w_out * filters
+    bias_run = scratch[zq_at + width * groups * PANEL_ROWS : zq_at + width * groups * PANEL_ROWS + run]
+    if runs:
+        for t in range(run):
+            bias_run[t] = b[t % filters]
     zero = wm.dtype.type(0)
     for g in range(groups):
         panel = view2d(filter_panels, g * depth * PANEL_ROWS, depth, PANEL_ROWS)
@@ -208,6 +216,18 @@ def forward(x, geometry, wm, b, scratch, z):
                     outer_product_strided_block_transposed(filter_panels, scratch, zq, geometry_)
                 else:  # (the last columns may be half a block: see columns_of_pt)
                     outer_product_strided_half_block_transposed(filter_panels, scratch, zq, geometry_)
+        if runs:
+            # Each output row's positions are consecutive columns of pt, and rows of zq as long as z's: one run
+            # each, with the bias repeated beside it (rows of a few filters one by one were not vectorized: they
+            # took longer than the products).
+            # (Loops from 0 over views: offsets inside the loop keep the compiler from vectorizing it.)
+            outputs = z[e * positions : (e + 1) * positions].reshape(positions * filters)
+            for i in range(h_out):
+                target = outputs[i * w_out * filters :]
+                source = zq_flat[i * sh * wp * filters :]
+                for t in range(run):
+                    target[t] = source[t] + bias_run[t]
+            continue
         for i in range(h_out):
             for j in range(w_out):
                 source = zq[i * sh * wp + j * sw]
