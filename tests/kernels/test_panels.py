@@ -184,7 +184,8 @@ def test_a_sum_cut_into_parts_added_onto_the_block_gives_the_bits_of_one_sum(rng
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_a_block_stored_transposed_holds_the_blocks_bits_and_writes_nothing_else(rng, dtype):
+@pytest.mark.parametrize("height", [PANEL_ROWS, 3])
+def test_a_block_stored_transposed_holds_the_blocks_bits_and_writes_nothing_else(rng, dtype, height):
     from numba import njit
 
     from jitprop.kernels._numba.microkernel import outer_product_strided_block, outer_product_strided_block_transposed
@@ -198,7 +199,7 @@ def test_a_block_stored_transposed_holds_the_blocks_bits_and_writes_nothing_else
         # The rows of the block are rows of a (a_r = depth), read along k; b is one panel.
         geometry = (0, 1, depth, PANEL_ROWS, 0, columns, depth, 1, 0, 0, 0, 0)
         outer_product_strided_block(a, b, block, geometry)
-        geometry = (0, 1, depth, PANEL_ROWS, 0, columns, depth, 1, 0, 0, i0, j0)
+        geometry = (0, 1, depth, height, 0, columns, depth, 1, 0, 0, i0, j0)
         outer_product_strided_block_transposed(a, b, out, geometry)
 
     a = rng.standard_normal((PANEL_ROWS, depth)).astype(dtype)
@@ -206,8 +207,8 @@ def test_a_block_stored_transposed_holds_the_blocks_bits_and_writes_nothing_else
     block = np.full((PANEL_ROWS, columns), np.nan, dtype)
     out = np.full((j0 + columns + 1, i0 + PANEL_ROWS + 1), np.nan, dtype)
     both(a, b, block, out)
-    np.testing.assert_array_equal(out[j0 : j0 + columns, i0 : i0 + PANEL_ROWS], block.T)
+    np.testing.assert_array_equal(out[j0 : j0 + columns, i0 : i0 + height], block[:height].T)
     inside = np.zeros(out.shape, bool)
-    inside[j0 : j0 + columns, i0 : i0 + PANEL_ROWS] = True
+    inside[j0 : j0 + columns, i0 : i0 + height] = True  # (the rows past height are written back as they were)
     assert np.isnan(out[~inside]).all()
     np.testing.assert_allclose(block, a @ b, **dot_tolerance(dtype, depth))

@@ -111,7 +111,7 @@ def scratch_size(geometry, depth, filters, rows):
     """
     width = int(columns_of_pt.py_func(geometry))
     positions = int(geometry[H_OUT]) * int(geometry[W_OUT])
-    forward = round_up(filters, PANEL_ROWS) * (depth + 2 * width)
+    forward = round_up(filters, PANEL_ROWS) * depth + filters * 2 * width + PANEL_ROWS
     spare = PANEL_ROWS * MAX_PANEL_COLUMNS + positions * round_up(filters, VECTOR_COLUMNS)
     backward = (depth + 1 + filters) * width + round_up(depth, PANEL_ROWS) * filters + spare
     return int(padded_elements.py_func(geometry)) + round_up(depth, PANEL_ROWS) * width + max(forward, backward)
@@ -169,9 +169,9 @@ def forward(x, geometry, wm, b, scratch, z):
 
     Each block of ``C`` columns of ``pt`` is multiplied by every panel of
     filters, the block of ``Zᵀ`` transposed in the vector registers into
-    ``zq`` (L', C_out rounded up to 6), a row of filters for each column
-    ``q``; then each output position's row of ``zq``, with the bias, goes
-    to ``z``. (Taken from a ``Zᵀ`` element by element instead, W6's layer
+    ``zq`` (L', C_out), a row of filters for each column ``q``; then each
+    output position's row of ``zq``, with the bias, goes to ``z`` (at
+    stride 1, an output row's positions at once). (Taken from a ``Zᵀ`` element by element instead, W6's layer
     took 1.06 to 1.13 times as long, a 16x16x1 image's 8 filters 1.22 to
     1.27: one thread, 32 examples, Intel Xeon of the Sapphire Rapids class.)
     """
@@ -188,11 +188,12 @@ def forward(x, geometry, wm, b, scratch, z):
     at = start + -(-depth // PANEL_ROWS) * PANEL_ROWS * width
     filter_panels = scratch[at : at + groups * depth * PANEL_ROWS]
     zq_at = at + groups * depth * PANEL_ROWS
-    zq = view2d(scratch, zq_at, width, groups * PANEL_ROWS)
-    zq_flat = scratch[zq_at : zq_at + width * groups * PANEL_ROWS]
-    runs = sw == 1 and filters == groups * PANEL_ROWS
+    zq = view2d(scratch, zq_at, width, filters)
+    zq_flat = scratch[zq_at : zq_at + width * filters]
+    runs = sw == 1
     run = w_out * filters
-    bias_run = scratch[zq_at + width * groups * PANEL_ROWS : zq_at + width * groups * PANEL_ROWS + run]
+    # (After zq and the PANEL_ROWS elements its last row's store reads and writes back past its end.)
+    bias_run = scratch[zq_at + width * filters + PANEL_ROWS : zq_at + width * filters + PANEL_ROWS + run]
     if runs:
         for t in range(run):
             bias_run[t] = b[t % filters]
@@ -209,8 +210,10 @@ def forward(x, geometry, wm, b, scratch, z):
         lower_transposed(x[e], geometry, scratch, view2d(scratch, start, depth, width))
         for q0 in range(0, width, columns):
             for g in range(groups):
-                # The filters' panel g (depth, 6) by pt's columns q0.. (rows of `width`), into zq[q0 + c, 6g + r].
-                geometry_ = (g * depth * PANEL_ROWS, PANEL_ROWS, one, PANEL_ROWS, start + q0, width, depth)
+                # The filters' panel g (depth, 6) by pt's columns q0.. (rows of `width`), into zq[q0 + c, 6g + r],
+                # the filters r < count only.
+                count = min(PANEL_ROWS, filters - g * PANEL_ROWS)
+                geometry_ = (g * depth * PANEL_ROWS, PANEL_ROWS, one, count, start + q0, width, depth)
                 geometry_ = geometry_ + (one, zero_, zero_, g * PANEL_ROWS, q0)
                 if q0 + columns <= width:
                     outer_product_strided_block_transposed(filter_panels, scratch, zq, geometry_)
@@ -218,9 +221,8 @@ def forward(x, geometry, wm, b, scratch, z):
                     outer_product_strided_half_block_transposed(filter_panels, scratch, zq, geometry_)
         if runs:
             # Each output row's positions are consecutive columns of pt, and rows of zq as long as z's: one run
-            # each, with the bias repeated beside it (rows of a few filters one by one were not vectorized: they
-            # took longer than the products).
-            # (Loops from 0 over views: offsets inside the loop keep the compiler from vectorizing it.)
+            # each, with the bias repeated beside it (rows of a few filters one by one were not vectorized, nor
+            # are loops with offsets inside: either took longer than the products).
             outputs = z[e * positions : (e + 1) * positions].reshape(positions * filters)
             for i in range(h_out):
                 target = outputs[i * w_out * filters :]

@@ -124,10 +124,12 @@ def outer_product_strided_half_block(typingctx, a, b, out, geometry):
 def outer_product_strided_block_transposed(typingctx, a, b, out, geometry):
     """:func:`outer_product_strided_block` stored transposed: ``out[j0 + c, i0 + r]`` for every ``r`` and ``c``.
 
-    The same sums, bit for bit. The rows ``r`` past ``height`` are stored
-    too: for whole blocks. With 8 rows, the block is transposed in the vector
-    registers and each ``c`` stored as one vector of 8; otherwise element by
-    element.
+    The same sums, bit for bit. Every row is read (``a`` must hold
+    ``PANEL_ROWS`` of them), but those past ``height`` are not stored: the
+    ``PANEL_ROWS`` elements of each ``c`` are read and written back, those
+    past ``height`` as they were (``out`` must hold them). With 8
+    rows, the block is transposed in the vector registers and each ``c``
+    stored as one vector of 8; otherwise element by element.
     """
     return _strided_block(a, b, out, geometry, transposed=True)
 
@@ -246,10 +248,12 @@ def _block_code(
 
     builder.position_at_end(segment_body)
     a_first = builder.add(a_start, builder.mul(s, a_segment))
-    last = builder.sub(height, one)
+    # (A transposed block reads all its rows: its height only limits what is stored.)
+    read = ir.Constant(intp, rows) if transposed else height
+    last = builder.sub(read, one)
     a_rows = []
     for r in range(rows):
-        row = builder.select(builder.icmp_signed("<", ir.Constant(intp, r), height), ir.Constant(intp, r), last)
+        row = builder.select(builder.icmp_signed("<", ir.Constant(intp, r), read), ir.Constant(intp, r), last)
         a_rows.append(cgutils.gep_inbounds(builder, a_data, builder.add(a_first, builder.mul(row, a_r))))
     b_first = cgutils.gep_inbounds(builder, b_data, builder.add(b_start, builder.mul(s, b_segment)))
     builder.branch(head)
@@ -287,18 +291,23 @@ def _block_code(
 
     builder.position_at_end(done)
     if transposed:
-        _store_transposed(builder, target, outer_sums, row0, column0, rows, vectors, lanes, align)
+        _store_transposed(builder, target, outer_sums, row0, column0, height, rows, vectors, lanes, align)
         return
     for r in range(rows):
         for v in range(vectors):
             builder.store(outer_sums[r * vectors + v], vector_at(row_starts[r], v * lanes), align=align)
 
 
-def _store_transposed(builder, target, sums, row0, column0, rows, vectors, lanes, align):
-    """``target[column0 + c, row0 + r] = block[r, c]``, the block's row ``r`` being the vectors ``sums[r·vectors:]``."""
+def _store_transposed(builder, target, sums, row0, column0, height, rows, vectors, lanes, align):
+    """``target[column0 + c, row0 + r] = block[r, c]`` for ``r < height``, block row ``r`` being ``sums[r·vectors:]``.
+
+    The ``rows`` elements of each ``c`` are read and written back whole,
+    those past ``height`` as they were.
+    """
     intp = row0.type
     element = target.data.type.pointee
     row_stride = builder.extract_value(target.strides, 0)
+    kept = [builder.icmp_signed("<", ir.Constant(intp, r), height) for r in range(rows)]
 
     def at(c, r):  # (a pointer to target[column0 + c, row0 + r])
         row = builder.add(column0, ir.Constant(intp, c))
@@ -311,7 +320,9 @@ def _store_transposed(builder, target, sums, row0, column0, rows, vectors, lanes
             for r in range(rows):
                 for lane in range(lanes):
                     value = builder.extract_element(block[r], ir.Constant(ir.IntType(32), lane))
-                    builder.store(value, at(v * lanes + lane, ir.Constant(intp, r)), align=align)
+                    pointer = at(v * lanes + lane, ir.Constant(intp, r))
+                    value = builder.select(kept[r], value, builder.load(pointer, align=align))
+                    builder.store(value, pointer, align=align)
             continue
         # Three rounds of interleaving: units of 1, 2 then 4 elements of pairs of
         # vectors; each vector then holds lanes/8 whole columns of the block, in order.
@@ -326,12 +337,16 @@ def _store_transposed(builder, target, sums, row0, column0, rows, vectors, lanes
                 merged.append(group)
             groups, unit = merged, unit * 2
         column_type = ir.VectorType(element, rows)
+        stored = ir.Constant(ir.VectorType(ir.IntType(1), rows), None)
+        for r in range(rows):
+            stored = builder.insert_element(stored, kept[r], ir.Constant(ir.IntType(32), r))
         for t, vector in enumerate(groups[0]):
             for part in range(lanes // rows):
                 mask = _mask([part * rows + i for i in range(rows)])
                 column = builder.shuffle_vector(vector, ir.Constant(vector.type, ir.Undefined), mask)
                 c = v * lanes + t * (lanes // rows) + part
                 pointer = builder.bitcast(at(c, ir.Constant(intp, 0)), column_type.as_pointer())
+                column = builder.select(stored, column, builder.load(pointer, align=align))
                 builder.store(column, pointer, align=align)
 
 
