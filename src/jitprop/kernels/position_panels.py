@@ -24,10 +24,15 @@ strides. Then
 
 * forward:          ``Zᵀ = Wmᵀ Pᵀ``: the micro-kernel reads blocks of ``C``
   columns of ``pt`` in place (the last may be half a block:
-  :func:`columns_of_pt`), the filters packed in panels of 6 (8 with AVX-512);
+  :func:`columns_of_pt`), the filters packed in panels of 6 (8 with
+  AVX-512), each block transposed into rows of filters; or, where the
+  filters fill whole vectors, ``Z = P Wm`` with ``pt``'s elements at the
+  output positions broadcast and ``Wm``'s rows read in place, the blocks
+  ``z``'s rows as they lie (:func:`_forward_by_filter_vectors`);
 * weight gradient:  ``dWm = P D``, by the micro-kernel too
   (:func:`weight_gradient`): the rows ``k`` of ``pt`` read in place at the
-  output positions' columns, ``D``'s rows of filters as its vectors.
+  output positions' columns, ``D``'s rows of filters as its vectors, the
+  bias's gradient with them (a row of ones under ``pt``).
 
 :func:`.conv.by_positions` decides which layers take these products.
 """
