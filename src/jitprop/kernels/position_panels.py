@@ -109,10 +109,12 @@ def scratch_size(geometry, depth, filters, rows):
     """Elements of a tile's scratch: the padded example, ``pt`` (K, L'), then the rest.
 
     ``pt`` has room for K rounded up to 6 rows: the backward writes ``dPt``
-    there. Forward: the filters' panels and ``Zᵀ`` (C_out rounded up to 6,
-    L'); backward: ``pt``, a row of ones and ``Dᵀ`` ((K + 1 + C_out, L')), the panels of
-    ``Wm``'s rows and :func:`weight_gradient`'s spare block and copy of the
-    deltas. One example at a time: ``rows`` does not matter.
+    there. Forward: the filters' panels, ``zq`` (L', C_out) with room for
+    its last row's whole vector, and the bias repeated along an output row
+    (or :func:`_forward_by_filter_vectors`' block, which fits in less);
+    backward: ``pt``, a row of ones and ``Dᵀ`` ((K + 1 + C_out, L')), the
+    panels of ``Wm``'s rows and :func:`weight_gradient`'s spare block and
+    copy of the deltas. One example at a time: ``rows`` does not matter.
     """
     width = int(columns_of_pt.py_func(geometry))
     positions = int(geometry[H_OUT]) * int(geometry[W_OUT])
@@ -258,7 +260,7 @@ def _forward_by_filter_vectors(x, geometry, wm, b, scratch, z):
     """
     depth, filters = wm.shape
     h_out, w_out, sh, sw = geometry[H_OUT], geometry[W_OUT], geometry[SH], geometry[SW]
-    hp, wp = padded_shape(geometry)
+    _, wp = padded_shape(geometry)
     columns = panel_columns(z)
     width = columns_of_pt(geometry)
     start = padded_elements(geometry)  # (where pt is)
@@ -394,7 +396,7 @@ def weight_gradient(scratch, pt_at, geometry, deltas, spare, grad_w):
     """
     depth, filters = grad_w.shape
     h_out, w_out, sh, sw = geometry[H_OUT], geometry[W_OUT], geometry[SH], geometry[SW]
-    hp, wp = padded_shape(geometry)
+    _, wp = padded_shape(geometry)
     width = columns_of_pt(geometry)
     columns = panel_columns(grad_w)
     lanes = columns // 2
