@@ -77,7 +77,7 @@ def test_a_first_pooling_layer_passes_no_gradient_back(rng, pool, shape):
     _check_against_reference(net, rng, 4, "float64")
 
 
-@pytest.mark.parametrize("channels", [1, 8])
+@pytest.mark.parametrize("channels", [1, 8, 11])  # (8 and 11 float64s: a vector of channels, and some more)
 def test_max_pooling_sends_a_tied_window_s_gradient_to_its_first_maximum(channels):
     # The first layer's outputs are all 1 (zero weights, bias 1): every window is a tie. Its weight's gradient,
     # Σ dx·x over the positions, then tells which position of each window got the window's gradient.

@@ -21,6 +21,7 @@ import numpy as np
 from numba import njit
 
 from ._numba.options import INLINED_KERNEL, KERNEL
+from ._numba.window_vectors import vector_lanes, window_maximum
 from .layout import LayerKernels, rows, untracked, view2d
 from .windows import C, H_OUT, KH, KW, SH, SW, W, W_OUT
 
@@ -72,7 +73,8 @@ def first_maximum_block(ws, layout, layer, r0, r1):
 def max_forward(kernels, model, ws, layer, r0, r1):
     """``z = a`` = the maximum of each window, rows ``r0:r1`` (the forward kernel of :mod:`.kinds`).
 
-    For each row of outputs, the maximum over the window's rows (``u``) is
+    With a vector of channels or more, a window at a time
+    (:func:`_max_by_window_vectors`). With fewer, for each row of outputs, the maximum over the window's rows (``u``) is
     taken first, element by element over the input rows in one long loop,
     then over its columns (``v``) for each output, channels innermost. Both
     take a select (``max``), not a compare-and-branch: over data in random
@@ -98,6 +100,9 @@ def max_forward(kernels, model, ws, layer, r0, r1):
     x = rows(ws, ws.activations, layout, layer, r0, r1)
     z = rows(ws, ws.preactivations, layout, layer + 1, r0, r1)
     places = first_maximum_block(ws, layout, layer, r0, r1)
+    if channels >= vector_lanes(z.itemsize):
+        _max_by_window_vectors(x, z, places, width, channels, h_out, w_out, kh, kw, sh, sw)
+        return
     # The maxima of a row of windows over their rows, where they are, and the elements they span.
     columns = np.empty(width * channels, dtype=z.dtype)
     where = np.empty(width * channels, dtype=z.dtype)
@@ -124,6 +129,40 @@ def max_forward(kernels, model, ws, layer, r0, r1):
                 _columns_max_by_views(columns, where, zr, pr, i, channels, w_out, kw, sw)
             else:
                 _columns_max(columns, where, zr, pr, i, channels, w_out, kw, sw)
+
+
+@njit(**INLINED_KERNEL)
+def _max_by_window_vectors(x, z, places, width, channels, h_out, w_out, kh, kw, sh, sw):
+    """What :func:`max_forward` computes, a window and a vector of its channels at a time (:func:`window_maximum`).
+
+    The channels past the last whole vector are taken one by one. W6's
+    8x8x16 layer on its own (one thread, rows of 256 examples): 0.14 µs an
+    example against 0.41 by rows first; 8x8x32 0.39 against 0.56.
+    """
+    lanes = vector_lanes(z.itemsize)
+    whole = channels - channels % lanes
+    row_step = width * channels
+    for r in range(x.shape[0]):
+        xr = x[r]
+        zr = z[r]
+        pr = places[r]
+        for i in range(h_out):
+            for j in range(w_out):
+                first = (i * w_out + j) * channels
+                corner = (i * sh * width + j * sw) * channels
+                for c in range(0, whole, lanes):
+                    window_maximum(xr, corner + c, row_step, kh, kw, channels, zr, pr, first + c)
+                for c in range(whole, channels):
+                    top = xr[corner + c]
+                    at = corner + c
+                    for u in range(kh):
+                        for v in range(kw):
+                            place = corner + u * row_step + v * channels + c
+                            better = xr[place] > top
+                            top = xr[place] if better else top
+                            at = place if better else at
+                    zr[first + c] = top
+                    pr[first + c] = at
 
 
 #: Fewest channels whose window maxima are taken a window at a time over views of its channels (see
