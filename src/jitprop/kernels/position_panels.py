@@ -111,7 +111,7 @@ def scratch_size(geometry, depth, filters, rows):
     ``pt`` has room for K rounded up to 6 rows: the backward writes ``dPt``
     there. Forward: the filters' panels, ``zq`` (L', C_out) with room for
     its last row's whole vector, and the bias repeated along an output row
-    (or :func:`_forward_by_filter_vectors`' block, which fits in less);
+    (or :func:`_forward_by_filter_vectors`' block and repeated bias);
     backward: ``pt``, a row of ones and ``Dᵀ`` ((K + 1 + C_out, L')), the
     panels of ``Wm``'s rows and :func:`weight_gradient`'s spare block and
     copy of the deltas. One example at a time: ``rows`` does not matter.
@@ -119,9 +119,11 @@ def scratch_size(geometry, depth, filters, rows):
     width = int(columns_of_pt.py_func(geometry))
     positions = int(geometry[H_OUT]) * int(geometry[W_OUT])
     forward = round_up(filters, PANEL_ROWS) * depth + filters * 2 * width + PANEL_ROWS
+    by_filter_vectors = PANEL_ROWS * MAX_PANEL_COLUMNS + int(geometry[W_OUT]) * filters
     spare = PANEL_ROWS * MAX_PANEL_COLUMNS + positions * round_up(filters, VECTOR_COLUMNS)
     backward = (depth + 1 + filters) * width + round_up(depth, PANEL_ROWS) * filters + spare
-    return int(padded_elements.py_func(geometry)) + round_up(depth, PANEL_ROWS) * width + max(forward, backward)
+    largest = max(forward, by_filter_vectors, backward)
+    return int(padded_elements.py_func(geometry)) + round_up(depth, PANEL_ROWS) * width + largest
 
 
 @njit(**KERNEL)
@@ -264,8 +266,14 @@ def _forward_by_filter_vectors(x, geometry, wm, b, scratch, z):
     columns = panel_columns(z)
     width = columns_of_pt(geometry)
     start = padded_elements(geometry)  # (where pt is)
-    block = view2d(scratch, start + -(-depth // PANEL_ROWS) * PANEL_ROWS * width, PANEL_ROWS, columns)
+    block_at = start + -(-depth // PANEL_ROWS) * PANEL_ROWS * width
+    block = view2d(scratch, block_at, PANEL_ROWS, columns)
     positions = h_out * w_out
+    run = w_out * filters
+    bias_run = scratch[block_at + PANEL_ROWS * columns : block_at + PANEL_ROWS * columns + run]
+    for t in range(run):
+        bias_run[t] = b[t % filters]
+    z_flat = z.reshape(z.size)
     one, zero = np.int64(1), np.int64(0)
     for e in range(x.shape[0]):
         lower_transposed(x[e], geometry, scratch, view2d(scratch, start, depth, width))
@@ -289,10 +297,10 @@ def _forward_by_filter_vectors(x, geometry, wm, b, scratch, z):
                         for r in range(height):
                             for c in range(count):
                                 z[row + r, f0 + c] = block[r, c]
-        for p in range(first_row, first_row + positions):
-            zr = z[p]
-            for o in range(filters):
-                zr[o] += b[o]
+            # The bias, along the output row (a loop over a position's few filters is not vectorized).
+            z_run = z_flat[(first_row + i * w_out) * filters : (first_row + (i + 1) * w_out) * filters]
+            for t in range(run):
+                z_run[t] += bias_run[t]
 
 
 @njit(**KERNEL)
