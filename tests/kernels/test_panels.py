@@ -212,3 +212,43 @@ def test_a_block_stored_transposed_holds_the_blocks_bits_and_writes_nothing_else
     inside[j0 : j0 + columns, i0 : i0 + height] = True  # (the rows past height are written back as they were)
     assert np.isnan(out[~inside]).all()
     np.testing.assert_allclose(block, a @ b, **dot_tolerance(dtype, depth))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(("rows", "height"), [(2, 2), (2, 1), (4, 4), (4, 3)])
+@pytest.mark.parametrize("vectors", [2, 1])
+def test_a_short_block_adds_the_sums_of_a_full_block_s_rows_and_writes_no_other_row(rng, dtype, rows, height, vectors):
+    from numba import njit
+
+    from jitprop.kernels._numba import microkernel as mk
+    from jitprop.kernels.panels import panel_columns
+
+    columns = int(panel_columns.py_func(np.zeros(1, dtype)))
+    depth = 23
+    full_block = mk.outer_product_strided_block_onto if vectors == 2 else mk.outer_product_strided_half_block_onto
+    short_block = mk.outer_product_strided_short_block_onto
+    if vectors == 1:
+        short_block = mk.outer_product_strided_short_half_block_onto
+
+    @njit
+    def both(a, b, full, short, height):
+        # The rows of the block are rows of a (a_r = depth), read along k, the first `height` of them. (A
+        # height known to LLVM would let it share the products of the full block's repeated rows, unfused.)
+        geometry = (0, 1, depth, height, 0, columns, depth, 1, 0, 0, 0, 0)
+        full_block(a, b, full, geometry)
+        geometry = (0, 1, depth, height, 0, columns, depth, 1, 0, 0, 1, 0)  # (one row down)
+        short_block(a, b, short, geometry, rows)
+
+    a = rng.standard_normal((PANEL_ROWS, depth)).astype(dtype)
+    b = rng.standard_normal((depth, columns)).astype(dtype)
+    start = rng.standard_normal((PANEL_ROWS, columns)).astype(dtype)
+    full = start.copy()
+    short = np.full((rows + 2, columns), np.nan, dtype)
+    short[1 : rows + 1] = start[:rows]
+    both(a, b, full, short, height)
+    width = columns * vectors // 2
+    np.testing.assert_array_equal(short[1 : height + 1, :width], full[:height, :width])
+    assert np.isnan(short[[0, -1]]).all()
+    np.testing.assert_array_equal(short[1 : rows + 1, width:], start[:rows, width:])
+    expected = start[:height, :width] + a[:height] @ b[:, :width]
+    np.testing.assert_allclose(short[1 : height + 1, :width], expected, **dot_tolerance(dtype, depth))

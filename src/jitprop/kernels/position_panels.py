@@ -49,6 +49,8 @@ from ._numba.microkernel import (
     outer_product_strided_block_transposed,
     outer_product_strided_half_block,
     outer_product_strided_half_block_onto,
+    outer_product_strided_short_block_onto,
+    outer_product_strided_short_half_block_onto,
     outer_product_strided_half_block_transposed,
 )
 from ._numba.options import INLINED_KERNEL, KERNEL
@@ -423,7 +425,9 @@ def weight_gradient(scratch, pt_at, geometry, deltas, spare, grad_w):
         count = min(lanes if half else columns, filters - f0)
         for k0 in range(0, depth, PANEL_ROWS):
             height = min(PANEL_ROWS, depth - k0)
-            direct = height == PANEL_ROWS and count == (lanes if half else columns)
+            # (The last rows of K: a block of 2 or 4 rows, not one that repeats them to PANEL_ROWS.)
+            rows = 2 if height <= 2 else 4 if height <= 4 else PANEL_ROWS
+            direct = height == rows and count == (lanes if half else columns)
             i0, j0 = (k0, f0) if direct else (0, 0)
             a_start = pt_at + k0 * width
             geometry_ = (a_start, sw, width, height, f0, padded, w_out, h_out, sh * wp, w_out * padded, i0, j0)
@@ -432,7 +436,15 @@ def weight_gradient(scratch, pt_at, geometry, deltas, spare, grad_w):
                     for c in range(count):
                         block[r, c] = grad_w[k0 + r, f0 + c]
             target = grad_w if direct else block
-            if half:
+            if rows == 2 and half:
+                outer_product_strided_short_half_block_onto(scratch, b, target, geometry_, 2)
+            elif rows == 2:
+                outer_product_strided_short_block_onto(scratch, b, target, geometry_, 2)
+            elif rows == 4 and half:
+                outer_product_strided_short_half_block_onto(scratch, b, target, geometry_, 4)
+            elif rows == 4:
+                outer_product_strided_short_block_onto(scratch, b, target, geometry_, 4)
+            elif half:
                 outer_product_strided_half_block_onto(scratch, b, target, geometry_)
             else:
                 outer_product_strided_block_onto(scratch, b, target, geometry_)

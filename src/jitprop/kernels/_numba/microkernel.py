@@ -153,11 +153,40 @@ def outer_product_strided_half_block_onto(typingctx, a, b, out, geometry):
     return _strided_block(a, b, out, geometry, vectors=1, onto=True)
 
 
-def _strided_block(a, b, out, geometry, transposed=False, vectors=2, onto=False):
-    """The typing and code of the strided block products, ``vectors`` vectors wide."""
-    if not (isinstance(a, types.Array) and isinstance(geometry, types.UniTuple) and len(geometry) == len(GEOMETRY)):
+@intrinsic(prefer_literal=True)
+def outer_product_strided_short_block_onto(typingctx, a, b, out, geometry, rows):
+    """:func:`outer_product_strided_block_onto` of a block of ``rows`` rows, a constant below PANEL_ROWS.
+
+    For the last rows of a sum whose rows are no whole number of panels:
+    the multiply-adds of the rows a full block would repeat are not made.
+    Rows past ``height`` repeat the last, as there.
+    """
+    return _short_block(a, b, out, geometry, rows, vectors=2)
+
+
+@intrinsic(prefer_literal=True)
+def outer_product_strided_short_half_block_onto(typingctx, a, b, out, geometry, rows):
+    """:func:`outer_product_strided_short_block_onto` of the block's first C/2 columns (one vector a row)."""
+    return _short_block(a, b, out, geometry, rows, vectors=1)
+
+
+def _short_block(a, b, out, geometry, rows, vectors):
+    """The typing and code of the short blocks, ``rows`` an integer literal."""
+    if not (isinstance(rows, types.IntegerLiteral) and 0 < rows.literal_value < PANEL_ROWS):
         return None
-    if not isinstance(geometry.dtype, types.Integer):
+    typed = _strided_block(a, b, out, geometry, vectors=vectors, onto=True, rows=rows.literal_value)
+    if typed is None:
+        return None
+    signature, codegen = typed
+    return types.void(a, b, out, geometry, rows), codegen
+
+
+def _strided_block(a, b, out, geometry, transposed=False, vectors=2, onto=False, rows=PANEL_ROWS):
+    """The typing and code of the strided block products, ``vectors`` vectors wide and ``rows`` high."""
+    # (A tuple of constants may come typed as literals, one type each.)
+    if not (isinstance(a, types.Array) and isinstance(geometry, types.BaseTuple) and len(geometry) == len(GEOMETRY)):
+        return None
+    if not all(isinstance(t, types.Integer) for t in geometry.types):
         return None
     dtype = _block_dtype(a, b, out, any_layout=True)
     if dtype is None:
@@ -166,11 +195,11 @@ def _strided_block(a, b, out, geometry, transposed=False, vectors=2, onto=False)
     def codegen(context, builder, signature, args):
         a_data, b_data = (make_array(t)(context, builder, v).data for t, v in zip(signature.args[:2], args[:2]))
         values = [
-            context.cast(builder, builder.extract_value(args[3], i), geometry.dtype, types.intp)
+            context.cast(builder, builder.extract_value(args[3], i), geometry.types[i], types.intp)
             for i in range(len(GEOMETRY))
         ]
         out = (signature.args[2], args[2])
-        _block_code(context, builder, *out, dtype, a_data, b_data, values, vectors, onto, transposed)
+        _block_code(context, builder, *out, dtype, a_data, b_data, values, vectors, onto, transposed, rows)
         return context.get_dummy_value()
 
     return types.void(a, b, out, geometry), codegen
@@ -189,16 +218,26 @@ def _block_dtype(a, b, out, any_layout=False):
 
 
 def _block_code(
-    context, builder, out_type, out_value, dtype, a_data, b_data, geometry, vectors=2, onto=False, transposed=False
+    context,
+    builder,
+    out_type,
+    out_value,
+    dtype,
+    a_data,
+    b_data,
+    geometry,
+    vectors=2,
+    onto=False,
+    transposed=False,
+    rows=PANEL_ROWS,
 ):
-    """The code of a block product ``vectors`` vectors wide (see :func:`_strided_block`).
+    """The code of a block product ``vectors`` vectors wide and ``rows`` high (see :func:`_strided_block`).
 
     ``geometry`` holds LLVM values. The sums start at zero, or ``onto`` the
     values in the block; they are stored as the block, or ``transposed``.
     """
     a_start, a_k, a_r, height, b_start, b_k, depth, segments, a_segment, b_segment, row0, column0 = geometry
     target = make_array(out_type)(context, builder, out_value)
-    rows = PANEL_ROWS
     lanes = VECTOR_BYTES // (4 if dtype == types.float32 else 8)
     element = context.get_data_type(dtype)
     vector = ir.VectorType(element, lanes)
