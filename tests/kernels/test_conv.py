@@ -6,6 +6,7 @@ import pytest
 import jitprop as jp
 import reference as ref
 from jitprop.kernels.conv import by_positions
+from jitprop.kernels.kinds import applies_activation
 from jitprop.kernels.tuning import POSITION_PANEL_FILTERS
 from helpers import DTYPES, cnn_data, reference_grads, reference_inputs, reference_layers
 
@@ -147,3 +148,20 @@ def test_a_convolution_by_positions_sums_its_weight_gradient_for_any_count_of_fi
     assert by_positions(conv.filters)
     conv.b[...] = rng.normal(size=conv.b.shape)
     _check_against_reference(net, rng, 21, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("activation", ["relu", "identity", "tanh"])
+@pytest.mark.parametrize("filters", [8, 16, 20])
+def test_a_convolution_by_positions_applies_its_relu_or_identity_as_it_writes_z(rng, dtype, activation, filters):
+    # Relu and identity are written by the layer's forward kernel with z (the tile applies any other): both
+    # forms of the forward product (filters in whole vectors or not), at stride 1 and 2, and a second layer
+    # that reads what the first wrote.
+    conv1 = jp.Conv2D(filters, 3, padding="same", activation=activation)
+    conv2 = jp.Conv2D(filters, 3, strides=2, activation=activation)
+    net = jp.Network([conv1, conv2, jp.Flatten(), jp.Dense(3)], input_shape=(9, 8, 2), loss="mse", dtype=dtype, seed=5)
+    assert by_positions(conv1.filters)
+    assert applies_activation(net.layout, 0) == (activation != "tanh")
+    for conv in (conv1, conv2):
+        conv.b[...] = rng.normal(size=conv.b.shape)
+    _check_against_reference(net, rng, 6, dtype)

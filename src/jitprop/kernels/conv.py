@@ -37,6 +37,7 @@ from numba import njit
 
 from ._numba.linking import call
 from ._numba.options import INLINED_KERNEL, KERNEL
+from .activations import IDENTITY, RELU
 from .layout import LayerKernels, untracked, view2d
 from .panels import MAX_PANEL_COLUMNS, PANEL_ROWS, matmul_packed_b, matmul_tn, round_up
 from . import position_panels
@@ -307,16 +308,22 @@ def backward(kernels, model, ws, layer, r0, r1, grad):
 
 @njit(**KERNEL)
 def forward_by_positions(kernels, model, ws, layer, r0, r1):
-    """:func:`forward` by :func:`.position_panels.forward`: for layers :func:`by_positions`."""
+    """:func:`forward` by :func:`.position_panels.forward`: for layers :func:`by_positions`.
+
+    Its ``identity`` or ``relu`` activation it applies itself, as the bias
+    is added (see :data:`POSITION_KERNELS`): a pass over ``z`` the less.
+    """
     kernels, model, ws = untracked((kernels, model, ws))
     layout, params = model.layout, model.params
     geometry, depth, filters, width_in, width_out, start = _shape(layout, layer)
     x = view2d(ws.activations, ws.row_offsets[layer] + r0 * width_in, r1 - r0, width_in)
     rows_ = (r1 - r0) * geometry[H_OUT] * geometry[W_OUT]
     z = view2d(ws.preactivations, ws.row_offsets[layer + 1] + r0 * width_out, rows_, filters)
+    a = view2d(ws.activations, ws.row_offsets[layer + 1] + r0 * width_out, rows_, filters)
     wm = view2d(params, start, depth, filters)
     b = params[start + depth * filters : start + depth * filters + filters]
-    position_panels.forward(x, geometry, wm, b, ws.panels[r0 // ws.tile_rows], z)
+    rectified = layout.activations[layer] == RELU
+    position_panels.forward(x, geometry, wm, b, ws.panels[r0 // ws.tile_rows], z, a, rectified)
 
 
 @njit(**KERNEL)
@@ -347,4 +354,5 @@ POSITION_KERNELS = LayerKernels(
     tile_scratch_by_positions,
     panels_by_positions,
     positions=positions,
+    activations=frozenset({IDENTITY, RELU}),
 )

@@ -34,9 +34,11 @@ at every output position, a recurrent layer at every step) says how many, its
 it is cut into tiles (:func:`weight_uses`).
 
 The tile applies the layer's activation after its forward kernel
-(kernels.forward[l]: z → activations[l + 1]) and multiplies the delta by
-the activation's derivative before its backward kernel (kernels.derivative[l]);
-a kind without an activation of its own has ``identity``. Dropout and the
+(kernels.forward[l]: z → activations[l + 1]), unless the kind's forward
+kernel applies it itself as it writes z (its
+:attr:`~.layout.LayerKernels.activations`, see :func:`applies_activation`),
+and multiplies the delta by the activation's derivative before its backward
+kernel (kernels.derivative[l]); a kind without an activation of its own has ``identity``. Dropout and the
 gathering of the inputs belong to the tile too, between layers.
 """
 
@@ -66,6 +68,11 @@ MAX_POOLING = register(pooling.MAX_KERNELS)
 AVERAGE_POOLING = register(pooling.AVERAGE_KERNELS)
 RECURRENT = register(recurrent.KERNELS)
 CONV_BY_POSITIONS = register(conv.POSITION_KERNELS)
+
+
+def applies_activation(layout, layer):
+    """Whether the forward kernel of ``layer``'s kind writes its activations itself (the tile then does not)."""
+    return int(layout.activations[layer]) in LAYER_KERNELS[int(layout.kinds[layer])].activations
 
 
 def conv_kind(filters):

@@ -69,6 +69,9 @@ class LayerKernels(NamedTuple):
     positions: Callable = lambda layout, layer: 1
     # which of its panels the forward product reads, where it reads any: "rows" or "columns" (see .kinds.panel_offsets)
     forward_packing: str = "rows"
+    # codes of the activations (see .activations) its forward kernel applies itself, writing activations[l + 1]
+    # as well as z; the tile applies any other (see .kinds.applies_activation)
+    activations: frozenset = frozenset()
 
 
 class Kernels(NamedTuple):

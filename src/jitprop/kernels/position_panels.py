@@ -175,8 +175,11 @@ def lower_transposed(xe, geometry, scratch, pt):
 
 
 @njit(**KERNEL)
-def forward(x, geometry, wm, b, scratch, z):
-    """``z = P Wm + b`` for the examples ``x`` (rows of H·W·C) into ``z`` (examples·positions, C_out).
+def forward(x, geometry, wm, b, scratch, z, a, rectified):
+    """``z = P Wm + b`` for the examples ``x`` (rows of H·W·C) into ``z`` (examples·positions, C_out), and ``a``.
+
+    ``a`` (shaped as ``z``) receives ``max(z, 0)`` if ``rectified``, else
+    ``z``, written with it: the layer's activation (relu, or identity).
 
     Each block of ``C`` columns of ``pt`` is multiplied by every panel of
     filters, the block of ``Zᵀ`` transposed in the vector registers into
@@ -189,7 +192,7 @@ def forward(x, geometry, wm, b, scratch, z):
     depth, filters = wm.shape
     columns = panel_columns(z)
     if filters % (columns // 2) == 0:
-        _forward_by_filter_vectors(x, geometry, wm, b, scratch, z)
+        _forward_by_filter_vectors(x, geometry, wm, b, scratch, z, a, rectified)
         return
     h_out, w_out, sh, sw = geometry[H_OUT], geometry[W_OUT], geometry[SH], geometry[SW]
     hp, wp = padded_shape(geometry)
@@ -235,22 +238,29 @@ def forward(x, geometry, wm, b, scratch, z):
             # each, with the bias repeated beside it (rows of a few filters one by one were not vectorized, nor
             # are loops with offsets inside: either took longer than the products).
             outputs = z[e * positions : (e + 1) * positions].reshape(positions * filters)
+            activated = a[e * positions : (e + 1) * positions].reshape(positions * filters)
             for i in range(h_out):
                 target = outputs[i * w_out * filters :]
+                target_a = activated[i * w_out * filters :]
                 source = zq_flat[i * sh * wp * filters :]
                 for t in range(run):
-                    target[t] = source[t] + bias_run[t]
+                    value = source[t] + bias_run[t]
+                    target[t] = value
+                    target_a[t] = max(value, zero) if rectified else value
             continue
         for i in range(h_out):
             for j in range(w_out):
                 source = zq[i * sh * wp + j * sw]
                 zr = z[e * positions + i * w_out + j]
+                ar = a[e * positions + i * w_out + j]
                 for o in range(filters):
-                    zr[o] = source[o] + b[o]
+                    value = source[o] + b[o]
+                    zr[o] = value
+                    ar[o] = max(value, zero) if rectified else value
 
 
 @njit(**KERNEL)
-def _forward_by_filter_vectors(x, geometry, wm, b, scratch, z):
+def _forward_by_filter_vectors(x, geometry, wm, b, scratch, z, a, rectified):
     """:func:`forward` of a layer whose filters fill whole vectors: the output positions along the block's rows.
 
     Blocks of ``PANEL_ROWS`` consecutive positions of an output row by one
@@ -276,6 +286,8 @@ def _forward_by_filter_vectors(x, geometry, wm, b, scratch, z):
     for t in range(run):
         bias_run[t] = b[t % filters]
     z_flat = z.reshape(z.size)
+    a_flat = a.reshape(a.size)
+    zero_value = z.dtype.type(0)
     one, zero = np.int64(1), np.int64(0)
     for e in range(x.shape[0]):
         lower_transposed(x[e], geometry, scratch, view2d(scratch, start, depth, width))
@@ -299,10 +311,14 @@ def _forward_by_filter_vectors(x, geometry, wm, b, scratch, z):
                         for r in range(height):
                             for c in range(count):
                                 z[row + r, f0 + c] = block[r, c]
-            # The bias, along the output row (a loop over a position's few filters is not vectorized).
+            # The bias and the activation, along the output row (a loop over a position's few filters is not
+            # vectorized).
             z_run = z_flat[(first_row + i * w_out) * filters : (first_row + (i + 1) * w_out) * filters]
+            a_run = a_flat[(first_row + i * w_out) * filters : (first_row + (i + 1) * w_out) * filters]
             for t in range(run):
-                z_run[t] += bias_run[t]
+                value = z_run[t] + bias_run[t]
+                z_run[t] = value
+                a_run[t] = max(value, zero_value) if rectified else value
 
 
 @njit(**KERNEL)

@@ -25,7 +25,7 @@ from ._numba.options import INLINED_KERNEL, KERNEL
 from .dropout import apply_dropout, undo_dropout
 from .dense import backward as dense_backward
 from .dense import forward as dense_forward
-from .kinds import DENSE, LAYER_KERNELS
+from .kinds import DENSE, LAYER_KERNELS, applies_activation
 from .layout import Kernels, rows, untracked
 from .losses import MSE, loss_kernel
 from .matmul import parallel_columns_matmul_nt
@@ -233,7 +233,12 @@ def _kernels(layout, dtype, data, entry, split=False):
         tile=NO_KERNEL,
         layer_forward=no_layers,
         layer_backward=no_layers,
-        forward=np.stack([entry(activations.FORWARD[code], *activation) for code in codes]),
+        forward=np.stack(
+            [
+                NO_KERNEL if applies_activation(layout, layer) else entry(activations.FORWARD[code], *activation)
+                for layer, code in enumerate(codes)
+            ]
+        ),
         derivative=np.stack(
             [entry(activations.DERIVATIVE[code], *derivative) for code in codes[:-1]]
             + [entry(output_derivative, *derivative)]
