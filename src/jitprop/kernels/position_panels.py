@@ -243,20 +243,34 @@ def forward(x, geometry, wm, b, scratch, z, a, rectified):
                 target = outputs[i * w_out * filters :]
                 target_a = activated[i * w_out * filters :]
                 source = zq_flat[i * sh * wp * filters :]
-                for t in range(run):
-                    value = source[t] + bias_run[t]
-                    target[t] = value
-                    target_a[t] = max(value, zero) if rectified else value
+                _add_and_activate(source, bias_run, target, target_a, run, rectified)
             continue
         for i in range(h_out):
             for j in range(w_out):
                 source = zq[i * sh * wp + j * sw]
-                zr = z[e * positions + i * w_out + j]
-                ar = a[e * positions + i * w_out + j]
-                for o in range(filters):
-                    value = source[o] + b[o]
-                    zr[o] = value
-                    ar[o] = max(value, zero) if rectified else value
+                position = e * positions + i * w_out + j
+                _add_and_activate(source, b, z[position], a[position], filters, rectified)
+
+
+@njit(**INLINED_KERNEL)
+def _add_and_activate(source, bias, z, a, count, rectified):
+    """``z[t] = source[t] + bias[t]`` and ``a[t]`` = its relu if ``rectified``, else itself, for ``t < count``.
+
+    The layer's activation written with ``z`` while its values are in
+    registers: the tile's own pass over ``z`` is left out (see
+    :data:`~jitprop.kernels.conv.POSITION_KERNELS`).
+    """
+    zero = z.dtype.type(0)
+    if rectified:
+        for t in range(count):
+            value = source[t] + bias[t]
+            z[t] = value
+            a[t] = max(value, zero)
+    else:
+        for t in range(count):
+            value = source[t] + bias[t]
+            z[t] = value
+            a[t] = value
 
 
 @njit(**KERNEL)
@@ -287,7 +301,6 @@ def _forward_by_filter_vectors(x, geometry, wm, b, scratch, z, a, rectified):
         bias_run[t] = b[t % filters]
     z_flat = z.reshape(z.size)
     a_flat = a.reshape(a.size)
-    zero_value = z.dtype.type(0)
     one, zero = np.int64(1), np.int64(0)
     for e in range(x.shape[0]):
         lower_transposed(x[e], geometry, scratch, view2d(scratch, start, depth, width))
@@ -315,10 +328,7 @@ def _forward_by_filter_vectors(x, geometry, wm, b, scratch, z, a, rectified):
             # vectorized).
             z_run = z_flat[(first_row + i * w_out) * filters : (first_row + (i + 1) * w_out) * filters]
             a_run = a_flat[(first_row + i * w_out) * filters : (first_row + (i + 1) * w_out) * filters]
-            for t in range(run):
-                value = z_run[t] + bias_run[t]
-                z_run[t] = value
-                a_run[t] = max(value, zero_value) if rectified else value
+            _add_and_activate(z_run, bias_run, z_run, a_run, run, rectified)
 
 
 @njit(**KERNEL)
