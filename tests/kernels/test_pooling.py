@@ -5,6 +5,7 @@ import pytest
 
 import jitprop as jp
 import reference as ref
+from jitprop.kernels import kinds, pooling
 from helpers import DTYPES, cnn_data, reference_grads, reference_inputs, reference_layers
 
 #: (input shape, pool_size, strides) of a 2-D pooling layer.
@@ -17,6 +18,7 @@ CASES_2D = [
     ((4, 4, 2), 1, 2),
     ((4, 6, 9), 2, None),  # channels enough for a vector of them (and one more): read through views
     ((5, 5, 16), 3, 1),
+    ((4, 6, 20), 2, None),  # by vectors of channels, and 4 more
 ]
 
 #: The same for one axis: (steps, channels), pool_size, strides.
@@ -77,7 +79,7 @@ def test_a_first_pooling_layer_passes_no_gradient_back(rng, pool, shape):
     _check_against_reference(net, rng, 4, "float64")
 
 
-@pytest.mark.parametrize("channels", [1, 8, 11])  # (8 and 11 float64s: a vector of channels, and some more)
+@pytest.mark.parametrize("channels", [1, 8, 16, 19])  # (16 and 19: max pooling by vectors of channels, 19 and more)
 def test_max_pooling_sends_a_tied_window_s_gradient_to_its_first_maximum(channels):
     # The first layer's outputs are all 1 (zero weights, bias 1): every window is a tie. Its weight's gradient,
     # Σ dx·x over the positions, then tells which position of each window got the window's gradient.
@@ -85,6 +87,8 @@ def test_max_pooling_sends_a_tied_window_s_gradient_to_its_first_maximum(channel
     net = jp.Network([conv, jp.MaxPool2D(2, 1), jp.Conv2D(1, 1)], input_shape=(3, 3, 1), dtype="float64", seed=0)
     conv.b[...] = 1.0
     net.layers[2].W[...] = 1.0
+    by_vectors = channels >= pooling.VECTOR_CHANNELS
+    assert net.layout.kinds[1] == (kinds.MAX_POOLING_BY_VECTORS if by_vectors else kinds.MAX_POOLING)
     X = np.arange(1.0, 10.0).reshape(1, 3, 3, 1)
     y = np.zeros((1, 4))
     _, grads = net.loss_and_grads(X, y)

@@ -68,11 +68,17 @@ MAX_POOLING = register(pooling.MAX_KERNELS)
 AVERAGE_POOLING = register(pooling.AVERAGE_KERNELS)
 RECURRENT = register(recurrent.KERNELS)
 CONV_BY_POSITIONS = register(conv.POSITION_KERNELS)
+MAX_POOLING_BY_VECTORS = register(pooling.MAX_BY_VECTORS_KERNELS)
 
 
 def applies_activation(layout, layer):
     """Whether the forward kernel of ``layer``'s kind writes its activations itself (the tile then does not)."""
     return int(layout.activations[layer]) in LAYER_KERNELS[int(layout.kinds[layer])].activations
+
+
+def max_pooling_kind(channels):
+    """The kind of max pooling over ``channels``: by vectors of channels from :data:`.pooling.VECTOR_CHANNELS`."""
+    return MAX_POOLING_BY_VECTORS if channels >= pooling.VECTOR_CHANNELS else MAX_POOLING
 
 
 def conv_kind(filters):

@@ -21,6 +21,7 @@ import numpy as np
 from numba import njit
 
 from ._numba.options import INLINED_KERNEL, KERNEL
+from ._numba.microkernel import VECTOR_BYTES
 from ._numba.window_vectors import vector_lanes, window_maximum
 from .layout import LayerKernels, rows, untracked, view2d
 from .windows import C, H_OUT, KH, KW, SH, SW, W, W_OUT
@@ -69,12 +70,21 @@ def first_maximum_block(ws, layout, layer, r0, r1):
     return view2d(ws.stash, ws.stash_offsets[layer] + r0 * width, r1 - r0, width)
 
 
+@njit(**INLINED_KERNEL)
+def _max_operands(layout, ws, layer, r0, r1):
+    """A max pooling tile's input, output and stash rows, and its geometry: (W, C, H_out, W_out, kh, kw, sh, sw)."""
+    g = layout.geometry[layer]
+    x = rows(ws, ws.activations, layout, layer, r0, r1)
+    z = rows(ws, ws.preactivations, layout, layer + 1, r0, r1)
+    places = first_maximum_block(ws, layout, layer, r0, r1)
+    return x, z, places, (g[W], g[C], g[H_OUT], g[W_OUT], g[KH], g[KW], g[SH], g[SW])
+
+
 @njit(**KERNEL)
 def max_forward(kernels, model, ws, layer, r0, r1):
     """``z = a`` = the maximum of each window, rows ``r0:r1`` (the forward kernel of :mod:`.kinds`).
 
-    With a vector of channels or more, a window at a time
-    (:func:`_max_by_window_vectors`). With fewer, for each row of outputs, the maximum over the window's rows (``u``) is
+    For each row of outputs, the maximum over the window's rows (``u``) is
     taken first, element by element over the input rows in one long loop,
     then over its columns (``v``) for each output, channels innermost. Both
     take a select (``max``), not a compare-and-branch: over data in random
@@ -93,16 +103,8 @@ def max_forward(kernels, model, ws, layer, r0, r1):
     stash for :func:`max_backward`, found by the same selects alongside.
     """
     kernels, model, ws = untracked((kernels, model, ws))
-    layout = model.layout
-    g = layout.geometry[layer]
-    width, channels = g[W], g[C]
-    h_out, w_out, kh, kw, sh, sw = g[H_OUT], g[W_OUT], g[KH], g[KW], g[SH], g[SW]
-    x = rows(ws, ws.activations, layout, layer, r0, r1)
-    z = rows(ws, ws.preactivations, layout, layer + 1, r0, r1)
-    places = first_maximum_block(ws, layout, layer, r0, r1)
-    if channels >= vector_lanes(z.itemsize):
-        _max_by_window_vectors(x, z, places, width, channels, h_out, w_out, kh, kw, sh, sw)
-        return
+    x, z, places, window = _max_operands(model.layout, ws, layer, r0, r1)
+    width, channels, h_out, w_out, kh, kw, sh, sw = window
     # The maxima of a row of windows over their rows, where they are, and the elements they span.
     columns = np.empty(width * channels, dtype=z.dtype)
     where = np.empty(width * channels, dtype=z.dtype)
@@ -131,14 +133,21 @@ def max_forward(kernels, model, ws, layer, r0, r1):
                 _columns_max(columns, where, zr, pr, i, channels, w_out, kw, sw)
 
 
-@njit(**INLINED_KERNEL)
-def _max_by_window_vectors(x, z, places, width, channels, h_out, w_out, kh, kw, sh, sw):
+@njit(**KERNEL)
+def max_forward_by_vectors(kernels, model, ws, layer, r0, r1):
     """What :func:`max_forward` computes, a window and a vector of its channels at a time (:func:`window_maximum`).
 
-    The channels past the last whole vector are taken one by one. W6's
-    8x8x16 layer on its own (one thread, rows of 256 examples): 0.14 µs an
-    example against 0.41 by rows first; 8x8x32 0.39 against 0.56.
+    For layers of :data:`VECTOR_CHANNELS` channels or more (see
+    :func:`~.kinds.max_pooling_kind`); the channels past the last whole
+    vector are taken one by one. W6's 8x8x16 layer on its own (one thread,
+    rows of 256 examples): 0.14 µs an example against 0.41 by rows first;
+    8x8x32 0.39 against 0.56. (A kind of its own: with the choice made in
+    one kernel, LLVM knew the other path's channels to be fewer than a
+    vector, and its loops over them ran three times slower.)
     """
+    kernels, model, ws = untracked((kernels, model, ws))
+    x, z, places, window = _max_operands(model.layout, ws, layer, r0, r1)
+    width, channels, h_out, w_out, kh, kw, sh, sw = window
     lanes = vector_lanes(z.itemsize)
     whole = channels - channels % lanes
     row_step = width * channels
@@ -164,6 +173,9 @@ def _max_by_window_vectors(x, z, places, width, channels, h_out, w_out, kh, kw, 
                     zr[first + c] = top
                     pr[first + c] = at
 
+
+#: Fewest channels of max pooling by vectors: a vector of float32 (of float64, two or more).
+VECTOR_CHANNELS = VECTOR_BYTES // 4
 
 #: Fewest channels whose window maxima are taken a window at a time over views of its channels (see
 #: :func:`_columns_max_by_views`): fewer than a vector of float32 spend more on the views than the vectors
@@ -316,4 +328,8 @@ def average_backward(kernels, model, ws, layer, r0, r1, grad):
 
 
 MAX_KERNELS = LayerKernels("max_pooling", max_forward, max_backward, tile_scratch, panels, stash=max_stash)
+#: Max pooling of :data:`VECTOR_CHANNELS` channels or more.
+MAX_BY_VECTORS_KERNELS = LayerKernels(
+    "max_pooling_by_vectors", max_forward_by_vectors, max_backward, tile_scratch, panels, stash=max_stash
+)
 AVERAGE_KERNELS = LayerKernels("average_pooling", average_forward, average_backward, tile_scratch, panels)

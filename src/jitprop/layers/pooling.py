@@ -21,6 +21,10 @@ class _Pooling(Layer):
         self.pool_size = per_axis(pool_size, self.rank, "pool_size", name)
         self.strides = self.pool_size if strides is None else per_axis(strides, self.rank, "strides", name)
 
+    def kernel_code(self, input_shape):
+        """Max pooling's kinds: by vectors of channels where there are enough (:func:`.kinds.max_pooling_kind`)."""
+        return kinds.max_pooling_kind(input_shape[-1]) if self.maximum else self.kernel_kind
+
     def config(self):
         """The arguments that rebuild this layer."""
         return {"type": self.kind, "pool_size": list(self.pool_size), "strides": list(self.strides)}
