@@ -37,9 +37,10 @@ The tile applies the layer's activation after its forward kernel
 (kernels.forward[l]: z → activations[l + 1]), unless the kind's forward
 kernel applies it itself as it writes z (its
 :attr:`~.layout.LayerKernels.activations`, see :func:`applies_activation`),
-and multiplies the delta by the activation's derivative before its backward
-kernel (kernels.derivative[l]); a kind without an activation of its own has ``identity``. Dropout and the
-gathering of the inputs belong to the tile too, between layers.
+and multiplies the delta by the activation's derivative before its
+backward kernel (kernels.derivative[l]); a kind without an activation of
+its own has ``identity``. Dropout and the gathering of the inputs belong to
+the tile too, between layers.
 """
 
 import numpy as np

@@ -86,7 +86,9 @@ class Kernels(NamedTuple):
     tile: np.ndarray  # int64 (2,): .tile.run_tile for the network's types
     layer_forward: np.ndarray  # int64 (n_layers, 2): each layer's kind's forward kernel (see .kinds)
     layer_backward: np.ndarray  # int64 (n_layers, 2): each layer's kind's backward kernel
-    forward: np.ndarray  # int64 (n_layers, 2): each layer's activation (see .activations)
+    # int64 (n_layers, 2): each layer's activation (see .activations), NO_KERNEL where its kind's forward
+    # kernel applies it (see .kinds.applies_activation)
+    forward: np.ndarray
     derivative: np.ndarray  # int64 (n_layers, 2): f' of each layer's activation, to turn ∂loss/∂a into ∂loss/∂z;
     # the output layer's is NO_KERNEL unless its loss gives ∂loss/∂a (mse of an output other than softmax)
     loss: np.ndarray  # int64 (2,): the loss of the output layer (see .losses)

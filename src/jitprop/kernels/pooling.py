@@ -15,6 +15,11 @@ element of an average window, summed where windows overlap. Max pooling's
 forward kernel keeps where each window's maximum is, in the layer's stash
 (one value per output, see :mod:`.kinds`): the first maximum (in the order
 of ``u``, then ``v``), so ties go to it, deterministically.
+
+Max pooling is two kinds (see :func:`~.kinds.max_pooling_kind`): with
+:data:`VECTOR_CHANNELS` channels or more, a window and a vector of channels
+at a time (:func:`max_forward_by_vectors`); with fewer, rows of windows
+first (:func:`max_forward`). Their backward kernel is the same.
 """
 
 import numpy as np

@@ -49,9 +49,9 @@ from ._numba.microkernel import (
     outer_product_strided_block_transposed,
     outer_product_strided_half_block,
     outer_product_strided_half_block_onto,
+    outer_product_strided_half_block_transposed,
     outer_product_strided_short_block_onto,
     outer_product_strided_short_half_block_onto,
-    outer_product_strided_half_block_transposed,
 )
 from ._numba.options import INLINED_KERNEL, KERNEL
 from .layout import view2d

@@ -177,7 +177,7 @@ def _short_block(a, b, out, geometry, rows, vectors):
     typed = _strided_block(a, b, out, geometry, vectors=vectors, onto=True, rows=rows.literal_value)
     if typed is None:
         return None
-    signature, codegen = typed
+    _, codegen = typed
     return types.void(a, b, out, geometry, rows), codegen
 
 
