@@ -61,6 +61,8 @@ def columns_for_itemsize(itemsize):
 
 #: The widest panel of any dtype (float32's).
 MAX_PANEL_COLUMNS = columns_for_itemsize(4)
+#: One vector of float32: half the widest panel (the micro-kernel's half block, or a float64 block).
+VECTOR_COLUMNS = MAX_PANEL_COLUMNS // 2
 
 
 @njit(**INLINED_KERNEL)

@@ -26,9 +26,9 @@ import numpy as np
 from numba import njit
 
 from ._numba.options import INLINED_KERNEL, KERNEL
-from ._numba.microkernel import VECTOR_BYTES
-from ._numba.window_vectors import vector_lanes, window_maximum
+from ._numba.window_vectors import window_maximum
 from .layout import LayerKernels, rows, untracked, view2d
+from .panels import VECTOR_COLUMNS, panel_columns
 from .windows import C, H_OUT, KH, KW, SH, SW, W, W_OUT
 
 
@@ -153,7 +153,7 @@ def max_forward_by_vectors(kernels, model, ws, layer, r0, r1):
     kernels, model, ws = untracked((kernels, model, ws))
     x, z, places, window = _max_operands(model.layout, ws, layer, r0, r1)
     width, channels, h_out, w_out, kh, kw, sh, sw = window
-    lanes = vector_lanes(z.itemsize)
+    lanes = panel_columns(z) // 2  # (a vector's)
     whole = channels - channels % lanes
     row_step = width * channels
     for r in range(x.shape[0]):
@@ -180,7 +180,7 @@ def max_forward_by_vectors(kernels, model, ws, layer, r0, r1):
 
 
 #: Fewest channels of max pooling by vectors: a vector of float32 (of float64, two or more).
-VECTOR_CHANNELS = VECTOR_BYTES // 4
+VECTOR_CHANNELS = VECTOR_COLUMNS
 
 #: Fewest channels whose window maxima are taken a window at a time over views of its channels (see
 #: :func:`_columns_max_by_views`): fewer than a vector of float32 spend more on the views than the vectors

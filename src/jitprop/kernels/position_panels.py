@@ -55,7 +55,7 @@ from ._numba.microkernel import (
 )
 from ._numba.options import INLINED_KERNEL, KERNEL
 from .layout import view2d
-from .panels import MAX_PANEL_COLUMNS, panel_columns, round_up
+from .panels import MAX_PANEL_COLUMNS, VECTOR_COLUMNS, panel_columns, round_up
 from .windows import C, H, H_OUT, KH, KW, PH, PW, SH, SW, W, W_OUT
 
 
@@ -79,10 +79,6 @@ def padded_elements(geometry):
     """Elements of the padded example, with room for reads of a block past its end (zeros)."""
     hp, wp = padded_shape(geometry)
     return hp * wp * geometry[C] + geometry[KW] + MAX_PANEL_COLUMNS
-
-
-#: What ``L`` is rounded up to: one vector of float32 (the micro-kernel's half block, or a float64 block).
-VECTOR_COLUMNS = MAX_PANEL_COLUMNS // 2
 
 
 @njit(**INLINED_KERNEL)
@@ -209,8 +205,7 @@ def forward(x, geometry, wm, b, scratch, z, a, rectified):
     # (After zq and the PANEL_ROWS elements its last row's store reads and writes back past its end.)
     bias_run = scratch[zq_at + width * filters + PANEL_ROWS : zq_at + width * filters + PANEL_ROWS + run]
     if runs:
-        for t in range(run):
-            bias_run[t] = b[t % filters]
+        _repeat(b, bias_run)
     zero = wm.dtype.type(0)
     for g in range(groups):
         panel = view2d(filter_panels, g * depth * PANEL_ROWS, depth, PANEL_ROWS)
@@ -250,6 +245,13 @@ def forward(x, geometry, wm, b, scratch, z, a, rectified):
                 source = zq[i * sh * wp + j * sw]
                 position = e * positions + i * w_out + j
                 _add_and_activate(source, b, z[position], a[position], filters, rectified)
+
+
+@njit(**INLINED_KERNEL)
+def _repeat(b, run):
+    """``run`` filled with ``b`` over and over: the bias along an output row's positions."""
+    for t in range(run.shape[0]):
+        run[t] = b[t % b.shape[0]]
 
 
 @njit(**INLINED_KERNEL)
@@ -297,8 +299,7 @@ def _forward_by_filter_vectors(x, geometry, wm, b, scratch, z, a, rectified):
     positions = h_out * w_out
     run = w_out * filters
     bias_run = scratch[block_at + PANEL_ROWS * columns : block_at + PANEL_ROWS * columns + run]
-    for t in range(run):
-        bias_run[t] = b[t % filters]
+    _repeat(b, bias_run)
     z_flat = z.reshape(z.size)
     a_flat = a.reshape(a.size)
     one, zero = np.int64(1), np.int64(0)

@@ -309,11 +309,8 @@ def _block_code(
     b_vectors = [builder.load(vector_at(b_row, v * lanes), align=align) for v in range(vectors)]
     a_offset = builder.mul(k, a_k)
     updated = []
-    zeros = ir.Constant(ir.VectorType(ir.IntType(32), lanes), None)
     for r in range(rows):
-        x = builder.load(cgutils.gep_inbounds(builder, a_rows[r], a_offset), align=align)
-        x = builder.insert_element(ir.Constant(vector, ir.Undefined), x, ir.Constant(ir.IntType(32), 0))
-        x = builder.shuffle_vector(x, ir.Constant(vector, ir.Undefined), zeros)
+        x = broadcast(builder, builder.load(cgutils.gep_inbounds(builder, a_rows[r], a_offset), align=align), vector)
         for v in range(vectors):
             product = builder.fmul(x, b_vectors[v], flags=flags)
             updated.append(builder.fadd(sums[r * vectors + v], product, flags=flags))
@@ -387,6 +384,13 @@ def _store_transposed(builder, target, sums, row0, column0, height, rows, vector
                 pointer = builder.bitcast(at(c, ir.Constant(intp, 0)), column_type.as_pointer())
                 column = builder.select(stored, column, builder.load(pointer, align=align))
                 builder.store(column, pointer, align=align)
+
+
+def broadcast(builder, value, vector_type):
+    """A vector of ``vector_type`` holding ``value`` in every lane."""
+    undefined = ir.Constant(vector_type, ir.Undefined)
+    first = builder.insert_element(undefined, value, ir.Constant(ir.IntType(32), 0))
+    return builder.shuffle_vector(first, undefined, ir.Constant(ir.VectorType(ir.IntType(32), vector_type.count), None))
 
 
 def _interleave(builder, x, y, unit, half, lanes):

@@ -16,26 +16,19 @@ element replaces it only when strictly larger), as the pooling kernels keep.
 """
 
 from llvmlite import ir
-from numba import njit, types
+from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 from numba.np.arrayobj import make_array
 
-from .microkernel import VECTOR_BYTES
-from .options import INLINED_KERNEL
-
-
-@njit(**INLINED_KERNEL)
-def vector_lanes(itemsize):
-    """Elements of ``itemsize`` bytes in one of the vectors these kernels use."""
-    return VECTOR_BYTES // itemsize
+from .microkernel import VECTOR_BYTES, broadcast
 
 
 @intrinsic
 def window_maximum(typingctx, x, corner, row_step, kh, kw, column_step, z, places, first):
     """``z[first + c]``, ``places[first + c]`` = the maximum of a window's vectors and where its first one is.
 
-    For ``c`` below one vector's lanes (:func:`vector_lanes`): the maximum
+    For ``c`` below the lanes of one vector of ``VECTOR_BYTES``: the maximum
     over ``u < kh``, ``v < kw`` of ``x[corner + u·row_step + v·column_step + c]``
     and the first place that holds it. ``x``, ``z`` and ``places`` are 1-D
     C-contiguous arrays of one float dtype; the indices are not checked.
@@ -100,11 +93,8 @@ class _Vectors:
 
     def places(self, offset):
         """The vector ``offset + i`` of floats."""
-        undefined = ir.Constant(self.type, ir.Undefined)
-        base = self.builder.sitofp(offset, self.element)
-        base = self.builder.insert_element(undefined, base, ir.Constant(ir.IntType(32), 0))
-        zeros = ir.Constant(ir.VectorType(ir.IntType(32), self.lanes), None)
-        return self.builder.fadd(self.builder.shuffle_vector(base, undefined, zeros), self.iota)
+        base = broadcast(self.builder, self.builder.sitofp(offset, self.element), self.type)
+        return self.builder.fadd(base, self.iota)
 
 
 def _over_window(builder, vectors, window, carried, step):
