@@ -275,8 +275,11 @@ def _as_numeric_array(a, name):
 
 def _converted(a, dtype, name):
     """``a`` as a C-contiguous array of ``dtype``, checked finite; values beyond ``dtype``'s range are named."""
-    with np.errstate(over="ignore", invalid="ignore"):
-        converted = kernel_input(np.ascontiguousarray(a, dtype=dtype))
+    if a.dtype == dtype and a.flags.c_contiguous:
+        converted = kernel_input(a)  # (as it is: no conversion to overflow, and no error state to set up)
+    else:
+        with np.errstate(over="ignore", invalid="ignore"):
+            converted = kernel_input(np.ascontiguousarray(a, dtype=dtype))
     where = _first_non_finite(converted)
     if where is not None:
         original = a[where]
@@ -382,9 +385,8 @@ def _class_labels(y, n_outputs, name):
         if fractional.any():
             row = int(np.flatnonzero(fractional)[0])
             raise ValueError(f"Class labels in {name} must be integers; row {row} has {y[row].item()!r}.")
-    outside = (y < 0) | (y >= n_outputs)
-    if outside.any():
-        row = int(np.flatnonzero(outside)[0])
+    if y.size and (y.min() < 0 or y.max() >= n_outputs):  # (two passes, no temporaries: a small fit repeats them)
+        row = int(np.flatnonzero((y < 0) | (y >= n_outputs))[0])
         label = y[row].item()
         if isinstance(label, (bool, float)):  # integral, checked above
             label = int(label)
@@ -392,4 +394,4 @@ def _class_labels(y, n_outputs, name):
             f"Class label {label} at row {row} of {name} is outside the network's "
             f"{n_outputs} outputs (expected 0 to {n_outputs - 1})."
         )
-    return y.astype(np.int64)
+    return kernel_input(np.ascontiguousarray(y, dtype=np.int64))  # (no copy when they are int64 already)

@@ -336,16 +336,14 @@ def fit(
             chunked = chunking(net.n_params)
             truncation = Truncation(net, bptt_steps, batch_size, data, grad, optimizer, adjustments, chunked)
         elif session is None:
-            # Each epoch takes its workspace from memory kept from the epochs and fits before; this one, of the
-            # same types, is the kernels'.
+            # Each epoch takes its workspace from memory kept from the epochs and fits before (see _FIT_MEMORY).
             ws_arguments = (net.layout, batch_size, net.n_params, net.dtype)
             chunked = chunking(net.n_params)
             code, state, hyper = optimizer.kernel_arguments()
             backup = backup_buffers(net.params, state)
-            with _FIT_MEMORY.workspace(*ws_arguments) as ws:
-                buffers = (net.model, data, ws, grad)
-                kernels = _epoch_kernels(net, buffers, (code, state, hyper), adjustments, chunked, val_data is not None)
-            rule = rule_entry(code, net.params, grad, state, hyper)  # (of types only: found once a fit)
+            kernels, rule = _epoch_kernels(
+                net, data, ws_arguments, grad, (code, state, hyper), adjustments, chunked, val_data is not None
+            )
         else:
             ws = workspace.allocate(net.layout, batch_size, net.n_params, net.dtype)
             session.prepare(net, data, ws, grad, optimizer)
@@ -362,8 +360,10 @@ def fit(
             }
         )
         session.share_start(net, optimizer)
-    with _threading.parallel_region():
-        net.pack_weights()
+    if truncation is not None or session is not None:
+        with _threading.parallel_region():
+            net.pack_weights()
+    # (Otherwise each epoch's first call of train_epoch packs them: see _run_epoch.)
 
     history = History()
     net.stop_training = False
@@ -488,7 +488,9 @@ def _run_epoch(net, kernels, rule, data, plan, buffers, optimizer, compiled_for,
     started = time.perf_counter()
     try:
         for first, last in zip(bounds[:-1], bounds[1:]):
-            segment = plan._replace(first_batch=first, last_batch=last)
+            # The first segment packs the weights' panels: they may have changed since the last batch (a
+            # callback, or the weights set between two fits).
+            segment = plan._replace(first_batch=first, last_batch=last, pack_first=first == 0)
             with _threading.parallel_region():
                 arguments = (net.model, data, segment, ws, grad, backup, update, batch_stats)
                 done = train_epoch(kernels, *arguments, *compiled_for)
@@ -505,20 +507,25 @@ def _run_epoch(net, kernels, rule, data, plan, buffers, optimizer, compiled_for,
     return time.perf_counter() - started
 
 
-def _epoch_kernels(net, buffers, rule, adjustments, chunked, evaluates):
-    """:func:`~.kernels.epoch.epoch_kernels`, remembered by the network for the types that can change between fits.
+def _epoch_kernels(net, data, ws_arguments, grad, rule, adjustments, chunked, evaluates):
+    """:func:`~.kernels.epoch.epoch_kernels` and the update rule's entry, remembered by the network.
 
-    The network's own buffers (its model, workspace and gradient of its
-    dtype) are of the same types in every fit; finding the types of
-    all of them again would cost a small fit more than its training.
+    Remembered for the types that can change between fits: the network's
+    own buffers (its model, workspace and gradient of its dtype) are of the
+    same types in every fit, and finding the types of all of them again
+    would cost a small fit more than its training. Only a fit that finds
+    nothing remembered takes a workspace (of ``ws_arguments``) to compile
+    the kernels for.
     """
     code, state, hyper = rule
-    data = buffers[1]
     key = (int(code), type_key((state, hyper, data, adjustments)), chunked, evaluates)
-    kernels = net._epoch_kernels.get(key)
-    if kernels is None:
-        kernels = net._epoch_kernels[key] = epoch_kernels(*buffers, rule, adjustments, chunked, evaluates=evaluates)
-    return kernels
+    found = net._epoch_kernels.get(key)
+    if found is None:
+        with _FIT_MEMORY.workspace(*ws_arguments) as ws:
+            kernels = epoch_kernels(net.model, data, ws, grad, rule, adjustments, chunked, evaluates=evaluates)
+        entry = rule_entry(code, net.params, grad, state, hyper)
+        found = net._epoch_kernels[key] = (kernels, entry)
+    return found
 
 
 @contextmanager

@@ -34,6 +34,7 @@ class EpochPlan(NamedTuple):
     lrs: np.ndarray  # float64 (n_batches,): learning rate of each batch of the epoch
     step: int  # updates made before the epoch's first batch
     dropout_key: int  # key of this epoch's dropout masks
+    pack_first: bool = False  # pack the weights' panels before the first batch (the parameters may have changed)
 
 
 class GradientAdjustments(NamedTuple):
@@ -45,7 +46,7 @@ class GradientAdjustments(NamedTuple):
 
 def gradient_adjustments(layout, clip_norm):
     """The :class:`GradientAdjustments` of a network and clip norm (0 for none), or None when nothing adjusts."""
-    penalised = bool((layout.l2 != 0.0).any())
+    penalised = bool(layout.l2.any())  # (the strengths are >= 0)
     if not penalised and clip_norm == 0.0:
         return None
     return GradientAdjustments(penalised, float(clip_norm))
@@ -68,7 +69,9 @@ def epoch_kernels(model, data, ws, grad, optimizer, adjustments, chunked, evalua
     int64 = np.int64(0)
     kernels = placeholder_kernels(model.layout, model.params.dtype, data)
     rows = np.zeros(1, dtype=np.int64)
-    plan = EpochPlan(order=rows, batch_size=1, first_batch=0, last_batch=0, lrs=np.zeros(1), step=0, dropout_key=0)
+    plan = EpochPlan(
+        order=rows, batch_size=1, first_batch=0, last_batch=0, lrs=np.zeros(1), step=0, dropout_key=0, pack_first=False
+    )
     update = (NO_KERNEL, state, hyper)
     backup = backup_buffers(model.params, state)
     epoch = (kernels, model, data, plan, ws, grad, backup, update, np.zeros((1, 2)), adjustments, chunked)
@@ -107,7 +110,9 @@ def train_epoch(kernels, model, data, plan, ws, grad, backup, optimizer, batch_s
         :func:`~.tile.network_kernels` of the network and ``data``.
     model : Model
         The network (see :class:`~.layout.Model`); its parameters are
-        updated and its panels packed again after every batch.
+        updated and its panels packed again after every batch, and before
+        the first with ``plan.pack_first`` (which saves a call of its own:
+        a small network's ``fit`` would spend microseconds on it).
     backup : tuple (ndarray, ndarray)
         :func:`backup_buffers`: receive the parameters and the optimizer
         state of the segment's start.
@@ -159,6 +164,8 @@ def train_epoch(kernels, model, data, plan, ws, grad, backup, optimizer, batch_s
     # Calls a tiny network has no use for are skipped (each passes the
     # layout down, which costs more than its work there).
     has_panels = packed.shape[0] > 0
+    if has_panels and plan.pack_first:
+        call(pack_weights, (model, chunked))
     # (Replays of batches use the same loop.)
     b = plan.first_batch
     end = plan.last_batch
