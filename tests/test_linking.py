@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from numba import njit
 
-from jitprop.kernels._numba.linking import NO_KERNEL, call, call_entry, entry
+from jitprop.kernels._numba.linking import NO_KERNEL, call, call_entry, entry, type_key
 
 
 @njit
@@ -110,7 +110,7 @@ def test_code_loaded_from_the_cache_publishes_the_kernels_it_calls(tmp_path):
             """
             import numpy as np
             from numba import njit
-            from jitprop.kernels._numba.linking import NO_KERNEL, call, call_entry, entry
+            from jitprop.kernels._numba.linking import NO_KERNEL, call, call_entry, entry, type_key
 
             @njit(cache=True)
             def triple(x):
@@ -236,3 +236,33 @@ def test_no_compiled_kernel_links_one_that_calls_through_symbols(first_fit):
     assert run["links"] == []
     # (Kernels of both sorts were compiled there: the check had something to check.)
     assert run["kernels_checked"] > 20 and run["kernels_publishing"] > 0, run
+
+
+def _typed_examples():
+    """Values whose Numba types differ in every way a kernel's arguments can: dtype, rank, layout,
+    writeability, alignment, and tuples of them."""
+    a = np.zeros((4, 6), dtype=np.float32)
+    readonly = a.copy()
+    readonly.flags.writeable = False
+    misaligned = np.ndarray((5,), dtype=np.float32, buffer=bytearray(4 * 6 + 1), offset=1)
+    values = [
+        a, a.T, a[:, ::2], a[:, :3], a[0], a.astype(np.float64), a.astype(np.int64), readonly, readonly.T,
+        misaligned, np.zeros(0), np.zeros((0, 3), dtype=np.float32), 1.0, 2, True,
+    ]  # fmt: skip
+    return values + [(a, a.T), (a, (a, 1.0)), (a.T, a), ((a, a), 1.0)]
+
+
+def test_equal_type_keys_mean_equal_numba_types():
+    import numba
+
+    values = _typed_examples()
+    for x in values:
+        for y in values:
+            if type_key(x) == type_key(y):
+                assert numba.typeof(x) == numba.typeof(y)
+
+
+def test_arrays_of_one_numba_type_made_alike_have_one_type_key():
+    a = np.zeros((4, 6), dtype=np.float32)
+    assert type_key(a) == type_key(np.ones((7, 2), dtype=np.float32)) == type_key(a.copy())
+    assert type_key((a, 1.0)) == type_key((a.copy(), 2.0))

@@ -294,3 +294,47 @@ def test_single_callback_and_numpy_scalars_are_accepted():
         shuffle=np.bool_(True),
     )
     assert history.epochs == [0, 1]
+
+
+@PROPERTIES
+@given(
+    n=st.integers(1, 40),
+    features=st.integers(1, 6),
+    outputs=st.integers(1, 4),
+    dtype=st.sampled_from([np.float32, np.float64]),
+    loss=st.sampled_from(["cross_entropy", "mse"]),
+    spoil=st.sampled_from([None, "nan in X", "inf in y", "label below 0", "label too large"]),
+    data=st.data(),
+)
+def test_the_quick_way_gives_what_the_general_checks_give_or_leaves_it_to_them(
+    n, features, outputs, dtype, loss, spoil, data
+):
+    import numba
+
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    X = rng.standard_normal((n, features)).astype(dtype)
+    if loss == "cross_entropy":
+        y = rng.integers(0, outputs, n)
+    else:
+        y = rng.standard_normal((n, outputs)).astype(dtype)
+    row = data.draw(st.integers(0, n - 1))
+    if spoil == "nan in X":
+        X[row, data.draw(st.integers(0, features - 1))] = np.nan
+    elif spoil == "inf in y" and loss == "mse":
+        y[row, data.draw(st.integers(0, outputs - 1))] = np.inf
+    elif spoil == "label below 0" and loss == "cross_entropy":
+        y[row] = -1
+    elif spoil == "label too large" and loss == "cross_entropy":
+        y[row] = outputs
+    quick = _checks.plain_training_data(X, y, np.dtype(dtype), (features,), outputs, loss)
+    try:
+        inputs = _checks.as_float_examples(X, np.dtype(dtype), (features,))
+        targets, labels = _checks.prepare_targets(y, get_loss(loss), outputs, n, np.dtype(dtype))
+    except ValueError:
+        assert quick is None  # (the general checks say what is wrong)
+        return
+    general = (inputs, targets, labels, _checks.sample_weights(None, n))
+    assert quick is not None
+    for mine, theirs in zip(quick, general):
+        assert numba.typeof(mine) == numba.typeof(theirs) and mine.shape == theirs.shape
+        np.testing.assert_array_equal(mine, theirs)

@@ -25,7 +25,8 @@ import numbers
 
 import numpy as np
 
-from .kernels.finite import first_non_finite_row
+from .kernels.finite import first_non_finite_row, usable_examples
+from .kernels.layout import Data
 
 # Elements checked for NaN/inf at a time (in whole rows) where the compiled
 # scan does not apply: a large (memory-mapped) array is never expanded into a
@@ -83,6 +84,41 @@ def as_float_examples(X, dtype, shape, name="X"):
     if X.shape[0] == 0:
         raise ValueError(f"{name} has 0 examples (shape {X.shape}); at least 1 is required.")
     return _converted(X.reshape(X.shape[0], -1), dtype, name)
+
+
+def plain_training_data(X, y, dtype, input_shape, n_outputs, loss_name):
+    """The :class:`~jitprop.kernels.layout.Data` of ``(X, y)`` without weights when both need no conversion, else None.
+
+    The common case, answered in one compiled pass (:func:`~.kernels.finite.usable_examples`)
+    and a few comparisons: ``X`` a writeable C-contiguous array of ``dtype``
+    with examples of ``input_shape`` (or flattened); ``y`` int64 class
+    labels for ``cross_entropy``, or targets of ``dtype`` for ``mse``
+    (``(n, n_outputs)``, or ``(n,)`` for one output). A small ``fit`` called
+    again and again spent a third of its time beyond its epochs checking
+    them the general way. None also when something is wrong with them: the
+    general way (:func:`as_float_examples` and :func:`prepare_targets`)
+    then says what.
+    """
+    if type(X) is not np.ndarray or type(y) is not np.ndarray or X.dtype != dtype or X.shape[0] == 0:
+        return None
+    if not (X.flags.c_contiguous and X.flags.writeable and y.flags.c_contiguous and y.flags.writeable):
+        return None
+    n = X.shape[0]
+    flat = math.prod(input_shape)
+    if not (X.shape[1:] == input_shape or X.shape[1:] == (flat,)) or y.shape[0] != n:
+        return None
+    no_targets = np.zeros((0, n_outputs), dtype=dtype)
+    no_labels = np.zeros(0, dtype=np.int64)
+    if loss_name == "cross_entropy" and y.ndim == 1 and y.dtype == np.int64:
+        targets, labels = no_targets, y
+    elif loss_name == "mse" and y.dtype == dtype and (y.shape[1:] == (n_outputs,) or (y.ndim == 1 and n_outputs == 1)):
+        targets, labels = y.reshape(n, n_outputs), no_labels
+    else:
+        return None
+    inputs = X.reshape(n, flat)
+    if not usable_examples(inputs, targets, labels, n_outputs):
+        return None
+    return Data(inputs, targets, labels, np.zeros(0))
 
 
 def check_finite(a, name):
@@ -194,6 +230,8 @@ def check_loss_finite(loss, dtype, what="loss"):
 # -------------------------------------------------------------- scalars
 def positive_int(value, name):
     """``value`` as an int, or ``ValueError`` unless it is an integer >= 1."""
+    if type(value) is int and value >= 1:  # (the common case, without the ABC's isinstance: fit asks on every call)
+        return value
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}.")
     return int(value)
@@ -222,6 +260,8 @@ def non_negative_float(value, name):
 
 def fraction(value, name):
     """``value`` as a float, or ``ValueError`` unless it is a number in [0, 1)."""
+    if type(value) is float and 0.0 <= value < 1.0:  # (as positive_int's)
+        return value
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0.0 <= value < 1.0:
         raise ValueError(f"{name} must be a number in [0, 1), got {value!r}.")
     return float(value)
@@ -253,6 +293,8 @@ def instances(values, kind, name, example):
 # -------------------------------------------------------------- helpers
 def _as_numeric_array(a, name):
     """``a`` as an ndarray of booleans, integers or floats, or ``TypeError`` naming what it is."""
+    if type(a) is np.ndarray and a.dtype.kind in "biuf":  # (what fit is given again and again, at once)
+        return a
     if hasattr(a, "toarray") and hasattr(a, "nnz"):  # a SciPy sparse matrix or array
         raise TypeError(f"{name} is a sparse {type(a).__name__}; jitprop needs dense data: pass {name}.toarray().")
     if isinstance(a, np.ma.MaskedArray) and np.ma.getmaskarray(a).any():

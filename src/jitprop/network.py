@@ -251,7 +251,7 @@ class Network:
         self._prediction_panels = forward_panels(self.layout)
         self._small_forward = _SmallForward(self)
         self._many_rows_forward = None  # (layout, packed) of predictions of many rows, made by the first
-        self._epoch_kernels = {}  # what training.fit found for the types of its arguments (see there)
+        self._epoch_setups = {}  # what training.fit found for the types of its arguments (see there)
         self._batch_kernels = {}  # what _run found for the types of its arguments (see there)
         self._input_shapes = inputs
         for layer, offset, shape in zip(computing, weight_offsets, inputs):
@@ -607,6 +607,10 @@ class Network:
             (see :func:`jitprop._checks.step_targets`); ``weights``
             (n_samples,), or empty without ``sample_weight``.
         """
+        if sample_weight is None and len(self.output_shape) == 1:
+            data = _checks.plain_training_data(X, y, self.dtype, self.input_shape, self.n_outputs, self.loss)
+            if data is not None:
+                return data
         X = _checks.as_float_examples(X, self.dtype, self.input_shape)
         targets, labels = self.prepare_targets(y, X.shape[0])
         return Data(X, targets, labels, _checks.sample_weights(sample_weight, X.shape[0]))

@@ -11,6 +11,7 @@ import sys
 import time
 from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -21,7 +22,15 @@ from .errors import DivergenceError
 from .kernels import kinds, recurrent, workspace
 from .kernels._numba.linking import type_key
 from .kernels.batch import chunking
-from .kernels.epoch import EpochPlan, backup_buffers, epoch_kernels, gradient_adjustments, train_epoch
+from .kernels.epoch import (
+    EpochPlan,
+    GradientAdjustments,
+    backup_buffers,
+    epoch_kernels,
+    gradient_adjustments,
+    train_epoch,
+)
+from .kernels.layout import Kernels
 from .kernels.optimizers import rule_entry
 from .lbfgs import LBFGS
 from .losses import get_loss
@@ -327,26 +336,22 @@ def fit(
             first_epoch=first_epoch, epochs=epochs, batch_size=batch_size, shuffle=shuffle, bptt_steps=bptt_steps
         )
 
-        grad = np.zeros(net.n_params, dtype=net.dtype)
         batch_stats = np.zeros((n_batches, 2))
-        adjustments = gradient_adjustments(net.layout, clip_norm)
         truncation = None
-        if bptt_steps is not None:
-            # A workspace of rows of bptt_steps steps instead of the whole sequence's (see .truncation).
-            chunked = chunking(net.n_params)
-            truncation = Truncation(net, bptt_steps, batch_size, data, grad, optimizer, adjustments, chunked)
-        elif session is None:
+        if session is None and bptt_steps is None:
+            setup = _epoch_setup(net, data, optimizer, batch_size, clip_norm, val_data is not None)
             # Each epoch takes its workspace from memory kept from the epochs and fits before (see _FIT_MEMORY).
             ws_arguments = (net.layout, batch_size, net.n_params, net.dtype)
-            chunked = chunking(net.n_params)
-            code, state, hyper = optimizer.kernel_arguments()
-            backup = backup_buffers(net.params, state)
-            kernels, rule = _epoch_kernels(
-                net, data, ws_arguments, grad, (code, state, hyper), adjustments, chunked, val_data is not None
-            )
         else:
-            ws = workspace.allocate(net.layout, batch_size, net.n_params, net.dtype)
-            session.prepare(net, data, ws, grad, optimizer)
+            grad = np.zeros(net.n_params, dtype=net.dtype)
+            adjustments = gradient_adjustments(net.layout, clip_norm)
+            if bptt_steps is not None:
+                # A workspace of rows of bptt_steps steps instead of the whole sequence's (see .truncation).
+                chunked = chunking(net.n_params)
+                truncation = Truncation(net, bptt_steps, batch_size, data, grad, optimizer, adjustments, chunked)
+            else:
+                ws = workspace.allocate(net.layout, batch_size, net.n_params, net.dtype)
+                session.prepare(net, data, ws, grad, optimizer)
     if session is not None:
         session.check_same(
             {
@@ -394,9 +399,10 @@ def fit(
             with _bar(verbose, n, epoch) as bar:
                 seconds = truncation.run_epoch(net, data, epoch_plan, optimizer, epoch, bar, batch_stats)
         elif session is None:
-            compiled_for = (adjustments, chunked)  # (what train_epoch's code is compiled for)
+            compiled_for = (setup.adjustments, setup.chunked)  # (what train_epoch's code is compiled for)
             with _FIT_MEMORY.workspace(*ws_arguments) as ws:
-                arguments = (kernels, rule, data, epoch_plan, (ws, grad, backup, batch_stats), optimizer, compiled_for)
+                buffers = (ws, setup.grad, setup.backup, batch_stats)
+                arguments = (setup.kernels, setup.rule, data, epoch_plan, buffers, optimizer, compiled_for)
                 seconds = _run_epoch(net, *arguments, epoch, verbose)
         else:
             with _bar(verbose, n, epoch) as bar:
@@ -507,24 +513,41 @@ def _run_epoch(net, kernels, rule, data, plan, buffers, optimizer, compiled_for,
     return time.perf_counter() - started
 
 
-def _epoch_kernels(net, data, ws_arguments, grad, rule, adjustments, chunked, evaluates):
-    """:func:`~.kernels.epoch.epoch_kernels` and the update rule's entry, remembered by the network.
+class _EpochSetup(NamedTuple):
+    """What :func:`_run_epoch` runs a network's epochs with, found (and made) once for the fits alike."""
 
-    Remembered for the types that can change between fits: the network's
-    own buffers (its model, workspace and gradient of its dtype) are of the
-    same types in every fit, and finding the types of all of them again
-    would cost a small fit more than its training. Only a fit that finds
-    nothing remembered takes a workspace (of ``ws_arguments``) to compile
-    the kernels for.
+    kernels: Kernels  # epoch_kernels' (compiled for the types of the fit's arguments)
+    rule: np.ndarray  # the update rule's entry (see kernels.optimizers.rule_entry)
+    adjustments: GradientAdjustments | None  # gradient_adjustments' for the fit's clip_norm
+    chunked: bool | None  # chunking of the parameters
+    grad: np.ndarray  # the batch's gradient (written by each batch before it is read)
+    backup: tuple  # backup_buffers' (written by each epoch before it is read)
+
+
+def _epoch_setup(net, data, optimizer, batch_size, clip_norm, evaluates):
+    """The :class:`_EpochSetup` of a fit of ``net`` on ``data``, remembered by the network.
+
+    Remembered for what can change between fits (the update rule and the
+    types of its state and of the data, the clip norm, validation): the
+    network's own buffers (its model, workspace and gradient of its dtype)
+    are of the same types in every fit, and finding the types of all of
+    them again, or the rule's entry, would cost a small fit more than its
+    training. Only a fit that finds nothing remembered takes a workspace (for
+    batches of ``batch_size``) to compile the kernels for.
     """
-    code, state, hyper = rule
-    key = (int(code), type_key((state, hyper, data, adjustments)), chunked, evaluates)
-    found = net._epoch_kernels.get(key)
+    code, state, hyper = optimizer.kernel_arguments()
+    key = (int(code), type_key((state, hyper, data)), clip_norm, evaluates)
+    found = net._epoch_setups.get(key)
     if found is None:
-        with _FIT_MEMORY.workspace(*ws_arguments) as ws:
+        grad = np.zeros(net.n_params, dtype=net.dtype)
+        adjustments = gradient_adjustments(net.layout, clip_norm)
+        chunked = chunking(net.n_params)
+        with _FIT_MEMORY.workspace(net.layout, batch_size, net.n_params, net.dtype) as ws:
+            rule = (code, state, hyper)
             kernels = epoch_kernels(net.model, data, ws, grad, rule, adjustments, chunked, evaluates=evaluates)
         entry = rule_entry(code, net.params, grad, state, hyper)
-        found = net._epoch_kernels[key] = (kernels, entry)
+        backup = backup_buffers(net.params, state)
+        found = net._epoch_setups[key] = _EpochSetup(kernels, entry, adjustments, chunked, grad, backup)
     return found
 
 

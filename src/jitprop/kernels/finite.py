@@ -40,3 +40,29 @@ def first_non_finite_row(rows):
         if not finite_row(rows[i]):
             return i
     return -1
+
+
+@njit(**KERNEL)
+def usable_examples(inputs, targets, labels, classes):
+    """Whether every input and target is finite and every class label lies in ``[0, classes)``.
+
+    What :func:`~jitprop._checks.plain_training_data` asks of a training set,
+    in one call and without a branch per row: each array is summed as one
+    run of values (where the first bad one lies is left to the general
+    checks, which name it).
+
+    Parameters
+    ----------
+    inputs : ndarray of shape (n, k)
+        C-contiguous, float32 or float64.
+    targets : ndarray of shape (n, outputs) or (0, outputs)
+        Of the inputs' dtype, C-contiguous; none when the examples have labels.
+    labels : int64 ndarray of shape (n,) or (0,)
+        Class indices; none when the examples have targets.
+    classes : int
+    """
+    use_register_width()
+    outside = 0
+    for i in range(labels.shape[0]):
+        outside |= (labels[i] < 0) | (labels[i] >= classes)
+    return finite_row(inputs.ravel()) and finite_row(targets.ravel()) and outside == 0

@@ -190,11 +190,16 @@ def type_key(value):
     a ``fit`` of a small network would otherwise pay on every call.
     """
     if isinstance(value, np.ndarray):
-        flags = value.flags
-        return (value.dtype.str, value.ndim, flags.c_contiguous, flags.f_contiguous, flags.writeable, flags.aligned)
+        return (value.dtype, value.ndim, value.flags.num & _TYPE_FLAGS)
     if isinstance(value, tuple):
-        return (type(value), tuple(type_key(member) for member in value))
+        return (type(value), *map(type_key, value))
     return type(value)
+
+
+#: The bits of ``ndarray.flags.num`` that Numba's type of an array depends on: C-contiguous (0x1),
+#: F-contiguous (0x2), aligned (0x100), writeable (0x400), as NumPy's C API numbers them. (One integer,
+#: read at once: the flags one by one took three times as long.)
+_TYPE_FLAGS = 0x1 | 0x2 | 0x100 | 0x400
 
 
 def _entry_key(return_type, argtypes):
