@@ -209,42 +209,37 @@ def _matmul_columns_nt(a, b, out, block):
 @njit(**KERNEL)
 def matmul_nn(a, b, out):
     """``out = a @ b`` for ``a`` (m, k) of any layout and C-contiguous ``b`` (k, n): rows of ``b`` added up, scaled."""
-    m, k = a.shape
-    n = b.shape[1]
-    zero = out.dtype.type(0)
-    for i in range(m):
-        target = out[i]
-        for j in range(n):
-            target[j] = zero
-        ai = a[i]
-        for p in range(k):
-            scale = ai[p]
-            bp = b[p]
-            for j in range(n):
-                target[j] += scale * bp[j]
+    small_matmul_nn(a, b, out)
 
 
 @njit(**INLINED_KERNEL)
 def small_matmul_nn(a, b, out):
-    """:func:`matmul_nn` written into its caller, each sum in a register: for products that take less time than a call.
+    """:func:`matmul_nn` written into its caller: for products that take less time than a call.
 
-    Every ``out[i, j]`` is summed over ``p`` in the same order, from zero,
-    as :func:`matmul_nn` sums it, so the bits are the same; but not
-    through memory: zeroing a row of a few elements was a call (to
-    ``memset``), and each addition onto the stored value waited for the
-    store before it (a network of 2-2-2, batches of one).
+    Each row of ``out`` starts from its first term instead of zeros (``0 + x·y``
+    rounds to ``x·y``: the same bits), so no row of a few elements is
+    cleared first, which was a call (to ``memset``) and left each first
+    addition waiting on that store.
     """
     m, k = a.shape
     n = b.shape[1]
     zero = out.dtype.type(0)
     for i in range(m):
-        ai = a[i]
         target = out[i]
+        ai = a[i]
+        if k == 0:
+            for j in range(n):
+                target[j] = zero
+            continue
+        scale = ai[0]
+        b0 = b[0]
         for j in range(n):
-            s = zero
-            for p in range(k):
-                s += ai[p] * b[p, j]
-            target[j] = s
+            target[j] = scale * b0[j]
+        for p in range(1, k):
+            scale = ai[p]
+            bp = b[p]
+            for j in range(n):
+                target[j] += scale * bp[j]
 
 
 @njit(**INLINED_KERNEL)
