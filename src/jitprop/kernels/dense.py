@@ -40,6 +40,7 @@ from .tuning import (
     MAX_DOT_INPUTS,
     MIN_PANEL_INPUTS,
     MIN_PANEL_OUTPUTS,
+    PACK_PANELS_PER_TASK,
     PACK_TASKS,
     PARALLEL_PACK,
     SMALL_PRODUCT,
@@ -246,7 +247,7 @@ def pack_weights(model, chunked):
         # in size, so the tasks' shares are too (contiguous ranges of panels
         # gave one of two threads a wide layer's panels and the other a
         # narrow one's, a hundred times smaller).
-        tasks = min(n_panels, PACK_TASKS)
+        tasks = max(1, min(PACK_TASKS, n_panels // PACK_PANELS_PER_TASK))
         run_tasks(_pack_every, tasks, (layout, params, packed, columns, n_panels, tasks))
 
 

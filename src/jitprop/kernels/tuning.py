@@ -181,6 +181,14 @@ PARALLEL_PACK = 1 << 16
 #: 64, 18.8 and 49.7 with 256; within this machine's noise of each other.
 PACK_TASKS = 64
 
+#: Fewest panels a task of a parallel packing packs (every tasks-th panel,
+#: see :func:`~.dense.pack_weights`): with a panel a task, contiguous ranges
+#: of tasks (the omp layer's static shares) are contiguous ranges of panels,
+#: and W3's 64 panels (32 of a 1024 x 1024 layer's weights, 32 of the
+#: 10-output layer's) went 32 wide ones to one thread and 32 small ones to
+#: the other: the first thread packed three times as long (perf, 2 threads).
+PACK_PANELS_PER_TASK = 4
+
 #: Terms ``k`` of the sums that :func:`~.panels.multiply_panels` takes from each panel at a time: a
 #: part of a B panel of this depth (32 KiB of float32 at 32 columns) stays in the L1 cache while
 #: every A panel passes it.
