@@ -36,13 +36,15 @@ def test_summing_in_the_update_pass_is_summing_first_bit_for_bit(rng, n, n_tiles
     update = kopt.rule_entry(code, params, want_grad, state, hyper)
     _, want_finite = sum_and_update(tiles, 0, want_grad, update, want_params, want_state, hyper, 0.01, 3, chunked)
 
-    grad = np.empty(n, dtype=dtype)
+    grad = np.full(n, 7.0, dtype=dtype)
     grad_sq, finite = sum_and_update(tiles, n_tiles, grad, update, params, state, hyper, 0.01, 3, chunked)
     assert finite and want_finite
     assert grad_sq == pytest.approx(want_sq, rel=1e-12)  # (summed in the same order up to vectorisation)
     assert params.tobytes() == want_params.tobytes()
     assert state.tobytes() == want_state.tobytes()
-    assert grad.tobytes() == want_grad.tobytes()
+    # The tiles are summed onto the first tile's buffer; grad is left alone.
+    assert tiles[0].tobytes() == want_grad.tobytes()
+    assert (grad == 7.0).all()
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -82,15 +84,17 @@ def test_one_chunk_is_the_same_with_or_without_the_chunked_code(rng, dtype):
     hyper = np.array(hyper)
     results = []
     for chunked in (None, True):
-        params = np.linspace(-1, 1, n).astype(dtype)
-        state = np.full((rows, n), 0.5, dtype=dtype)
-        grad = np.empty(n, dtype=dtype)
-        update = kopt.rule_entry(code, params, grad, state, hyper)
-        grad_sq, finite = sum_and_update(tiles, 3, grad, update, params, state, hyper, 0.01, 2, chunked)
         from jitprop.kernels.batch import reduce_tiles
 
         summed = np.empty(n, dtype=dtype)
         reduced_sq = reduce_tiles(tiles, 3, summed, False, chunked)
+        params = np.linspace(-1, 1, n).astype(dtype)
+        state = np.full((rows, n), 0.5, dtype=dtype)
+        grad = np.empty(n, dtype=dtype)
+        update = kopt.rule_entry(code, params, grad, state, hyper)
+        own_tiles = tiles.copy()  # (summed onto the first)
+        grad_sq, finite = sum_and_update(own_tiles, 3, grad, update, params, state, hyper, 0.01, 2, chunked)
+        assert own_tiles[0].tobytes() == summed.tobytes()
         results.append((grad_sq, finite, params.tobytes(), state.tobytes(), reduced_sq, summed.tobytes()))
     assert chunking(n) is None and chunking(1 << 17) is True
     assert results[0] == results[1]
