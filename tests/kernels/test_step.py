@@ -6,6 +6,7 @@ import pytest
 from jitprop.kernels import optimizers as kopt
 from jitprop.kernels.batch import chunking
 from jitprop.kernels.step import sum_and_update
+from jitprop.kernels.tuning import SUM_ONTO_FIRST_TILE
 from helpers import DTYPES
 
 
@@ -18,9 +19,10 @@ STEP_RULES = {
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("rule", STEP_RULES)
-@pytest.mark.parametrize("n", [1, 1000, 40_000, (1 << 17) + 5])  # one chunk, several, several in parallel
+@pytest.mark.parametrize("n", [1, 1000, 40_000, (1 << 17) + 5, SUM_ONTO_FIRST_TILE + 5])
 @pytest.mark.parametrize("n_tiles", [1, 3])
 def test_summing_in_the_update_pass_is_summing_first_bit_for_bit(rng, n, n_tiles, rule, dtype):
+    # (n: one chunk, several, several in parallel, and tiles summed onto the first.)
     # The two ways an epoch runs a step: tiles summed in the update's pass, or
     # summed first (to add a penalty or clip) and handed over as the gradient.
     from jitprop.kernels.batch import reduce_tiles
@@ -42,9 +44,12 @@ def test_summing_in_the_update_pass_is_summing_first_bit_for_bit(rng, n, n_tiles
     assert grad_sq == pytest.approx(want_sq, rel=1e-12)  # (summed in the same order up to vectorisation)
     assert params.tobytes() == want_params.tobytes()
     assert state.tobytes() == want_state.tobytes()
-    # The tiles are summed onto the first tile's buffer; grad is left alone.
-    assert tiles[0].tobytes() == want_grad.tobytes()
-    assert (grad == 7.0).all()
+    if n_tiles == 1 or n >= SUM_ONTO_FIRST_TILE:
+        # The tiles are summed onto the first tile's buffer (one tile's is read as it is); grad is left alone.
+        assert tiles[0].tobytes() == want_grad.tobytes()
+        assert (grad == 7.0).all()
+    else:
+        assert grad.tobytes() == want_grad.tobytes()
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -92,9 +97,9 @@ def test_one_chunk_is_the_same_with_or_without_the_chunked_code(rng, dtype):
         state = np.full((rows, n), 0.5, dtype=dtype)
         grad = np.empty(n, dtype=dtype)
         update = kopt.rule_entry(code, params, grad, state, hyper)
-        own_tiles = tiles.copy()  # (summed onto the first)
+        own_tiles = tiles.copy()  # (left as they are: n is under SUM_ONTO_FIRST_TILE)
         grad_sq, finite = sum_and_update(own_tiles, 3, grad, update, params, state, hyper, 0.01, 2, chunked)
-        assert own_tiles[0].tobytes() == summed.tobytes()
+        assert grad.tobytes() == summed.tobytes() and own_tiles.tobytes() == tiles.tobytes()
         results.append((grad_sq, finite, params.tobytes(), state.tobytes(), reduced_sq, summed.tobytes()))
     assert chunking(n) is None and chunking(1 << 17) is True
     assert results[0] == results[1]

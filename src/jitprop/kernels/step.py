@@ -16,7 +16,8 @@ from numba import njit
 from ._numba.options import INLINED_KERNEL, KERNEL
 from ._numba.linking import call_entry
 from .finite import finite_row
-from .tuning import PARALLEL_STEP, REDUCE_CHUNK
+from .batch import _reduce_chunk
+from .tuning import PARALLEL_STEP, REDUCE_CHUNK, SUM_ONTO_FIRST_TILE
 from ._numba.parallel import run_tasks
 
 
@@ -27,10 +28,12 @@ def sum_and_update(tile_gradients, n_tiles, grad, rule, params, state, hyper, lr
     Parameters
     ----------
     tile_gradients : ndarray of shape (tiles, n_params)
-        The tiles' gradients; the first ``n_tiles`` are summed, onto the
-        first (``grad`` is then neither written nor read). With ``n_tiles``
-        0, ``grad`` already holds the batch's gradient and is used as it is
-        (after a weight penalty or clipping changed it).
+        The tiles' gradients; the first ``n_tiles`` are summed, into
+        ``grad``, or onto the first for ``SUM_ONTO_FIRST_TILE`` parameters or
+        more (``grad`` is then neither written nor read); a single tile's is
+        used as it is. With ``n_tiles`` 0, ``grad`` already holds the batch's
+        gradient and is used as it is (after a weight penalty or clipping
+        changed it).
     grad : ndarray of shape (n_params,)
     rule : ndarray
         :func:`~.optimizers.rule_entry` of the update rule.
@@ -89,12 +92,17 @@ def _step_range(tile_gradients, n_tiles, grad, rule, params, state, hyper, lr, s
     Written into its callers, as are the reduction's and the rules' helpers:
     a tiny network's step is otherwise mostly calls.
     """
-    if n_tiles > 0:
+    if n_tiles == 1 or (n_tiles > 1 and params.shape[0] >= SUM_ONTO_FIRST_TILE):
         # The tiles' gradients are summed onto the first tile's, whose lines the tile has just written: a sum
         # written into grad instead was a pass of stores to memory more (W3: 8.4 MB a batch), read by the
-        # rule and never again.
+        # rule and never again. (A single tile's gradient is read where it lies.)
         summed = tile_gradients[0]
         grad_sq = _sum_onto_first(tile_gradients, n_tiles, lo, hi)
+    elif n_tiles > 0:
+        # Gradients that stay in the cores' caches: the first tile's lines are another thread's, and adding
+        # onto them would take them over; grad's lines of this chunk are this thread's from the batch before.
+        summed = grad
+        grad_sq = _reduce_chunk(tile_gradients, n_tiles, grad, False, lo, hi)
     else:
         # (The gradient was summed elsewhere: its norm comes from this pass, while the chunk is in cache.)
         summed = grad

@@ -166,6 +166,19 @@ MIN_PANEL_INPUTS = 8
 #: W1 (no product this small) 1.01 and 1.05, within the noise.
 SMALL_PRODUCT = 256
 
+#: Fewest parameters whose tiles' gradients the step sums onto the first
+#: tile's buffer rather than into the batch's gradient buffer (see
+#: :mod:`.step`): where the tiles' gradients leave the cores' caches, the
+#: store of that sum is a pass to memory saved. W3's network (2.1 million
+#: parameters, 2 tiles a batch; 2 threads, Intel Xeon of the Sapphire Rapids
+#: class, 5 alternating rounds) ran 1.045 times as fast (rounds 0.99 to 1.08);
+#: W5's (61,706 parameters, 4 tiles) 0.82, 0.99, 0.94, 1.00 (4 rounds in a
+#: noisy spell: no gain, within the noise), its gradients in cache, where
+#: adding onto the first tile's lines takes them from the thread that wrote
+#: them; grad's lines of a chunk stay with the thread that updates it. The
+#: sums are the same either way.
+SUM_ONTO_FIRST_TILE = 1 << 20
+
 #: Fewest packed weights whose packing (:func:`~.dense.pack_weights`) runs in
 #: parallel. W1's panels hold 34,048 of its 235,146 weights and pack in about
 #: the same time serially as in 24 tasks on two threads (6 and 7 µs when the
