@@ -102,6 +102,7 @@ def _bad_X():
         ("1-D X", X[:, 0], ValueError, r"Expected a 2-D array for X, got 1-D with shape \(10,\).*reshape\(-1, 1\)"),
         ("3-D X", X[None], ValueError, r"Expected a 2-D array for X, got 3-D with shape \(1, 10, 5\)"),
         ("scalar X", 3.0, ValueError, r"Expected a 2-D array for X, got 0-D"),
+        ("0-d array X", np.array(3.0), ValueError, r"Expected a 2-D array for X, got 0-D"),
         ("empty X (0 rows)", np.zeros((0, 5)), ValueError, r"X has 0 examples \(shape \(0, 5\)\)"),
         ("4 features for 5", X[:, :4], ValueError, r"X has 4 features, but the network expects 5"),
         ("0 features", np.zeros((10, 0)), ValueError, r"X has 0 features, but the network expects 5"),
@@ -209,6 +210,7 @@ def _y_cases():
         ),
         ("complex y", np.zeros(10, dtype=complex), TypeError, r"y must hold real numbers.*complex128"),
         ("3-D y", np.zeros((10, 3, 1)), ValueError, r"Expected y of shape \(n,\) or \(n, 3\), got shape \(10, 3, 1\)"),
+        ("0-d array y", np.array(2), ValueError, r"Expected y of shape \(n,\) or \(n, 3\), got shape \(\)"),
         (
             "y rows 4 wide for 3 outputs",
             np.zeros((10, 4)),

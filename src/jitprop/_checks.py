@@ -99,7 +99,9 @@ def plain_training_data(X, y, dtype, input_shape, n_outputs, loss_name):
     general way (:func:`as_float_examples` and :func:`prepare_targets`)
     then says what.
     """
-    if type(X) is not np.ndarray or type(y) is not np.ndarray or X.dtype != dtype or X.shape[0] == 0:
+    if type(X) is not np.ndarray or type(y) is not np.ndarray or X.ndim < 2 or y.ndim not in (1, 2):
+        return None
+    if X.dtype != dtype or X.shape[0] == 0:
         return None
     if not (X.flags.c_contiguous and X.flags.writeable and y.flags.c_contiguous and y.flags.writeable):
         return None
