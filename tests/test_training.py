@@ -365,3 +365,46 @@ def test_a_fit_trains_as_with_a_workspace_of_its_own_whatever_was_fitted_before(
 
     for batch_size, width in [(32, 20), (200, 50), (32, "conv"), (32, 20), (64, 9), (200, 50), (32, "conv")]:
         np.testing.assert_array_equal(trained(batch_size, width), trained(batch_size, width, hold=True))
+
+
+def test_optimizers_of_one_rule_and_other_state_shapes_train_a_network_one_after_another(rng):
+    # What a fit remembers (kernels, rule, backups of the state) must fit each optimizer: Adam keeps a third
+    # row of state with amsgrad, RMSprop one per option. Each fit trains as on a network of its own.
+    X, y = make_blobs(rng, n=300, features=12)
+    optimizers = [
+        lambda: jp.Adam(0.01),
+        lambda: jp.Adam(0.01, amsgrad=True),
+        lambda: jp.RMSprop(0.01),
+        lambda: jp.RMSprop(0.01, momentum=0.9, centered=True),
+        lambda: jp.Adam(0.01),
+    ]
+    shared = jp.Network([jp.Dense(16, "tanh"), jp.Dense(3, "softmax")], 12, "cross_entropy", seed=3)
+    for make in optimizers:
+        start, shuffling = shared.params.copy(), shared.rng.bit_generator.state
+        shared.fit(X, y, epochs=2, batch_size=32, optimizer=make(), verbose=0)
+        alone = jp.Network([jp.Dense(16, "tanh"), jp.Dense(3, "softmax")], 12, "cross_entropy", seed=3)
+        alone.params[...] = start
+        alone.rng.bit_generator.state = shuffling
+        alone.fit(X, y, epochs=2, batch_size=32, optimizer=make(), verbose=0)
+        np.testing.assert_array_equal(shared.params, alone.params)
+
+
+def test_a_divergence_restores_the_whole_state_of_an_optimizer_with_more_rows_than_the_last(rng):
+    # A fit with Adam, then one with amsgrad (a third row of state) that diverges at its third batch: the
+    # epoch's start is restored (its backup must hold all three rows) and the two batches before replayed.
+    X, y = make_blobs(rng, n=160, features=12)
+    X = X.astype(np.float32)
+    X[70] = 3e38  # (in the third batch of 32, without shuffling: its products overflow float32)
+
+    def trained(net):
+        optimizer = jp.Adam(0.01, amsgrad=True)
+        with pytest.raises(jp.DivergenceError):
+            net.fit(X, y, epochs=1, batch_size=32, optimizer=optimizer, shuffle=False, verbose=0)
+        return net.params.copy(), optimizer.state.copy()
+
+    shared = jp.Network([jp.Dense(16, "relu"), jp.Dense(3, "softmax")], 12, "cross_entropy", seed=3)
+    shared.fit(X[:64], y[:64], epochs=1, batch_size=32, optimizer=jp.Adam(0.01), verbose=0)
+    alone = jp.Network([jp.Dense(16, "relu"), jp.Dense(3, "softmax")], 12, "cross_entropy", seed=3)
+    alone.params[...] = shared.params
+    for mine, theirs in zip(trained(shared), trained(alone)):
+        np.testing.assert_array_equal(mine, theirs)

@@ -527,8 +527,9 @@ class _EpochSetup(NamedTuple):
 def _epoch_setup(net, data, optimizer, batch_size, clip_norm, evaluates):
     """The :class:`_EpochSetup` of a fit of ``net`` on ``data``, remembered by the network.
 
-    Remembered for what can change between fits (the update rule and the
-    types of its state and of the data, the clip norm, validation): the
+    Remembered for what can change between fits (the update rule, its
+    state's shape, the types of the state and of the data, the clip norm,
+    validation): the
     network's own buffers (its model, workspace and gradient of its dtype)
     are of the same types in every fit, and finding the types of all of
     them again, or the rule's entry, would cost a small fit more than its
@@ -536,7 +537,8 @@ def _epoch_setup(net, data, optimizer, batch_size, clip_norm, evaluates):
     batches of ``batch_size``) to compile the kernels for.
     """
     code, state, hyper = optimizer.kernel_arguments()
-    key = (int(code), type_key((state, hyper, data)), clip_norm, evaluates)
+    # (The state's shape sizes the backup: Adam keeps a third row with amsgrad, RMSprop rows by its options.)
+    key = (int(code), state.shape, type_key((state, hyper, data)), clip_norm, evaluates)
     found = net._epoch_setups.get(key)
     if found is None:
         grad = np.zeros(net.n_params, dtype=net.dtype)
