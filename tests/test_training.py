@@ -408,3 +408,17 @@ def test_a_divergence_restores_the_whole_state_of_an_optimizer_with_more_rows_th
     alone.params[...] = shared.params
     for mine, theirs in zip(trained(shared), trained(alone)):
         np.testing.assert_array_equal(mine, theirs)
+
+
+def test_an_l2_penalty_set_between_fits_applies_to_the_next(rng):
+    X, y = make_blobs(rng, n=200, features=12)
+    net = jp.Network([jp.Dense(16, "tanh"), jp.Dense(3, "softmax")], 12, "cross_entropy", seed=3)
+    net.fit(X, y, epochs=1, batch_size=32, verbose=0)
+    start, shuffling = net.params.copy(), net.rng.bit_generator.state
+    net.set_l2(0.05)
+    net.fit(X, y, epochs=2, batch_size=32, optimizer=jp.SGD(0.05), verbose=0)
+    penalised = jp.Network([jp.Dense(16, "tanh"), jp.Dense(3, "softmax")], 12, "cross_entropy", seed=3, l2=0.05)
+    penalised.params[...] = start
+    penalised.rng.bit_generator.state = shuffling
+    penalised.fit(X, y, epochs=2, batch_size=32, optimizer=jp.SGD(0.05), verbose=0)
+    np.testing.assert_array_equal(net.params, penalised.params)

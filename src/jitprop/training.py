@@ -24,7 +24,6 @@ from .kernels._numba.linking import type_key
 from .kernels.batch import chunking
 from .kernels.epoch import (
     EpochPlan,
-    GradientAdjustments,
     backup_buffers,
     epoch_kernels,
     gradient_adjustments,
@@ -338,13 +337,13 @@ def fit(
 
         batch_stats = np.zeros((n_batches, 2))
         truncation = None
+        adjustments = gradient_adjustments(net.layout, clip_norm)  # (each fit: set_l2 may change the layout)
         if session is None and bptt_steps is None:
-            setup = _epoch_setup(net, data, optimizer, batch_size, clip_norm, val_data is not None)
+            setup = _epoch_setup(net, data, optimizer, batch_size, adjustments, val_data is not None)
             # Each epoch takes its workspace from memory kept from the epochs and fits before (see _FIT_MEMORY).
             ws_arguments = (net.layout, batch_size, net.n_params, net.dtype)
         else:
             grad = np.zeros(net.n_params, dtype=net.dtype)
-            adjustments = gradient_adjustments(net.layout, clip_norm)
             if bptt_steps is not None:
                 # A workspace of rows of bptt_steps steps instead of the whole sequence's (see .truncation).
                 chunked = chunking(net.n_params)
@@ -399,7 +398,7 @@ def fit(
             with _bar(verbose, n, epoch) as bar:
                 seconds = truncation.run_epoch(net, data, epoch_plan, optimizer, epoch, bar, batch_stats)
         elif session is None:
-            compiled_for = (setup.adjustments, setup.chunked)  # (what train_epoch's code is compiled for)
+            compiled_for = (adjustments, setup.chunked)  # (what train_epoch's code is compiled for)
             with _FIT_MEMORY.workspace(*ws_arguments) as ws:
                 buffers = (ws, setup.grad, setup.backup, batch_stats)
                 arguments = (setup.kernels, setup.rule, data, epoch_plan, buffers, optimizer, compiled_for)
@@ -518,18 +517,17 @@ class _EpochSetup(NamedTuple):
 
     kernels: Kernels  # epoch_kernels' (compiled for the types of the fit's arguments)
     rule: np.ndarray  # the update rule's entry (see kernels.optimizers.rule_entry)
-    adjustments: GradientAdjustments | None  # gradient_adjustments' for the fit's clip_norm
     chunked: bool | None  # chunking of the parameters
     grad: np.ndarray  # the batch's gradient (written by each batch before it is read)
     backup: tuple  # backup_buffers' (written by each epoch before it is read)
 
 
-def _epoch_setup(net, data, optimizer, batch_size, clip_norm, evaluates):
+def _epoch_setup(net, data, optimizer, batch_size, adjustments, evaluates):
     """The :class:`_EpochSetup` of a fit of ``net`` on ``data``, remembered by the network.
 
     Remembered for what can change between fits (the update rule, its
-    state's shape, the types of the state and of the data, the clip norm,
-    validation): the
+    state's shape, the types of the state, of the data and of the
+    :func:`~.kernels.epoch.gradient_adjustments`, validation): the
     network's own buffers (its model, workspace and gradient of its dtype)
     are of the same types in every fit, and finding the types of all of
     them again, or the rule's entry, would cost a small fit more than its
@@ -538,18 +536,17 @@ def _epoch_setup(net, data, optimizer, batch_size, clip_norm, evaluates):
     """
     code, state, hyper = optimizer.kernel_arguments()
     # (The state's shape sizes the backup: Adam keeps a third row with amsgrad, RMSprop rows by its options.)
-    key = (int(code), state.shape, type_key((state, hyper, data)), clip_norm, evaluates)
+    key = (int(code), state.shape, type_key((state, hyper, data, adjustments)), evaluates)
     found = net._epoch_setups.get(key)
     if found is None:
         grad = np.zeros(net.n_params, dtype=net.dtype)
-        adjustments = gradient_adjustments(net.layout, clip_norm)
         chunked = chunking(net.n_params)
         with _FIT_MEMORY.workspace(net.layout, batch_size, net.n_params, net.dtype) as ws:
             rule = (code, state, hyper)
             kernels = epoch_kernels(net.model, data, ws, grad, rule, adjustments, chunked, evaluates=evaluates)
         entry = rule_entry(code, net.params, grad, state, hyper)
         backup = backup_buffers(net.params, state)
-        found = net._epoch_setups[key] = _EpochSetup(kernels, entry, adjustments, chunked, grad, backup)
+        found = net._epoch_setups[key] = _EpochSetup(kernels, entry, chunked, grad, backup)
     return found
 
 
