@@ -20,7 +20,7 @@ from ._numba.linking import NO_KERNEL, call
 from .optimizers import RULES
 from .prefetch import prefetch_examples
 from .regularization import add_l2_penalty, clip_by_global_norm
-from .step import sum_and_update
+from .step import step_range, sum_and_update
 from .tile import GRADIENT, network_kernels, placeholder_kernels
 
 
@@ -197,21 +197,16 @@ def train_epoch(kernels, model, data, plan, ws, grad, backup, optimizer, batch_s
             return b
         if adjustments is not None and adjustments.clip_norm > 0:
             clip_by_global_norm(grad, adjustments.clip_norm)
-        summed_sq, finite = call(
-            sum_and_update,
-            (
-                ws.tile_gradients,
-                summed_tiles,
-                grad,
-                rule,
-                params,
-                state,
-                hyper,
-                plan.lrs[b],
-                plan.step + b + 1,
-                chunked,
-            ),
-        )
+        lr, step = plan.lrs[b], plan.step + b + 1
+        if chunked is None:
+            # One chunk (a small network): the step is written in here, its call would pass every buffer again.
+            n_params = params.shape[0]
+            summed_sq, finite = step_range(
+                ws.tile_gradients, summed_tiles, grad, rule, params, state, hyper, lr, step, np.int64(0), n_params
+            )
+        else:
+            arguments = (ws.tile_gradients, summed_tiles, grad, rule, params, state, hyper, lr, step, chunked)
+            summed_sq, finite = call(sum_and_update, arguments)
         b += 1
         if failed < 0 and not (finite and math.isfinite(grad_sq + summed_sq)):
             # A gradient that was not finite, or an update that overflowed,

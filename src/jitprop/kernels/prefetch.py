@@ -10,12 +10,12 @@ one batch ahead overlaps the wait with the current batch's work.
 from numba import njit
 
 from ._numba.arrays import prefetch
-from ._numba.options import KERNEL
+from ._numba.options import INLINED_KERNEL
 
 from .tuning import AHEAD_ROWS
 
 
-@njit(**KERNEL)
+@njit(**INLINED_KERNEL)
 def prefetch_examples(data, order, start, stop):
     """Prefetch the inputs and targets (or labels) of the first examples of ``order[start:stop]``."""
     for i in range(start, min(stop, start + AHEAD_ROWS)):
