@@ -189,11 +189,23 @@ def _reduce_chunk(tile_gradients, n_tiles, grad, accumulate, lo, hi):
     else:
         for i in range(out.shape[0]):
             out[i] = first[i]
+    add_later_tiles(tile_gradients, n_tiles, out, lo, hi)
+    return squared_norm(out)
+
+
+@njit(**INLINED_KERNEL)
+def add_later_tiles(tile_gradients, n_tiles, out, lo, hi):
+    """``out += tile_gradients[t, lo:hi]`` for ``t = 1 .. n_tiles - 1`` in tile order, onto the first tile's values."""
     for t in range(1, n_tiles):
         g = tile_gradients[t, lo:hi]
         for i in range(out.shape[0]):
             out[i] += g[i]
+
+
+@njit(**INLINED_KERNEL)
+def squared_norm(values):
+    """``Σ values²`` in float64."""
     sq = 0.0
-    for i in range(out.shape[0]):
-        sq += np.float64(out[i]) * np.float64(out[i])
+    for i in range(values.shape[0]):
+        sq += np.float64(values[i]) * np.float64(values[i])
     return sq

@@ -16,7 +16,7 @@ from numba import njit
 from ._numba.options import INLINED_KERNEL, KERNEL
 from ._numba.linking import call_entry
 from .finite import finite_row
-from .batch import _reduce_chunk
+from .batch import _reduce_chunk, add_later_tiles, squared_norm
 from .tuning import PARALLEL_STEP, REDUCE_CHUNK, SUM_ONTO_FIRST_TILE
 from ._numba.parallel import run_tasks
 
@@ -102,7 +102,8 @@ def step_range(tile_gradients, n_tiles, grad, rule, params, state, hyper, lr, st
         # written into grad instead was a pass of stores to memory more (W3: 8.4 MB a batch), read by the
         # rule and never again. (A single tile's gradient is read where it lies.)
         summed = tile_gradients[0]
-        grad_sq = _sum_onto_first(tile_gradients, n_tiles, lo, hi)
+        add_later_tiles(tile_gradients, n_tiles, summed[lo:hi], lo, hi)
+        grad_sq = squared_norm(summed[lo:hi])
     elif n_tiles > 0:
         # Gradients that stay in the cores' caches: the first tile's lines are another thread's, and adding
         # onto them would take them over; grad's lines of this chunk are this thread's from the batch before.
@@ -111,26 +112,6 @@ def step_range(tile_gradients, n_tiles, grad, rule, params, state, hyper, lr, st
     else:
         # (The gradient was summed elsewhere: its norm comes from this pass, while the chunk is in cache.)
         summed = grad
-        grad_sq = 0.0
-        for i in range(lo, hi):
-            grad_sq += np.float64(grad[i]) * np.float64(grad[i])
+        grad_sq = squared_norm(grad[lo:hi])
     state_finite = call_entry(rule, (params, summed, state, hyper, lr, step, lo, hi), True)
     return grad_sq, finite_row(params[lo:hi]) and state_finite
-
-
-@njit(**INLINED_KERNEL)
-def _sum_onto_first(tile_gradients, n_tiles, lo, hi):
-    """``tile_gradients[0, lo:hi] += Σ_{t ≥ 1} tile_gradients[t, lo:hi]`` in tile order; returns its squared norm.
-
-    The sums of :func:`~.batch.reduce_tiles`, bit for bit (the first tile's
-    values, then each other tile's added in order).
-    """
-    out = tile_gradients[0, lo:hi]
-    for t in range(1, n_tiles):
-        g = tile_gradients[t, lo:hi]
-        for i in range(out.shape[0]):
-            out[i] += g[i]
-    sq = 0.0
-    for i in range(out.shape[0]):
-        sq += np.float64(out[i]) * np.float64(out[i])
-    return sq
