@@ -13,6 +13,7 @@ from numba import njit
 from ._numba.linking import call, call_entry
 from ._numba.options import INLINED_KERNEL, KERNEL
 from ._numba.parallel import run_tasks
+from ._numba.references import reference
 from .tile import FORWARD, LOSS, network_kernels, placeholder_kernels
 from .tuning import PARALLEL_REDUCE, REDUCE_CHUNK
 
@@ -88,17 +89,33 @@ def run_batch(kernels, mode, model, data, index, scale, ws, grad, accumulate, dr
 def run_tiles(kernels, mode, model, data, index, scale, ws, dropout_key):
     """Run every tile of the batch ``index`` (:func:`~.tile.run_tile`, through ``kernels.tile``); return their number.
 
+    For one batch: a loop over batches makes the tiles' shared arguments
+    once, with :func:`tile_arguments`, and calls :func:`run_tiles_sharing`.
+    """
+    n_tiles = tiles_of(index, ws)
+    run_tiles_sharing(kernels.tile, tile_arguments(kernels, model, data, ws), mode, index, scale, n_tiles, dropout_key)
+    return n_tiles
+
+
+@njit(**INLINED_KERNEL)
+def tile_arguments(kernels, model, data, ws):
+    """What every tile of every batch takes, passed to them by reference (see :func:`~.tile.run_tile`)."""
+    return reference((kernels, model, data, ws))
+
+
+@njit(**INLINED_KERNEL)
+def run_tiles_sharing(tile, shared, mode, index, scale, n_tiles, dropout_key):
+    """Run the ``n_tiles`` tiles of the batch ``index`` through the entry ``tile``, sharing :func:`tile_arguments`.
+
     The batch of :func:`run_batch` and of :func:`~.epoch.train_epoch` alike.
     A batch of one tile runs it in this thread, straight away: for a tiny
     network the way through the thread pool would be a large part of it.
     """
-    n_tiles = tiles_of(index, ws)
-    arguments = (kernels, mode, model, data, index, scale, ws, dropout_key)
+    arguments = (shared, mode, index, scale, dropout_key)
     if n_tiles == 1:
-        call_entry(kernels.tile, arguments + (np.int64(0),), None)
+        call_entry(tile, arguments + (np.int64(0),), None)
     else:
-        run_tasks(kernels.tile, n_tiles, arguments)
-    return n_tiles
+        run_tasks(tile, n_tiles, arguments)
 
 
 @njit(**INLINED_KERNEL)

@@ -13,7 +13,7 @@ import numpy as np
 from numba import njit
 
 from ._numba.options import INLINED_KERNEL, KERNEL
-from .batch import batch_scale, reduce_tiles, run_batch, run_tiles, tile_totals
+from .batch import batch_scale, reduce_tiles, run_batch, run_tiles_sharing, tile_arguments, tile_totals, tiles_of
 from .dense import pack_weights
 from .layout import untracked
 from ._numba.linking import NO_KERNEL, call
@@ -166,6 +166,7 @@ def train_epoch(kernels, model, data, plan, ws, grad, backup, optimizer, batch_s
     has_panels = packed.shape[0] > 0
     if has_panels and plan.pack_first:
         call(pack_weights, (model, chunked))
+    shared = tile_arguments(kernels, model, data, ws)  # (made once: every tile of every batch takes them)
     # (Replays of batches use the same loop.)
     b = plan.first_batch
     end = plan.last_batch
@@ -175,7 +176,8 @@ def train_epoch(kernels, model, data, plan, ws, grad, backup, optimizer, batch_s
         prefetch_examples(data, plan.order, (b + 1) * plan.batch_size, min(n, (b + 2) * plan.batch_size))
         scale = batch_scale(data.weights, index, outputs)
         mode = np.int64(GRADIENT)  # (the tile's mode argument is an int64)
-        n_tiles = run_tiles(kernels, mode, model, data, index, scale, ws, plan.dropout_key)
+        n_tiles = tiles_of(index, ws)
+        run_tiles_sharing(kernels.tile, shared, mode, index, scale, n_tiles, plan.dropout_key)
         loss_sum, correct = tile_totals(ws, n_tiles)
         # A weight penalty or clipping changes the summed gradient before the
         # update: the tiles are summed first. Otherwise summing, updating and

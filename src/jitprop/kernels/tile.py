@@ -22,6 +22,7 @@ from . import activations
 from ._numba.background import compiling_in_background
 from ._numba.linking import NO_KERNEL, argument_types, call_entry, entry, type_key
 from ._numba.options import INLINED_KERNEL, KERNEL
+from ._numba.references import Reference, dereference
 from .dropout import apply_dropout, undo_dropout
 from .dense import backward as dense_backward
 from .dense import forward as dense_forward
@@ -38,15 +39,20 @@ GRADIENT = 2
 
 
 @njit(**KERNEL)
-def run_tile(kernels, mode, model, data, index, scale, ws, dropout_key, tile):
+def run_tile(shared, mode, index, scale, dropout_key, tile):
     """Run tile ``tile`` of the batch ``index``: what :func:`~.batch.run_batch` does for each tile.
 
-    Its loss and count of correct predictions go to ``ws.tile_stats[tile]``,
-    its gradient (``GRADIENT`` mode) to ``ws.tile_gradients[tile]``; the
-    batch's totals are :func:`~.batch.batch_totals` of all tiles.
+    ``shared`` is :func:`~._numba.references.reference` of ``(kernels,
+    model, data, ws)``, what every tile of every batch shares (see
+    :func:`~.batch.run_tiles`), made once by an epoch for all its batches.
+    The tile's loss and count of correct
+    predictions go to ``ws.tile_stats[tile]``, its gradient (``GRADIENT``
+    mode) to ``ws.tile_gradients[tile]``; the batch's totals are
+    :func:`~.batch.batch_totals` of all tiles.
     """
+    kernels, model, data, ws = dereference(shared)
     # Arguments stay alive for the call: no need to count references to them.
-    kernels, model, data, index, ws = untracked((kernels, model, data, index, ws))
+    index = untracked(index)
     layout = model.layout
     r0 = tile * ws.tile_rows
     r1 = min(index.shape[0], r0 + ws.tile_rows)
@@ -168,7 +174,7 @@ def network_kernels(model, data, ws, meanwhile=(), also_in_background=(), lone_t
     if kernels is None:
         placeholder = placeholder_kernels(layout, model.params.dtype, data)
         index = np.zeros(1, dtype=np.int64)
-        tile = (placeholder, np.int64(GRADIENT), model, data, index, 0.0, ws, 0, 0)
+        tile = (Reference((placeholder, model, data, ws)), np.int64(GRADIENT), index, 0.0, 0, 0)
         forward, backward = _layer_jobs(placeholder, model, ws)
         layers = [job for job in forward + backward if job[0] is not None]
         with compiling_in_background([(run_tile, tile), *layers, *also_in_background]):

@@ -60,19 +60,22 @@ def untracked(typingctx, value):
     """
 
     def codegen(context, builder, signature, args):
-        return impl_ret_untracked(context, builder, signature.return_type, _untrack(context, builder, value, args[0]))
+        result = untracked_value(context, builder, value, args[0])
+        return impl_ret_untracked(context, builder, signature.return_type, result)
 
     return value(value), codegen
 
 
-def _untrack(context, builder, kind, value):
+def untracked_value(context, builder, kind, value):
+    """The LLVM value ``value`` of Numba type ``kind`` with every array's reference count (meminfo) cleared."""
     if isinstance(kind, types.Array):
         array = make_array(kind)(context, builder, value)
         array.meminfo = cgutils.get_null_value(array.meminfo.type)
         return array._getvalue()
     if isinstance(kind, types.BaseTuple):
         for i, member in enumerate(kind):
-            value = builder.insert_value(value, _untrack(context, builder, member, builder.extract_value(value, i)), i)
+            untracked_member = untracked_value(context, builder, member, builder.extract_value(value, i))
+            value = builder.insert_value(value, untracked_member, i)
     return value
 
 

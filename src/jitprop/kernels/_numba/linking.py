@@ -42,6 +42,8 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from .references import Reference
+
 # symbol -> compile result of the kernel published under it
 _published = {}
 
@@ -193,6 +195,8 @@ def type_key(value):
         return (value.dtype, value.ndim, value.flags.num & _TYPE_FLAGS)
     if isinstance(value, tuple):
         return (type(value), *map(type_key, value))
+    if isinstance(value, Reference):
+        return (Reference, type_key(value.value))
     return type(value)
 
 
