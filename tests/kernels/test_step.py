@@ -103,3 +103,23 @@ def test_one_chunk_is_the_same_with_or_without_the_chunked_code(rng, dtype):
         results.append((grad_sq, finite, params.tobytes(), state.tobytes(), reduced_sq, summed.tobytes()))
     assert chunking(n) is None and chunking(1 << 17) is True
     assert results[0] == results[1]
+
+
+@pytest.mark.parametrize("n", [1, 16_384, 16_385, 40_000, 101_770, 235_146, 2_100_000])
+def test_chunks_cover_the_parameters_in_equal_shares_for_two_four_or_eight_threads(n):
+    from jitprop.kernels.batch import chunk_bounds, chunk_count
+    from jitprop.kernels.tuning import CHUNK_GROUP, REDUCE_CHUNK
+
+    n_chunks = chunk_count(n)
+    bounds = [chunk_bounds(n, n_chunks, chunk) for chunk in range(n_chunks)]
+    assert bounds[0][0] == 0 and bounds[-1][1] == n
+    assert all(hi == next_lo for (_, hi), (next_lo, _) in zip(bounds, bounds[1:]))
+    sizes = [hi - lo for lo, hi in bounds]
+    if n <= REDUCE_CHUNK:
+        assert n_chunks == 1
+        return
+    assert n_chunks % CHUNK_GROUP == 0 and max(sizes) <= REDUCE_CHUNK + 64
+    assert len(set(sizes[:-1])) == 1 and sizes[0] % 64 == 0 and 0 < sizes[-1] <= sizes[0]
+    for threads in (2, 4, 8):  # (the omp layer's static shares: contiguous runs of chunks)
+        shares = [sum(sizes[t * n_chunks // threads : (t + 1) * n_chunks // threads]) for t in range(threads)]
+        assert max(shares) - min(shares) <= sizes[0] - sizes[-1]

@@ -15,7 +15,7 @@ from ._numba.options import INLINED_KERNEL, KERNEL
 from ._numba.parallel import run_tasks
 from ._numba.references import reference
 from .tile import FORWARD, LOSS, network_kernels, placeholder_kernels
-from .tuning import PARALLEL_REDUCE, REDUCE_CHUNK
+from .tuning import CHUNK_GROUP, PARALLEL_REDUCE, REDUCE_CHUNK
 
 
 def batch_kernels(model, data, ws, grad, lone_tiles=False):
@@ -172,7 +172,7 @@ def reduce_tiles(tile_gradients, n_tiles, grad, accumulate, chunked):
     of the parameters: with None, only the one-chunk code is compiled.
     """
     n = grad.shape[0]
-    n_chunks = (n + REDUCE_CHUNK - 1) // REDUCE_CHUNK
+    n_chunks = chunk_count(n)
     if chunked is None or n_chunks == 1:
         return _reduce_chunk(tile_gradients, n_tiles, grad, accumulate, np.int64(0), n)
     partial = np.empty(n_chunks)
@@ -191,9 +191,33 @@ def reduce_tiles(tile_gradients, n_tiles, grad, accumulate, chunked):
 @njit(**KERNEL)
 def _reduce_task(tile_gradients, n_tiles, grad, accumulate, partial, chunk):
     """Chunk ``chunk`` of :func:`reduce_tiles`: its squared norm goes to ``partial[chunk]``."""
-    lo = chunk * REDUCE_CHUNK
-    hi = min(grad.shape[0], lo + REDUCE_CHUNK)
+    lo, hi = chunk_bounds(grad.shape[0], partial.shape[0], chunk)
     partial[chunk] = _reduce_chunk(tile_gradients, n_tiles, grad, accumulate, lo, hi)
+
+
+@njit(**INLINED_KERNEL)
+def chunk_count(n):
+    """Chunks a batch's gradient of ``n`` parameters is cut into: about ``REDUCE_CHUNK`` each, ``CHUNK_GROUP``s of them.
+
+    One for ``REDUCE_CHUNK`` parameters or fewer. The cuts depend on ``n``
+    alone, never on the thread count.
+    """
+    n_chunks = (n + REDUCE_CHUNK - 1) // REDUCE_CHUNK
+    if n_chunks > 1:
+        n_chunks = (n_chunks + CHUNK_GROUP - 1) // CHUNK_GROUP * CHUNK_GROUP
+    return n_chunks
+
+
+@njit(**INLINED_KERNEL)
+def chunk_bounds(n, n_chunks, chunk):
+    """``(lo, hi)`` of chunk ``chunk`` of :func:`chunk_count`'s ``n_chunks``: all of one size but the last.
+
+    The size is a multiple of 64 parameters, so that every chunk starts on
+    a cache line (of the buffers' start).
+    """
+    size = ((n + n_chunks - 1) // n_chunks + 63) // 64 * 64
+    lo = min(n, chunk * size)
+    return lo, min(n, lo + size)
 
 
 @njit(**INLINED_KERNEL)

@@ -16,8 +16,8 @@ from numba import njit
 from ._numba.options import INLINED_KERNEL, KERNEL
 from ._numba.linking import call_entry
 from .finite import finite_row
-from .batch import _reduce_chunk, add_later_tiles, squared_norm
-from .tuning import PARALLEL_STEP, REDUCE_CHUNK, SUM_ONTO_FIRST_TILE
+from .batch import _reduce_chunk, add_later_tiles, chunk_bounds, chunk_count, squared_norm
+from .tuning import PARALLEL_STEP, SUM_ONTO_FIRST_TILE
 from ._numba.parallel import run_tasks
 
 
@@ -55,7 +55,7 @@ def sum_and_update(tile_gradients, n_tiles, grad, rule, params, state, hyper, lr
         finite after the update.
     """
     n = params.shape[0]
-    n_chunks = (n + REDUCE_CHUNK - 1) // REDUCE_CHUNK
+    n_chunks = chunk_count(n)
     if chunked is None or n_chunks == 1:
         # (No arrays of partial results: on a tiny network their allocation is a large part of a batch.)
         return step_range(tile_gradients, n_tiles, grad, rule, params, state, hyper, lr, step, np.int64(0), n)
@@ -78,8 +78,7 @@ def sum_and_update(tile_gradients, n_tiles, grad, rule, params, state, hyper, lr
 @njit(**KERNEL)
 def _step_chunk(tile_gradients, n_tiles, grad, rule, params, state, hyper, lr, step, partial, finite, chunk):
     """Chunk ``chunk`` of :func:`sum_and_update`: its results go to ``partial[chunk]`` and ``finite[chunk]``."""
-    lo = chunk * REDUCE_CHUNK
-    hi = min(params.shape[0], lo + REDUCE_CHUNK)
+    lo, hi = chunk_bounds(params.shape[0], partial.shape[0], chunk)
     partial[chunk], finite[chunk] = step_range(
         tile_gradients, n_tiles, grad, rule, params, state, hyper, lr, step, lo, hi
     )
