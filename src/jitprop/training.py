@@ -371,6 +371,13 @@ def fit(
 
     history = History()
     net.stop_training = False
+    # What every epoch takes alike, made once: each batch's examples (the last may hold fewer), whether
+    # dropout needs a key, and whether the training rows are all the examples in order (their shuffled
+    # order is then the permutation itself, not a gather of another array of that size).
+    rows = np.full(n_batches, batch_size)
+    rows[-1] = n - batch_size * (n_batches - 1)
+    dropout = bool(net.layout.dropout.any())
+    every_example = n == data.inputs.shape[0]
 
     def begin():
         for callback in callbacks:
@@ -383,7 +390,10 @@ def fit(
         if net.stop_training:
             break
         _on_root(session, "on_epoch_begin", lambda: [callback.on_epoch_begin(epoch, {}) for callback in callbacks])
-        order = train_rows[net.rng.permutation(n)] if shuffle else train_rows
+        if not shuffle:
+            order = train_rows
+        else:
+            order = net.rng.permutation(n) if every_example else train_rows[net.rng.permutation(n)]
         n_updates = n_batches * (1 if truncation is None else truncation.chunks)
         epoch_plan = EpochPlan(
             order=order,
@@ -392,7 +402,7 @@ def fit(
             last_batch=n_batches,
             lrs=np.ascontiguousarray(optimizer.learning_rates(optimizer.step, n_updates, epoch), dtype=np.float64),
             step=optimizer.step,
-            dropout_key=_dropout_key(net, epoch) if net.layout.dropout.any() else 0,
+            dropout_key=_dropout_key(net, epoch) if dropout else 0,
         )
         if truncation is not None:
             with _bar(verbose, n, epoch) as bar:
@@ -409,8 +419,6 @@ def fit(
         optimizer.step += n_updates
         net.epoch = epoch + 1
 
-        rows = np.full(n_batches, batch_size)
-        rows[-1] = n - batch_size * (n_batches - 1)
         # (Not `@`: a product of thousands of batches would wake BLAS's threads, which then spin beside ours.)
         logs = net.metrics(float((batch_stats[:, 0] * rows).sum()) / n, batch_stats[:, 1].sum(), n)
 
