@@ -45,9 +45,9 @@ def run_tile(shared, mode, index, scale, dropout_key, tile):
     ``shared`` is :func:`~._numba.references.reference` of ``(kernels,
     model, data, ws)``, what every tile of every batch shares (see
     :func:`~.batch.run_tiles`), made once by an epoch for all its batches.
-    The tile's loss and count of correct
-    predictions go to ``ws.tile_stats[tile]``, its gradient (``GRADIENT``
-    mode) to ``ws.tile_gradients[tile]``; the batch's totals are
+    The tile's loss and count of correct predictions go to
+    ``ws.tile_stats[tile]``, its gradient (``GRADIENT`` mode) to
+    ``ws.tile_gradients[tile]``; the batch's totals are
     :func:`~.batch.batch_totals` of all tiles.
     """
     kernels, model, data, ws = dereference(shared)
