@@ -75,8 +75,7 @@ def as_float_examples(X, dtype, shape, name="X"):
     if len(shape) == 1:
         return as_float_matrix(X, dtype, name, shape[0])
     X = _as_numeric_array(X, name)
-    flat = X.ndim == 2 and X.shape[1] == math.prod(shape)
-    if not flat and (X.ndim != len(shape) + 1 or tuple(X.shape[1:]) != shape):
+    if not holds_examples_of(X, shape):
         raise ValueError(
             f"{name} must have shape (n_samples, {', '.join(map(str, shape))}) (examples of shape {shape}), "
             f"or (n_samples, {math.prod(shape)}) with each example flattened; got an array of shape {X.shape}."
@@ -84,6 +83,12 @@ def as_float_examples(X, dtype, shape, name="X"):
     if X.shape[0] == 0:
         raise ValueError(f"{name} has 0 examples (shape {X.shape}); at least 1 is required.")
     return _converted(X.reshape(X.shape[0], -1), dtype, name)
+
+
+def holds_examples_of(X, shape):
+    """Whether ``X`` is ``(n_samples, *shape)``, or ``(n_samples, prod(shape))`` with each example flattened."""
+    examples = X.shape[1:]
+    return examples == shape or examples == (math.prod(shape),)
 
 
 def plain_training_data(X, y, dtype, input_shape, n_outputs, loss_name):
@@ -106,8 +111,7 @@ def plain_training_data(X, y, dtype, input_shape, n_outputs, loss_name):
     if not (X.flags.c_contiguous and X.flags.writeable and y.flags.c_contiguous and y.flags.writeable):
         return None
     n = X.shape[0]
-    flat = math.prod(input_shape)
-    if not (X.shape[1:] == input_shape or X.shape[1:] == (flat,)) or y.shape[0] != n:
+    if not holds_examples_of(X, input_shape) or y.shape[0] != n:
         return None
     no_targets = np.zeros((0, n_outputs), dtype=dtype)
     no_labels = np.zeros(0, dtype=np.int64)
@@ -117,7 +121,7 @@ def plain_training_data(X, y, dtype, input_shape, n_outputs, loss_name):
         targets, labels = y.reshape(n, n_outputs), no_labels
     else:
         return None
-    inputs = X.reshape(n, flat)
+    inputs = X.reshape(n, -1)
     if not usable_examples(inputs, targets, labels, n_outputs):
         return None
     return Data(inputs, targets, labels, np.zeros(0))
