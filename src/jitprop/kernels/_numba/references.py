@@ -37,14 +37,14 @@ class Reference:
         self.value = value
 
 
-@typeof_impl.register(Reference)
-def _typeof_reference(example, context):
-    return types.CPointer(typeof_impl(example.value, context))
-
-
 def reference_type(value_type):
     """The Numba type of a reference to a value of ``value_type``."""
     return types.CPointer(value_type)
+
+
+@typeof_impl.register(Reference)
+def _typeof_reference(example, context):
+    return reference_type(typeof_impl(example.value, context))
 
 
 @intrinsic
