@@ -10,6 +10,7 @@ from . import _checks, _threading, training
 from .kernels import workspace
 from .activations import get_activation
 from .kernels._numba.linking import type_key
+from .kernels.aligned import aligned_zeros
 from .kernels.batch import batch_kernels, chunking, run_batch
 from .kernels.tile import FORWARD, GRADIENT, LOSS
 from .kernels.dense import pack_some_weights
@@ -244,9 +245,9 @@ class Network:
             loss=spec.code,
             loss_over_outputs=spec.over_outputs,
         )
-        self.params = np.zeros(int(sum(counts)), dtype=self.dtype)
+        self.params = aligned_zeros(int(sum(counts)), self.dtype)
         # The weights packed into the panels the matrix products read (see kernels.dense.pack_weights).
-        self._packed = np.zeros(packed_size, dtype=self.dtype)
+        self._packed = aligned_zeros(packed_size, self.dtype)
         # The panels a prediction packs, (by_rows, by_columns) per layer: fixed with the layout.
         self._prediction_panels = forward_panels(self.layout)
         self._small_forward = _SmallForward(self)
@@ -759,7 +760,7 @@ class Network:
             forward, backward, size = panel_offsets(layout.kinds, layout.weight_shapes, self.dtype.itemsize, False)
             # (The other arrays are the network's own, and change with it.)
             panels = layout._replace(forward_panels=forward, backward_panels=backward)
-            self._many_rows_forward = (panels, np.zeros(size, dtype=self.dtype))
+            self._many_rows_forward = (panels, aligned_zeros(size, self.dtype))
         layout, packed = self._many_rows_forward
         return Model(layout, self.params, packed)
 

@@ -34,6 +34,7 @@ import numpy as np
 
 from ._checks import positive_float
 from .kernels import optimizers as codes
+from .kernels.aligned import aligned_zeros
 from .schedules import Constant, Schedule, _in_range, schedule_from_config
 
 
@@ -120,7 +121,7 @@ class Optimizer:
         self.prepare(network.n_params, network.dtype)
 
     def _initial_state(self, shape, dtype):
-        return np.zeros(shape, dtype=dtype)
+        return aligned_zeros(shape, dtype)
 
     def learning_rates(self, first_step, n_steps, epoch):
         """The rate of each of ``n_steps`` updates from 0-based global update ``first_step`` in ``epoch``.

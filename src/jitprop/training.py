@@ -21,6 +21,7 @@ from .distributed import Rows
 from .errors import DivergenceError
 from .kernels import kinds, recurrent, workspace
 from .kernels._numba.linking import type_key
+from .kernels.aligned import aligned_zeros
 from .kernels.batch import chunking
 from .kernels.epoch import (
     EpochPlan,
@@ -343,7 +344,7 @@ def fit(
             # Each epoch takes its workspace from memory kept from the epochs and fits before (see _FIT_MEMORY).
             ws_arguments = (net.layout, batch_size, net.n_params, net.dtype)
         else:
-            grad = np.zeros(net.n_params, dtype=net.dtype)
+            grad = aligned_zeros(net.n_params, net.dtype)
             if bptt_steps is not None:
                 # A workspace of rows of bptt_steps steps instead of the whole sequence's (see .truncation).
                 chunked = chunking(net.n_params)
@@ -547,7 +548,7 @@ def _epoch_setup(net, data, optimizer, batch_size, adjustments, evaluates):
     key = (int(code), state.shape, type_key((state, hyper, data, adjustments)), evaluates)
     found = net._epoch_setups.get(key)
     if found is None:
-        grad = np.zeros(net.n_params, dtype=net.dtype)
+        grad = aligned_zeros(net.n_params, net.dtype)
         chunked = chunking(net.n_params)
         with _FIT_MEMORY.workspace(net.layout, batch_size, net.n_params, net.dtype) as ws:
             rule = (code, state, hyper)

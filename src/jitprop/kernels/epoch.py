@@ -13,6 +13,7 @@ import numpy as np
 from numba import njit
 
 from ._numba.options import INLINED_KERNEL, KERNEL
+from .aligned import aligned_empty
 from .batch import batch_scale, reduce_tiles, run_batch, run_tiles_sharing, tile_arguments, tile_totals, tiles_of
 from .dense import pack_weights
 from .layout import untracked
@@ -93,7 +94,7 @@ def backup_buffers(params, state):
     its pages mapped and zeroed by the operating system every time (W3's
     2.1 million parameters: 4.7% of an epoch's time, in page faults).
     """
-    return np.empty_like(params), np.empty(state.size, dtype=state.dtype)
+    return aligned_empty(params.shape, params.dtype), aligned_empty(state.size, state.dtype)
 
 
 @njit(**KERNEL)

@@ -14,6 +14,7 @@ import numpy as np
 
 from . import tuning
 from ._numba.parallel import cheap_regions
+from .aligned import aligned_memory, aligned_size
 from .kinds import stash_widths, tile_scratch, weight_uses
 
 
@@ -129,16 +130,18 @@ def allocate(layout, capacity, n_params, dtype, with_gradients=True):
 
 
 def _made(plan, dtype, memory):
-    """The workspace of a :func:`_plan`, its buffers new, or carved from ``memory`` (uint8, :func:`_bytes` long)."""
+    """The workspace of a :func:`_plan`, its buffers carved from ``memory`` or from new memory.
+
+    ``memory`` is :func:`~.aligned.aligned_memory` of at least :func:`_bytes`:
+    every buffer starts at a cache line.
+    """
     shape, offsets, stash_offsets = plan
-    buffers = _buffers(shape, dtype)
     if memory is None:
-        made = [np.empty(dims, dtype=kind) for dims, kind in buffers]
-    else:
-        made, at = [], -memory.ctypes.data % _ALIGNMENT
-        for dims, kind in buffers:
-            made.append(np.ndarray(dims, dtype=kind, buffer=memory, offset=at))
-            at += _aligned(math.prod(dims) * kind.itemsize)
+        memory = aligned_memory(_bytes(shape, dtype))
+    made, at = [], 0
+    for dims, kind in _buffers(shape, dtype):
+        made.append(np.ndarray(dims, dtype=kind, buffer=memory, offset=at))
+        at += aligned_size(math.prod(dims) * kind.itemsize)
     activations, preactivations, deltas, panels, stash, tile_gradients, tile_stats = made
     tile_stats[...] = 0.0
     return Workspace(
@@ -158,16 +161,7 @@ def _made(plan, dtype, memory):
 
 def _bytes(shape, dtype):
     """Bytes of the memory :func:`_made` carves the buffers of a workspace of ``shape`` from."""
-    # (With room to move the first buffer to a multiple of the alignment: NumPy's memory starts at one of 16.)
-    return _ALIGNMENT + sum(_aligned(math.prod(dims) * kind.itemsize) for dims, kind in _buffers(shape, dtype))
-
-
-#: Bytes between the starts of buffers carved from one block of memory: a cache line, an AVX-512 vector.
-_ALIGNMENT = 64
-
-
-def _aligned(nbytes):
-    return -(-nbytes // _ALIGNMENT) * _ALIGNMENT
+    return sum(aligned_size(math.prod(dims) * kind.itemsize) for dims, kind in _buffers(shape, dtype))
 
 
 def _buffers(shape, dtype):
@@ -267,7 +261,7 @@ class Arena:
                 if self._memory.nbytes < need:
                     self._last = None
                     self._memory = np.empty(0, dtype=np.uint8)  # (the old block freed before the new one is made)
-                    self._memory = np.empty(need, dtype=np.uint8)
+                    self._memory = aligned_memory(need)
                 ws = _made(plan, dtype, self._memory)
                 self._last = (plan, dtype, ws)
             yield ws
