@@ -15,7 +15,7 @@ from .kernels.batch import batch_kernels, chunking, run_batch
 from .kernels.tile import FORWARD, GRADIENT, LOSS
 from .kernels.dense import pack_some_weights
 from .kernels.dense import pack_weights as pack_weight_panels
-from .kernels.few_rows import INPUT_NOT_FINITE, OUTPUT_NOT_FINITE, FewRows, forward_few_rows
+from .kernels.few_rows import INPUT_NOT_FINITE, OUTPUT_NOT_FINITE, FewRows, compiled_forward_few_rows
 from .kernels.kinds import forward_panels, panel_offsets
 from .kernels.layout import GEOMETRY, Data, Layout, Model
 from .kernels.regularization import add_l2_penalty
@@ -51,7 +51,9 @@ class _SmallForward:
     :class:`~jitprop.kernels.few_rows.FewRows` per kind of input array, for
     batches of up to ``_SMALL_ROWS`` rows (fewer if they would take more
     memory than a chunk of the general path), and runs it in one compiled
-    call (:func:`~jitprop.kernels.few_rows.forward_few_rows`), which checks
+    call (:func:`~jitprop.kernels.few_rows.forward_few_rows`, called as
+    :func:`~jitprop.kernels.few_rows.compiled_forward_few_rows` gives it,
+    past Numba's dispatch: the arguments' types are checked here), which checks
     the inputs and outputs and packs the weights, as the general path does,
     and gives its results bit for bit (both run such a batch through
     :func:`~jitprop.kernels.batch.run_batch`). One call at a time uses the
@@ -61,20 +63,23 @@ class _SmallForward:
 
     def __init__(self, net):
         self.capacity = min(_SMALL_ROWS, _CHUNK_ELEMENTS // workspace.row_elements(net.layout))
-        self._flat_shape = (math.prod(net.input_shape),)
+        # (Kept rather than asked of the network on every call: each question costs a tenth of a microsecond.)
+        self._input_shapes = (net.input_shape, (math.prod(net.input_shape),))
+        self._outputs = (net.n_outputs, net.dtype)
         self._lock = threading.Lock()
         self._made = {}
 
     def reads_as_is(self, net, X):
         """Whether ``X`` is a few rows the kernels read as they are (checked for NaN and inf in the kernel)."""
+        if type(X) is not np.ndarray or X.ndim < 2:
+            return False
+        flags = X.flags
         return (
-            type(X) is np.ndarray
-            and X.dtype == net.dtype
-            and X.ndim > 1
+            X.dtype == net.dtype
             and 0 < X.shape[0] <= self.capacity
-            and (X.shape[1:] == net.input_shape or X.shape[1:] == self._flat_shape)
-            and X.flags.c_contiguous
-            and X.flags.writeable
+            and X.shape[1:] in self._input_shapes
+            and flags.c_contiguous
+            and flags.writeable
         )
 
     def run(self, net, X):
@@ -84,17 +89,18 @@ class _SmallForward:
             return None
         try:
             key = X.flags.aligned  # (the rest of X's type is the network's: C-contiguous, writeable, 2-D)
+            n_outputs, dtype = self._outputs
+            outputs = np.empty((n, n_outputs), dtype=dtype)
             made = self._made.get(key)
             if made is None:
-                made = self._made[key] = self._make(net, X)
-            few, tile_rows, splits = made
-            outputs = np.empty((n, net.n_outputs), dtype=net.dtype)
+                made = self._made[key] = self._make(net, X, outputs)
+            few, forward, tile_rows, splits = made
             # More than one tile, or a product the kernels split (see kernels.dense.forward): on Numba's threads.
             if n > tile_rows or splits:
                 with _threading.parallel_region():
-                    status = forward_few_rows(few, X, outputs)
+                    status = forward(few, X, outputs)
             else:
-                status = forward_few_rows(few, X, outputs)
+                status = forward(few, X, outputs)
         finally:
             self._lock.release()
         if status == INPUT_NOT_FINITE:
@@ -103,7 +109,7 @@ class _SmallForward:
             _checks.check_outputs_finite(outputs, net.dtype)
         return outputs
 
-    def _make(self, net, X):
+    def _make(self, net, X, outputs):
         ws = workspace.allocate(net.layout, self.capacity, net.n_params, net.dtype, False)
         empty = (np.zeros((0, net.n_outputs), dtype=net.dtype), np.zeros(0, dtype=np.int64), np.zeros(0))
         grad = np.zeros(0, dtype=net.dtype)
@@ -111,7 +117,7 @@ class _SmallForward:
         index = np.arange(self.capacity, dtype=np.int64)
         chunked = chunking(net.n_params)
         few = FewRows(kernels, net.model, ws, *empty, grad, index, chunked, *net._prediction_panels)
-        return few, ws.tile_rows, bool(kernels.split_product[0])
+        return few, compiled_forward_few_rows(few, X, outputs), ws.tile_rows, bool(kernels.split_product[0])
 
 
 #: Memory for the workspaces of passes over many rows (predictions, evaluations, gradients; see workspace.Arena).

@@ -16,7 +16,7 @@ them, all in that one call.
 import math
 
 import numpy as np
-from numba import njit, types
+from numba import njit, typeof, types
 from numba.experimental import structref
 
 from ._numba.linking import call
@@ -134,3 +134,18 @@ def forward_few_rows(few, inputs, outputs):
             if not math.isfinite(source[j]):
                 status = OUTPUT_NOT_FINITE
     return status
+
+
+def compiled_forward_few_rows(few, inputs, outputs):
+    """:func:`forward_few_rows` compiled for the types of these arguments, called without Numba's dispatch.
+
+    A call through the dispatcher finds the types of its arguments first,
+    and the type of a :class:`FewRows` is found in Python: some 0.5 µs of a
+    prediction of one example that takes ten. The function returned takes
+    arguments of exactly these types (the caller checks that they are:
+    another array type would be read as this one) and converts them as
+    the dispatcher would.
+    """
+    argtypes = tuple(typeof(value) for value in (few, inputs, outputs))
+    forward_few_rows.compile(argtypes)
+    return forward_few_rows.overloads[argtypes].entry_point
