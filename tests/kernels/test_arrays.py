@@ -1,4 +1,4 @@
-"""Array intrinsics (jitprop/kernels/_numba/arrays.py): untracked copies, arguments apart and prefetches."""
+"""Array intrinsics (jitprop/kernels/_numba/arrays.py): untracked copies, arguments apart, prefetches, rows in place."""
 
 import numpy as np
 import pytest
@@ -93,3 +93,45 @@ def test_a_kernel_with_its_arguments_apart_computes_the_same_values(rng):
         outputs.append(out)
     np.testing.assert_array_equal(outputs[0], outputs[1])
     np.testing.assert_allclose(outputs[0], a * b + a, rtol=1e-6)
+
+
+def test_rows_in_place_are_a_view_where_the_rows_lie_in_order_and_the_types_agree(rng):
+    from numba import njit
+
+    from jitprop.kernels._numba.arrays import rows_in_place
+
+    @njit
+    def place(table, index, r0, r1, like):
+        view, in_place = rows_in_place(table, index, r0, r1, like)
+        return view.copy(), in_place, view.ctypes.data
+
+    table = rng.random((10, 4)).astype(np.float32)
+    like = np.zeros((3, 4), np.float32)
+    rows, in_place, address = place(table, np.array([0, 5, 6, 7, 2]), 1, 4, like)
+    assert in_place and address == table[5:].ctypes.data
+    np.testing.assert_array_equal(rows, table[5:8])
+    # Out of order, or not consecutive: the block, to be filled by copying.
+    for index in ([0, 5, 7, 6, 2], [0, 5, 6, 8, 2], [0, 7, 6, 5, 2]):
+        rows, in_place, address = place(table, np.array(index), 1, 4, like)
+        assert not in_place and address == like.ctypes.data
+    # One row is in order; no rows are not in place.
+    assert place(table, np.array([3]), 0, 1, like[:1])[1]
+    assert not place(table, np.array([3]), 1, 1, like[:0])[1]
+    # A view of another type (read-only rows, or another precision) is never taken.
+    readonly = table.copy()
+    readonly.flags.writeable = False
+    assert not place(readonly, np.array([5, 6, 7]), 0, 3, like)[1]
+    assert not place(table.astype(np.float64), np.array([5, 6, 7]), 0, 3, like)[1]
+
+
+def test_a_forward_pass_reading_rows_in_place_gives_the_bits_of_one_that_copies_them(rng):
+    import jitprop as jp
+
+    # A gradient pass copies the rows (its backward pass reads them again); an evaluation reads them in place.
+    # With one tile each (a small network, few rows) their losses are summed alike: they agree bit for bit.
+    net = jp.Network([jp.Dense(40, "relu"), jp.Dense(3, "softmax")], input_dim=30, loss="cross_entropy", seed=0)
+    X = rng.random((20, 30)).astype(np.float32)
+    y = rng.integers(0, 3, 20)
+    for rows in (1, 7, 20):
+        loss, _ = net.loss_and_grads(X[:rows], y[:rows])
+        assert net.evaluate(X[:rows], y[:rows])["loss"] == loss

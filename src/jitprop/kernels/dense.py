@@ -139,8 +139,11 @@ def tile_panel_size(sizes, tile_rows):
 
 
 @njit(**INLINED_KERNEL)
-def forward(kernels, model, ws, layer, r0, r1, alone=False):
-    """``z = x @ W + b`` for rows ``r0:r1`` of ``layer`` (the forward kernel of :mod:`.kinds`' contract).
+def forward(kernels, model, ws, layer, r0, r1, x, alone=False):
+    """``z = x @ W + b`` for rows ``r0:r1`` of ``layer``: the forward kernel of :mod:`.kinds`' contract, ``x`` given.
+
+    ``x`` is the layer's block of the rows' inputs, or the rows where they
+    lie (see :func:`.tile.forward_pass`).
 
     A tile that is its batch's only one (``alone``) spreads a dot-product
     forward of ``SPLIT_COLUMNS_WORK`` multiply-adds a row or more over the
@@ -151,7 +154,6 @@ def forward(kernels, model, ws, layer, r0, r1, alone=False):
     # (Written into the tile, whose arguments are already untracked: see .tile.run_tile.)
     layout, params, packed = model
     panels = ws.panels[r0 // ws.tile_rows]
-    x = rows(ws, ws.activations, layout, layer, r0, r1)
     z = rows(ws, ws.preactivations, layout, layer + 1, r0, r1)
     start = layout.forward_panels[layer]
     product = forward_product(start >= 0, z.shape[0], x.shape[1], z.shape[1], panel_columns(z))

@@ -1,11 +1,16 @@
-"""Array views, reference counts, aliasing and prefetches that Numba's own operations do not offer, in LLVM IR."""
+"""Array views, reference counts, aliasing and prefetches that Numba's own operations do not offer, in LLVM IR.
+
+And :func:`rows_in_place`, a view chosen by the types of its arguments when its caller is compiled.
+"""
 
 from llvmlite import ir
 from numba import types
 from numba.core import cgutils
 from numba.core.imputils import impl_ret_untracked
-from numba.extending import intrinsic
+from numba.extending import intrinsic, overload
 from numba.np.arrayobj import make_array, populate_array
+
+from .options import INLINED_KERNEL
 
 
 @intrinsic
@@ -144,3 +149,33 @@ def prefetch(typingctx, array, i):
         return context.get_dummy_value()
 
     return types.none(array, i), codegen
+
+
+def rows_in_place(table, index, r0, r1, like):
+    """``(view, True)``: rows ``index[r0:r1]`` of ``table`` where they lie, or ``(like, False)``.
+
+    The view where those rows are consecutive (``index[r0] + r`` for each
+    ``r``) and a view of ``table`` has the type of ``like``, a block the
+    caller would otherwise copy the rows into. The types are compared when
+    the caller is compiled (kernels that took a view of another type would
+    be compiled again for it), the rows when it runs. In compiled code only.
+    """
+    raise NotImplementedError("rows_in_place is called from compiled code only")
+
+
+@overload(rows_in_place, jit_options=INLINED_KERNEL)
+def _rows_in_place(table, index, r0, r1, like):
+    # (A C-contiguous table's rows lo:hi are a view of the table's own type.)
+    if not (isinstance(table, types.Array) and table.layout == "C" and table == like):
+        return lambda table, index, r0, r1, like: (like, False)
+
+    def in_place(table, index, r0, r1, like):
+        if r1 <= r0:
+            return like, False
+        first = index[r0]
+        for r in range(1, r1 - r0):
+            if index[r0 + r] != first + r:
+                return like, False
+        return table[first : first + (r1 - r0)], True
+
+    return in_place
