@@ -65,7 +65,6 @@ class _SmallForward:
         self.capacity = min(_SMALL_ROWS, _CHUNK_ELEMENTS // workspace.row_elements(net.layout))
         # (Kept rather than asked of the network on every call: each question costs a tenth of a microsecond.)
         self._input_shapes = (net.input_shape, (math.prod(net.input_shape),))
-        self._outputs = (net.n_outputs, net.dtype)
         self._lock = threading.Lock()
         self._made = {}
 
@@ -85,16 +84,14 @@ class _SmallForward:
     def run(self, net, X):
         """The outputs of the rows ``X`` (2-D, as the kernels read them), or None if they are too many, or if busy."""
         n = X.shape[0]
-        if n > self.capacity or not self._lock.acquire(blocking=False):
+        if n > self.capacity or not self._lock.acquire(False):
             return None
         try:
-            key = X.flags.aligned  # (the rest of X's type is the network's: C-contiguous, writeable, 2-D)
-            n_outputs, dtype = self._outputs
-            outputs = np.empty((n, n_outputs), dtype=dtype)
-            made = self._made.get(key)
+            made = self._made.get(X.flags.aligned)  # (the rest of X's type is the network's: C, writeable, 2-D)
             if made is None:
-                made = self._made[key] = self._make(net, X, outputs)
-            few, forward, tile_rows, splits = made
+                made = self._made[X.flags.aligned] = self._make(net, X)
+            few, forward, tile_rows, splits, n_outputs, dtype = made
+            outputs = np.empty((n, n_outputs), dtype)
             # More than one tile, or a product the kernels split (see kernels.dense.forward): on Numba's threads.
             if n > tile_rows or splits:
                 with _threading.parallel_region():
@@ -109,7 +106,7 @@ class _SmallForward:
             _checks.check_outputs_finite(outputs, net.dtype)
         return outputs
 
-    def _make(self, net, X, outputs):
+    def _make(self, net, X):
         ws = workspace.allocate(net.layout, self.capacity, net.n_params, net.dtype, False)
         empty = (np.zeros((0, net.n_outputs), dtype=net.dtype), np.zeros(0, dtype=np.int64), np.zeros(0))
         grad = np.zeros(0, dtype=net.dtype)
@@ -117,7 +114,9 @@ class _SmallForward:
         index = np.arange(self.capacity, dtype=np.int64)
         chunked = chunking(net.n_params)
         few = FewRows(kernels, net.model, ws, *empty, grad, index, chunked, *net._prediction_panels)
-        return few, compiled_forward_few_rows(few, X, outputs), ws.tile_rows, bool(kernels.split_product[0])
+        forward = compiled_forward_few_rows(few, X, np.empty((1, net.n_outputs), dtype=net.dtype))
+        # (The outputs' width and dtype kept rather than asked of the network on every call.)
+        return few, forward, ws.tile_rows, bool(kernels.split_product[0]), net.n_outputs, net.dtype
 
 
 #: Memory for the workspaces of passes over many rows (predictions, evaluations, gradients; see workspace.Arena).
