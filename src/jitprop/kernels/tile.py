@@ -84,28 +84,27 @@ def forward_pass(kernels, model, inputs, index, ws, r0, r1, dropout_key, keep_in
     rows that lie in order (a prediction's) where they are, uncopied.
     """
     layout = model.layout
-    x = rows(ws, ws.activations, layout, np.int64(0), r0, r1)
+    block = rows(ws, ws.activations, layout, np.int64(0), r0, r1)
     masked = dropout_key >= 0 and layout.dropout[0] > 0
     if keep_inputs or masked or layout.kinds[0] != DENSE:
-        first, in_place = x, False
+        x, in_place = block, False
     else:
         # (Copied, they were written by this thread and read by every thread a split product runs on: one
         # example through W1's network took a tenth longer.)
-        first, in_place = rows_in_place(inputs, index, r0, r1, x)
+        x, in_place = rows_in_place(inputs, index, r0, r1, block)
     if not in_place:
         for r in range(r1 - r0):
             source = inputs[index[r0 + r]]
-            target = x[r]
-            for j in range(x.shape[1]):
+            target = block[r]
+            for j in range(block.shape[1]):
                 target[j] = source[j]
     if masked:
-        call_entry(kernels.dropout_masks, (x, index[r0:r1], dropout_key, np.int64(0), layout.dropout[0]), None)
+        call_entry(kernels.dropout_masks, (block, index[r0:r1], dropout_key, np.int64(0), layout.dropout[0]), None)
     # The batch's only tile runs in the calling thread (see .batch.run_tiles): its large products may use the others.
     alone = ws.split_alone and index.shape[0] <= ws.tile_rows
     for layer in range(layout.kinds.shape[0]):
         if layout.kinds[layer] == DENSE:
-            block = first if layer == 0 else rows(ws, ws.activations, layout, layer, r0, r1)
-            dense_forward(kernels, model, ws, np.int64(layer), r0, r1, block, alone)
+            dense_forward(kernels, model, ws, np.int64(layer), r0, r1, x, alone)
         else:
             arguments = (kernels, model, ws, np.int64(layer), r0, r1)
             call_entry(kernels.layer_forward[layer], arguments, None)
@@ -115,6 +114,7 @@ def forward_pass(kernels, model, inputs, index, ws, r0, r1, dropout_key, keep_in
         if dropout_key >= 0 and layout.dropout[layer + 1] > 0:
             rate = layout.dropout[layer + 1]
             call_entry(kernels.dropout_masks, (a, index[r0:r1], dropout_key, layer + 1, rate), None)
+        x = a  # (the next layer's inputs)
 
 
 @njit(**INLINED_KERNEL)
