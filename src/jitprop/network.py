@@ -51,14 +51,14 @@ class _SmallForward:
     :class:`~jitprop.kernels.few_rows.FewRows` per kind of input array, for
     batches of up to ``_SMALL_ROWS`` rows (fewer if they would take more
     memory than a chunk of the general path), and runs it in one compiled
-    call (:func:`~jitprop.kernels.few_rows.forward_few_rows`, called as
-    :func:`~jitprop.kernels.few_rows.compiled_forward_few_rows` gives it,
-    past Numba's dispatch: the arguments' types are checked here), which checks
+    call (:func:`~jitprop.kernels.few_rows.forward_few_rows`), which checks
     the inputs and outputs and packs the weights, as the general path does,
     and gives its results bit for bit (both run such a batch through
     :func:`~jitprop.kernels.batch.run_batch`). One call at a time uses the
     buffers: a call made while another runs (from another thread) takes the
-    general path.
+    general path. The call goes past Numba's dispatch
+    (:func:`~jitprop.kernels.few_rows.compiled_forward_few_rows`): the
+    arguments' types are checked here instead.
     """
 
     def __init__(self, net):
@@ -87,9 +87,10 @@ class _SmallForward:
         if n > self.capacity or not self._lock.acquire(False):
             return None
         try:
-            made = self._made.get(X.flags.aligned)  # (the rest of X's type is the network's: C, writeable, 2-D)
+            key = X.flags.aligned  # (the rest of X's type is the network's: C-contiguous, writeable, 2-D)
+            made = self._made.get(key)
             if made is None:
-                made = self._made[X.flags.aligned] = self._make(net, X)
+                made = self._made[key] = self._make(net, X)
             few, forward, tile_rows, splits, n_outputs, dtype = made
             outputs = np.empty((n, n_outputs), dtype)
             # More than one tile, or a product the kernels split (see kernels.dense.forward): on Numba's threads.

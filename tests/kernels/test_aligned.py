@@ -38,8 +38,8 @@ def test_a_network_and_its_training_buffers_start_at_cache_lines():
     for _ in range(3):
         net = jp.Network([jp.Dense(30, "relu"), jp.Dense(3, "softmax")], input_dim=17, loss="cross_entropy", seed=0)
         assert starts_at_a_line(net.params) and starts_at_a_line(net.packed_weights)
-        # Each layer's weights start where the parameters do; rows of 16 float32 would start at lines too.
-        assert np.shares_memory(net.layers[0].W, net.params)
+        # The first layer's weights are a view of the parameters, from their first element (at a line).
+        assert np.shares_memory(net.layers[0].W, net.params) and net.layers[0].W.ctypes.data == net.params.ctypes.data
         optimizer = jp.Adam(0.01)
         X = np.random.default_rng(0).random((40, 17)).astype(np.float32)
         net.fit(X, np.arange(40) % 3, epochs=1, batch_size=8, optimizer=optimizer, verbose=0)
