@@ -40,89 +40,223 @@ _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 def sigmoid(z):
     """Logistic function that never overflows: ``exp`` only of ``-|z|``."""
     e = math.exp(-abs(z))
-    return 1.0 / (1.0 + e) if z >= 0.0 else e / (1.0 + e)
+    # (1 / (1 + e) or e / (1 + e) as one division of a chosen numerator, not a branch: inlined unit by unit
+    # (see .tiny), a branch on the sign was mispredicted about half the time.)
+    numerator = 1.0 if z >= 0.0 else e
+    return numerator / (1.0 + e)
+
+
+# The value of each element-wise activation at one element, and its
+# derivative times the delta there: what the kernels below store (and, for
+# most, what a tiny network's batch applies unit by unit, see INLINED_VALUES).
+# ``alpha`` is the negative slope of leaky_relu and the scale of elu, unused
+# by the others. Where the derivative is cheaper in terms of the output they
+# use ``a`` (σ' = a(1 - a), tanh' = 1 - a², elu' = a + alpha for z < 0).
+
+
+@njit(**INLINED_KERNEL)
+def _identity(z, alpha):
+    return z
+
+
+@njit(**INLINED_KERNEL)
+def _relu(z, alpha):
+    return max(z, 0)
+
+
+@njit(**INLINED_KERNEL)
+def _leaky_relu(z, alpha):
+    return z if z > 0 else alpha * z
+
+
+@njit(**INLINED_KERNEL)
+def _sigmoid(z, alpha):
+    return sigmoid(np.float64(z))
+
+
+@njit(**INLINED_KERNEL)
+def _tanh(z, alpha):
+    return math.tanh(np.float64(z))
+
+
+@njit(**INLINED_KERNEL)
+def _elu(z, alpha):
+    x = np.float64(z)
+    return x if x > 0.0 else alpha * math.expm1(x)
+
+
+@njit(**INLINED_KERNEL)
+def _softplus(z, alpha):
+    x = np.float64(z)
+    return max(x, 0.0) + math.log1p(math.exp(-abs(x)))
+
+
+@njit(**INLINED_KERNEL)
+def _gelu(z, alpha):
+    x = np.float64(z)
+    return 0.5 * x * (1.0 + math.erf(x * _INV_SQRT2))
+
+
+@njit(**INLINED_KERNEL)
+def _exp(z, alpha):
+    return math.exp(np.float64(z))
+
+
+@njit(**INLINED_KERNEL)
+def _relu_slope(d, z, a, alpha):
+    return d if z > 0 else 0
+
+
+@njit(**INLINED_KERNEL)
+def _leaky_relu_slope(d, z, a, alpha):
+    return d if z > 0 else alpha * d
+
+
+@njit(**INLINED_KERNEL)
+def _sigmoid_slope(d, z, a, alpha):
+    return d * (a * (1 - a))
+
+
+@njit(**INLINED_KERNEL)
+def _tanh_slope(d, z, a, alpha):
+    return d * (1 - a * a)
+
+
+@njit(**INLINED_KERNEL)
+def _elu_slope(d, z, a, alpha):
+    return d if z > 0 else d * (a + alpha)
+
+
+@njit(**INLINED_KERNEL)
+def _softplus_slope(d, z, a, alpha):
+    return d * sigmoid(np.float64(z))
+
+
+@njit(**INLINED_KERNEL)
+def _gelu_slope(d, z, a, alpha):
+    x = np.float64(z)
+    cdf = 0.5 * (1.0 + math.erf(x * _INV_SQRT2))
+    pdf = _INV_SQRT_2PI * math.exp(-0.5 * x * x)
+    return d * (cdf + x * pdf)
+
+
+@njit(**INLINED_KERNEL)
+def _exp_slope(d, z, a, alpha):
+    return d * a
+
+
+#: The activations whose value, and whose derivative times a delta, a tiny
+#: network's batch computes unit by unit (see .tiny): each is one sequence of
+#: roundings wherever it is compiled. A product of three factors or a sum of
+#: products is not: the compiler may regroup it (its fast-math flags allow
+#: that) by where its operands were defined, differently in a kernel's loop
+#: than written into another function (GELU's value in float64 differed in
+#: the last bit), so those are left to their kernels.
+INLINED_VALUES = (IDENTITY, SIGMOID, TANH, RELU, LEAKY_RELU, ELU, SOFTPLUS, EXP)
+INLINED_DERIVATIVES = (IDENTITY, RELU, LEAKY_RELU, ELU, SOFTPLUS, EXP)
+
+
+@njit(**INLINED_KERNEL)
+def activation_value(code, z, alpha):
+    """``f(z)`` of one element for an activation ``code`` of :data:`INLINED_VALUES`, as its kernel stores it."""
+    if code == SIGMOID:
+        return np.float64(_sigmoid(z, alpha))
+    if code == TANH:
+        return np.float64(_tanh(z, alpha))
+    if code == RELU:
+        return np.float64(_relu(z, alpha))
+    if code == LEAKY_RELU:
+        return np.float64(_leaky_relu(z, alpha))
+    if code == ELU:
+        return np.float64(_elu(z, alpha))
+    if code == SOFTPLUS:
+        return np.float64(_softplus(z, alpha))
+    if code == EXP:
+        return np.float64(_exp(z, alpha))
+    return np.float64(_identity(z, alpha))
+
+
+@njit(**INLINED_KERNEL)
+def derivative_value(code, d, z, a, alpha):
+    """``d · f'(z)`` of one element for an activation ``code`` of :data:`INLINED_DERIVATIVES`, as its kernel would."""
+    if code == RELU:
+        return np.float64(_relu_slope(d, z, a, alpha))
+    if code == LEAKY_RELU:
+        return np.float64(_leaky_relu_slope(d, z, a, alpha))
+    if code == ELU:
+        return np.float64(_elu_slope(d, z, a, alpha))
+    if code == SOFTPLUS:
+        return np.float64(_softplus_slope(d, z, a, alpha))
+    if code == EXP:
+        return np.float64(_exp_slope(d, z, a, alpha))
+    return np.float64(d)
 
 
 # Every kernel takes ``(z, a, alpha)`` (forward) or ``(delta, z, a, alpha)``
-# (derivative); ``alpha`` is the negative slope of leaky_relu and the scale
-# of elu; below 0, minus the width of softmax's groups (a softmax per step,
-# which users' alphas, never negative, cannot ask for); unused by the others.
+# (derivative); below 0, ``alpha`` is minus the width of softmax's groups (a
+# softmax per step, which users' alphas, never negative, cannot ask for).
 # Shapes are (rows, units).
+
+
+@njit(**INLINED_KERNEL)
+def _apply(value, z, a, alpha):
+    """``a = value(z)`` element by element."""
+    for r in range(z.shape[0]):
+        zr = z[r]
+        ar = a[r]
+        for j in range(z.shape[1]):
+            ar[j] = value(zr[j], alpha)
+
+
+@njit(**INLINED_KERNEL)
+def _multiply(slope, delta, z, a, alpha):
+    """``delta = slope(delta, z, a)`` element by element."""
+    for r in range(z.shape[0]):
+        dr = delta[r]
+        zr = z[r]
+        ar = a[r]
+        for j in range(z.shape[1]):
+            dr[j] = slope(dr[j], zr[j], ar[j], alpha)
 
 
 @njit(**KERNEL)
 def identity_forward(z, a, alpha):
-    for r in range(z.shape[0]):
-        zr = z[r]
-        ar = a[r]
-        for j in range(z.shape[1]):
-            ar[j] = zr[j]
+    _apply(_identity, z, a, alpha)
 
 
 @njit(**KERNEL)
 def relu_forward(z, a, alpha):
-    for r in range(z.shape[0]):
-        zr = z[r]
-        ar = a[r]
-        for j in range(z.shape[1]):
-            ar[j] = max(zr[j], 0)
+    _apply(_relu, z, a, alpha)
 
 
 @njit(**KERNEL)
 def leaky_relu_forward(z, a, alpha):
-    for r in range(z.shape[0]):
-        zr = z[r]
-        ar = a[r]
-        for j in range(z.shape[1]):
-            ar[j] = zr[j] if zr[j] > 0 else alpha * zr[j]
+    _apply(_leaky_relu, z, a, alpha)
 
 
 @njit(**KERNEL)
 def sigmoid_forward(z, a, alpha):
-    for r in range(z.shape[0]):
-        zr = z[r]
-        ar = a[r]
-        for j in range(z.shape[1]):
-            ar[j] = sigmoid(np.float64(zr[j]))
+    _apply(_sigmoid, z, a, alpha)
 
 
 @njit(**KERNEL)
 def tanh_forward(z, a, alpha):
-    for r in range(z.shape[0]):
-        zr = z[r]
-        ar = a[r]
-        for j in range(z.shape[1]):
-            ar[j] = math.tanh(np.float64(zr[j]))
+    _apply(_tanh, z, a, alpha)
 
 
 @njit(**KERNEL)
 def elu_forward(z, a, alpha):
-    for r in range(z.shape[0]):
-        zr = z[r]
-        ar = a[r]
-        for j in range(z.shape[1]):
-            x = np.float64(zr[j])
-            ar[j] = x if x > 0.0 else alpha * math.expm1(x)
+    _apply(_elu, z, a, alpha)
 
 
 @njit(**KERNEL)
 def softplus_forward(z, a, alpha):
-    for r in range(z.shape[0]):
-        zr = z[r]
-        ar = a[r]
-        for j in range(z.shape[1]):
-            x = np.float64(zr[j])
-            ar[j] = max(x, 0.0) + math.log1p(math.exp(-abs(x)))
+    _apply(_softplus, z, a, alpha)
 
 
 @njit(**KERNEL)
 def gelu_forward(z, a, alpha):
-    for r in range(z.shape[0]):
-        zr = z[r]
-        ar = a[r]
-        for j in range(z.shape[1]):
-            x = np.float64(zr[j])
-            ar[j] = 0.5 * x * (1.0 + math.erf(x * _INV_SQRT2))
+    _apply(_gelu, z, a, alpha)
 
 
 @njit(**KERNEL)
@@ -153,15 +287,7 @@ def _softmax_group(z, a):
 
 @njit(**KERNEL)
 def exp_forward(z, a, alpha):
-    for r in range(z.shape[0]):
-        zr = z[r]
-        ar = a[r]
-        for j in range(z.shape[1]):
-            ar[j] = math.exp(np.float64(zr[j]))
-
-
-# Derivatives. Where the derivative is cheaper in terms of the output they
-# use ``a`` (σ' = a(1 - a), tanh' = 1 - a², elu' = a + alpha for z < 0).
+    _apply(_exp, z, a, alpha)
 
 
 @njit(**KERNEL)
@@ -171,78 +297,42 @@ def identity_derivative(delta, z, a, alpha):
 
 @njit(**KERNEL)
 def relu_derivative(delta, z, a, alpha):
-    for r in range(z.shape[0]):
-        dr = delta[r]
-        zr = z[r]
-        for j in range(z.shape[1]):
-            dr[j] = dr[j] if zr[j] > 0 else 0
+    _multiply(_relu_slope, delta, z, a, alpha)
 
 
 @njit(**KERNEL)
 def leaky_relu_derivative(delta, z, a, alpha):
-    for r in range(z.shape[0]):
-        dr = delta[r]
-        zr = z[r]
-        for j in range(z.shape[1]):
-            dr[j] = dr[j] if zr[j] > 0 else alpha * dr[j]
+    _multiply(_leaky_relu_slope, delta, z, a, alpha)
 
 
 @njit(**KERNEL)
 def sigmoid_derivative(delta, z, a, alpha):
-    for r in range(z.shape[0]):
-        dr = delta[r]
-        ar = a[r]
-        for j in range(z.shape[1]):
-            dr[j] = dr[j] * (ar[j] * (1 - ar[j]))
+    _multiply(_sigmoid_slope, delta, z, a, alpha)
 
 
 @njit(**KERNEL)
 def tanh_derivative(delta, z, a, alpha):
-    for r in range(z.shape[0]):
-        dr = delta[r]
-        ar = a[r]
-        for j in range(z.shape[1]):
-            dr[j] = dr[j] * (1 - ar[j] * ar[j])
+    _multiply(_tanh_slope, delta, z, a, alpha)
 
 
 @njit(**KERNEL)
 def elu_derivative(delta, z, a, alpha):
-    for r in range(z.shape[0]):
-        dr = delta[r]
-        zr = z[r]
-        ar = a[r]
-        for j in range(z.shape[1]):
-            dr[j] = dr[j] if zr[j] > 0 else dr[j] * (ar[j] + alpha)
+    _multiply(_elu_slope, delta, z, a, alpha)
 
 
 @njit(**KERNEL)
 def softplus_derivative(delta, z, a, alpha):
-    for r in range(z.shape[0]):
-        dr = delta[r]
-        zr = z[r]
-        for j in range(z.shape[1]):
-            dr[j] = dr[j] * sigmoid(np.float64(zr[j]))
+    _multiply(_softplus_slope, delta, z, a, alpha)
 
 
 @njit(**KERNEL)
 def gelu_derivative(delta, z, a, alpha):
-    for r in range(z.shape[0]):
-        dr = delta[r]
-        zr = z[r]
-        for j in range(z.shape[1]):
-            x = np.float64(zr[j])
-            cdf = 0.5 * (1.0 + math.erf(x * _INV_SQRT2))
-            pdf = _INV_SQRT_2PI * math.exp(-0.5 * x * x)
-            dr[j] = dr[j] * (cdf + x * pdf)
+    _multiply(_gelu_slope, delta, z, a, alpha)
 
 
 @njit(**KERNEL)
 def exp_derivative(delta, z, a, alpha):
-    for r in range(z.shape[0]):
-        dr = delta[r]
-        ar = a[r]
-        for j in range(z.shape[1]):
-            dr[j] = dr[j] * ar[j]
+    _multiply(_exp_slope, delta, z, a, alpha)
 
 
 #: Forward kernel of each activation code.
