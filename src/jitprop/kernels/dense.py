@@ -167,11 +167,29 @@ def forward(kernels, model, ws, layer, r0, r1, x, alone=False):
         call(matmul_nt_reading_b, (x, weights(layout, params, layer), panels, z))
     else:
         call(matmul_nt, (x, weights(layout, params, layer), z))
+    _add_bias(layout, params, layer, z)
+
+
+@njit(**INLINED_KERNEL)
+def _add_bias(layout, params, layer, z):
+    """``z += b`` row by row."""
     b = bias(layout, params, layer)
     for r in range(z.shape[0]):
         zr = z[r]
         for j in range(zr.shape[0]):
             zr[j] += b[j]
+
+
+@njit(**INLINED_KERNEL)
+def written_out_forward(layout, params, ws, layer, r0, r1, x):
+    """:func:`forward` of a product it writes out (``WRITTEN_OUT``), for a caller that compiles none of the others.
+
+    A tiny network's batch (see :mod:`.tiny`): the product's loops and the
+    bias, the same sums.
+    """
+    z = rows(ws, ws.preactivations, layout, layer + 1, r0, r1)
+    small_matmul_nt(x, weights(layout, params, layer), z)
+    _add_bias(layout, params, layer, z)
 
 
 @njit(**INLINED_KERNEL)
@@ -184,12 +202,8 @@ def backward(kernels, model, ws, layer, r0, r1, grad):
     """
     layout, params, packed = model
     panels = ws.panels[r0 // ws.tile_rows]
-    fan_in = layout.sizes[layer]
-    fan_out = layout.sizes[layer + 1]
-    d = rows(ws, ws.deltas, layout, layer + 1, r0, r1)
-    start = layout.weight_offsets[layer]
-    grad_w = view2d(grad, start, fan_out, fan_in)
-    a = rows(ws, ws.activations, layout, layer, r0, r1)
+    d, a, grad_w, grad_b = _gradient_blocks(layout, ws, layer, r0, r1, grad)
+    fan_out, fan_in = grad_w.shape
     small = d.shape[0] * fan_out * fan_in <= SMALL_PRODUCT  # (both products take this many multiply-adds)
     if fan_in >= MIN_PANEL_INPUTS:
         call(matmul_tn, (d, a, panels, grad_w))
@@ -197,14 +211,7 @@ def backward(kernels, model, ws, layer, r0, r1, grad):
         small_matmul_nn(d.T, a, grad_w)
     else:
         call(matmul_nn, (d.T, a, grad_w))
-    grad_b = grad[start + fan_out * fan_in : start + fan_out * (fan_in + 1)]
-    zero = grad_b.dtype.type(0)
-    for j in range(fan_out):
-        grad_b[j] = zero
-    for r in range(d.shape[0]):
-        dr = d[r]
-        for j in range(fan_out):
-            grad_b[j] += dr[j]
+    _sum_rows(d, grad_b)
     if layer > 0:
         d_prev = rows(ws, ws.deltas, layout, layer, r0, r1)
         if layout.backward_panels[layer] >= 0:
@@ -213,6 +220,53 @@ def backward(kernels, model, ws, layer, r0, r1, grad):
             small_matmul_nn(d, weights(layout, params, layer), d_prev)
         else:
             call(matmul_nn, (d, weights(layout, params, layer), d_prev))
+
+
+@njit(**INLINED_KERNEL)
+def written_out_backward(layout, params, ws, layer, r0, r1, grad):
+    """:func:`backward` of products it writes out, for a caller that compiles none of the others (see :mod:`.tiny`).
+
+    For a layer of fewer than ``MIN_PANEL_INPUTS`` inputs, no panels, and
+    rows whose products take at most ``SMALL_PRODUCT`` multiply-adds.
+    """
+    d, a, grad_w, grad_b = _gradient_blocks(layout, ws, layer, r0, r1, grad)
+    small_matmul_nn(d.T, a, grad_w)
+    _sum_rows(d, grad_b)
+    if layer > 0:
+        small_matmul_nn(d, weights(layout, params, layer), rows(ws, ws.deltas, layout, layer, r0, r1))
+
+
+@njit(**INLINED_KERNEL)
+def _gradient_blocks(layout, ws, layer, r0, r1, grad):
+    """The rows' delta and inputs, and the layer's blocks of ``grad``: ``(D, A, dWt, db)``."""
+    fan_in = layout.sizes[layer]
+    fan_out = layout.sizes[layer + 1]
+    start = layout.weight_offsets[layer]
+    d = rows(ws, ws.deltas, layout, layer + 1, r0, r1)
+    a = rows(ws, ws.activations, layout, layer, r0, r1)
+    grad_w = view2d(grad, start, fan_out, fan_in)
+    grad_b = grad[start + fan_out * fan_in : start + fan_out * (fan_in + 1)]
+    return d, a, grad_w, grad_b
+
+
+@njit(**INLINED_KERNEL)
+def _sum_rows(d, total):
+    """``total = Σ_r d[r]``, from the first row (as :func:`~.matmul.small_matmul_nn` starts from its first term).
+
+    Cleared first, a few elements were a call to ``memset``, and each first
+    addition waited on its store.
+    """
+    if d.shape[0] == 0:
+        for j in range(total.shape[0]):
+            total[j] = total.dtype.type(0)
+        return
+    first = d[0]
+    for j in range(total.shape[0]):
+        total[j] = first[j]
+    for r in range(1, d.shape[0]):
+        dr = d[r]
+        for j in range(total.shape[0]):
+            total[j] += dr[j]
 
 
 def tile_scratch(layout, layer, tile_rows):
