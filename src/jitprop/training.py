@@ -32,6 +32,7 @@ from .kernels.epoch import (
 )
 from .kernels.layout import Kernels
 from .kernels.optimizers import rule_entry
+from .kernels.tiny import trains_tiny
 from .lbfgs import LBFGS
 from .losses import get_loss
 from .optimizers import SGD, Optimizer
@@ -409,7 +410,7 @@ def fit(
             with _bar(verbose, n, epoch) as bar:
                 seconds = truncation.run_epoch(net, data, epoch_plan, optimizer, epoch, bar, batch_stats)
         elif session is None:
-            compiled_for = (adjustments, setup.chunked)  # (what train_epoch's code is compiled for)
+            compiled_for = (adjustments, setup.chunked, setup.tiny)  # (what train_epoch's code is compiled for)
             with _FIT_MEMORY.workspace(*ws_arguments) as ws:
                 buffers = (ws, setup.grad, setup.backup, batch_stats)
                 arguments = (setup.kernels, setup.rule, data, epoch_plan, buffers, optimizer, compiled_for)
@@ -485,7 +486,7 @@ def _run_epoch(net, kernels, rule, data, plan, buffers, optimizer, compiled_for,
     ``rule`` is the update rule's entry (see :func:`~.kernels.optimizers.rule_entry`);
     ``buffers`` are the workspace, the gradient, the backup (see :func:`~.kernels.epoch.backup_buffers`) and
     the per-batch (loss, correct) rows;
-    ``compiled_for`` the ``adjustments`` and ``chunked`` that ``train_epoch`` is compiled for.
+    ``compiled_for`` the ``adjustments``, ``chunked`` and ``tiny`` that ``train_epoch`` is compiled for.
     """
     ws, grad, backup, batch_stats = buffers
     n_batches = plan.last_batch
@@ -529,6 +530,7 @@ class _EpochSetup(NamedTuple):
     chunked: bool | None  # chunking of the parameters
     grad: np.ndarray  # the batch's gradient (written by each batch before it is read)
     backup: tuple  # backup_buffers' (written by each epoch before it is read)
+    tiny: bool | None  # True where each batch's tile is written into the epoch (see kernels.tiny)
 
 
 def _epoch_setup(net, data, optimizer, batch_size, adjustments, evaluates):
@@ -536,7 +538,8 @@ def _epoch_setup(net, data, optimizer, batch_size, adjustments, evaluates):
 
     Remembered for what can change between fits (the update rule, its
     state's shape, the types of the state, of the data and of the
-    :func:`~.kernels.epoch.gradient_adjustments`, validation): the
+    :func:`~.kernels.epoch.gradient_adjustments`, validation, the batch
+    size, which decides whether the network :func:`~.kernels.tiny.trains_tiny`): the
     network's own buffers (its model, workspace and gradient of its dtype)
     are of the same types in every fit, and finding the types of all of
     them again, or the rule's entry, would cost a small fit more than its
@@ -545,17 +548,18 @@ def _epoch_setup(net, data, optimizer, batch_size, adjustments, evaluates):
     """
     code, state, hyper = optimizer.kernel_arguments()
     # (The state's shape sizes the backup: Adam keeps a third row with amsgrad, RMSprop rows by its options.)
-    key = (int(code), state.shape, type_key((state, hyper, data, adjustments)), evaluates)
+    key = (int(code), state.shape, type_key((state, hyper, data, adjustments)), evaluates, batch_size)
     found = net._epoch_setups.get(key)
     if found is None:
         grad = aligned_zeros(net.n_params, net.dtype)
         chunked = chunking(net.n_params)
         with _FIT_MEMORY.workspace(net.layout, batch_size, net.n_params, net.dtype) as ws:
+            tiny = True if trains_tiny(net.layout, batch_size, ws.tile_rows) else None
             rule = (code, state, hyper)
-            kernels = epoch_kernels(net.model, data, ws, grad, rule, adjustments, chunked, evaluates=evaluates)
+            kernels = epoch_kernels(net.model, data, ws, grad, rule, adjustments, chunked, tiny, evaluates=evaluates)
         entry = rule_entry(code, net.params, grad, state, hyper)
         backup = backup_buffers(net.params, state)
-        found = net._epoch_setups[key] = _EpochSetup(kernels, entry, chunked, grad, backup)
+        found = net._epoch_setups[key] = _EpochSetup(kernels, entry, chunked, grad, backup, tiny)
     return found
 
 

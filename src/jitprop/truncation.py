@@ -128,7 +128,8 @@ class Truncation:
         layout, ws = self.layouts[steps], self.workspaces[steps]
         sample = self._chunk_data(data, np.zeros(1, dtype=np.int64), 0, 1)
         buffers = (Model(layout, net.params, net.packed_weights), sample, ws, grad)
-        self.kernels = epoch_kernels(*buffers, optimizer.kernel_arguments(), adjustments, chunked, evaluates=False)
+        rule = optimizer.kernel_arguments()
+        self.kernels = epoch_kernels(*buffers, rule, adjustments, chunked, None, evaluates=False)
         self.backup = backup_buffers(net.params, optimizer.kernel_arguments()[1])
 
     @property
@@ -172,7 +173,7 @@ class Truncation:
                 with _threading.parallel_region():
                     model = Model(layout, net.params, net.packed_weights)
                     arguments = (model, chunk, one, ws, self.grad, self.backup, update, chunk_stats)
-                    done = train_epoch(self.kernels, *arguments, self.adjustments, self.chunked)
+                    done = train_epoch(self.kernels, *arguments, self.adjustments, self.chunked, None)
                 if done < 1:
                     optimizer.step += u
                     raise DivergenceError(epoch, b, float(plan.lrs[u]))

@@ -23,6 +23,7 @@ from .prefetch import prefetch_examples
 from .regularization import add_l2_penalty, clip_by_global_norm
 from .step import step_range, sum_and_update
 from .tile import GRADIENT, network_kernels, placeholder_kernels
+from .tiny import tiny_batch
 
 
 class EpochPlan(NamedTuple):
@@ -53,12 +54,12 @@ def gradient_adjustments(layout, clip_norm):
     return GradientAdjustments(penalised, float(clip_norm))
 
 
-def epoch_kernels(model, data, ws, grad, optimizer, adjustments, chunked, evaluates):
+def epoch_kernels(model, data, ws, grad, optimizer, adjustments, chunked, tiny, evaluates):
     """:func:`~.tile.network_kernels` for :func:`train_epoch`, which is compiled (or loaded) with them.
 
     Parameters
     ----------
-    model, data, ws, grad, adjustments, chunked
+    model, data, ws, grad, adjustments, chunked, tiny
         As :func:`train_epoch` will take them.
     optimizer : tuple (code, state, hyper)
         The update rule's code, state and hyper-parameters.
@@ -75,7 +76,7 @@ def epoch_kernels(model, data, ws, grad, optimizer, adjustments, chunked, evalua
     )
     update = (NO_KERNEL, state, hyper)
     backup = backup_buffers(model.params, state)
-    epoch = (kernels, model, data, plan, ws, grad, backup, update, np.zeros((1, 2)), adjustments, chunked)
+    epoch = (kernels, model, data, plan, ws, grad, backup, update, np.zeros((1, 2)), adjustments, chunked, tiny)
     rule = (RULES[code], (model.params, grad, state, hyper, 0.0, int64, int64, int64))
     batch = (kernels, int64, model, data, rows, 0.0, ws, grad, False, -1, chunked)
     # The second process takes the tile and the rule; this one the epoch and the
@@ -98,7 +99,7 @@ def backup_buffers(params, state):
 
 
 @njit(**KERNEL)
-def train_epoch(kernels, model, data, plan, ws, grad, backup, optimizer, batch_stats, adjustments, chunked):
+def train_epoch(kernels, model, data, plan, ws, grad, backup, optimizer, batch_stats, adjustments, chunked, tiny):
     """Train on the batches ``plan.first_batch`` to ``plan.last_batch - 1``.
 
     Batch ``b`` holds the examples ``plan.order[b·batch_size : (b+1)·batch_size]``;
@@ -128,6 +129,11 @@ def train_epoch(kernels, model, data, plan, ws, grad, backup, optimizer, batch_s
         both (Numba drops the branch before compiling it).
     chunked : True or None
         :func:`~.batch.chunking` of the parameters.
+    tiny : True or None
+        True for a network that :func:`~.tiny.trains_tiny` at these
+        batches: each batch's tile is then written into this loop
+        (:func:`~.tiny.tiny_batch`). With None, only the tiles' code is
+        compiled.
 
     Returns
     -------
@@ -176,9 +182,13 @@ def train_epoch(kernels, model, data, plan, ws, grad, backup, optimizer, batch_s
         index = plan.order[b * plan.batch_size : min(n, (b + 1) * plan.batch_size)]
         prefetch_examples(data, plan.order, (b + 1) * plan.batch_size, min(n, (b + 2) * plan.batch_size))
         scale = batch_scale(data.weights, index, outputs)
-        mode = np.int64(GRADIENT)  # (the tile's mode argument is an int64)
-        n_tiles = tiles_of(index, ws)
-        run_tiles_sharing(kernels.tile, shared, mode, index, scale, n_tiles, plan.dropout_key)
+        if tiny is not None:
+            n_tiles = 1
+            tiny_batch(kernels, model, data, ws, index, scale)
+        else:
+            mode = np.int64(GRADIENT)  # (the tile's mode argument is an int64)
+            n_tiles = tiles_of(index, ws)
+            run_tiles_sharing(kernels.tile, shared, mode, index, scale, n_tiles, plan.dropout_key)
         loss_sum, correct = tile_totals(ws, n_tiles)
         # A weight penalty or clipping changes the summed gradient before the
         # update: the tiles are summed first. Otherwise summing, updating and

@@ -1,0 +1,111 @@
+"""A tiny network's batch, written into the epoch's loop: what the tile does, without its generality.
+
+On a network of a few units trained in small batches (the 2-2-2 network
+of W4, one example per update), the tile's own work is a few dozen
+multiply-adds, and what surrounds it weighs more: the call through the
+tile's entry, reading the network's buffers from their reference, each
+activation called through an entry of its own. :func:`tiny_batch` does
+the tile's work for such a network in the epoch's loop itself: the
+layers' products by the dense kind's written-out loops (which are all a
+tiny network's products use, and all that the epoch then compiles), most
+activations and derivatives unit by unit where they are used
+(:data:`~.activations.INLINED_VALUES`), the others and the loss through
+their entries, as the tile calls them. The sums, the order of every
+operation and so the bits are those of :func:`~.tile.run_tile`.
+
+A network trains this way (:func:`trains_tiny`) when every layer is dense
+with products small enough to be written out (``SMALL_PRODUCT``
+multiply-adds a batch, fewer than ``MIN_PANEL_INPUTS`` inputs), every
+batch is one tile, and nothing between the layers needs the tile: no
+dropout.
+"""
+
+import numpy as np
+
+from ._numba.linking import call_entry
+from ._numba.options import INLINED_KERNEL
+from .activations import INLINED_DERIVATIVES, INLINED_VALUES, activation_value, derivative_value
+from .dense import written_out_backward, written_out_forward
+from .kinds import DENSE
+from .layout import rows
+from .tuning import MIN_PANEL_INPUTS, SMALL_PRODUCT
+from numba import njit
+
+
+def trains_tiny(layout, batch_size, tile_rows):
+    """Whether a network of ``layout`` trains batches of ``batch_size`` (tiles of ``tile_rows``) by :func:`tiny_batch`.
+
+    Every layer dense, reading its weights as they are (no packed panels)
+    in products of at most ``SMALL_PRODUCT`` multiply-adds over a batch,
+    which the dense kind writes out as loops; every batch one tile; no
+    dropout.
+    """
+    if batch_size > tile_rows or layout.dropout.any() or (layout.kinds != DENSE).any():
+        return False
+    if (layout.forward_panels >= 0).any() or (layout.backward_panels >= 0).any():
+        return False
+    fan_out, fan_in = layout.weight_shapes[:, 0], layout.weight_shapes[:, 1]
+    return bool((fan_in < MIN_PANEL_INPUTS).all() and (batch_size * fan_out * fan_in <= SMALL_PRODUCT).all())
+
+
+@njit(**INLINED_KERNEL)
+def tiny_batch(kernels, model, data, ws, index, scale):
+    """The gradient, loss and correct predictions of the batch ``index``: :func:`~.tile.run_tile` of its one tile.
+
+    For a network that :func:`trains_tiny`. Writes ``ws.tile_stats[0]``
+    and ``ws.tile_gradients[0]`` as the tile would.
+    """
+    layout, params, _ = model
+    n_layers = layout.kinds.shape[0]
+    r0 = np.int64(0)
+    r1 = np.int64(index.shape[0])
+    x = rows(ws, ws.activations, layout, r0, r0, r1)
+    for r in range(r1):
+        source = data.inputs[index[r]]
+        target = x[r]
+        for j in range(x.shape[1]):
+            target[j] = source[j]
+    for layer in range(n_layers):
+        written_out_forward(layout, params, ws, layer, r0, r1, x)
+        z = rows(ws, ws.preactivations, layout, layer + 1, r0, r1)
+        a = rows(ws, ws.activations, layout, layer + 1, r0, r1)
+        code = layout.activations[layer]
+        alpha = layout.alphas[layer]
+        if _listed(code, INLINED_VALUES):
+            for r in range(r1):
+                for j in range(z.shape[1]):
+                    a[r, j] = activation_value(code, z[r, j], alpha)
+        else:
+            call_entry(kernels.forward[layer], (z, a, alpha), None)
+        x = a
+    out_z = rows(ws, ws.preactivations, layout, n_layers, r0, r1)
+    out_a = rows(ws, ws.activations, layout, n_layers, r0, r1)
+    delta = rows(ws, ws.deltas, layout, n_layers, r0, r1)
+    loss_sum, correct = call_entry(kernels.loss, (out_z, out_a, data, index, scale, delta), (0.0, 0.0))
+    ws.tile_stats[0, 0] = loss_sum
+    ws.tile_stats[0, 1] = correct
+    grad = ws.tile_gradients[0]
+    for layer in range(n_layers - 1, -1, -1):
+        # (None for an output whose loss gives ∂loss/∂z: see .tile._kernels.)
+        if kernels.derivative[layer, 0] != 0:
+            d = rows(ws, ws.deltas, layout, layer + 1, r0, r1)
+            z = rows(ws, ws.preactivations, layout, layer + 1, r0, r1)
+            a = rows(ws, ws.activations, layout, layer + 1, r0, r1)
+            code = layout.activations[layer]
+            alpha = layout.alphas[layer]
+            if _listed(code, INLINED_DERIVATIVES):
+                for r in range(r1):
+                    for j in range(z.shape[1]):
+                        d[r, j] = derivative_value(code, d[r, j], z[r, j], a[r, j], alpha)
+            else:
+                call_entry(kernels.derivative[layer], (d, z, a, alpha), None)
+        written_out_backward(layout, params, ws, layer, r0, r1, grad)
+
+
+@njit(**INLINED_KERNEL)
+def _listed(code, codes):
+    """Whether ``code`` is one of the tuple ``codes``."""
+    for listed in codes:
+        if code == listed:
+            return True
+    return False
