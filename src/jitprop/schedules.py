@@ -103,6 +103,10 @@ class Constant(Schedule):
         Learning rate, > 0.
     """
 
+    def learning_rates(self, first_step, n_steps, epoch):
+        """``n_steps`` times ``lr`` (see :meth:`Schedule.learning_rates`), without an array of the steps."""
+        return np.full(n_steps, self.lr, dtype=np.float64)
+
     def _rates(self, steps, epoch):
         return np.full(steps.shape, self.lr)
 
