@@ -130,7 +130,7 @@ class Truncation:
         buffers = (Model(layout, net.params, net.packed_weights), sample, ws, grad)
         rule = optimizer.kernel_arguments()
         self.kernels = epoch_kernels(*buffers, rule, adjustments, chunked, None, evaluates=False)
-        self.backup = backup_buffers(net.params, optimizer.kernel_arguments()[1])
+        self.backup = backup_buffers(net.params, rule[1])
 
     @property
     def chunks(self):

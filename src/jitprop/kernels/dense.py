@@ -253,8 +253,10 @@ def _gradient_blocks(layout, ws, layer, r0, r1, grad):
 def _sum_rows(d, total):
     """``total = Σ_r d[r]``, from the first row (as :func:`~.matmul.small_matmul_nn` starts from its first term).
 
-    Cleared first, a few elements were a call to ``memset``, and each first
-    addition waited on its store.
+    The same sums as from zeros (``0 + x`` is ``x``, but for the sign of a
+    zero, which the kernels' fast-math flags leave open anyway). Cleared
+    first, a few elements were a call to ``memset``, and each first addition
+    waited on its store.
     """
     if d.shape[0] == 0:
         for j in range(total.shape[0]):

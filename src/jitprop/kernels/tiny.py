@@ -21,6 +21,7 @@ dropout.
 """
 
 import numpy as np
+from numba import njit
 
 from ._numba.linking import call_entry
 from ._numba.options import INLINED_KERNEL
@@ -29,7 +30,6 @@ from .dense import written_out_backward, written_out_forward
 from .kinds import DENSE
 from .layout import rows
 from .tuning import MIN_PANEL_INPUTS, SMALL_PRODUCT
-from numba import njit
 
 
 def trains_tiny(layout, batch_size, tile_rows):
