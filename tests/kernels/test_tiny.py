@@ -34,7 +34,7 @@ def _data(sizes, loss, dtype, rng, n=90):
 
 
 def _trained(monkeypatch, tiny, sizes, hidden, output, loss, batch, dtype, **fit):
-    """A network's parameters and history after a fit, by the tiny batch (``tiny``) or by tiles."""
+    """Parameters and history (but its timings) after a fit, by the tiny batch (``tiny``) or by tiles."""
     rng = np.random.default_rng(5)
     X, y = _data(sizes, loss, dtype, rng)
     layers = [jp.Dense(units, hidden, alpha=0.3 if hidden == "leaky_relu" else None) for units in sizes[1:-1]]
@@ -42,21 +42,22 @@ def _trained(monkeypatch, tiny, sizes, hidden, output, loss, batch, dtype, **fit
     with monkeypatch.context() as patch:
         if not tiny:
             patch.setattr(training, "trains_tiny", lambda *args: False)
-        history = net.fit(X, y, epochs=2, batch_size=batch, verbose=0, **fit)
+        history = net.fit(X, y, epochs=2, batch_size=batch, **{"verbose": 0, **fit})
     setups = list(net._epoch_setups.values())
     assert [setup.tiny for setup in setups] == [True if tiny else None]
-    return net.params.copy(), history.history["loss"]
+    measured = ("seconds", "examples_per_second")
+    return net.params.copy(), {key: value for key, value in history.history.items() if key not in measured}
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("network", NETWORKS, ids=lambda n: "-".join(map(str, n[0])) + f"-{n[1]}-{n[3]}-b{n[4]}")
 def test_tiny_batches_train_as_tiles_do(monkeypatch, network, dtype):
     optimizer = dict(optimizer=jp.SGD(lr=0.05, momentum=0.5))
-    tiny_params, tiny_losses = _trained(monkeypatch, True, *network, dtype, **optimizer)
+    tiny_params, tiny_history = _trained(monkeypatch, True, *network, dtype, **optimizer)
     optimizer = dict(optimizer=jp.SGD(lr=0.05, momentum=0.5))
-    tile_params, tile_losses = _trained(monkeypatch, False, *network, dtype, **optimizer)
+    tile_params, tile_history = _trained(monkeypatch, False, *network, dtype, **optimizer)
     assert tiny_params.tobytes() == tile_params.tobytes()
-    assert tiny_losses == tile_losses
+    assert tiny_history == tile_history
 
 
 @pytest.mark.parametrize(
@@ -65,15 +66,17 @@ def test_tiny_batches_train_as_tiles_do(monkeypatch, network, dtype):
         lambda: dict(optimizer=jp.Adam(lr=0.01), clip_norm=0.5),
         lambda: dict(optimizer=jp.SGD(lr=0.1), sample_weight=np.linspace(0.0, 2.0, 90)),
         lambda: dict(optimizer=jp.RMSprop(lr=0.01), class_weight="balanced"),
+        lambda: dict(optimizer=jp.SGD(lr=0.1), validation_split=0.2),
+        lambda: dict(optimizer=jp.SGD(lr=0.1), verbose=1),
     ],
-    ids=["adam-clipped", "weighted", "rmsprop-class-weights"],
+    ids=["adam-clipped", "weighted", "rmsprop-class-weights", "validated", "in-segments"],
 )
 def test_tiny_batches_take_the_epochs_other_paths(monkeypatch, fit):
     network = ((3, 4, 3), "relu", "softmax", "cross_entropy", 4)
-    tiny_params, tiny_losses = _trained(monkeypatch, True, *network, "float32", **fit())
-    tile_params, tile_losses = _trained(monkeypatch, False, *network, "float32", **fit())
+    tiny_params, tiny_history = _trained(monkeypatch, True, *network, "float32", **fit())
+    tile_params, tile_history = _trained(monkeypatch, False, *network, "float32", **fit())
     assert tiny_params.tobytes() == tile_params.tobytes()
-    assert tiny_losses == tile_losses
+    assert tiny_history == tile_history
 
 
 def test_a_diverging_tiny_network_stops_where_its_tiles_would(monkeypatch):
