@@ -18,6 +18,8 @@ NETWORKS = [
     ((2, 5, 1), "elu", "exp", "mse", 3),
     ((2, 5, 2), "softplus", "sigmoid", "binary_cross_entropy", 6),
     ((4, 3, 3, 2), "gelu", "exp", "poisson", 2),
+    ((3, 2), None, "softmax", "cross_entropy", 7),
+    ((4, 1), None, "sigmoid", "binary_cross_entropy", 16),
 ]
 
 
@@ -50,7 +52,7 @@ def _trained(monkeypatch, tiny, sizes, hidden, output, loss, batch, dtype, **fit
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("network", NETWORKS, ids=lambda n: "-".join(map(str, n[0])) + f"-{n[1]}-{n[3]}-b{n[4]}")
+@pytest.mark.parametrize("network", NETWORKS, ids=lambda n: "-".join(map(str, n[0])) + f"-{n[1] or n[2]}-b{n[4]}")
 def test_tiny_batches_train_as_tiles_do(monkeypatch, network, dtype):
     optimizer = dict(optimizer=jp.SGD(lr=0.05, momentum=0.5))
     tiny_params, tiny_history = _trained(monkeypatch, True, *network, dtype, **optimizer)
