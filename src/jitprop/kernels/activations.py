@@ -40,10 +40,7 @@ _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 def sigmoid(z):
     """Logistic function that never overflows: ``exp`` only of ``-|z|``."""
     e = math.exp(-abs(z))
-    # (1 / (1 + e) or e / (1 + e) as one division of a chosen numerator, not a branch: inlined unit by unit
-    # (see .tiny), a branch on the sign was mispredicted about half the time.)
-    numerator = 1.0 if z >= 0.0 else e
-    return numerator / (1.0 + e)
+    return 1.0 / (1.0 + e) if z >= 0.0 else e / (1.0 + e)
 
 
 # The value of each element-wise activation at one element, and its
