@@ -180,16 +180,32 @@ def _add_bias(layout, params, layer, z):
             zr[j] += b[j]
 
 
+def writes_out(weight_shape, forward_panels, backward_panels, rows):
+    """Whether :func:`forward` and :func:`backward` of a layer run only written-out products over ``rows`` rows.
+
+    ``forward_panels`` and ``backward_panels`` are the layer's offsets in
+    the layout (-1 for none). What :func:`written_out_forward` and
+    :func:`written_out_backward` then compute: no packed panels, fewer than
+    ``MIN_PANEL_INPUTS`` inputs and at most ``SMALL_PRODUCT`` multiply-adds
+    a product.
+    """
+    fan_out, fan_in = weight_shape
+    no_panels = forward_panels < 0 and backward_panels < 0
+    return bool(no_panels and fan_in < MIN_PANEL_INPUTS and rows * fan_out * fan_in <= SMALL_PRODUCT)
+
+
 @njit(**INLINED_KERNEL)
 def written_out_forward(layout, params, ws, layer, r0, r1, x):
     """:func:`forward` of a product it writes out (``WRITTEN_OUT``), for a caller that compiles none of the others.
 
     A tiny network's batch (see :mod:`.tiny`): the product's loops and the
-    bias, the same sums.
+    bias, the same sums. Returns the rows' ``z``. For a layer that
+    :func:`writes_out` its products.
     """
     z = rows(ws, ws.preactivations, layout, layer + 1, r0, r1)
     small_matmul_nt(x, weights(layout, params, layer), z)
     _add_bias(layout, params, layer, z)
+    return z
 
 
 @njit(**INLINED_KERNEL)
@@ -226,8 +242,7 @@ def backward(kernels, model, ws, layer, r0, r1, grad):
 def written_out_backward(layout, params, ws, layer, r0, r1, grad):
     """:func:`backward` of products it writes out, for a caller that compiles none of the others (see :mod:`.tiny`).
 
-    For a layer of fewer than ``MIN_PANEL_INPUTS`` inputs, no panels, and
-    rows whose products take at most ``SMALL_PRODUCT`` multiply-adds.
+    For a layer that :func:`writes_out` its products.
     """
     d, a, grad_w, grad_b = _gradient_blocks(layout, ws, layer, r0, r1, grad)
     small_matmul_nn(d.T, a, grad_w)

@@ -93,11 +93,7 @@ def forward_pass(kernels, model, inputs, index, ws, r0, r1, dropout_key, keep_in
         # example through W1's network took a tenth longer.)
         x, in_place = rows_in_place(inputs, index, r0, r1, block)
     if not in_place:
-        for r in range(r1 - r0):
-            source = inputs[index[r0 + r]]
-            target = block[r]
-            for j in range(block.shape[1]):
-                target[j] = source[j]
+        gather_rows(inputs, index, r0, r1, block)
     if masked:
         call_entry(kernels.dropout_masks, (block, index[r0:r1], dropout_key, np.int64(0), layout.dropout[0]), None)
     # The batch's only tile runs in the calling thread (see .batch.run_tiles): its large products may use the others.
@@ -115,6 +111,16 @@ def forward_pass(kernels, model, inputs, index, ws, r0, r1, dropout_key, keep_in
             rate = layout.dropout[layer + 1]
             call_entry(kernels.dropout_masks, (a, index[r0:r1], dropout_key, layer + 1, rate), None)
         x = a  # (the next layer's inputs)
+
+
+@njit(**INLINED_KERNEL)
+def gather_rows(inputs, index, r0, r1, block):
+    """Copy the rows ``inputs[index[r0:r1]]`` into ``block``, the tile's first block."""
+    for r in range(r1 - r0):
+        source = inputs[index[r0 + r]]
+        target = block[r]
+        for j in range(block.shape[1]):
+            target[j] = source[j]
 
 
 @njit(**INLINED_KERNEL)

@@ -26,26 +26,24 @@ from numba import njit
 from ._numba.linking import call_entry
 from ._numba.options import INLINED_KERNEL
 from .activations import INLINED_DERIVATIVES, INLINED_VALUES, activation_value, derivative_value
-from .dense import written_out_backward, written_out_forward
+from .dense import writes_out, written_out_backward, written_out_forward
 from .kinds import DENSE
 from .layout import rows
-from .tuning import MIN_PANEL_INPUTS, SMALL_PRODUCT
+from .tile import gather_rows
 
 
 def trains_tiny(layout, batch_size, tile_rows):
     """Whether a network of ``layout`` trains batches of ``batch_size`` (tiles of ``tile_rows``) by :func:`tiny_batch`.
 
-    Every layer dense, reading its weights as they are (no packed panels)
-    in products of at most ``SMALL_PRODUCT`` multiply-adds over a batch,
-    which the dense kind writes out as loops; every batch one tile; no
-    dropout.
+    Every layer dense and one that :func:`~.dense.writes_out` its products
+    over a batch; every batch one tile; no dropout.
     """
     if batch_size > tile_rows or layout.dropout.any() or (layout.kinds != DENSE).any():
         return False
-    if (layout.forward_panels >= 0).any() or (layout.backward_panels >= 0).any():
-        return False
-    fan_out, fan_in = layout.weight_shapes[:, 0], layout.weight_shapes[:, 1]
-    return bool((fan_in < MIN_PANEL_INPUTS).all() and (batch_size * fan_out * fan_in <= SMALL_PRODUCT).all())
+    return all(
+        writes_out(shape, forward, backward, batch_size)
+        for shape, forward, backward in zip(layout.weight_shapes, layout.forward_panels, layout.backward_panels)
+    )
 
 
 @njit(**INLINED_KERNEL)
@@ -60,18 +58,13 @@ def tiny_batch(kernels, model, data, ws, index, scale):
     r0 = np.int64(0)
     r1 = np.int64(index.shape[0])
     x = rows(ws, ws.activations, layout, r0, r0, r1)
-    for r in range(r1):
-        source = data.inputs[index[r]]
-        target = x[r]
-        for j in range(x.shape[1]):
-            target[j] = source[j]
+    gather_rows(data.inputs, index, r0, r1, x)
     for layer in range(n_layers):
-        written_out_forward(layout, params, ws, layer, r0, r1, x)
-        z = rows(ws, ws.preactivations, layout, layer + 1, r0, r1)
+        z = written_out_forward(layout, params, ws, layer, r0, r1, x)
         a = rows(ws, ws.activations, layout, layer + 1, r0, r1)
         code = layout.activations[layer]
         alpha = layout.alphas[layer]
-        if _listed(code, INLINED_VALUES):
+        if code in INLINED_VALUES:
             for r in range(r1):
                 for j in range(z.shape[1]):
                     a[r, j] = activation_value(code, z[r, j], alpha)
@@ -93,19 +86,10 @@ def tiny_batch(kernels, model, data, ws, index, scale):
             a = rows(ws, ws.activations, layout, layer + 1, r0, r1)
             code = layout.activations[layer]
             alpha = layout.alphas[layer]
-            if _listed(code, INLINED_DERIVATIVES):
+            if code in INLINED_DERIVATIVES:
                 for r in range(r1):
                     for j in range(z.shape[1]):
                         d[r, j] = derivative_value(code, d[r, j], z[r, j], a[r, j], alpha)
             else:
                 call_entry(kernels.derivative[layer], (d, z, a, alpha), None)
         written_out_backward(layout, params, ws, layer, r0, r1, grad)
-
-
-@njit(**INLINED_KERNEL)
-def _listed(code, codes):
-    """Whether ``code`` is one of the tuple ``codes``."""
-    for listed in codes:
-        if code == listed:
-            return True
-    return False
