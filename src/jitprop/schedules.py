@@ -44,7 +44,8 @@ class Schedule:
 
     Notes
     -----
-    A subclass implements :meth:`_rates`; one that reacts to the metrics of
+    A subclass implements :meth:`_rates` (one whose rates need no steps,
+    :meth:`learning_rates` itself); one that reacts to the metrics of
     an epoch also overrides :meth:`end_epoch`, :meth:`state` and
     :meth:`load_state`.
     """
@@ -106,9 +107,6 @@ class Constant(Schedule):
     def learning_rates(self, first_step, n_steps, epoch):
         """``n_steps`` times ``lr`` (see :meth:`Schedule.learning_rates`), without an array of the steps."""
         return np.full(n_steps, self.lr, dtype=np.float64)
-
-    def _rates(self, steps, epoch):
-        return np.full(steps.shape, self.lr)
 
     def config(self):
         return {"lr": self.lr}
