@@ -19,7 +19,7 @@ import math
 import numpy as np
 from numba import njit
 
-from ._numba.options import INLINED_KERNEL, KERNEL
+from ._numba.options import ELEMENT, INLINED_KERNEL, KERNEL
 
 IDENTITY = 0
 SIGMOID = 1
@@ -44,92 +44,94 @@ def sigmoid(z):
 
 
 # The value of each element-wise activation at one element, and its
-# derivative times the delta there: what the kernels below store (and, for
-# most, what a tiny network's batch applies unit by unit, see INLINED_VALUES).
-# ``alpha`` is the negative slope of leaky_relu and the scale of elu, unused
-# by the others. Where the derivative is cheaper in terms of the output they
-# use ``a`` (σ' = a(1 - a), tanh' = 1 - a², elu' = a + alpha for z < 0).
+# derivative times the delta there: what the kernels below store, and what a
+# tiny network's batch applies unit by unit (see .tiny). Each is compiled
+# with the ELEMENT options, without fast-math flags, so that it rounds the
+# same in both places. ``alpha`` is the negative slope of leaky_relu and the
+# scale of elu, unused by the others. Where the derivative is cheaper in
+# terms of the output they use ``a`` (σ' = a(1 - a), tanh' = 1 - a²,
+# elu' = a + alpha for z < 0).
 
 
-@njit(**INLINED_KERNEL)
+@njit(**ELEMENT)
 def _identity(z, alpha):
     return z
 
 
-@njit(**INLINED_KERNEL)
+@njit(**ELEMENT)
 def _relu(z, alpha):
     return max(z, 0)
 
 
-@njit(**INLINED_KERNEL)
+@njit(**ELEMENT)
 def _leaky_relu(z, alpha):
     return z if z > 0 else alpha * z
 
 
-@njit(**INLINED_KERNEL)
+@njit(**ELEMENT)
 def _sigmoid(z, alpha):
     return sigmoid(np.float64(z))
 
 
-@njit(**INLINED_KERNEL)
+@njit(**ELEMENT)
 def _tanh(z, alpha):
     return math.tanh(np.float64(z))
 
 
-@njit(**INLINED_KERNEL)
+@njit(**ELEMENT)
 def _elu(z, alpha):
     x = np.float64(z)
     return x if x > 0.0 else alpha * math.expm1(x)
 
 
-@njit(**INLINED_KERNEL)
+@njit(**ELEMENT)
 def _softplus(z, alpha):
     x = np.float64(z)
     return max(x, 0.0) + math.log1p(math.exp(-abs(x)))
 
 
-@njit(**INLINED_KERNEL)
+@njit(**ELEMENT)
 def _gelu(z, alpha):
     x = np.float64(z)
     return 0.5 * x * (1.0 + math.erf(x * _INV_SQRT2))
 
 
-@njit(**INLINED_KERNEL)
+@njit(**ELEMENT)
 def _exp(z, alpha):
     return math.exp(np.float64(z))
 
 
-@njit(**INLINED_KERNEL)
+@njit(**ELEMENT)
 def _relu_slope(d, z, a, alpha):
     return d if z > 0 else 0
 
 
-@njit(**INLINED_KERNEL)
+@njit(**ELEMENT)
 def _leaky_relu_slope(d, z, a, alpha):
     return d if z > 0 else alpha * d
 
 
-@njit(**INLINED_KERNEL)
+@njit(**ELEMENT)
 def _sigmoid_slope(d, z, a, alpha):
     return d * (a * (1 - a))
 
 
-@njit(**INLINED_KERNEL)
+@njit(**ELEMENT)
 def _tanh_slope(d, z, a, alpha):
     return d * (1 - a * a)
 
 
-@njit(**INLINED_KERNEL)
+@njit(**ELEMENT)
 def _elu_slope(d, z, a, alpha):
     return d if z > 0 else d * (a + alpha)
 
 
-@njit(**INLINED_KERNEL)
+@njit(**ELEMENT)
 def _softplus_slope(d, z, a, alpha):
     return d * sigmoid(np.float64(z))
 
 
-@njit(**INLINED_KERNEL)
+@njit(**ELEMENT)
 def _gelu_slope(d, z, a, alpha):
     x = np.float64(z)
     cdf = 0.5 * (1.0 + math.erf(x * _INV_SQRT2))
@@ -137,25 +139,14 @@ def _gelu_slope(d, z, a, alpha):
     return d * (cdf + x * pdf)
 
 
-@njit(**INLINED_KERNEL)
+@njit(**ELEMENT)
 def _exp_slope(d, z, a, alpha):
     return d * a
 
 
-#: The activations whose value, and whose derivative times a delta, a tiny
-#: network's batch computes unit by unit (see .tiny): each is one sequence of
-#: roundings wherever it is compiled. A product of three factors or a sum of
-#: products is not: the compiler may regroup it (its fast-math flags allow
-#: that) by where its operands were defined, differently in a kernel's loop
-#: than written into another function (GELU's value in float64 differed in
-#: the last bit), so those are left to their kernels.
-INLINED_VALUES = (IDENTITY, SIGMOID, TANH, RELU, LEAKY_RELU, ELU, SOFTPLUS, EXP)
-INLINED_DERIVATIVES = (IDENTITY, RELU, LEAKY_RELU, ELU, SOFTPLUS, EXP)
-
-
 @njit(**INLINED_KERNEL)
 def activation_value(code, z, alpha):
-    """``f(z)`` of one element for an activation ``code`` of :data:`INLINED_VALUES`, as its kernel stores it."""
+    """``f(z)`` of one element for an element-wise activation ``code`` (any but softmax), as its kernel stores it."""
     if code == SIGMOID:
         return np.float64(_sigmoid(z, alpha))
     if code == TANH:
@@ -168,6 +159,8 @@ def activation_value(code, z, alpha):
         return np.float64(_elu(z, alpha))
     if code == SOFTPLUS:
         return np.float64(_softplus(z, alpha))
+    if code == GELU:
+        return np.float64(_gelu(z, alpha))
     if code == EXP:
         return np.float64(_exp(z, alpha))
     return np.float64(_identity(z, alpha))
@@ -175,7 +168,11 @@ def activation_value(code, z, alpha):
 
 @njit(**INLINED_KERNEL)
 def derivative_value(code, d, z, a, alpha):
-    """``d · f'(z)`` of one element for an activation ``code`` of :data:`INLINED_DERIVATIVES`, as its kernel would."""
+    """``d · f'(z)`` of one element for an activation ``code`` with a derivative kernel, as that kernel stores it."""
+    if code == SIGMOID:
+        return np.float64(_sigmoid_slope(d, z, a, alpha))
+    if code == TANH:
+        return np.float64(_tanh_slope(d, z, a, alpha))
     if code == RELU:
         return np.float64(_relu_slope(d, z, a, alpha))
     if code == LEAKY_RELU:
@@ -184,6 +181,8 @@ def derivative_value(code, d, z, a, alpha):
         return np.float64(_elu_slope(d, z, a, alpha))
     if code == SOFTPLUS:
         return np.float64(_softplus_slope(d, z, a, alpha))
+    if code == GELU:
+        return np.float64(_gelu_slope(d, z, a, alpha))
     if code == EXP:
         return np.float64(_exp_slope(d, z, a, alpha))
     return np.float64(d)

@@ -7,9 +7,10 @@ tile's entry, reading the network's buffers from their reference, each
 activation called through an entry of its own. :func:`tiny_batch` does
 the tile's work for such a network in the epoch's loop itself: the
 layers' products by the dense kind's written-out loops (which are all a
-tiny network's products use, and all that the epoch then compiles), most
-activations and derivatives unit by unit where they are used
-(:data:`~.activations.INLINED_VALUES`), the others and the loss through
+tiny network's products use, and all that the epoch then compiles), every
+element-wise activation and its derivative unit by unit where they are
+used (their functions of one element round the same there as in their
+kernels: :data:`~._numba.options.ELEMENT`), softmax and the loss through
 their entries, as the tile calls them. The sums, the order of every
 operation and so the bits are those of :func:`~.tile.run_tile`.
 
@@ -25,7 +26,7 @@ from numba import njit
 
 from ._numba.linking import call_entry
 from ._numba.options import INLINED_KERNEL
-from .activations import INLINED_DERIVATIVES, INLINED_VALUES, activation_value, derivative_value
+from .activations import SOFTMAX, activation_value, derivative_value
 from .dense import writes_out, written_out_backward, written_out_forward
 from .kinds import DENSE
 from .layout import rows
@@ -64,7 +65,7 @@ def tiny_batch(kernels, model, data, ws, index, scale):
         a = rows(ws, ws.activations, layout, layer + 1, r0, r1)
         code = layout.activations[layer]
         alpha = layout.alphas[layer]
-        if code in INLINED_VALUES:
+        if code != SOFTMAX:
             for r in range(r1):
                 for j in range(z.shape[1]):
                     a[r, j] = activation_value(code, z[r, j], alpha)
@@ -86,10 +87,7 @@ def tiny_batch(kernels, model, data, ws, index, scale):
             a = rows(ws, ws.activations, layout, layer + 1, r0, r1)
             code = layout.activations[layer]
             alpha = layout.alphas[layer]
-            if code in INLINED_DERIVATIVES:
-                for r in range(r1):
-                    for j in range(z.shape[1]):
-                        d[r, j] = derivative_value(code, d[r, j], z[r, j], a[r, j], alpha)
-            else:
-                call_entry(kernels.derivative[layer], (d, z, a, alpha), None)
+            for r in range(r1):
+                for j in range(z.shape[1]):
+                    d[r, j] = derivative_value(code, d[r, j], z[r, j], a[r, j], alpha)
         written_out_backward(layout, params, ws, layer, r0, r1, grad)
