@@ -5,7 +5,10 @@ import pytest
 
 import jitprop as jp
 import reference as ref
-from jitprop.kernels import kinds, pooling
+from jitprop.kernels import kinds, pooling, workspace
+from jitprop.kernels.batch import batch_kernels, chunking, run_batch
+from jitprop.kernels.layout import Data
+from jitprop.kernels.tile import FORWARD, GRADIENT
 from helpers import DTYPES, cnn_data, reference_grads, reference_inputs, reference_layers
 
 #: (input shape, pool_size, strides) of a 2-D pooling layer.
@@ -96,3 +99,38 @@ def test_max_pooling_sends_a_tied_window_s_gradient_to_its_first_maximum(channel
     dz = expected[1][1][0] / 4  # the output's delta, the same for all four outputs
     np.testing.assert_allclose(grads[0][0], dz * (1 + 2 + 4 + 5), rtol=1e-14)  # each window's first element
     np.testing.assert_allclose(grads[0][0], expected[0][0], rtol=1e-14)
+
+
+def _passes(net, X, mode):
+    """The activation and pre-activation buffers, and the stash, after one pass of ``mode`` over ``X``."""
+    n = X.shape[0]
+    X = np.ascontiguousarray(X.reshape(n, -1), dtype=net.dtype)
+    data = Data(X, np.zeros((0, net.n_outputs), net.dtype), np.zeros(n, np.int64), np.zeros(0))
+    ws = workspace.allocate(net.layout, n, net.n_params, net.dtype)
+    for buffer in (ws.activations, ws.preactivations, ws.stash):
+        buffer[...] = -7.0  # (a value no pass writes: what it leaves is seen)
+    grad = np.zeros(net.n_params, net.dtype) if mode == GRADIENT else np.zeros(0, net.dtype)
+    kernels = batch_kernels(net.model, data, ws, grad)
+    run_batch(kernels, mode, net.model, data, np.arange(n), 1.0 / n, ws, grad, False, -1, chunking(net.n_params))
+    return ws.activations.copy(), ws.preactivations.copy(), ws.stash.copy()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("values", ["normal", "ties and NaN"])
+@pytest.mark.parametrize(
+    ("shape", "size", "strides"), [((5, 7, 3), 2, None), ((6, 6, 1), 3, 1), ((4, 6, 9), 2, None), ((5, 5, 20), 3, 1)]
+)
+def test_max_pooling_predicts_a_gradient_pass_s_maxima_and_keeps_no_places(rng, shape, size, strides, values, dtype):
+    # A pass without a backward pass runs the kind's inference kernel: the same maxima, the stash untouched.
+    net = jp.Network([jp.MaxPool2D(size, strides), jp.Flatten(), jp.Dense(2)], input_shape=shape, dtype=dtype)
+    if values == "normal":
+        X = rng.normal(size=(3, *shape))
+    else:
+        X = rng.integers(-2, 3, size=(3, *shape)).astype(float)
+        X.flat[rng.choice(X.size, 5, replace=False)] = np.nan
+    forward = _passes(net, X, FORWARD)
+    gradient = _passes(net, X, GRADIENT)
+    np.testing.assert_array_equal(forward[0].view(np.uint8), gradient[0].view(np.uint8))
+    np.testing.assert_array_equal(forward[1].view(np.uint8), gradient[1].view(np.uint8))
+    assert (forward[2] == -7.0).all()
+    assert (gradient[2] != -7.0).any()

@@ -19,6 +19,12 @@ input, block ``l + 1`` its output)::
         parameter gradient into grad and, unless l == 0, ∂loss/∂a of its
         input into deltas[l].
 
+A kind may also give an inference kernel (:attr:`~.layout.LayerKernels.inference`),
+of the forward kernel's signature, which the tile runs instead of it in a
+pass without a backward pass (a prediction's, an evaluation's): it writes
+z as the forward kernel does, but nothing for the backward kernel (max
+pooling leaves out where each maximum is).
+
 A kind that keeps values of each example from its forward kernel for its
 backward kernel (a recurrent layer keeps its gates at every time step)
 declares how many per example, its :attr:`~.layout.LayerKernels.stash`;

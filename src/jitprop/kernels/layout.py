@@ -72,6 +72,9 @@ class LayerKernels(NamedTuple):
     # codes of the activations (see .activations) its forward kernel applies itself, writing activations[l + 1]
     # as well as z; the tile applies any other (see .kinds.applies_activation)
     activations: frozenset = frozenset()
+    # the forward kernel of a pass without a backward pass (a prediction's, an evaluation's), where the kind has
+    # one: it writes what the forward kernel writes but the stash; None: the forward kernel serves both
+    inference: Callable = None
 
 
 class Kernels(NamedTuple):
@@ -85,6 +88,9 @@ class Kernels(NamedTuple):
 
     tile: np.ndarray  # int64 (2,): .tile.run_tile for the network's types
     layer_forward: np.ndarray  # int64 (n_layers, 2): each layer's kind's forward kernel (see .kinds)
+    # int64 (n_layers, 2): each layer's kind's forward kernel for a pass without a backward pass: its inference
+    # kernel, where it has one (see .kinds)
+    layer_inference: np.ndarray
     layer_backward: np.ndarray  # int64 (n_layers, 2): each layer's kind's backward kernel
     # int64 (n_layers, 2): each layer's activation (see .activations), NO_KERNEL where its kind's forward
     # kernel applies it (see .kinds.applies_activation)

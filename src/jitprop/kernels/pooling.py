@@ -109,33 +109,68 @@ def max_forward(kernels, model, ws, layer, r0, r1):
     """
     kernels, model, ws = untracked((kernels, model, ws))
     x, z, places, window = _max_operands(model.layout, ws, layer, r0, r1)
-    width, channels, h_out, w_out, kh, kw, sh, sw = window
-    # The maxima of a row of windows over their rows, where they are, and the elements they span.
+    _maxima_by_rows(x, z, places, window)
+
+
+@njit(**KERNEL)
+def max_inference(kernels, model, ws, layer, r0, r1):
+    """:func:`max_forward`'s maxima without their places: its kind's kernel for a pass without a backward pass.
+
+    (See :mod:`.kinds`.) The same values, but where a window's largest
+    elements are zeros of both signs, which of them (with places, the first).
+    """
+    kernels, model, ws = untracked((kernels, model, ws))
+    x, z, _, window = _max_operands(model.layout, ws, layer, r0, r1)
+    _maxima_by_rows(x, z, None, window)
+
+
+@njit(**KERNEL)
+def _maxima_by_rows(x, z, places, window):
+    """:func:`max_forward` of the rows ``x`` into ``z``, and each maximum's place into ``places`` unless None."""
+    width, channels = window[0], window[1]
+    # The maxima of a row of windows over their rows, and where they are.
     columns = np.empty(width * channels, dtype=z.dtype)
-    where = np.empty(width * channels, dtype=z.dtype)
-    span = ((w_out - 1) * sw + kw) * channels
-    for r in range(r1 - r0):
-        xr = x[r]
-        zr = z[r]
-        pr = places[r]
-        for i in range(h_out):
-            start = i * sh * width * channels
-            source = xr[start:]
+    where = np.empty(width * channels if places is not None else 0, dtype=z.dtype)
+    for r in range(x.shape[0]):
+        # (A row's places or None, each a call of its own: Numba drops the code of places only for an argument.)
+        if places is None:
+            _example_maxima_by_rows(x[r], z[r], None, columns, where, window)
+        else:
+            _example_maxima_by_rows(x[r], z[r], places[r], columns, where, window)
+
+
+@njit(**KERNEL)
+def _example_maxima_by_rows(xr, zr, pr, columns, where, window):
+    """One example of :func:`_maxima_by_rows`; ``pr`` its places, or None."""
+    width, channels, h_out, w_out, kh, kw, sh, sw = window
+    span = ((w_out - 1) * sw + kw) * channels  # (the elements a row of windows spans)
+    for i in range(h_out):
+        start = i * sh * width * channels
+        source = xr[start:]
+        if pr is None:
             for k in range(span):
                 columns[k] = source[k]
-                where[k] = start + k
             for u in range(1, kh):
-                start = (i * sh + u) * width * channels
-                source = xr[start:]
+                source = xr[(i * sh + u) * width * channels :]
                 for k in range(span):
-                    value = source[k]
-                    larger = value > columns[k]  # (a tie keeps the earlier row)
-                    columns[k] = value if larger else columns[k]
-                    where[k] = start + k if larger else where[k]
-            if channels >= _VECTOR_CHANNELS:
-                _columns_max_by_views(columns, where, zr, pr, i, channels, w_out, kw, sw)
-            else:
-                _columns_max(columns, where, zr, pr, i, channels, w_out, kw, sw)
+                    columns[k] = source[k] if source[k] > columns[k] else columns[k]
+            _columns_top(columns, zr, i, channels, w_out, kw, sw)
+            continue
+        for k in range(span):
+            columns[k] = source[k]
+            where[k] = start + k
+        for u in range(1, kh):
+            start = (i * sh + u) * width * channels
+            source = xr[start:]
+            for k in range(span):
+                value = source[k]
+                larger = value > columns[k]  # (a tie keeps the earlier row)
+                columns[k] = value if larger else columns[k]
+                where[k] = start + k if larger else where[k]
+        if channels >= _VECTOR_CHANNELS:
+            _columns_max_by_views(columns, where, zr, pr, i, channels, w_out, kw, sw)
+        else:
+            _columns_max(columns, where, zr, pr, i, channels, w_out, kw, sw)
 
 
 @njit(**KERNEL)
@@ -152,30 +187,52 @@ def max_forward_by_vectors(kernels, model, ws, layer, r0, r1):
     """
     kernels, model, ws = untracked((kernels, model, ws))
     x, z, places, window = _max_operands(model.layout, ws, layer, r0, r1)
+    _maxima_by_vectors(x, z, places, window)
+
+
+@njit(**KERNEL)
+def max_inference_by_vectors(kernels, model, ws, layer, r0, r1):
+    """:func:`max_forward_by_vectors`'s maxima without their places (see :func:`max_inference`)."""
+    kernels, model, ws = untracked((kernels, model, ws))
+    x, z, _, window = _max_operands(model.layout, ws, layer, r0, r1)
+    _maxima_by_vectors(x, z, None, window)
+
+
+@njit(**KERNEL)
+def _maxima_by_vectors(x, z, places, window):
+    """:func:`max_forward_by_vectors` of the rows ``x`` into ``z``, and the places into ``places`` unless None."""
+    for r in range(x.shape[0]):
+        # (See _maxima_by_rows.)
+        if places is None:
+            _example_maxima_by_vectors(x[r], z[r], None, window)
+        else:
+            _example_maxima_by_vectors(x[r], z[r], places[r], window)
+
+
+@njit(**KERNEL)
+def _example_maxima_by_vectors(xr, zr, pr, window):
+    """One example of :func:`_maxima_by_vectors`; ``pr`` its places, or None."""
     width, channels, h_out, w_out, kh, kw, sh, sw = window
-    lanes = panel_columns(z) // 2  # (a vector's)
+    lanes = panel_columns(zr) // 2  # (a vector's)
     whole = channels - channels % lanes
     row_step = width * channels
-    for r in range(x.shape[0]):
-        xr = x[r]
-        zr = z[r]
-        pr = places[r]
-        for i in range(h_out):
-            for j in range(w_out):
-                first = (i * w_out + j) * channels
-                corner = (i * sh * width + j * sw) * channels
-                for c in range(0, whole, lanes):
-                    window_maximum(xr, corner + c, row_step, kh, kw, channels, zr, pr, first + c)
-                for c in range(whole, channels):
-                    top = xr[corner + c]
-                    at = corner + c
-                    for u in range(kh):
-                        for v in range(kw):
-                            place = corner + u * row_step + v * channels + c
-                            better = xr[place] > top
-                            top = xr[place] if better else top
-                            at = place if better else at
-                    zr[first + c] = top
+    for i in range(h_out):
+        for j in range(w_out):
+            first = (i * w_out + j) * channels
+            corner = (i * sh * width + j * sw) * channels
+            for c in range(0, whole, lanes):
+                window_maximum(xr, corner + c, row_step, kh, kw, channels, zr, pr, first + c)
+            for c in range(whole, channels):
+                top = xr[corner + c]
+                at = corner + c
+                for u in range(kh):
+                    for v in range(kw):
+                        place = corner + u * row_step + v * channels + c
+                        better = xr[place] > top
+                        top = xr[place] if better else top
+                        at = place if better else at
+                zr[first + c] = top
+                if pr is not None:
                     pr[first + c] = at
 
 
@@ -244,6 +301,34 @@ def _columns_max_by_views(columns, where, zr, pr, i, channels, w_out, kw, sw):
                 better = (value[c] > out[c]) | ((value[c] == out[c]) & (place[c] < kept[c]))
                 out[c] = value[c] if better else out[c]
                 kept[c] = place[c] if better else kept[c]
+
+
+@njit(**INLINED_KERNEL)
+def _columns_top(columns, zr, i, channels, w_out, kw, sw):
+    """Output row ``i`` of :func:`max_inference`: each window's maximum over its columns, from its rows' maxima.
+
+    Through views of the channels from ``_VECTOR_CHANNELS`` channels (see
+    :func:`_columns_max_by_views`), indexing the row directly below.
+    """
+    for j in range(w_out):
+        first = (i * w_out + j) * channels
+        left = j * sw * channels
+        if channels >= _VECTOR_CHANNELS:
+            out = zr[first : first + channels]
+            top = columns[left : left + channels]
+            for c in range(channels):
+                out[c] = top[c]
+            for v in range(1, kw):
+                value = columns[left + v * channels : left + (v + 1) * channels]
+                for c in range(channels):
+                    out[c] = value[c] if value[c] > out[c] else out[c]
+        else:
+            for c in range(channels):
+                top = columns[left + c]
+                for v in range(1, kw):
+                    value = columns[left + v * channels + c]
+                    top = value if value > top else top
+                zr[first + c] = top
 
 
 @njit(**KERNEL)
@@ -332,9 +417,17 @@ def average_backward(kernels, model, ws, layer, r0, r1, grad):
                             target[at + c] += share[c] / count
 
 
-MAX_KERNELS = LayerKernels("max_pooling", max_forward, max_backward, tile_scratch, panels, stash=max_stash)
+MAX_KERNELS = LayerKernels(
+    "max_pooling", max_forward, max_backward, tile_scratch, panels, stash=max_stash, inference=max_inference
+)
 #: Max pooling of :data:`VECTOR_CHANNELS` channels or more.
 MAX_BY_VECTORS_KERNELS = LayerKernels(
-    "max_pooling_by_vectors", max_forward_by_vectors, max_backward, tile_scratch, panels, stash=max_stash
+    "max_pooling_by_vectors",
+    max_forward_by_vectors,
+    max_backward,
+    tile_scratch,
+    panels,
+    stash=max_stash,
+    inference=max_inference_by_vectors,
 )
 AVERAGE_KERNELS = LayerKernels("average_pooling", average_forward, average_backward, tile_scratch, panels)

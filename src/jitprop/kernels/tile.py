@@ -75,18 +75,19 @@ def run_tile(shared, mode, index, scale, dropout_key, tile):
 
 
 @njit(**INLINED_KERNEL)
-def forward_pass(kernels, model, inputs, index, ws, r0, r1, dropout_key, keep_inputs=True):
+def forward_pass(kernels, model, inputs, index, ws, r0, r1, dropout_key, backward_follows=True):
     """Gather inputs ``index[r0:r1]`` into the first block and run every layer's forward kernel and activation.
 
     With ``dropout_key >= 0`` (training), the activation blocks that have a
-    dropout rate are masked with the key's masks. Without ``keep_inputs``
-    (no backward pass reads them afterwards), a dense first layer reads
-    rows that lie in order (a prediction's) where they are, uncopied.
+    dropout rate are masked with the key's masks. Without
+    ``backward_follows``, a dense first layer reads rows that lie in order
+    (a prediction's) where they are, uncopied, and the layers' kinds run
+    their inference kernels, which keep nothing for a backward pass.
     """
     layout = model.layout
     block = rows(ws, ws.activations, layout, np.int64(0), r0, r1)
     masked = dropout_key >= 0 and layout.dropout[0] > 0
-    if keep_inputs or masked or layout.kinds[0] != DENSE:
+    if backward_follows or masked or layout.kinds[0] != DENSE:
         x, in_place = block, False
     else:
         # (Copied, they were written by this thread and read by every thread a split product runs on: one
@@ -103,7 +104,8 @@ def forward_pass(kernels, model, inputs, index, ws, r0, r1, dropout_key, keep_in
             dense_forward(kernels, model, ws, np.int64(layer), r0, r1, x, alone)
         else:
             arguments = (kernels, model, ws, np.int64(layer), r0, r1)
-            call_entry(kernels.layer_forward[layer], arguments, None)
+            kernel = kernels.layer_forward[layer] if backward_follows else kernels.layer_inference[layer]
+            call_entry(kernel, arguments, None)
         z = rows(ws, ws.preactivations, layout, layer + 1, r0, r1)
         a = rows(ws, ws.activations, layout, layer + 1, r0, r1)
         call_entry(kernels.forward[layer], (z, a, layout.alphas[layer]), None)
@@ -193,8 +195,9 @@ def network_kernels(model, data, ws, meanwhile=(), also_in_background=(), lone_t
         placeholder = placeholder_kernels(layout, model.params.dtype, data)
         index = np.zeros(1, dtype=np.int64)
         tile = (Reference((placeholder, model, data, ws)), np.int64(GRADIENT), index, 0.0, 0, 0)
-        forward, backward = _layer_jobs(placeholder, model, ws)
-        layers = [job for job in forward + backward if job[0] is not None]
+        forward, inference, backward = _layer_jobs(placeholder, model, ws)
+        own_inference = [job for job, twin in zip(inference, forward) if job[0] is not twin[0]]
+        layers = [job for job in forward + own_inference + backward if job[0] is not None]
         with compiling_in_background([(run_tile, tile), *layers, *also_in_background]):
             kernels = _kernels(layout, model.params.dtype, data, entry, split)
             for kernel, args in meanwhile:
@@ -202,6 +205,7 @@ def network_kernels(model, data, ws, meanwhile=(), also_in_background=(), lone_t
         kernels = _made[key] = kernels._replace(
             tile=entry(run_tile, *tile),
             layer_forward=np.stack([entry(kernel, *args) for kernel, args in forward]),
+            layer_inference=np.stack([entry(kernel, *args) for kernel, args in inference]),
             layer_backward=np.stack([entry(kernel, *args) for kernel, args in backward]),
         )
     return kernels
@@ -213,16 +217,19 @@ _made = {}
 
 
 def _layer_jobs(kernels, model, ws):
-    """``(kernel, args)`` of each layer's forward kernel, and of each layer's backward kernel.
+    """``(kernel, args)`` of each layer's forward, inference and backward kernels: three lists.
 
-    ``(None, None)`` for a dense layer, whose kernels are written into the
-    tile (:func:`entry` makes :data:`NO_KERNEL` of them).
+    ``(None, args)`` for a dense layer, whose kernels are written into the
+    tile (:func:`entry` makes :data:`NO_KERNEL` of them); a kind without an
+    inference kernel has its forward kernel's job there too.
     """
     grad = ws.tile_gradients[0]
     kinds = [None if kind == DENSE else LAYER_KERNELS[int(kind)] for kind in model.layout.kinds]
-    forward = [(kind and kind.forward, (kernels, model, ws, np.int64(0), 0, 0)) for kind in kinds]
-    backward = [(kind and kind.backward, (kernels, model, ws, np.int64(0), 0, 0, grad)) for kind in kinds]
-    return forward, backward
+    args = (kernels, model, ws, np.int64(0), 0, 0)
+    forward = [(kind and kind.forward, args) for kind in kinds]
+    inference = [(kind and (kind.inference or kind.forward), args) for kind in kinds]
+    backward = [(kind and kind.backward, (*args, grad)) for kind in kinds]
+    return forward, inference, backward
 
 
 def placeholder_kernels(layout, dtype, data):
@@ -256,6 +263,7 @@ def _kernels(layout, dtype, data, entry, split=False):
     return Kernels(
         tile=NO_KERNEL,
         layer_forward=no_layers,
+        layer_inference=no_layers,
         layer_backward=no_layers,
         forward=np.stack(
             [

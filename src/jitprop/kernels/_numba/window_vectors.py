@@ -32,29 +32,32 @@ def window_maximum(typingctx, x, corner, row_step, kh, kw, column_step, z, place
     over ``u < kh``, ``v < kw`` of ``x[corner + u·row_step + v·column_step + c]``
     and the first place that holds it. ``x``, ``z`` and ``places`` are 1-D
     C-contiguous arrays of one float dtype; the indices are not checked.
+    With ``places`` None, the maxima alone.
     """
-    dtype = _dtype(x, z, places)
+    tracks = not isinstance(places, types.NoneType)
+    dtype = _dtype(x, z, places) if tracks else _dtype(x, z)
     if dtype is None:
         return None
 
     def codegen(context, builder, signature, args):
-        x_data, z_data, places_data = (make_array(signature.args[i])(context, builder, args[i]).data for i in (0, 6, 7))
+        x_data, z_data = (make_array(signature.args[i])(context, builder, args[i]).data for i in (0, 6))
         corner, row_step, kh, kw, column_step, first = (
             context.cast(builder, args[i], signature.args[i], types.intp) for i in (1, 2, 3, 4, 5, 8)
         )
         vectors = _Vectors(context, builder, dtype)
-        top = vectors.load(x_data, corner)
-        place = vectors.places(corner)
+        carried = (vectors.load(x_data, corner),) + ((vectors.places(corner),) if tracks else ())
 
         def step(offset, carried):
-            top, place = carried
             value = vectors.load(x_data, offset)
-            better = builder.fcmp_ordered(">", value, top)
-            return builder.select(better, value, top), builder.select(better, vectors.places(offset), place)
+            better = builder.fcmp_ordered(">", value, carried[0])
+            top = builder.select(better, value, carried[0])
+            return (top, builder.select(better, vectors.places(offset), carried[1])) if tracks else (top,)
 
-        top, place = _over_window(builder, vectors, (corner, row_step, kh, kw, column_step), (top, place), step)
-        vectors.store(top, z_data, first)
-        vectors.store(place, places_data, first)
+        carried = _over_window(builder, vectors, (corner, row_step, kh, kw, column_step), carried, step)
+        vectors.store(carried[0], z_data, first)
+        if tracks:
+            places_data = make_array(signature.args[7])(context, builder, args[7]).data
+            vectors.store(carried[1], places_data, first)
         return context.get_dummy_value()
 
     intp = types.intp
