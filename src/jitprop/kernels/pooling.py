@@ -124,7 +124,7 @@ def max_inference(kernels, model, ws, layer, r0, r1):
     _maxima_by_rows(x, z, None, window)
 
 
-@njit(**KERNEL)
+@njit(**INLINED_KERNEL)
 def _maxima_by_rows(x, z, places, window):
     """:func:`max_forward` of the rows ``x`` into ``z``, and each maximum's place into ``places`` unless None."""
     width, channels = window[0], window[1]
@@ -132,14 +132,14 @@ def _maxima_by_rows(x, z, places, window):
     columns = np.empty(width * channels, dtype=z.dtype)
     where = np.empty(width * channels if places is not None else 0, dtype=z.dtype)
     for r in range(x.shape[0]):
-        # (A row's places or None, each a call of its own: Numba drops the code of places only for an argument.)
+        # (Two calls: Numba leaves out the code of places for None passed as an argument, not for a variable.)
         if places is None:
             _example_maxima_by_rows(x[r], z[r], None, columns, where, window)
         else:
             _example_maxima_by_rows(x[r], z[r], places[r], columns, where, window)
 
 
-@njit(**KERNEL)
+@njit(**INLINED_KERNEL)
 def _example_maxima_by_rows(xr, zr, pr, columns, where, window):
     """One example of :func:`_maxima_by_rows`; ``pr`` its places, or None."""
     width, channels, h_out, w_out, kh, kw, sh, sw = window
@@ -198,7 +198,7 @@ def max_inference_by_vectors(kernels, model, ws, layer, r0, r1):
     _maxima_by_vectors(x, z, None, window)
 
 
-@njit(**KERNEL)
+@njit(**INLINED_KERNEL)
 def _maxima_by_vectors(x, z, places, window):
     """:func:`max_forward_by_vectors` of the rows ``x`` into ``z``, and the places into ``places`` unless None."""
     for r in range(x.shape[0]):
@@ -209,7 +209,7 @@ def _maxima_by_vectors(x, z, places, window):
             _example_maxima_by_vectors(x[r], z[r], places[r], window)
 
 
-@njit(**KERNEL)
+@njit(**INLINED_KERNEL)
 def _example_maxima_by_vectors(xr, zr, pr, window):
     """One example of :func:`_maxima_by_vectors`; ``pr`` its places, or None."""
     width, channels, h_out, w_out, kh, kw, sh, sw = window
