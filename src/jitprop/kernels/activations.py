@@ -19,7 +19,7 @@ import math
 import numpy as np
 from numba import njit
 
-from ._numba.options import ELEMENT, INLINED_KERNEL, KERNEL
+from ._numba.options import AS_WRITTEN, INLINED_KERNEL, KERNEL
 
 IDENTITY = 0
 SIGMOID = 1
@@ -46,92 +46,92 @@ def sigmoid(z):
 # The value of each element-wise activation at one element, and its
 # derivative times the delta there: what the kernels below store, and what a
 # tiny network's batch applies unit by unit (see .tiny). Each is compiled
-# with the ELEMENT options, without fast-math flags, so that it rounds the
+# with the AS_WRITTEN options, without fast-math flags, so that it rounds the
 # same in both places. ``alpha`` is the negative slope of leaky_relu and the
 # scale of elu, unused by the others. Where the derivative is cheaper in
 # terms of the output they use ``a`` (σ' = a(1 - a), tanh' = 1 - a²,
 # elu' = a + alpha for z < 0).
 
 
-@njit(**ELEMENT)
+@njit(**AS_WRITTEN)
 def _identity(z, alpha):
     return z
 
 
-@njit(**ELEMENT)
+@njit(**AS_WRITTEN)
 def _relu(z, alpha):
     return max(z, 0)
 
 
-@njit(**ELEMENT)
+@njit(**AS_WRITTEN)
 def _leaky_relu(z, alpha):
     return z if z > 0 else alpha * z
 
 
-@njit(**ELEMENT)
+@njit(**AS_WRITTEN)
 def _sigmoid(z, alpha):
     return sigmoid(np.float64(z))
 
 
-@njit(**ELEMENT)
+@njit(**AS_WRITTEN)
 def _tanh(z, alpha):
     return math.tanh(np.float64(z))
 
 
-@njit(**ELEMENT)
+@njit(**AS_WRITTEN)
 def _elu(z, alpha):
     x = np.float64(z)
     return x if x > 0.0 else alpha * math.expm1(x)
 
 
-@njit(**ELEMENT)
+@njit(**AS_WRITTEN)
 def _softplus(z, alpha):
     x = np.float64(z)
     return max(x, 0.0) + math.log1p(math.exp(-abs(x)))
 
 
-@njit(**ELEMENT)
+@njit(**AS_WRITTEN)
 def _gelu(z, alpha):
     x = np.float64(z)
     return 0.5 * x * (1.0 + math.erf(x * _INV_SQRT2))
 
 
-@njit(**ELEMENT)
+@njit(**AS_WRITTEN)
 def _exp(z, alpha):
     return math.exp(np.float64(z))
 
 
-@njit(**ELEMENT)
+@njit(**AS_WRITTEN)
 def _relu_slope(d, z, a, alpha):
     return d if z > 0 else 0
 
 
-@njit(**ELEMENT)
+@njit(**AS_WRITTEN)
 def _leaky_relu_slope(d, z, a, alpha):
     return d if z > 0 else alpha * d
 
 
-@njit(**ELEMENT)
+@njit(**AS_WRITTEN)
 def _sigmoid_slope(d, z, a, alpha):
     return d * (a * (1 - a))
 
 
-@njit(**ELEMENT)
+@njit(**AS_WRITTEN)
 def _tanh_slope(d, z, a, alpha):
     return d * (1 - a * a)
 
 
-@njit(**ELEMENT)
+@njit(**AS_WRITTEN)
 def _elu_slope(d, z, a, alpha):
     return d if z > 0 else d * (a + alpha)
 
 
-@njit(**ELEMENT)
+@njit(**AS_WRITTEN)
 def _softplus_slope(d, z, a, alpha):
     return d * sigmoid(np.float64(z))
 
 
-@njit(**ELEMENT)
+@njit(**AS_WRITTEN)
 def _gelu_slope(d, z, a, alpha):
     x = np.float64(z)
     cdf = 0.5 * (1.0 + math.erf(x * _INV_SQRT2))
@@ -139,7 +139,7 @@ def _gelu_slope(d, z, a, alpha):
     return d * (cdf + x * pdf)
 
 
-@njit(**ELEMENT)
+@njit(**AS_WRITTEN)
 def _exp_slope(d, z, a, alpha):
     return d * a
 

@@ -24,7 +24,7 @@ import math
 import numpy as np
 from numba import njit
 
-from ._numba.options import INLINED_KERNEL, KERNEL
+from ._numba.options import AS_WRITTEN, INLINED_KERNEL, KERNEL
 from .activations import SOFTMAX
 
 MSE = 0
@@ -220,12 +220,17 @@ def poisson_loss(z, a, data, index, scale, delta):
     return total, 0.0
 
 
-@njit(**KERNEL)
+@njit(**INLINED_KERNEL)
 def mse_loss(z, a, data, index, scale, delta):
     """:func:`cross_entropy_loss` for the mean squared error.
 
     The delta is with respect to the output ``a``: the output layer multiplies
     it by its activation's derivative (the last of ``Kernels.derivative``).
+    A tile calls it through its entry, compiled on its own; a tiny network's
+    batch has it written in (see :mod:`.tiny`), where it must round as it
+    does alone: the delta's product of three factors is a function compiled
+    without fast-math flags (:func:`_squared_error_delta`), and the sums add
+    one term at a time in both.
     """
     rows, k = z.shape
     weighted = data.weights.shape[0] > 0
@@ -243,9 +248,15 @@ def mse_loss(z, a, data, index, scale, delta):
         if want_delta:
             dr = delta[r]
             for j in range(k):
-                dr[j] = 2.0 * row_scale * (ar[j] - tr[j])
+                dr[j] = _squared_error_delta(ar[j], tr[j], row_scale)
         total += weight * row_loss
     return total, 0.0
+
+
+@njit(**AS_WRITTEN)
+def _squared_error_delta(a, t, scale):
+    """``2·scale·(a − t)``: the mean squared error's delta at one output, rounded as written (see :func:`mse_loss`)."""
+    return 2.0 * scale * (a - t)
 
 
 @njit(**KERNEL)

@@ -9,10 +9,13 @@ the tile's work for such a network in the epoch's loop itself: the
 layers' products by the dense kind's written-out loops (which are all a
 tiny network's products use, and all that the epoch then compiles), every
 element-wise activation and its derivative unit by unit where they are
-used (their functions of one element round the same there as in their
-kernels: :data:`~._numba.options.ELEMENT`), softmax and the loss through
-their entries, as the tile calls them. The sums, the order of every
-operation and so the bits are those of :func:`~.tile.run_tile`.
+used (each rounds the same there as in its kernel:
+:data:`~._numba.options.AS_WRITTEN`), the mean squared error (the loss of
+the seed's worked example) written in too, softmax and the other losses
+through their entries, as the tile calls them. (The other losses written
+in as well, a tiny network's first fit took 6.8 s longer to compile: the
+epoch's code held all of them.) The sums, the order of every operation and
+so the bits are those of :func:`~.tile.run_tile`.
 
 A network trains this way (:func:`trains_tiny`) when every layer is dense
 with products small enough to be written out (``SMALL_PRODUCT``
@@ -29,6 +32,7 @@ from ._numba.options import INLINED_KERNEL
 from .activations import SOFTMAX, activation_value, derivative_value
 from .dense import writes_out, written_out_backward, written_out_forward
 from .kinds import DENSE
+from .losses import MSE, mse_loss
 from .layout import rows
 from .tile import gather_rows
 
@@ -75,7 +79,10 @@ def tiny_batch(kernels, model, data, ws, index, scale):
     out_z = rows(ws, ws.preactivations, layout, n_layers, r0, r1)
     out_a = rows(ws, ws.activations, layout, n_layers, r0, r1)
     delta = rows(ws, ws.deltas, layout, n_layers, r0, r1)
-    loss_sum, correct = call_entry(kernels.loss, (out_z, out_a, data, index, scale, delta), (0.0, 0.0))
+    if layout.loss == MSE and layout.activations[n_layers - 1] != SOFTMAX:
+        loss_sum, correct = mse_loss(out_z, out_a, data, index, scale, delta)
+    else:
+        loss_sum, correct = call_entry(kernels.loss, (out_z, out_a, data, index, scale, delta), (0.0, 0.0))
     ws.tile_stats[0, 0] = loss_sum
     ws.tile_stats[0, 1] = correct
     grad = ws.tile_gradients[0]

@@ -27,16 +27,17 @@ KERNEL = dict(cache=True, nogil=True, fastmath=FASTMATH_FLAGS, error_model="nump
 #: a function of their own.
 INLINED_KERNEL = dict(KERNEL, inline="always")
 
-#: Options of a function of one element (an activation's value, or its
-#: derivative times a delta) that rounds the same wherever it is used: in a
-#: kernel's loop over rows and written into a tiny network's batch (see
-#: ``.tiny``). Under the fast-math flags above, LLVM may regroup a product of
-#: three factors, or fuse a multiplication into an addition, differently in
-#: each place, by where the operands come from. Compiled without them, as a
+#: Options of code that must round as written wherever it is compiled: the
+#: functions of one element of the activations (a value, or a derivative
+#: times a delta) and of the mean squared error's delta, which the tile's
+#: kernels call and a tiny network's batch writes in (see ``.tiny``). Under
+#: the fast-math flags above, LLVM may regroup a product of three factors or
+#: a sum, or fuse a multiplication into an addition, differently in each
+#: place, by where the operands come from. Compiled without them, as a
 #: function of its own (LLVM inlines it and each instruction keeps its own
-#: flags; Numba's inlining would give it its caller's), each operation rounds
-#: as written. Element-wise loops vectorize without them.
-ELEMENT = dict(cache=True, nogil=True, fastmath=False, error_model="numpy", no_cfunc_wrapper=True)
+#: flags; Numba's inlining would give it its caller's), each operation
+#: rounds as written. Loops without reductions vectorize without them.
+AS_WRITTEN = dict(cache=True, nogil=True, fastmath=False, error_model="numpy", no_cfunc_wrapper=True)
 
 # Numba caches the kernels by a hash of all of their sources (Numba checks only a function's own file).
 install_cache_locator()
