@@ -299,6 +299,16 @@ def loss_kernel(loss, output_activation, per_step=False):
 
 
 @njit(**INLINED_KERNEL)
+def gives_mse_loss(layout):
+    """Whether :func:`loss_kernel` gives a network of ``layout`` :func:`mse_loss`, asked in compiled code.
+
+    The mean squared error of an output other than softmax: the loss a tiny
+    network's batch writes in (see :mod:`.tiny`).
+    """
+    return layout.loss == MSE and layout.activations[layout.activations.shape[0] - 1] != SOFTMAX
+
+
+@njit(**INLINED_KERNEL)
 def _argmax(row):
     best = 0
     for j in range(1, row.shape[0]):

@@ -32,7 +32,7 @@ from ._numba.options import INLINED_KERNEL
 from .activations import SOFTMAX, activation_value, derivative_value
 from .dense import writes_out, written_out_backward, written_out_forward
 from .kinds import DENSE
-from .losses import MSE, mse_loss
+from .losses import gives_mse_loss, mse_loss
 from .layout import rows
 from .tile import gather_rows
 
@@ -79,7 +79,7 @@ def tiny_batch(kernels, model, data, ws, index, scale):
     out_z = rows(ws, ws.preactivations, layout, n_layers, r0, r1)
     out_a = rows(ws, ws.activations, layout, n_layers, r0, r1)
     delta = rows(ws, ws.deltas, layout, n_layers, r0, r1)
-    if layout.loss == MSE and layout.activations[n_layers - 1] != SOFTMAX:
+    if gives_mse_loss(layout):
         loss_sum, correct = mse_loss(out_z, out_a, data, index, scale, delta)
     else:
         loss_sum, correct = call_entry(kernels.loss, (out_z, out_a, data, index, scale, delta), (0.0, 0.0))
