@@ -314,7 +314,7 @@ class Session:
         ]
         if self.combine == "allreduce":
             meanwhile.append((reduce_tiles, (tiles, int64, self.flat[:n], False, self.chunked)))
-        self.kernels = network_kernels(*buffers, self.tile_ws, meanwhile)
+        self.kernels = network_kernels(*buffers, self.tile_ws, meanwhile, inference=False)  # (gradient passes only)
         tiles_per_batch = ws.tile_gradients.shape[0]
         if self.root and tiles_per_batch < self.size:
             warnings.warn(

@@ -85,7 +85,8 @@ def epoch_kernels(model, data, ws, grad, optimizer, adjustments, chunked, tiny, 
     background = [rule]
     meanwhile = [(train_epoch, epoch)] + ([(run_batch, batch)] if evaluates else [])
     lone = ws.tile_stats.shape[0] == 1  # (every batch one tile: batches of one example, say)
-    return network_kernels(model, data, ws, meanwhile, also_in_background=background, lone_tiles=lone)
+    # (The epoch runs gradient passes only: no inference kernels.)
+    return network_kernels(model, data, ws, meanwhile, background, lone_tiles=lone, inference=False)
 
 
 def backup_buffers(params, state):

@@ -153,7 +153,7 @@ def backward_pass(kernels, model, ws, index, r0, r1, grad, dropout_key):
             call_entry(kernels.dropout_undo, (d_prev, a_prev, index[r0:r1], dropout_key, layer, rate), None)
 
 
-def network_kernels(model, data, ws, meanwhile=(), also_in_background=(), lone_tiles=False):
+def network_kernels(model, data, ws, meanwhile=(), also_in_background=(), lone_tiles=False, inference=True):
     """The :class:`~.layout.Kernels` of a network for ``data``: compiles (or loads) those kernels and no others.
 
     The tile and the layers' kernels, the largest of them, are compiled in
@@ -177,6 +177,12 @@ def network_kernels(model, data, ws, meanwhile=(), also_in_background=(), lone_t
         (predictions of one example, training with batches of one): then a
         network with a dense product of ``SPLIT_COLUMNS_WORK`` multiply-adds
         a row gets the kernel that spreads it over the threads.
+    inference : bool
+        Whether passes without a backward pass will run on the kernels
+        (predictions, evaluations, a loss alone): the layers' inference
+        kernels are compiled for them (see :mod:`.kinds`). Without, the
+        forward kernels stand in for them: training runs gradient passes
+        only, and a first fit then compiles nothing it does not run.
     """
     layout = model.layout
     split = lone_tiles and ws.split_alone and _splits_products(layout)
@@ -188,6 +194,7 @@ def network_kernels(model, data, ws, meanwhile=(), also_in_background=(), lone_t
         int(layout.loss),
         per_step_output(layout),
         bool(layout.dropout.any()),
+        inference,
         tuple((kernel, type_key(args)) for kernel, args in (*meanwhile, *also_in_background)),
     )
     kernels = _made.get(key)
@@ -195,8 +202,10 @@ def network_kernels(model, data, ws, meanwhile=(), also_in_background=(), lone_t
         placeholder = placeholder_kernels(layout, model.params.dtype, data)
         index = np.zeros(1, dtype=np.int64)
         tile = (Reference((placeholder, model, data, ws)), np.int64(GRADIENT), index, 0.0, 0, 0)
-        forward, inference, backward = _layer_jobs(placeholder, model, ws)
-        own_inference = [job for job, twin in zip(inference, forward) if job[0] is not twin[0]]
+        forward, inference_jobs, backward = _layer_jobs(placeholder, model, ws)
+        if not inference:
+            inference_jobs = forward
+        own_inference = [job for job, twin in zip(inference_jobs, forward) if job[0] is not twin[0]]
         layers = [job for job in forward + own_inference + backward if job[0] is not None]
         with compiling_in_background([(run_tile, tile), *layers, *also_in_background]):
             kernels = _kernels(layout, model.params.dtype, data, entry, split)
@@ -205,7 +214,7 @@ def network_kernels(model, data, ws, meanwhile=(), also_in_background=(), lone_t
         kernels = _made[key] = kernels._replace(
             tile=entry(run_tile, *tile),
             layer_forward=np.stack([entry(kernel, *args) for kernel, args in forward]),
-            layer_inference=np.stack([entry(kernel, *args) for kernel, args in inference]),
+            layer_inference=np.stack([entry(kernel, *args) for kernel, args in inference_jobs]),
             layer_backward=np.stack([entry(kernel, *args) for kernel, args in backward]),
         )
     return kernels
