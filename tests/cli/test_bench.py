@@ -139,28 +139,6 @@ def test_unknown_workload_is_named(capsys):
     assert "W9" in capsys.readouterr().err
 
 
-def test_thread_scaling_alternates_thread_counts(monkeypatch):
-    import numba
-
-    seen = []
-
-    class Recorder:
-        def __init__(self, workload, X, y, threads):
-            pass
-
-        def epoch(self):
-            seen.append(numba.get_num_threads())
-            return 2.0 / numba.get_num_threads() ** 0.5
-
-    monkeypatch.setattr(bench, "JitpropEngine", Recorder)
-    before = numba.get_num_threads()
-    result = bench.thread_scaling(TINY, repeats=2)
-    assert numba.get_num_threads() == before
-    assert seen[1:] == [1, 2, 1, 2]
-    assert result["speedup"] == pytest.approx(2**0.5)
-    json.dumps(result)  # the report's part is plain JSON
-
-
 # ------------------------------------------------------------------ the CNN workloads
 def test_w5_is_lenet5_on_28x28x1_images():
     w5 = bench.WORKLOADS["W5"]

@@ -963,63 +963,6 @@ def _timed_epoch(runner, rewarm):
     return runner.epoch()
 
 
-def matmul_kernels(repeats=5, burst=20):
-    """GFLOP/s of jitprop's parallel matrix product against NumPy's sgemm, alternating bursts.
-
-    Each repeat settles, then times ``burst`` consecutive calls of one library
-    and keeps their median: the first calls after a pause wait for the
-    library's sleeping worker threads (on a virtual machine, up to a few
-    milliseconds each), which is not the speed of the product.
-    """
-    from ..kernels.matmul import parallel_matmul_nt
-
-    def median_call(product):
-        time.sleep(SETTLE_SECONDS)  # the other library's threads stop spinning
-        seconds = []
-        for _ in range(burst):
-            started = time.perf_counter()
-            product()
-            seconds.append(time.perf_counter() - started)
-        return float(np.median(seconds))
-
-    rng = np.random.default_rng(0)
-    rows = []
-    for m, k, n in ((128, 784, 256), (256, 1024, 1024)):
-        a = rng.random((m, k), dtype=np.float32)
-        b_t = rng.random((n, k), dtype=np.float32)  # jitprop's operand: b stored transposed
-        b = np.ascontiguousarray(b_t.T)
-        out = np.empty((m, n), np.float32)
-        ours, theirs = [], []
-        for _ in range(repeats):
-            ours.append(median_call(lambda: parallel_matmul_nt(a, b_t, out)))
-            theirs.append(median_call(lambda: np.matmul(a, b)))
-        flops = 2.0 * m * n * k
-        rows.append(
-            {
-                "shape": [m, k, n],
-                "jitprop_gflops": flops / np.median(ours) / 1e9,
-                "numpy_gflops": flops / np.median(theirs) / 1e9,
-                "ratio": float(np.median(theirs) / np.median(ours)),
-            }
-        )
-    return rows
-
-
-def thread_scaling(workload, repeats, quick=False):
-    """jitprop's examples/s on ``workload`` with 1 and 2 threads, alternating epochs."""
-    X, y = workload.data(quick)
-    runner = JitpropEngine(workload, X, y, 2)
-    rewarm = runner.epoch() < REWARM_BELOW_SECONDS
-    times = {1: [], 2: []}
-    for _ in range(repeats):
-        for threads in (1, 2):
-            with thread_count(threads):
-                times[threads].append(_timed_epoch(runner, rewarm))
-    # String keys, as JSON has them.
-    speeds = {str(t): X.shape[0] / float(np.median(s)) for t, s in times.items()}
-    return {"workload": workload.name, "examples_per_second": speeds, "speedup": speeds["2"] / speeds["1"]}
-
-
 _FIT_SCRIPT = """
 import resource, sys, time
 started = time.perf_counter()
@@ -1271,11 +1214,17 @@ def _run(workloads, quick, repeats, log, engines=ENGINES, processes=False):
         else:
             result = compare_workload(WORKLOADS[name], threads, repeats, quick, engines)
         report["workloads"].append(result)
+    from .bench_limits import matmul_kernels, single_thread_limit, thread_scaling
+
     log("… matrix-product kernels")
     report["matmul"] = matmul_kernels()
-    if "W1" in workloads:
+    scaled = [name for name in ("W1", "W3") if name in workloads]
+    if scaled:
         log("… thread scaling")
-        report["thread_scaling"] = thread_scaling(WORKLOADS["W1"], repeats, quick)
+        report["thread_scaling"] = [thread_scaling(WORKLOADS[name], repeats, quick) for name in scaled]
+    if "W3" in workloads and any(engine.name == "jitprop" for engine in engines):
+        report["single_thread_limit"] = single_thread_limit(WORKLOADS["W3"], repeats, quick, log)
+    if "W1" in workloads:
         log("… first fit and peak memory")
         report.update(first_fit_and_memory(quick))
     if "W6" in workloads and any(engine.name == "jitprop" for engine in engines):
@@ -1291,6 +1240,8 @@ def _run(workloads, quick, repeats, log, engines=ENGINES, processes=False):
 
 def format_report(report):
     """The report as readable text tables."""
+    from .bench_limits import format_limits
+
     lines = [f"threads: {report['machine']['threads']} ({report['threading_layer']})", ""]
     header = f"{'workload':<8} {'engine':<13} {'examples/s':>12} {'GFLOP/s':>8} {'jitprop ×':>10}"
     lines += [header, "-" * len(header)]
@@ -1306,20 +1257,7 @@ def format_report(report):
             lines.append(f"{'':<8} note: each engine in its own process, {rounds} rounds (medians of rounds)")
         for note in result["notes"]:
             lines.append(f"{'':<8} note: {note}")
-    lines += ["", "matrix products (float32, jitprop parallel_matmul_nt vs numpy matmul):"]
-    for row in report["matmul"]:
-        m, k, n = row["shape"]
-        lines.append(
-            f"  {m}x{k}x{n}: jitprop {row['jitprop_gflops']:.1f} GFLOP/s, numpy {row['numpy_gflops']:.1f} GFLOP/s, "
-            f"ratio {row['ratio']:.2f}"
-        )
-    if "thread_scaling" in report:
-        scaling = report["thread_scaling"]
-        speeds = scaling["examples_per_second"]
-        lines.append(
-            f"thread scaling on W1: {speeds['1']:,.0f} examples/s with 1 thread, {speeds['2']:,.0f} with 2 "
-            f"({scaling['speedup']:.2f}x)"
-        )
+    lines += format_limits(report)
     if "first_fit_cold_seconds" in report:
         lines.append(
             f"first fit in a fresh process: {report['first_fit_cold_seconds']:.1f} s with a cold compile cache, "

@@ -1,0 +1,264 @@
+"""``jitprop bench``'s measures of the machine's limits: matrix products, thread scaling, one thread's ceiling.
+
+Beside the engines' speeds (:mod:`.bench`), three figures say how close
+jitprop's training comes to what the machine can do:
+
+* :func:`matmul_kernels`: jitprop's parallel matrix product against
+  NumPy's sgemm, in this process, alternating bursts;
+* :func:`thread_scaling`: a workload's training speed with one thread and
+  with two, alternating epochs (W1 and W3);
+* :func:`single_thread_limit`: a wide network (W3) trained on one thread
+  against the fastest single-thread matrix product of any library at hand
+  (NumPy's, PyTorch's, jitprop's own), on the product W3's batches make
+  (:data:`LIMIT_PRODUCT`): a training step is three such products a layer,
+  so its GFLOP/s can approach the product's but not pass it. Each runs in a
+  process of its own, one after the other in every round, a peer's with its
+  own best choice of kernels (:func:`~.bench.engine_environment`); the
+  ratio is the median over rounds of the training's GFLOP/s over the
+  product's of the library with the highest median, in the same round.
+"""
+
+import json
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+from .._threading import thread_count
+from . import bench
+
+#: ``(m, k, n)`` of the product training on one thread is measured against: a batch of W3 (256 rows)
+#: through one of its 1024-wide layers, ``(256 x 1024) @ (1024 x 1024)``.
+LIMIT_PRODUCT = (256, 1024, 1024)
+
+#: Libraries whose single-thread product :func:`single_thread_limit` times; one not installed is skipped.
+PRODUCT_LIBRARIES = ("numpy", "pytorch", "jitprop")
+
+#: Calls of a product per timed burst, and bursts per process (their median is the process's figure).
+PRODUCT_CALLS = 20
+PRODUCT_BURSTS = 9
+
+
+def matmul_kernels(repeats=5, burst=20):
+    """GFLOP/s of jitprop's parallel matrix product against NumPy's sgemm, alternating bursts.
+
+    Each repeat settles, then times ``burst`` consecutive calls of one library
+    and keeps their median: the first calls after a pause wait for the
+    library's sleeping worker threads (on a virtual machine, up to a few
+    milliseconds each), which is not the speed of the product.
+    """
+    from ..kernels.matmul import parallel_matmul_nt
+
+    def median_call(product):
+        time.sleep(bench.SETTLE_SECONDS)  # the other library's threads stop spinning
+        seconds = []
+        for _ in range(burst):
+            started = time.perf_counter()
+            product()
+            seconds.append(time.perf_counter() - started)
+        return float(np.median(seconds))
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for m, k, n in ((128, 784, 256), (256, 1024, 1024)):
+        a = rng.random((m, k), dtype=np.float32)
+        b_t = rng.random((n, k), dtype=np.float32)  # jitprop's operand: b stored transposed
+        b = np.ascontiguousarray(b_t.T)
+        out = np.empty((m, n), np.float32)
+        ours, theirs = [], []
+        for _ in range(repeats):
+            ours.append(median_call(lambda: parallel_matmul_nt(a, b_t, out)))
+            theirs.append(median_call(lambda: np.matmul(a, b)))
+        flops = 2.0 * m * n * k
+        rows.append(
+            {
+                "shape": [m, k, n],
+                "jitprop_gflops": flops / np.median(ours) / 1e9,
+                "numpy_gflops": flops / np.median(theirs) / 1e9,
+                "ratio": float(np.median(theirs) / np.median(ours)),
+            }
+        )
+    return rows
+
+
+def thread_scaling(workload, repeats, quick=False):
+    """jitprop's examples/s on ``workload`` with 1 and 2 threads, alternating epochs."""
+    X, y = workload.data(quick)
+    runner = bench.JitpropEngine(workload, X, y, 2)
+    rewarm = runner.epoch() < bench.REWARM_BELOW_SECONDS
+    times = {1: [], 2: []}
+    for _ in range(repeats):
+        for threads in (1, 2):
+            with thread_count(threads):
+                times[threads].append(bench._timed_epoch(runner, rewarm))
+    # String keys, as JSON has them.
+    speeds = {str(t): X.shape[0] / float(np.median(s)) for t, s in times.items()}
+    return {"workload": workload.name, "examples_per_second": speeds, "speedup": speeds["2"] / speeds["1"]}
+
+
+# ------------------------------------------------------------------ one thread's ceiling
+def one_product(library, m, k, n):
+    """Median GFLOP/s of ``library``'s ``(m x k) @ (k x n)`` in float32 on one thread, in this process.
+
+    ``PRODUCT_BURSTS`` bursts of ``PRODUCT_CALLS`` calls after as many
+    untimed; each burst's GFLOP/s from its total time. jitprop's product is
+    the one its training runs forward through a wide layer,
+    :func:`~jitprop.kernels.panels.matmul_nt_reading_b` (the micro-kernel
+    reading the weights where they lie, the rows packed). Returns ``{"gflops": ..., "blas":
+    [...]}``, ``blas`` as :func:`~.bench.blas_kernels` reports the process's
+    BLAS libraries.
+    """
+    rng = np.random.default_rng(0)
+    a = rng.random((m, k), dtype=np.float32)
+    b_t = rng.random((n, k), dtype=np.float32)
+    if library == "numpy":
+        b = np.ascontiguousarray(b_t.T)
+
+        def product():
+            return np.matmul(a, b)
+
+    elif library == "pytorch":
+        import torch
+
+        torch.set_num_threads(1)
+        ta, tb = torch.from_numpy(a), torch.from_numpy(np.ascontiguousarray(b_t.T))
+
+        def product():
+            return torch.matmul(ta, tb)
+
+    elif library == "jitprop":
+        from ..kernels.panels import columns_for_itemsize, matmul_nt_reading_b
+
+        out = np.empty((m, n), np.float32)
+        panel = np.empty(k * columns_for_itemsize(4), np.float32)
+
+        def product():
+            return matmul_nt_reading_b(a, b_t, panel, out)
+
+    else:
+        raise ValueError(f"Unknown library {library!r}; expected one of {', '.join(PRODUCT_LIBRARIES)}.")
+    for _ in range(PRODUCT_CALLS):
+        product()
+    flops = 2.0 * m * k * n * PRODUCT_CALLS
+    rates = []
+    for _ in range(PRODUCT_BURSTS):
+        started = time.perf_counter()
+        for _ in range(PRODUCT_CALLS):
+            product()
+        rates.append(flops / (time.perf_counter() - started) / 1e9)
+    return {"gflops": float(np.median(rates)), "blas": bench.blas_kernels()}
+
+
+_PRODUCT_SCRIPT = """
+import json, sys
+from jitprop.cli import bench_limits
+library, m, k, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+print(json.dumps(bench_limits.one_product(library, m, k, n)))
+"""
+
+#: Variables that hold every library's thread pool to one thread (Numba's, OpenMP's, OpenBLAS's, MKL's).
+_ONE_THREAD = dict.fromkeys(("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"), "1")
+
+
+def product_process(library, shape=LIMIT_PRODUCT):
+    """:func:`one_product` of ``library`` in a fresh process on one thread.
+
+    A peer's process runs without the variables of :data:`~.bench.PEER_UNSET`.
+    """
+    env = {**bench.engine_environment(library), **_ONE_THREAD}
+    out = subprocess.run(
+        [sys.executable, "-c", _PRODUCT_SCRIPT, library, *map(str, shape)], capture_output=True, text=True, env=env
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f"{library}'s product failed in its process:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _installed(library):
+    if library == "jitprop":
+        return True
+    import importlib.util
+
+    return importlib.util.find_spec({"pytorch": "torch"}.get(library, library)) is not None
+
+
+def single_thread_limit(workload, rounds, quick=False, log=print, run_engine=None, run_product=None):
+    """``workload`` trained by jitprop on one thread against the best single-thread product, in processes of their own.
+
+    In each of ``rounds`` rounds: jitprop trains ``workload`` on one thread
+    in a fresh process (``run_engine``, default
+    :func:`~.bench.engine_process`), then each installed library of
+    :data:`PRODUCT_LIBRARIES` times :data:`LIMIT_PRODUCT` in one of its
+    own (``run_product``, default :func:`product_process`).
+
+    Returns
+    -------
+    dict
+        ``training_gflops`` and each library's ``product_gflops`` (medians
+        over rounds), ``best`` (the library with the highest median),
+        ``ratio`` (the median over rounds of the training's GFLOP/s over
+        ``best``'s product in the same round), ``rounds`` and ``blas`` (each
+        peer's kernels).
+    """
+    run_engine = bench.engine_process if run_engine is None else run_engine
+    run_product = product_process if run_product is None else run_product
+    libraries = [library for library in PRODUCT_LIBRARIES if _installed(library)]
+    n = workload.data(quick)[0].shape[0]
+    flops = workload.flops_per_example() * n
+    training, products, blas = [], {library: [] for library in libraries}, {}
+    for round_ in range(rounds):
+        log(f"… one thread, round {round_ + 1}/{rounds}: {workload.name}")
+        entry = run_engine(workload.name, "jitprop", 1, quick)
+        training.append(flops / float(np.median(entry["epoch_seconds"])) / 1e9)
+        for library in libraries:
+            log(f"… one thread, round {round_ + 1}/{rounds}: {library}'s product")
+            result = run_product(library)
+            products[library].append(result["gflops"])
+            if library != "jitprop" and result.get("blas"):
+                blas[library] = result["blas"]
+    medians = {library: float(np.median(rates)) for library, rates in products.items()}
+    # (The best library by its medians, then paired round by round: the best of each round's noisy figures
+    # would favour whichever library was luckiest in it.)
+    best = max(medians, key=medians.get)
+    ratios = [ours / theirs for ours, theirs in zip(training, products[best])]
+    return {
+        "workload": workload.name,
+        "shape": list(LIMIT_PRODUCT),
+        "rounds": rounds,
+        "training_gflops": float(np.median(training)),
+        "product_gflops": medians,
+        "best": best,
+        "ratio": float(np.median(ratios)),
+        "blas": blas,
+    }
+
+
+# ------------------------------------------------------------------------------ report
+def format_limits(report):
+    """The lines of ``report``'s parts measured here, as :func:`~.bench.format_report` prints them."""
+    lines = ["", "matrix products (float32, jitprop parallel_matmul_nt vs numpy matmul):"]
+    for row in report["matmul"]:
+        m, k, n = row["shape"]
+        lines.append(
+            f"  {m}x{k}x{n}: jitprop {row['jitprop_gflops']:.1f} GFLOP/s, numpy {row['numpy_gflops']:.1f} GFLOP/s, "
+            f"ratio {row['ratio']:.2f}"
+        )
+    for scaling in report.get("thread_scaling", []):
+        speeds = scaling["examples_per_second"]
+        lines.append(
+            f"thread scaling on {scaling['workload']}: {speeds['1']:,.0f} examples/s with 1 thread, "
+            f"{speeds['2']:,.0f} with 2 ({scaling['speedup']:.2f}x)"
+        )
+    limit = report.get("single_thread_limit")
+    if limit is not None:
+        m, k, n = limit["shape"]
+        products = ", ".join(f"{library} {gflops:.1f}" for library, gflops in limit["product_gflops"].items())
+        lines.append(
+            f"one thread, {limit['rounds']} rounds in processes of their own: {limit['workload']} trains at "
+            f"{limit['training_gflops']:.1f} GFLOP/s; the {m}x{k}x{n} product: {products} GFLOP/s; "
+            f"training over the best product ({limit['best']}): {limit['ratio']:.2f}"
+        )
+        for library, kernels in limit["blas"].items():
+            lines.append(f"  {library}'s BLAS: {'; '.join(kernels)}")
+    return lines

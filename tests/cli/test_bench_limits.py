@@ -1,0 +1,129 @@
+"""``jitprop bench``'s measures of the machine's limits: what they alternate, pair and report."""
+
+import json
+
+import numba
+import numpy as np
+import pytest
+
+from jitprop.cli import bench, bench_limits
+
+TINY = bench.Workload("T", "tiny 4-3-2", 60, (4, 3, 2), "relu", "cross_entropy", 10)
+
+
+@pytest.fixture(autouse=True)
+def no_settling(monkeypatch):
+    monkeypatch.setattr(bench, "SETTLE_SECONDS", 0.0)
+
+
+def test_thread_scaling_alternates_thread_counts(monkeypatch):
+    seen = []
+
+    class Recorder:
+        def __init__(self, workload, X, y, threads):
+            pass
+
+        def epoch(self):
+            seen.append(numba.get_num_threads())
+            return 2.0 / numba.get_num_threads() ** 0.5
+
+    monkeypatch.setattr(bench, "JitpropEngine", Recorder)
+    before = numba.get_num_threads()
+    result = bench_limits.thread_scaling(TINY, repeats=2)
+    assert numba.get_num_threads() == before
+    assert seen[1:] == [1, 2, 1, 2]
+    assert result["speedup"] == pytest.approx(2**0.5)
+    json.dumps(result)  # the report's part is plain JSON
+
+
+def test_single_thread_limit_alternates_processes_and_pairs_each_round_s_best_product(monkeypatch):
+    monkeypatch.setattr(bench_limits, "PRODUCT_LIBRARIES", ("numpy", "jitprop"))
+    runs = []
+    # Per round: the training's epochs (seconds), then each library's product (GFLOP/s).
+    epochs = [[2.0, 1.0, 3.0], [4.0, 4.0, 4.0], [1.0, 1.0, 1.0]]
+    products = {"numpy": [100.0, 50.0, 90.0], "jitprop": [80.0, 60.0, 70.0]}
+
+    def run_engine(workload, engine, threads, quick):
+        assert (workload, engine, threads, quick) == ("T", "jitprop", 1, True)
+        runs.append("training")
+        return {"epoch_seconds": epochs[runs.count("training") - 1], "warmup_seconds": 1.0}
+
+    def run_product(library):
+        runs.append(library)
+        return {"gflops": products[library][runs.count(library) - 1], "blas": ["openblas, 1 threads"]}
+
+    result = bench_limits.single_thread_limit(
+        TINY, rounds=3, quick=True, log=lambda m: None, run_engine=run_engine, run_product=run_product
+    )
+    assert runs == ["training", "numpy", "jitprop"] * 3
+    flops = TINY.flops_per_example() * TINY.data(True)[0].shape[0]
+    training = [flops / 2.0 / 1e9, flops / 4.0 / 1e9, flops / 1.0 / 1e9]  # each process's median epoch
+    assert result["training_gflops"] == pytest.approx(np.median(training))
+    assert result["product_gflops"] == {"numpy": 90.0, "jitprop": 70.0}
+    assert result["best"] == "numpy"
+    # Each round's training over numpy's product in that round (not over jitprop's 60 where it led).
+    assert result["ratio"] == pytest.approx(np.median([training[0] / 100.0, training[1] / 50.0, training[2] / 90.0]))
+    assert result["blas"] == {"numpy": ["openblas, 1 threads"]}  # jitprop's own product brings none
+    json.dumps(result)
+
+
+@pytest.mark.parametrize("library", ["numpy", "jitprop"])
+def test_a_library_s_product_is_timed_on_its_own(library):
+    figures = bench_limits.one_product(library, 48, 40, 64)
+    assert figures["gflops"] > 0
+
+
+def test_the_jitprop_product_is_the_product_it_names(rng):
+    # The micro-kernel W3's forward pass runs, on a shape with partial panels: a @ b_t.T.
+    from jitprop.kernels.panels import columns_for_itemsize, matmul_nt_reading_b
+
+    a = rng.random((37, 29), dtype=np.float32)
+    b_t = rng.random((19, 29), dtype=np.float32)
+    out = np.empty((37, 19), np.float32)
+    matmul_nt_reading_b(a, b_t, np.empty(29 * columns_for_itemsize(4), np.float32), out)
+    np.testing.assert_allclose(out, a.astype(np.float64) @ b_t.T.astype(np.float64), rtol=1e-5)
+
+
+def test_product_processes_run_on_one_thread_and_peers_without_the_old_openblas_variables(monkeypatch):
+    seen = {}
+
+    def fake_run(command, capture_output, text, env):
+        seen[command[3]] = (command[4:], env)
+        return type("Done", (), {"returncode": 0, "stdout": json.dumps({"gflops": 1.0}), "stderr": ""})()
+
+    monkeypatch.setattr(bench_limits.subprocess, "run", fake_run)
+    monkeypatch.setenv("OPENBLAS_CORETYPE", "Haswell")
+    for library in ("numpy", "jitprop"):
+        assert bench_limits.product_process(library) == {"gflops": 1.0}
+    for library, (shape, env) in seen.items():
+        assert shape == [str(size) for size in bench_limits.LIMIT_PRODUCT]
+        assert all(env[name] == "1" for name in ("NUMBA_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"))
+    assert seen["jitprop"][1]["OPENBLAS_CORETYPE"] == "Haswell"
+    assert "OPENBLAS_CORETYPE" not in seen["numpy"][1]
+
+
+def test_the_limits_are_reported():
+    report = {
+        "matmul": [{"shape": [128, 784, 256], "jitprop_gflops": 150.0, "numpy_gflops": 200.0, "ratio": 0.75}],
+        "thread_scaling": [
+            {"workload": "W1", "examples_per_second": {"1": 1000.0, "2": 1800.0}, "speedup": 1.8},
+            {"workload": "W3", "examples_per_second": {"1": 10.0, "2": 19.0}, "speedup": 1.9},
+        ],
+        "single_thread_limit": {
+            "workload": "W3",
+            "shape": [256, 1024, 1024],
+            "rounds": 3,
+            "training_gflops": 90.0,
+            "product_gflops": {"numpy": 120.0, "jitprop": 110.0},
+            "best": "numpy",
+            "ratio": 0.76,
+            "blas": {"numpy": ["openblas 0.3.31, SkylakeX kernels, 1 threads"]},
+        },
+    }
+    text = "\n".join(bench_limits.format_limits(report))
+    assert "128x784x256: jitprop 150.0 GFLOP/s, numpy 200.0 GFLOP/s, ratio 0.75" in text
+    assert "thread scaling on W1: 1,000 examples/s with 1 thread, 1,800 with 2 (1.80x)" in text
+    assert "thread scaling on W3: 10 examples/s with 1 thread, 19 with 2 (1.90x)" in text
+    assert "W3 trains at 90.0 GFLOP/s" in text and "numpy 120.0, jitprop 110.0 GFLOP/s" in text
+    assert "training over the best product (numpy): 0.76" in text
+    assert "numpy's BLAS: openblas 0.3.31, SkylakeX kernels, 1 threads" in text
