@@ -1,6 +1,7 @@
 """``jitprop bench``'s measures of the machine's limits: what they alternate, pair and report."""
 
 import json
+import os
 
 import numba
 import numpy as np
@@ -27,12 +28,15 @@ def test_thread_scaling_alternates_thread_counts(monkeypatch):
             seen.append(numba.get_num_threads())
             return 2.0 / numba.get_num_threads() ** 0.5
 
+    cores = iter([{"0": 100.0, "1": 70.0}, {"0": 90.0, "1": 80.0}])
     monkeypatch.setattr(bench, "JitpropEngine", Recorder)
+    monkeypatch.setattr(bench_limits, "core_speeds", lambda: next(cores))
     before = numba.get_num_threads()
     result = bench_limits.thread_scaling(TINY, repeats=2)
     assert numba.get_num_threads() == before
     assert seen[1:] == [1, 2, 1, 2]
     assert result["speedup"] == pytest.approx(2**0.5)
+    assert result["core_gflops"] == {"0": 95.0, "1": 75.0}  # each CPU's median over the repeats
     json.dumps(result)  # the report's part is plain JSON
 
 
@@ -65,6 +69,14 @@ def test_single_thread_limit_alternates_processes_and_pairs_each_round_s_best_pr
     assert result["ratio"] == pytest.approx(np.median([training[0] / 100.0, training[1] / 50.0, training[2] / 90.0]))
     assert result["blas"] == {"numpy": ["openblas, 1 threads"]}  # jitprop's own product brings none
     json.dumps(result)
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="threads cannot be pinned here")
+def test_each_cpu_times_the_product_on_its_own_and_the_thread_is_let_free_again():
+    allowed = os.sched_getaffinity(0)
+    speeds = bench_limits.core_speeds(calls=2)
+    assert os.sched_getaffinity(0) == allowed
+    assert set(speeds) == {str(cpu) for cpu in allowed} and all(gflops > 0 for gflops in speeds.values())
 
 
 @pytest.mark.parametrize("library", ["numpy", "jitprop"])
@@ -106,7 +118,12 @@ def test_the_limits_are_reported():
     report = {
         "matmul": [{"shape": [128, 784, 256], "jitprop_gflops": 150.0, "numpy_gflops": 200.0, "ratio": 0.75}],
         "thread_scaling": [
-            {"workload": "W1", "examples_per_second": {"1": 1000.0, "2": 1800.0}, "speedup": 1.8},
+            {
+                "workload": "W1",
+                "examples_per_second": {"1": 1000.0, "2": 1800.0},
+                "speedup": 1.8,
+                "core_gflops": {"0": 150.0, "1": 120.0},
+            },
             {"workload": "W3", "examples_per_second": {"1": 10.0, "2": 19.0}, "speedup": 1.9},
         ],
         "single_thread_limit": {
@@ -124,6 +141,7 @@ def test_the_limits_are_reported():
     assert "128x784x256: jitprop 150.0 GFLOP/s, numpy 200.0 GFLOP/s, ratio 0.75" in text
     assert "thread scaling on W1: 1,000 examples/s with 1 thread, 1,800 with 2 (1.80x)" in text
     assert "thread scaling on W3: 10 examples/s with 1 thread, 19 with 2 (1.90x)" in text
+    assert "64x784x256 product on its own: 150, 120 GFLOP/s (the slowest at 0.80 of the fastest)" in text
     assert "W3 trains at 90.0 GFLOP/s" in text and "numpy 120.0, jitprop 110.0 GFLOP/s" in text
     assert "training over the best product (numpy): 0.76" in text
     assert "numpy's BLAS: openblas 0.3.31, SkylakeX kernels, 1 threads" in text

@@ -6,7 +6,8 @@ jitprop's training comes to what the machine can do:
 * :func:`matmul_kernels`: jitprop's parallel matrix product against
   NumPy's sgemm, in this process, alternating bursts;
 * :func:`thread_scaling`: a workload's training speed with one thread and
-  with two, alternating epochs (W1 and W3);
+  with two, alternating epochs (W1 and W3), and each CPU's own speed
+  meanwhile (:func:`core_speeds`), which bounds what two threads can gain;
 * :func:`single_thread_limit`: a wide network (W3) trained on one thread
   against the fastest single-thread matrix product of any library at hand
   (NumPy's, PyTorch's, jitprop's own), on the product W3's batches make
@@ -19,6 +20,7 @@ jitprop's training comes to what the machine can do:
 """
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -83,18 +85,70 @@ def matmul_kernels(repeats=5, burst=20):
 
 
 def thread_scaling(workload, repeats, quick=False):
-    """jitprop's examples/s on ``workload`` with 1 and 2 threads, alternating epochs."""
+    """jitprop's examples/s on ``workload`` with 1 and 2 threads, alternating epochs, and each CPU's speed meanwhile.
+
+    Before each pair of epochs every CPU times a product on its own
+    (:func:`core_speeds`); ``core_gflops`` holds each CPU's median. A
+    batch's tiles run one a thread and the batch waits for the slower, so
+    where one CPU runs slower than the other (on a virtual machine, while
+    the host gives its core to other work) two threads gain less than twice.
+    """
     X, y = workload.data(quick)
     runner = bench.JitpropEngine(workload, X, y, 2)
     rewarm = runner.epoch() < bench.REWARM_BELOW_SECONDS
     times = {1: [], 2: []}
+    cores = []
     for _ in range(repeats):
+        cores.append(core_speeds())
         for threads in (1, 2):
             with thread_count(threads):
                 times[threads].append(bench._timed_epoch(runner, rewarm))
     # String keys, as JSON has them.
     speeds = {str(t): X.shape[0] / float(np.median(s)) for t, s in times.items()}
-    return {"workload": workload.name, "examples_per_second": speeds, "speedup": speeds["2"] / speeds["1"]}
+    core_gflops = {cpu: float(np.median([speeds_[cpu] for speeds_ in cores])) for cpu in cores[0]} if cores else {}
+    return {
+        "workload": workload.name,
+        "examples_per_second": speeds,
+        "speedup": speeds["2"] / speeds["1"],
+        "core_gflops": core_gflops,
+    }
+
+
+#: ``(m, k, n)`` of the product :func:`core_speeds` times on each CPU: a tile of W1 (64 rows) through its first layer.
+CORE_PRODUCT = (64, 784, 256)
+
+
+def core_speeds(calls=40):
+    """GFLOP/s of jitprop's micro-kernel on :data:`CORE_PRODUCT` on each CPU this process may use, one at a time.
+
+    After a pause (:data:`~.bench.SETTLE_SECONDS`: idle worker threads
+    spin for a while) the calling thread is pinned to each CPU in turn (then
+    let free again) and times ``calls`` products after one untimed. Returns ``{cpu: GFLOP/s}``
+    with the CPUs' numbers as strings; empty where a thread cannot be
+    pinned (no ``os.sched_setaffinity``).
+    """
+    if not hasattr(os, "sched_setaffinity"):
+        return {}
+    from ..kernels.panels import columns_for_itemsize, matmul_nt_reading_b
+
+    m, k, n = CORE_PRODUCT
+    rng = np.random.default_rng(0)
+    a, b_t = rng.random((m, k), dtype=np.float32), rng.random((n, k), dtype=np.float32)
+    panel, out = np.empty(k * columns_for_itemsize(4), np.float32), np.empty((m, n), np.float32)
+    allowed = os.sched_getaffinity(0)
+    speeds = {}
+    time.sleep(bench.SETTLE_SECONDS)  # (the threads of the last parallel region stop spinning on their CPUs)
+    try:
+        for cpu in sorted(allowed):
+            os.sched_setaffinity(0, {cpu})
+            matmul_nt_reading_b(a, b_t, panel, out)
+            started = time.perf_counter()
+            for _ in range(calls):
+                matmul_nt_reading_b(a, b_t, panel, out)
+            speeds[str(cpu)] = 2.0 * m * k * n * calls / (time.perf_counter() - started) / 1e9
+    finally:
+        os.sched_setaffinity(0, allowed)
+    return speeds
 
 
 # ------------------------------------------------------------------ one thread's ceiling
@@ -250,6 +304,13 @@ def format_limits(report):
             f"thread scaling on {scaling['workload']}: {speeds['1']:,.0f} examples/s with 1 thread, "
             f"{speeds['2']:,.0f} with 2 ({scaling['speedup']:.2f}x)"
         )
+        cores = scaling.get("core_gflops")
+        if cores:
+            each = ", ".join(f"{gflops:.0f}" for gflops in cores.values())
+            lines.append(
+                f"  each CPU meanwhile, a {'x'.join(map(str, CORE_PRODUCT))} product on its own: {each} GFLOP/s "
+                f"(the slowest at {min(cores.values()) / max(cores.values()):.2f} of the fastest)"
+            )
     limit = report.get("single_thread_limit")
     if limit is not None:
         m, k, n = limit["shape"]
