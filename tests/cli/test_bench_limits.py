@@ -103,7 +103,7 @@ def test_product_processes_run_on_one_thread_and_peers_without_the_old_openblas_
         seen[command[3]] = (command[4:], env)
         return type("Done", (), {"returncode": 0, "stdout": json.dumps({"gflops": 1.0}), "stderr": ""})()
 
-    monkeypatch.setattr(bench_limits.subprocess, "run", fake_run)
+    monkeypatch.setattr(bench.subprocess, "run", fake_run)
     monkeypatch.setenv("OPENBLAS_CORETYPE", "Haswell")
     for library in ("numpy", "jitprop"):
         assert bench_limits.product_process(library) == {"gflops": 1.0}

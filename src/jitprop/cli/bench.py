@@ -766,8 +766,9 @@ ENGINES = (JitpropEngine, TorchEngine, JaxEngine, SklearnEngine, NumpyEngine, Ha
 _PEER_MODULES = {"pytorch": "torch", "jax": "jax", "scikit-learn": "sklearn"}
 
 
-def _available(engine):
-    module = _PEER_MODULES.get(engine.name)
+def installed(name):
+    """Whether the engine or library ``name`` can run here: a peer's module is installed (jitprop's always is)."""
+    module = _PEER_MODULES.get(name)
     if module is None:
         return True
     import importlib.util
@@ -782,7 +783,7 @@ PROCESS_EPOCHS = 3
 
 def _skipped(engine, workload):
     """Why ``engine`` does not run ``workload`` (a note), or None."""
-    if not _available(engine):
+    if not installed(engine.name):
         return f"{engine.name} is not installed: skipped"
     if getattr(engine, "dense_only", False) and not workload.dense:
         return f"{engine.name}: skipped (dense networks only)"
@@ -878,11 +879,13 @@ def engine_environment(engine):
     return env
 
 
-def _json_from_process(script, arguments, engine, what):
-    """Run ``script`` with ``arguments`` in a fresh Python process of ``engine``'s; the JSON of its last line."""
-    out = subprocess.run(
-        [sys.executable, "-c", script, *arguments], capture_output=True, text=True, env=engine_environment(engine)
-    )
+def json_from_process(script, arguments, engine, what, variables=None):
+    """Run ``script`` with ``arguments`` in a fresh Python process of ``engine``'s; the JSON of its last line.
+
+    ``variables`` are set in the process's environment beside :func:`engine_environment`'s.
+    """
+    env = {**engine_environment(engine), **(variables or {})}
+    out = subprocess.run([sys.executable, "-c", script, *arguments], capture_output=True, text=True, env=env)
     if out.returncode != 0:
         raise RuntimeError(f"{what} failed in its process:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -894,7 +897,7 @@ def engine_process(workload, engine, threads, quick=False):
     A peer's process runs without the variables of :data:`PEER_UNSET`.
     """
     arguments = (workload, engine, str(threads), "1" if quick else "0")
-    return _json_from_process(_ENGINE_SCRIPT, arguments, engine, f"{engine} on {workload}")
+    return json_from_process(_ENGINE_SCRIPT, arguments, engine, f"{engine} on {workload}")
 
 
 def one_engine(workload, engine, threads, quick=False, epochs=None):
@@ -1019,7 +1022,7 @@ def first_fit_and_memory(quick=False):
         warm, _ = _fresh_process("jitprop", 2_000, {"NUMBA_CACHE_DIR": cache})
     result = {"first_fit_cold_seconds": cold, "first_fit_warm_seconds": warm, "w1_examples": n}
     result["peak_memory_bytes"] = {"jitprop": _fresh_process("jitprop", n)[1]}
-    if _available(TorchEngine):
+    if installed(TorchEngine.name):
         result["peak_memory_bytes"]["pytorch"] = _fresh_process("torch", n)[1]
     return result
 
@@ -1103,13 +1106,13 @@ def inference_in_processes(workload, threads, rounds, engines=INFERENCE_ENGINES,
     Peers' processes run without :data:`PEER_UNSET`. Returns, for each
     engine that is installed, every round's figures and their medians.
     """
-    names = [name for name in engines if _available(next(e for e in ENGINES if e.name == name))]
+    names = [name for name in engines if installed(name)]
     rounds_ = {name: [] for name in names}
     for round_ in range(rounds):
         for name in names:
             log(f"… inference on {workload.name}'s network, round {round_ + 1}/{rounds}: {name}")
             arguments = (workload.name, name, str(threads))
-            rounds_[name].append(_json_from_process(_INFERENCE_SCRIPT, arguments, name, f"{name}'s prediction"))
+            rounds_[name].append(json_from_process(_INFERENCE_SCRIPT, arguments, name, f"{name}'s prediction"))
     report = {"workload": workload.name, "threads": threads, "rounds": rounds, "engines": {}}
     for name, figures in rounds_.items():
         report["engines"][name] = {

@@ -19,10 +19,7 @@ jitprop's training comes to what the machine can do:
   product's of the library with the highest median, in the same round.
 """
 
-import json
 import os
-import subprocess
-import sys
 import time
 
 import numpy as np
@@ -129,23 +126,16 @@ def core_speeds(calls=40):
     """
     if not hasattr(os, "sched_setaffinity"):
         return {}
-    from ..kernels.panels import columns_for_itemsize, matmul_nt_reading_b
-
     m, k, n = CORE_PRODUCT
-    rng = np.random.default_rng(0)
-    a, b_t = rng.random((m, k), dtype=np.float32), rng.random((n, k), dtype=np.float32)
-    panel, out = np.empty(k * columns_for_itemsize(4), np.float32), np.empty((m, n), np.float32)
+    product = _micro_kernel_product(*_operands(m, k, n))
     allowed = os.sched_getaffinity(0)
     speeds = {}
     time.sleep(bench.SETTLE_SECONDS)  # (the threads of the last parallel region stop spinning on their CPUs)
     try:
         for cpu in sorted(allowed):
             os.sched_setaffinity(0, {cpu})
-            matmul_nt_reading_b(a, b_t, panel, out)
-            started = time.perf_counter()
-            for _ in range(calls):
-                matmul_nt_reading_b(a, b_t, panel, out)
-            speeds[str(cpu)] = 2.0 * m * k * n * calls / (time.perf_counter() - started) / 1e9
+            product()
+            speeds[str(cpu)] = _burst_gflops(product, calls, 2.0 * m * k * n)
     finally:
         os.sched_setaffinity(0, allowed)
     return speeds
@@ -163,9 +153,7 @@ def one_product(library, m, k, n):
     [...]}``, ``blas`` as :func:`~.bench.blas_kernels` reports the process's
     BLAS libraries.
     """
-    rng = np.random.default_rng(0)
-    a = rng.random((m, k), dtype=np.float32)
-    b_t = rng.random((n, k), dtype=np.float32)
+    a, b_t = _operands(m, k, n)
     if library == "numpy":
         b = np.ascontiguousarray(b_t.T)
 
@@ -182,26 +170,36 @@ def one_product(library, m, k, n):
             return torch.matmul(ta, tb)
 
     elif library == "jitprop":
-        from ..kernels.panels import columns_for_itemsize, matmul_nt_reading_b
-
-        out = np.empty((m, n), np.float32)
-        panel = np.empty(k * columns_for_itemsize(4), np.float32)
-
-        def product():
-            return matmul_nt_reading_b(a, b_t, panel, out)
-
+        product = _micro_kernel_product(a, b_t)
     else:
         raise ValueError(f"Unknown library {library!r}; expected one of {', '.join(PRODUCT_LIBRARIES)}.")
     for _ in range(PRODUCT_CALLS):
         product()
-    flops = 2.0 * m * k * n * PRODUCT_CALLS
-    rates = []
-    for _ in range(PRODUCT_BURSTS):
-        started = time.perf_counter()
-        for _ in range(PRODUCT_CALLS):
-            product()
-        rates.append(flops / (time.perf_counter() - started) / 1e9)
+    rates = [_burst_gflops(product, PRODUCT_CALLS, 2.0 * m * k * n) for _ in range(PRODUCT_BURSTS)]
     return {"gflops": float(np.median(rates)), "blas": bench.blas_kernels()}
+
+
+def _operands(m, k, n):
+    """``(a, b_t)``, float32 of shapes (m, k) and (n, k) from a fixed seed: the product is ``a @ b_t.T``."""
+    rng = np.random.default_rng(0)
+    return rng.random((m, k), dtype=np.float32), rng.random((n, k), dtype=np.float32)
+
+
+def _micro_kernel_product(a, b_t):
+    """``a @ b_t.T`` by :func:`~jitprop.kernels.panels.matmul_nt_reading_b`, as a function; its scratch made once."""
+    from ..kernels.panels import columns_for_itemsize, matmul_nt_reading_b
+
+    out = np.empty((a.shape[0], b_t.shape[0]), np.float32)
+    panel = np.empty(a.shape[1] * columns_for_itemsize(4), np.float32)
+    return lambda: matmul_nt_reading_b(a, b_t, panel, out)
+
+
+def _burst_gflops(product, calls, flops_per_call):
+    """GFLOP/s of ``calls`` consecutive calls of ``product``, from their total time."""
+    started = time.perf_counter()
+    for _ in range(calls):
+        product()
+    return flops_per_call * calls / (time.perf_counter() - started) / 1e9
 
 
 _PRODUCT_SCRIPT = """
@@ -220,21 +218,8 @@ def product_process(library, shape=LIMIT_PRODUCT):
 
     A peer's process runs without the variables of :data:`~.bench.PEER_UNSET`.
     """
-    env = {**bench.engine_environment(library), **_ONE_THREAD}
-    out = subprocess.run(
-        [sys.executable, "-c", _PRODUCT_SCRIPT, library, *map(str, shape)], capture_output=True, text=True, env=env
-    )
-    if out.returncode != 0:
-        raise RuntimeError(f"{library}'s product failed in its process:\n{out.stderr[-3000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
-def _installed(library):
-    if library == "jitprop":
-        return True
-    import importlib.util
-
-    return importlib.util.find_spec({"pytorch": "torch"}.get(library, library)) is not None
+    arguments = (library, *map(str, shape))
+    return bench.json_from_process(_PRODUCT_SCRIPT, arguments, library, f"{library}'s product", _ONE_THREAD)
 
 
 def single_thread_limit(workload, rounds, quick=False, log=print, run_engine=None, run_product=None):
@@ -257,7 +242,7 @@ def single_thread_limit(workload, rounds, quick=False, log=print, run_engine=Non
     """
     run_engine = bench.engine_process if run_engine is None else run_engine
     run_product = product_process if run_product is None else run_product
-    libraries = [library for library in PRODUCT_LIBRARIES if _installed(library)]
+    libraries = [library for library in PRODUCT_LIBRARIES if bench.installed(library)]
     n = workload.data(quick)[0].shape[0]
     flops = workload.flops_per_example() * n
     training, products, blas = [], {library: [] for library in libraries}, {}
