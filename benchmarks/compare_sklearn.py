@@ -46,7 +46,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 import jitprop as jp
-from jitprop.cli.bench import engine_environment
+from jitprop.cli.bench_timing import engine_environment
 
 DATA_SETS = {
     "digits": (load_digits, "classification"),

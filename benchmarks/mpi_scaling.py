@@ -40,7 +40,7 @@ import numpy as np
 
 import jitprop as jp
 from jitprop import _threading, distributed
-from jitprop.cli.bench import WORKLOADS
+from jitprop.cli.bench_workloads import WORKLOADS
 from jitprop.complexity import costs
 from jitprop.complexity.scaling import Link, MeasuredStep, scaling, thread_epoch_seconds
 from jitprop.kernels import workspace

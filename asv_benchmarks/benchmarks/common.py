@@ -95,7 +95,7 @@ THREADS = [1, 2]
 class Workload:
     """A training task of ``jitprop bench``: data shape, network, loss and batch size.
 
-    The shapes are those of ``jitprop.cli.bench.WORKLOADS``, copied here rather
+    The shapes are those of ``jitprop.cli.bench_workloads.WORKLOADS``, copied here rather
     than imported: a series on the dashboard must keep measuring the same
     thing when ``jitprop bench`` changes, and early commits have no such
     module (``jitprop.bench`` before it moved into the command line). ``n``

@@ -10,14 +10,23 @@ import numpy as np
 import pytest
 
 from jitprop import cli
-from jitprop.cli import bench
+from jitprop.cli import bench, bench_inference, bench_timing
+from jitprop.cli.bench_workloads import Conv, Dense, Flatten, MaxPool, Recurrent, WORKLOADS, Workload
+from jitprop.cli.bench_engines import (
+    _PEER_MODULES,
+    HandWrittenEngine,
+    JaxEngine,
+    JitpropEngine,
+    NumpyEngine,
+    TorchEngine,
+)
 
-TINY = bench.Workload("T", "tiny 4-3-2", 60, (4, 3, 2), "relu", "cross_entropy", 10)
+TINY = Workload("T", "tiny 4-3-2", 60, (4, 3, 2), "relu", "cross_entropy", 10)
 
 
 @pytest.fixture(autouse=True)
 def no_settling(monkeypatch):
-    monkeypatch.setattr(bench, "SETTLE_SECONDS", 0.0)
+    monkeypatch.setattr(bench_timing, "SETTLE_SECONDS", 0.0)
 
 
 def stand_in(name, seconds, calls):
@@ -42,7 +51,7 @@ def stand_in(name, seconds, calls):
 def test_engines_alternate_and_each_timed_epoch_counts_once():
     calls = []
     engines = (stand_in("jitprop", [2.0], calls), stand_in("slow", [4.0], calls))
-    result = bench.compare_workload(TINY, threads=1, repeats=3, engines=engines)
+    result = bench_timing.compare_workload(TINY, threads=1, repeats=3, engines=engines)
     # A warm-up epoch each, then one timed epoch per turn (epochs of 2 s and
     # 4 s are long enough to need no re-warming).
     assert calls == ["jitprop", "slow"] * 4
@@ -58,8 +67,8 @@ def test_short_epochs_are_timed_after_untimed_ones_for_the_rewarm_time():
     # second; then one timed epoch.
     jitprop = stand_in("jitprop", [0.002, 0.015, 0.015, 0.001, 0.025, 0.003], calls)
     engines = (jitprop, stand_in("long", [3.0], calls))
-    result = bench.compare_workload(TINY, threads=1, repeats=2, engines=engines)
-    assert bench.REWARM_SECONDS == 0.02
+    result = bench_timing.compare_workload(TINY, threads=1, repeats=2, engines=engines)
+    assert bench_timing.REWARM_SECONDS == 0.02
     assert calls == ["jitprop", "long"] + ["jitprop"] * 3 + ["long"] + ["jitprop"] * 2 + ["long"]
     assert result["engines"]["jitprop"]["epoch_seconds"] == [0.001, 0.003]
     assert result["engines"]["jitprop"]["warmup_seconds"] == 0.002
@@ -68,7 +77,7 @@ def test_short_epochs_are_timed_after_untimed_ones_for_the_rewarm_time():
 def test_the_median_epoch_is_reported():
     calls = []
     engines = (stand_in("jitprop", [1.0, 5.0, 1.5], calls),)
-    result = bench.compare_workload(TINY, threads=1, repeats=2, engines=engines)
+    result = bench_timing.compare_workload(TINY, threads=1, repeats=2, engines=engines)
     # Warm-up 1.0, then timed 5.0 and 1.5: the median of two is their mean.
     assert result["engines"]["jitprop"]["epoch_seconds"] == [5.0, 1.5]
     assert result["engines"]["jitprop"]["examples_per_second"] == pytest.approx(60 / 3.25)
@@ -79,39 +88,39 @@ def test_ratios_pair_the_epochs_of_each_round():
     # The third round is a slow spell for jitprop, the second and third for
     # the peer: round by round jitprop is 2x faster, whatever the medians say.
     engines = (stand_in("jitprop", [1.0, 1.0, 1.0, 4.0], calls), stand_in("peer", [2.0, 2.0, 8.0, 8.0], calls))
-    result = bench.compare_workload(TINY, threads=1, repeats=3, engines=engines)
+    result = bench_timing.compare_workload(TINY, threads=1, repeats=3, engines=engines)
     assert result["ratios"] == {"peer": pytest.approx(2.0)}  # rounds: 2, 8 and 2
     assert result["engines"]["jitprop"]["examples_per_second"] == pytest.approx(60 / 1.0)
     assert result["engines"]["peer"]["examples_per_second"] == pytest.approx(60 / 8.0)
 
 
 def test_a_peer_that_is_not_installed_is_skipped_with_a_note(monkeypatch):
-    monkeypatch.setitem(bench._PEER_MODULES, "ghost", "jitprop_no_such_module")
+    monkeypatch.setitem(_PEER_MODULES, "ghost", "jitprop_no_such_module")
     calls = []
     engines = (stand_in("jitprop", [2.0], calls), stand_in("ghost", [1.0], calls))
-    result = bench.compare_workload(TINY, threads=1, repeats=1, engines=engines)
+    result = bench_timing.compare_workload(TINY, threads=1, repeats=1, engines=engines)
     assert "ghost" not in result["engines"]
     assert calls == ["jitprop", "jitprop"]
     assert any("ghost" in note and "not installed" in note for note in result["notes"])
 
 
 def test_jitprop_and_numpy_train_a_real_workload():
-    result = bench.compare_workload(
-        bench.WORKLOADS["W4b64"], threads=1, repeats=1, quick=True, engines=(bench.JitpropEngine, bench.NumpyEngine)
+    result = bench_timing.compare_workload(
+        WORKLOADS["W4b64"], threads=1, repeats=1, quick=True, engines=(JitpropEngine, NumpyEngine)
     )
     speeds = {name: entry["examples_per_second"] for name, entry in result["engines"].items()}
     assert set(speeds) == {"jitprop", "numpy"}
     assert all(np.isfinite(s) and s > 0 for s in speeds.values())
     seconds = {name: np.array(entry["epoch_seconds"]) for name, entry in result["engines"].items()}
     assert result["ratios"]["numpy"] == pytest.approx(np.median(seconds["numpy"] / seconds["jitprop"]))
-    workload = bench.WORKLOADS["W4b64"]
+    workload = WORKLOADS["W4b64"]
     gflops = workload.flops_per_example() * speeds["jitprop"] / 1e9
     assert result["engines"]["jitprop"]["gflops"] == pytest.approx(gflops)
 
 
 def test_training_flops_count_every_product():
     # Forward and weight-gradient products of both layers, input gradient of the second only.
-    w = bench.Workload("F", "", 1, (5, 4, 3), "relu", "mse", 1)
+    w = Workload("F", "", 1, (5, 4, 3), "relu", "mse", 1)
     assert w.flops_per_example() == 2 * (2 * 5 * 4 + 2 * 4 * 3) + 2 * 4 * 3
 
 
@@ -122,7 +131,7 @@ def test_report_table_shows_speeds_and_ratios():
         "machine": {"cpu": "x86_64", "threads": 2},
         "versions": {},
         "threading_layer": "omp",
-        "workloads": [bench.compare_workload(TINY, threads=2, repeats=1, engines=engines)],
+        "workloads": [bench_timing.compare_workload(TINY, threads=2, repeats=1, engines=engines)],
         "matmul": [{"shape": [128, 784, 256], "jitprop_gflops": 150.0, "numpy_gflops": 200.0, "ratio": 0.75}],
     }
     text = bench.format_report(report)
@@ -141,19 +150,19 @@ def test_unknown_workload_is_named(capsys):
 
 # ------------------------------------------------------------------ the CNN workloads
 def test_w5_is_lenet5_on_28x28x1_images():
-    w5 = bench.WORKLOADS["W5"]
+    w5 = WORKLOADS["W5"]
     assert (w5.n, w5.batch_size, w5.loss, w5.activation, w5.dataset) == (10_000, 64, "cross_entropy", "relu", "random")
     shape, layers = w5.architecture()
     assert shape == (28, 28, 1)
     assert layers == (
-        bench.Conv(6, 5, "same"),
-        bench.MaxPool(2),
-        bench.Conv(16, 5, "valid"),
-        bench.MaxPool(2),
-        bench.Flatten(),
-        bench.Dense(120),
-        bench.Dense(84),
-        bench.Dense(10),
+        Conv(6, 5, "same"),
+        MaxPool(2),
+        Conv(16, 5, "valid"),
+        MaxPool(2),
+        Flatten(),
+        Dense(120),
+        Dense(84),
+        Dense(10),
     )
     assert w5.shapes() == [
         (28, 28, 1),
@@ -174,11 +183,11 @@ def test_w5_is_lenet5_on_28x28x1_images():
 def test_w6_is_a_small_cnn_on_the_digits_as_8x8x1_images():
     from jitprop.io.datasets import load_digits
 
-    w6 = bench.WORKLOADS["W6"]
+    w6 = WORKLOADS["W6"]
     assert (w6.batch_size, w6.loss, w6.dataset) == (32, "cross_entropy", "digits")
     shape, layers = w6.architecture()
     assert shape == (8, 8, 1)
-    assert layers == (bench.Conv(16, 3, "same"), bench.MaxPool(2), bench.Flatten(), bench.Dense(10))
+    assert layers == (Conv(16, 3, "same"), MaxPool(2), Flatten(), Dense(10))
     X, y = w6.data()
     digits, labels = load_digits()
     assert X.shape == (1_797, 8, 8, 1) and X.dtype == np.float32
@@ -187,24 +196,24 @@ def test_w6_is_a_small_cnn_on_the_digits_as_8x8x1_images():
 
 
 def test_dense_workloads_keep_their_widths_as_their_architecture():
-    w1 = bench.WORKLOADS["W1"]
-    assert w1.dense and not bench.WORKLOADS["W5"].dense
-    assert w1.architecture() == ((784,), (bench.Dense(256), bench.Dense(128), bench.Dense(10)))
+    w1 = WORKLOADS["W1"]
+    assert w1.dense and not WORKLOADS["W5"].dense
+    assert w1.architecture() == ((784,), (Dense(256), Dense(128), Dense(10)))
     assert w1.flops_per_example() == 2 * 2 * (784 * 256 + 256 * 128 + 128 * 10) + 2 * (256 * 128 + 128 * 10)
-    X, y = bench.WORKLOADS["W2"].data()
+    X, y = WORKLOADS["W2"].data()
     assert X.shape == (1_797, 64)
 
 
 def test_cnn_training_flops_count_each_product_at_every_position():
     # A 3x3 convolution on 8x8x1 ("same": 64 positions, 16 filters), then 256 -> 10.
     conv, dense = 2 * 9 * 1 * 16 * 64, 2 * 256 * 10
-    assert bench.WORKLOADS["W6"].flops_per_example() == 2 * (conv + dense) + dense
+    assert WORKLOADS["W6"].flops_per_example() == 2 * (conv + dense) + dense
 
 
 def test_recurrent_workloads_and_their_flops():
-    w7, w8 = bench.WORKLOADS["W7"], bench.WORKLOADS["W8"]
-    assert w7.architecture() == ((50, 16), (bench.Recurrent("lstm", 64), bench.Dense(10)))
-    assert w8.architecture() == ((100, 32), (bench.Recurrent("gru", 128), bench.Dense(10)))
+    w7, w8 = WORKLOADS["W7"], WORKLOADS["W8"]
+    assert w7.architecture() == ((50, 16), (Recurrent("lstm", 64), Dense(10)))
+    assert w8.architecture() == ((100, 32), (Recurrent("gru", 128), Dense(10)))
     assert (w7.n, w7.batch_size, w8.n, w8.batch_size) == (8_192, 32, 4_096, 64)
     assert w7.shapes() == [(50, 16), (64,), (10,)]
     X, y = w7.data(quick=True)
@@ -223,22 +232,22 @@ def test_the_peers_run_the_recurrent_cells_alike():
     pytest.importorskip("jax")
     rng = np.random.default_rng(1)
     for name in ("W7", "W8"):
-        w = bench.WORKLOADS[name]
+        w = WORKLOADS[name]
         X, y = w.data(quick=True)
         X, y = X[:8], y[:8]
-        jax_engine = bench.JaxEngine(w, X, y, 1)
+        jax_engine = JaxEngine(w, X, y, 1)
         perturbed = [[np.asarray(a) + 0.1 * rng.normal(size=a.shape) for a in arrays] for arrays in jax_engine.params]
         weights = [tuple(a.astype(np.float32) for a in arrays) for arrays in perturbed]
-        torch_engine = bench.TorchEngine(w, X, y, 1)
+        torch_engine = TorchEngine(w, X, y, 1)
         jax_engine.set_weights(weights)
         torch_engine.set_weights(weights)
         assert jax_engine.loss(X, y) == pytest.approx(torch_engine.loss(X, y), rel=1e-5)
 
 
 def test_the_jitprop_engine_builds_the_workload_s_network():
-    w5 = bench.WORKLOADS["W5"]
+    w5 = WORKLOADS["W5"]
     X, y = w5.data(quick=True)
-    net = bench.JitpropEngine(w5, X[:10], y[:10], 1).net
+    net = JitpropEngine(w5, X[:10], y[:10], 1).net
     assert net.input_shape == (28, 28, 1)
     assert [type(layer).__name__ for layer in net.layers] == [
         "Conv2D", "MaxPool2D", "Conv2D", "MaxPool2D", "Flatten", "Dense", "Dense", "Dense",
@@ -250,8 +259,8 @@ def test_the_jitprop_engine_builds_the_workload_s_network():
 
 def test_dense_only_engines_skip_a_cnn_with_a_note():
     calls = []
-    result = bench.compare_workload(
-        bench.WORKLOADS["W6"], threads=1, repeats=1, engines=(stand_in_cnn("jitprop", calls), bench.NumpyEngine)
+    result = bench_timing.compare_workload(
+        WORKLOADS["W6"], threads=1, repeats=1, engines=(stand_in_cnn("jitprop", calls), NumpyEngine)
     )
     assert set(result["engines"]) == {"jitprop"}
     assert any(note.startswith("numpy") and "dense networks only" in note for note in result["notes"])
@@ -270,7 +279,7 @@ def stand_in_cnn(name, calls):
     return StandIn
 
 
-PEERS = {"pytorch": ("torch", "TorchEngine"), "jax": ("jax", "JaxEngine")}
+PEERS = {"pytorch": ("torch", TorchEngine), "jax": ("jax", JaxEngine)}
 
 
 @pytest.mark.parametrize("peer", sorted(PEERS))
@@ -278,11 +287,11 @@ PEERS = {"pytorch": ("torch", "TorchEngine"), "jax": ("jax", "JaxEngine")}
 def test_a_peer_computes_jitprop_s_loss_from_jitprop_s_weights(peer, workload):
     module, engine = PEERS[peer]
     pytest.importorskip(module)
-    w = bench.WORKLOADS[workload]
+    w = WORKLOADS[workload]
     X, y = w.data(quick=True)
     X, y = X[:64], y[:64]
-    ours = bench.JitpropEngine(w, X, y, 1)
-    theirs = getattr(bench, engine)(w, X, y, 1)
+    ours = JitpropEngine(w, X, y, 1)
+    theirs = engine(w, X, y, 1)
     theirs.set_weights(ours.weights())
     assert theirs.loss(X[:5], y[:5]) == pytest.approx(ours.loss(X[:5], y[:5]), rel=1e-5)
 
@@ -291,9 +300,9 @@ def test_a_peer_computes_jitprop_s_loss_from_jitprop_s_weights(peer, workload):
 def test_a_peer_trains_a_cnn_epoch_by_epoch(peer):
     module, engine = PEERS[peer]
     pytest.importorskip(module)
-    w6 = bench.WORKLOADS["W6"]
+    w6 = WORKLOADS["W6"]
     X, y = w6.data()
-    runner = getattr(bench, engine)(w6, X[:300], y[:300], 1)
+    runner = engine(w6, X[:300], y[:300], 1)
     before = runner.loss(X[:300], y[:300])
     for _ in range(3):
         assert runner.epoch() > 0
@@ -312,8 +321,8 @@ def test_processes_alternate_engines_round_by_round_and_pair_their_medians():
         return {"epoch_seconds": seconds, "warmup_seconds": 5.0}
 
     engines = (stand_in("jitprop", [1.0], []), stand_in("peer", [1.0], []))
-    result = bench.compare_in_processes(
-        bench.WORKLOADS["W6"],
+    result = bench_timing.compare_in_processes(
+        WORKLOADS["W6"],
         threads=2,
         rounds=2,
         quick=True,
@@ -326,15 +335,15 @@ def test_processes_alternate_engines_round_by_round_and_pair_their_medians():
     assert result["engines"]["peer"]["epoch_seconds"] == [3.0, 4.0]
     assert result["engines"]["peer"]["warmup_seconds"] == [5.0, 5.0]
     assert result["ratios"] == {"peer": pytest.approx(np.median([3.0, 2.0]))}
-    assert result["processes"] == {"rounds": 2, "epochs_per_process": bench.PROCESS_EPOCHS}
+    assert result["processes"] == {"rounds": 2, "epochs_per_process": bench_timing.PROCESS_EPOCHS}
     assert "each engine in its own process, 2 rounds" in bench.format_report(
         {"machine": {"threads": 2}, "threading_layer": "omp", "workloads": [result], "matmul": []}
     )
 
 
 def test_an_engine_process_trains_and_reports_its_epochs():
-    entry = bench.engine_process("W4b64", "numpy", 1, quick=True)
-    assert len(entry["epoch_seconds"]) == bench.PROCESS_EPOCHS
+    entry = bench_timing.engine_process("W4b64", "numpy", 1, quick=True)
+    assert len(entry["epoch_seconds"]) == bench_timing.PROCESS_EPOCHS
     assert all(seconds > 0 for seconds in entry["epoch_seconds"]) and entry["warmup_seconds"] > 0
 
 
@@ -369,10 +378,10 @@ def test_the_hand_written_loop_trains_as_the_straightforward_numpy_epoch(rng):
 
 
 def test_the_hand_written_engine_runs_w4_only_and_trains_it():
-    assert bench._skipped(bench.HandWrittenEngine, bench.WORKLOADS["W4b1"]) is None
-    assert "W4" in bench._skipped(bench.HandWrittenEngine, bench.WORKLOADS["W2"])
-    result = bench.compare_workload(
-        bench.WORKLOADS["W4b1"], threads=1, repeats=1, quick=True, engines=(bench.HandWrittenEngine,)
+    assert bench_timing._skipped(HandWrittenEngine, WORKLOADS["W4b1"]) is None
+    assert "W4" in bench_timing._skipped(HandWrittenEngine, WORKLOADS["W2"])
+    result = bench_timing.compare_workload(
+        WORKLOADS["W4b1"], threads=1, repeats=1, quick=True, engines=(HandWrittenEngine,)
     )
     assert result["engines"]["hand-written"]["examples_per_second"] > 0
 
@@ -384,18 +393,18 @@ def test_peer_processes_run_without_the_old_openblas_variables(monkeypatch):
         seen[command[4]] = env
         return type("Done", (), {"returncode": 0, "stdout": json.dumps({"epoch_seconds": [1.0]}), "stderr": ""})()
 
-    monkeypatch.setattr(bench.subprocess, "run", fake_run)
+    monkeypatch.setattr(bench_timing.subprocess, "run", fake_run)
     monkeypatch.setenv("OPENBLAS_CORETYPE", "Haswell")
     monkeypatch.setenv("OPENBLAS_L2_SIZE", "1048576")
     for engine in ("jitprop", "numpy", "pytorch"):
-        bench.engine_process("W2", engine, 1)
+        bench_timing.engine_process("W2", engine, 1)
     assert seen["jitprop"]["OPENBLAS_CORETYPE"] == "Haswell"  # jitprop's own process as the user runs it
     for peer in ("numpy", "pytorch"):
-        assert not set(bench.PEER_UNSET) & set(seen[peer])
+        assert not set(bench_timing.PEER_UNSET) & set(seen[peer])
 
 
 def test_the_report_names_each_peer_s_blas_kernels():
-    libraries = bench.blas_kernels()  # NumPy's BLAS is loaded in this process
+    libraries = bench_timing.blas_kernels()  # NumPy's BLAS is loaded in this process
     if not libraries:
         pytest.skip("threadpoolctl is not installed")
     assert all("threads" in line for line in libraries)
@@ -404,22 +413,23 @@ def test_the_report_names_each_peer_s_blas_kernels():
         return {"epoch_seconds": [1.0], "warmup_seconds": 1.0, "blas": ["openblas 0.3.29, SkylakeX kernels, 1 threads"]}
 
     engines = (stand_in("jitprop", [1.0], []), stand_in("numpy", [1.0], []))
-    result = bench.compare_in_processes(
-        bench.WORKLOADS["W2"], 1, 1, True, engines=engines, log=lambda m: None, run_engine=run_engine
+    result = bench_timing.compare_in_processes(
+        WORKLOADS["W2"], 1, 1, True, engines=engines, log=lambda m: None, run_engine=run_engine
     )
     assert result["notes"] == ["numpy's BLAS: openblas 0.3.29, SkylakeX kernels, 1 threads"]
 
 
 def test_inference_times_a_batch_and_one_example_of_the_jitprop_engine(monkeypatch):
-    monkeypatch.setattr(bench, "INFERENCE_ROWS", 500)
-    monkeypatch.setattr(bench, "INFERENCE_CALLS", 20)
-    figures = bench.inference(bench.WORKLOADS["W4b64"], "jitprop", 1)
+    monkeypatch.setattr(bench_inference, "INFERENCE_ROWS", 500)
+    monkeypatch.setattr(bench_inference, "INFERENCE_CALLS", 20)
+    figures = bench_inference.inference(WORKLOADS["W4b64"], "jitprop", 1)
     assert figures["examples_per_second"] > 0 and 0 < figures["one_example_us"] <= figures["one_example_p90_us"]
 
 
 def test_inference_runs_each_engine_in_its_own_process_and_reports_medians(capsys):
-    report = bench.inference_in_processes(bench.WORKLOADS["W4b64"], 1, 2, engines=("jitprop",), log=lambda m: None)
+    report = bench_inference.inference_in_processes(WORKLOADS["W4b64"], 1, 2, engines=("jitprop",), log=lambda m: None)
     entry = report["engines"]["jitprop"]
     assert len(entry["rounds"]) == 2
     assert entry["one_example_us"] == pytest.approx(np.median([r["one_example_us"] for r in entry["rounds"]]))
-    assert "jitprop" in bench.format_inference(report) and "one example" in bench.format_inference(report)
+    text = bench_inference.format_inference(report)
+    assert "jitprop" in text and "one example" in text

@@ -7,14 +7,15 @@ import numba
 import numpy as np
 import pytest
 
-from jitprop.cli import bench, bench_limits
+from jitprop.cli import bench_limits, bench_timing
+from jitprop.cli.bench_workloads import Workload
 
-TINY = bench.Workload("T", "tiny 4-3-2", 60, (4, 3, 2), "relu", "cross_entropy", 10)
+TINY = Workload("T", "tiny 4-3-2", 60, (4, 3, 2), "relu", "cross_entropy", 10)
 
 
 @pytest.fixture(autouse=True)
 def no_settling(monkeypatch):
-    monkeypatch.setattr(bench, "SETTLE_SECONDS", 0.0)
+    monkeypatch.setattr(bench_timing, "SETTLE_SECONDS", 0.0)
 
 
 def test_thread_scaling_alternates_thread_counts(monkeypatch):
@@ -29,7 +30,7 @@ def test_thread_scaling_alternates_thread_counts(monkeypatch):
             return 2.0 / numba.get_num_threads() ** 0.5
 
     cores = iter([{"0": 100.0, "1": 70.0}, {"0": 90.0, "1": 80.0}])
-    monkeypatch.setattr(bench, "JitpropEngine", Recorder)
+    monkeypatch.setattr(bench_limits, "JitpropEngine", Recorder)
     monkeypatch.setattr(bench_limits, "core_speeds", lambda: next(cores))
     before = numba.get_num_threads()
     result = bench_limits.thread_scaling(TINY, repeats=2)
@@ -103,7 +104,7 @@ def test_product_processes_run_on_one_thread_and_peers_without_the_old_openblas_
         seen[command[3]] = (command[4:], env)
         return type("Done", (), {"returncode": 0, "stdout": json.dumps({"gflops": 1.0}), "stderr": ""})()
 
-    monkeypatch.setattr(bench.subprocess, "run", fake_run)
+    monkeypatch.setattr(bench_timing.subprocess, "run", fake_run)
     monkeypatch.setenv("OPENBLAS_CORETYPE", "Haswell")
     for library in ("numpy", "jitprop"):
         assert bench_limits.product_process(library) == {"gflops": 1.0}

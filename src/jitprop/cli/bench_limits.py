@@ -14,7 +14,7 @@ jitprop's training comes to what the machine can do:
   (:data:`LIMIT_PRODUCT`): a training step is three such products a layer,
   so its GFLOP/s can approach the product's but not pass it. Each runs in a
   process of its own, one after the other in every round, a peer's with its
-  own best choice of kernels (:func:`~.bench.engine_environment`); the
+  own best choice of kernels (:func:`~.bench_timing.engine_environment`); the
   ratio is the median over rounds of the training's GFLOP/s over the
   product's of the library with the highest median, in the same round.
 """
@@ -25,7 +25,8 @@ import time
 import numpy as np
 
 from .._threading import thread_count
-from . import bench
+from . import bench_timing
+from .bench_engines import JitpropEngine, installed
 
 #: ``(m, k, n)`` of the product training on one thread is measured against: a batch of W3 (256 rows)
 #: through one of its 1024-wide layers, ``(256 x 1024) @ (1024 x 1024)``.
@@ -50,7 +51,7 @@ def matmul_kernels(repeats=5, burst=20):
     from ..kernels.matmul import parallel_matmul_nt
 
     def median_call(product):
-        time.sleep(bench.SETTLE_SECONDS)  # the other library's threads stop spinning
+        time.sleep(bench_timing.SETTLE_SECONDS)  # the other library's threads stop spinning
         seconds = []
         for _ in range(burst):
             started = time.perf_counter()
@@ -91,15 +92,15 @@ def thread_scaling(workload, repeats, quick=False):
     the host gives its core to other work) two threads gain less than twice.
     """
     X, y = workload.data(quick)
-    runner = bench.JitpropEngine(workload, X, y, 2)
-    rewarm = runner.epoch() < bench.REWARM_BELOW_SECONDS
+    runner = JitpropEngine(workload, X, y, 2)
+    rewarm = runner.epoch() < bench_timing.REWARM_BELOW_SECONDS
     times = {1: [], 2: []}
     cores = []
     for _ in range(repeats):
         cores.append(core_speeds())
         for threads in (1, 2):
             with thread_count(threads):
-                times[threads].append(bench._timed_epoch(runner, rewarm))
+                times[threads].append(bench_timing.timed_epoch(runner, rewarm))
     # String keys, as JSON has them.
     speeds = {str(t): X.shape[0] / float(np.median(s)) for t, s in times.items()}
     core_gflops = {cpu: float(np.median([speeds_[cpu] for speeds_ in cores])) for cpu in cores[0]} if cores else {}
@@ -118,7 +119,7 @@ CORE_PRODUCT = (64, 784, 256)
 def core_speeds(calls=40):
     """GFLOP/s of jitprop's micro-kernel on :data:`CORE_PRODUCT` on each CPU this process may use, one at a time.
 
-    After a pause (:data:`~.bench.SETTLE_SECONDS`: idle worker threads
+    After a pause (:data:`~.bench_timing.SETTLE_SECONDS`: idle worker threads
     spin for a while) the calling thread is pinned to each CPU in turn (then
     let free again) and times ``calls`` products after one untimed. Returns ``{cpu: GFLOP/s}``
     with the CPUs' numbers as strings; empty where a thread cannot be
@@ -130,7 +131,7 @@ def core_speeds(calls=40):
     product = _micro_kernel_product(*_operands(m, k, n))
     allowed = os.sched_getaffinity(0)
     speeds = {}
-    time.sleep(bench.SETTLE_SECONDS)  # (the threads of the last parallel region stop spinning on their CPUs)
+    time.sleep(bench_timing.SETTLE_SECONDS)  # (the threads of the last parallel region stop spinning on their CPUs)
     try:
         for cpu in sorted(allowed):
             os.sched_setaffinity(0, {cpu})
@@ -150,7 +151,7 @@ def one_product(library, m, k, n):
     the one its training runs forward through a wide layer,
     :func:`~jitprop.kernels.panels.matmul_nt_reading_b` (the micro-kernel
     reading the weights where they lie, the rows packed). Returns ``{"gflops": ..., "blas":
-    [...]}``, ``blas`` as :func:`~.bench.blas_kernels` reports the process's
+    [...]}``, ``blas`` as :func:`~.bench_timing.blas_kernels` reports the process's
     BLAS libraries.
     """
     a, b_t = _operands(m, k, n)
@@ -176,7 +177,7 @@ def one_product(library, m, k, n):
     for _ in range(PRODUCT_CALLS):
         product()
     rates = [_burst_gflops(product, PRODUCT_CALLS, 2.0 * m * k * n) for _ in range(PRODUCT_BURSTS)]
-    return {"gflops": float(np.median(rates)), "blas": bench.blas_kernels()}
+    return {"gflops": float(np.median(rates)), "blas": bench_timing.blas_kernels()}
 
 
 def _operands(m, k, n):
@@ -216,10 +217,10 @@ _ONE_THREAD = dict.fromkeys(("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_N
 def product_process(library, shape=LIMIT_PRODUCT):
     """:func:`one_product` of ``library`` in a fresh process on one thread.
 
-    A peer's process runs without the variables of :data:`~.bench.PEER_UNSET`.
+    A peer's process runs without the variables of :data:`~.bench_timing.PEER_UNSET`.
     """
     arguments = (library, *map(str, shape))
-    return bench.json_from_process(_PRODUCT_SCRIPT, arguments, library, f"{library}'s product", _ONE_THREAD)
+    return bench_timing.json_from_process(_PRODUCT_SCRIPT, arguments, library, f"{library}'s product", _ONE_THREAD)
 
 
 def single_thread_limit(workload, rounds, quick=False, log=print, run_engine=None, run_product=None):
@@ -227,7 +228,7 @@ def single_thread_limit(workload, rounds, quick=False, log=print, run_engine=Non
 
     In each of ``rounds`` rounds: jitprop trains ``workload`` on one thread
     in a fresh process (``run_engine``, default
-    :func:`~.bench.engine_process`), then each installed library of
+    :func:`~.bench_timing.engine_process`), then each installed library of
     :data:`PRODUCT_LIBRARIES` times :data:`LIMIT_PRODUCT` in one of its
     own (``run_product``, default :func:`product_process`).
 
@@ -240,9 +241,9 @@ def single_thread_limit(workload, rounds, quick=False, log=print, run_engine=Non
         ``best``'s product in the same round), ``rounds`` and ``blas`` (each
         peer's kernels).
     """
-    run_engine = bench.engine_process if run_engine is None else run_engine
+    run_engine = bench_timing.engine_process if run_engine is None else run_engine
     run_product = product_process if run_product is None else run_product
-    libraries = [library for library in PRODUCT_LIBRARIES if bench.installed(library)]
+    libraries = [library for library in PRODUCT_LIBRARIES if installed(library)]
     n = workload.data(quick)[0].shape[0]
     flops = workload.flops_per_example() * n
     training, products, blas = [], {library: [] for library in libraries}, {}
