@@ -140,7 +140,7 @@ def test_report_table_shows_speeds_and_ratios():
     slow_line = next(line for line in text.splitlines() if line.split()[:2] == ["T", "slow"])
     assert "30" in jitprop_line.split()[2]  # 60 examples in 2 s
     assert slow_line.split()[-1] == "2.00"
-    assert "128x784x256: jitprop 150.0 GFLOP/s, numpy 200.0 GFLOP/s, ratio 0.75" in text
+    assert "128x784x256: jitprop dot products 150.0 GFLOP/s (0.75), numpy 200.0 GFLOP/s" in text
 
 
 def test_unknown_workload_is_named(capsys):

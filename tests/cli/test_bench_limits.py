@@ -115,9 +115,29 @@ def test_product_processes_run_on_one_thread_and_peers_without_the_old_openblas_
     assert "OPENBLAS_CORETYPE" not in seen["numpy"][1]
 
 
+def test_matrix_products_time_both_of_jitprops_forms_against_numpys(monkeypatch):
+    monkeypatch.setattr(bench_timing, "SETTLE_SECONDS", 0.0)
+    rows = bench_limits.matmul_kernels(repeats=1, burst=2)
+    assert [row["shape"] for row in rows] == [[128, 784, 256], [256, 1024, 1024]]
+    for row in rows:
+        for form, ratio in (("jitprop_gflops", "ratio"), ("micro_kernel_gflops", "micro_kernel_ratio")):
+            assert row[form] > 0
+            assert row[ratio] == pytest.approx(row[form] / row["numpy_gflops"])
+
+
 def test_the_limits_are_reported():
     report = {
-        "matmul": [{"shape": [128, 784, 256], "jitprop_gflops": 150.0, "numpy_gflops": 200.0, "ratio": 0.75}],
+        "matmul": [
+            {
+                "shape": [128, 784, 256],
+                "jitprop_gflops": 150.0,
+                "micro_kernel_gflops": 180.0,
+                "numpy_gflops": 200.0,
+                "ratio": 0.75,
+                "micro_kernel_ratio": 0.9,
+            },
+            {"shape": [256, 1024, 1024], "jitprop_gflops": 100.0, "numpy_gflops": 200.0, "ratio": 0.5},  # (older)
+        ],
         "thread_scaling": [
             {
                 "workload": "W1",
@@ -139,7 +159,11 @@ def test_the_limits_are_reported():
         },
     }
     text = "\n".join(bench_limits.format_limits(report))
-    assert "128x784x256: jitprop 150.0 GFLOP/s, numpy 200.0 GFLOP/s, ratio 0.75" in text
+    assert (
+        "128x784x256: jitprop micro-kernel 180.0 GFLOP/s (0.90), dot products 150.0 GFLOP/s (0.75), "
+        "numpy 200.0 GFLOP/s" in text
+    )
+    assert "256x1024x1024: jitprop dot products 100.0 GFLOP/s (0.50), numpy 200.0 GFLOP/s" in text
     assert "thread scaling on W1: 1,000 examples/s with 1 thread, 1,800 with 2 (1.80x)" in text
     assert "thread scaling on W3: 10 examples/s with 1 thread, 19 with 2 (1.90x)" in text
     assert "64x784x256 product on its own: 150, 120 GFLOP/s (the slowest at 0.80 of the fastest)" in text

@@ -41,14 +41,21 @@ PRODUCT_BURSTS = 9
 
 
 def matmul_kernels(repeats=5, burst=20):
-    """GFLOP/s of jitprop's parallel matrix product against NumPy's sgemm, alternating bursts.
+    """GFLOP/s of jitprop's parallel matrix products against NumPy's sgemm, alternating bursts.
 
+    jitprop's two forms of ``a bᵀ``, each over blocks of rows on every
+    thread: dot products (:func:`~jitprop.kernels.matmul.parallel_matmul_nt`,
+    ``jitprop_gflops``) and the micro-kernel reading ``b`` where it lies, as
+    a wide layer's forward product runs in training
+    (:func:`~jitprop.kernels.panels.parallel_matmul_nt_reading_b`,
+    ``micro_kernel_gflops``); each ratio is NumPy's time over jitprop's.
     Each repeat settles, then times ``burst`` consecutive calls of one library
     and keeps their median: the first calls after a pause wait for the
     library's sleeping worker threads (on a virtual machine, up to a few
     milliseconds each), which is not the speed of the product.
     """
     from ..kernels.matmul import parallel_matmul_nt
+    from ..kernels.panels import parallel_matmul_nt_reading_b
 
     def median_call(product):
         time.sleep(bench_timing.SETTLE_SECONDS)  # the other library's threads stop spinning
@@ -66,17 +73,20 @@ def matmul_kernels(repeats=5, burst=20):
         b_t = rng.random((n, k), dtype=np.float32)  # jitprop's operand: b stored transposed
         b = np.ascontiguousarray(b_t.T)
         out = np.empty((m, n), np.float32)
-        ours, theirs = [], []
+        ours, micro, theirs = [], [], []
         for _ in range(repeats):
             ours.append(median_call(lambda: parallel_matmul_nt(a, b_t, out)))
+            micro.append(median_call(lambda: parallel_matmul_nt_reading_b(a, b_t, out)))
             theirs.append(median_call(lambda: np.matmul(a, b)))
         flops = 2.0 * m * n * k
         rows.append(
             {
                 "shape": [m, k, n],
                 "jitprop_gflops": flops / np.median(ours) / 1e9,
+                "micro_kernel_gflops": flops / np.median(micro) / 1e9,
                 "numpy_gflops": flops / np.median(theirs) / 1e9,
                 "ratio": float(np.median(theirs) / np.median(ours)),
+                "micro_kernel_ratio": float(np.median(theirs) / np.median(micro)),
             }
         )
     return rows
@@ -277,12 +287,15 @@ def single_thread_limit(workload, rounds, quick=False, log=print, run_engine=Non
 # ------------------------------------------------------------------------------ report
 def format_limits(report):
     """The lines of ``report``'s parts measured here, as :func:`~.bench.format_report` prints them."""
-    lines = ["", "matrix products (float32, jitprop parallel_matmul_nt vs numpy matmul):"]
+    lines = ["", "matrix products (float32, on every thread; jitprop's over numpy's matmul):"]
     for row in report["matmul"]:
         m, k, n = row["shape"]
+        micro = ""
+        if "micro_kernel_gflops" in row:  # (not in reports made before it was measured)
+            micro = f"micro-kernel {row['micro_kernel_gflops']:.1f} GFLOP/s ({row['micro_kernel_ratio']:.2f}), "
         lines.append(
-            f"  {m}x{k}x{n}: jitprop {row['jitprop_gflops']:.1f} GFLOP/s, numpy {row['numpy_gflops']:.1f} GFLOP/s, "
-            f"ratio {row['ratio']:.2f}"
+            f"  {m}x{k}x{n}: jitprop {micro}dot products {row['jitprop_gflops']:.1f} GFLOP/s ({row['ratio']:.2f}), "
+            f"numpy {row['numpy_gflops']:.1f} GFLOP/s"
         )
     for scaling in report.get("thread_scaling", []):
         speeds = scaling["examples_per_second"]

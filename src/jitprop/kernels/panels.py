@@ -50,8 +50,9 @@ from ._numba.microkernel import (
     outer_product_strided_block_transposed,
 )
 from ._numba.options import INLINED_KERNEL, KERNEL
+from ._numba.parallel import run_tasks
 from .layout import view2d
-from .tuning import DEPTH_BLOCK
+from .tuning import DEPTH_BLOCK, PARALLEL_ROWS
 
 
 def columns_for_itemsize(itemsize):
@@ -363,6 +364,28 @@ def matmul_nt_reading_b(a, b, buffer, out):
                 target = out[i0 + c]
                 for r in range(height):
                     target[j0 + r] = block[r, c]
+
+
+@njit(**KERNEL)
+def parallel_matmul_nt_reading_b(a, b, out):
+    """:func:`matmul_nt_reading_b` with the rows of ``a`` cut into blocks of ``PARALLEL_ROWS`` that run in parallel.
+
+    The forward product of a wide layer as training runs it on a tile of
+    that many rows, over a whole batch on every thread: the form of
+    jitprop's products that ``jitprop bench`` sets against BLAS beside
+    :func:`~.matmul.parallel_matmul_nt`. Each task packs its own rows; every
+    output is the sum of one call over all of ``a``, bit for bit.
+    """
+    run_tasks(_matmul_rows_reading_b, -(-a.shape[0] // PARALLEL_ROWS), (a, b, out))
+
+
+@njit(**KERNEL)
+def _matmul_rows_reading_b(a, b, out, block):
+    """Block ``block`` of rows of :func:`parallel_matmul_nt_reading_b`, with a panel of scratch of its own."""
+    lo = block * PARALLEL_ROWS
+    hi = min(a.shape[0], lo + PARALLEL_ROWS)
+    buffer = np.empty(a.shape[1] * panel_columns(out), dtype=out.dtype)
+    matmul_nt_reading_b(a[lo:hi], b, buffer, out[lo:hi])
 
 
 @njit(**INLINED_KERNEL)
