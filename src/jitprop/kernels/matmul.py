@@ -30,6 +30,12 @@ micro-kernel's (:mod:`._numba.vector_width`) a row left over from the 4-high
 blocks was 1.10 times faster on Intel's Sapphire Rapids, but its sums no
 longer rounded as the blocks' do: a prediction of one example then differed
 from the same row of a larger batch (scikit-learn's subset-invariance check).
+At LLVM's own width they may differ too, by the host: on an Intel Xeon of
+the Emerald Rapids class LLVM sums a left-over row's eight dot products in
+two vector registers each (16 lanes) and the blocks' in one (8 lanes): a
+row of 784 standard normal inputs against 256 such rows of weights came
+out up to 2.3e-5 apart alone and in a block (float32 sums of some 30 in
+size). Each sum is still the same whatever the thread count.
 """
 
 from numba import njit
