@@ -139,12 +139,18 @@ def test_matmul_nt_reading_b_matches_numpy(rng, m, depth, n, dtype):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("m,depth,n", [(1, 5, 3), (64, 30, 16), (150, 47, 33)])
 def test_the_parallel_micro_kernel_product_sums_each_row_as_one_call_does(rng, m, depth, n, dtype):
-    from jitprop.kernels.panels import MAX_PANEL_COLUMNS, matmul_nt_reading_b, parallel_matmul_nt_reading_b
+    from jitprop.kernels.panels import (
+        MAX_PANEL_COLUMNS,
+        matmul_nt_reading_b,
+        parallel_matmul_nt_reading_b,
+        parallel_reading_b_scratch,
+    )
 
     a = rng.normal(size=(m, depth)).astype(dtype)
     b = rng.normal(size=(n, depth)).astype(dtype)
     out = np.full((m, n), np.nan, dtype=dtype)
-    parallel_matmul_nt_reading_b(a, b, out)
+    scratch = np.full(parallel_reading_b_scratch(m, depth, a.itemsize), np.nan, dtype=dtype)
+    parallel_matmul_nt_reading_b(a, b, scratch, out)
     whole = np.full((m, n), np.nan, dtype=dtype)
     matmul_nt_reading_b(a, b, np.empty(depth * MAX_PANEL_COLUMNS, dtype=dtype), whole)
     np.testing.assert_array_equal(out, whole)

@@ -3,8 +3,9 @@
 Beside the engines' speeds (:mod:`.bench`), three figures say how close
 jitprop's training comes to what the machine can do:
 
-* :func:`matmul_kernels`: jitprop's parallel matrix product against
-  NumPy's sgemm, in this process, alternating bursts;
+* :func:`matmul_kernels`: jitprop's two forms of a parallel matrix product
+  (dot products, and the micro-kernel as wide layers train with it)
+  against NumPy's sgemm, in this process, alternating bursts;
 * :func:`thread_scaling`: a workload's training speed with one thread and
   with two, alternating epochs (W1 and W3), and each CPU's own speed
   meanwhile (:func:`core_speeds`), which bounds what two threads can gain;
@@ -55,7 +56,7 @@ def matmul_kernels(repeats=5, burst=20):
     milliseconds each), which is not the speed of the product.
     """
     from ..kernels.matmul import parallel_matmul_nt
-    from ..kernels.panels import parallel_matmul_nt_reading_b
+    from ..kernels.panels import parallel_matmul_nt_reading_b, parallel_reading_b_scratch
 
     def median_call(product):
         time.sleep(bench_timing.SETTLE_SECONDS)  # the other library's threads stop spinning
@@ -66,17 +67,16 @@ def matmul_kernels(repeats=5, burst=20):
             seconds.append(time.perf_counter() - started)
         return float(np.median(seconds))
 
-    rng = np.random.default_rng(0)
     rows = []
     for m, k, n in ((128, 784, 256), (256, 1024, 1024)):
-        a = rng.random((m, k), dtype=np.float32)
-        b_t = rng.random((n, k), dtype=np.float32)  # jitprop's operand: b stored transposed
+        a, b_t = _operands(m, k, n)  # (jitprop's operand: b stored transposed)
         b = np.ascontiguousarray(b_t.T)
         out = np.empty((m, n), np.float32)
+        scratch = np.empty(parallel_reading_b_scratch(m, k, a.itemsize), np.float32)
         ours, micro, theirs = [], [], []
         for _ in range(repeats):
             ours.append(median_call(lambda: parallel_matmul_nt(a, b_t, out)))
-            micro.append(median_call(lambda: parallel_matmul_nt_reading_b(a, b_t, out)))
+            micro.append(median_call(lambda: parallel_matmul_nt_reading_b(a, b_t, scratch, out)))
             theirs.append(median_call(lambda: np.matmul(a, b)))
         flops = 2.0 * m * n * k
         rows.append(

@@ -366,26 +366,32 @@ def matmul_nt_reading_b(a, b, buffer, out):
                     target[j0 + r] = block[r, c]
 
 
+def parallel_reading_b_scratch(rows, depth, itemsize):
+    """Elements of scratch :func:`parallel_matmul_nt_reading_b` needs for ``a`` of (rows, depth): a panel a task."""
+    return -(-rows // PARALLEL_ROWS) * depth * columns_for_itemsize(itemsize)
+
+
 @njit(**KERNEL)
-def parallel_matmul_nt_reading_b(a, b, out):
+def parallel_matmul_nt_reading_b(a, b, buffer, out):
     """:func:`matmul_nt_reading_b` with the rows of ``a`` cut into blocks of ``PARALLEL_ROWS`` that run in parallel.
 
     The forward product of a wide layer as training runs it on a tile of
     that many rows, over a whole batch on every thread: the form of
     jitprop's products that ``jitprop bench`` sets against BLAS beside
-    :func:`~.matmul.parallel_matmul_nt`. Each task packs its own rows; every
-    output is the sum of one call over all of ``a``, bit for bit.
+    :func:`~.matmul.parallel_matmul_nt`. Each task packs its own rows into
+    its part of ``buffer`` (:func:`parallel_reading_b_scratch` elements);
+    every output is the sum of one call over all of ``a``, bit for bit.
     """
-    run_tasks(_matmul_rows_reading_b, -(-a.shape[0] // PARALLEL_ROWS), (a, b, out))
+    run_tasks(_matmul_rows_reading_b, -(-a.shape[0] // PARALLEL_ROWS), (a, b, buffer, out))
 
 
 @njit(**KERNEL)
-def _matmul_rows_reading_b(a, b, out, block):
-    """Block ``block`` of rows of :func:`parallel_matmul_nt_reading_b`, with a panel of scratch of its own."""
+def _matmul_rows_reading_b(a, b, buffer, out, block):
+    """Block ``block`` of rows of :func:`parallel_matmul_nt_reading_b`, in its own panel of ``buffer``."""
     lo = block * PARALLEL_ROWS
     hi = min(a.shape[0], lo + PARALLEL_ROWS)
-    buffer = np.empty(a.shape[1] * panel_columns(out), dtype=out.dtype)
-    matmul_nt_reading_b(a[lo:hi], b, buffer, out[lo:hi])
+    size = a.shape[1] * panel_columns(out)
+    matmul_nt_reading_b(a[lo:hi], b, buffer[block * size : (block + 1) * size], out[lo:hi])
 
 
 @njit(**INLINED_KERNEL)
