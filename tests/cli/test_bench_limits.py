@@ -18,8 +18,12 @@ def no_settling(monkeypatch):
     monkeypatch.setattr(bench_timing, "SETTLE_SECONDS", 0.0)
 
 
-def test_thread_scaling_alternates_thread_counts(monkeypatch):
+def test_thread_scaling_alternates_thread_counts_and_pairs_them(monkeypatch):
     seen = []
+    # Epoch times in the order they are asked for: a warm-up (long enough to need no re-warming), then
+    # (1 thread, 2 threads) a pair, the machine's speed drifting from pair to pair. The pairs' ratios
+    # are 1/0.6, 2 and 3; the medians of each thread count's times alone (3 and 1) would say 3.
+    times = iter([2.0, 1.0, 0.6, 4.0, 2.0, 3.0, 1.0])
 
     class Recorder:
         def __init__(self, workload, X, y, threads):
@@ -27,16 +31,17 @@ def test_thread_scaling_alternates_thread_counts(monkeypatch):
 
         def epoch(self):
             seen.append(numba.get_num_threads())
-            return 2.0 / numba.get_num_threads() ** 0.5
+            return next(times)
 
-    cores = iter([{"0": 100.0, "1": 70.0}, {"0": 90.0, "1": 80.0}])
+    cores = iter([{"0": 100.0, "1": 70.0}, {"0": 90.0, "1": 80.0}, {"0": 95.0, "1": 75.0}])
     monkeypatch.setattr(bench_limits, "JitpropEngine", Recorder)
     monkeypatch.setattr(bench_limits, "core_speeds", lambda: next(cores))
     before = numba.get_num_threads()
-    result = bench_limits.thread_scaling(TINY, repeats=2)
+    result = bench_limits.thread_scaling(TINY, repeats=3)
     assert numba.get_num_threads() == before
-    assert seen[1:] == [1, 2, 1, 2]
-    assert result["speedup"] == pytest.approx(2**0.5)
+    assert seen[1:] == [1, 2, 1, 2, 1, 2]
+    assert result["speedup"] == pytest.approx(2.0)
+    assert result["examples_per_second"] == {"1": pytest.approx(60 / 3.0), "2": pytest.approx(60 / 1.0)}
     assert result["core_gflops"] == {"0": 95.0, "1": 75.0}  # each CPU's median over the repeats
     json.dumps(result)  # the report's part is plain JSON
 

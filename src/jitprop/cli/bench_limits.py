@@ -95,7 +95,11 @@ def matmul_kernels(repeats=5, burst=20):
 def thread_scaling(workload, repeats, quick=False):
     """jitprop's examples/s on ``workload`` with 1 and 2 threads, alternating epochs, and each CPU's speed meanwhile.
 
-    Before each pair of epochs every CPU times a product on its own
+    ``speedup`` is the median over the pairs of epochs (one thread, then
+    two) of the one's time over the other's: the machine's speed drifts
+    between pairs (by half within minutes on a shared virtual machine),
+    and a ratio of medians taken over different moments would carry it.
+    Before each pair every CPU times a product on its own
     (:func:`core_speeds`); ``core_gflops`` holds each CPU's median. A
     batch's tiles run one a thread and the batch waits for the slower, so
     where one CPU runs slower than the other (on a virtual machine, while
@@ -117,7 +121,7 @@ def thread_scaling(workload, repeats, quick=False):
     return {
         "workload": workload.name,
         "examples_per_second": speeds,
-        "speedup": speeds["2"] / speeds["1"],
+        "speedup": float(np.median(np.divide(times[1], times[2]))),
         "core_gflops": core_gflops,
     }
 
