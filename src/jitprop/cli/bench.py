@@ -14,7 +14,7 @@ import sys
 from .. import _checks
 from .._machine import describe
 from .._threading import thread_count
-from .bench_engines import ENGINES
+from .bench_engines import ENGINES, ENGINES_BY_NAME
 from .bench_first_use import first_cnn_fit, first_fit_and_memory, first_run, format_first_run
 from .bench_inference import INFERENCE_ENGINES, format_inference, inference_in_processes
 from .bench_limits import format_limits, matmul_kernels, single_thread_limit, thread_scaling
@@ -146,11 +146,10 @@ def run(args):
     unknown = [name for name in names if name not in WORKLOADS]
     if unknown:
         raise ValueError(f"Unknown workload {unknown[0]!r}; expected some of {', '.join(WORKLOADS)}.")
-    by_name = {engine.name: engine for engine in ENGINES}
     chosen = [name.strip() for name in args.engines.split(",") if name.strip()]
-    unknown = [name for name in chosen if name not in by_name]
+    unknown = [name for name in chosen if name not in ENGINES_BY_NAME]
     if unknown:
-        raise ValueError(f"Unknown engine {unknown[0]!r}; expected some of {', '.join(by_name)}.")
+        raise ValueError(f"Unknown engine {unknown[0]!r}; expected some of {', '.join(ENGINES_BY_NAME)}.")
     if args.first_run is not None:
         report = first_run(_checks.positive_int(args.first_run, "--first-run"))
         print(json.dumps(report, indent=1) if args.json else format_first_run(report))
@@ -166,7 +165,7 @@ def run(args):
         print(json.dumps(report, indent=1) if args.json else format_inference(report))
         return 0
     log = (lambda message: print(message, file=sys.stderr)) if not args.json else (lambda message: None)
-    engines = tuple(by_name[name] for name in chosen)
+    engines = tuple(ENGINES_BY_NAME[name] for name in chosen)
     report = run_benchmark(
         names, args.threads, args.quick, args.repeats, log, engines=engines, processes=args.processes
     )

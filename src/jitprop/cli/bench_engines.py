@@ -486,6 +486,8 @@ class HandWrittenEngine:
 
 
 ENGINES = (JitpropEngine, TorchEngine, JaxEngine, SklearnEngine, NumpyEngine, HandWrittenEngine)
+#: Each engine class by its name (``--engines`` and the engines' processes name them).
+ENGINES_BY_NAME = {engine.name: engine for engine in ENGINES}
 _PEER_MODULES = {"pytorch": "torch", "jax": "jax", "scikit-learn": "sklearn"}
 
 

@@ -10,7 +10,7 @@ import time
 import numpy as np
 
 from .._threading import thread_count
-from .bench_engines import ENGINES, installed
+from .bench_engines import ENGINES_BY_NAME, installed
 from .bench_timing import json_from_process
 
 
@@ -35,7 +35,7 @@ def inference(workload, engine, threads):
     dict
         ``examples_per_second`` and ``one_example_us`` (median), ``one_example_p90_us``.
     """
-    (engine_class,) = [e for e in ENGINES if e.name == engine]
+    engine_class = ENGINES_BY_NAME[engine]
     X, y = workload.data()
     rows = np.resize(X, (INFERENCE_ROWS, *X.shape[1:])).astype(np.float32)
     one = np.ascontiguousarray(rows[:1])

@@ -36,7 +36,7 @@ import time
 import numpy as np
 
 from .._threading import thread_count
-from .bench_engines import ENGINES, HandWrittenEngine, NumpyEngine, installed
+from .bench_engines import ENGINES, ENGINES_BY_NAME, HandWrittenEngine, NumpyEngine, installed
 from .bench_workloads import WORKLOADS
 
 #: Pause before every timed epoch, so the previous engine's idle worker threads stop spinning.
@@ -179,7 +179,7 @@ def one_engine(workload, engine, threads, quick=False, epochs=None):
     dict
         ``epoch_seconds`` (the timed epochs) and ``warmup_seconds``.
     """
-    (engine_class,) = [e for e in ENGINES if e.name == engine]
+    engine_class = ENGINES_BY_NAME[engine]
     with thread_count(threads):
         result = compare_workload(WORKLOADS[workload], threads, epochs or PROCESS_EPOCHS, quick, (engine_class,))
     entry = result["engines"][engine]
