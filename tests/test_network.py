@@ -529,7 +529,7 @@ def test_input_shape_errors_name_the_problem(kwargs, message):
 # --------------------------------------------- predictions of a few rows
 def _general_path_only(net, monkeypatch):
     """Make ``net.predict`` take the general path whatever the rows (the small one reports itself busy)."""
-    busy = type("Busy", (), {"run": staticmethod(lambda *args: None), "reads_as_is": staticmethod(lambda *args: False)})
+    busy = type("Busy", (), {"run": staticmethod(lambda *args: None), "run_as_is": staticmethod(lambda *args: None)})
     monkeypatch.setattr(net, "_small_forward", busy())
 
 
@@ -556,8 +556,11 @@ def test_a_few_rows_predict_bit_for_bit_as_the_general_path(rng, monkeypatch, dt
         read_only = X[:3].astype(dtype)
         read_only.flags.writeable = False  # another kind of input array: buffers of its own
         small.append(net.predict(read_only))
+        flattened = X[:2].reshape(2, -1).astype(dtype)  # each example flattened, read as it is
+        small.append(net.predict(flattened))
         _general_path_only(net, monkeypatch)
         general = [net.predict(X[:n]) for n in (1, 2, 5, jitprop.network._SMALL_ROWS)] + [net.predict(read_only)]
+        general.append(net.predict(flattened))
         for got, want in zip(small, general):
             assert got.shape == want.shape
             np.testing.assert_array_equal(got, want)

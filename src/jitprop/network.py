@@ -64,33 +64,45 @@ class _SmallForward:
     def __init__(self, net):
         self.capacity = min(_SMALL_ROWS, _CHUNK_ELEMENTS // workspace.row_elements(net.layout))
         # (Kept rather than asked of the network on every call: each question costs a tenth of a microsecond.)
-        self._input_shapes = (net.input_shape, (math.prod(net.input_shape),))
+        self._dtype = net.dtype
+        self._input_shape = net.input_shape
+        self._flat_input = (math.prod(net.input_shape),)
         self._lock = threading.Lock()
         self._made = {}
 
-    def reads_as_is(self, net, X):
-        """Whether ``X`` is a few rows the kernels read as they are (checked for NaN and inf in the kernel)."""
-        if type(X) is not np.ndarray or X.ndim < 2:
-            return False
-        flags = X.flags
-        return (
-            X.dtype == net.dtype
-            and 0 < X.shape[0] <= self.capacity
-            and X.shape[1:] in self._input_shapes
-            and flags.c_contiguous
-            and flags.writeable
-        )
+    def run_as_is(self, net, X):
+        """The outputs of ``X`` if it is a few rows the kernels read as they are (else None, or if busy).
 
-    def run(self, net, X):
-        """The outputs of the rows ``X`` (2-D, as the kernels read them), or None if they are too many, or if busy."""
+        Such rows are an ndarray of the network's dtype, C-contiguous and
+        writeable, each example of the network's input shape or flattened:
+        what a request of one example usually is. Their checks here cost
+        the same whatever their size; the kernel checks them for NaN and inf.
+        """
+        # (Identity first: a builtin dtype is one object; any other that is equal takes the general way.)
+        if type(X) is not np.ndarray or X.dtype is not self._dtype:
+            return None
+        shape = X.shape
+        examples = shape[1:]
+        if examples != self._flat_input and examples != self._input_shape:
+            return None
+        flags = X.flags
+        if not (flags.c_contiguous and flags.writeable):
+            return None
+        return self.run(net, X if len(shape) == 2 else X.reshape(shape[0], -1), flags.aligned)
+
+    def run(self, net, X, aligned):
+        """The outputs of the rows ``X`` (2-D, as the kernels read them), or None if they are too many, or if busy.
+
+        ``aligned`` is ``X.flags.aligned`` (the rest of ``X``'s type is the
+        network's: C-contiguous, writeable, 2-D).
+        """
         n = X.shape[0]
-        if n > self.capacity or not self._lock.acquire(False):
+        if not 0 < n <= self.capacity or not self._lock.acquire(False):
             return None
         try:
-            key = X.flags.aligned  # (the rest of X's type is the network's: C-contiguous, writeable, 2-D)
-            made = self._made.get(key)
+            made = self._made.get(aligned)
             if made is None:
-                made = self._made[key] = self._make(net, X)
+                made = self._made[aligned] = self._make(net, X)
             few, forward, tile_rows, splits, n_outputs, dtype = made
             outputs = np.empty((n, n_outputs), dtype)
             # More than one tile, or a product the kernels split (see kernels.dense.forward): on Numba's threads.
@@ -104,7 +116,7 @@ class _SmallForward:
         if status == INPUT_NOT_FINITE:
             _checks.check_finite(X, "X")
         elif status == OUTPUT_NOT_FINITE:
-            _checks.check_outputs_finite(outputs, net.dtype)
+            _checks.check_outputs_finite(outputs, self._dtype)
         return outputs
 
     def _make(self, net, X):
@@ -416,21 +428,17 @@ class Network:
             output of one axis, (n_samples, steps, k) for ``k`` outputs per
             step (after a recurrent layer with ``return_sequences=True``).
         """
-        few = self._small_forward
-        as_is = few.reads_as_is(self, X)
-        if as_is:
-            X = X if X.ndim == 2 else X.reshape(X.shape[0], -1)
-        else:
-            X = _checks.as_float_examples(X, self.dtype, self.input_shape)
-        outputs = few.run(self, X)
+        small = self._small_forward
+        outputs = small.run_as_is(self, X)
         if outputs is None:
-            if as_is:  # not checked yet
-                X = _checks.as_float_examples(X, self.dtype, self.input_shape)
+            X = _checks.as_float_examples(X, self.dtype, self.input_shape)
+            outputs = small.run(self, X, X.flags.aligned)
+        if outputs is None:
             outputs = np.empty((X.shape[0], self.n_outputs), dtype=self.dtype)
             no_targets = np.zeros((0, self.n_outputs), dtype=self.dtype)
             data = Data(X, no_targets, np.zeros(0, dtype=np.int64), np.zeros(0))
             self._run(FORWARD, data, outputs=outputs)
-        return outputs if len(self.output_shape) == 1 else outputs.reshape(X.shape[0], *self.output_shape)
+        return outputs if len(self.output_shape) == 1 else outputs.reshape(outputs.shape[0], *self.output_shape)
 
     def evaluate(self, X, y, sample_weight=None):
         """Loss (and accuracy, for classification losses) on ``(X, y)``.
