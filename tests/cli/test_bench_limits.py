@@ -46,34 +46,85 @@ def test_thread_scaling_alternates_thread_counts_and_pairs_them(monkeypatch):
     json.dumps(result)  # the report's part is plain JSON
 
 
-def test_single_thread_limit_alternates_processes_and_pairs_each_round_s_best_product(monkeypatch):
-    monkeypatch.setattr(bench_limits, "PRODUCT_LIBRARIES", ("numpy", "jitprop"))
+def test_single_thread_limit_chains_ratios_each_measured_in_one_process(monkeypatch):
+    monkeypatch.setattr(bench_limits, "PRODUCT_LIBRARIES", ("numpy", "pytorch", "jitprop"))
+    monkeypatch.setattr(bench_limits, "installed", lambda library: library != "pytorch")
     runs = []
-    # Per round: the training's epochs (seconds), then each library's product (GFLOP/s).
-    epochs = [[2.0, 1.0, 3.0], [4.0, 4.0, 4.0], [1.0, 1.0, 1.0]]
-    products = {"numpy": [100.0, 50.0, 90.0], "jitprop": [80.0, 60.0, 70.0]}
+    # Per round: the training against jitprop's product in its process, then numpy's product against
+    # jitprop's in its own. The machine's speed moves between processes (round 2's numpy process runs
+    # at half the speed of its training's); only ratios taken in one process are set against each other.
+    trainings = [
+        {"training_gflops": 90.0, "product_gflops": 120.0, "ratio": 0.75},
+        {"training_gflops": 100.0, "product_gflops": 125.0, "ratio": 0.8},
+        {"training_gflops": 50.0, "product_gflops": 70.0, "ratio": 0.7},
+    ]
+    products = [
+        {"gflops": 115.0, "jitprop_gflops": 100.0, "ratio": 1.15},
+        {"gflops": 60.0, "jitprop_gflops": 60.0, "ratio": 1.0},
+        {"gflops": 70.0, "jitprop_gflops": 50.0, "ratio": 1.4},
+    ]
 
-    def run_engine(workload, engine, threads, quick):
-        assert (workload, engine, threads, quick) == ("T", "jitprop", 1, True)
+    def run_training(workload, quick):
+        assert (workload, quick) == ("T", True)
         runs.append("training")
-        return {"epoch_seconds": epochs[runs.count("training") - 1], "warmup_seconds": 1.0}
+        return trainings[runs.count("training") - 1]
 
     def run_product(library):
         runs.append(library)
-        return {"gflops": products[library][runs.count(library) - 1], "blas": ["openblas, 1 threads"]}
+        return {**products[runs.count(library) - 1], "blas": ["openblas, 1 threads"]}
 
     result = bench_limits.single_thread_limit(
-        TINY, rounds=3, quick=True, log=lambda m: None, run_engine=run_engine, run_product=run_product
+        TINY, rounds=3, quick=True, log=lambda m: None, run_training=run_training, run_product=run_product
     )
-    assert runs == ["training", "numpy", "jitprop"] * 3
-    flops = TINY.flops_per_example() * TINY.data(True)[0].shape[0]
-    training = [flops / 2.0 / 1e9, flops / 4.0 / 1e9, flops / 1.0 / 1e9]  # each process's median epoch
-    assert result["training_gflops"] == pytest.approx(np.median(training))
-    assert result["product_gflops"] == {"numpy": 90.0, "jitprop": 70.0}
+    assert runs == ["training", "numpy"] * 3  # (pytorch not installed; jitprop's product timed in both)
+    assert result["training_gflops"] == pytest.approx(90.0)
+    assert result["training_over_own_product"] == pytest.approx(0.75)
+    assert result["product_gflops"] == {"jitprop": 120.0, "numpy": 70.0}
+    assert result["relative"] == {"jitprop": 1.0, "numpy": pytest.approx(1.15)}
     assert result["best"] == "numpy"
-    # Each round's training over numpy's product in that round (not over jitprop's 60 where it led).
-    assert result["ratio"] == pytest.approx(np.median([training[0] / 100.0, training[1] / 50.0, training[2] / 90.0]))
-    assert result["blas"] == {"numpy": ["openblas, 1 threads"]}  # jitprop's own product brings none
+    # Each round's training over its own product, over numpy's product relative to jitprop's in that round.
+    assert result["ratio"] == pytest.approx(np.median([0.75 / 1.15, 0.8 / 1.0, 0.7 / 1.4]))
+    assert result["blas"] == {"numpy": ["openblas, 1 threads"]}
+    json.dumps(result)
+
+
+def test_jitprop_is_the_best_product_where_no_peer_beats_it_beside_it(monkeypatch):
+    monkeypatch.setattr(bench_limits, "PRODUCT_LIBRARIES", ("numpy", "jitprop"))
+    monkeypatch.setattr(bench_limits, "installed", lambda library: True)
+    result = bench_limits.single_thread_limit(
+        TINY,
+        rounds=2,
+        log=lambda m: None,
+        run_training=lambda workload, quick: {"training_gflops": 80.0, "product_gflops": 100.0, "ratio": 0.8},
+        run_product=lambda library: {"gflops": 95.0, "jitprop_gflops": 100.0, "ratio": 0.95},
+    )
+    assert result["best"] == "jitprop" and result["ratio"] == pytest.approx(0.8)
+
+
+def test_the_training_process_alternates_epochs_and_bursts_of_its_product(monkeypatch):
+    monkeypatch.setattr(bench_limits, "PRODUCT_CALLS", 1)
+    events = []
+
+    class Recorder:
+        def __init__(self, workload, X, y, threads):
+            self.X = X
+
+        def epoch(self):
+            events.append(("epoch", numba.get_num_threads()))
+            return 2.0
+
+    def product():
+        events.append(("product", numba.get_num_threads()))
+
+    monkeypatch.setattr(bench_limits, "JitpropEngine", Recorder)
+    monkeypatch.setattr(bench_limits, "_micro_kernel_product", lambda a, b_t: product)
+    result = bench_limits.training_against_product(TINY, quick=True, epochs=3)
+    # A warm-up epoch and untimed products first; then epoch, product, epoch, product... all on one thread.
+    assert [name for name, _ in events] == ["epoch", "product"] + ["epoch", "product"] * 3
+    assert {threads for _, threads in events} == {1}
+    flops = TINY.flops_per_example() * TINY.data(True)[0].shape[0]
+    assert result["training_gflops"] == pytest.approx(flops / 2.0 / 1e9)
+    assert result["ratio"] == pytest.approx(result["training_gflops"] / result["product_gflops"], rel=0.5)
     json.dumps(result)
 
 
@@ -86,9 +137,12 @@ def test_each_cpu_times_the_product_on_its_own_and_the_thread_is_let_free_again(
 
 
 @pytest.mark.parametrize("library", ["numpy", "jitprop"])
-def test_a_library_s_product_is_timed_on_its_own(library):
+def test_a_library_s_product_is_timed_beside_jitprop_s(library):
     figures = bench_limits.one_product(library, 48, 40, 64)
-    assert figures["gflops"] > 0
+    assert figures["gflops"] > 0 and figures["jitprop_gflops"] > 0
+    assert figures["ratio"] > 0
+    if library == "jitprop":
+        assert figures["ratio"] == pytest.approx(1.0, rel=0.5)  # (the same product, bursts apart)
 
 
 def test_the_jitprop_product_is_the_product_it_names(rng):
@@ -157,7 +211,9 @@ def test_the_limits_are_reported():
             "shape": [256, 1024, 1024],
             "rounds": 3,
             "training_gflops": 90.0,
-            "product_gflops": {"numpy": 120.0, "jitprop": 110.0},
+            "training_over_own_product": 0.8,
+            "product_gflops": {"jitprop": 110.0, "numpy": 120.0},
+            "relative": {"jitprop": 1.0, "numpy": 1.05},
             "best": "numpy",
             "ratio": 0.76,
             "blas": {"numpy": ["openblas 0.3.31, SkylakeX kernels, 1 threads"]},
@@ -172,6 +228,13 @@ def test_the_limits_are_reported():
     assert "thread scaling on W1: 1,000 examples/s with 1 thread, 1,800 with 2 (1.80x)" in text
     assert "thread scaling on W3: 10 examples/s with 1 thread, 19 with 2 (1.90x)" in text
     assert "64x784x256 product on its own: 150, 120 GFLOP/s (the slowest at 0.80 of the fastest)" in text
-    assert "W3 trains at 90.0 GFLOP/s" in text and "numpy 120.0, jitprop 110.0 GFLOP/s" in text
-    assert "training over the best product (numpy): 0.76" in text
+    assert (
+        "W3 trains at 90.0 GFLOP/s, 0.80 of jitprop's 256x1024x1024 product timed between its epochs; each "
+        "library's product over jitprop's in its process: jitprop 1.00, numpy 1.05 (jitprop 110.0, numpy 120.0 "
+        "GFLOP/s); training over the best product (numpy): 0.76" in text
+    )
     assert "numpy's BLAS: openblas 0.3.31, SkylakeX kernels, 1 threads" in text
+    older = {"workload": "W3", "shape": [256, 1024, 1024], "rounds": 3, "training_gflops": 90.0}
+    older.update(product_gflops={"numpy": 120.0}, best="numpy", ratio=0.75, blas={})
+    text = "\n".join(bench_limits.format_limits({"matmul": [], "single_thread_limit": older}))
+    assert "W3 trains at 90.0 GFLOP/s; the 256x1024x1024 product: numpy 120.0 GFLOP/s" in text  # (older reports)

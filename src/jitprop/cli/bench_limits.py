@@ -13,11 +13,12 @@ jitprop's training comes to what the machine can do:
   against the fastest single-thread matrix product of any library at hand
   (NumPy's, PyTorch's, jitprop's own), on the product W3's batches make
   (:data:`LIMIT_PRODUCT`): a training step is three such products a layer,
-  so its GFLOP/s can approach the product's but not pass it. Each runs in a
-  process of its own, one after the other in every round, a peer's with its
-  own best choice of kernels (:func:`~.bench_timing.engine_environment`); the
-  ratio is the median over rounds of the training's GFLOP/s over the
-  product's of the library with the highest median, in the same round.
+  so its GFLOP/s can approach the product's but not pass it. The training
+  and each peer's product run in processes of their own, one after the
+  other in every round, a peer's with its own best choice of kernels
+  (:func:`~.bench_timing.engine_environment`); jitprop's product is timed
+  beside each of them, alternating, and the ratio is a chain of the ratios
+  measured in each process (the machine's speed moves between processes).
 """
 
 import os
@@ -158,17 +159,27 @@ def core_speeds(calls=40):
 
 # ------------------------------------------------------------------ one thread's ceiling
 def one_product(library, m, k, n):
-    """Median GFLOP/s of ``library``'s ``(m x k) @ (k x n)`` in float32 on one thread, in this process.
+    """``library``'s ``(m x k) @ (k x n)`` in float32 on one thread beside jitprop's, bursts alternating, here.
 
-    ``PRODUCT_BURSTS`` bursts of ``PRODUCT_CALLS`` calls after as many
-    untimed; each burst's GFLOP/s from its total time. jitprop's product is
-    the one its training runs forward through a wide layer,
+    ``PRODUCT_BURSTS`` bursts of ``PRODUCT_CALLS`` calls of each, one
+    after the other, after as many calls of each untimed; each burst's
+    GFLOP/s from its total time. jitprop's product is the one its training
+    runs forward through a wide layer,
     :func:`~jitprop.kernels.panels.matmul_nt_reading_b` (the micro-kernel
-    reading the weights where they lie, the rows packed). Returns ``{"gflops": ..., "blas":
-    [...]}``, ``blas`` as :func:`~.bench_timing.blas_kernels` reports the process's
-    BLAS libraries.
+    reading the weights where they lie, the rows packed), on one thread
+    without starting any thread pool: it times the machine's speed of the
+    moment beside the library's, which a ratio cancels.
+
+    Returns
+    -------
+    dict
+        ``gflops`` and ``jitprop_gflops`` (medians over bursts), ``ratio``
+        (the median over the pairs of bursts of the library's GFLOP/s over
+        jitprop's; 1 for jitprop itself) and ``blas``, as
+        :func:`~.bench_timing.blas_kernels` reports the process's BLAS libraries.
     """
     a, b_t = _operands(m, k, n)
+    ours = _micro_kernel_product(a, b_t)
     if library == "numpy":
         b = np.ascontiguousarray(b_t.T)
 
@@ -185,13 +196,57 @@ def one_product(library, m, k, n):
             return torch.matmul(ta, tb)
 
     elif library == "jitprop":
-        product = _micro_kernel_product(a, b_t)
+        product = ours
     else:
         raise ValueError(f"Unknown library {library!r}; expected one of {', '.join(PRODUCT_LIBRARIES)}.")
     for _ in range(PRODUCT_CALLS):
         product()
-    rates = [_burst_gflops(product, PRODUCT_CALLS, 2.0 * m * k * n) for _ in range(PRODUCT_BURSTS)]
-    return {"gflops": float(np.median(rates)), "blas": bench_timing.blas_kernels()}
+        ours()
+    theirs, mine = [], []
+    for _ in range(PRODUCT_BURSTS):
+        theirs.append(_burst_gflops(product, PRODUCT_CALLS, 2.0 * m * k * n))
+        mine.append(_burst_gflops(ours, PRODUCT_CALLS, 2.0 * m * k * n))
+    return {
+        "gflops": float(np.median(theirs)),
+        "jitprop_gflops": float(np.median(mine)),
+        "ratio": float(np.median(np.divide(theirs, mine))),
+        "blas": bench_timing.blas_kernels(),
+    }
+
+
+def training_against_product(workload, quick=False, epochs=None):
+    """jitprop training ``workload`` on one thread, each epoch followed by a burst of its own product, in this process.
+
+    A warm-up epoch, then ``epochs`` (default
+    :data:`~.bench_timing.PROCESS_EPOCHS`) pairs of a timed epoch (as
+    :func:`~.bench_timing.timed_epoch` times them) and a burst of
+    ``PRODUCT_CALLS`` calls of jitprop's product on :data:`LIMIT_PRODUCT`
+    (as :func:`one_product`'s).
+
+    Returns
+    -------
+    dict
+        ``training_gflops`` and ``product_gflops`` (medians), ``ratio`` (the
+        median over the pairs of the epoch's GFLOP/s over the burst's).
+    """
+    m, k, n = LIMIT_PRODUCT
+    product = _micro_kernel_product(*_operands(m, k, n))
+    X, y = workload.data(quick)
+    flops = workload.flops_per_example() * X.shape[0]
+    with thread_count(1):
+        runner = JitpropEngine(workload, X, y, 1)
+        rewarm = runner.epoch() < bench_timing.REWARM_BELOW_SECONDS
+        for _ in range(PRODUCT_CALLS):
+            product()
+        training, products = [], []
+        for _ in range(epochs or bench_timing.PROCESS_EPOCHS):
+            training.append(flops / bench_timing.timed_epoch(runner, rewarm) / 1e9)
+            products.append(_burst_gflops(product, PRODUCT_CALLS, 2.0 * m * k * n))
+    return {
+        "training_gflops": float(np.median(training)),
+        "product_gflops": float(np.median(products)),
+        "ratio": float(np.median(np.divide(training, products))),
+    }
 
 
 def _operands(m, k, n):
@@ -224,6 +279,13 @@ library, m, k, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv
 print(json.dumps(bench_limits.one_product(library, m, k, n)))
 """
 
+_TRAINING_SCRIPT = """
+import json, sys
+from jitprop.cli import bench_limits
+from jitprop.cli.bench_workloads import WORKLOADS
+print(json.dumps(bench_limits.training_against_product(WORKLOADS[sys.argv[1]], sys.argv[2] == "1")))
+"""
+
 #: Variables that hold every library's thread pool to one thread (Numba's, OpenMP's, OpenBLAS's, MKL's).
 _ONE_THREAD = dict.fromkeys(("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"), "1")
 
@@ -237,51 +299,74 @@ def product_process(library, shape=LIMIT_PRODUCT):
     return bench_timing.json_from_process(_PRODUCT_SCRIPT, arguments, library, f"{library}'s product", _ONE_THREAD)
 
 
-def single_thread_limit(workload, rounds, quick=False, log=print, run_engine=None, run_product=None):
+def training_process(workload, quick=False):
+    """:func:`training_against_product` of the workload named ``workload`` in a fresh process on one thread."""
+    arguments = (workload, "1" if quick else "0")
+    return bench_timing.json_from_process(_TRAINING_SCRIPT, arguments, "jitprop", f"jitprop on {workload}", _ONE_THREAD)
+
+
+def single_thread_limit(workload, rounds, quick=False, log=print, run_training=None, run_product=None):
     """``workload`` trained by jitprop on one thread against the best single-thread product, in processes of their own.
 
-    In each of ``rounds`` rounds: jitprop trains ``workload`` on one thread
-    in a fresh process (``run_engine``, default
-    :func:`~.bench_timing.engine_process`), then each installed library of
-    :data:`PRODUCT_LIBRARIES` times :data:`LIMIT_PRODUCT` in one of its
-    own (``run_product``, default :func:`product_process`).
+    The machine's speed changes from one process to the next (by half
+    within minutes on a shared virtual machine), so no two figures of
+    different processes are set against each other: jitprop's own product
+    (:func:`~jitprop.kernels.panels.matmul_nt_reading_b` on
+    :data:`LIMIT_PRODUCT`) is timed beside each of them, and the ratio is
+    a chain of ratios each measured in one process. In each of ``rounds``
+    rounds: jitprop trains ``workload`` on one thread in a fresh process,
+    its epochs alternating with bursts of its product (``run_training``,
+    default :func:`training_process`); then each other library of
+    :data:`PRODUCT_LIBRARIES` that is installed times its product
+    alternating with jitprop's, in one of its own (``run_product``,
+    default :func:`product_process`).
 
     Returns
     -------
     dict
-        ``training_gflops`` and each library's ``product_gflops`` (medians
-        over rounds), ``best`` (the library with the highest median),
-        ``ratio`` (the median over rounds of the training's GFLOP/s over
-        ``best``'s product in the same round), ``rounds`` and ``blas`` (each
-        peer's kernels).
+        ``training_gflops``; ``product_gflops``, each library's median
+        GFLOP/s (jitprop's from the training's processes); ``relative``,
+        each library's product over jitprop's in the same process (medians
+        over rounds; 1 for jitprop); ``best``, the library of the highest
+        ``relative``; ``ratio``, the median over rounds of the training's
+        GFLOP/s over jitprop's product (same process) over ``best``'s
+        product relative to jitprop's (same process); ``rounds`` and
+        ``blas`` (each peer's kernels).
     """
-    run_engine = bench_timing.engine_process if run_engine is None else run_engine
+    run_training = training_process if run_training is None else run_training
     run_product = product_process if run_product is None else run_product
-    libraries = [library for library in PRODUCT_LIBRARIES if installed(library)]
-    n = workload.data(quick)[0].shape[0]
-    flops = workload.flops_per_example() * n
-    training, products, blas = [], {library: [] for library in libraries}, {}
+    peers = [library for library in PRODUCT_LIBRARIES if library != "jitprop" and installed(library)]
+    training, over_own = [], []
+    products = {"jitprop": [], **{library: [] for library in peers}}
+    relative = {library: [] for library in products}
+    blas = {}
     for round_ in range(rounds):
-        log(f"… one thread, round {round_ + 1}/{rounds}: {workload.name}")
-        entry = run_engine(workload.name, "jitprop", 1, quick)
-        training.append(flops / float(np.median(entry["epoch_seconds"])) / 1e9)
-        for library in libraries:
-            log(f"… one thread, round {round_ + 1}/{rounds}: {library}'s product")
+        log(f"… one thread, round {round_ + 1}/{rounds}: {workload.name} against jitprop's product")
+        entry = run_training(workload.name, quick)
+        training.append(entry["training_gflops"])
+        over_own.append(entry["ratio"])
+        products["jitprop"].append(entry["product_gflops"])
+        relative["jitprop"].append(1.0)
+        for library in peers:
+            log(f"… one thread, round {round_ + 1}/{rounds}: {library}'s product against jitprop's")
             result = run_product(library)
             products[library].append(result["gflops"])
-            if library != "jitprop" and result.get("blas"):
+            relative[library].append(result["ratio"])
+            if result.get("blas"):
                 blas[library] = result["blas"]
-    medians = {library: float(np.median(rates)) for library, rates in products.items()}
+    relative_medians = {library: float(np.median(ratios)) for library, ratios in relative.items()}
     # (The best library by its medians, then paired round by round: the best of each round's noisy figures
     # would favour whichever library was luckiest in it.)
-    best = max(medians, key=medians.get)
-    ratios = [ours / theirs for ours, theirs in zip(training, products[best])]
+    best = max(relative_medians, key=relative_medians.get)
+    ratios = [own / theirs for own, theirs in zip(over_own, relative[best])]
     return {
         "workload": workload.name,
         "shape": list(LIMIT_PRODUCT),
         "rounds": rounds,
         "training_gflops": float(np.median(training)),
-        "product_gflops": medians,
+        "training_over_own_product": float(np.median(over_own)),
+        "product_gflops": {library: float(np.median(rates)) for library, rates in products.items()},
+        "relative": relative_medians,
         "best": best,
         "ratio": float(np.median(ratios)),
         "blas": blas,
@@ -318,11 +403,21 @@ def format_limits(report):
     if limit is not None:
         m, k, n = limit["shape"]
         products = ", ".join(f"{library} {gflops:.1f}" for library, gflops in limit["product_gflops"].items())
-        lines.append(
-            f"one thread, {limit['rounds']} rounds in processes of their own: {limit['workload']} trains at "
-            f"{limit['training_gflops']:.1f} GFLOP/s; the {m}x{k}x{n} product: {products} GFLOP/s; "
-            f"training over the best product ({limit['best']}): {limit['ratio']:.2f}"
-        )
+        if "relative" in limit:  # (reports made before the products were timed beside jitprop's have no "relative")
+            relative = ", ".join(f"{library} {ratio:.2f}" for library, ratio in limit["relative"].items())
+            lines.append(
+                f"one thread, {limit['rounds']} rounds in processes of their own: {limit['workload']} trains at "
+                f"{limit['training_gflops']:.1f} GFLOP/s, {limit['training_over_own_product']:.2f} of jitprop's "
+                f"{m}x{k}x{n} product timed between its epochs; each library's product over jitprop's in its "
+                f"process: {relative} ({products} GFLOP/s); training over the best product ({limit['best']}): "
+                f"{limit['ratio']:.2f}"
+            )
+        else:
+            lines.append(
+                f"one thread, {limit['rounds']} rounds in processes of their own: {limit['workload']} trains at "
+                f"{limit['training_gflops']:.1f} GFLOP/s; the {m}x{k}x{n} product: {products} GFLOP/s; "
+                f"training over the best product ({limit['best']}): {limit['ratio']:.2f}"
+            )
         for library, kernels in limit["blas"].items():
             lines.append(f"  {library}'s BLAS: {'; '.join(kernels)}")
     return lines
