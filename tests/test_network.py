@@ -603,6 +603,20 @@ def test_a_few_rows_see_weights_written_between_predictions(rng):
     np.testing.assert_allclose(after, ref.predict(params_of(net), activations_of(net), X), rtol=rtol, atol=atol)
 
 
+def test_a_few_rows_of_the_network_s_dtype_are_read_as_they_are(rng, monkeypatch):
+    # The path of one request at a time: no conversion, no check in Python beyond the array's kind.
+    net = make_network([6, 4, 3], ["relu", "softmax"], "cross_entropy", "float32")
+    converted = []
+    original = jitprop._checks.as_float_examples
+    monkeypatch.setattr(jitprop._checks, "as_float_examples", lambda *a, **k: converted.append(1) or original(*a, **k))
+    X = rng.normal(size=(2, 6)).astype(np.float32)
+    expected = net.predict(X)
+    assert converted == []
+    np.testing.assert_array_equal(net.predict(X.astype(np.float64)), expected)  # (converted first, then the same)
+    np.testing.assert_array_equal(net.predict(np.asfortranarray(X)), expected)
+    assert converted == [1, 1]
+
+
 def test_a_prediction_while_the_few_rows_buffers_are_busy_takes_the_general_path(rng):
     net = make_network([10, 8, 3], ["relu", "softmax"], "cross_entropy", "float64")
     X = rng.normal(size=(4, 10))
