@@ -27,8 +27,8 @@ Those parts change between releases without notice:
   their own are linked.
 
 So jitprop supports the Numba releases that its CI tests, and no others:
-from ``NUMBA_MINIMUM``, the oldest (``.ci/run`` runs the float32 kernel tests and a
-training with it, in an environment of its own), up to but not including
+from ``NUMBA_MINIMUM``, the oldest (``.ci/run`` runs the float32 kernel tests but
+pooling's, and a training, with it, in an environment of its own), up to but not including
 ``NUMBA_BELOW``, the minor release after the newest one tested. Each Numba
 release works with one minor release of llvmlite, hence ``LLVMLITE_MINIMUM``
 and ``LLVMLITE_BELOW``. ``pyproject.toml`` pins the same ranges, so that pip
