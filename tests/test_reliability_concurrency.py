@@ -167,6 +167,7 @@ def test_parallel_region_takes_no_lock_outside_workqueue():
     if _threading.threading_layer() == "workqueue":
         pytest.skip("this process runs the workqueue layer")
     assert _workload()["enters_while_the_lock_is_held"]()
+    assert _threading.region_guard() is None  # (nothing to hold: a call is made without a context)
 
 
 # ------------------------------------------------- each threading layer
@@ -345,6 +346,10 @@ FORK_SCRIPT = textwrap.dedent(
     net = jp.Network([jp.Dense(96, "relu"), jp.Dense(10, "softmax")], input_dim=48, loss="cross_entropy", seed=0)
     X = np.random.default_rng(0).normal(size=(1500, 48))
     expected = net.predict(X)  # starts the threading layer in the parent
+    # One example through a product wide enough to be split over the threads (the path of one request).
+    wide = jp.Network([jp.Dense(256)], input_dim=512, seed=0)
+    one = np.ones((1, 512), dtype=np.float32)
+    wide.predict(one)
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:
@@ -352,6 +357,11 @@ FORK_SCRIPT = textwrap.dedent(
             answer = {"child": "ran", "same": bool((net.predict(X) == expected).all())}
         except _threading.ThreadingLayerError as exc:
             answer = {"child": "refused", "message": str(exc)}
+        try:
+            wide.predict(one)
+            answer["one"] = "ran"
+        except _threading.ThreadingLayerError as exc:
+            answer["one"] = "refused"
         os.write(write, json.dumps(answer).encode())
         os._exit(0)
     os.close(write)
@@ -375,3 +385,4 @@ def test_predict_in_a_child_forked_after_openmp_is_a_clear_error_not_a_killed_pr
     report = _report((run.returncode, run.stdout, run.stderr))
     assert report["status"] == 0, f"the child was killed (wait status {report['status']}): {run.stderr[-500:]}"
     assert report["child"] == "refused" and "'spawn' or 'forkserver'" in report["message"]
+    assert report["one"] == "refused"

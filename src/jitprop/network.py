@@ -106,11 +106,12 @@ class _SmallForward:
             few, forward, tile_rows, splits, n_outputs, dtype = made
             outputs = np.empty((n, n_outputs), dtype)
             # More than one tile, or a product the kernels split (see kernels.dense.forward): on Numba's threads.
-            if n > tile_rows or splits:
-                with _threading.parallel_region():
-                    status = forward(few, X, outputs)
-            else:
+            guard = _threading.region_guard() if n > tile_rows or splits else None
+            if guard is None:
                 status = forward(few, X, outputs)
+            else:
+                with guard:
+                    status = forward(few, X, outputs)
         finally:
             self._lock.release()
         if status == INPUT_NOT_FINITE:
