@@ -5,6 +5,8 @@ the tests check the bench's bookkeeping, not anyone's speed.
 """
 
 import json
+import sys
+import types
 
 import numpy as np
 import pytest
@@ -417,6 +419,21 @@ def test_the_report_names_each_peer_s_blas_kernels():
         WORKLOADS["W2"], 1, 1, True, engines=engines, log=lambda m: None, run_engine=run_engine
     )
     assert result["notes"] == ["numpy's BLAS: openblas 0.3.29, SkylakeX kernels, 1 threads"]
+
+
+def test_pytorch_s_own_blas_is_named_from_its_build(monkeypatch):
+    # (threadpoolctl does not see the MKL a PyTorch wheel links in; its build settings say it.)
+    config = (
+        "  - Intel(R) oneAPI Math Kernel Library Version 2024.2-Product Build 20240605 for Intel(R) 64\n"
+        "  - Build settings: BLAS_INFO=mkl, BUILD_TYPE=Release, CXX_FLAGS=-O2\n"
+    )
+    torch = types.SimpleNamespace(__config__=types.SimpleNamespace(show=lambda: config), get_num_threads=lambda: 3)
+    monkeypatch.setitem(sys.modules, "torch", torch)
+    assert bench_timing.blas_kernels()[-1] == "pytorch's own mkl 2024.2, 3 threads"
+    torch.__config__ = types.SimpleNamespace(show=lambda: "  - Build settings: BUILD_TYPE=Release\n")
+    assert bench_timing.blas_kernels()[-1] == "pytorch's own BLAS (unnamed), 3 threads"
+    monkeypatch.delitem(sys.modules, "torch")
+    assert not any(line.startswith("pytorch") for line in bench_timing.blas_kernels())
 
 
 def test_inference_times_a_batch_and_one_example_of_the_jitprop_engine(monkeypatch):

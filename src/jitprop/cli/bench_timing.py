@@ -29,6 +29,7 @@ median; the round's ratios pair these medians.
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -190,19 +191,40 @@ def blas_kernels():
     """The BLAS libraries loaded in this process and the kernels each chose, as ``threadpoolctl`` reports them.
 
     One line per library, e.g. ``openblas 0.3.29, SkylakeX kernels, 2 threads``;
-    empty without ``threadpoolctl`` (scikit-learn brings it) or a BLAS.
+    empty without ``threadpoolctl`` (scikit-learn brings it) or a BLAS. Where
+    PyTorch is imported, a line for the BLAS its wheel links in, which
+    ``threadpoolctl`` does not see (:func:`_torch_blas`).
     """
+    lines = []
     try:
         from threadpoolctl import threadpool_info
     except ImportError:
-        return []
-    lines = []
-    for library in threadpool_info():
-        if library.get("user_api") != "blas":
-            continue
-        kernels = f", {library['architecture']} kernels" if library.get("architecture") else ""
-        lines.append(f"{library['internal_api']} {library.get('version')}{kernels}, {library['num_threads']} threads")
+        pass
+    else:
+        for library in threadpool_info():
+            if library.get("user_api") != "blas":
+                continue
+            kernels = f", {library['architecture']} kernels" if library.get("architecture") else ""
+            threads = f"{library['num_threads']} threads"
+            lines.append(f"{library['internal_api']} {library.get('version')}{kernels}, {threads}")
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        lines.append(_torch_blas(torch))
     return lines
+
+
+def _torch_blas(torch):
+    """PyTorch's own BLAS as its build reports it, e.g. ``pytorch's own mkl 2024.2, 2 threads``.
+
+    PyTorch's wheels link their BLAS (MKL on x86-64) into the library
+    itself, where ``threadpoolctl`` finds no library to name; its build
+    settings (``torch.__config__.show()``) say which, and which version.
+    """
+    config = torch.__config__.show()
+    name = re.search(r"BLAS_INFO=(\w+)", config)
+    version = re.search(r"Math Kernel Library Version (\d[\w.]*)", config)
+    described = (name.group(1) if name else "BLAS (unnamed)") + (f" {version.group(1)}" if version else "")
+    return f"pytorch's own {described}, {torch.get_num_threads()} threads"
 
 
 def _result(workload, n, times, warmup, notes):
