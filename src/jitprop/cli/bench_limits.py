@@ -403,21 +403,20 @@ def format_limits(report):
     if limit is not None:
         m, k, n = limit["shape"]
         products = ", ".join(f"{library} {gflops:.1f}" for library, gflops in limit["product_gflops"].items())
+        trains = (
+            f"one thread, {limit['rounds']} rounds in processes of their own: {limit['workload']} trains at "
+            f"{limit['training_gflops']:.1f} GFLOP/s"
+        )
+        best = f"training over the best product ({limit['best']}): {limit['ratio']:.2f}"
         if "relative" in limit:  # (reports made before the products were timed beside jitprop's have no "relative")
             relative = ", ".join(f"{library} {ratio:.2f}" for library, ratio in limit["relative"].items())
             lines.append(
-                f"one thread, {limit['rounds']} rounds in processes of their own: {limit['workload']} trains at "
-                f"{limit['training_gflops']:.1f} GFLOP/s, {limit['training_over_own_product']:.2f} of jitprop's "
-                f"{m}x{k}x{n} product timed between its epochs; each library's product over jitprop's in its "
-                f"process: {relative} ({products} GFLOP/s); training over the best product ({limit['best']}): "
-                f"{limit['ratio']:.2f}"
+                f"{trains}, {limit['training_over_own_product']:.2f} of jitprop's {m}x{k}x{n} product timed "
+                f"between its epochs; each library's product over jitprop's in its process: {relative} "
+                f"({products} GFLOP/s); {best}"
             )
         else:
-            lines.append(
-                f"one thread, {limit['rounds']} rounds in processes of their own: {limit['workload']} trains at "
-                f"{limit['training_gflops']:.1f} GFLOP/s; the {m}x{k}x{n} product: {products} GFLOP/s; "
-                f"training over the best product ({limit['best']}): {limit['ratio']:.2f}"
-            )
+            lines.append(f"{trains}; the {m}x{k}x{n} product: {products} GFLOP/s; {best}")
         for library, kernels in limit["blas"].items():
             lines.append(f"  {library}'s BLAS: {'; '.join(kernels)}")
     return lines
