@@ -80,14 +80,14 @@ _BUFFERS = ("activations", "preactivations", "deltas", "panels", "stash", "tile_
 @pytest.mark.parametrize("capacity", [1, 37, 3000])
 def test_an_arena_carves_a_new_workspaces_buffers_apart_from_its_block(capacity, with_gradients, dtype):
     net = network([30, 64, 32, 10])
-    arguments = (net.layout, capacity, net.n_params, dtype, with_gradients)
+    plan = workspace.plan(net.layout, capacity, net.n_params, with_gradients)
     arena = workspace.Arena()
-    with arena.workspace(net.layout, 4000, net.n_params, dtype) as larger:  # (sizes the block)
+    with arena.workspace(workspace.plan(net.layout, 4000, net.n_params), dtype) as larger:  # (sizes the block)
         for name in _BUFFERS:
             getattr(larger, name).fill(np.nan)  # what a pass before left there
     block = larger.activations.base
-    new = workspace.allocate(*arguments)
-    with arena.workspace(*arguments) as carved:
+    new = workspace.allocate(net.layout, capacity, net.n_params, dtype, with_gradients)
+    with arena.workspace(plan, dtype) as carved:
         for name in _BUFFERS:
             a, b = getattr(new, name), getattr(carved, name)
             assert (a.shape, a.dtype) == (b.shape, b.dtype)
@@ -99,10 +99,10 @@ def test_an_arena_carves_a_new_workspaces_buffers_apart_from_its_block(capacity,
                 assert not np.shares_memory(getattr(carved, first), getattr(carved, second))
         assert carved.tile_rows == new.tile_rows
         np.testing.assert_array_equal(carved.row_offsets, new.row_offsets)
-        with arena.workspace(*arguments) as meanwhile:  # (the block is taken: a workspace of its own)
+        with arena.workspace(plan, dtype) as meanwhile:  # (the block is taken: a workspace of its own)
             assert meanwhile.activations.base is not block
         carved.tile_stats.fill(1.0)
-    with arena.workspace(*arguments) as again:  # the same plan: the workspace carved last, zeroed as new
+    with arena.workspace(plan, dtype) as again:  # the same plan: the workspace carved last, zeroed as new
         assert again is carved and not again.tile_stats.any()
 
 

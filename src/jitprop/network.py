@@ -718,7 +718,8 @@ class Network:
         k = self.n_outputs
         loss_sum = correct = 0.0
         model = self._many_rows_model() if mode == FORWARD and n > _PACKED_ROWS else self.model
-        with _PASS_MEMORY.workspace(self.layout, capacity, self.n_params, self.dtype, mode == GRADIENT) as ws:
+        plan = workspace.plan(self.layout, capacity, self.n_params, mode == GRADIENT)
+        with _PASS_MEMORY.workspace(plan, self.dtype) as ws:
             start = ws.row_offsets[len(self._computing)]
             kernels = self._batch_kernels_for(model, data, ws, grad)
             with _threading.parallel_region():

@@ -343,7 +343,7 @@ def fit(
         if session is None and bptt_steps is None:
             setup = _epoch_setup(net, data, optimizer, batch_size, adjustments, val_data is not None)
             # Each epoch takes its workspace from memory kept from the epochs and fits before (see _FIT_MEMORY).
-            ws_arguments = (net.layout, batch_size, net.n_params, net.dtype)
+            ws_plan = workspace.plan(net.layout, batch_size, net.n_params)
         else:
             grad = aligned_zeros(net.n_params, net.dtype)
             if bptt_steps is not None:
@@ -378,7 +378,7 @@ def fit(
     # order is then the permutation itself, not a gather of another array of that size).
     rows = np.full(n_batches, batch_size)
     rows[-1] = n - batch_size * (n_batches - 1)
-    dropout = bool(net.layout.dropout.any())
+    dropout = np.count_nonzero(net.layout.dropout) > 0
     every_example = n == data.inputs.shape[0]
 
     def begin():
@@ -411,7 +411,7 @@ def fit(
                 seconds = truncation.run_epoch(net, data, epoch_plan, optimizer, epoch, bar, batch_stats)
         elif session is None:
             compiled_for = (adjustments, setup.chunked, setup.tiny)  # (what train_epoch's code is compiled for)
-            with _FIT_MEMORY.workspace(*ws_arguments) as ws:
+            with _FIT_MEMORY.workspace(ws_plan, net.dtype) as ws:
                 buffers = (ws, setup.grad, setup.backup, batch_stats)
                 arguments = (setup.kernels, setup.rule, data, epoch_plan, buffers, optimizer, compiled_for)
                 seconds = _run_epoch(net, *arguments, epoch, verbose)
@@ -553,7 +553,7 @@ def _epoch_setup(net, data, optimizer, batch_size, adjustments, evaluates):
     if found is None:
         grad = aligned_zeros(net.n_params, net.dtype)
         chunked = chunking(net.n_params)
-        with _FIT_MEMORY.workspace(net.layout, batch_size, net.n_params, net.dtype) as ws:
+        with _FIT_MEMORY.workspace(workspace.plan(net.layout, batch_size, net.n_params), net.dtype) as ws:
             tiny = True if trains_tiny(net.layout, batch_size, ws.tile_rows) else None
             rule = (code, state, hyper)
             kernels = epoch_kernels(net.model, data, ws, grad, rule, adjustments, chunked, tiny, evaluates=evaluates)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from jitprop import cli
-from jitprop.cli import bench, bench_inference, bench_timing
+from jitprop.cli import bench, bench_fit_call, bench_inference, bench_timing
 from jitprop.cli.bench_workloads import Conv, Dense, Flatten, MaxPool, Recurrent, WORKLOADS, Workload
 from jitprop.cli.bench_engines import (
     _PEER_MODULES,
@@ -434,6 +434,40 @@ def test_pytorch_s_own_blas_is_named_from_its_build(monkeypatch):
     assert bench_timing.blas_kernels()[-1] == "pytorch's own BLAS (unnamed), 3 threads"
     monkeypatch.delitem(sys.modules, "torch")
     assert not any(line.startswith("pytorch") for line in bench_timing.blas_kernels())
+
+
+def test_a_fit_calls_cost_beyond_its_epochs_is_one_epochs_call_less_a_tenth_of_ten(monkeypatch):
+    # A machine on which a fit call costs 30 µs and each epoch 1 ms, except that every other pair runs at half speed.
+    clock = [0.0]
+    calls = []
+
+    class Network:
+        def fit(self, X, y, epochs, batch_size, optimizer, verbose):
+            slow = 2.0 if len(calls) // 2 % 2 else 1.0
+            calls.append(epochs)
+            clock[0] += slow * (30e-6 + epochs * 1e-3)
+
+    class Engine:
+        def __init__(self, workload, X, y, threads):
+            self.net, self.optimizer = Network(), None
+
+    monkeypatch.setattr(bench_fit_call, "JitpropEngine", Engine)
+    monkeypatch.setattr(bench_fit_call.time, "perf_counter", lambda: clock[0])
+    figures = bench_fit_call.fit_call(WORKLOADS["W2"], 1, pairs=6)
+    assert calls == [1, 10] * 7  # a warm-up pair, then the timed ones, alternating
+    # One epoch's call less a tenth of ten's: 30 − 3 µs, 54 at half speed; the median of 3 of each.
+    assert figures["beyond_epochs_us"] == pytest.approx(40.5)
+    assert figures["epoch_us"] == pytest.approx(1504.5)
+    assert figures["one_epoch_call_us"] == pytest.approx(1545.0)
+
+
+def test_a_fit_calls_cost_is_measured_in_processes_of_their_own_and_reported():
+    report = bench_fit_call.fit_call_in_processes(WORKLOADS["W2"], 1, 2, log=lambda m: None, pairs=3)
+    assert len(report["rounds"]) == 2 and report["pairs"] == 3
+    assert report["epoch_us"] == pytest.approx(np.median([r["epoch_us"] for r in report["rounds"]]))
+    assert 0 < report["epoch_us"] < report["one_epoch_call_us"] + 1e3
+    text = bench_fit_call.format_fit_call(report)
+    assert "beyond its epochs" in text and "W2" in text
 
 
 def test_inference_times_a_batch_and_one_example_of_the_jitprop_engine(monkeypatch):

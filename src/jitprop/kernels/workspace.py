@@ -109,7 +109,7 @@ def size(layout, capacity, n_params, with_gradients=True):
 def row_elements(layout):
     """Elements of the per-row buffers one example takes (activations and stash): what sizes a chunk of data.
 
-    Remembered as :func:`_plan`'s results are: every prediction of more
+    Remembered as :func:`plan`'s results are: every prediction of more
     than a few rows asks (asking each layer's kind took a tenth of a
     prediction of 32 rows through W1's network).
     """
@@ -126,11 +126,11 @@ def allocate(layout, capacity, n_params, dtype, with_gradients=True):
     Its buffers are new arrays; an :class:`Arena` carves the same buffers
     from memory it keeps.
     """
-    return _made(_plan(layout, capacity, n_params, with_gradients), dtype, None)
+    return _made(plan(layout, capacity, n_params, with_gradients), dtype, None)
 
 
 def _made(plan, dtype, memory):
-    """The workspace of a :func:`_plan`, its buffers carved from ``memory`` or from new memory.
+    """The workspace of a :func:`plan`, its buffers carved from ``memory`` or from new memory.
 
     ``memory`` is :func:`~.aligned.aligned_memory` of at least :func:`_bytes`:
     every buffer starts at a cache line.
@@ -178,7 +178,7 @@ def _buffers(shape, dtype):
     ]
 
 
-def _plan(layout, capacity, n_params, with_gradients):
+def plan(layout, capacity, n_params, with_gradients=True):
     """:func:`size` and the blocks' offsets, remembered for the last few networks and capacities.
 
     Working them out takes longer than a small network's batch (each
@@ -245,9 +245,12 @@ class Arena:
         self._last = None  # (plan, dtype, workspace): the last one carved, given again for the same plan
 
     @contextmanager
-    def workspace(self, layout, capacity, n_params, dtype, with_gradients=True):
-        """:func:`allocate`'s workspace, carved from the block when it is free, for the duration of the block."""
-        plan = _plan(layout, capacity, n_params, with_gradients)
+    def workspace(self, plan, dtype):
+        """The workspace of a :func:`plan`, carved from the block when it is free, for the duration of the block.
+
+        (A plan rather than the network's layout: an epoch of a small network
+        took longer to find its plan again than to carve the workspace.)
+        """
         if not self._lock.acquire(blocking=False):
             yield _made(plan, dtype, None)
             return
