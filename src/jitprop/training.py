@@ -24,6 +24,7 @@ from .kernels._numba.linking import type_key
 from .kernels.aligned import aligned_zeros
 from .kernels.batch import chunking
 from .kernels.epoch import (
+    epoch_totals,
     EpochPlan,
     backup_buffers,
     epoch_kernels,
@@ -373,11 +374,9 @@ def fit(
 
     history = History()
     net.stop_training = False
-    # What every epoch takes alike, made once: each batch's examples (the last may hold fewer), whether
-    # dropout needs a key, and whether the training rows are all the examples in order (their shuffled
-    # order is then the permutation itself, not a gather of another array of that size).
-    rows = np.full(n_batches, batch_size)
-    rows[-1] = n - batch_size * (n_batches - 1)
+    # What every epoch takes alike, made once: whether dropout needs a key, and whether the training rows
+    # are all the examples in order (their shuffled order is then the permutation itself, not a gather of
+    # another array of that size).
     dropout = np.count_nonzero(net.layout.dropout) > 0
     every_example = n == data.inputs.shape[0]
 
@@ -421,8 +420,8 @@ def fit(
         optimizer.step += n_updates
         net.epoch = epoch + 1
 
-        # (Not `@`: a product of thousands of batches would wake BLAS's threads, which then spin beside ours.)
-        logs = net.metrics(float((batch_stats[:, 0] * rows).sum()) / n, batch_stats[:, 1].sum(), n)
+        loss_sum, correct = epoch_totals(batch_stats, batch_size, n)
+        logs = net.metrics(loss_sum / n, correct, n)
 
         def validate():
             scores = {} if val_data is None else net.evaluate_data(val_data, val_rows)

@@ -236,6 +236,23 @@ def train_epoch(kernels, model, data, plan, ws, grad, backup, optimizer, batch_s
     return failed if failed >= 0 else end
 
 
+@njit(**KERNEL)
+def epoch_totals(batch_stats, batch_size, n):
+    """An epoch's loss summed over its ``n`` examples, and its correct predictions, from ``batch_stats``.
+
+    Each batch's mean loss counts for its examples (``batch_size``, fewer in
+    the last batch), summed in the batches' order. (NumPy would make an
+    array of each batch's examples and another of the products: for an
+    epoch of 100,000 updates of one example, half a millisecond.)
+    """
+    loss_sum = 0.0
+    correct = 0.0
+    for b in range(batch_stats.shape[0]):
+        loss_sum += batch_stats[b, 0] * min(batch_size, n - b * batch_size)
+        correct += batch_stats[b, 1]
+    return loss_sum, correct
+
+
 @njit(**INLINED_KERNEL)
 def _copy(source, target):
     """``target[:] = source`` for 1-D arrays, as a loop that vectorizes."""
