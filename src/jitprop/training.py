@@ -529,7 +529,7 @@ class _EpochSetup(NamedTuple):
     chunked: bool | None  # chunking of the parameters
     grad: np.ndarray  # the batch's gradient (written by each batch before it is read)
     backup: tuple  # backup_buffers' (written by each epoch before it is read)
-    tiny: bool | None  # True where each batch's tile is written into the epoch (see kernels.tiny)
+    tiny: np.int64 | None  # the rule's code where each batch's tile is written into the epoch (see kernels.tiny)
 
 
 def _epoch_setup(net, data, optimizer, batch_size, adjustments, evaluates):
@@ -553,7 +553,7 @@ def _epoch_setup(net, data, optimizer, batch_size, adjustments, evaluates):
         grad = aligned_zeros(net.n_params, net.dtype)
         chunked = chunking(net.n_params)
         with _FIT_MEMORY.workspace(workspace.plan(net.layout, batch_size, net.n_params), net.dtype) as ws:
-            tiny = True if trains_tiny(net.layout, batch_size, ws.tile_rows) else None
+            tiny = np.int64(code) if trains_tiny(net.layout, batch_size, ws.tile_rows) else None
             rule = (code, state, hyper)
             kernels = epoch_kernels(net.model, data, ws, grad, rule, adjustments, chunked, tiny, evaluates=evaluates)
         entry = rule_entry(code, net.params, grad, state, hyper)

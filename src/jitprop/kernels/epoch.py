@@ -18,7 +18,7 @@ from .batch import batch_scale, reduce_tiles, run_batch, run_tiles_sharing, tile
 from .dense import pack_weights
 from .layout import untracked
 from ._numba.linking import NO_KERNEL, call
-from .optimizers import RULES
+from .optimizers import RULES, SGD
 from .prefetch import prefetch_examples
 from .regularization import add_l2_penalty, clip_by_global_norm
 from .step import step_range, sum_and_update
@@ -130,11 +130,13 @@ def train_epoch(kernels, model, data, plan, ws, grad, backup, optimizer, batch_s
         both (Numba drops the branch before compiling it).
     chunked : True or None
         :func:`~.batch.chunking` of the parameters.
-    tiny : True or None
-        True for a network that :func:`~.tiny.trains_tiny` at these
-        batches: each batch's tile is then written into this loop
-        (:func:`~.tiny.tiny_batch`). With None, only the tiles' code is
-        compiled.
+    tiny : int or None
+        For a network that :func:`~.tiny.trains_tiny` at these batches, the
+        code of the update rule (see :mod:`.optimizers`): each batch's tile
+        is then written into this loop (:func:`~.tiny.tiny_batch`), and the
+        update too where the rule is SGD (on W4, one example an update, its
+        call through the rule's entry took a tenth of the epoch). With None,
+        only the tiles' code is compiled.
 
     Returns
     -------
@@ -214,10 +216,15 @@ def train_epoch(kernels, model, data, plan, ws, grad, backup, optimizer, batch_s
         lr, step = plan.lrs[b], plan.step + b + 1
         if chunked is None:
             # One chunk (a small network): the step is written in here, its call would pass every buffer again.
-            n_params = params.shape[0]
-            summed_sq, finite = step_range(
-                ws.tile_gradients, summed_tiles, grad, rule, params, state, hyper, lr, step, np.int64(0), n_params
-            )
+            tiles, lo, hi = ws.tile_gradients, np.int64(0), params.shape[0]
+            if tiny is not None and tiny == SGD:
+                summed_sq, finite = step_range(
+                    tiles, summed_tiles, grad, rule, params, state, hyper, lr, step, lo, hi, True
+                )
+            else:
+                summed_sq, finite = step_range(
+                    tiles, summed_tiles, grad, rule, params, state, hyper, lr, step, lo, hi, None
+                )
         else:
             arguments = (ws.tile_gradients, summed_tiles, grad, rule, params, state, hyper, lr, step, chunked)
             summed_sq, finite = call(sum_and_update, arguments)

@@ -68,6 +68,12 @@ def sgd_update(params, grad, state, hyper, lr, step, lo, hi):
     bool
         Whether the state it keeps for this range is finite.
     """
+    return sgd_step(params, grad, state, hyper, lr, step, lo, hi)
+
+
+@njit(**INLINED_KERNEL)
+def sgd_step(params, grad, state, hyper, lr, step, lo, hi):
+    """:func:`sgd_update`, written into its caller (a tiny network's epoch, see :func:`~.step.step_range`)."""
     _sgd(params[lo:hi], grad[lo:hi], state[0, lo:hi], hyper[0], hyper[1] != 0.0, hyper[2], lr)
     # Plain SGD keeps no state (its row stays as it was).
     return hyper[0] == 0.0 or finite_row(state[0, lo:hi])

@@ -16,6 +16,7 @@ from numba import njit
 from ._numba.options import INLINED_KERNEL, KERNEL
 from ._numba.linking import call_entry
 from .finite import finite_row
+from .optimizers import sgd_step
 from .batch import _reduce_chunk, add_later_tiles, chunk_bounds, chunk_count, squared_norm
 from .tuning import PARALLEL_STEP, SUM_ONTO_FIRST_TILE
 from ._numba.parallel import run_tasks
@@ -58,7 +59,7 @@ def sum_and_update(tile_gradients, n_tiles, grad, rule, params, state, hyper, lr
     n_chunks = chunk_count(n)
     if chunked is None or n_chunks == 1:
         # (No arrays of partial results: on a tiny network their allocation is a large part of a batch.)
-        return step_range(tile_gradients, n_tiles, grad, rule, params, state, hyper, lr, step, np.int64(0), n)
+        return step_range(tile_gradients, n_tiles, grad, rule, params, state, hyper, lr, step, np.int64(0), n, None)
     partial = np.empty(n_chunks)
     finite = np.empty(n_chunks, dtype=np.bool_)
     arguments = (tile_gradients, n_tiles, grad, rule, params, state, hyper, lr, step, partial, finite)
@@ -80,12 +81,12 @@ def _step_chunk(tile_gradients, n_tiles, grad, rule, params, state, hyper, lr, s
     """Chunk ``chunk`` of :func:`sum_and_update`: its results go to ``partial[chunk]`` and ``finite[chunk]``."""
     lo, hi = chunk_bounds(params.shape[0], partial.shape[0], chunk)
     partial[chunk], finite[chunk] = step_range(
-        tile_gradients, n_tiles, grad, rule, params, state, hyper, lr, step, lo, hi
+        tile_gradients, n_tiles, grad, rule, params, state, hyper, lr, step, lo, hi, None
     )
 
 
 @njit(**INLINED_KERNEL)
-def step_range(tile_gradients, n_tiles, grad, rule, params, state, hyper, lr, step, lo, hi):
+def step_range(tile_gradients, n_tiles, grad, rule, params, state, hyper, lr, step, lo, hi, sgd):
     """Sum, update and check parameters ``lo:hi``; return their ``‖grad‖²`` and whether they are finite.
 
     Written into its callers, as are the reduction's and the rules' helpers:
@@ -94,7 +95,9 @@ def step_range(tile_gradients, n_tiles, grad, rule, params, state, hyper, lr, st
     :func:`sum_and_update`, whose call passes every buffer again: W4 in
     batches of one ran 1.09 to 1.18 times as fast with that and the
     prefetch written in too (4 alternating rounds, Intel Xeon of the
-    Sapphire Rapids class).
+    Sapphire Rapids class). With ``sgd`` True (else None) the rule is SGD,
+    written in too (:func:`~.optimizers.sgd_step`) rather than called
+    through its entry ``rule``, a call that passes every buffer again.
     """
     if n_tiles == 1 or (n_tiles > 1 and params.shape[0] >= SUM_ONTO_FIRST_TILE):
         # The tiles' gradients are summed onto the first tile's, whose lines the tile has just written: a sum
@@ -112,5 +115,8 @@ def step_range(tile_gradients, n_tiles, grad, rule, params, state, hyper, lr, st
         # (The gradient was summed elsewhere: its norm comes from this pass, while the chunk is in cache.)
         summed = grad
         grad_sq = squared_norm(grad[lo:hi])
-    state_finite = call_entry(rule, (params, summed, state, hyper, lr, step, lo, hi), True)
+    if sgd is None:
+        state_finite = call_entry(rule, (params, summed, state, hyper, lr, step, lo, hi), True)
+    else:
+        state_finite = sgd_step(params, summed, state, hyper, lr, step, lo, hi)
     return grad_sq, finite_row(params[lo:hi]) and state_finite
