@@ -99,6 +99,32 @@ def test_a_diverging_tiny_network_stops_where_its_tiles_would(monkeypatch):
     assert results[0] == results[1]
 
 
+@pytest.mark.parametrize("momentum", [0.0, 0.9])
+def test_a_gradient_that_overflows_under_a_finite_loss_stops_a_tiny_network_where_its_tiles_would(
+    monkeypatch, momentum
+):
+    # z ≈ 2e18: a finite loss of about 4e36, but a weight gradient 2·z·x ≈ 4e39, past float32's range. (The
+    # tiny network's SGD finds it by the parameters it makes infinite; the tiles' step by the gradient.)
+    X = np.full((6, 2), 1e21, dtype=np.float32)
+    X[:3] = 0.5
+    y = np.zeros((6, 1), dtype=np.float32)
+    results = []
+    for tiny in (True, False):
+        net = jp.Network([jp.Dense(1, "identity")], input_dim=2, loss="mse", seed=0)
+        net.params[:] = 1e-3
+        with monkeypatch.context() as patch:
+            if not tiny:
+                patch.setattr(training, "trains_tiny", lambda *args: False)
+            with pytest.raises(jp.errors.DivergenceError) as caught:
+                net.fit(
+                    X, y, epochs=1, batch_size=1, optimizer=jp.SGD(lr=0.1, momentum=momentum), verbose=0, shuffle=False
+                )
+        assert np.isfinite(net.params).all()
+        results.append((str(caught.value), net.params.tobytes(), [setup.tiny for setup in net._epoch_setups.values()]))
+    assert results[0][:2] == results[1][:2] and "batch 3" in results[0][0]
+    assert results[0][2] == [jp.SGD.code] and results[1][2] == [None]
+
+
 def _layout(layers, input_dim, batch=1):
     net = jp.Network(layers, input_dim=input_dim, loss="mse", seed=0)
     return net.layout, plan_tile_rows(batch, net.layout, net.n_params)

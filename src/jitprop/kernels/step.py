@@ -97,7 +97,11 @@ def step_range(tile_gradients, n_tiles, grad, rule, params, state, hyper, lr, st
     prefetch written in too (4 alternating rounds, Intel Xeon of the
     Sapphire Rapids class). With ``sgd`` True (else None) the rule is SGD,
     written in too (:func:`~.optimizers.sgd_step`) rather than called
-    through its entry ``rule``, a call that passes every buffer again.
+    through its entry ``rule``, a call that passes every buffer again; the
+    summed gradient's ``‖grad‖²`` is then left out (0): SGD makes every
+    parameter whose gradient is not finite NaN or infinite (``p − lr·g``,
+    ``0·∞`` being NaN where ``lr`` is 0), which the check of the parameters
+    finds.
     """
     if n_tiles == 1 or (n_tiles > 1 and params.shape[0] >= SUM_ONTO_FIRST_TILE):
         # The tiles' gradients are summed onto the first tile's, whose lines the tile has just written: a sum
@@ -105,7 +109,7 @@ def step_range(tile_gradients, n_tiles, grad, rule, params, state, hyper, lr, st
         # rule and never again. (A single tile's gradient is read where it lies.)
         summed = tile_gradients[0]
         add_later_tiles(tile_gradients, n_tiles, summed[lo:hi], lo, hi)
-        grad_sq = squared_norm(summed[lo:hi])
+        grad_sq = squared_norm(summed[lo:hi]) if sgd is None else 0.0
     elif n_tiles > 0:
         # Gradients that stay in the cores' caches: the first tile's lines are another thread's, and adding
         # onto them would take them over; grad's lines of this chunk are this thread's from the batch before.
