@@ -77,7 +77,7 @@ def epoch_kernels(model, data, ws, grad, optimizer, adjustments, chunked, tiny, 
     update = (NO_KERNEL, state, hyper)
     backup = backup_buffers(model.params, state)
     epoch = (kernels, model, data, plan, ws, grad, backup, update, np.zeros((1, 2)), adjustments, chunked, tiny)
-    rule = (RULES[code], (model.params, grad, state, hyper, 0.0, int64, int64, int64))
+    rule = (RULES[code], (model.params, grad.reshape(1, -1), int64, grad, state, hyper, 0.0, int64, int64, int64))
     batch = (kernels, int64, model, data, rows, 0.0, ws, grad, False, -1, chunked)
     # The second process takes the tile and the rule; this one the epoch and the
     # evaluation's batch driver, which share callees (the tile alone is the

@@ -1,9 +1,11 @@
 """Parameter updates over the flat parameter buffer: a kernel each, found by an integer code.
 
-Each rule is one kernel that updates a range of parameters,
-``rule(params, grad, state, hyper, lr, step, lo, hi)`` (see :func:`adam_update`),
-which :mod:`.step` runs per chunk of parameters (in parallel for large
-networks), between summing the chunk's gradient and checking it. :data:`RULES`
+Each rule is one kernel that updates a range of parameters from the
+batch's tiles' gradients, ``rule(params, tiles, n_tiles, grad, state, hyper,
+lr, step, lo, hi)`` (see :func:`adam_update`), which :mod:`.step` runs per
+chunk of parameters (in parallel for large networks) before checking them.
+Every rule reads the gradient as :func:`summed_gradient` gives it, but SGD
+sums the tiles as it updates, in one pass (:func:`sgd_step`). :data:`RULES`
 maps the codes to them; training passes its rule as an entry
 (:func:`rule_entry`), so only that rule is compiled. Updates are
 element-wise, so the result never depends on the chunking or the thread
@@ -33,9 +35,11 @@ import math
 import numpy as np
 from numba import njit
 
-from ._numba.options import INLINED_KERNEL, KERNEL
+from ._numba.options import AS_WRITTEN, INLINED_KERNEL, KERNEL
 from ._numba.linking import entry
+from .batch import _reduce_chunk, add_later_tiles, squared_norm
 from .finite import finite_row
+from .tuning import SUM_ONTO_FIRST_TILE
 
 SGD = 0
 ADAM = 1
@@ -45,13 +49,21 @@ ADAGRAD = 4
 
 
 @njit(**KERNEL)
-def sgd_update(params, grad, state, hyper, lr, step, lo, hi):
-    """Update ``params[lo:hi]`` in place from ``grad[lo:hi]`` by SGD; every rule takes these arguments.
+def sgd_update(params, tiles, n_tiles, grad, state, hyper, lr, step, lo, hi):
+    """Update ``params[lo:hi]`` in place by SGD from the batch's gradient; every rule takes these arguments.
 
     Parameters
     ----------
-    params, grad : ndarray of shape (n_params,)
-        The flat parameter buffer and its gradient, of one dtype.
+    params : ndarray of shape (n_params,)
+        The flat parameter buffer.
+    tiles : ndarray of shape (tiles, n_params)
+        The tiles' gradients, of the parameters' dtype: the batch's gradient
+        is the sum of the first ``n_tiles`` in tile order (see
+        :func:`summed_gradient`).
+    n_tiles : int
+        0 when ``grad`` holds the batch's gradient already.
+    grad : ndarray of shape (n_params,)
+        Room for the sum of the tiles (see :func:`summed_gradient`).
     state : ndarray of shape (n_slots, n_params)
         Per-parameter state of the rule, updated in place.
     hyper : float64 ndarray
@@ -65,53 +77,103 @@ def sgd_update(params, grad, state, hyper, lr, step, lo, hi):
 
     Returns
     -------
-    bool
-        Whether the state it keeps for this range is finite.
+    grad_sq : float
+        ``‖g‖²`` over the range, in float64; SGD leaves it out (0).
+    finite : bool
+        Whether the state the rule keeps for this range is finite. A
+        gradient that is not finite makes a parameter or a state element
+        not finite in every rule, SGD's parameters included (``p − lr·g``,
+        ``0·∞`` being NaN where ``lr`` is 0): the step's check of the
+        parameters and this one find it.
     """
-    return sgd_step(params, grad, state, hyper, lr, step, lo, hi)
+    return sgd_step(params, tiles, n_tiles, grad, state, hyper, lr, step, lo, hi)
 
 
 @njit(**INLINED_KERNEL)
-def sgd_step(params, grad, state, hyper, lr, step, lo, hi):
-    """:func:`sgd_update`, written into its caller (a tiny network's epoch, see :func:`~.step.step_range`)."""
-    _sgd(params[lo:hi], grad[lo:hi], state[0, lo:hi], hyper[0], hyper[1] != 0.0, hyper[2], lr)
+def sgd_step(params, tiles, n_tiles, grad, state, hyper, lr, step, lo, hi):
+    """:func:`sgd_update`, which a tiny network's epoch writes in (see :func:`~.step.step_range`).
+
+    Up to two tiles' gradients are summed in the update's pass, element by
+    element, as :func:`summed_gradient` would sum them: on W1's network
+    (235,146 parameters, two tiles a batch) the step took half as long as
+    summing into ``grad`` and then updating (229 µs against 110, one
+    thread, alternating calls; the same bits).
+    """
+    momentum, nesterov, weight_decay = hyper[0], hyper[1] != 0.0, hyper[2]
+    p, velocity = params[lo:hi], state[0, lo:hi]
+    if n_tiles <= 2:
+        first = tiles[0, lo:hi] if n_tiles > 0 else grad[lo:hi]
+        second = tiles[1, lo:hi] if n_tiles == 2 else first  # (read only with two tiles)
+        _sgd(p, first, second, n_tiles == 2, velocity, momentum, nesterov, weight_decay, lr)
+    else:
+        _, g = summed_gradient(tiles, n_tiles, grad, lo, hi)
+        _sgd(p, g, g, False, velocity, momentum, nesterov, weight_decay, lr)
     # Plain SGD keeps no state (its row stays as it was).
-    return hyper[0] == 0.0 or finite_row(state[0, lo:hi])
+    return 0.0, momentum == 0.0 or finite_row(velocity)
+
+
+@njit(**INLINED_KERNEL)
+def summed_gradient(tiles, n_tiles, grad, lo, hi):
+    """The batch's gradient over ``lo:hi``, the first ``n_tiles`` tiles' summed in tile order, and its ``‖g‖²``.
+
+    Returns ``(grad_sq, g)``, ``g`` a view: of the first tile's buffer, onto
+    which the others are added, for a single tile or ``SUM_ONTO_FIRST_TILE``
+    parameters or more; else of ``grad``, which receives the sum; with
+    ``n_tiles`` 0, of ``grad`` as it is (the batch's gradient, summed
+    elsewhere).
+    """
+    if n_tiles == 1 or (n_tiles > 1 and tiles.shape[1] >= SUM_ONTO_FIRST_TILE):
+        # The tiles' gradients are summed onto the first tile's, whose lines the tile has just written: a sum
+        # written into grad instead was a pass of stores to memory more (W3: 8.4 MB a batch), read by the
+        # rule and never again. (A single tile's gradient is read where it lies.)
+        summed = tiles[0, lo:hi]
+        add_later_tiles(tiles, n_tiles, summed, lo, hi)
+        return squared_norm(summed), summed
+    if n_tiles > 0:
+        # Gradients that stay in the cores' caches: the first tile's lines are another thread's, and adding
+        # onto them would take them over; grad's lines of this chunk are this thread's from the batch before.
+        return _reduce_chunk(tiles, n_tiles, grad, False, lo, hi), grad[lo:hi]
+    # (The gradient was summed elsewhere: its norm comes from this pass, while the chunk is in cache.)
+    return squared_norm(grad[lo:hi]), grad[lo:hi]
 
 
 @njit(**KERNEL)
-def adam_update(params, grad, state, hyper, lr, step, lo, hi):
+def adam_update(params, tiles, n_tiles, grad, state, hyper, lr, step, lo, hi):
     """:func:`sgd_update` for Adam."""
+    grad_sq, g = summed_gradient(tiles, n_tiles, grad, lo, hi)
     # Without amsgrad there is no third row; row 1 stands in and is never written through it.
     v_max = state[2 if hyper[4] != 0.0 else 1, lo:hi]
-    _adam(params[lo:hi], grad[lo:hi], state[0, lo:hi], state[1, lo:hi], v_max, hyper, False, lr, step)
-    return _state_finite(state, lo, hi)
+    _adam(params[lo:hi], g, state[0, lo:hi], state[1, lo:hi], v_max, hyper, False, lr, step)
+    return grad_sq, _state_finite(state, lo, hi)
 
 
 @njit(**KERNEL)
-def adamw_update(params, grad, state, hyper, lr, step, lo, hi):
+def adamw_update(params, tiles, n_tiles, grad, state, hyper, lr, step, lo, hi):
     """:func:`sgd_update` for AdamW (Adam with decoupled weight decay)."""
+    grad_sq, g = summed_gradient(tiles, n_tiles, grad, lo, hi)
     v_max = state[2 if hyper[4] != 0.0 else 1, lo:hi]
-    _adam(params[lo:hi], grad[lo:hi], state[0, lo:hi], state[1, lo:hi], v_max, hyper, True, lr, step)
-    return _state_finite(state, lo, hi)
+    _adam(params[lo:hi], g, state[0, lo:hi], state[1, lo:hi], v_max, hyper, True, lr, step)
+    return grad_sq, _state_finite(state, lo, hi)
 
 
 @njit(**KERNEL)
-def rmsprop_update(params, grad, state, hyper, lr, step, lo, hi):
+def rmsprop_update(params, tiles, n_tiles, grad, state, hyper, lr, step, lo, hi):
     """:func:`sgd_update` for RMSprop."""
+    grad_sq, g = summed_gradient(tiles, n_tiles, grad, lo, hi)
     # Optional rows follow E[g²] in order; an absent row's stand-in is never written.
     centered = hyper[3] != 0.0
     g_mean = state[1 if centered else 0, lo:hi]
     buffer = state[(2 if centered else 1) if hyper[2] != 0.0 else 0, lo:hi]
-    _rmsprop(params[lo:hi], grad[lo:hi], state[0, lo:hi], g_mean, buffer, hyper, lr)
-    return _state_finite(state, lo, hi)
+    _rmsprop(params[lo:hi], g, state[0, lo:hi], g_mean, buffer, hyper, lr)
+    return grad_sq, _state_finite(state, lo, hi)
 
 
 @njit(**KERNEL)
-def adagrad_update(params, grad, state, hyper, lr, step, lo, hi):
+def adagrad_update(params, tiles, n_tiles, grad, state, hyper, lr, step, lo, hi):
     """:func:`sgd_update` for Adagrad."""
-    _adagrad(params[lo:hi], grad[lo:hi], state[0, lo:hi], hyper, lr, step)
-    return _state_finite(state, lo, hi)
+    grad_sq, g = summed_gradient(tiles, n_tiles, grad, lo, hi)
+    _adagrad(params[lo:hi], g, state[0, lo:hi], hyper, lr, step)
+    return grad_sq, _state_finite(state, lo, hi)
 
 
 #: Update kernel of each rule code.
@@ -119,9 +181,13 @@ RULES = {SGD: sgd_update, ADAM: adam_update, ADAMW: adamw_update, RMSPROP: rmspr
 
 
 def rule_entry(code, params, grad, state, hyper):
-    """The entry (see :func:`~.linking.entry`) of rule ``code`` for these buffers, as :mod:`.step` calls it."""
+    """The entry (see :func:`~.linking.entry`) of rule ``code`` for these buffers, as :mod:`.step` calls it.
+
+    (Its tiles are of ``grad``'s type, one row of them.)
+    """
     int64 = np.int64(0)
-    return entry(RULES[code], params, grad, state, hyper, 0.0, int64, int64, int64)
+    tiles = grad.reshape(1, -1)
+    return entry(RULES[code], params, tiles, int64, grad, state, hyper, 0.0, int64, int64, int64)
 
 
 @njit(**INLINED_KERNEL)
@@ -133,24 +199,39 @@ def _state_finite(state, lo, hi):
 
 
 @njit(**INLINED_KERNEL)
-def _sgd(p, g, velocity, momentum, nesterov, weight_decay, lr):
+def _sgd(p, first, second, two, velocity, momentum, nesterov, weight_decay, lr):
     """SGD with momentum, as in PyTorch (hyper = [momentum, nesterov, weight_decay]).
 
     ``g ← g + λp``; ``v ← μv + g``; ``p ← p − lr·(g + μv)`` with Nesterov,
-    else ``p ← p − lr·v``. With ``μ = 0``: ``p ← p − lr·g``.
+    else ``p ← p − lr·v``. With ``μ = 0``: ``p ← p − lr·g``. The gradient
+    ``g`` is ``first``, or with ``two`` the sum of ``first`` and ``second``
+    (:func:`_tile_sum`).
     """
     if momentum == 0.0:
         for i in range(p.shape[0]):
-            p[i] -= lr * (g[i] + weight_decay * p[i])
+            g = _tile_sum(first[i], second[i]) if two else first[i]
+            p[i] -= lr * (g + weight_decay * p[i])
         return
     for i in range(p.shape[0]):
-        gi = g[i] + weight_decay * p[i]
+        gi = (_tile_sum(first[i], second[i]) if two else first[i]) + weight_decay * p[i]
         v = momentum * velocity[i] + gi
         velocity[i] = v
         p[i] -= lr * (gi + momentum * v) if nesterov else lr * v
 
 
-@njit(**INLINED_KERNEL)
+@njit(**AS_WRITTEN)
+def _tile_sum(a, b):
+    """``a + b``, rounded as written: two tiles' gradients, as :func:`summed_gradient` adds them.
+
+    (Under the fast-math flags LLVM could regroup it with the update's
+    additions in a float64 network.)
+    """
+    return a + b
+
+
+# (A kernel of its own, as _rmsprop: written into adamw_update beside the tiles' sum, its loop gave some
+# elements other last bits by where a chunk starts.)
+@njit(**KERNEL)
 def _adam(p, g, m, v, v_max, hyper, decoupled, lr, step):
     """Adam / AdamW, as in PyTorch (hyper = [β₁, β₂, ε, λ, amsgrad]).
 

@@ -1,13 +1,14 @@
 """The step after a batch's tiles: sum their gradients, update, check, in one pass.
 
 Done one after another, summing the tiles' gradients (:func:`reduce_tiles`),
-applying the update rule (:func:`~.optimizers.apply_rule`) and checking that the
+applying the update rule (:mod:`.optimizers`) and checking that the
 parameters and the optimizer state stayed finite are three passes over every
 parameter and, for a large network, three parallel regions. Here each chunk
 of parameters goes through all three while it is in cache, and the chunks
 are the tasks of one parallel region. The sums and the update are those of
 the three passes, bit for bit: the same chunks, each element summed in tile
-order.
+order. (SGD sums a chunk's gradient as it updates it, in one pass: see
+:func:`~.optimizers.sgd_step`.)
 """
 
 import numpy as np
@@ -17,8 +18,8 @@ from ._numba.options import INLINED_KERNEL, KERNEL
 from ._numba.linking import call_entry
 from .finite import finite_row
 from .optimizers import sgd_step
-from .batch import _reduce_chunk, add_later_tiles, chunk_bounds, chunk_count, squared_norm
-from .tuning import PARALLEL_STEP, SUM_ONTO_FIRST_TILE
+from .batch import chunk_bounds, chunk_count
+from .tuning import PARALLEL_STEP
 from ._numba.parallel import run_tasks
 
 
@@ -50,10 +51,12 @@ def sum_and_update(tile_gradients, n_tiles, grad, rule, params, state, hyper, lr
         The batch's gradient's squared norm, summed by the chunks of
         :func:`~jitprop.kernels.batch.reduce_tiles` (equal to its result up to
         rounding: the compiler may vectorise the sums differently); with
-        ``n_tiles`` 0, of ``grad`` as given. Not finite when ``grad`` is not.
+        ``n_tiles`` 0, of ``grad`` as given. SGD leaves it out: 0 (see
+        :func:`~.optimizers.sgd_update`).
     finite : bool
         Whether every parameter and every state element the rule keeps is
-        finite after the update.
+        finite after the update: False too where the gradient is not finite,
+        which makes one of them not finite under every rule.
     """
     n = params.shape[0]
     n_chunks = chunk_count(n)
@@ -87,7 +90,7 @@ def _step_chunk(tile_gradients, n_tiles, grad, rule, params, state, hyper, lr, s
 
 @njit(**INLINED_KERNEL)
 def step_range(tile_gradients, n_tiles, grad, rule, params, state, hyper, lr, step, lo, hi, sgd):
-    """Sum, update and check parameters ``lo:hi``; return their ``‖grad‖²`` and whether they are finite.
+    """Sum, update and check parameters ``lo:hi``; return their ``‖grad‖²`` (0 for SGD) and whether they are finite.
 
     Written into its callers, as are the reduction's and the rules' helpers:
     a tiny network's step is otherwise mostly calls. ``train_epoch`` writes
@@ -95,32 +98,15 @@ def step_range(tile_gradients, n_tiles, grad, rule, params, state, hyper, lr, st
     :func:`sum_and_update`, whose call passes every buffer again: W4 in
     batches of one ran 1.09 to 1.18 times as fast with that and the
     prefetch written in too (4 alternating rounds, Intel Xeon of the
-    Sapphire Rapids class). With ``sgd`` True (else None) the rule is SGD,
-    written in too (:func:`~.optimizers.sgd_step`) rather than called
-    through its entry ``rule``, a call that passes every buffer again; the
-    summed gradient's ``‖grad‖²`` is then left out (0): SGD makes every
-    parameter whose gradient is not finite NaN or infinite (``p − lr·g``,
-    ``0·∞`` being NaN where ``lr`` is 0), which the check of the parameters
-    finds.
+    Sapphire Rapids class). The rule sums the tiles' gradients (see
+    :func:`~.optimizers.summed_gradient`); with ``sgd`` True (else None) it
+    is SGD, written in too (:func:`~.optimizers.sgd_step`) rather than
+    called through its entry ``rule``, a call that passes every buffer again.
     """
-    if n_tiles == 1 or (n_tiles > 1 and params.shape[0] >= SUM_ONTO_FIRST_TILE):
-        # The tiles' gradients are summed onto the first tile's, whose lines the tile has just written: a sum
-        # written into grad instead was a pass of stores to memory more (W3: 8.4 MB a batch), read by the
-        # rule and never again. (A single tile's gradient is read where it lies.)
-        summed = tile_gradients[0]
-        add_later_tiles(tile_gradients, n_tiles, summed[lo:hi], lo, hi)
-        grad_sq = squared_norm(summed[lo:hi]) if sgd is None else 0.0
-    elif n_tiles > 0:
-        # Gradients that stay in the cores' caches: the first tile's lines are another thread's, and adding
-        # onto them would take them over; grad's lines of this chunk are this thread's from the batch before.
-        summed = grad
-        grad_sq = _reduce_chunk(tile_gradients, n_tiles, grad, False, lo, hi)
-    else:
-        # (The gradient was summed elsewhere: its norm comes from this pass, while the chunk is in cache.)
-        summed = grad
-        grad_sq = squared_norm(grad[lo:hi])
+    tiles = np.int64(n_tiles)
     if sgd is None:
-        state_finite = call_entry(rule, (params, summed, state, hyper, lr, step, lo, hi), True)
+        arguments = (params, tile_gradients, tiles, grad, state, hyper, lr, step, lo, hi)
+        grad_sq, state_finite = call_entry(rule, arguments, (0.0, True))
     else:
-        state_finite = sgd_step(params, summed, state, hyper, lr, step, lo, hi)
+        grad_sq, state_finite = sgd_step(params, tile_gradients, tiles, grad, state, hyper, lr, step, lo, hi)
     return grad_sq, finite_row(params[lo:hi]) and state_finite
