@@ -5,7 +5,7 @@ batch's tiles' gradients, ``rule(params, tiles, n_tiles, grad, state, hyper,
 lr, step, lo, hi)`` (see :func:`adam_update`), which :mod:`.step` runs per
 chunk of parameters (in parallel for large networks) before checking them.
 Every rule reads the gradient as :func:`summed_gradient` gives it, but SGD
-sums the tiles as it updates, in one pass (:func:`sgd_step`). :data:`RULES`
+sums two tiles as it updates, in one pass (:func:`sgd_update`). :data:`RULES`
 maps the codes to them; training passes its rule as an entry
 (:func:`rule_entry`), so only that rule is compiled. Updates are
 element-wise, so the result never depends on the chunking or the thread
@@ -86,28 +86,31 @@ def sgd_update(params, tiles, n_tiles, grad, state, hyper, lr, step, lo, hi):
         ``0·∞`` being NaN where ``lr`` is 0): the step's check of the
         parameters and this one find it.
     """
-    return sgd_step(params, tiles, n_tiles, grad, state, hyper, lr, step, lo, hi)
+    # Up to two tiles' gradients are summed in the update's pass, element by element, as summed_gradient would
+    # sum them: on W1's network (235,146 parameters, two tiles a batch) the step took half as long as summing
+    # into grad and then updating (229 µs against 110, one thread, alternating calls; the same bits).
+    if n_tiles == 2:
+        p, velocity = params[lo:hi], state[0, lo:hi]
+        momentum, nesterov, weight_decay = hyper[0], hyper[1] != 0.0, hyper[2]
+        _sgd(p, tiles[0, lo:hi], tiles[1, lo:hi], True, velocity, momentum, nesterov, weight_decay, lr)
+        return 0.0, momentum == 0.0 or finite_row(velocity)
+    if n_tiles > 2:
+        _, g = summed_gradient(tiles, n_tiles, grad, lo, hi)
+    else:
+        g = tiles[0, lo:hi] if n_tiles == 1 else grad[lo:hi]  # (read where it lies)
+    return sgd_step(params, g, state, hyper, lr, lo, hi)
 
 
 @njit(**INLINED_KERNEL)
-def sgd_step(params, tiles, n_tiles, grad, state, hyper, lr, step, lo, hi):
-    """:func:`sgd_update`, which a tiny network's epoch writes in (see :func:`~.step.step_range`).
+def sgd_step(params, g, state, hyper, lr, lo, hi):
+    """:func:`sgd_update` from the gradient ``g`` of ``params[lo:hi]`` as given: ``(0.0, state finite)``.
 
-    Up to two tiles' gradients are summed in the update's pass, element by
-    element, as :func:`summed_gradient` would sum them: on W1's network
-    (235,146 parameters, two tiles a batch) the step took half as long as
-    summing into ``grad`` and then updating (229 µs against 110, one
-    thread, alternating calls; the same bits).
+    Written into a tiny network's epoch (see :func:`~.step.step_range`),
+    where a batch is one tile.
     """
     momentum, nesterov, weight_decay = hyper[0], hyper[1] != 0.0, hyper[2]
-    p, velocity = params[lo:hi], state[0, lo:hi]
-    if n_tiles <= 2:
-        first = tiles[0, lo:hi] if n_tiles > 0 else grad[lo:hi]
-        second = tiles[1, lo:hi] if n_tiles == 2 else first  # (read only with two tiles)
-        _sgd(p, first, second, n_tiles == 2, velocity, momentum, nesterov, weight_decay, lr)
-    else:
-        _, g = summed_gradient(tiles, n_tiles, grad, lo, hi)
-        _sgd(p, g, g, False, velocity, momentum, nesterov, weight_decay, lr)
+    velocity = state[0, lo:hi]
+    _sgd(params[lo:hi], g, g, False, velocity, momentum, nesterov, weight_decay, lr)
     # Plain SGD keeps no state (its row stays as it was).
     return 0.0, momentum == 0.0 or finite_row(velocity)
 

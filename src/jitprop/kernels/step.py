@@ -8,7 +8,7 @@ of parameters goes through all three while it is in cache, and the chunks
 are the tasks of one parallel region. The sums and the update are those of
 the three passes, bit for bit: the same chunks, each element summed in tile
 order. (SGD sums a chunk's gradient as it updates it, in one pass: see
-:func:`~.optimizers.sgd_step`.)
+:func:`~.optimizers.sgd_update`.)
 """
 
 import numpy as np
@@ -99,14 +99,16 @@ def step_range(tile_gradients, n_tiles, grad, rule, params, state, hyper, lr, st
     batches of one ran 1.09 to 1.18 times as fast with that and the
     prefetch written in too (4 alternating rounds, Intel Xeon of the
     Sapphire Rapids class). The rule sums the tiles' gradients (see
-    :func:`~.optimizers.summed_gradient`); with ``sgd`` True (else None) it
-    is SGD, written in too (:func:`~.optimizers.sgd_step`) rather than
-    called through its entry ``rule``, a call that passes every buffer again.
+    :func:`~.optimizers.summed_gradient`). With ``sgd`` True (else None),
+    for a batch of one tile, the rule is SGD, written in too
+    (:func:`~.optimizers.sgd_step`, reading the tile's gradient, or
+    ``grad`` with ``n_tiles`` 0) rather than called through its entry
+    ``rule``, a call that passes every buffer again.
     """
-    tiles = np.int64(n_tiles)
     if sgd is None:
-        arguments = (params, tile_gradients, tiles, grad, state, hyper, lr, step, lo, hi)
+        arguments = (params, tile_gradients, np.int64(n_tiles), grad, state, hyper, lr, step, lo, hi)
         grad_sq, state_finite = call_entry(rule, arguments, (0.0, True))
     else:
-        grad_sq, state_finite = sgd_step(params, tile_gradients, tiles, grad, state, hyper, lr, step, lo, hi)
+        g = tile_gradients[0, lo:hi] if n_tiles > 0 else grad[lo:hi]
+        grad_sq, state_finite = sgd_step(params, g, state, hyper, lr, lo, hi)
     return grad_sq, finite_row(params[lo:hi]) and state_finite
