@@ -396,7 +396,7 @@ class Session:
                 clip_by_global_norm(batch_grad, adjustments.clip_norm)
             lr, step = float(plan.lrs[b]), np.int64(plan.step + b + 1)
             update = (tiles, np.int64(summed_tiles), batch_grad, self.rule, params, state, hyper, lr, step)
-            summed_sq, finite = self._update(update)  # (summed_sq is not finite when the gradient is not)
+            summed_sq, finite = self._update(update)  # (a gradient not finite makes finite False)
             b += 1
             if failed < 0 and not (finite and math.isfinite(grad_sq + summed_sq)):
                 failed = b - 1
