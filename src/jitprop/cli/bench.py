@@ -163,31 +163,33 @@ def run(args):
         report = first_run(_checks.positive_int(args.first_run, "--first-run"))
         print(json.dumps(report, indent=1) if args.json else format_first_run(report))
         return 0
+    log = (lambda message: print(message, file=sys.stderr)) if not args.json else (lambda message: None)
+
+    def one(default):
+        """The workload of a measure of one: the first of --workloads, else the measure's own."""
+        return WORKLOADS[default if args.workloads == _ALL_WORKLOADS else names[0]]
+
     if args.inference is not None:
         rounds = _checks.positive_int(args.inference, "--inference")
-        import numba
-
-        threads = args.threads or numba.config.NUMBA_NUM_THREADS
-        log = (lambda message: print(message, file=sys.stderr)) if not args.json else (lambda message: None)
-        workload = WORKLOADS["W1" if args.workloads == _ALL_WORKLOADS else names[0]]
-        report = inference_in_processes(workload, threads, rounds, [n for n in chosen if n in INFERENCE_ENGINES], log)
+        engines = [n for n in chosen if n in INFERENCE_ENGINES]
+        report = inference_in_processes(one("W1"), _threads(args), rounds, engines, log)
         print(json.dumps(report, indent=1) if args.json else format_inference(report))
         return 0
     if args.fit_call is not None:
         rounds = _checks.positive_int(args.fit_call, "--fit-call")
-        import numba
-
-        threads = args.threads or numba.config.NUMBA_NUM_THREADS
-        log = (lambda message: print(message, file=sys.stderr)) if not args.json else (lambda message: None)
-        report = fit_call_in_processes(
-            WORKLOADS["W2" if args.workloads == _ALL_WORKLOADS else names[0]], threads, rounds, log
-        )
+        report = fit_call_in_processes(one("W2"), _threads(args), rounds, log)
         print(json.dumps(report, indent=1) if args.json else format_fit_call(report))
         return 0
-    log = (lambda message: print(message, file=sys.stderr)) if not args.json else (lambda message: None)
     engines = tuple(ENGINES_BY_NAME[name] for name in chosen)
     report = run_benchmark(
         names, args.threads, args.quick, args.repeats, log, engines=engines, processes=args.processes
     )
     print(json.dumps(report, indent=1) if args.json else format_report(report))
     return 0
+
+
+def _threads(args):
+    """``--threads``, else Numba's thread count."""
+    import numba
+
+    return args.threads or numba.config.NUMBA_NUM_THREADS
