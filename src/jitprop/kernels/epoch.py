@@ -218,6 +218,7 @@ def train_epoch(kernels, model, data, plan, ws, grad, backup, optimizer, batch_s
         if chunked is None:
             # One chunk (a small network): the step is written in here, its call would pass every buffer again.
             tiles, lo, hi = ws.tile_gradients, np.int64(0), params.shape[0]
+            # (Two calls: sgd, True or None, decides what step_range compiles, so it is a constant in each.)
             if tiny is not None and tiny == SGD:
                 summed_sq, finite = step_range(
                     tiles, summed_tiles, grad, rule, params, state, hyper, lr, step, lo, hi, True

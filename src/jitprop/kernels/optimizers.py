@@ -90,27 +90,25 @@ def sgd_update(params, tiles, n_tiles, grad, state, hyper, lr, step, lo, hi):
     # sum them: on W1's network (235,146 parameters, two tiles a batch) the step took half as long as summing
     # into grad and then updating (229 µs against 110, one thread, alternating calls; the same bits).
     if n_tiles == 2:
-        p, velocity = params[lo:hi], state[0, lo:hi]
-        momentum, nesterov, weight_decay = hyper[0], hyper[1] != 0.0, hyper[2]
-        _sgd(p, tiles[0, lo:hi], tiles[1, lo:hi], True, velocity, momentum, nesterov, weight_decay, lr)
-        return 0.0, momentum == 0.0 or finite_row(velocity)
+        return sgd_step(params, tiles[0, lo:hi], tiles[1, lo:hi], True, state, hyper, lr, lo, hi)
     if n_tiles > 2:
         _, g = summed_gradient(tiles, n_tiles, grad, lo, hi)
     else:
         g = tiles[0, lo:hi] if n_tiles == 1 else grad[lo:hi]  # (read where it lies)
-    return sgd_step(params, g, state, hyper, lr, lo, hi)
+    return sgd_step(params, g, g, False, state, hyper, lr, lo, hi)
 
 
 @njit(**INLINED_KERNEL)
-def sgd_step(params, g, state, hyper, lr, lo, hi):
-    """:func:`sgd_update` from the gradient ``g`` of ``params[lo:hi]`` as given: ``(0.0, state finite)``.
+def sgd_step(params, first, second, two, state, hyper, lr, lo, hi):
+    """:func:`sgd_update` of ``params[lo:hi]`` from the gradient ``first`` (plus ``second`` with ``two``).
 
-    Written into a tiny network's epoch (see :func:`~.step.step_range`),
-    where a batch is one tile.
+    Returns ``(0.0, state finite)``. Written into its callers, ``two`` a
+    constant in each: :func:`sgd_update`, and a tiny network's epoch (see
+    :func:`~.step.step_range`), where a batch is one tile.
     """
     momentum, nesterov, weight_decay = hyper[0], hyper[1] != 0.0, hyper[2]
     velocity = state[0, lo:hi]
-    _sgd(params[lo:hi], g, g, False, velocity, momentum, nesterov, weight_decay, lr)
+    _sgd(params[lo:hi], first, second, two, velocity, momentum, nesterov, weight_decay, lr)
     # Plain SGD keeps no state (its row stays as it was).
     return 0.0, momentum == 0.0 or finite_row(velocity)
 

@@ -110,5 +110,5 @@ def step_range(tile_gradients, n_tiles, grad, rule, params, state, hyper, lr, st
         grad_sq, state_finite = call_entry(rule, arguments, (0.0, True))
     else:
         g = tile_gradients[0, lo:hi] if n_tiles > 0 else grad[lo:hi]
-        grad_sq, state_finite = sgd_step(params, g, state, hyper, lr, lo, hi)
+        grad_sq, state_finite = sgd_step(params, g, g, False, state, hyper, lr, lo, hi)
     return grad_sq, finite_row(params[lo:hi]) and state_finite
