@@ -44,9 +44,8 @@ def test_summing_in_the_update_pass_is_summing_first_bit_for_bit(rng, n, n_tiles
     grad_sq, finite = sum_and_update(tiles, n_tiles, grad, update, params, state, hyper, 0.01, 3, chunked)
     assert finite and want_finite
     sgd = code == kopt.SGD
-    assert grad_sq == (
-        0.0 if sgd else pytest.approx(want_sq, rel=1e-12)
-    )  # (summed in the same order up to vectorisation)
+    # (Summed in the same order up to vectorisation.)
+    assert grad_sq == (0.0 if sgd else pytest.approx(want_sq, rel=1e-12))
     assert params.tobytes() == want_params.tobytes()
     assert state.tobytes() == want_state.tobytes()
     if sgd and n_tiles <= 2:
