@@ -8,6 +8,8 @@ import numba
 import numpy as np
 import pytest
 
+from jitprop._threading import thread_count
+
 
 def _tasks_fixture():
     from numba import njit
@@ -36,16 +38,12 @@ def _tasks_fixture():
 def test_run_tasks_runs_every_task_once(threads, n_tasks):
     record, linked = _tasks_fixture()
     work = np.full(n_tasks, 1000.0)
-    before = numba.get_num_threads()
-    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
-    try:
+    with thread_count(min(threads, numba.config.NUMBA_NUM_THREADS)):
         visits = np.zeros(n_tasks, dtype=np.int64)
         on_thread = np.full(n_tasks, -1, dtype=np.int64)
         linked(visits, on_thread, work, n_tasks)
         np.testing.assert_array_equal(visits, 1)
         assert set(on_thread.tolist()) <= set(range(numba.get_num_threads()))
-    finally:
-        numba.set_num_threads(before)
 
 
 def test_run_tasks_spreads_the_tasks_over_the_threads():
@@ -58,20 +56,29 @@ def test_run_tasks_spreads_the_tasks_over_the_threads():
     record, linked = _tasks_fixture()
     visits = np.zeros(4, dtype=np.int64)
     on_thread = np.full(4, -1, dtype=np.int64)
-    before = numba.get_num_threads()
-    numba.set_num_threads(2)
-    try:
-        with _threading.parallel_region():
-            linked(visits, on_thread, np.full(4, 2e6), 4)
-    finally:
-        numba.set_num_threads(before)
+    with thread_count(2), _threading.parallel_region():
+        linked(visits, on_thread, np.full(4, 2e6), 4)
     assert sorted(set(on_thread.tolist())) == [0, 1]
-    numba.set_num_threads(1)
-    try:
+    with thread_count(1):
         linked(visits, on_thread, np.full(4, 10.0), 4)
-    finally:
-        numba.set_num_threads(before)
     assert set(on_thread.tolist()) == {0}  # one thread: all in the caller's
+
+
+def test_a_thread_busy_with_a_long_task_leaves_the_other_tasks_to_the_free_thread():
+    from jitprop import _threading
+
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("one thread")
+    record, linked = _tasks_fixture()
+    work = np.full(8, 1000.0)
+    work[0] = 3e8  # (some tenths of a second: the other thread starts long before it ends)
+    visits = np.zeros(8, dtype=np.int64)
+    on_thread = np.full(8, -1, dtype=np.int64)
+    with thread_count(2), _threading.parallel_region():
+        linked(visits, on_thread, work, 8)
+    np.testing.assert_array_equal(visits, 1)
+    # A fixed share per thread (OpenMP's static schedule) would have run tasks 1 to 3 after task 0, on its thread.
+    assert on_thread[0] not in on_thread[1:].tolist()
 
 
 def test_a_task_that_raises_makes_run_tasks_raise_after_the_others_ran():
