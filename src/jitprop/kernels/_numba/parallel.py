@@ -127,8 +127,10 @@ def run_tasks(typingctx, kernel, n_tasks, args):
             )
             # (Declared as Numba's parallel loops declare it; the C function returns an int.)
             threads = builder.sext(builder.trunc(builder.call(get_num_threads, []), ir.IntType(32)), _I64)
-            # A taker a thread, no more takers than tasks (nor than MAX_TAKERS); each starts at its share.
+            # A taker a thread (at least one), no more takers than tasks (nor than MAX_TAKERS); each starts at
+            # its share.
             takers = _smallest(builder, _smallest(builder, threads, count), ir.Constant(_I64, MAX_TAKERS))
+            takers = builder.select(builder.icmp_signed("<", takers, takers.type(1)), takers.type(1), takers)
             builder.store(takers, cgutils.gep_inbounds(builder, payload, 0, 4))
             with cgutils.for_range(builder, takers) as loop:
                 first = _share_start(builder, loop.index, count, takers)
