@@ -143,6 +143,34 @@ def test_a_sweep_fits_the_exponent_of_synthetic_timings():
     assert [point["samples"] for point in result["points"]][0] == [2e-6 * 64**1.05] * complexity.QUICK.repeats
 
 
+def test_a_sweep_measures_each_point_against_a_run_of_the_first_just_before_it():
+    # A machine whose speed changes at random from one run of the first point to the next, as in slow spells:
+    # the points' raw times scatter, but each point's ratio to the run before it is exact, and so is the slope.
+    import time
+
+    from jitprop.complexity.experiment import _Experiment
+
+    experiment = _Experiment(complexity.QUICK, 0, np.median, time.perf_counter)
+    speeds = np.random.default_rng(0).choice([1.0, 2.0, 3.0], size=1000)
+    state = {"runs_of_first": 0}
+
+    def slowness():
+        return speeds[state["runs_of_first"] - 1]
+
+    def first():
+        state["runs_of_first"] += 1
+        return 2e-6 * 64**1.05 * slowness()
+
+    positions = [64, 256, 1024]
+    setups = [(None, first, lambda: None)]
+    setups += [(None, (lambda p=p: 2e-6 * p**1.05 * slowness()), lambda: None) for p in positions[1:]]
+    result = experiment.sweep("positions", positions, setups, [1e3 * p for p in positions], 1e9)
+    assert result["fit"]["slope"] == pytest.approx(1.05, rel=1e-12)
+    assert any(len(set(point["samples"])) > 1 for point in result["points"])  # (the spells were there)
+    runs_of_first = state["runs_of_first"]
+    assert runs_of_first == len(positions) * complexity.QUICK.repeats  # (one before every point's run)
+
+
 def test_calibrate_trains_a_cnn_on_images_of_its_input_shape():
     net = complexity.cnn_network("16x16x1 conv8-pool-conv16-dense10")
     result = complexity.calibrate(net, n_examples=128, batch_size=64, repeats=1)

@@ -14,6 +14,15 @@ hoping for quiet:
 * each sweep runs all its points once per repeat, in alternating order
   (forwards, then backwards), so a slow spell of the machine lands on
   different points in different repeats instead of bending the curve;
+* every run of a sweep's point follows a run of its first point (the
+  cheapest), and the point's time is its ratio to that run, times the
+  first point's time: a slow spell longer than the two runs slows both,
+  and the ratio, from which the exponent comes, stays as it was. With a
+  process that took one of two CPUs for 0.3 to 2 s at a time, idle as
+  long in between, the epochs exponent came out at 0.51, 1.14, 0.88, 0.97,
+  1.08 and 1.00 in six sweeps without the pairs, and at 0.92, 0.98, 0.95,
+  0.97, 0.99 and 0.96 with them (Intel Xeon of the Emerald Rapids class,
+  2 threads, 5 repeats, alternating in one process);
 * forward and gradient passes alternate batch by batch, so both see the
   same machine;
 * each point's time is a robust statistic of its repeats (the median by
@@ -478,8 +487,32 @@ class _Experiment:
                 samples[i, rep] = runs[i]()
         return samples
 
-    def point(self, x, samples, predicted, **extra):
-        seconds = float(self.statistic(samples))
+    def repeat_paired(self, runs):
+        """Time each of ``runs`` ``repeats`` times as :meth:`repeat` does, each right after a run of the first.
+
+        Returns ``(samples, ratios, first)``: the runs' times and their
+        ratios to the run of the first just before, arrays of shape
+        (len(runs), repeats), and the first run's times, all of them (the
+        first's own runs are its pairs' first half: ratio 1).
+        """
+        samples = np.zeros((len(runs), self.plan.repeats))
+        ratios = np.ones((len(runs), self.plan.repeats))
+        first = []
+        for rep in range(self.plan.repeats):
+            order = range(len(runs)) if rep % 2 == 0 else reversed(range(len(runs)))
+            for i in order:
+                before = runs[0]()
+                first.append(before)
+                if i == 0:
+                    samples[i, rep] = before
+                    continue
+                samples[i, rep] = runs[i]()
+                ratios[i, rep] = samples[i, rep] / before
+        return samples, ratios, np.array(first)
+
+    def point(self, x, samples, seconds, predicted, **extra):
+        """A point of a sweep, measured as ``samples`` and taking ``seconds``, against ``predicted``."""
+        seconds = float(seconds)
         return dict(
             extra,
             x=x,
@@ -490,11 +523,20 @@ class _Experiment:
         )
 
     def sweep(self, x_name, xs, setups, flops, throughput):
-        """Time the fits ``setups`` (from :meth:`fit_timer`) and fit time ∝ x^slope."""
+        """Time the fits ``setups`` (from :meth:`fit_timer`, the cheapest first) and fit time ∝ x^slope.
+
+        A point's time is ``statistic`` of its ratios to the first point's
+        run just before (see :meth:`repeat_paired`) times ``statistic`` of
+        the first point's times.
+        """
         for _, _, warm in setups:
             warm()
-        samples = self.repeat([run for _, run, _ in setups])
-        points = [self.point(x, s, f / throughput, flops=f) for x, s, f in zip(xs, samples, flops)]
+        samples, ratios, first = self.repeat_paired([run for _, run, _ in setups])
+        first_seconds = self.statistic(first)
+        points = [
+            self.point(x, s, self.statistic(r) * first_seconds, f / throughput, flops=f)
+            for x, s, r, f in zip(xs, samples, ratios, flops)
+        ]
         fit = fit_power_law(xs, [p["seconds"] for p in points])
         model = fit_power_law(xs, flops)
         return {"x": x_name, "points": points, "fit": fit.as_dict(), "model_slope": model.slope}
