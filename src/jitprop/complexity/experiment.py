@@ -421,6 +421,11 @@ def calibrate(net=None, n_examples=8192, batch_size=128, repeats=3, seed=0, thre
     return _calibration(net, batch_size, n_examples, seconds, flops)
 
 
+def _alternating(n, rep):
+    """The order repeat ``rep`` visits ``n`` points in: forwards in even repeats, backwards in odd ones."""
+    return range(n) if rep % 2 == 0 else reversed(range(n))
+
+
 class _Experiment:
     """The data, networks and timing loops of one run of :func:`measure`."""
 
@@ -482,8 +487,7 @@ class _Experiment:
         """
         samples = np.zeros((len(runs), self.plan.repeats))
         for rep in range(self.plan.repeats):
-            order = range(len(runs)) if rep % 2 == 0 else reversed(range(len(runs)))
-            for i in order:
+            for i in _alternating(len(runs), rep):
                 samples[i, rep] = runs[i]()
         return samples
 
@@ -499,8 +503,7 @@ class _Experiment:
         ratios = np.ones((len(runs), self.plan.repeats))
         first = []
         for rep in range(self.plan.repeats):
-            order = range(len(runs)) if rep % 2 == 0 else reversed(range(len(runs)))
-            for i in order:
+            for i in _alternating(len(runs), rep):
                 before = runs[0]()
                 first.append(before)
                 if i == 0:
@@ -667,8 +670,7 @@ class _Experiment:
                 bench.run(0)
             samples = [([], []) for _ in benches]
             for rep in range(self.plan.repeats):
-                order = range(len(benches)) if rep % 2 == 0 else reversed(range(len(benches)))
-                for i in order:
+                for i in _alternating(len(benches), rep):
                     forward, gradient = benches[i].run(rep)
                     samples[i][0].extend(forward)
                     samples[i][1].extend(gradient)
